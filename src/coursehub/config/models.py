@@ -1,0 +1,219 @@
+"""The validated shape of coursehub.yaml.
+
+Each setting is declared once, with its type, default and help text; the help text
+is the documentation printed by ``coursehub config show --help-all``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .units import Duration, Size
+
+ROLE_NAMES = ("admin", "instructor", "ta", "student")
+Role = Literal["admin", "instructor", "ta", "student"]
+
+# Lower case only: JupyterHub lower-cases names, so "Alice" and "alice" would merge.
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,30}$")
+UNIX_PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SiteConfig(Section):
+    name: str = Field("coursehub", description="Name shown on every page.")
+    public_url: str | None = Field(
+        None,
+        description="URL students use, e.g. https://hub.example.edu. "
+        "Leave empty when students reach the hub at the bind address.",
+    )
+    bind_address: str = Field(
+        "127.0.0.1",
+        description="Address the public proxy listens on. Use 0.0.0.0 to accept "
+        "connections from other machines (put HTTPS in front).",
+    )
+    port: int = Field(8000, ge=1, le=65535, description="Port the public proxy listens on.")
+    data_dir: Path = Field(
+        Path("coursehub-data"),
+        description="Directory for the database, secrets, logs and runtime files. "
+        "Relative paths are relative to coursehub.yaml.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _url_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", v):
+            raise ValueError("expected a URL starting with http:// or https://")
+        return v.rstrip("/") if v else v
+
+
+class DatabaseConfig(Section):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Empty: SQLite files in the data directory. "
+        "For PostgreSQL: postgresql://user@host:5432/dbname.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(sqlite|postgresql(\+\w+)?)://", v):
+            raise ValueError("expected a sqlite:/// or postgresql:// URL")
+        return v
+
+
+class GitHubAuthConfig(Section):
+    client_id: str = Field(..., min_length=1, description="OAuth app client id.")
+    client_secret_file: Path = Field(
+        ...,
+        description="File holding the OAuth app client secret (mode 0600); "
+        "kept out of coursehub.yaml so the file can be shared.",
+    )
+    organization: str = Field(
+        ...,
+        min_length=1,
+        description="Only members of this GitHub organisation may sign in.",
+    )
+    team_roles: dict[str, Role] = Field(
+        default_factory=dict,
+        description="Map of team slug to role, e.g. {teachers: instructor, tas: ta}. "
+        "Members of the organisation in no listed team are students.",
+    )
+    callback_url: str | None = Field(
+        None, description="OAuth callback URL; default: <public_url>/hub/oauth_callback."
+    )
+
+
+class AuthConfig(Section):
+    method: Literal["local", "github"] = Field(
+        "local",
+        description="local: usernames and passwords from the roster. "
+        "github: GitHub OAuth restricted to one organisation.",
+    )
+    min_password_length: int = Field(
+        8, ge=6, le=128, description="Shortest password accepted for local accounts."
+    )
+    github: GitHubAuthConfig | None = Field(None, description="Settings for method: github.")
+
+    @model_validator(mode="after")
+    def _github_needs_settings(self) -> AuthConfig:
+        if self.method == "github" and self.github is None:
+            raise ValueError("method 'github' needs an auth.github section")
+        return self
+
+
+class RosterConfig(Section):
+    file: Path | None = Field(
+        None,
+        description="Roster imported at each `coursehub up` (CSV with username, "
+        "full_name, email, role[, password] or username:password lines).",
+    )
+
+
+class RolesConfig(Section):
+    admin: list[str] = Field(default_factory=list, description="Usernames with full admin rights.")
+    instructor: list[str] = Field(default_factory=list, description="Usernames of instructors.")
+    ta: list[str] = Field(default_factory=list, description="Usernames of teaching assistants.")
+
+    @field_validator("admin", "instructor", "ta")
+    @classmethod
+    def _usernames(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not USERNAME_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not a valid username: use 1-31 lower-case letters, "
+                    "digits, '.', '_' or '-', starting with a letter"
+                )
+        return names
+
+
+class ServerLimits(Section):
+    memory: Size | None = Field("2G", description="Memory per student server (e.g. 2G).")
+    cpu: float | None = Field(
+        1.0, gt=0, le=256, description="CPU cores per student server (e.g. 0.5, 2)."
+    )
+    processes: int | None = Field(
+        512, ge=16, description="Most processes and threads a student may run at once."
+    )
+    file_size: Size | None = Field("2G", description="Largest single file a student may write.")
+
+
+class ServersConfig(Section):
+    limits: ServerLimits = Field(default_factory=ServerLimits)
+    default_url: str = Field("/lab", description="Page a student lands on.")
+    concurrent_starts: int | Literal["auto"] = Field(
+        "auto",
+        description="How many servers may be starting at the same moment; the rest "
+        "wait in a queue with a progress page. auto: the number of CPU cores.",
+    )
+    start_timeout: Duration = Field(
+        "15m",
+        description="Longest a student may wait for a server, queue included, "
+        "before the start is reported as failed.",
+    )
+    ready_timeout: Duration = Field(
+        "2m",
+        description="Longest a started server may take to answer its first request.",
+    )
+    max_queued: int = Field(
+        1000,
+        ge=1,
+        description="Most starts waiting in the queue; beyond this students are told to retry.",
+    )
+
+
+class LocalSpawnConfig(Section):
+    user_prefix: str = Field(
+        "ch-",
+        description="Prefix of Unix account names: student alice runs as ch-alice.",
+    )
+    home_root: Path = Field(Path("/home"), description="Where student home directories are made.")
+    shell: str = Field("/bin/bash", description="Login shell of student accounts.")
+
+    @field_validator("user_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not UNIX_PREFIX_RE.match(v):
+            raise ValueError(
+                "expected up to 16 lower-case letters, digits, '_' or '-', starting with a letter"
+            )
+        return v
+
+
+class SpawnConfig(Section):
+    backend: Literal["local", "demo"] = Field(
+        "local",
+        description="local: a Unix account per student (needs root). demo: every server "
+        "runs as the account running coursehub, with NO isolation between students; "
+        "chosen automatically when coursehub is not run as root.",
+    )
+    local: LocalSpawnConfig = Field(default_factory=LocalSpawnConfig)
+
+
+class IdleConfig(Section):
+    timeout: Duration = Field(
+        "1h", description="Stop a server idle this long (0 disables idle culling)."
+    )
+    max_age: Duration = Field("0", description="Stop any server older than this (0: no limit).")
+
+
+class CoursehubConfig(Section):
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    roster: RosterConfig = Field(default_factory=RosterConfig)
+    roles: RolesConfig = Field(default_factory=RolesConfig)
+    servers: ServersConfig = Field(default_factory=ServersConfig)
+    spawn: SpawnConfig = Field(default_factory=SpawnConfig)
+    idle: IdleConfig = Field(default_factory=IdleConfig)
+    extra_config_dir: Path | None = Field(
+        None,
+        description="Directory of extra jupyterhub_config.d/*.py files loaded last, "
+        "in name order (escape hatch for JupyterHub settings coursehub does not cover).",
+    )
