@@ -24,9 +24,11 @@ class ConfigProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = f" {self.key}:" if self.key else ""
-        shown = f" {self.value!r}:" if self.value_present and not isinstance(
-            self.value, dict | list
-        ) else ""
+        shown = (
+            f" {self.value!r}:"
+            if self.value_present and not isinstance(self.value, dict | list)
+            else ""
+        )
         return f"{where}:{key}{shown} {self.message}"
 
 

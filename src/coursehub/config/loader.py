@@ -172,7 +172,9 @@ def _absolute_paths(config: CoursehubConfig, base: Path) -> CoursehubConfig:
 
     site = config.site.model_copy(update={"data_dir": resolve(config.site.data_dir)})
     roster = config.roster.model_copy(update={"file": resolve(config.roster.file)})
-    local = config.spawn.local.model_copy(update={"home_root": resolve(config.spawn.local.home_root)})
+    local = config.spawn.local.model_copy(
+        update={"home_root": resolve(config.spawn.local.home_root)}
+    )
     spawn = config.spawn.model_copy(update={"local": local})
     auth = config.auth
     if auth.github is not None:

@@ -1,6 +1,7 @@
 """Alembic environment: coursehub tables only, in their own version table."""
 
 from alembic import context
+
 from coursehub.db.models import Base
 from coursehub.db.session import VERSION_TABLE, make_engine
 
@@ -28,8 +29,9 @@ def run_migrations_online() -> None:
             target_metadata=Base.metadata,
             version_table=VERSION_TABLE,
             render_as_batch=True,
-            include_name=lambda name, type_, _parent: type_ != "table"
-            or name.startswith("coursehub_"),
+            include_name=lambda name, type_, _parent: (
+                type_ != "table" or name.startswith("coursehub_")
+            ),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,0 +1,79 @@
+"""Human views of the configuration: effective YAML, JupyterHub settings, help."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from ruamel.yaml import YAML
+
+from ..runtime import effective_config
+from .layout import DataLayout, Ports, python_command, singleuser_command
+from .loader import LoadedConfig, _model_in
+from .models import CoursehubConfig
+from .translate import HubSecrets, Machine, translate
+
+REDACTED = "<secret>"
+
+
+def yaml_view(loaded: LoadedConfig) -> str:
+    data = _jsonable(effective_config(loaded.config).model_dump(mode="json"))
+    out = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def jupyterhub_view(loaded: LoadedConfig) -> str:
+    """The JupyterHub settings coursehub would apply, secrets redacted."""
+    config = effective_config(loaded.config)
+    layout = DataLayout(config.site.data_dir)
+    ports = Ports.read(layout.ports_file) or Ports(hub=0, proxy_api=0, service=0)
+    secrets = HubSecrets(REDACTED, REDACTED, REDACTED, REDACTED)
+    machine = Machine(python_command(), singleuser_command(), os.cpu_count() or 1)
+    lines = ["# port 0: chosen when `coursehub up` starts"] if ports.hub == 0 else []
+    for section, values in translate(config, layout, ports, secrets, machine).items():
+        for key, value in values.items():
+            lines.append(f"c.{section}.{key} = {value!r}")
+    return "\n".join(lines)
+
+
+def help_all() -> str:
+    """Every setting with its type, default and help text."""
+    lines: list[str] = []
+    _describe(CoursehubConfig, "", lines)
+    return "\n".join(lines)
+
+
+def _describe(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        nested = _model_in(field.annotation)
+        if nested is not None and field.description is None:
+            lines.append(f"\n[{key}]")
+            _describe(nested, key + ".", lines)
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = "(section)"
+        type_name = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        type_name = type_name.replace("typing.", "")
+        lines.append(f"{key}  ({type_name}, default: {default!r})")
+        if field.description:
+            lines.append(f"    {field.description}")
+        if nested is not None:
+            _describe(nested, key + ".", lines)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

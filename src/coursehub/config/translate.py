@@ -1,0 +1,286 @@
+"""The pure translation of a validated coursehub.yaml into JupyterHub settings.
+
+Nothing here reads files, opens sockets or looks at the machine: everything it
+needs is passed in, so the translation is unit-tested without anything running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..roles import (
+    CLI_SERVICE_NAME,
+    CULLER_SERVICE_NAME,
+    ROLE_GROUPS,
+    SERVICE_NAME,
+)
+from .layout import DataLayout, Ports
+from .models import CoursehubConfig
+
+AUTHENTICATORS = {
+    "local": "coursehub.hub.auth_local.CoursehubLocalAuthenticator",
+    "github": "coursehub.hub.auth_github.CoursehubGitHubAuthenticator",
+}
+SPAWNERS = {
+    "local": "coursehub.hub.spawner.CoursehubLocalSpawner",
+    "demo": "coursehub.hub.spawner.CoursehubDemoSpawner",
+}
+
+
+@dataclass(frozen=True)
+class HubSecrets:
+    """Secret values the hub needs in memory (the cookie secret stays in its file)."""
+
+    proxy_token: str
+    service_token: str
+    cli_token: str
+    github_client_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Facts about where the hub runs, gathered by the caller."""
+
+    python: str
+    singleuser: str
+    cpu_count: int
+
+
+def coursehub_database_url(config: CoursehubConfig, layout: DataLayout) -> str:
+    return config.database.url or f"sqlite:///{layout.coursehub_db_file}"
+
+
+def hub_database_url(config: CoursehubConfig, layout: DataLayout) -> str:
+    # On PostgreSQL both live in one database, in distinct tables.
+    return config.database.url or f"sqlite:///{layout.hub_db_file}"
+
+
+def public_url(config: CoursehubConfig) -> str:
+    site = config.site
+    if site.public_url:
+        return site.public_url
+    host = "127.0.0.1" if site.bind_address in ("0.0.0.0", "::", "") else site.bind_address
+    return f"http://{host}:{site.port}"
+
+
+def concurrent_starts(config: CoursehubConfig, machine: Machine) -> int:
+    value = config.servers.concurrent_starts
+    return max(1, machine.cpu_count) if value == "auto" else max(1, value)
+
+
+def translate(
+    config: CoursehubConfig,
+    layout: DataLayout,
+    ports: Ports,
+    secrets: HubSecrets,
+    machine: Machine,
+) -> dict[str, dict[str, Any]]:
+    """JupyterHub configuration as {section: {trait: value}}."""
+    site, servers = config.site, config.servers
+    service_url = f"http://127.0.0.1:{ports.service}"
+    db_url = coursehub_database_url(config, layout)
+
+    hub: dict[str, Any] = {
+        "ip": site.bind_address,
+        "port": site.port,
+        "hub_ip": "127.0.0.1",
+        "hub_port": ports.hub,
+        "hub_connect_ip": "127.0.0.1",
+        "db_url": hub_database_url(config, layout),
+        "cookie_secret_file": str(layout.secret_file("cookie_secret")),
+        "pid_file": str(layout.hub_pid_file),
+        "data_files_path": None,
+        "authenticator_class": AUTHENTICATORS[config.auth.method],
+        "spawner_class": SPAWNERS[config.spawn.backend],
+        # The proxy is started by `coursehub up`, outside the hub, so that a hub
+        # restart keeps student servers and their routes alive.
+        "cleanup_servers": False,
+        "cleanup_proxy": False,
+        # Starts beyond this are queued by our spawner rather than refused here.
+        "concurrent_spawn_limit": servers.max_queued,
+        "active_server_limit": 0,
+        "allow_named_servers": True,
+        "named_server_limit_per_user": 0,
+        "template_vars": {"coursehub_site_name": site.name},
+        "services": _services(config, ports, secrets, machine, service_url, db_url),
+        "load_roles": _roles(config),
+        "load_groups": {group: {"users": []} for group in ROLE_GROUPS.values()},
+        "default_url": "/hub/home",
+        "shutdown_on_logout": False,
+    }
+    hub.pop("data_files_path")
+
+    spawner: dict[str, Any] = {
+        "cmd": [machine.singleuser],
+        "default_url": servers.default_url,
+        "start_timeout": servers.start_timeout,
+        # Our spawner returns only once the server answers, so the hub's own wait is short.
+        "http_timeout": 60,
+        "poll_interval": 30,
+        "mem_limit": servers.limits.memory,
+        "cpu_limit": servers.limits.cpu,
+    }
+    coursehub_spawner: dict[str, Any] = {
+        "concurrent_starts": concurrent_starts(config, machine),
+        "ready_timeout": servers.ready_timeout,
+        "process_limit": servers.limits.processes or 0,
+        "file_size_limit": servers.limits.file_size or 0,
+        "log_dir": str(layout.server_logs),
+        "coursehub_db_url": db_url,
+    }
+    if config.spawn.backend == "local":
+        local = config.spawn.local
+        coursehub_spawner.update(
+            user_prefix=local.user_prefix,
+            home_root=str(local.home_root),
+            login_shell=local.shell,
+        )
+    else:
+        coursehub_spawner.update(home_root=str(layout.demo_homes))
+
+    authenticator: dict[str, Any] = {
+        "manage_groups": True,
+        "auth_refresh_age": 60,
+        "refresh_pre_spawn": True,
+        "admin_users": set(config.roles.admin),
+    }
+    out: dict[str, dict[str, Any]] = {
+        "JupyterHub": hub,
+        "Spawner": spawner,
+        "CoursehubSpawner": coursehub_spawner,
+        "Authenticator": authenticator,
+        "ConfigurableHTTPProxy": {
+            "should_start": False,
+            "api_url": f"http://127.0.0.1:{ports.proxy_api}",
+            "auth_token": secrets.proxy_token,
+        },
+        "CoursehubAuthenticatorMixin": {
+            "coursehub_db_url": db_url,
+            "role_overrides": _role_overrides(config),
+            "min_password_length": config.auth.min_password_length,
+        },
+    }
+    if config.auth.method == "github" and config.auth.github is not None:
+        gh = config.auth.github
+        out["CoursehubGitHubAuthenticator"] = {
+            "client_id": gh.client_id,
+            "client_secret": secrets.github_client_secret or "",
+            "oauth_callback_url": gh.callback_url or f"{public_url(config)}/hub/oauth_callback",
+            "allowed_organizations": {gh.organization},
+            "team_roles": dict(gh.team_roles),
+            "scope": ["read:org"],
+            "populate_teams_in_auth_state": True,
+        }
+    return out
+
+
+def _role_overrides(config: CoursehubConfig) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    # Later entries win: an admin listed as instructor too stays admin.
+    for role in ("ta", "instructor", "admin"):
+        for name in getattr(config.roles, role):
+            overrides[name] = role
+    return overrides
+
+
+def _services(
+    config: CoursehubConfig,
+    ports: Ports,
+    secrets: HubSecrets,
+    machine: Machine,
+    service_url: str,
+    db_url: str,
+) -> list[dict[str, Any]]:
+    services: list[dict[str, Any]] = [
+        {
+            "name": SERVICE_NAME,
+            "url": service_url,
+            "command": [machine.python, "-m", "coursehub.service"],
+            "api_token": secrets.service_token,
+            "oauth_no_confirm": True,
+            "display": True,
+            "environment": {
+                "COURSEHUB_SITE_NAME": config.site.name,
+                "COURSEHUB_DATABASE_URL": db_url,
+            },
+        },
+        # Token-only service used by the coursehub CLI to manage users and servers.
+        {"name": CLI_SERVICE_NAME, "api_token": secrets.cli_token},
+    ]
+    idle = config.idle
+    if idle.timeout > 0 or idle.max_age > 0:
+        cmd = [machine.python, "-m", "jupyterhub_idle_culler", "--cull-every=60"]
+        cmd.append(f"--timeout={idle.timeout or 10 * 365 * 86400}")
+        if idle.max_age:
+            cmd.append(f"--max-age={idle.max_age}")
+        services.append({"name": CULLER_SERVICE_NAME, "command": cmd})
+    return services
+
+
+def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
+    students = ROLE_GROUPS["student"]
+    roles: list[dict[str, Any]] = [
+        {
+            # Every signed-in user may use their own server and the coursehub pages.
+            "name": "user",
+            "scopes": ["self", f"access:services!service={SERVICE_NAME}"],
+        },
+        {
+            "name": "coursehub-instructor",
+            "description": "Instructors see students and may open their servers to help.",
+            "scopes": [
+                "list:users",
+                f"read:users!group={students}",
+                f"read:servers!group={students}",
+                f"access:servers!group={students}",
+                f"read:groups!group={students}",
+            ],
+            "groups": [ROLE_GROUPS["instructor"]],
+        },
+        {
+            "name": "coursehub-ta",
+            "description": "Teaching assistants see students and their servers' state.",
+            "scopes": [
+                "list:users",
+                f"read:users!group={students}",
+                f"read:servers!group={students}",
+            ],
+            "groups": [ROLE_GROUPS["ta"]],
+        },
+        {
+            "name": "coursehub-service",
+            "description": "The coursehub service reads users, groups and servers.",
+            "scopes": ["list:users", "read:users", "read:groups", "read:servers"],
+            "services": [SERVICE_NAME],
+        },
+        {
+            "name": "coursehub-cli",
+            "description": "The coursehub command line manages users and servers.",
+            "scopes": [
+                "admin:users",
+                "admin:servers",
+                "admin:groups",
+                "list:users",
+                "read:hub",
+                "tokens",
+            ],
+            "services": [CLI_SERVICE_NAME],
+        },
+    ]
+    idle = config.idle
+    if idle.timeout > 0 or idle.max_age > 0:
+        roles.append(
+            {
+                "name": "idle-culler",
+                "description": "Stops idle servers.",
+                "scopes": [
+                    "list:users",
+                    "read:users:activity",
+                    "read:servers",
+                    "delete:servers",
+                ],
+                "services": [CULLER_SERVICE_NAME],
+            }
+        )
+    return roles

@@ -1,0 +1,46 @@
+"""Sign-in with GitHub, restricted to one organisation, roles from its teams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauthenticator.github import GitHubOAuthenticator
+from traitlets import Dict
+
+from .auth_common import CoursehubAuthenticatorMixin
+
+ROLE_STRENGTH = {"student": 0, "ta": 1, "instructor": 2, "admin": 3}
+
+
+def role_from_teams(teams: list[tuple[str, str]], organization: str, team_roles: dict) -> str:
+    """The strongest role any of the user's teams in `organization` grants.
+
+    `teams` holds (organisation login, team slug) pairs; teams of other
+    organisations never grant anything.
+    """
+    org = organization.lower()
+    role = "student"
+    for team_org, slug in teams:
+        if team_org.lower() != org:
+            continue
+        granted = team_roles.get(slug) or team_roles.get(f"{team_org}/{slug}")
+        if granted and ROLE_STRENGTH[granted] > ROLE_STRENGTH[role]:
+            role = granted
+    return role
+
+
+class CoursehubGitHubAuthenticator(CoursehubAuthenticatorMixin, GitHubOAuthenticator):
+    team_roles = Dict(
+        config=True, help="GitHub team slug -> coursehub role (admin, instructor, ta)."
+    )
+
+    async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
+        # populate_teams_in_auth_state makes oauthenticator fetch /user/teams for us.
+        auth_model = await super().update_auth_model(auth_model)
+        raw_teams = (auth_model.get("auth_state") or {}).get("teams") or []
+        teams = [(t["organization"]["login"], t["slug"]) for t in raw_teams]
+        org = next(iter(self.allowed_organizations))
+        name = self.normalize_username(auth_model["name"])
+        role = self.role_for(name, role_from_teams(teams, org, self.team_roles))
+        auth_model.update(self.auth_model(name, role))
+        return auth_model

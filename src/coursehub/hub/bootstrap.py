@@ -1,0 +1,39 @@
+"""Called from the generated jupyterhub_config.py: coursehub.yaml -> JupyterHub config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..config.layout import DataLayout, Ports, python_command, singleuser_command
+from ..config.loader import load_config
+from ..config.translate import Machine, translate
+from ..runtime import effective_config
+from ..secrets_store import ensure_hub_secrets
+
+
+def configure(c: Any, config_path: str) -> None:
+    """Apply coursehub.yaml (and the extra config directory) to the hub's config `c`."""
+    loaded = load_config(config_path)
+    config = effective_config(loaded.config)
+    layout = DataLayout(config.site.data_dir)
+    ports = Ports.read(layout.ports_file)
+    if ports is None:
+        raise RuntimeError(f"{layout.ports_file} is missing: start the hub with `coursehub up`")
+    gh = config.auth.github
+    secrets = ensure_hub_secrets(layout, gh.client_secret_file if gh else None)
+    machine = Machine(
+        python=python_command(), singleuser=singleuser_command(), cpu_count=os.cpu_count() or 1
+    )
+    for section, values in translate(config, layout, ports, secrets, machine).items():
+        for key, value in values.items():
+            setattr(c[section], key, value)
+    if config.extra_config_dir is not None:
+        _load_extra(c, config.extra_config_dir)
+
+
+def _load_extra(c: Any, directory: Path) -> None:
+    for path in sorted(directory.glob("*.py")):
+        code = compile(path.read_text(), str(path), "exec")
+        exec(code, {"c": c, "__file__": str(path)})  # noqa: S102 - admin's own files

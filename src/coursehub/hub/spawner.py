@@ -1,0 +1,250 @@
+"""Spawners for one machine: a Unix account per student, or a labelled demo mode.
+
+Both queue their starts (see start_queue) and return only once the server
+answers, so a burst of logins waits on a progress page instead of timing out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from traitlets import Integer, Unicode
+
+from . import unix_accounts
+from .limits import Cgroups, Limits, apply_in_child
+from .start_queue import Ticket, shared_queue
+
+LOG_TAIL_LINES = 5
+
+
+class CoursehubSpawner(LocalProcessSpawner):
+    """What both backends share: the start queue, readiness wait, limits and logs."""
+
+    concurrent_starts = Integer(
+        2, config=True, help="Servers starting at once; later starts wait in a queue."
+    )
+    ready_timeout = Integer(
+        120, config=True, help="Seconds a started server has to answer its first request."
+    )
+    process_limit = Integer(0, config=True, help="Most processes per student (0: none).")
+    file_size_limit = Integer(0, config=True, help="Largest file a student may write (0: none).")
+    log_dir = Unicode("", config=True, help="Directory for one log file per student server.")
+    home_root = Unicode("/home", config=True, help="Where student homes are.")
+    coursehub_db_url = Unicode("", config=True, help="coursehub database URL.")
+
+    _ticket: Ticket | None = None
+    _phase: str = "idle"
+    _abandoned: bool = False
+    _procs_files: list[Path] | None = None
+
+    # --- what each backend decides -------------------------------------------------
+
+    @property
+    def system_username(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def home_dir(self) -> str:
+        raise NotImplementedError
+
+    async def prepare_account(self) -> None:
+        raise NotImplementedError
+
+    def switch_user(self) -> Callable[[], None] | None:
+        """A preexec step that drops privileges, or None to stay as we are."""
+        return None
+
+    # --- shared behaviour ------------------------------------------------------------
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            memory=self.mem_limit or None,
+            cpu=self.cpu_limit or None,
+            processes=self.process_limit or None,
+            file_size=self.file_size_limit or None,
+        )
+
+    @property
+    def unit_name(self) -> str:
+        suffix = f"-{self.name}" if self.name else ""
+        return f"{self.system_username}{suffix}"
+
+    def make_preexec_fn(self, name: str) -> Callable[[], None]:
+        procs_files = self._procs_files or []
+        limits = self.limits
+        switch = self.switch_user()
+        set_nproc = switch is not None
+
+        def preexec() -> None:
+            apply_in_child(procs_files, limits, set_nproc)
+            if switch is not None:
+                switch()
+            else:
+                os.chdir(self.home_dir)
+
+        return preexec
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env["USER"] = self.system_username
+        env["HOME"] = self.home_dir
+        env["SHELL"] = "/bin/bash"
+        return env
+
+    async def start(self) -> tuple[str, int]:
+        self._abandoned = False
+        queue = shared_queue(self.concurrent_starts)
+        self._ticket = Ticket(self.user.name)
+        self._phase = "queued"
+        try:
+            async with queue.slot(self._ticket):
+                if self._abandoned:
+                    raise RuntimeError("start abandoned while waiting in the queue")
+                self._phase = "preparing"
+                await self.prepare_account()
+                self._procs_files = await asyncio.to_thread(self._prepare_cgroups)
+                self._phase = "launching"
+                log = self._open_log()
+                self.popen_kwargs = {"stdout": log, "stderr": subprocess.STDOUT}
+                try:
+                    ip, port = await super().start()
+                finally:
+                    log.close()
+                self._phase = "waiting"
+                await self._wait_ready(ip, port)
+        finally:
+            self._ticket = None
+        self._phase = "ready"
+        return ip, port
+
+    async def stop(self, now: bool = False) -> None:
+        self._abandoned = True
+        await super().stop(now=now)
+        await asyncio.to_thread(Cgroups().remove, self.unit_name)
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Queue position and start phase, shown on the hub's progress page."""
+        last = None
+        while self._phase not in ("ready", "idle"):
+            message, percent = self._progress_message()
+            if message != last:
+                last = message
+                yield {"progress": percent, "message": message}
+            await asyncio.sleep(0.5)
+
+    def _progress_message(self) -> tuple[str, int]:
+        if self._phase == "queued" and self._ticket is not None:
+            queue = shared_queue(self.concurrent_starts)
+            position = queue.position(self._ticket)
+            if position:
+                ahead = position - 1
+                who = "nobody" if ahead == 0 else f"{ahead} student{'s' * (ahead != 1)}"
+                return f"Many students are starting at once: {who} ahead of you.", 10
+        return {
+            "preparing": ("Preparing your workspace", 30),
+            "launching": ("Starting your server", 50),
+            "waiting": ("Waiting for your server to answer", 70),
+        }.get(self._phase, ("Starting", 20))
+
+    def _prepare_cgroups(self) -> list[Path]:
+        try:
+            return Cgroups().prepare(self.unit_name, self.limits)
+        except OSError as exc:
+            self.log.warning("Resource limits for %s not enforced: %s", self.unit_name, exc)
+            return []
+
+    def _log_path(self) -> Path:
+        suffix = f"-{self.name}" if self.name else ""
+        return Path(self.log_dir) / f"{self.user.name}{suffix}.log"
+
+    def _open_log(self) -> Any:
+        path = self._log_path()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fh = open(path, "ab", buffering=0)  # noqa: SIM115 - handed to the child
+        os.chmod(path, 0o600)
+        fh.write(f"--- server start {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        return fh
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self._log_path().read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in lines[-LOG_TAIL_LINES:])
+
+    async def _wait_ready(self, ip: str, port: int) -> None:
+        base = self.server.base_url if self.server else f"/user/{self.user.name}/"
+        url = f"http://{ip}:{port}{base}api"
+        deadline = time.monotonic() + self.ready_timeout
+        async with httpx.AsyncClient(timeout=5) as client:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    code = self.proc.returncode
+                    raise RuntimeError(
+                        f"your server stopped while starting (exit code {code}). "
+                        f"Last log lines: {self._log_tail()}"
+                    )
+                try:
+                    response = await client.get(url)
+                    if response.status_code < 500:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"your server did not answer within {self.ready_timeout} s")
+
+
+class CoursehubLocalSpawner(CoursehubSpawner):
+    """Each student is a real Unix account with a private home; needs root."""
+
+    user_prefix = Unicode("ch-", config=True, help="Prefix of student Unix account names.")
+    login_shell = Unicode("/bin/bash", config=True, help="Shell of student accounts.")
+
+    @property
+    def system_username(self) -> str:
+        return unix_accounts.system_username(self.user_prefix, self.user.name)
+
+    @property
+    def home_dir(self) -> str:
+        entry = unix_accounts.lookup(self.system_username)
+        return entry.pw_dir if entry else str(Path(self.home_root) / self.system_username)
+
+    async def prepare_account(self) -> None:
+        await unix_accounts.ensure_unix_account(
+            self.system_username, Path(self.home_root), self.login_shell
+        )
+
+    def switch_user(self) -> Callable[[], None]:
+        return set_user_setuid(self.system_username)
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env = super().user_env(env)
+        env["SHELL"] = self.login_shell
+        return env
+
+
+class CoursehubDemoSpawner(CoursehubSpawner):
+    """DEMO ONLY: every server runs as the account running coursehub.
+
+    Students can read and change each other's files. Used automatically when
+    coursehub is not run as root, and announced loudly when it is.
+    """
+
+    @property
+    def system_username(self) -> str:
+        return self.user.name
+
+    @property
+    def home_dir(self) -> str:
+        return str(Path(self.home_root) / self.user.name)
+
+    async def prepare_account(self) -> None:
+        Path(self.home_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
