@@ -89,7 +89,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     def say(name: str, line: str) -> None:
         console.print(f"{name:>5} │ ", style=LOG_STYLES.get(name, ""), end="")
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
 
     return asyncio.run(Supervisor(loaded, say, keep_servers=args.keep_servers).run())
 

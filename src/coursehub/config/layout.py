@@ -85,10 +85,5 @@ class DataLayout:
         return self.secrets / name
 
 
-def singleuser_command() -> str:
-    """The jupyterhub-singleuser of the environment coursehub runs in."""
-    return str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")
-
-
 def python_command() -> str:
     return sys.executable

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 
 from ..runtime import effective_config
-from .layout import DataLayout, Ports, python_command, singleuser_command
+from .layout import DataLayout, Ports, python_command
 from .loader import LoadedConfig, _model_in
 from .models import CoursehubConfig
 from .translate import HubSecrets, Machine, translate
@@ -34,7 +34,7 @@ def jupyterhub_view(loaded: LoadedConfig) -> str:
     layout = DataLayout(config.site.data_dir)
     ports = Ports.read(layout.ports_file) or Ports(hub=0, proxy_api=0, service=0)
     secrets = HubSecrets(REDACTED, REDACTED, REDACTED, REDACTED)
-    machine = Machine(python_command(), singleuser_command(), os.cpu_count() or 1)
+    machine = Machine(python_command(), os.cpu_count() or 1)
     lines = ["# port 0: chosen when `coursehub up` starts"] if ports.hub == 0 else []
     for section, values in translate(config, layout, ports, secrets, machine).items():
         for key, value in values.items():

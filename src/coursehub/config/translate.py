@@ -43,7 +43,6 @@ class Machine:
     """Facts about where the hub runs, gathered by the caller."""
 
     python: str
-    singleuser: str
     cpu_count: int
 
 
@@ -105,14 +104,13 @@ def translate(
         "template_vars": {"coursehub_site_name": site.name},
         "services": _services(config, ports, secrets, machine, service_url, db_url),
         "load_roles": _roles(config),
-        "load_groups": {group: {"users": []} for group in ROLE_GROUPS.values()},
         "default_url": "/hub/home",
         "shutdown_on_logout": False,
     }
     hub.pop("data_files_path")
 
     spawner: dict[str, Any] = {
-        "cmd": [machine.singleuser],
+        "cmd": [machine.python, "-m", "coursehub.singleuser"],
         "default_url": servers.default_url,
         "start_timeout": servers.start_timeout,
         # Our spawner returns only once the server answers, so the hub's own wait is short.
@@ -140,7 +138,11 @@ def translate(
         coursehub_spawner.update(home_root=str(layout.demo_homes))
 
     authenticator: dict[str, Any] = {
+        # Group membership comes from each sign-in; the role groups are created by
+        # load_roles below.
         "manage_groups": True,
+        # Our authenticators admit exactly the accounts they know.
+        "any_allow_config": True,
         "auth_refresh_age": 60,
         "refresh_pre_spawn": True,
         "admin_users": set(config.roles.admin),

@@ -31,7 +31,9 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
             from ..accounts.store import AccountStore
             from ..db.session import Database
 
-            self._account_store = AccountStore(Database(self.coursehub_db_url))
+            self._account_store = AccountStore(
+                Database(self.coursehub_db_url), min_password_length=self.min_password_length
+            )
         return self._account_store
 
     def role_for(self, username: str, stored_role: str | None) -> str:

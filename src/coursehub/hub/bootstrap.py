@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..config.layout import DataLayout, Ports, python_command, singleuser_command
+from ..config.layout import DataLayout, Ports, python_command
 from ..config.loader import load_config
 from ..config.translate import Machine, translate
 from ..runtime import effective_config
@@ -23,9 +23,7 @@ def configure(c: Any, config_path: str) -> None:
         raise RuntimeError(f"{layout.ports_file} is missing: start the hub with `coursehub up`")
     gh = config.auth.github
     secrets = ensure_hub_secrets(layout, gh.client_secret_file if gh else None)
-    machine = Machine(
-        python=python_command(), singleuser=singleuser_command(), cpu_count=os.cpu_count() or 1
-    )
+    machine = Machine(python=python_command(), cpu_count=os.cpu_count() or 1)
     for section, values in translate(config, layout, ports, secrets, machine).items():
         for key, value in values.items():
             setattr(c[section], key, value)

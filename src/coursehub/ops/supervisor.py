@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 
 from ..config.layout import DataLayout, Ports
 from ..config.loader import LoadedConfig
@@ -157,6 +158,7 @@ class Supervisor:
 
     async def _start_hub(self) -> None:
         assert self.layout
+        await asyncio.to_thread(self._kill_orphan_services)
         cmd = [sys.executable, "-m", "jupyterhub", "-f", str(self.layout.hub_config_file)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFIGPROXY")}
         env["PYTHONUNBUFFERED"] = "1"
@@ -183,17 +185,30 @@ class Supervisor:
             self.say(name, raw.decode(errors="replace").rstrip())
 
     async def _wait_ready(self) -> bool:
-        url = f"http://127.0.0.1:{self.config.site.port}/hub/health"
+        """The hub answers on its own port first, then through the public proxy."""
+        assert self.ports
+        host = (
+            "127.0.0.1"
+            if self.config.site.bind_address in ("0.0.0.0", "::")
+            else (self.config.site.bind_address)
+        )
+        urls = [
+            f"http://127.0.0.1:{self.ports.hub}/hub/health",
+            f"http://{host}:{self.config.site.port}/hub/health",
+        ]
         deadline = time.monotonic() + READY_TIMEOUT
         async with httpx.AsyncClient(timeout=3) as client:
-            while time.monotonic() < deadline and not self._stopping.is_set():
-                if self.hub and self.hub.returncode is not None:
-                    return False
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(url)).status_code == 200:
-                        return True
-                await asyncio.sleep(0.3)
-        return False
+            for url in urls:
+                while True:
+                    if time.monotonic() > deadline or self._stopping.is_set():
+                        return False
+                    if self.hub and self.hub.returncode is not None:
+                        return False
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await client.get(url)).status_code == 200:
+                            break
+                    await asyncio.sleep(0.3)
+        return True
 
     def _banner(self) -> None:
         url = public_url(self.config)
@@ -245,12 +260,29 @@ class Supervisor:
             await _wait(self.proxy, 10)
         for task in self._pumps:
             task.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
         self.say("up", "stopped")
 
     async def _stop_hub(self) -> None:
         if self.hub and self.hub.returncode is None:
             self.hub.send_signal(signal.SIGINT)
             await _wait(self.hub, 30)
+        await asyncio.to_thread(self._kill_orphan_services)
+
+    def _kill_orphan_services(self) -> None:
+        """Stop managed services a crashed hub left behind (they run in their own
+        sessions); a new hub would otherwise find their ports taken."""
+        assert self.ports
+        api = f"127.0.0.1:{self.ports.hub}/hub/api"
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                env = proc.environ()
+            except (psutil.Error, OSError):
+                continue
+            if "JUPYTERHUB_SERVICE_NAME" in env and api in env.get("JUPYTERHUB_API_URL", ""):
+                with contextlib.suppress(psutil.Error):
+                    proc.terminate()
+                    proc.wait(5)
 
     async def _stop_all_servers(self) -> None:
         assert self.layout

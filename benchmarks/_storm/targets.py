@@ -1,0 +1,224 @@
+"""The two hubs under test. Each is a context manager that yields a running hub and,
+however it is left (normal exit, error, Ctrl-C), stops it and deletes what it made.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from . import accounts
+from .accounts import Credentials
+from .procs import (
+    HubCpu,
+    TargetError,
+    free_ports,
+    run_checked,
+    sigint_deferred,
+    start_logged,
+    stop_tree,
+    wait_healthy,
+)
+
+VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+NODE_PREFIX = VENV_BIN.parent / "node"
+START_TIMEOUT = 120  # hub start-up, before the storm clock starts
+
+
+@dataclass(frozen=True)
+class RunningHub:
+    base_url: str
+    students: list[Credentials]
+    hub_cpu: HubCpu
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+    return env
+
+
+def _keep_logs(src: list[Path], keep_dir: Path | None, target: str) -> None:
+    if keep_dir is None:
+        return
+    dest = keep_dir / target
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in src:
+        if path.is_dir():
+            shutil.copytree(path, dest / path.name, dirs_exist_ok=True)
+        elif path.exists():
+            shutil.copy2(path, dest / path.name)
+
+
+def _finish(prefix: str, tmp: Path, logs: list[Path], keep_dir: Path | None, name: str) -> None:
+    remaining = accounts.names_with_prefix(prefix)
+    if remaining:
+        accounts.sweep(prefix)
+    _keep_logs(logs, keep_dir, name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if accounts.names_with_prefix(prefix):
+        raise TargetError(f"could not delete accounts {prefix}*; run: userdel -r <name>")
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def proxy_command() -> str:
+    """configurable-http-proxy, installed into the venv's node prefix if missing."""
+    found = shutil.which("configurable-http-proxy")
+    local = NODE_PREFIX / "node_modules" / ".bin" / "configurable-http-proxy"
+    if found:
+        return found
+    if not local.exists():
+        run_checked(
+            ["npm", "install", "--prefix", str(NODE_PREFIX), "configurable-http-proxy@4"],
+            timeout=600,
+        )
+    return str(local)
+
+
+BASELINE_CONFIG = """\
+# Plain JupyterHub: defaults everywhere except what is needed to run here.
+c = get_config()  # noqa
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
+c.ConfigurableHTTPProxy.command = [{proxy!r}]
+# JupyterHub 5+ admits nobody unless told who may log in; "every PAM user may"
+# is what older JupyterHubs did by default, so that is the plain baseline.
+c.Authenticator.allow_all = True
+# PAMAuthenticator and LocalProcessSpawner are the defaults (http_timeout 30 s,
+# start_timeout 60 s); only point the spawner at this venv and at JupyterLab.
+c.Spawner.cmd = [{singleuser!r}]
+c.Spawner.default_url = "/lab"
+"""
+
+
+@contextmanager
+def baseline(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
+    """Plain JupyterHub 6 (PAM + LocalProcessSpawner) run as root, N real Unix accounts."""
+    prefix = accounts.random_prefix("lsb")
+    tmp = Path(tempfile.mkdtemp(prefix="login-storm-baseline-"))
+    log = tmp / "jupyterhub.log"
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        creds = accounts.make_credentials(n, prefix)
+        accounts.create(creds)
+        port, hub_port, api_port = free_ports(3)
+        config = tmp / "jupyterhub_config.py"
+        config.write_text(
+            BASELINE_CONFIG.format(
+                port=port,
+                hub_port=hub_port,
+                api_port=api_port,
+                proxy=proxy_command(),
+                singleuser=str(VENV_BIN / "jupyterhub-singleuser"),
+            )
+        )
+        proc = start_logged(
+            [str(VENV_BIN / "jupyterhub"), "-f", str(config)], cwd=tmp, log=log, env=_env()
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(f"{base}/hub/health", proc, log, timeout=START_TIMEOUT)
+        yield RunningHub(base, creds, HubCpu(proc.pid))
+    finally:
+        with sigint_deferred():
+            # SIGTERM: JupyterHub stops every server and its proxy, then exits.
+            stop_tree(proc, [(signal.SIGTERM, 30)])
+            _finish(prefix, tmp, [log], keep_logs, "baseline")
+
+
+# --------------------------------------------------------------------------- coursehub
+
+COURSEHUB = VENV_BIN / "coursehub"
+
+
+def init_argv(site: Path, port: int) -> list[str]:
+    return [str(COURSEHUB), "init", str(site), "--port", str(port)]
+
+
+def import_argv(config: Path, roster: Path) -> list[str]:
+    return [str(COURSEHUB), "--config", str(config), "users", "import", str(roster)]
+
+
+def up_argv(config: Path) -> list[str]:
+    return [str(COURSEHUB), "--config", str(config), "up"]
+
+
+def configure(config: Path, *, port: int, data_dir: Path, prefix: str, home_root: Path) -> None:
+    """Point the generated coursehub.yaml at this run's port, temp dirs and account prefix."""
+    yaml = YAML()  # round-trip: keeps the comments init wrote
+    doc = yaml.load(config.read_text()) or {}
+    site = doc.setdefault("site", {})
+    site["port"] = port
+    site["data_dir"] = str(data_dir)
+    local = doc.setdefault("spawn", {}).setdefault("local", {})
+    local["user_prefix"] = prefix
+    local["home_root"] = str(home_root)
+    with config.open("w") as f:
+        yaml.dump(doc, f)
+
+
+def write_roster(path: Path, creds: list[Credentials]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["username", "full_name", "email", "role", "password"])
+        for c in creds:
+            w.writerow([c.username, f"Student {c.username}", f"{c.username}@example.org",
+                        "student", c.password])  # fmt: skip
+
+
+def _read_pid(path: Path, timeout: float) -> int:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            time.sleep(0.2)
+    raise TargetError(f"{path} was not written")
+
+
+@contextmanager
+def coursehub(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
+    """`coursehub up` from a fresh `coursehub init`, N students imported from a roster."""
+    if not COURSEHUB.exists():
+        raise TargetError(f"{COURSEHUB} not found (pip install -e . in the venv)")
+    prefix = accounts.random_prefix("lsc")
+    tmp = Path(tempfile.mkdtemp(prefix="login-storm-coursehub-"))
+    tmp.chmod(0o755)  # student homes live below: their owners must be able to reach them
+    site, data, homes = tmp / "site", tmp / "data", tmp / "homes"
+    homes.mkdir(mode=0o755)
+    log = tmp / "coursehub-up.log"
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        (port,) = free_ports(1)
+        run_checked(init_argv(site, port))
+        config = site / "coursehub.yaml"
+        configure(config, port=port, data_dir=data, prefix=prefix, home_root=homes)
+        creds = accounts.make_credentials(n)  # hub names s01..; Unix names get the prefix
+        roster = tmp / "roster.csv"
+        write_roster(roster, creds)
+        run_checked(import_argv(config, roster))
+        proc = start_logged(up_argv(config), cwd=site, log=log, env=_env())
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(f"{base}/hub/health", proc, log, timeout=START_TIMEOUT)
+        hub_pid = _read_pid(data / "runtime" / "jupyterhub.pid", timeout=10)
+        yield RunningHub(base, creds, HubCpu(hub_pid))
+    finally:
+        with sigint_deferred():
+            # `up` stops on SIGINT like a Ctrl-C in its terminal; escalate if it hangs.
+            stop_tree(proc, [(signal.SIGINT, 30), (signal.SIGTERM, 10)])
+            _finish(prefix, tmp, [log, data / "logs"], keep_logs, "coursehub")

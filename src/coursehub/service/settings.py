@@ -1,0 +1,127 @@
+"""Settings of the coursehub service, read once from the environment the hub provides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from urllib.parse import urlparse
+
+from ..errors import CoursehubError
+
+
+class ServiceConfigError(CoursehubError):
+    """The service's environment is missing or has malformed variables."""
+
+    exit_code = 2
+
+
+def _slashed(path: str) -> str:
+    """`path` with exactly one leading and one trailing slash."""
+    return "/" + path.strip("/") + "/" if path.strip("/") else "/"
+
+
+def _default_version() -> str:
+    try:
+        return package_version("coursehub")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything the service needs; secrets are kept out of `repr`."""
+
+    api_token: str = field(repr=False)
+    client_id: str
+    api_url: str = "http://127.0.0.1:8081/hub/api"
+    service_url: str = "http://127.0.0.1:10101"
+    service_prefix: str = "/services/coursehub/"
+    service_name: str = "coursehub"
+    oauth_callback_url: str = ""
+    base_url: str = "/"
+    access_scopes: frozenset[str] = frozenset()
+    public_url: str = ""
+    hub_host: str = ""
+    ssl_keyfile: str = ""
+    ssl_certfile: str = ""
+    ssl_client_ca: str = ""
+    site_name: str = "coursehub"
+    database_url: str | None = field(default=None, repr=False)
+    version: str = field(default_factory=_default_version)
+
+    @property
+    def hub_prefix(self) -> str:
+        """URL path of the hub's own pages, e.g. /hub/."""
+        return self.base_url + "hub/"
+
+    @property
+    def callback_url(self) -> str:
+        return self.oauth_callback_url or self.service_prefix + "oauth_callback"
+
+    @property
+    def bind_host(self) -> str:
+        return urlparse(self.service_url).hostname or "127.0.0.1"
+
+    @property
+    def bind_port(self) -> int:
+        parsed = urlparse(self.service_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ServiceSettings:
+        """Settings from the variables JupyterHub sets for a managed service plus ours.
+
+        Raises ServiceConfigError naming every missing or malformed variable.
+        """
+        problems: list[str] = []
+
+        def get(name: str, default: str = "") -> str:
+            return (environ.get(name) or default).strip()
+
+        for name in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_CLIENT_ID"):
+            if not get(name):
+                problems.append(f"{name} is not set (the hub sets it for managed services)")
+        service_name = get("JUPYTERHUB_SERVICE_NAME", "coursehub")
+        service_url = get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+        if urlparse(service_url).scheme not in ("http", "https"):
+            problems.append(f"JUPYTERHUB_SERVICE_URL={service_url!r}: expected http(s)://host:port")
+        scopes = _access_scopes(get("JUPYTERHUB_OAUTH_ACCESS_SCOPES"), service_name, problems)
+        database_url = get("COURSEHUB_DATABASE_URL") or None
+        if problems:
+            raise ServiceConfigError("coursehub service: " + "; ".join(problems))
+        return cls(
+            api_token=get("JUPYTERHUB_API_TOKEN"),
+            client_id=get("JUPYTERHUB_CLIENT_ID"),
+            api_url=get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api").rstrip("/"),
+            service_url=service_url,
+            service_prefix=_slashed(get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{service_name}/")),
+            service_name=service_name,
+            oauth_callback_url=get("JUPYTERHUB_OAUTH_CALLBACK_URL"),
+            base_url=_slashed(get("JUPYTERHUB_BASE_URL", "/")),
+            access_scopes=scopes,
+            public_url=get("JUPYTERHUB_PUBLIC_URL"),
+            hub_host=get("JUPYTERHUB_HOST"),
+            ssl_keyfile=get("JUPYTERHUB_SSL_KEYFILE"),
+            ssl_certfile=get("JUPYTERHUB_SSL_CERTFILE"),
+            ssl_client_ca=get("JUPYTERHUB_SSL_CLIENT_CA"),
+            site_name=get("COURSEHUB_SITE_NAME", "coursehub"),
+            database_url=database_url,
+            version=get("COURSEHUB_VERSION") or _default_version(),
+        )
+
+
+def _access_scopes(raw: str, service_name: str, problems: list[str]) -> frozenset[str]:
+    """The scopes a token must hold to use this service (never empty: empty means nobody)."""
+    if not raw:
+        return frozenset({f"access:services!service={service_name}"})
+    try:
+        scopes = json.loads(raw)
+    except ValueError:
+        scopes = None
+    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
+        problems.append("JUPYTERHUB_OAUTH_ACCESS_SCOPES: expected a non-empty JSON list of scopes")
+        return frozenset()
+    return frozenset(scopes)

@@ -1,0 +1,45 @@
+"""Sign in through the real login form and start a server, like a browser would."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+
+def login(hub_url: str, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=hub_url, follow_redirects=False, timeout=30)
+    page = client.get("/hub/login")
+    page.raise_for_status()
+    xsrf = client.cookies.get("_xsrf")
+    response = client.post(
+        "/hub/login",
+        data={"username": username, "password": password, "_xsrf": xsrf or ""},
+    )
+    if response.status_code != 302:
+        raise AssertionError(f"login failed for {username}: HTTP {response.status_code}")
+    return client
+
+
+def start_server(client: httpx.Client, username: str, timeout: float = 180) -> list[dict]:
+    """Ask for the default server through /hub/spawn and follow its progress stream."""
+    response = client.get(f"/hub/spawn/{username}", follow_redirects=True)
+    assert response.status_code < 400, response.text[:500]
+    events = []
+    deadline = time.monotonic() + timeout
+    with client.stream(
+        "GET",
+        f"/hub/api/users/{username}/server/progress",
+        headers={"X-XSRFToken": client.cookies.get("_xsrf") or ""},
+        timeout=timeout,
+    ) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                events.append(event)
+                if event.get("ready") or event.get("failed"):
+                    break
+            if time.monotonic() > deadline:
+                break
+    return events

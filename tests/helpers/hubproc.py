@@ -1,0 +1,145 @@
+"""Start a real `coursehub up` (hub, proxy, service, real servers) for a test."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+READY_TIMEOUT = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningHub:
+    url: str
+    config: Path
+    data_dir: Path
+    prefix: str
+    home_root: Path
+    passwords: dict[str, str]
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def log_tail(self, n: int = 60) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "coursehub.cli", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=120,
+        )
+
+    def unix_name(self, user: str) -> str:
+        return f"{self.prefix}{user}"
+
+
+def write_site(
+    base: Path,
+    *,
+    users: dict[str, str],
+    roles: dict[str, str] | None = None,
+    extra_yaml: str = "",
+) -> RunningHub:
+    """A site with a roster of `users` (name -> password); nothing started yet."""
+    port = free_port()
+    prefix = f"cht{secrets.token_hex(2)}-"
+    # Homes must be reachable by student accounts: not under pytest's 0700 tmp dirs.
+    home_root = Path(f"/tmp/coursehub-test-homes-{secrets.token_hex(4)}")
+    home_root.mkdir(mode=0o711)
+    os.chmod(home_root, 0o711)
+    roles = roles or {}
+    roster = base / "roster.csv"
+    roster.write_text(
+        "username,full_name,email,role,password\n"
+        + "".join(
+            f"{name},{name.title()},,{roles.get(name, 'student')},{pw}\n"
+            for name, pw in users.items()
+        )
+    )
+    os.chmod(roster, 0o600)
+    config = base / "coursehub.yaml"
+    config.write_text(
+        f"site:\n  name: Test hub\n  port: {port}\n  data_dir: ./data\n"
+        f"roster:\n  file: ./roster.csv\n"
+        f"spawn:\n  local:\n    user_prefix: {prefix}\n    home_root: {home_root}\n"
+        f"idle:\n  timeout: 0\n" + extra_yaml
+    )
+    return RunningHub(
+        url=f"http://127.0.0.1:{port}",
+        config=config,
+        data_dir=base / "data",
+        prefix=prefix,
+        home_root=home_root,
+        passwords=dict(users),
+    )
+
+
+def start(hub: RunningHub) -> RunningHub:
+    hub.log = hub.config.parent / "up.log"
+    out = open(hub.log, "wb")  # noqa: SIM115 - owned by the child
+    hub.proc = subprocess.Popen(
+        [sys.executable, "-m", "coursehub.cli", "--config", str(hub.config), "up"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    out.close()
+    wait_healthy(hub)
+    return hub
+
+
+def wait_healthy(hub: RunningHub, timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if hub.proc is not None and hub.proc.poll() is not None:
+            raise RuntimeError(f"coursehub up exited ({hub.proc.returncode}):\n{hub.log_tail()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{hub.url}/hub/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"hub not healthy within {timeout}s:\n{hub.log_tail()}")
+
+
+def stop(hub: RunningHub) -> None:
+    """Stop everything and delete the Unix accounts and homes the test made."""
+    if hub.proc is not None and hub.proc.poll() is None:
+        hub.proc.send_signal(signal.SIGINT)
+        try:
+            hub.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(hub.proc.pid, signal.SIGKILL)
+            hub.proc.wait(10)
+    remove_accounts(hub.prefix)
+    shutil.rmtree(hub.home_root, ignore_errors=True)
+
+
+def remove_accounts(prefix: str) -> None:
+    pattern = re.compile(rf"^{re.escape(prefix)}")
+    for entry in pwd.getpwall():
+        if pattern.match(entry.pw_name):
+            subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
+            subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True, check=False)

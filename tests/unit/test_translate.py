@@ -1,0 +1,118 @@
+"""The pure translation from coursehub.yaml to JupyterHub settings (nothing runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coursehub.config.layout import DataLayout, Ports
+from coursehub.config.loader import load_config_text
+from coursehub.config.translate import HubSecrets, Machine, translate
+
+PORTS = Ports(hub=18081, proxy_api=18001, service=18090)
+SECRETS = HubSecrets("proxy-secret", "service-secret", "cli-secret")
+MACHINE = Machine(python="/venv/bin/python", cpu_count=2)
+
+
+def _translate(text: str, tmp_path: Path) -> dict:
+    path = tmp_path / "coursehub.yaml"
+    path.write_text(text)
+    from coursehub.config.loader import load_config
+
+    config = load_config(path).config
+    return translate(config, DataLayout(config.site.data_dir), PORTS, SECRETS, MACHINE)
+
+
+def test_defaults_make_a_hub_that_survives_restarts(tmp_path: Path) -> None:
+    c = _translate("", tmp_path)
+    hub = c["JupyterHub"]
+    assert hub["cleanup_servers"] is False and hub["cleanup_proxy"] is False
+    assert c["ConfigurableHTTPProxy"]["should_start"] is False
+    assert c["ConfigurableHTTPProxy"]["api_url"] == "http://127.0.0.1:18001"
+    assert hub["port"] == 8000 and hub["hub_port"] == 18081
+    assert hub["db_url"] == f"sqlite:///{tmp_path / 'coursehub-data' / 'jupyterhub.sqlite'}"
+    assert hub["spawner_class"].endswith("CoursehubLocalSpawner")
+    assert hub["authenticator_class"].endswith("CoursehubLocalAuthenticator")
+    assert c["Spawner"]["cmd"] == ["/venv/bin/python", "-m", "coursehub.singleuser"]
+
+
+def test_starts_are_queued_not_refused(tmp_path: Path) -> None:
+    c = _translate("", tmp_path)
+    assert c["CoursehubSpawner"]["concurrent_starts"] == 2  # auto = cores
+    assert c["JupyterHub"]["concurrent_spawn_limit"] == 1000
+    # the whole queue wait fits in the start timeout (15 min default)
+    assert c["Spawner"]["start_timeout"] == 900
+    c = _translate("servers:\n  concurrent_starts: 5\n", tmp_path)
+    assert c["CoursehubSpawner"]["concurrent_starts"] == 5
+
+
+def test_limits_and_backend_settings(tmp_path: Path) -> None:
+    c = _translate(
+        "servers:\n  limits: {memory: 1G, cpu: 0.5, processes: 64, file_size: 100M}\n"
+        "spawn:\n  local: {user_prefix: stu-, home_root: /srv/homes}\n",
+        tmp_path,
+    )
+    assert c["Spawner"]["mem_limit"] == 1024**3
+    assert c["Spawner"]["cpu_limit"] == 0.5
+    assert c["CoursehubSpawner"]["process_limit"] == 64
+    assert c["CoursehubSpawner"]["file_size_limit"] == 100 * 1024**2
+    assert c["CoursehubSpawner"]["user_prefix"] == "stu-"
+    assert c["CoursehubSpawner"]["home_root"] == "/srv/homes"
+
+
+def test_postgres_url_used_for_hub_and_coursehub(tmp_path: Path) -> None:
+    c = _translate("database:\n  url: postgresql://ch@127.0.0.1/ch\n", tmp_path)
+    assert c["JupyterHub"]["db_url"] == "postgresql://ch@127.0.0.1/ch"
+    assert c["CoursehubAuthenticatorMixin"]["coursehub_db_url"] == "postgresql://ch@127.0.0.1/ch"
+
+
+def test_services_and_least_privilege_roles(tmp_path: Path) -> None:
+    c = _translate("", tmp_path)
+    services = {s["name"]: s for s in c["JupyterHub"]["services"]}
+    assert services["coursehub"]["url"] == "http://127.0.0.1:18090"
+    assert services["coursehub"]["api_token"] == "service-secret"
+    assert "command" not in services["coursehub-cli"]
+    assert "idle-culler" in services  # idle.timeout defaults to 1h
+    culler_cmd = " ".join(services["idle-culler"]["command"])
+    assert "--timeout=3600" in culler_cmd
+    roles = {r["name"]: r for r in c["JupyterHub"]["load_roles"]}
+    # students get their own server and the coursehub pages, nothing else
+    assert roles["user"]["scopes"] == ["self", "access:services!service=coursehub"]
+    # instructors reach students' servers only, never admin scopes
+    instructor = roles["coursehub-instructor"]["scopes"]
+    assert "access:servers!group=coursehub-students" in instructor
+    assert not any(s.startswith("admin") for s in instructor)
+    assert not any(s.startswith("access:servers") for s in roles["coursehub-ta"]["scopes"])
+
+
+def test_idle_culling_can_be_disabled(tmp_path: Path) -> None:
+    c = _translate("idle:\n  timeout: 0\n", tmp_path)
+    names = {s["name"] for s in c["JupyterHub"]["services"]}
+    assert "idle-culler" not in names
+    assert "idle-culler" not in {r["name"] for r in c["JupyterHub"]["load_roles"]}
+
+
+def test_roles_section_overrides_roster_and_admin_wins(tmp_path: Path) -> None:
+    c = _translate("roles:\n  admin: [root1]\n  instructor: [root1, prof]\n", tmp_path)
+    overrides = c["CoursehubAuthenticatorMixin"]["role_overrides"]
+    assert overrides == {"root1": "admin", "prof": "instructor"}
+    assert c["Authenticator"]["admin_users"] == {"root1"}
+
+
+def test_github_settings(tmp_path: Path) -> None:
+    c = _translate(
+        "site:\n  public_url: https://hub.example.edu/\n"
+        "auth:\n  method: github\n  github:\n    client_id: abc\n"
+        "    client_secret_file: gh.secret\n    organization: school\n"
+        "    team_roles: {teachers: instructor}\n",
+        tmp_path,
+    )
+    gh = c["CoursehubGitHubAuthenticator"]
+    assert gh["allowed_organizations"] == {"school"}
+    assert gh["oauth_callback_url"] == "https://hub.example.edu/hub/oauth_callback"
+    assert gh["team_roles"] == {"teachers": "instructor"}
+    assert c["JupyterHub"]["authenticator_class"].endswith("CoursehubGitHubAuthenticator")
+
+
+def test_load_config_text_without_file_resolves_from_cwd() -> None:
+    loaded = load_config_text("site:\n  data_dir: /abs/data\n")
+    assert str(loaded.config.site.data_dir) == "/abs/data"
