@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 
@@ -109,9 +109,7 @@ class Student:
         """A navigation (with redirects); any error status is what the student sees."""
         r = await self.client.request(method, url, headers=NAVIGATE, **kw)  # type: ignore[arg-type]
         if r.status_code >= 400:
-            raise StudentError(
-                self._reason(f"HTTP {r.status_code} on {r.url.path}"), r.text[:500]
-            )
+            raise StudentError(self._reason(f"HTTP {r.status_code} on {r.url.path}"), r.text[:500])
         return r
 
     async def prepare(self) -> None:
@@ -215,7 +213,9 @@ async def run_storm(
         ready = []
         for s, outcome in zip(students, prepared, strict=True):
             if isinstance(outcome, BaseException):
-                s.result.reason = f"login page: {getattr(outcome, 'reason', type(outcome).__name__)}"
+                s.result.reason = (
+                    f"login page: {getattr(outcome, 'reason', type(outcome).__name__)}"
+                )
                 s.result.detail = repr(outcome)
             else:
                 ready.append(s)

@@ -48,7 +48,9 @@ def run_checked(argv: Sequence[str], *, timeout: float = 120, input: str | None 
     return done.stdout
 
 
-def start_logged(argv: Sequence[str], *, cwd: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_logged(
+    argv: Sequence[str], *, cwd: Path, log: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     """Start a long-running process in its own session, output to a log file.
 
     Its own session keeps a Ctrl-C in our terminal from reaching it directly, so
@@ -73,9 +75,7 @@ def tail(path: Path, lines: int = 25) -> str:
         return ""
 
 
-def wait_healthy(
-    url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float
-) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float) -> None:
     """Poll url until it answers 200; fail early if proc exits."""
     end = time.monotonic() + timeout
     with httpx.Client(timeout=5) as client:

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from . import accounts
+from . import accounts, reach
 from .accounts import Credentials
 from .procs import (
     HubCpu,
@@ -41,12 +42,21 @@ class RunningHub:
     base_url: str
     students: list[Credentials]
     hub_cpu: HubCpu
+    notes: tuple[str, ...] = ()
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
+
+
+def _start(
+    argv: list[str], tmp: Path, log: Path, cwd: Path
+) -> tuple[subprocess.Popen[bytes], str | None]:
+    """Start a hub (or `coursehub up`) where student accounts can run the venv's Python."""
+    prefix, note = reach.wrapper([VENV_BIN / "python"], tmp / "stage")
+    return start_logged([*prefix, *argv], cwd=cwd, log=log, env=_env()), note
 
 
 def _keep_logs(src: list[Path], keep_dir: Path | None, target: str) -> None:
@@ -67,8 +77,9 @@ def _finish(prefix: str, tmp: Path, logs: list[Path], keep_dir: Path | None, nam
         accounts.sweep(prefix)
     _keep_logs(logs, keep_dir, name)
     shutil.rmtree(tmp, ignore_errors=True)
-    if accounts.names_with_prefix(prefix):
-        raise TargetError(f"could not delete accounts {prefix}*; run: userdel -r <name>")
+    # a warning, not an exception: raising here would hide why we are cleaning up
+    for name in accounts.names_with_prefix(prefix):
+        print(f"warning: could not delete account {name}; run: userdel -r {name}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- baseline
@@ -128,12 +139,11 @@ def baseline(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
                 singleuser=str(VENV_BIN / "jupyterhub-singleuser"),
             )
         )
-        proc = start_logged(
-            [str(VENV_BIN / "jupyterhub"), "-f", str(config)], cwd=tmp, log=log, env=_env()
-        )
+        # `jupyterhub` execs in place of any wrapper, so proc.pid is the hub's pid
+        proc, note = _start([str(VENV_BIN / "jupyterhub"), "-f", str(config)], tmp, log, tmp)
         base = f"http://127.0.0.1:{port}"
         wait_healthy(f"{base}/hub/health", proc, log, timeout=START_TIMEOUT)
-        yield RunningHub(base, creds, HubCpu(proc.pid))
+        yield RunningHub(base, creds, HubCpu(proc.pid), (note,) if note else ())
     finally:
         with sigint_deferred():
             # SIGTERM: JupyterHub stops every server and its proxy, then exits.
@@ -212,11 +222,11 @@ def coursehub(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
         roster = tmp / "roster.csv"
         write_roster(roster, creds)
         run_checked(import_argv(config, roster))
-        proc = start_logged(up_argv(config), cwd=site, log=log, env=_env())
+        proc, note = _start(up_argv(config), tmp, log, site)
         base = f"http://127.0.0.1:{port}"
         wait_healthy(f"{base}/hub/health", proc, log, timeout=START_TIMEOUT)
         hub_pid = _read_pid(data / "runtime" / "jupyterhub.pid", timeout=10)
-        yield RunningHub(base, creds, HubCpu(hub_pid))
+        yield RunningHub(base, creds, HubCpu(hub_pid), (note,) if note else ())
     finally:
         with sigint_deferred():
             # `up` stops on SIGINT like a Ctrl-C in its terminal; escalate if it hangs.

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from .errors import ConfigError, CoursehubError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 LOG_STYLES = {"hub": "cyan", "proxy": "magenta", "up": "bold green"}
 

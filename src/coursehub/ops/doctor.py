@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from ..config.layout import DataLayout
 from ..config.loader import load_config
@@ -51,6 +50,8 @@ def run_checks(config_path: Path) -> list[Check]:
                 "run coursehub as root for real per-student isolation",
             )
         )
+    if is_root() and config.spawn.backend == "local":
+        checks.append(_student_python_check())
     checks.append(_proxy_check())
     checks.append(_port_check(config.site.port, config.site.bind_address, layout))
     checks.append(_database_check(coursehub_database_url(config, layout)))
@@ -59,6 +60,28 @@ def run_checks(config_path: Path) -> list[Check]:
     limits = config.servers.limits
     checks.append(_limits_check(Limits(limits.memory, limits.cpu, limits.processes)))
     return checks
+
+
+def _student_python_check() -> Check:
+    """Servers run this Python as each student: it must not live under /root."""
+    import subprocess
+    import sys
+
+    probe = subprocess.run(
+        ["runuser", "-u", "nobody", "--", sys.executable, "-c", "import jupyterhub"],
+        capture_output=True,
+        timeout=60,
+    )
+    if probe.returncode == 0:
+        return Check("server python", "ok", f"{sys.executable} runs for student accounts")
+    return Check(
+        "server python",
+        "fail",
+        f"student accounts cannot run {sys.executable} (it resolves to "
+        f"{Path(sys.executable).resolve()})",
+        "install coursehub in a virtual environment made with a system Python "
+        "such as /usr/bin/python3 (./dev setup does this)",
+    )
 
 
 def _proxy_check() -> Check:
@@ -172,11 +195,13 @@ def _limits_check(limits: Limits) -> Check:
 
 
 def print_report(checks: list[Check], console: Console) -> int:
-    table = Table("check", "status", "detail", "fix")
-    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    marks = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
     for c in checks:
-        table.add_row(c.name, f"[{colours[c.status]}]{c.status}[/]", c.detail, c.fix)
-    console.print(table)
+        console.print(f"{marks[c.status]} {c.name}: ", end="")
+        console.print(c.detail, markup=False)
+        if c.fix and c.status != "ok":
+            console.print("       fix: ", end="")
+            console.print(c.fix, markup=False)
     failed = sum(c.status == "fail" for c in checks)
     console.print(f"{failed} problem(s) found" if failed else "[green]All checks passed[/green]")
     return 1 if failed else 0

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
     table = Table("username", "role", "full name", "email", "password")
     for acc in accounts:
         table.add_row(
-            acc.username, acc.role, acc.full_name, acc.email, "set" if acc.password_hash else "-"
+            acc.username, acc.role, acc.full_name, acc.email, "set" if acc.has_password else "-"
         )
     console.print(table)
     console.print(f"{len(accounts)} account(s)")

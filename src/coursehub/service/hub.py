@@ -68,9 +68,7 @@ class HubIdentityResolver:
     def begin_login(self, next_url: str, cookie_name: str) -> tuple[PendingLogin, str]:
         verifier, challenge, method = self.auth.generate_pkce_code_challenge()
         # HubOAuth keeps pending states in memory, expiring after oauth_state_max_age.
-        state = self.auth.generate_state(
-            next_url, code_verifier=verifier, cookie_name=cookie_name
-        )
+        state = self.auth.generate_state(next_url, code_verifier=verifier, cookie_name=cookie_name)
         url = url_concat(
             self.auth.login_url,
             {"state": state, "code_challenge": challenge, "code_challenge_method": method},
@@ -95,9 +93,7 @@ class HubIdentityResolver:
     async def token_for_code(self, code: str, code_verifier: str | None) -> str:
         try:
             async with asyncio.timeout(HUB_TIMEOUT):
-                return await self.auth.token_for_code(
-                    code, code_verifier=code_verifier, sync=False
-                )
+                return await self.auth.token_for_code(code, code_verifier=code_verifier, sync=False)
         except TimeoutError:
             raise HubUnavailable("the hub did not answer the token request") from None
         except HTTPError as exc:

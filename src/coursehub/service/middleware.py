@@ -51,8 +51,9 @@ class GuardMiddleware:
     """Adds security headers to every response, logs one line per request, and turns
     unhandled exceptions into a logged 500 without a traceback in the body."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, static_prefix: str):
         self.app = app
+        self.static_prefix = static_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +61,7 @@ class GuardMiddleware:
             return
         started = time.perf_counter()
         status = 0
-        is_static = "/static/" in scope.get("path", "")
+        is_static = scope.get("path", "").startswith(self.static_prefix)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status

@@ -1,0 +1,115 @@
+"""Login storm: N students sign in at the same moment and start their servers.
+
+What it measures, for plain JupyterHub (``baseline``) and for coursehub, one after
+the other in the same run:
+
+- ok: students whose login was accepted and whose JupyterLab answered, without
+  ever seeing an error page (HTTP 5xx/429/other 4xx, a hub error page, or a
+  progress event with ``"failed": true``);
+- p50 / p95 / max time-to-ready: seconds from submitting the login form until the
+  student's server answers through the proxy (JupyterLab page after the OAuth
+  redirects, then its ``/api/status``), successful students only;
+- hub CPU/spawn: user+system CPU seconds of the hub process over the storm,
+  divided by N;
+- the ratio coursehub / baseline of each figure, and a tally of failure reasons.
+
+Each student is an httpx client with its own cookie jar that walks the real
+pages as a browser does (see ``_storm/driver.py``); all are released together.
+Every target is bounded by ``--deadline``; students still waiting then count as
+failures. Whatever happens (error, Ctrl-C, SIGTERM) the hub is stopped, leftover
+processes are killed, and the Unix accounts and temp dirs made are deleted.
+
+Needs root (it creates real Unix accounts) and uses only loopback and random
+free ports. Run from the repository root:
+
+    .venv/bin/python benchmarks/login_storm.py --students 20
+    .venv/bin/python benchmarks/login_storm.py --target baseline --students 10 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from _storm import targets
+from _storm.driver import run_storm
+from _storm.procs import TargetError
+from _storm.report import Summary, failed_target, print_report, summarize, write_json
+
+TARGETS: dict[str, Callable[[int, Path | None], AbstractContextManager[targets.RunningHub]]] = {
+    "baseline": targets.baseline,
+    "coursehub": targets.coursehub,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--students", type=int, default=20, help="students per target (default 20)")
+    p.add_argument("--target", choices=["baseline", "coursehub", "both"], default="both")
+    p.add_argument(
+        "--deadline", type=float, default=300, help="seconds per target's storm (default 300)"
+    )
+    p.add_argument("--json", type=Path, help="also write the results to this file")
+    p.add_argument("--keep-logs", type=Path, help="copy hub logs here before cleaning up")
+    args = p.parse_args(argv)
+    if not 1 <= args.students <= 999:
+        p.error("--students must be between 1 and 999")
+    return args
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM takes the same path as Ctrl-C, so every cleanup block runs.
+    raise KeyboardInterrupt
+
+
+def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary:
+    console.print(f"[bold]{name}[/bold]: starting the hub for {args.students} students…")
+    try:
+        with TARGETS[name](args.students, args.keep_logs) as hub:
+            for note in hub.notes:
+                console.print(f"{name}: note: {note}", highlight=False)
+            console.print(f"{name}: hub ready at {hub.base_url}; storm!")
+            storm = asyncio.run(
+                run_storm(hub.base_url, hub.students, deadline=args.deadline, hub_cpu=hub.hub_cpu)
+            )
+            console.print(f"{name}: storm over after {storm.wall_s:.1f} s; cleaning up…")
+            notes = hub.notes
+    except TargetError as e:
+        return failed_target(name, args.students, str(e))
+    return summarize(name, args.students, storm, notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    if os.geteuid() != 0:
+        console.print("login_storm needs root: it creates and deletes real Unix accounts.")
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    names = ["baseline", "coursehub"] if args.target == "both" else [args.target]
+    results: dict[str, Summary] = {}
+    try:
+        for name in names:
+            results[name] = run_target(name, args, console)
+    except KeyboardInterrupt:
+        console.print("interrupted; hubs stopped and accounts deleted")
+        return 130
+    print_report(results, console)
+    if args.json:
+        settings: dict[str, Any] = {"students": args.students, "deadline_s": args.deadline}
+        write_json(args.json, results, settings)
+    return 1 if any(r.error for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

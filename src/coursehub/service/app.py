@@ -1,0 +1,68 @@
+"""The app factory: thin wiring of settings, identity, routes, errors and middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from . import api, auth, health, pages
+from .cookies import signing_key
+from .errors import install_error_handlers
+from .identity import IdentityResolver
+from .middleware import GuardMiddleware
+from .settings import ServiceSettings
+from .templating import make_environment
+
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = None) -> FastAPI:
+    """The coursehub service app for `settings`.
+
+    `resolver` answers "who owns this token" and runs OAuth; by default it is the hub
+    (HubOAuth). Tests pass a fake to exercise routing without a hub.
+    """
+    if resolver is None:
+        from .hub import HubIdentityResolver
+
+        resolver = HubIdentityResolver(settings)
+    checker = health.HealthChecker(resolver, settings.database_url, settings.version)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await resolver.close()
+        checker.close()
+
+    prefix = settings.service_prefix
+    # No interactive docs: the API is documented in docs/, and /docs would need a CDN.
+    app = FastAPI(
+        title="coursehub",
+        version=settings.version,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.resolver = resolver
+    app.state.health = checker
+    app.state.templates = make_environment()
+    app.state.cookie_key = signing_key(settings.api_token)
+
+    # The proxy forwards the full path, so every route lives under the service prefix.
+    root = prefix.rstrip("/")
+    app.include_router(pages.router, prefix=root)
+    app.include_router(auth.router, prefix=root)
+    app.include_router(health.router, prefix=root)
+    app.include_router(api.router, prefix=root + "/api")
+    app.mount(prefix + "static", StaticFiles(directory=STATIC), name="static")
+
+    install_error_handlers(app)
+    auth.install_auth(app)
+    app.add_middleware(GuardMiddleware, static_prefix=prefix + "static/")
+    return app
