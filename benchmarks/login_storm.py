@@ -82,7 +82,10 @@ def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary
             storm = asyncio.run(
                 run_storm(hub.base_url, hub.students, deadline=args.deadline, hub_cpu=hub.hub_cpu)
             )
-            console.print(f"{name}: storm over after {storm.wall_s:.1f} s; cleaning up…")
+            console.print(
+                f"{name}: storm over after {storm.wall_s:.1f} s "
+                f"(load average before it: {storm.loadavg_1m:.2f}); cleaning up…"
+            )
             notes = hub.notes
     except TargetError as e:
         return failed_target(name, args.students, str(e))

@@ -25,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import httpx
@@ -84,7 +85,7 @@ class StormResult:
     students: list[StudentResult]
     hub_cpu_s: float | None  # hub user+system CPU seconds over the storm
     wall_s: float
-    extra: dict[str, object] = field(default_factory=dict)
+    loadavg_1m: float  # just before the release: other work on the machine skews results
 
 
 class Student:
@@ -105,9 +106,11 @@ class Student:
         """Make reasons from different students identical so they tally."""
         return _PORT.sub(r"\1:<port>", text.replace(self.creds.username, "<user>"))[:120]
 
-    async def _page(self, method: str, url: str, **kw: object) -> httpx.Response:
+    async def _page(
+        self, method: str, url: str, data: dict[str, str] | None = None
+    ) -> httpx.Response:
         """A navigation (with redirects); any error status is what the student sees."""
-        r = await self.client.request(method, url, headers=NAVIGATE, **kw)  # type: ignore[arg-type]
+        r = await self.client.request(method, url, headers=NAVIGATE, data=data)
         if r.status_code >= 400:
             raise StudentError(self._reason(f"HTTP {r.status_code} on {r.url.path}"), r.text[:500])
         return r
@@ -154,6 +157,9 @@ class Student:
         except httpx.HTTPError as e:  # connection refused/reset, redirect loop, ...
             res.reason = f"{type(e).__name__} during {res.phase}"
             res.detail = self._reason(str(e))
+        except Exception as e:  # e.g. a garbled event; keep it this student's failure
+            res.reason = f"unexpected {type(e).__name__} during {res.phase}"
+            res.detail = repr(e)
         return res
 
     async def _follow_progress(self, page: httpx.Response) -> None:
@@ -223,6 +229,7 @@ async def run_storm(
         go = asyncio.Event()
         tasks = [asyncio.create_task(s.storm(go)) for s in ready]
         await asyncio.sleep(0.1)  # every task is now parked on go.wait()
+        load = os.getloadavg()[0]
         cpu0 = hub_cpu()
         t0 = time.perf_counter()
         go.set()
@@ -236,6 +243,6 @@ async def run_storm(
             if not s.result.ok and s.result.reason is None:
                 s.result.reason = f"deadline ({deadline:.0f} s) passed during {s.result.phase}"
         cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
-        return StormResult([s.result for s in students], cpu, wall)
+        return StormResult([s.result for s in students], cpu, wall, load)
     finally:
         await asyncio.gather(*(s.client.aclose() for s in students), return_exceptions=True)

@@ -39,6 +39,7 @@ class Summary:
     hub_cpu_per_spawn: float | None = None
     hub_cpu_s: float | None = None
     wall_s: float | None = None
+    loadavg_1m: float | None = None  # machine load just before the storm
     failures: dict[str, int] = field(default_factory=dict)
     error: str | None = None  # the target itself could not run
     notes: list[str] = field(default_factory=list)
@@ -58,6 +59,7 @@ def summarize(target: str, n: int, storm: StormResult, notes: tuple[str, ...] = 
         hub_cpu_per_spawn=storm.hub_cpu_s / n if storm.hub_cpu_s is not None else None,
         hub_cpu_s=storm.hub_cpu_s,
         wall_s=storm.wall_s,
+        loadavg_1m=storm.loadavg_1m,
         failures=dict(Counter(s.reason for s in storm.students if not s.ok and s.reason)),
         notes=list(notes),
         per_student=[asdict(s) for s in storm.students],

@@ -12,10 +12,10 @@ def login(hub_url: str, username: str, password: str) -> httpx.Client:
     client = httpx.Client(base_url=hub_url, follow_redirects=False, timeout=30)
     page = client.get("/hub/login")
     page.raise_for_status()
-    xsrf = client.cookies.get("_xsrf")
+    xsrf = _hub_xsrf(client)
     response = client.post(
         "/hub/login",
-        data={"username": username, "password": password, "_xsrf": xsrf or ""},
+        data={"username": username, "password": password, "_xsrf": xsrf},
     )
     if response.status_code != 302:
         raise AssertionError(f"login failed for {username}: HTTP {response.status_code}")
@@ -31,7 +31,7 @@ def start_server(client: httpx.Client, username: str, timeout: float = 180) -> l
     with client.stream(
         "GET",
         f"/hub/api/users/{username}/server/progress",
-        headers={"X-XSRFToken": client.cookies.get("_xsrf") or ""},
+        headers={"X-XSRFToken": _hub_xsrf(client)},
         timeout=timeout,
     ) as stream:
         for line in stream.iter_lines():
@@ -43,3 +43,11 @@ def start_server(client: httpx.Client, username: str, timeout: float = 180) -> l
             if time.monotonic() > deadline:
                 break
     return events
+
+
+def _hub_xsrf(client: httpx.Client) -> str:
+    # Single-user servers set their own _xsrf cookie under /user/<name>/.
+    for cookie in client.cookies.jar:
+        if cookie.name == "_xsrf" and cookie.path in ("/hub/", "/hub", "/"):
+            return cookie.value or ""
+    return ""

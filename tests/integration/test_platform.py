@@ -89,9 +89,9 @@ def test_students_cannot_reach_each_others_files_or_processes(hub: hubproc.Runni
     out = run_code(
         bob_server,
         bob_token,
-        "import os\nopen('secret.txt','w').write('bob only')\nprint(os.getpid())\n",
+        "import os\nopen('secret.txt','w').write('bob only')\nprint(os.getppid())\n",
     )
-    bob_kernel_pid = int(out["stdout"].strip())
+    bob_server_pid = int(out["stdout"].strip())
     bob_home = hub.home_root / hub.unix_name("bob")
     alice_server, alice_token = _ready_server(hub, "alice")
     probe = run_code(
@@ -105,9 +105,9 @@ def test_students_cannot_reach_each_others_files_or_processes(hub: hubproc.Runni
         "        print('EACCES')\n"
         f"attempt(lambda: open({str(bob_home / 'secret.txt')!r}).read())\n"
         f"attempt(lambda: os.listdir({str(bob_home)!r}))\n"
-        f"attempt(lambda: open('/proc/{bob_kernel_pid}/environ').read())\n"
-        f"attempt(lambda: open('/proc/{bob_kernel_pid}/mem','rb').read(1))\n"
-        f"attempt(lambda: os.kill({bob_kernel_pid}, 0))\n",
+        f"attempt(lambda: open('/proc/{bob_server_pid}/environ').read())\n"
+        f"attempt(lambda: open('/proc/{bob_server_pid}/mem','rb').read(1))\n"
+        f"attempt(lambda: os.kill({bob_server_pid}, 0))\n",
     )
     assert probe["stdout"].split() == ["EACCES"] * 5, probe
 

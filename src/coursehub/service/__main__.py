@@ -27,7 +27,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # HubAuth's debug records include user models and token-hash cache keys.
-    for name in ("tornado", "tornado.application", "jupyterhub", "httpx", "httpcore"):
+    for name in ("tornado", "tornado.application", "jupyterhub", "httpx", "httpcore", "alembic"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import OrderedDict
 
 import httpx
 from jupyterhub.httpclient import JupyterHubHTTPClient
@@ -21,13 +22,17 @@ log = logging.getLogger("coursehub.service")
 # The hub's client has no overall timeout of its own; a hung hub must not hang pages.
 HUB_TIMEOUT = 10.0
 PING_TIMEOUT = 3.0
+# Anonymous page views each start a sign-in; cap how many are remembered at once.
+MAX_PENDING_LOGINS = 5000
 
 
 class HubIdentityResolver:
     """Identifies tokens with the hub and runs its OAuth flow (see identity.IdentityResolver)."""
 
-    def __init__(self, settings: ServiceSettings):
+    def __init__(self, settings: ServiceSettings, max_pending: int = MAX_PENDING_LOGINS):
         self.settings = settings
+        self.max_pending = max_pending
+        self._pending: OrderedDict[str, None] = OrderedDict()
         # Every trait is passed explicitly so nothing is picked up from os.environ here.
         self.auth = HubOAuth(
             api_token=settings.api_token,
@@ -69,6 +74,12 @@ class HubIdentityResolver:
         verifier, challenge, method = self.auth.generate_pkce_code_challenge()
         # HubOAuth keeps pending states in memory, expiring after oauth_state_max_age.
         state = self.auth.generate_state(next_url, code_verifier=verifier, cookie_name=cookie_name)
+        self._pending[state] = None
+        while len(self._pending) > self.max_pending:
+            # Oldest first: under a flood of anonymous visits memory stays bounded and
+            # only the oldest unfinished sign-ins have to start again.
+            oldest, _ = self._pending.popitem(last=False)
+            self.auth.clear_oauth_state(oldest)
         url = url_concat(
             self.auth.login_url,
             {"state": state, "code_challenge": challenge, "code_challenge_method": method},
@@ -88,6 +99,7 @@ class HubIdentityResolver:
         )
 
     def end_login(self, state: str) -> None:
+        self._pending.pop(state, None)
         self.auth.clear_oauth_state(state)
 
     async def token_for_code(self, code: str, code_verifier: str | None) -> str:
