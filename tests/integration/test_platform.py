@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
 from tests.helpers.kernel import run_code

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import psutil
@@ -121,8 +122,12 @@ def write_config(base: Path, proxy_port: int, service_port: int) -> Path:
     return config
 
 
-def stop_hub(proc: subprocess.Popen, children: list[psutil.Process]) -> None:
-    """SIGINT the hub, wait, then kill it and anything it started that is still alive."""
+def stop_hub(proc: subprocess.Popen, children: list[psutil.Process], proxy_pid: Path) -> None:
+    """SIGINT the hub, wait, then kill it and anything it started that is still alive.
+
+    The proxy and the service run in sessions of their own, so they are found as the
+    hub's children (captured while it ran) or through the proxy's pid file.
+    """
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
@@ -130,6 +135,10 @@ def stop_hub(proc: subprocess.Popen, children: list[psutil.Process]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+    with contextlib.suppress(ValueError, OSError, psutil.NoSuchProcess):
+        proxy = psutil.Process(int(proxy_pid.read_text().strip()))
+        if "configurable-http-proxy" in " ".join(proxy.cmdline()):
+            children.append(proxy)
     for child in children:
         with contextlib.suppress(psutil.NoSuchProcess):
             if child.is_running():
@@ -172,7 +181,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     finally:
         with contextlib.suppress(psutil.NoSuchProcess):
             children += psutil.Process(proc.pid).children(recursive=True)
-        stop_hub(proc, children)
+        stop_hub(proc, children, running.proxy_pid_file)
 
 
 def login(hub: RunningHub, client: httpx.Client, name: str) -> None:
@@ -294,6 +303,20 @@ def test_health_reports_hub_and_database_ok(hub: RunningHub):
         "database": "ok",
         "version": "integration",
     }
+
+
+def test_forged_oauth_code_is_refused_by_the_hub(hub: RunningHub):
+    with hub.client() as browser:
+        start = browser.get(SERVICE)
+        assert start.status_code == 302
+        state = parse_qs(urlparse(start.headers["location"]).query)["state"][0]
+        # Our state cookie is in the jar, so only the hub's answer about the code decides.
+        callback = browser.get(
+            SERVICE + "oauth_callback", params={"code": "forged", "state": state}
+        )
+        assert callback.status_code == 400
+        assert callback.headers["content-type"].startswith("text/html")
+        assert "service-coursehub=" not in callback.headers.get("set-cookie", "")
 
 
 def test_hub_logout_ends_the_service_session(hub: RunningHub):

@@ -454,3 +454,27 @@ async def test_access_log_redacts_secrets(caplog):
     assert "oauth_callback" in text and "x=1" in text and "ines" in text
     for secret in ("sekrit-code", "sekrit-state", "tok-inst"):
         assert secret not in text
+
+
+async def test_scripted_page_request_neither_signs_in_nor_clears_the_cookie():
+    app, resolver = build()
+    signed = cookies.sign(cookies.signing_key(API_TOKEN), "service-coursehub", "tok-inst")
+    async with client(app) as c:
+        response = await c.get(
+            PREFIX,
+            headers={**cookie_header(**{"service-coursehub": signed}), "Sec-Fetch-Mode": "cors"},
+        )
+    assert response.status_code == 401
+    assert "text/html" in response.headers["content-type"]
+    assert "set-cookie" not in response.headers
+    assert resolver.pending == {}
+
+
+async def test_cookie_whose_hub_token_died_is_cleared_on_the_way_to_sign_in():
+    app, resolver = build()
+    signed = cookies.sign(cookies.signing_key(API_TOKEN), "service-coursehub", "tok-revoked")
+    async with client(app) as c:
+        response = await c.get(PREFIX, headers=cookie_header(**{"service-coursehub": signed}))
+    assert response.status_code == 302
+    cleared = set_cookies(response)["service-coursehub"]
+    assert cleared.startswith('""') and "Max-Age=0" in cleared

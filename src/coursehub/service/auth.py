@@ -59,18 +59,17 @@ async def identify(request: Request) -> HubUser | None:
         return request.state.hub_user
     resolver = resolver_of(request)
     session_id = request.cookies.get(SESSION_COOKIE, "")
-    user = None
+    from_cookie = False
     token = header_token(request)
     if token is None and cookie_auth_allowed(request):
-        settings = request.app.state.settings
         raw = request.cookies.get(resolver.token_cookie_name)
         token = cookies.unsign(
             request.app.state.cookie_key, resolver.token_cookie_name, raw, cookies.TOKEN_MAX_AGE
         )
-        if raw and token is None:
-            log.info("ignoring an invalid or expired sign-in cookie on %s", settings.service_prefix)
-    if token:
-        user = await resolver.user_for_token(token, session_id=session_id)
+        from_cookie = raw is not None
+    user = await resolver.user_for_token(token, session_id=session_id) if token else None
+    # A cookie we looked at and could not use (forged, expired, logged out) gets cleared.
+    request.state.stale_cookie = from_cookie and user is None
     request.state.hub_user = user
     request.state.user_name = user.name if user else None
     return user
@@ -94,7 +93,8 @@ async def page_user(request: Request) -> HubUser:
     """Dependency for pages: the caller; anonymous browsers are sent to sign in."""
     user = await identify(request)
     if user is None:
-        if request.method in ("GET", "HEAD"):
+        # Only real navigations start OAuth; scripted requests just get 401.
+        if request.method in ("GET", "HEAD") and cookie_auth_allowed(request):
             raise LoginRequired()
         raise ApiError(401, "Sign in first.")
     if not resolver_of(request).has_access(user):
@@ -130,7 +130,7 @@ async def _start_login(request: Request, exc: Exception) -> Response:
         public_url=settings.public_url,
         max_age=cookies.STATE_MAX_AGE,
     )
-    if resolver.token_cookie_name in request.cookies:
+    if getattr(request.state, "stale_cookie", False):
         # The stored token no longer works (expired, or the user logged out of the hub).
         cookies.clear_cookie(response, request, resolver.token_cookie_name, settings.service_prefix)
     return response

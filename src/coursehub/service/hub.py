@@ -109,9 +109,12 @@ class HubIdentityResolver:
         except TimeoutError:
             raise HubUnavailable("the hub did not answer the token request") from None
         except HTTPError as exc:
-            if exc.status_code >= 502:
-                raise HubUnavailable(_why(exc)) from None
-            raise OAuthFailed(_why(exc)) from None
+            # HubAuth reports both "could not connect" and "the hub said no" as HTTP 500;
+            # only its message tells them apart.
+            why = _why(exc)
+            if exc.status_code >= 502 or why.startswith("Failed to connect"):
+                raise HubUnavailable(why) from None
+            raise OAuthFailed(why) from None
 
     async def hub_ok(self) -> bool:
         try:
