@@ -251,12 +251,6 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
             "groups": [ROLE_GROUPS["ta"]],
         },
         {
-            "name": "coursehub-service",
-            "description": "The coursehub service reads users, groups and servers.",
-            "scopes": ["list:users", "read:users", "read:groups", "read:servers"],
-            "services": [SERVICE_NAME],
-        },
-        {
             "name": "coursehub-cli",
             "description": "The coursehub command line manages users and servers.",
             "scopes": [
