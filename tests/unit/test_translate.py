@@ -116,3 +116,10 @@ def test_github_settings(tmp_path: Path) -> None:
 def test_load_config_text_without_file_resolves_from_cwd() -> None:
     loaded = load_config_text("site:\n  data_dir: /abs/data\n")
     assert str(loaded.config.site.data_dir) == "/abs/data"
+
+
+def test_site_name_on_the_login_page_is_escaped(tmp_path: Path) -> None:
+    c = _translate('site:\n  name: "<script>x</script> & Co"\n', tmp_path)
+    assert c["JupyterHub"]["template_vars"]["announcement_login"] == (
+        "&lt;script&gt;x&lt;/script&gt; &amp; Co"
+    )

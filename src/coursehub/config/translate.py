@@ -6,6 +6,7 @@ needs is passed in, so the translation is unit-tested without anything running.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +102,8 @@ def translate(
         "active_server_limit": 0,
         "allow_named_servers": True,
         "named_server_limit_per_user": 0,
-        "template_vars": {"coursehub_site_name": site.name},
+        # Shown above the login form (JupyterHub renders it as HTML: escape it).
+        "template_vars": {"announcement_login": html.escape(site.name)},
         "services": _services(config, ports, secrets, machine, service_url, db_url),
         "load_roles": _roles(config),
         "default_url": "/hub/home",

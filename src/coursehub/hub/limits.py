@@ -105,6 +105,32 @@ class Cgroups:
         _write(parent / "cgroup.subtree_control", wanted, optional=True)
 
 
+def systemd_is_init() -> bool:
+    """True when systemd is PID 1 (it then owns the cgroup tree)."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def systemd_run_prefix(unit: str, limits: Limits, uid: int, gid: int) -> list[str]:
+    """`systemd-run --scope` wrapping a server: systemd makes the cgroup, sets the
+    limits and switches to the student's account (with their groups) before exec."""
+    cmd = [
+        "systemd-run",
+        "--scope",
+        "--quiet",
+        "--collect",
+        f"--unit=coursehub-{unit}",
+        f"--uid={uid}",
+        f"--gid={gid}",
+    ]
+    if limits.memory:
+        cmd += ["-p", f"MemoryMax={limits.memory}", "-p", "MemorySwapMax=0"]
+    if limits.cpu:
+        cmd += ["-p", f"CPUQuota={round(limits.cpu * 100)}%"]
+    if limits.processes:
+        cmd += ["-p", f"TasksMax={limits.processes}"]
+    return [*cmd, "--"]
+
+
 def _write(path: Path, value: str, optional: bool = False) -> None:
     try:
         path.write_text(value)

@@ -19,7 +19,7 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Integer, Unicode
 
 from . import unix_accounts
-from .limits import Cgroups, Limits, apply_in_child
+from .limits import Cgroups, Limits, apply_in_child, systemd_is_init, systemd_run_prefix
 from .start_queue import Ticket, shared_queue
 
 LOG_TAIL_LINES = 5
@@ -44,6 +44,8 @@ class CoursehubSpawner(LocalProcessSpawner):
     _phase: str = "idle"
     _abandoned: bool = False
     _procs_files: list[Path] | None = None
+    _via_systemd: bool = False
+    _base_cmd: list[str] | None = None
 
     # --- what each backend decides -------------------------------------------------
 
@@ -60,6 +62,11 @@ class CoursehubSpawner(LocalProcessSpawner):
 
     def switch_user(self) -> Callable[[], None] | None:
         """A preexec step that drops privileges, or None to stay as we are."""
+        return None
+
+    def systemd_prefix(self) -> list[str] | None:
+        """A systemd-run command that sets limits and switches user, where systemd
+        is PID 1; None to use cgroup files and a preexec switch instead."""
         return None
 
     # --- shared behaviour ------------------------------------------------------------
@@ -81,15 +88,17 @@ class CoursehubSpawner(LocalProcessSpawner):
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
         procs_files = self._procs_files or []
         limits = self.limits
-        switch = self.switch_user()
-        set_nproc = switch is not None
+        via_systemd = self._via_systemd
+        switch = None if via_systemd else self.switch_user()
+        set_nproc = switch is not None or via_systemd
+        home = self.home_dir
 
         def preexec() -> None:
             apply_in_child(procs_files, limits, set_nproc)
             if switch is not None:
                 switch()
             else:
-                os.chdir(self.home_dir)
+                os.chdir(home)
 
         return preexec
 
@@ -110,7 +119,12 @@ class CoursehubSpawner(LocalProcessSpawner):
                     raise RuntimeError("start abandoned while waiting in the queue")
                 self._phase = "preparing"
                 await self.prepare_account()
-                self._procs_files = await asyncio.to_thread(self._prepare_cgroups)
+                if self._base_cmd is None:
+                    self._base_cmd = list(self.cmd)
+                prefix = self.systemd_prefix()
+                self._via_systemd = prefix is not None
+                self.cmd = [*(prefix or []), *self._base_cmd]
+                self._procs_files = [] if prefix else await asyncio.to_thread(self._prepare_cgroups)
                 self._phase = "launching"
                 log = self._open_log()
                 self.popen_kwargs = {"stdout": log, "stderr": subprocess.STDOUT}
@@ -224,6 +238,14 @@ class CoursehubLocalSpawner(CoursehubSpawner):
 
     def switch_user(self) -> Callable[[], None]:
         return set_user_setuid(self.system_username)
+
+    def systemd_prefix(self) -> list[str] | None:
+        if not systemd_is_init():
+            return None
+        entry = unix_accounts.lookup(self.system_username)
+        if entry is None:
+            return None
+        return systemd_run_prefix(self.unit_name, self.limits, entry.pw_uid, entry.pw_gid)
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env = super().user_env(env)

@@ -13,7 +13,7 @@ from ..config.layout import DataLayout
 from ..config.loader import load_config
 from ..config.translate import coursehub_database_url
 from ..errors import ConfigError, SetupError
-from ..hub.limits import Cgroups, Limits
+from ..hub.limits import Cgroups, Limits, systemd_is_init
 from ..runtime import effective_config, is_root
 from .ports import port_is_free
 from .proxy import find_proxy
@@ -181,6 +181,8 @@ def _permission_checks(layout: DataLayout) -> list[Check]:
 
 
 def _limits_check(limits: Limits) -> Check:
+    if is_root() and systemd_is_init():
+        return Check("limits", "ok", "memory, CPU and process limits enforced (systemd scopes)")
     enforced = Cgroups().enforced(limits)
     missing = [name for name, ok in enforced.items() if not ok and getattr(limits, name, None)]
     if not missing:
