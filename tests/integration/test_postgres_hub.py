@@ -1,0 +1,55 @@
+"""The hub and coursehub on PostgreSQL instead of the embedded SQLite."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import hubproc
+from tests.helpers.browserless import login
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(f"{SERVER}/test", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 ({exc.__class__.__name__})")
+    name = f"coursehub_it_{secrets.token_hex(4)}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{SERVER}/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def test_hub_and_accounts_live_in_postgresql(
+    database: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import psycopg
+
+    site = hubproc.write_site(
+        tmp_path_factory.mktemp("pg-site"),
+        users={"erin": "erin-pass-123"},
+        extra_yaml=f"database:\n  url: {database}\n",
+    )
+    try:
+        hubproc.start(site)
+        client = login(site.url, "erin", "erin-pass-123")
+        assert client.get("/hub/home").status_code == 200
+        with psycopg.connect(database) as conn:
+            hub_users = [r[0] for r in conn.execute("SELECT name FROM users")]
+            accounts = [r[0] for r in conn.execute("SELECT username FROM coursehub_accounts")]
+        assert "erin" in hub_users and accounts == ["erin"]
+        # no SQLite files were made: everything is in PostgreSQL
+        assert not list(site.data_dir.glob("*.sqlite"))
+    finally:
+        hubproc.stop(site)
