@@ -21,7 +21,12 @@ from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456", "teacher": "teach-pass-789"}
+USERS = {
+    "alice": "alice-pass-123",
+    "bob": "bob-pass-456",
+    "teacher": "teach-pass-789",
+    "guessme": "guess-pass-000",
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
         tmp_path_factory.mktemp("site"),
         users=USERS,
         roles={"teacher": "instructor"},
-        extra_yaml="servers:\n  limits: {memory: 1G, cpu: 1.0, processes: 300}\n",
+        extra_yaml="servers:\n  limits: {memory: 1G, cpu: 1.0, processes: 300}\n"
+        "auth:\n  max_failed_logins: 3\n",
     )
     try:
         yield hubproc.start(site)
@@ -117,6 +123,22 @@ def test_wrong_password_and_unknown_user_are_refused(hub: hubproc.RunningHub) ->
     for user, password in (("alice", "not-her-password"), ("mallory", "whatever-123")):
         with pytest.raises(AssertionError, match="login failed"):
             login(hub.url, user, password)
+
+
+def test_password_guessing_locks_the_account_with_a_clear_page(hub: hubproc.RunningHub) -> None:
+    for _ in range(3):
+        with pytest.raises(AssertionError, match="HTTP 403"):
+            login(hub.url, "guessme", "wrong-guess-1")
+    # now even the right password is refused for a while, with an explanation
+    with pytest.raises(AssertionError, match="HTTP 429"):
+        login(hub.url, "guessme", USERS["guessme"])
+    client = httpx.Client(base_url=hub.url)
+    client.get("/hub/login")
+    xsrf = next(c.value for c in client.cookies.jar if c.name == "_xsrf")
+    page = client.post(
+        "/hub/login", data={"username": "guessme", "password": "x" * 9, "_xsrf": xsrf}
+    )
+    assert page.status_code == 429 and "Too many failed sign-ins" in page.text
 
 
 def test_accounts_added_and_removed_while_the_hub_runs(hub: hubproc.RunningHub) -> None:

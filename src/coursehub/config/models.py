@@ -99,6 +99,10 @@ class AuthConfig(Section):
     min_password_length: int = Field(
         8, ge=6, le=128, description="Shortest password accepted for local accounts."
     )
+    max_failed_logins: int = Field(
+        10, ge=1, description="Wrong passwords in a row that lock an account (local sign-in)."
+    )
+    lockout: Duration = Field("10m", description="How long such an account stays locked.")
     github: GitHubAuthConfig | None = Field(None, description="Settings for method: github.")
 
     @model_validator(mode="after")

@@ -165,6 +165,11 @@ def translate(
             "min_password_length": config.auth.min_password_length,
         },
     }
+    if config.auth.method == "local":
+        out["CoursehubLocalAuthenticator"] = {
+            "max_failed_logins": config.auth.max_failed_logins,
+            "lockout_seconds": config.auth.lockout,
+        }
     if config.auth.method == "github" and config.auth.github is not None:
         gh = config.auth.github
         out["CoursehubGitHubAuthenticator"] = {

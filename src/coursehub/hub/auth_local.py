@@ -6,8 +6,11 @@ import asyncio
 from typing import Any
 
 from jupyterhub.auth import Authenticator
+from tornado import web
+from traitlets import Integer
 
 from .auth_common import CoursehubAuthenticatorMixin
+from .login_throttle import LoginThrottle
 
 # Longer input is refused before hashing so nobody can make the hub hash megabytes.
 MAX_PASSWORD_CHARS = 1024
@@ -20,16 +23,40 @@ class CoursehubLocalAuthenticator(CoursehubAuthenticatorMixin, Authenticator):
     every sign-in and every refresh reads the database.
     """
 
+    max_failed_logins = Integer(
+        10, config=True, help="Failed sign-ins that lock an account for lockout_seconds."
+    )
+    lockout_seconds = Integer(600, config=True, help="How long too many failures lock out.")
+
+    _throttle: LoginThrottle | None = None
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        if self._throttle is None:
+            self._throttle = LoginThrottle(self.max_failed_logins, self.lockout_seconds)
+        return self._throttle
+
     async def authenticate(self, handler: Any, data: dict[str, str]) -> dict[str, Any] | None:
-        username = (data.get("username") or "").strip().lower()
+        username = (data.get("username") or "").strip().lower()[:64]
         password = data.get("password") or ""
         if not username or not password or len(password) > MAX_PASSWORD_CHARS:
             return None
+        wait = self.throttle.locked_for(username)
+        if wait:
+            self.log.warning("Sign-in for %r refused: too many failures", username)
+            minutes = max(1, round(wait / 60))
+            raise web.HTTPError(
+                429,
+                f"Too many failed sign-ins for this account. Try again in {minutes} minute(s), "
+                "or ask your instructor to reset your password.",
+            )
         # bcrypt takes tens of milliseconds: keep the hub's event loop free meanwhile.
         account = await asyncio.to_thread(self.account_store.authenticate, username, password)
         if account is None:
-            self.log.warning("Failed sign-in for %r", username[:64])
+            self.throttle.failed(username)
+            self.log.warning("Failed sign-in for %r", username)
             return None
+        self.throttle.succeeded(username)
         return self.auth_model(account.username, self.role_for(account.username, account.role))
 
     def check_allowed(self, username: str, authentication: dict[str, Any] | None = None) -> bool:
