@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from . import accounts, reach
+from . import accounts
 from .accounts import Credentials
 from .procs import (
     HubCpu,
@@ -54,9 +54,17 @@ def _env() -> dict[str, str]:
 def _start(
     argv: list[str], tmp: Path, log: Path, cwd: Path
 ) -> tuple[subprocess.Popen[bytes], str | None]:
-    """Start a hub (or `coursehub up`) where student accounts can run the venv's Python."""
-    prefix, note = reach.wrapper([VENV_BIN / "python"], tmp / "stage")
-    return start_logged([*prefix, *argv], cwd=cwd, log=log, env=_env()), note
+    """Start a hub (or `coursehub up`); student accounts must be able to run the venv's Python."""
+    probe = subprocess.run(
+        ["runuser", "-u", "nobody", "--", str(VENV_BIN / "python"), "-c", "pass"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        raise TargetError(
+            f"student accounts cannot run {VENV_BIN / 'python'}; "
+            "recreate the venv with ./dev setup (it uses a system Python)"
+        )
+    return start_logged(argv, cwd=cwd, log=log, env=_env()), None
 
 
 def _keep_logs(src: list[Path], keep_dir: Path | None, target: str) -> None:
@@ -72,9 +80,7 @@ def _keep_logs(src: list[Path], keep_dir: Path | None, target: str) -> None:
 
 
 def _finish(prefix: str, tmp: Path, logs: list[Path], keep_dir: Path | None, name: str) -> None:
-    remaining = accounts.names_with_prefix(prefix)
-    if remaining:
-        accounts.sweep(prefix)
+    accounts.sweep(prefix)
     _keep_logs(logs, keep_dir, name)
     shutil.rmtree(tmp, ignore_errors=True)
     # a warning, not an exception: raising here would hide why we are cleaning up
@@ -208,12 +214,12 @@ def coursehub(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
         raise TargetError(f"{COURSEHUB} not found (pip install -e . in the venv)")
     prefix = accounts.random_prefix("lsc")
     tmp = Path(tempfile.mkdtemp(prefix="login-storm-coursehub-"))
-    tmp.chmod(0o755)  # student homes live below: their owners must be able to reach them
     site, data, homes = tmp / "site", tmp / "data", tmp / "homes"
-    homes.mkdir(mode=0o755)
     log = tmp / "coursehub-up.log"
     proc: subprocess.Popen[bytes] | None = None
     try:
+        tmp.chmod(0o755)  # student homes live below: their owners must be able to reach them
+        homes.mkdir(mode=0o755)
         (port,) = free_ports(1)
         run_checked(init_argv(site, port))
         config = site / "coursehub.yaml"
