@@ -106,7 +106,6 @@ def translate(
         "template_vars": {"announcement_login": html.escape(site.name)},
         "services": _services(config, ports, secrets, machine, service_url, db_url),
         "load_roles": _roles(config),
-        "default_url": "/hub/home",
         "shutdown_on_logout": False,
     }
     hub.pop("data_files_path")
