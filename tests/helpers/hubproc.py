@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -113,12 +114,19 @@ def start(hub: RunningHub) -> RunningHub:
 
 
 def wait_healthy(hub: RunningHub, timeout: float = READY_TIMEOUT) -> None:
+    """The hub answers on its own port, then through the public proxy."""
     deadline = time.monotonic() + timeout
+    ports = hub.data_dir / "runtime" / "ports.json"
     while time.monotonic() < deadline:
         if hub.proc is not None and hub.proc.poll() is not None:
             raise RuntimeError(f"coursehub up exited ({hub.proc.returncode}):\n{hub.log_tail()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{hub.url}/hub/health", timeout=2).status_code == 200:
+        with contextlib.suppress(httpx.TransportError, OSError, ValueError, KeyError):
+            hub_port = json.loads(ports.read_text())["hub"]
+            direct = httpx.get(f"http://127.0.0.1:{hub_port}/hub/health", timeout=2)
+            if (
+                direct.status_code == 200
+                and httpx.get(f"{hub.url}/hub/health", timeout=2).status_code == 200
+            ):
                 return
         time.sleep(0.3)
     raise RuntimeError(f"hub not healthy within {timeout}s:\n{hub.log_tail()}")

@@ -218,8 +218,8 @@ class Supervisor:
         restarts: list[float] = []
         while not self._stopping.is_set():
             assert self.hub and self.proxy
-            hub_wait = asyncio.create_task(self.hub.wait())
-            proxy_wait = asyncio.create_task(self.proxy.wait())
+            hub_wait = asyncio.create_task(_exited(self.hub))
+            proxy_wait = asyncio.create_task(_exited(self.proxy))
             stop_wait = asyncio.create_task(self._stopping.wait())
             restart_wait = asyncio.create_task(self._restart_hub.wait())
             done, pending = await asyncio.wait(
@@ -306,12 +306,23 @@ class Supervisor:
             client.close()
 
 
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """Wait for the process itself to exit.
+
+    Process.wait() also waits for its output pipe to close, and services a crashed
+    hub leaves behind still hold that pipe open.
+    """
+    while proc.returncode is None:
+        await asyncio.sleep(0.2)
+    return proc.returncode
+
+
 async def _wait(proc: asyncio.subprocess.Process, timeout: float) -> None:
     try:
-        await asyncio.wait_for(proc.wait(), timeout)
+        await asyncio.wait_for(_exited(proc), timeout)
     except TimeoutError:
         proc.kill()
-        await proc.wait()
+        await _exited(proc)
 
 
 def _read(path: Path) -> str:
