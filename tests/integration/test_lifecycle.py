@@ -27,8 +27,15 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _user_processes(unix_name: str) -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["username"]) if p.info["username"] == unix_name]
+def _user_processes(unix_name: str, servers_only: bool = False) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["username", "cmdline"]):
+        if p.info["username"] != unix_name:
+            continue
+        if servers_only and "coursehub.singleuser" not in " ".join(p.info["cmdline"] or []):
+            continue
+        found.append(p)
+    return found
 
 
 def test_crashed_hub_is_restarted_and_ctrl_c_stops_everything(
@@ -39,7 +46,7 @@ def test_crashed_hub_is_restarted_and_ctrl_c_stops_everything(
         hubproc.start(site)
         client = login(site.url, "fay", USERS["fay"])
         assert start_server(client, "fay")[-1].get("ready")
-        server_pids = {p.pid for p in _user_processes(site.unix_name("fay"))}
+        server_pids = {p.pid for p in _user_processes(site.unix_name("fay"), servers_only=True)}
         assert server_pids
 
         # The hub dies hard: `coursehub up` starts a new one; the server survives.
@@ -52,7 +59,8 @@ def test_crashed_hub_is_restarted_and_ctrl_c_stops_everything(
             "a new hub",
         )
         hubproc.wait_healthy(site)
-        assert server_pids <= {p.pid for p in _user_processes(site.unix_name("fay"))}
+        alive = {p.pid for p in _user_processes(site.unix_name("fay"), servers_only=True)}
+        assert server_pids == alive
         assert login(site.url, "fay", USERS["fay"]).get("/hub/home").status_code == 200
 
         # Ctrl-C: servers, hub, service and proxy all stop; `up` exits cleanly.
