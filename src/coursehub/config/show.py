@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from ruamel.yaml import YAML
@@ -57,16 +57,39 @@ def _describe(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
             lines.append(f"\n[{key}]")
             _describe(nested, key + ".", lines)
             continue
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, BaseModel):
-            default = "(section)"
-        type_name = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        type_name = type_name.replace("typing.", "")
-        lines.append(f"{key}  ({type_name}, default: {default!r})")
+        if field.is_required():
+            shown = "required"
+        else:
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                shown = "(section)"
+            elif isinstance(default, Path):
+                shown = f"default: {str(default)!r}"
+            else:
+                shown = f"default: {default!r}"
+        kind = _type_name(field.annotation)
+        for meta in field.metadata:
+            func = getattr(getattr(meta, "func", None), "__name__", "")
+            kind = {"parse_size": "size", "parse_duration": "duration"}.get(func, kind)
+        lines.append(f"{key}  ({kind}, {shown})")
         if field.description:
             lines.append(f"    {field.description}")
         if nested is not None:
             _describe(nested, key + ".", lines)
+
+
+def _type_name(annotation: Any) -> str:
+    args = getattr(annotation, "__args__", None)
+    origin = getattr(annotation, "__origin__", None)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if isinstance(annotation, type):
+        return "section" if issubclass(annotation, BaseModel) else annotation.__name__
+    if args:
+        return " | ".join(_type_name(a) for a in args if a is not type(None)) + (
+            " | None" if type(None) in args else ""
+        )
+    return str(annotation).replace("typing.", "")
 
 
 def _jsonable(value: Any) -> Any:
