@@ -190,3 +190,15 @@ def test_hub_restart_keeps_student_servers_and_routes(hub: hubproc.RunningHub) -
     pid_after = run_code(server, token, "import os; print(os.getppid())")["stdout"].strip()
     assert pid_after == pid_before
     assert os.path.exists(f"/proc/{pid_before}")
+
+
+def test_no_secret_or_password_reaches_the_logs(hub: hubproc.RunningHub) -> None:
+    _ready_server(hub, "alice")
+    secrets_dir = hub.data_dir / "secrets"
+    values = [p.read_text().strip() for p in secrets_dir.iterdir()]
+    values += list(USERS.values())
+    logs = hub.log.read_text(errors="replace") if hub.log else ""
+    logs += "".join(p.read_text(errors="replace") for p in (hub.data_dir / "logs").rglob("*.log"))
+    assert logs, "expected some log output"
+    for value in values:
+        assert value not in logs
