@@ -31,6 +31,8 @@ def test_defaults_make_a_hub_that_survives_restarts(tmp_path: Path) -> None:
     assert hub["port"] == 8000 and hub["hub_port"] == 18081
     assert hub["db_url"] == f"sqlite:///{tmp_path / 'coursehub-data' / 'jupyterhub.sqlite'}"
     assert hub["spawner_class"].endswith("CoursehubLocalSpawner")
+    # students cannot start extra servers of their own
+    assert hub["allow_named_servers"] is False
     assert hub["authenticator_class"].endswith("CoursehubLocalAuthenticator")
     assert c["Spawner"]["cmd"] == ["/venv/bin/python", "-m", "coursehub.singleuser"]
 

@@ -100,8 +100,8 @@ def translate(
         # Starts beyond this are queued by our spawner rather than refused here.
         "concurrent_spawn_limit": servers.max_queued,
         "active_server_limit": 0,
-        "allow_named_servers": True,
-        "named_server_limit_per_user": 0,
+        # One server per student until courses bring one per (student x course).
+        "allow_named_servers": False,
         # Shown above the login form (JupyterHub renders it as HTML: escape it).
         "template_vars": {"announcement_login": html.escape(site.name)},
         "services": _services(config, ports, secrets, machine, service_url, db_url),
