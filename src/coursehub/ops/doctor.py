@@ -146,16 +146,17 @@ def _disk_check(root: Path) -> Check:
 
 def _permission_checks(layout: DataLayout) -> list[Check]:
     if not layout.root.exists():
-        return [Check("data dir", "ok", f"{layout.root} will be created (mode 700)")]
+        return [Check("data dir", "ok", f"{layout.root} will be created (mode 711)")]
     checks = []
     mode = layout.root.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    # 0711: others may traverse to the course files below, but not list or write.
+    if mode & (stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH | stat.S_IWOTH):
         checks.append(
             Check(
                 "data dir",
                 "fail",
                 f"{layout.root} is open to other accounts ({stat.filemode(mode)})",
-                f"chmod 700 {layout.root}",
+                f"chmod 711 {layout.root}",
             )
         )
     else:

@@ -45,7 +45,11 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     """Everything `up` does before starting processes; idempotent."""
     config = effective_config(loaded.config)
     layout = DataLayout(config.site.data_dir)
-    for d in (layout.root, layout.runtime, layout.logs, layout.server_logs):
+    # Students may pass through the data directory (course files live below it,
+    # readable by them) but never list it; everything else in it stays private.
+    layout.root.mkdir(parents=True, exist_ok=True)
+    os.chmod(layout.root, 0o711)
+    for d in (layout.runtime, layout.logs, layout.server_logs):
         ensure_private_dir(d)
     gh = config.auth.github
     ensure_hub_secrets(layout, gh.client_secret_file if gh else None)
