@@ -22,15 +22,25 @@ def login(hub_url: str, username: str, password: str) -> httpx.Client:
     return client
 
 
-def start_server(client: httpx.Client, username: str, timeout: float = 180) -> list[dict]:
-    """Ask for the default server through /hub/spawn and follow its progress stream."""
-    response = client.get(f"/hub/spawn/{username}", follow_redirects=True)
+def start_server(
+    client: httpx.Client, username: str, timeout: float = 180, server: str = ""
+) -> list[dict]:
+    """Ask for a server through /hub/spawn and follow its progress stream."""
+    spawn = f"/hub/spawn/{username}" + (f"/{server}" if server else "")
+    response = client.get(spawn, follow_redirects=True)
+    if server and response.status_code >= 400:
+        return [{"failed": True, "message": response.text}]
     assert response.status_code < 400, response.text[:500]
+    progress = (
+        f"/hub/api/users/{username}/servers/{server}/progress"
+        if server
+        else f"/hub/api/users/{username}/server/progress"
+    )
     events = []
     deadline = time.monotonic() + timeout
     with client.stream(
         "GET",
-        f"/hub/api/users/{username}/server/progress",
+        progress,
         headers={"X-XSRFToken": _hub_xsrf(client)},
         timeout=timeout,
     ) as stream:

@@ -31,8 +31,9 @@ def test_defaults_make_a_hub_that_survives_restarts(tmp_path: Path) -> None:
     assert hub["port"] == 8000 and hub["hub_port"] == 18081
     assert hub["db_url"] == f"sqlite:///{tmp_path / 'coursehub-data' / 'jupyterhub.sqlite'}"
     assert hub["spawner_class"].endswith("CoursehubLocalSpawner")
-    # students cannot start extra servers of their own
-    assert hub["allow_named_servers"] is False
+    # named servers are course servers (the spawner checks enrolment)
+    assert hub["allow_named_servers"] is True
+    assert c["CoursehubSpawner"]["data_dir"] == str(tmp_path / "coursehub-data")
     assert hub["authenticator_class"].endswith("CoursehubLocalAuthenticator")
     assert c["Spawner"]["cmd"] == ["/venv/bin/python", "-m", "coursehub.singleuser"]
 

@@ -84,6 +84,20 @@ class DataLayout:
     def secret_file(self, name: str) -> Path:
         return self.secrets / name
 
+    @property
+    def courses(self) -> Path:
+        """Course checkouts; 0755 so students' servers can read them."""
+        return self.root / "courses"
+
+    def course_dir(self, name: str) -> Path:
+        # Names are validated by the course store; this only stops path tricks.
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"not a course name: {name!r}")
+        return self.courses / name
+
+    def course_repo(self, name: str) -> Path:
+        return self.course_dir(name) / "repo"
+
 
 def python_command() -> str:
     return sys.executable

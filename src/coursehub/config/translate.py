@@ -100,8 +100,10 @@ def translate(
         # Starts beyond this are queued by our spawner rather than refused here.
         "concurrent_spawn_limit": servers.max_queued,
         "active_server_limit": 0,
-        # One server per student until courses bring one per (student x course).
-        "allow_named_servers": False,
+        # A named server is a (student x course) server; the spawner refuses
+        # names that are not courses the student is enrolled in.
+        "allow_named_servers": True,
+        "named_server_limit_per_user": 0,
         # Shown above the login form (JupyterHub renders it as HTML: escape it).
         "template_vars": {"announcement_login": html.escape(site.name)},
         "services": _services(config, ports, secrets, machine, service_url, db_url),
@@ -127,6 +129,7 @@ def translate(
         "file_size_limit": servers.limits.file_size or 0,
         "log_dir": str(layout.server_logs),
         "coursehub_db_url": db_url,
+        "data_dir": str(layout.root),
     }
     if config.spawn.backend == "local":
         local = config.spawn.local

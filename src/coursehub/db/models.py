@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -39,3 +39,36 @@ class Account(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class Course(Base):
+    """A course: a git repository that coursehub keeps a read-only checkout of."""
+
+    __tablename__ = "coursehub_courses"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # As given (may hold a token); shown only redacted.
+    repo_url: Mapped[str] = mapped_column(String(2000))
+    branch: Mapped[str] = mapped_column(String(255))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_pull_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    last_pull_output: Mapped[str] = mapped_column(Text, default="")
+    # 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones
+    current_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Enrolment(Base):
+    """A person's role in one course (not tied to an account: GitHub and LMS users
+    may be enrolled before they first sign in)."""
+
+    __tablename__ = "coursehub_enrolments"
+    __table_args__ = (CheckConstraint("role IN ('instructor', 'ta', 'student')", name="role"),)
+
+    course: Mapped[str] = mapped_column(
+        String(40), ForeignKey("coursehub_courses.name", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="student")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

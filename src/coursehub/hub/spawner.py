@@ -16,9 +16,13 @@ from typing import Any
 
 import httpx
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from tornado import web
 from traitlets import Integer, Unicode
 
+from ..config.layout import DataLayout
+from ..roles import role_from_groups
 from . import unix_accounts
+from .course_servers import CourseAccessError, CourseServer, resolve_course_server
 from .limits import Cgroups, Limits, apply_in_child, systemd_is_init, systemd_run_prefix
 from .start_queue import Ticket, shared_queue
 
@@ -39,6 +43,7 @@ class CoursehubSpawner(LocalProcessSpawner):
     log_dir = Unicode("", config=True, help="Directory for one log file per student server.")
     home_root = Unicode("/home", config=True, help="Where student homes are.")
     coursehub_db_url = Unicode("", config=True, help="coursehub database URL.")
+    data_dir = Unicode("", config=True, help="coursehub data directory (course files).")
 
     _ticket: Ticket | None = None
     _phase: str = "idle"
@@ -46,6 +51,8 @@ class CoursehubSpawner(LocalProcessSpawner):
     _procs_files: list[Path] | None = None
     _via_systemd: bool = False
     _base_cmd: list[str] | None = None
+    _course: CourseServer | None = None
+    _store: Any = None
 
     # --- what each backend decides -------------------------------------------------
 
@@ -59,6 +66,10 @@ class CoursehubSpawner(LocalProcessSpawner):
 
     async def prepare_account(self) -> None:
         raise NotImplementedError
+
+    def make_workspace(self, path: Path) -> None:
+        """Create a course workspace owned by the student (runs as root)."""
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def switch_user(self) -> Callable[[], None] | None:
         """A preexec step that drops privileges, or None to stay as we are."""
@@ -91,14 +102,14 @@ class CoursehubSpawner(LocalProcessSpawner):
         via_systemd = self._via_systemd
         switch = None if via_systemd else self.switch_user()
         set_nproc = switch is not None or via_systemd
-        home = self.home_dir
+        # A course server starts in its course workspace, anything else at home.
+        workdir = str(self._course.workspace) if self._course else self.home_dir
 
         def preexec() -> None:
             apply_in_child(procs_files, limits, set_nproc)
             if switch is not None:
                 switch()
-            else:
-                os.chdir(home)
+            os.chdir(workdir)
 
         return preexec
 
@@ -108,8 +119,60 @@ class CoursehubSpawner(LocalProcessSpawner):
         env["SHELL"] = "/bin/bash"
         return env
 
+    def _course_store(self) -> Any:
+        if self._store is None:
+            from ..courses.store import CourseStore
+            from ..db.session import Database
+
+            self._store = CourseStore(Database(self.coursehub_db_url), self.layout)
+        return self._store
+
+    @property
+    def layout(self) -> DataLayout:
+        return DataLayout(Path(self.data_dir))
+
+    def _site_role(self) -> str:
+        groups = [g.name for g in getattr(self.user, "groups", [])]
+        return role_from_groups(groups, admin=bool(self.user.admin))
+
+    def _resolve_course(self) -> CourseServer | None:
+        """Named servers are course servers: check access before queueing."""
+        if not self.name:
+            return None
+        return resolve_course_server(
+            self._course_store(),
+            self.layout,
+            self.user.name,
+            self._site_role(),
+            self.name,
+            Path(self.home_dir),
+        )
+
+    def get_args(self) -> list[str]:
+        args = super().get_args()
+        if self._course is not None and self._course.kernel:
+            args.append(f"--MappingKernelManager.default_kernel_name={self._course.kernel}")
+        return args
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        course = self._course
+        if course is not None:
+            env["COURSEHUB_COURSE"] = course.course
+            if course.jupyter_path is not None:
+                env["JUPYTER_PATH"] = str(course.jupyter_path)
+        return env
+
     async def start(self) -> tuple[str, int]:
         self._abandoned = False
+        try:
+            self._course = await asyncio.to_thread(self._resolve_course)
+        except CourseAccessError as exc:
+            # JupyterHub passes an HTTPError through to the spawn page; its
+            # `jupyterhub_message` replaces the generic "failed to start" text.
+            error = web.HTTPError(403, str(exc))
+            error.jupyterhub_message = f"You cannot start this server: {exc}."
+            raise error from None
         queue = shared_queue(self.concurrent_starts)
         self._ticket = Ticket(self.user.name)
         self._phase = "queued"
@@ -119,6 +182,9 @@ class CoursehubSpawner(LocalProcessSpawner):
                     raise RuntimeError("start abandoned while waiting in the queue")
                 self._phase = "preparing"
                 await self.prepare_account()
+                if self._course is not None:
+                    await asyncio.to_thread(self.make_workspace, self._course.workspace)
+                    self.notebook_dir = str(self._course.workspace)
                 if self._base_cmd is None:
                     self._base_cmd = list(self.cmd)
                 prefix = self.systemd_prefix()
@@ -238,6 +304,19 @@ class CoursehubLocalSpawner(CoursehubSpawner):
 
     def switch_user(self) -> Callable[[], None]:
         return set_user_setuid(self.system_username)
+
+    def make_workspace(self, path: Path) -> None:
+        entry = unix_accounts.lookup(self.system_username)
+        if entry is None:
+            raise RuntimeError(f"no Unix account {self.system_username}")
+        # Each level is made by root and handed to the student: ~/courses, ~/courses/<c>.
+        home = Path(entry.pw_dir)
+        for part in (home / "courses", path):
+            if not part.exists():
+                part.mkdir(mode=0o700)
+                os.chown(part, entry.pw_uid, entry.pw_gid)
+            elif part.is_symlink():
+                raise RuntimeError(f"{part} is a symbolic link; refusing to use it")
 
     def systemd_prefix(self) -> list[str] | None:
         if not systemd_is_init():

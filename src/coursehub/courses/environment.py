@@ -1,0 +1,645 @@
+"""One Python environment per course, built from the course's requirements file.
+
+Layout: ``env_dir`` is a symlink to a generation directory next to it
+(``<name>.<12 hex>``). A build creates a new generation, installs into it and only
+then repoints the symlink with rename(2), so a running server or kernel never sees a
+half-built environment and a failed build leaves the previous one in place. A venv is
+not relocatable (console-script shebangs and compiled files embed its path), which is
+why the generation is never renamed; kernels use the stable ``env_dir/bin/python``.
+The previous generation is removed right after the swap: running kernels keep what
+they have already loaded (unlinked files stay readable) and import anything else
+through ``env_dir``, i.e. from the new generation; a kernel restart gets it entirely.
+
+Builds run as the caller (root on a hub) with umask 022 and a final pass that makes
+everything world-readable, because students' servers run under their own accounts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CoursehubError
+from .paths import is_inside
+
+IPYKERNEL_REQUIREMENT = "ipykernel>=6.29,<8"
+STAMP_NAME = "coursehub-environment.json"
+STAMP_FORMAT = 1
+TAIL_LINES = 40
+MAX_LINE_BYTES = 8192
+MAX_REQUIREMENTS_BYTES = 1_000_000
+MAX_INCLUDE_DEPTH = 10
+
+Log = Callable[[str], None]
+
+
+class EnvironmentBuildError(CoursehubError):
+    """A course environment could not be built; the previous one, if any, is intact."""
+
+    def __init__(self, message: str, output_tail: list[str] | None = None):
+        self.output_tail = list(output_tail or [])
+        self.hint = message
+        text = message
+        if self.output_tail:
+            text += "\n--- last lines of output ---\n" + "\n".join(self.output_tail)
+        super().__init__(text)
+
+
+class RequirementsError(EnvironmentBuildError):
+    """The requirements file uses something coursehub refuses; nothing was built."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    built: bool  # False: the stamp matched and nothing was done
+    env_dir: Path
+    python: Path  # env_dir/bin/python, the path kernelspecs use
+    requirements_sha256: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Requirement:
+    where: str  # "requirements.txt:3"
+    name: str | None  # canonical project name when the line names one
+
+
+@dataclass
+class _Inputs:
+    digest: str
+    requirements: list[_Requirement]
+
+
+# --- requirements files ---------------------------------------------------------------
+
+_SOURCE_REASON = (
+    "package sources come from the hub's pip configuration (e.g. /etc/pip.conf, set by "
+    "an admin), not from course files: a typo here must not make the hub install from "
+    "an arbitrary index"
+)
+_EDITABLE_REASON = (
+    "editable installs are not allowed: the environment must not depend on a checkout "
+    "that changes under it; list the package or its path without -e"
+)
+_REFUSED = dict.fromkeys(["-e", "--editable"], _EDITABLE_REASON) | dict.fromkeys(
+    [
+        "-i",
+        "--index-url",
+        "--extra-index-url",
+        "--trusted-host",
+        "-f",
+        "--find-links",
+        "--no-index",
+    ],
+    _SOURCE_REASON,
+)
+_WITH_VALUE = {
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "--hash",
+    "--only-binary",
+    "--no-binary",
+}
+_FLAGS = {"--pre", "--prefer-binary", "--require-hashes"}
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+_ENV_VAR = re.compile(r"\$\{[A-Za-z0-9_]+\}")  # pip would expand these from the hub's env
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def canonical_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(first line number, line) with continuations joined and comments dropped."""
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not pending:
+            start = number
+        if raw.endswith("\\"):
+            pending.append(raw[:-1])
+            continue
+        line = _COMMENT.sub("", "".join([*pending, raw])).strip()
+        pending = []
+        if line:
+            yield start, line
+    if pending:
+        line = _COMMENT.sub("", "".join(pending)).strip()
+        if line:
+            yield start, line
+
+
+def _split_options(line: str) -> tuple[str, list[str]]:
+    # As pip does: the requirement is everything before the first token starting "-".
+    tokens = line.split(" ")
+    for i, token in enumerate(tokens):
+        if token.startswith("-"):
+            try:
+                return " ".join(tokens[:i]).strip(), shlex.split(" ".join(tokens[i:]))
+            except ValueError as exc:  # unbalanced quotes
+                raise _Refused(f"cannot read the options: {exc}") from None
+    return line, []
+
+
+def _options(tokens: list[str]) -> Iterator[tuple[str, str | None]]:
+    """(option, value) pairs; refused and unknown options are yielded with value None."""
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if token.startswith("--"):
+            name, eq, value = token.partition("=")
+        elif token.startswith("-") and len(token) > 1:
+            name, value, eq = token[:2], token[2:], token[2:]
+        else:
+            raise _Refused(f"unexpected text {token!r} after an option")
+        if name in _WITH_VALUE and not eq:
+            if i >= len(tokens):
+                raise _Refused(f"{name} needs a value")
+            value = tokens[i]
+            i += 1
+        yield name, value if (name in _WITH_VALUE or eq) else None
+
+
+class _Refused(Exception):
+    pass
+
+
+def _check_option(name: str) -> None:
+    if name in _REFUSED:
+        raise _Refused(f"{name} is not allowed: {_REFUSED[name]}")
+    if name not in _WITH_VALUE and name not in _FLAGS:
+        allowed = ", ".join(sorted(_WITH_VALUE | _FLAGS))
+        raise _Refused(f"{name} is not allowed in a course requirements file (allowed: {allowed})")
+
+
+_DIRECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(?:\[[^\]]*\])?\s*@\s*(\S+)")
+_FILE_URL = re.compile(r"^(?:[A-Za-z0-9.-]+\+)?file:(.*)$")  # file:, git+file:, ...
+_ARCHIVE = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+def _path_in_url(url: str) -> str:
+    """The path of a file: URL (relative or absolute), without host, fragment or @rev."""
+    after = _FILE_URL.match(url)[1]  # type: ignore[index]
+    if after.startswith("//"):
+        after = after[2:]
+        after = after[after.find("/") :] if "/" in after else ""
+    return after.split("#", 1)[0].split("@", 1)[0]
+
+
+def _local_target(spec: str) -> str | None:
+    """The local path a requirement refers to, or None for a name or a remote URL."""
+    spec = spec.split(";", 1)[0].strip()
+    direct = _DIRECT.match(spec)
+    url = direct[1] if direct else spec
+    if _FILE_URL.match(url):
+        return _path_in_url(url)
+    if direct or _URL.match(url):
+        return None  # a remote URL is explicit, not a mistyped index: pip may fetch it
+    url = re.sub(r"\[[^\]]*\]$", "", url)  # ./pkg[extra]
+    if "/" in url or url.startswith(".") or url.endswith(_ARCHIVE):
+        return url
+    return None
+
+
+def _inside(root: Path, base: Path, target: str, shown: str) -> Path:
+    path = base / target  # an absolute target replaces base
+    if not is_inside(root, path):
+        raise _Refused(f"{shown!r} points outside the course repository")
+    return path
+
+
+def _read_inputs(requirements: Path | None, root: Path | None) -> _Inputs:
+    """Validate the requirements file (and its includes) and hash everything pip reads."""
+    digest = hashlib.sha256()
+    found: list[_Requirement] = []
+    if requirements is None:
+        return _Inputs(digest.hexdigest(), found)
+    requirements = Path(requirements).absolute()
+    root = Path(root).absolute() if root is not None else requirements.parent
+    seen: set[Path] = set()
+
+    def show(path: Path) -> str:
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    def visit(path: Path, depth: int, where: str) -> None:
+        if not is_inside(root, path):
+            raise RequirementsError(f"{where}: {show(path)} is outside the course repository")
+        real = path.resolve()
+        if real in seen:
+            return
+        seen.add(real)
+        if depth > MAX_INCLUDE_DEPTH:
+            raise RequirementsError(f"{where}: requirement files nested too deeply")
+        try:
+            data = real.read_bytes()[: MAX_REQUIREMENTS_BYTES + 1]
+            text = data.decode("utf-8")
+        except FileNotFoundError:
+            raise RequirementsError(f"{where}: {show(path)} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RequirementsError(f"{where}: cannot read {show(path)}: {exc}") from None
+        if len(data) > MAX_REQUIREMENTS_BYTES:
+            raise RequirementsError(f"{show(path)}: larger than {MAX_REQUIREMENTS_BYTES} bytes")
+        digest.update(f"{show(path)}\0{len(data)}\0".encode() + data)
+        for number, line in _logical_lines(text):
+            here = f"{show(path)}:{number}"
+            try:
+                if _ENV_VAR.search(line):
+                    raise _Refused(
+                        "${...} is not allowed: pip would fill it in from the hub's "
+                        "environment, which may hold secrets"
+                    )
+                spec, tokens = _split_options(line)
+                for option, value in _options(tokens):
+                    _check_option(option)
+                    if option in {"-r", "--requirement", "-c", "--constraint"}:
+                        assert value is not None
+                        target = _path_in_url(value) if _FILE_URL.match(value) else value
+                        if _URL.match(target):
+                            raise _Refused(f"{option} {value}: include files from the repo only")
+                        included = _inside(root, path.parent, target, value)
+                        visit(included, depth + 1, here)
+                if spec:
+                    target = _local_target(spec)
+                    if target is not None:
+                        local = _inside(root, root, target, spec)  # pip's cwd is root
+                        if local.is_file():
+                            digest.update(f"{show(local)}\0".encode() + local.read_bytes())
+                    remote = target is None and bool(_URL.match(spec))
+                    match = None if target is not None or remote else _NAME.match(spec)
+                    found.append(_Requirement(here, canonical_name(match[1]) if match else None))
+            except _Refused as exc:
+                raise RequirementsError(f"{here}: {exc}") from None
+
+    visit(requirements, 0, "requirements")
+    return _Inputs(digest.hexdigest(), found)
+
+
+def check_requirements(requirements: Path, root: Path | None = None) -> None:
+    """Raise RequirementsError when the file (or a file it includes) uses refused syntax.
+
+    ``root`` is the course repository (default: the file's directory); local paths and
+    ``-r``/``-c`` includes must stay inside it.
+    """
+    _read_inputs(requirements, root)
+
+
+# --- stamp ----------------------------------------------------------------------------
+
+_QUERY = (
+    "import json, os, sys; print(json.dumps({'executable': "
+    "os.path.realpath(getattr(sys, '_base_executable', sys.executable)), "
+    "'version': '%d.%d' % sys.version_info[:2]}))"
+)
+
+
+def _interpreter(python: str) -> dict[str, str]:
+    """The base interpreter behind `python` (a venv's python resolves to it) and its X.Y."""
+    try:
+        out = subprocess.run(
+            [python, "-I", "-c", _QUERY], capture_output=True, text=True, timeout=60, check=True
+        )
+        info = json.loads(out.stdout)
+        return {"executable": str(info["executable"]), "version": str(info["version"])}
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as exc:
+        raise EnvironmentBuildError(f"cannot run the interpreter {python!r}: {exc}") from None
+
+
+def _stamp(inputs: _Inputs, interpreter: dict[str, str]) -> dict[str, object]:
+    # X.Y, not the patch release: a venv links to its base and survives patch upgrades.
+    return {
+        "format": STAMP_FORMAT,
+        "requirements_sha256": inputs.digest,
+        "python": interpreter["executable"],
+        "python_version": interpreter["version"],
+        "ipykernel": IPYKERNEL_REQUIREMENT,
+    }
+
+
+def read_stamp(env_dir: Path) -> dict[str, object] | None:
+    try:
+        stamp = json.loads((Path(env_dir) / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def _up_to_date(env_dir: Path, expected: dict[str, object]) -> bool:
+    return read_stamp(env_dir) == expected and os.access(env_dir / "bin" / "python", os.X_OK)
+
+
+def expected_stamp(
+    requirements: Path | None, python: str = sys.executable, *, root: Path | None = None
+) -> dict[str, object]:
+    """The stamp a build from these inputs writes (raises RequirementsError on a bad file)."""
+    return _stamp(_read_inputs(requirements, root), _interpreter(python))
+
+
+def needs_rebuild(
+    requirements: Path | None,
+    env_dir: Path,
+    python: str = sys.executable,
+    *,
+    root: Path | None = None,
+) -> bool:
+    """Whether build_environment would rebuild (raises RequirementsError on a bad file)."""
+    return not _up_to_date(Path(env_dir), expected_stamp(requirements, python, root=root))
+
+
+# --- running pip ----------------------------------------------------------------------
+
+_KEEP_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SSL_CERT_FILE"}
+_KEEP_ENV |= {"SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS"}
+_KEEP_ENV |= {"XDG_CACHE_HOME", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY"}
+_KEEP_ENV |= {"HTTPS_PROXY", "NO_PROXY"}
+
+
+def _child_env() -> dict[str, str]:
+    # Only what pip needs: the hub's environment may hold tokens, and PYTHONPATH or
+    # VIRTUAL_ENV would leak coursehub's own packages into the build.
+    env = {k: v for k, v in os.environ.items() if k in _KEEP_ENV or k.startswith("PIP_")}
+    env.setdefault("PATH", os.defpath)
+    env.update(PYTHONUNBUFFERED="1", PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+def _run(cmd: list[str], *, cwd: Path, log: Log | None, deadline: float, tail: deque[str]) -> int:
+    """Run `cmd`, streaming its output lines to `log`; keep only the last lines."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=_child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        umask=0o022,
+        start_new_session=True,  # so a timeout also stops the compilers pip started
+    )
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        if proc.poll() is None:
+            timed_out.set()
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(max(deadline - time.monotonic(), 0), kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.readline(MAX_LINE_BYTES):
+            line = chunk.decode("utf-8", "replace").rstrip("\r\n")
+            tail.append(line)
+            if log is not None:
+                log(line)
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    if timed_out.is_set():
+        raise EnvironmentBuildError("the build took too long and was stopped", list(tail))
+    return code
+
+
+def _explain(lines: list[str], found: list[_Requirement], code: int) -> str:
+    """Turn pip's output into one sentence saying what to fix."""
+    text = "\n".join(lines)
+    if match := re.search(r"No matching distribution found for (\S+)", text):
+        spec = match[1]
+        name = _NAME.match(spec)
+        where = [r.where for r in found if name and r.name == canonical_name(name[1])]
+        if where:
+            file, _, line = where[0].rpartition(":")
+            return (
+                f"line {line} of {file}: no matching distribution for {spec} "
+                "(check the name and version on PyPI, and that it supports this Python)"
+            )
+        return f"no matching distribution for {spec}, which a listed requirement needs"
+    if "ResolutionImpossible" in text or "conflicting dependencies" in text:
+        cannot = re.search(r"ERROR: (Cannot install .*)", text)
+        detail = cannot[1] if cannot else "see pip's explanation below"
+        return (
+            f"the requirements conflict with each other or with {IPYKERNEL_REQUIREMENT}: {detail}"
+        )
+    if match := re.search(r"Failed (?:building wheel for|to build) (\S+)", text):
+        return (
+            f"{match[1]} could not be built from source: pin a version that has a wheel "
+            "for this Python, or ask an admin to install its build dependencies"
+        )
+    if re.search(r"NewConnectionError|Max retries exceeded|Temporary failure in name", text):
+        return "the package index could not be reached: check the hub's network or proxy"
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    if errors:
+        return errors[-1].removeprefix("ERROR:").strip()
+    return f"pip exited with status {code}"
+
+
+# --- building -------------------------------------------------------------------------
+
+
+def _world_executable(path: Path) -> bool:
+    try:
+        return all(os.stat(p).st_mode & stat.S_IXOTH for p in (path, *path.parents))
+    except OSError:
+        return False
+
+
+def _open_to_everyone(top: Path) -> None:
+    # umask 022 covers what pip writes, but wheels and sdists may carry tighter modes.
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                continue
+            wanted = mode | 0o444
+            if stat.S_ISDIR(mode) or mode & stat.S_IXUSR:
+                wanted |= 0o111
+            if wanted != mode:
+                os.chmod(path, stat.S_IMODE(wanted))
+
+
+@contextmanager
+def _locked(env_dir: Path, deadline: float) -> Iterator[None]:
+    """Serialise builds of one environment (across processes too)."""
+    lock_path = env_dir.parent / f".{env_dir.name}.lock"
+    with open(lock_path, "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EnvironmentBuildError(
+                        f"another build of {env_dir} is still running"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _generations(env_dir: Path) -> list[Path]:
+    pattern = re.compile(re.escape(env_dir.name) + r"\.[0-9a-f]{12}")
+    return [p for p in env_dir.parent.iterdir() if pattern.fullmatch(p.name)]
+
+
+def _current(env_dir: Path) -> Path | None:
+    if env_dir.is_symlink():
+        return env_dir.parent / os.readlink(env_dir)
+    return None
+
+
+def _remove_stale(env_dir: Path) -> None:
+    """Generations left by a crashed build (only called under the lock)."""
+    current = _current(env_dir)
+    for generation in _generations(env_dir):
+        if generation != current:
+            shutil.rmtree(generation, ignore_errors=True)
+
+
+def _swap(env_dir: Path, generation: Path) -> Path | None:
+    """Point env_dir at `generation` atomically; return the generation it replaced."""
+    old = _current(env_dir)
+    if old is not None and old not in _generations(env_dir):
+        old = None  # a symlink someone else made: replace it, never delete its target
+    if env_dir.exists() and not env_dir.is_symlink():
+        # A plain directory from elsewhere: move it aside once (not atomic, one time).
+        old = env_dir.parent / f"{env_dir.name}.{secrets.token_hex(6)}"
+        env_dir.rename(old)
+    link = env_dir.parent / f".{env_dir.name}.link-{secrets.token_hex(6)}"
+    os.symlink(generation.name, link)
+    os.replace(link, env_dir)
+    return old
+
+
+def build_environment(
+    course: str,
+    requirements: Path | None,
+    env_dir: Path,
+    *,
+    python: str = sys.executable,
+    log: Log | None = None,
+    timeout: float = 1800,
+    root: Path | None = None,
+    force: bool = False,
+) -> BuildResult:
+    """Build (or reuse) the environment of `course` at `env_dir`; see the module doc.
+
+    ``python`` may be a venv's interpreter: the venv is made from the interpreter behind
+    it, which every student account must be able to run. ``root`` is the course
+    repository (default: the requirements file's directory); pip runs there, so local
+    paths in the file are relative to it. A local package directory is not hashed: it
+    is reinstalled when the requirements change or with ``force``.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    env_dir = Path(env_dir).absolute()
+    inputs = _read_inputs(requirements, root)
+    interpreter = _interpreter(python)
+    base = Path(interpreter["executable"])
+    if not _world_executable(base):
+        raise EnvironmentBuildError(
+            f"{base} cannot be run by student accounts (it or a parent directory is not "
+            "world-executable): use a system interpreter such as /usr/bin/python3"
+        )
+    expected = _stamp(inputs, interpreter)
+
+    def result(built: bool) -> BuildResult:
+        seconds = time.monotonic() - started
+        return BuildResult(built, env_dir, env_dir / "bin" / "python", inputs.digest, seconds)
+
+    if not force and _up_to_date(env_dir, expected):
+        return result(False)
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(env_dir, deadline):
+        if not force and _up_to_date(env_dir, expected):
+            return result(False)  # another process built it while we waited
+        _remove_stale(env_dir)
+        if log is not None and not _world_executable(env_dir.parent):
+            log(f"warning: students cannot reach {env_dir.parent} (not world-executable)")
+        generation = env_dir.parent / f"{env_dir.name}.{secrets.token_hex(6)}"
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        cwd = Path(root or (requirements.parent if requirements else env_dir.parent))
+
+        def step(cmd: list[str]) -> int:
+            tail.clear()
+            if log is not None:
+                log("coursehub: running " + shlex.join(cmd))
+            return _run(cmd, cwd=cwd, log=log, deadline=deadline, tail=tail)
+
+        env_python = str(generation / "bin" / "python")
+        pip = [env_python, "-m", "pip", "install", "--progress-bar", "off"]
+        pip += ["--no-warn-script-location", IPYKERNEL_REQUIREMENT]
+        if requirements is not None:
+            pip += ["-r", str(Path(requirements).absolute())]
+        try:
+            if step([str(base), "-m", "venv", str(generation)]):
+                raise EnvironmentBuildError(
+                    f"could not create a virtual environment with {base} (on Debian/Ubuntu "
+                    "install the python3-venv package)",
+                    list(tail),
+                )
+            if code := step(pip):
+                why = _explain(list(tail), inputs.requirements, code)
+                raise EnvironmentBuildError(f"course {course}: {why}", list(tail))
+            # A requirement can pin something ipykernel needs to a version it cannot use.
+            if step([env_python, "-c", "import ipykernel.kernelapp"]):
+                raise EnvironmentBuildError(
+                    f"course {course}: the kernel cannot start in the new environment "
+                    "(a requirement probably pins an ipykernel dependency too old or new)",
+                    list(tail),
+                )
+            _open_to_everyone(generation)
+            stamp_file = generation / STAMP_NAME
+            stamp_file.write_text(json.dumps(expected, indent=1) + "\n")
+            stamp_file.chmod(0o644)
+            old = _swap(env_dir, generation)
+        except BaseException:
+            shutil.rmtree(generation, ignore_errors=True)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return result(True)
+
+
+def remove_environment(env_dir: Path) -> None:
+    """Remove the environment and all its generations (idempotent)."""
+    env_dir = Path(env_dir).absolute()
+    if not env_dir.parent.is_dir():
+        return
+    with _locked(env_dir, time.monotonic() + 60):
+        if env_dir.is_symlink():
+            env_dir.unlink()
+        elif env_dir.exists():
+            shutil.rmtree(env_dir)
+        for generation in _generations(env_dir):
+            shutil.rmtree(generation, ignore_errors=True)
+    # The lock file stays: unlinking it could let two builders lock different files.

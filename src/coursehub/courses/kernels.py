@@ -1,0 +1,82 @@
+"""Jupyter kernelspecs for course environments.
+
+The specs go into a ``share/jupyter/kernels`` directory that is put on the student
+servers' JUPYTER_PATH. They point at ``<env_dir>/bin/python`` through the stable
+``env_dir`` path (never its resolved generation), so a rebuild needs no new spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from jupyter_client.kernelspec import KernelSpec
+
+# Jupyter matches kernelspec directory names case-insensitively against this pattern;
+# lower case only, so two courses can never map to one kernel.
+_KERNEL_NAME_RE = re.compile(r"^[a-z0-9._-]+$")
+
+
+def kernel_name(course: str) -> str:
+    """The kernel name of a course, e.g. ``coursehub-physics101``."""
+    name = f"coursehub-{course}"
+    if not _KERNEL_NAME_RE.match(name) or course in {"", ".", ".."}:
+        raise ValueError(f"course name {course!r} cannot be used in a kernel name")
+    return name
+
+
+def kernelspec(course: str, title: str, env_dir: Path) -> dict[str, object]:
+    """The content of the course's kernel.json."""
+    return {
+        "argv": [
+            str(Path(env_dir).absolute() / "bin" / "python"),
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+        ],
+        "display_name": f"{' '.join(title.split())} (course)",
+        "language": "python",
+        "env": {},
+        "metadata": {"debugger": True, "coursehub": {"course": course}},
+    }
+
+
+def write_kernelspec(course: str, title: str, env_dir: Path, dest: Path) -> Path:
+    """Write (or replace) the course's kernelspec under `dest`; return its directory.
+
+    Directories are 0755 and kernel.json 0644 whatever the umask: students' servers
+    read them under their own accounts.
+    """
+    dest = Path(dest)
+    spec_dir = dest / kernel_name(course)
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (dest, spec_dir):
+        directory.chmod(0o755)
+    data = json.dumps(kernelspec(course, title, env_dir), indent=1) + "\n"
+    # Replace atomically: a server listing kernels never reads half a file.
+    fd, tmp = tempfile.mkstemp(dir=spec_dir, prefix=".kernel.json.")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, spec_dir / "kernel.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # Read back the way Jupyter will, so a broken spec fails here, not in a lecture.
+    KernelSpec.from_resource_dir(str(spec_dir))
+    return spec_dir
+
+
+def remove_kernelspec(course: str, dest: Path) -> bool:
+    """Remove the course's kernelspec; return whether there was one."""
+    spec_dir = Path(dest) / kernel_name(course)
+    if not spec_dir.exists():
+        return False
+    shutil.rmtree(spec_dir)
+    return True

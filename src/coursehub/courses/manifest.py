@@ -1,0 +1,279 @@
+"""The course manifest: ``course.yaml`` at the root of a course repository.
+
+The file is optional; a repository without one gets defaults. Paths in it are
+checked against the checkout so a course can never point students outside itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ..config.models import USERNAME_RE
+from ..errors import ConfigProblem, CoursehubError
+from ..yamlerrors import TooManyNodes, parse_mapping, to_plain, validation_problems
+from .paths import PathRejected, check_relative_path, safe_relative_path
+
+MANIFEST_NAME = "course.yaml"
+MAX_MANIFEST_BYTES = 256_000  # ruamel parses ~15k lines/s; real manifests are tiny
+TRACK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+PYTHON_VERSION_RE = re.compile(r"^\d+(\.\d+){0,2}$")
+
+
+class ManifestError(CoursehubError):
+    """course.yaml has problems; the message lists each as course.yaml:LINE: key: ..."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _repo(info: ValidationInfo) -> Path | None:
+    # The checkout is passed as validation context; without it only the text is checked.
+    return (info.context or {}).get("repo")
+
+
+def _relative(value: str) -> str:
+    try:
+        return str(check_relative_path(value))
+    except PathRejected as exc:
+        raise ValueError(exc.reason) from None
+
+
+def _in_repo(value: str, info: ValidationInfo, *, want_file: bool = False) -> str:
+    value = _relative(value)
+    repo = _repo(info)
+    if repo is not None:
+        try:
+            real = safe_relative_path(repo, value)
+        except PathRejected as exc:
+            raise ValueError(exc.reason) from None
+        if not real.exists():
+            raise ValueError("not found in the course repository")
+        if want_file and not real.is_file():
+            raise ValueError("expected a file in the course repository")
+    return value
+
+
+class SectionSpec(_Spec):
+    title: str = Field(..., min_length=1, description="Heading shown above the notebooks.")
+    notebooks: list[str] = Field(
+        ...,
+        min_length=1,
+        description="Glob patterns relative to the repository root, e.g. week1/*.ipynb "
+        "or labs/**/*.md; only notebooks are listed.",
+    )
+
+    @field_validator("notebooks")
+    @classmethod
+    def _patterns(cls, patterns: list[str]) -> list[str]:
+        return [_relative(p) for p in patterns]
+
+
+class TrackSpec(_Spec):
+    name: str = Field(
+        ...,
+        description="Short name used in links: lower-case letters, digits, '-' and '_'.",
+    )
+    title: str | None = Field(None, description="Title shown to students (default: the name).")
+    description: str = Field("", description="One paragraph shown under the title.")
+    sections: list[SectionSpec] = Field(..., min_length=1, description="Sections, in order.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not TRACK_NAME_RE.match(v):
+            raise ValueError("expected 1-64 lower-case letters, digits, '-' or '_'")
+        return v
+
+
+def _split_arrow(value: Any) -> Any:
+    if isinstance(value, str):
+        source, arrow, target = value.partition("->")
+        if not arrow or not source.strip() or not target.strip():
+            raise ValueError("expected 'source -> target', e.g. 'data -> data'")
+        return {"source": source.strip(), "target": target.strip()}
+    return value
+
+
+class MappingSpec(_Spec):
+    source: str = Field(..., description="File or directory in the repository.")
+    target: str = Field(..., description="Where it appears beside each student notebook.")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, v: Any, info: ValidationInfo) -> Any:
+        return _in_repo(v.rstrip("/"), info) if isinstance(v, str) else v
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, v: Any) -> Any:
+        return _relative(v.rstrip("/")) if isinstance(v, str) else v
+
+
+Mapping = Annotated[MappingSpec, BeforeValidator(_split_arrow)]
+
+
+class EnvironmentSpec(_Spec):
+    requirements: str | None = Field(
+        None,
+        description="Requirements file in the repository. Default: requirements.txt "
+        "when the repository has one; write `requirements: null` to use none.",
+    )
+    python: str | None = Field(None, description='Python version, quoted, e.g. "3.12".')
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else _in_repo(v, info, want_file=True)
+
+    @field_validator("python", mode="before")
+    @classmethod
+    def _python(cls, v: Any) -> Any:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            # YAML reads 3.10 as the number 3.1: the intended version is already lost.
+            raise ValueError('write the version in quotes, e.g. python: "3.10"')
+        if isinstance(v, str) and not PYTHON_VERSION_RE.match(v):
+            raise ValueError('expected a version such as "3.12"')
+        return v
+
+
+class StaffSpec(_Spec):
+    instructors: list[str] = Field([], description="Usernames of the course's instructors.")
+    tas: list[str] = Field([], description="Usernames of the course's teaching assistants.")
+
+    @field_validator("instructors", "tas")
+    @classmethod
+    def _usernames(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not USERNAME_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not a valid username: use 1-31 lower-case letters, "
+                    "digits, '.', '_' or '-', starting with a letter"
+                )
+        return names
+
+
+class CourseManifest(_Spec):
+    title: str = Field("", description="Course title (default: the course name).")
+    description: str = Field("", description="One paragraph shown on the course page.")
+    tracks: list[TrackSpec] = Field(
+        [],
+        description="Ordered paths through the notebooks. Default: one track with a "
+        "section per folder holding notebooks.",
+    )
+    mappings: list[Mapping] = Field(
+        [],
+        description="Read-only files or directories shown beside every student notebook, "
+        "as 'source -> target' or {source, target}.",
+    )
+    environment: EnvironmentSpec = Field(
+        default_factory=EnvironmentSpec, description="What the course's kernel needs."
+    )
+    staff: StaffSpec = Field(default_factory=StaffSpec, description="Course staff by username.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_title(cls, data: Any, info: ValidationInfo) -> Any:
+        name = (info.context or {}).get("course_name")
+        if isinstance(data, dict) and data.get("title") is None and name:
+            data = {**data, "title": name}
+        return data
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str) -> str:
+        # Runs only for a title written in the file: an empty one is a mistake.
+        if not v.strip():
+            raise ValueError("expected a non-empty title (leave the key out for the course name)")
+        return v
+
+    @field_validator("tracks")
+    @classmethod
+    def _unique_tracks(cls, tracks: list[TrackSpec]) -> list[TrackSpec]:
+        _no_duplicates([t.name for t in tracks], "track name")
+        return tracks
+
+    @field_validator("mappings")
+    @classmethod
+    def _unique_targets(cls, mappings: list[MappingSpec]) -> list[MappingSpec]:
+        _no_duplicates([m.target for m in mappings], "mapping target")
+        return mappings
+
+    @model_validator(mode="after")
+    def _default_requirements(self, info: ValidationInfo) -> CourseManifest:
+        repo = _repo(info)
+        if repo is not None and "requirements" not in self.environment.model_fields_set:
+            try:
+                found = safe_relative_path(repo, "requirements.txt").is_file()
+            except PathRejected:
+                found = False  # a symlink out of the repo is no requirements file
+            if found:
+                self.environment.requirements = "requirements.txt"
+        return self
+
+
+def _no_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} appears more than once")
+        seen.add(name)
+
+
+def load_manifest(repo: Path, course_name: str) -> CourseManifest:
+    """Read and validate ``<repo>/course.yaml``; defaults when the file is absent."""
+    context = {"repo": Path(repo), "course_name": course_name}
+    path = Path(repo) / MANIFEST_NAME
+    if not path.exists() and not path.is_symlink():
+        return CourseManifest.model_validate({}, context=context)
+    data, problems = parse_mapping(_read(repo), MANIFEST_NAME)
+    if problems:
+        raise ManifestError(problems)
+    try:
+        plain = to_plain(data)
+    except TooManyNodes as exc:
+        raise ManifestError([_problem(str(exc))]) from None
+    try:
+        return CourseManifest.model_validate(plain, context=context)
+    except ValidationError as exc:
+        raise ManifestError(validation_problems(exc, data, MANIFEST_NAME, CourseManifest)) from None
+
+
+def _read(repo: Path) -> str:
+    # course.yaml comes from a git repository anyone with push access controls:
+    # a symlink to /etc/shadow must not end up quoted in error messages.
+    try:
+        path = safe_relative_path(repo, MANIFEST_NAME)
+    except PathRejected as exc:
+        raise ManifestError([_problem(exc.reason)]) from None
+    if not path.is_file():
+        raise ManifestError([_problem("expected a regular file")])
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError([_problem(f"larger than {MAX_MANIFEST_BYTES} bytes")])
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError([_problem(f"not UTF-8 text ({exc.reason})")]) from None
+
+
+def _problem(message: str) -> ConfigProblem:
+    return ConfigProblem(MANIFEST_NAME, None, "", None, message)

@@ -1,0 +1,123 @@
+"""`coursehub course ...` run as an administrator would, with real git repositories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GIT_ENV = {
+    **os.environ,
+    **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+       for what, value in (("NAME", "Teacher"), ("EMAIL", "teacher@example.org"))},
+}  # fmt: skip
+
+
+def run_git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def commit(repo: Path, name: str, content: str) -> str:
+    (repo / name).write_text(content)
+    run_git(repo, "add", "-A")
+    run_git(repo, "commit", "-q", "-m", f"add {name}")
+    return run_git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    cfg = tmp_path / "coursehub.yaml"
+    cfg.write_text("site:\n  data_dir: ./data\n")
+    source = tmp_path / "physics-src"
+    source.mkdir()
+    run_git(source, "init", "-q", "-b", "main")
+    commit(source, "README.md", "# Physics\n")
+    return tmp_path
+
+
+def course(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coursehub.cli", "--config", str(site / "coursehub.yaml"),
+         "course", *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def failed(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr and "Error" in result.stderr
+    return result.stderr
+
+
+def test_add_pull_list_show(site: Path):
+    source = site / "physics-src"
+    first = run_git(source, "rev-parse", "HEAD")
+    added = ok(course(site, "add", "physics", "--repo", str(source)))
+    assert "Added course physics" in added and first[:10] in added
+    assert (site / "data" / "courses" / "physics" / "repo" / "README.md").exists()
+
+    second = commit(source, "lesson2.ipynb", "{}\n")
+    pulled = ok(course(site, "pull", "physics"))
+    assert f"{first[:10]} -> {second[:10]}" in pulled
+    assert f"{first[:7]}..{second[:7]}" in pulled  # git's own output
+    assert "already at" in ok(course(site, "pull", "--all"))
+
+    ok(course(site, "enrol", "physics", "ann", "bob", "--role", "student"))
+    ok(course(site, "enrol", "physics", "ivy", "--role", "instructor"))
+    listed = ok(course(site, "list"))
+    assert "physics" in listed and second[:10] in listed and "main" in listed
+    assert "│ 3 " in listed and "1 course(s)" in listed
+    shown = ok(course(site, "show", "physics"))
+    assert "instructors: ivy" in shown and "students:    ann, bob" in shown
+    assert second in shown
+
+
+def test_archive_remove_and_enrolments(site: Path):
+    ok(course(site, "add", "physics", "--repo", str(site / "physics-src")))
+    ok(course(site, "archive", "physics"))
+    assert "archived; unarchive it" in failed(course(site, "pull", "physics"))
+    assert "No active courses" in ok(course(site, "pull", "--all"))
+    assert " yes " in ok(course(site, "list"))
+    ok(course(site, "unarchive", "physics"))
+    ok(course(site, "pull", "physics"))
+
+    ok(course(site, "enrol", "physics", "ann"))
+    assert "no longer in physics" in ok(course(site, "unenrol", "physics", "ann"))
+    assert "not enrolled" in failed(course(site, "unenrol", "physics", "ann"))
+    assert "capital letters" in failed(course(site, "enrol", "physics", "Ann"))
+
+    assert "--yes" in failed(course(site, "remove", "physics"))
+    assert (site / "data" / "courses" / "physics").exists()
+    ok(course(site, "remove", "physics", "--yes"))
+    assert not (site / "data" / "courses" / "physics").exists()
+    assert "0 course(s)" in ok(course(site, "list"))
+    assert "no course named 'physics'" in failed(course(site, "show", "physics"))
+
+
+def test_bad_repositories_are_refused_cleanly(site: Path):
+    for repo, message in [
+        ("--repo=-oProxyCommand=x", "as an option"),
+        ("--repo=ext::sh -c x", "runs commands"),
+        ("--repo=/no/such/repo", "no such directory"),
+        ("--repo=https://user:s3cret@127.0.0.1:1/x.git", "could not clone"),
+    ]:
+        err = failed(course(site, "add", "physics", repo))
+        assert message in err and "s3cret" not in err
+    assert not (site / "data" / "courses" / "physics").exists()
+    assert "0 course(s)" in ok(course(site, "list"))
+    err = failed(
+        course(site, "add", "physics", "--repo", str(site / "physics-src"), "--branch", "x")
+    )
+    assert "Remote branch x not found" in err
