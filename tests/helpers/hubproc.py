@@ -72,6 +72,8 @@ def write_site(
     home_root = Path(f"/tmp/coursehub-test-homes-{secrets.token_hex(4)}")
     home_root.mkdir(mode=0o711)
     os.chmod(home_root, 0o711)
+    # Course files below the data directory are read by student accounts.
+    data_dir = Path(f"/tmp/coursehub-test-data-{secrets.token_hex(4)}")
     roles = roles or {}
     roster = base / "roster.csv"
     roster.write_text(
@@ -84,7 +86,7 @@ def write_site(
     os.chmod(roster, 0o600)
     config = base / "coursehub.yaml"
     config.write_text(
-        f"site:\n  name: Test hub\n  port: {port}\n  data_dir: ./data\n"
+        f"site:\n  name: Test hub\n  port: {port}\n  data_dir: {data_dir}\n"
         f"roster:\n  file: ./roster.csv\n"
         f"spawn:\n  local:\n    user_prefix: {prefix}\n    home_root: {home_root}\n"
         f"idle:\n  timeout: 0\n" + extra_yaml
@@ -92,7 +94,7 @@ def write_site(
     return RunningHub(
         url=f"http://127.0.0.1:{port}",
         config=config,
-        data_dir=base / "data",
+        data_dir=data_dir,
         prefix=prefix,
         home_root=home_root,
         passwords=dict(users),
@@ -143,6 +145,7 @@ def stop(hub: RunningHub) -> None:
             hub.proc.wait(10)
     remove_accounts(hub.prefix)
     shutil.rmtree(hub.home_root, ignore_errors=True)
+    shutil.rmtree(hub.data_dir, ignore_errors=True)
 
 
 def remove_accounts(prefix: str) -> None:

@@ -28,6 +28,11 @@ def _course_repo() -> Path:
     (repo / "notebooks" / "intro.ipynb").write_text(
         json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
     )
+    (repo / "data").mkdir()
+    (repo / "data" / "points.csv").write_text("x,y\n1,2\n")
+    (repo / "course.yaml").write_text("title: Test course\nmappings:\n  - data -> data\n")
+    # a hostile link in the course pointing out of it (checked out as a plain file)
+    (repo / "notebooks" / "evil.ipynb").symlink_to("/etc/shadow")
     env = {
         **os.environ,
         "GIT_AUTHOR_NAME": "t",
@@ -49,6 +54,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
         for args in (
             ("course", "add", "algebra", "--repo", str(repo)),
             ("course", "add", "physics", "--repo", str(repo)),
+            ("course", "add", "chem", "--repo", str(repo)),
+            ("course", "enrol", "chem", "alice", "--role", "student"),
             ("course", "enrol", "algebra", "alice", "--role", "student"),
             ("course", "enrol", "physics", "alice", "--role", "student"),
         ):
@@ -100,3 +107,78 @@ def test_a_student_not_enrolled_is_told_so(hub: hubproc.RunningHub) -> None:
     events = start_server(client, "bob", server="no-such-course")
     assert events[-1].get("failed")
     assert "no course called" in json.dumps(events)
+
+
+def _open(client: httpx.Client, hub: hubproc.RunningHub, link: str, user: str, course: str):
+    """Follow a notebook link like a browser, waiting on the hub's progress page."""
+    response = client.get(link, follow_redirects=True)
+    if "/lab/tree/" not in str(response.url):
+        assert "spawn-pending" in str(response.url) or "/hub/spawn" in str(response.url), (
+            response.url
+        )
+        events = start_server(client, user, server=course)
+        assert events[-1].get("ready"), events
+        response = client.get(link, follow_redirects=True)
+    return response
+
+
+def test_notebook_link_copies_once_adds_mappings_and_opens_jupyterlab(
+    hub: hubproc.RunningHub,
+) -> None:
+    client = login(hub.url, "alice", USERS["alice"])
+    link = f"{hub.url}/services/coursehub/open/chem/notebooks/intro.ipynb"
+    response = _open(client, hub, link, "alice", "chem")
+    assert response.status_code == 200, response.text[-600:]
+    assert str(response.url).endswith("/user/alice/chem/lab/tree/notebooks/intro.ipynb")
+    workspace = hub.home_root / hub.unix_name("alice") / "courses" / "chem"
+    copy = workspace / "notebooks" / "intro.ipynb"
+    owner = __import__("pwd").getpwnam(hub.unix_name("alice"))
+    assert copy.stat().st_uid == owner.pw_uid
+    # the student's own edits are never overwritten by opening the link again
+    copy.write_text(copy.read_text().replace('"cells": []', '"cells": [], "x": 1'))
+    again = client.get(link, follow_redirects=True)
+    assert again.status_code == 200 and '"x": 1' in copy.read_text()
+    # the data mapping appears beside the notebook, readable but not writable
+    token = _token(hub, "alice")
+    out = run_code(
+        f"{hub.url}/user/alice/chem/",
+        token,
+        "print(open('notebooks/data/points.csv').read().splitlines()[0])\n"
+        "try:\n    open('notebooks/data/new.csv', 'w')\nexcept PermissionError:\n"
+        "    print('read-only')\n",
+    )
+    assert out["stdout"].split() == ["x,y", "read-only"], out
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("notebooks/%2e%2e/%2e%2e/etc/passwd", 400),
+        ("/etc/passwd", 404),  # the double slash is merged: etc/passwd is not in the course
+        ("notebooks/missing.ipynb", 404),
+        ("data/points.csv", 404),
+        (".git/config", 400),
+    ],
+)
+def test_bad_notebook_links_are_refused_and_copy_nothing(
+    hub: hubproc.RunningHub, path: str, status: int
+) -> None:
+    client = login(hub.url, "alice", USERS["alice"])
+    client.get(f"{hub.url}/services/coursehub/", follow_redirects=True)  # sign in to the service
+    response = client.get(f"{hub.url}/services/coursehub/open/chem/{path}", follow_redirects=True)
+    assert response.status_code == status, response.text[:300]
+    workspace = hub.home_root / hub.unix_name("alice") / "courses" / "chem"
+    assert (
+        not (workspace / "etc").exists() and not (workspace / "notebooks" / "evil.ipynb").exists()
+    )
+
+
+def test_links_to_unknown_courses_or_courses_of_others_are_refused(
+    hub: hubproc.RunningHub,
+) -> None:
+    client = login(hub.url, "bob", USERS["bob"])
+    client.get(f"{hub.url}/services/coursehub/", follow_redirects=True)
+    unknown = client.get(f"{hub.url}/services/coursehub/open/nope/notebooks/intro.ipynb")
+    assert unknown.status_code == 404
+    other = client.get(f"{hub.url}/services/coursehub/open/chem/notebooks/intro.ipynb")
+    assert other.status_code == 403 and "not enrolled" in other.text

@@ -106,7 +106,7 @@ def translate(
         "named_server_limit_per_user": 0,
         # Shown above the login form (JupyterHub renders it as HTML: escape it).
         "template_vars": {"announcement_login": html.escape(site.name)},
-        "services": _services(config, ports, secrets, machine, service_url, db_url),
+        "services": _services(config, layout, ports, secrets, machine, service_url, db_url),
         "load_roles": _roles(config),
         "shutdown_on_logout": False,
     }
@@ -197,6 +197,7 @@ def _role_overrides(config: CoursehubConfig) -> dict[str, str]:
 
 def _services(
     config: CoursehubConfig,
+    layout: DataLayout,
     ports: Ports,
     secrets: HubSecrets,
     machine: Machine,
@@ -214,6 +215,10 @@ def _services(
             "environment": {
                 "COURSEHUB_SITE_NAME": config.site.name,
                 "COURSEHUB_DATABASE_URL": db_url,
+                "COURSEHUB_DATA_DIR": str(layout.root),
+                "COURSEHUB_SPAWN_BACKEND": config.spawn.backend,
+                "COURSEHUB_USER_PREFIX": config.spawn.local.user_prefix,
+                "COURSEHUB_DEMO_HOME_ROOT": str(layout.demo_homes),
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.
@@ -258,6 +263,12 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
                 f"read:servers!group={students}",
             ],
             "groups": [ROLE_GROUPS["ta"]],
+        },
+        {
+            "name": "coursehub-service",
+            "description": "The coursehub service sees whether a student's servers run.",
+            "scopes": ["read:users:name", "read:servers"],
+            "services": [SERVICE_NAME],
         },
         {
             "name": "coursehub-cli",

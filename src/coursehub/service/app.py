@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import api, auth, health, pages
+from . import api, auth, health, links, pages
 from .cookies import signing_key
 from .errors import install_error_handlers
 from .identity import IdentityResolver
@@ -57,6 +57,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     # The proxy forwards the full path, so every route lives under the service prefix.
     root = prefix.rstrip("/")
     app.include_router(pages.router, prefix=root)
+    app.include_router(links.router, prefix=root)
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")

@@ -51,6 +51,10 @@ class ServiceSettings:
     site_name: str = "coursehub"
     database_url: str | None = field(default=None, repr=False)
     version: str = field(default_factory=_default_version)
+    data_dir: str = ""  # coursehub's data directory (course checkouts live below it)
+    spawn_backend: str = "local"  # local: one Unix account per student; demo: one account
+    user_prefix: str = "ch-"  # student alice is Unix account <prefix>alice
+    demo_home_root: str = ""  # where demo-mode homes are
 
     @property
     def hub_prefix(self) -> str:
@@ -110,6 +114,10 @@ class ServiceSettings:
             site_name=get("COURSEHUB_SITE_NAME", "coursehub"),
             database_url=database_url,
             version=get("COURSEHUB_VERSION") or _default_version(),
+            data_dir=get("COURSEHUB_DATA_DIR"),
+            spawn_backend=get("COURSEHUB_SPAWN_BACKEND", "local"),
+            user_prefix=get("COURSEHUB_USER_PREFIX", "ch-"),
+            demo_home_root=get("COURSEHUB_DEMO_HOME_ROOT"),
         )
 
 

@@ -1,0 +1,141 @@
+"""Stable notebook links: /services/coursehub/open/<course>/<path to notebook>.
+
+Opening a link signs the student in (through the hub), starts their server for
+the course (the hub's own spawn page shows the progress), copies the notebook
+from the course checkout into their workspace the first time (never over their
+own version), adds the course's read-only mappings beside it, and lands in
+JupyterLab on that notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from ..config.layout import DataLayout
+from ..courses.manifest import load_manifest
+from ..courses.paths import PathRejected, safe_relative_path
+from ..courses.tracks import is_notebook
+from ..courses.workspace import (
+    Student,
+    WorkspaceError,
+    copy_notebook,
+    demo_student,
+    local_student,
+)
+from ..errors import CoursehubError
+from ..hub.course_servers import CourseAccessError, resolve_course_server
+from .auth import page_user
+from .errors import error_response
+from .identity import HubUser
+
+log = logging.getLogger("coursehub.service")
+router = APIRouter()
+
+
+def _store(request: Request) -> Any:
+    state = request.app.state
+    if getattr(state, "course_store", None) is None:
+        from ..courses.store import CourseStore
+        from ..db.session import Database
+
+        settings = state.settings
+        state.course_store = CourseStore(
+            Database(settings.database_url), DataLayout(Path(settings.data_dir))
+        )
+    return state.course_store
+
+
+def _student(request: Request, username: str) -> Student:
+    settings = request.app.state.settings
+    if settings.spawn_backend == "demo":
+        return demo_student(Path(settings.demo_home_root), username)
+    return local_student(f"{settings.user_prefix}{username}")
+
+
+async def _server_ready(request: Request, username: str, server: str) -> bool:
+    settings = request.app.state.settings
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(
+            f"{settings.api_url}/users/{quote(username)}",
+            headers={"Authorization": f"token {settings.api_token}"},
+        )
+    if response.status_code != 200:
+        return False
+    model = (response.json().get("servers") or {}).get(server) or {}
+    return bool(model.get("ready"))
+
+
+@router.get("/open/{course}/{path:path}", include_in_schema=False)
+async def open_notebook(
+    request: Request, course: str, path: str, user: Annotated[HubUser, Depends(page_user)]
+) -> Response:
+    settings = request.app.state.settings
+    layout = DataLayout(Path(settings.data_dir))
+    store = _store(request)
+    repo = layout.course_repo(course) if store.get(course) else None
+    if repo is None or not repo.is_dir():
+        return error_response(request, 404, f"There is no course called {course!r}.")
+    try:
+        source = safe_relative_path(repo, path)
+    except PathRejected as exc:
+        return error_response(request, 400, f"This notebook link is not valid: {exc.reason}.")
+    if not source.is_file() or not is_notebook(source):
+        return error_response(request, 404, f"The course {course!r} has no notebook {path!r}.")
+
+    try:
+        # Access first: nobody is sent to start a server they may not have.
+        await asyncio.to_thread(
+            resolve_course_server, store, layout, user.name, user.role, course, Path("/")
+        )
+    except CourseAccessError as exc:
+        return error_response(request, 403, f"You cannot open this notebook: {exc}.")
+
+    server_ready = await _server_ready(request, user.name, course)
+    if not server_ready:
+        # The hub starts the server with its progress page, then sends the browser
+        # back to this same link.
+        back = quote(request.url.path)
+        spawn = f"{settings.hub_prefix}spawn/{quote(user.name)}/{quote(course)}?next={back}"
+        return RedirectResponse(spawn, status_code=302)
+
+    try:
+        student = _student(request, user.name)
+        placed = await asyncio.to_thread(
+            _place, store, layout, user, course, repo, source, path, student
+        )
+    except CourseAccessError as exc:
+        return error_response(request, 403, f"You cannot open this notebook: {exc}.")
+    except (WorkspaceError, CoursehubError) as exc:
+        log.warning("opening %s/%s for %s failed: %s", course, path, user.name, exc)
+        return error_response(request, 500, str(exc))
+    log.info("%s opened %s/%s (%s)", user.name, course, path, "copied" if placed else "kept")
+    lab = f"{settings.base_url}user/{quote(user.name)}/{quote(course)}/lab/tree/{quote(path)}"
+    return RedirectResponse(lab, status_code=302)
+
+
+def _place(
+    store: Any,
+    layout: DataLayout,
+    user: HubUser,
+    course: str,
+    repo: Path,
+    source: Path,
+    path: str,
+    student: Student,
+) -> bool:
+    """Check access, then copy the notebook and add the mappings as the student."""
+    server = resolve_course_server(store, layout, user.name, user.role, course, student.home)
+    manifest = load_manifest(repo, course)
+    mappings = []
+    for mapping in manifest.mappings:
+        target = safe_relative_path(repo, mapping.source)
+        mappings.append((target, mapping.target))
+    return copy_notebook(student, server.workspace, source, path, mappings)
