@@ -27,7 +27,8 @@ def test_init_writes_a_valid_commented_config_demo_course_and_private_roster(
     site = tmp_path / "site"
     text = (site / "coursehub.yaml").read_text()
     assert "port: 8765" in text and "# " in text
-    assert (site / "demo-course" / "notebooks" / "01-welcome.ipynb").exists()
+    assert (site / "demo-course" / "basics" / "01-welcome.ipynb").exists()
+    assert (site / "demo-course" / "course.yaml").exists()
     assert (site / "demo-course" / ".git").is_dir()
     for private in ("roster.csv", "demo-credentials.txt"):
         assert stat.S_IMODE((site / private).stat().st_mode) == 0o600

@@ -260,7 +260,7 @@ async def test_home_page_shows_user_role_and_links():
     html = response.text
     assert 'Signed in as <strong class="name">ines</strong>' in html
     assert "instructor" in html
-    assert "My courses" in html and "not set up yet" in html
+    assert "My courses" in html and "not enrolled in any course yet" in html
     assert 'href="/hub/home"' in html and 'href="/hub/logout"' in html
     assert f'href="{PREFIX}static/coursehub.css"' in html
     assert "<script" not in html

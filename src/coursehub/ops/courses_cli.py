@@ -44,6 +44,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("name")
     e.add_argument("usernames", nargs="+", metavar="USER")
     e.add_argument("--role", default="student", choices=COURSE_ROLES)
+    b = csub.add_parser("build", help="build the course environment and register its kernel")
+    b.add_argument("name")
+    b.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     u = csub.add_parser("unenrol", help="take someone out of a course")
     u.add_argument("name")
     u.add_argument("username", metavar="USER")
@@ -193,8 +196,27 @@ def _unenrol(args: argparse.Namespace, store: CourseStore, console: Console) -> 
     return 0
 
 
+def _build(args: argparse.Namespace, store: CourseStore, console: Console) -> int:
+    from ..courses.build import build_course
+
+    if store.get(args.name) is None:
+        raise _no_course(args.name)
+
+    def say(line: str) -> None:
+        console.print(line, markup=False)
+
+    result = build_course(store.layout, args.name, log=say, force=args.force)
+    if result.built:
+        console.print(f"Built the environment of {args.name} in {result.seconds:.0f} s")
+    else:
+        console.print(f"The environment of {args.name} is up to date")
+    console.print("Servers started from now on use it; running servers pick it up on restart.")
+    return 0
+
+
 ACTIONS = {
     "add": _add,
+    "build": _build,
     "pull": _pull,
     "list": _list,
     "show": _show,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse
 
+from ..config.layout import DataLayout
 from .auth import page_user
+from .course_listing import courses_for, notebook_link
 from .identity import HubUser
 from .templating import render
 
@@ -24,10 +28,21 @@ ROLE_LABELS = {
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -> HTMLResponse:
+    settings = request.app.state.settings
+    courses = []
+    if settings.database_url and settings.data_dir:
+        from .links import _store
+
+        layout = DataLayout(Path(settings.data_dir))
+        courses = await asyncio.to_thread(
+            courses_for, _store(request), layout, user.name, user.role
+        )
     return render(
         request,
         "home.html",
         user=user,
         role=user.role,
         role_label=ROLE_LABELS.get(user.role, user.role),
+        courses=courses,
+        link=lambda course, nb: notebook_link(settings.service_prefix, course, nb),
     )

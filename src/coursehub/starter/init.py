@@ -82,16 +82,28 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+DEMO_FILES = {
+    "course.yaml": "course.yaml",
+    "requirements.txt": "requirements.txt",
+    "basics/01-welcome.ipynb": "01-welcome.ipynb",
+    "basics/02-data.ipynb": "02-data.ipynb",
+    "extras/03-myst.md": "03-myst.md",
+    "data/cities.csv": "cities.csv",
+}
+
+
 def _demo_course(course: Path) -> Path:
-    """A tiny course repository, committed with git when git is available."""
-    notebooks = course / "notebooks"
-    notebooks.mkdir(parents=True, exist_ok=True)
-    welcome = notebooks / "01-welcome.ipynb"
-    if not welcome.exists():
-        welcome.write_text(resources.files(__package__).joinpath("welcome.ipynb").read_text())
+    """A small course repository (two tracks, a data mapping, its own requirements),
+    committed with git when git is available."""
+    source = resources.files(__package__).joinpath("demo_course")
+    for target, name in DEMO_FILES.items():
+        path = course / target
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(source.joinpath(name).read_text())
     readme = course / "README.md"
     if not readme.exists():
-        readme.write_text("# Demo course\n\nA first notebook to check that everything works.\n")
+        readme.write_text("# Demo course\n\nA first course to check that everything works.\n")
     git = shutil.which("git")
     if git and not (course / ".git").exists():
         env = {

@@ -1,0 +1,76 @@
+"""A student in a real browser: sign in, the course page, a notebook open in JupyterLab."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coursehub.starter.init import _demo_course
+from tests.helpers import hubproc
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+CHROMIUM = "/usr/bin/chromium"
+USERS = {"nina": "nina-pass-123"}
+SHOTS = Path(os.environ.get("COURSEHUB_SCREENSHOTS", "/tmp/coursehub-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
+    site = hubproc.write_site(tmp_path_factory.mktemp("course-browser"), users=USERS)
+    repo = _demo_course(Path(f"/tmp/coursehub-test-demo-{secrets.token_hex(4)}"))
+    try:
+        hubproc.start(site)
+        for args in (
+            ("course", "add", "demo", "--repo", str(repo)),
+            ("course", "enrol", "demo", "nina"),
+        ):
+            done = site.cli(*args)
+            assert done.returncode == 0, done.stderr
+        yield site
+    finally:
+        hubproc.stop(site)
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+def test_student_walks_from_sign_in_to_an_open_course_notebook(
+    hub: hubproc.RunningHub,
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"{hub.url}/services/coursehub/")
+            page.fill("#username_input", "nina")
+            page.fill("#password_input", USERS["nina"])
+            page.click("#login_submit")
+            page.wait_for_selector("text=Demo course", timeout=60_000)
+            assert "Python basics" in page.inner_text("body")
+            page.screenshot(path=str(SHOTS / "course-page.png"))
+            page.click("text=basics/02-data.ipynb")
+            try:
+                page.wait_for_url("**/user/nina/demo/lab/**", timeout=180_000, wait_until="commit")
+                page.wait_for_selector(".jp-Notebook", timeout=120_000)
+                heading = "h1:has-text('Working with the course data')"
+                page.wait_for_selector(heading, timeout=60_000)
+            finally:
+                page.screenshot(path=str(SHOTS / "course-notebook.png"))
+            assert "02-data.ipynb" in page.url
+        finally:
+            browser.close()
+    workspace = hub.home_root / hub.unix_name("nina") / "courses" / "demo" / "basics"
+    assert (workspace / "02-data.ipynb").is_file()
+    assert (workspace / "data").is_symlink()
