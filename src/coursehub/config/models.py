@@ -207,6 +207,14 @@ class IdleConfig(Section):
     max_age: Duration = Field("0", description="Stop any server older than this (0: no limit).")
 
 
+class CoursesConfig(Section):
+    autopull: Duration = Field(
+        "15m",
+        description="Pull every active course from its repository this often (0: only by "
+        "hand with `coursehub course pull`). Archived courses are never pulled.",
+    )
+
+
 class CoursehubConfig(Section):
     site: SiteConfig = Field(default_factory=SiteConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -216,6 +224,7 @@ class CoursehubConfig(Section):
     servers: ServersConfig = Field(default_factory=ServersConfig)
     spawn: SpawnConfig = Field(default_factory=SpawnConfig)
     idle: IdleConfig = Field(default_factory=IdleConfig)
+    courses: CoursesConfig = Field(default_factory=CoursesConfig)
     extra_config_dir: Path | None = Field(
         None,
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "

@@ -219,6 +219,7 @@ def _services(
                 "COURSEHUB_SPAWN_BACKEND": config.spawn.backend,
                 "COURSEHUB_USER_PREFIX": config.spawn.local.user_prefix,
                 "COURSEHUB_DEMO_HOME_ROOT": str(layout.demo_homes),
+                "COURSEHUB_AUTOPULL_SECONDS": str(config.courses.autopull),
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.

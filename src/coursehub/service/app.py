@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,7 +35,15 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.autopull_seconds and settings.database_url and settings.data_dir:
+            from .autopull import autopull_forever
+            from .links import store_for
+
+            task = asyncio.create_task(autopull_forever(store_for(app), settings.autopull_seconds))
         yield
+        if task is not None:
+            task.cancel()
         await resolver.close()
         checker.close()
 

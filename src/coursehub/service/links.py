@@ -41,7 +41,12 @@ router = APIRouter()
 
 
 def _store(request: Request) -> Any:
-    state = request.app.state
+    return store_for(request.app)
+
+
+def store_for(app: Any) -> Any:
+    """The app's CourseStore, made on first use."""
+    state = app.state
     if getattr(state, "course_store", None) is None:
         from ..courses.store import CourseStore
         from ..db.session import Database

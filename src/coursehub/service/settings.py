@@ -55,6 +55,7 @@ class ServiceSettings:
     spawn_backend: str = "local"  # local: one Unix account per student; demo: one account
     user_prefix: str = "ch-"  # student alice is Unix account <prefix>alice
     demo_home_root: str = ""  # where demo-mode homes are
+    autopull_seconds: int = 0  # pull active courses this often (0: never)
 
     @property
     def hub_prefix(self) -> str:
@@ -94,6 +95,7 @@ class ServiceSettings:
             problems.append(f"JUPYTERHUB_SERVICE_URL={service_url!r}: expected http(s)://host:port")
         scopes = _access_scopes(get("JUPYTERHUB_OAUTH_ACCESS_SCOPES"), service_name, problems)
         database_url = get("COURSEHUB_DATABASE_URL") or None
+        _int(get("COURSEHUB_AUTOPULL_SECONDS", "0"), problems)
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -118,6 +120,7 @@ class ServiceSettings:
             spawn_backend=get("COURSEHUB_SPAWN_BACKEND", "local"),
             user_prefix=get("COURSEHUB_USER_PREFIX", "ch-"),
             demo_home_root=get("COURSEHUB_DEMO_HOME_ROOT"),
+            autopull_seconds=_int(get("COURSEHUB_AUTOPULL_SECONDS", "0"), problems),
         )
 
 
@@ -133,3 +136,14 @@ def _access_scopes(raw: str, service_name: str, problems: list[str]) -> frozense
         problems.append("JUPYTERHUB_OAUTH_ACCESS_SCOPES: expected a non-empty JSON list of scopes")
         return frozenset()
     return frozenset(scopes)
+
+
+def _int(raw: str, problems: list[str]) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        problems.append(f"COURSEHUB_AUTOPULL_SECONDS={raw!r}: expected seconds (0 or more)")
+        return 0
+    return value
