@@ -128,6 +128,7 @@ def wait_healthy(hub: RunningHub, timeout: float = READY_TIMEOUT) -> None:
             if (
                 direct.status_code == 200
                 and httpx.get(f"{hub.url}/hub/health", timeout=2).status_code == 200
+                and httpx.get(f"{hub.url}/services/coursehub/health", timeout=2).status_code == 200
             ):
                 return
         time.sleep(0.3)

@@ -25,6 +25,7 @@ from ..config.translate import coursehub_database_url, public_url
 from ..db.session import ensure_schema
 from ..errors import SetupError
 from ..hubapi import HubClient
+from ..roles import SERVICE_NAME
 from ..runtime import effective_config
 from ..secrets_store import ensure_hub_secrets, ensure_private_dir
 from .ports import free_port, port_is_free
@@ -196,9 +197,12 @@ class Supervisor:
             if self.config.site.bind_address in ("0.0.0.0", "::")
             else (self.config.site.bind_address)
         )
+        public = f"http://{host}:{self.config.site.port}"
         urls = [
             f"http://127.0.0.1:{self.ports.hub}/hub/health",
-            f"http://{host}:{self.config.site.port}/hub/health",
+            f"{public}/hub/health",
+            # the coursehub pages answer once the hub-managed service is listening
+            f"{public}/services/{SERVICE_NAME}/health",
         ]
         deadline = time.monotonic() + READY_TIMEOUT
         async with httpx.AsyncClient(timeout=3) as client:
