@@ -118,6 +118,8 @@ class Supervisor:
             await self._start_proxy()
             await self._start_hub()
             if not await self._wait_ready():
+                if self._stopping.is_set():
+                    return 0
                 self.say("up", "the hub did not become ready; see the log lines above")
                 return 1
             self._banner()
