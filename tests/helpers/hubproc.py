@@ -57,6 +57,18 @@ class RunningHub:
     def unix_name(self, user: str) -> str:
         return f"{self.prefix}{user}"
 
+    def user_token(self, user: str) -> str:
+        """A short-lived hub API token of `user`, made with the CLI's service token."""
+        cli_token = (self.data_dir / "secrets" / "cli_token").read_text().strip()
+        hub_port = json.loads((self.data_dir / "runtime" / "ports.json").read_text())["hub"]
+        response = httpx.post(
+            f"http://127.0.0.1:{hub_port}/hub/api/users/{user}/tokens",
+            headers={"Authorization": f"token {cli_token}"},
+            json={"note": "test", "expires_in": 600},
+        )
+        response.raise_for_status()
+        return response.json()["token"]
+
 
 def write_site(
     base: Path,

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import hubproc
+from tests.helpers.gitrepo import commit_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
-
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@x",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@x",
-}
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True)
 
 
 def test_active_courses_are_pulled_periodically_archived_ones_are_not(
@@ -36,9 +23,7 @@ def test_active_courses_are_pulled_periodically_archived_ones_are_not(
     (repo / "intro.ipynb").write_text(
         '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     )
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "first")
+    commit_all(repo, "first")
     site = hubproc.write_site(
         tmp_path_factory.mktemp("autopull"),
         users={"zoe": "zoe-pass-123"},
@@ -54,8 +39,7 @@ def test_active_courses_are_pulled_periodically_archived_ones_are_not(
             done = site.cli(*args)
             assert done.returncode == 0, done.stderr
         (repo / "week2.ipynb").write_text((repo / "intro.ipynb").read_text())
-        _git(repo, "add", ".")
-        _git(repo, "commit", "-qm", "week 2")
+        commit_all(repo, "week 2")
         live = site.data_dir / "courses" / "live" / "repo" / "week2.ipynb"
         deadline = time.monotonic() + 60
         while not live.exists() and time.monotonic() < deadline:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
+from tests.helpers.gitrepo import commit_all
 from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -33,15 +32,7 @@ def _course_repo() -> Path:
     (repo / "course.yaml").write_text("title: Test course\nmappings:\n  - data -> data\n")
     # a hostile link in the course pointing out of it (checked out as a plain file)
     (repo / "notebooks" / "evil.ipynb").symlink_to("/etc/shadow")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@x",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@x",
-    }
-    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "first"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    commit_all(repo, "first")
     return repo
 
 
@@ -67,21 +58,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
         shutil.rmtree(repo, ignore_errors=True)
 
 
-def _token(hub: hubproc.RunningHub, user: str) -> str:
-    cli_token = (hub.data_dir / "secrets" / "cli_token").read_text().strip()
-    ports = json.loads((hub.data_dir / "runtime" / "ports.json").read_text())
-    response = httpx.post(
-        f"http://127.0.0.1:{ports['hub']}/hub/api/users/{user}/tokens",
-        headers={"Authorization": f"token {cli_token}"},
-        json={"note": "test", "expires_in": 600},
-    )
-    response.raise_for_status()
-    return response.json()["token"]
-
-
 def test_each_course_gets_its_own_server_and_workspace(hub: hubproc.RunningHub) -> None:
     client = login(hub.url, "alice", USERS["alice"])
-    token = _token(hub, "alice")
+    token = hub.user_token("alice")
     homes = hub.home_root / hub.unix_name("alice")
     for course in ("algebra", "physics"):
         events = start_server(client, "alice", server=course)
@@ -139,7 +118,7 @@ def test_notebook_link_copies_once_adds_mappings_and_opens_jupyterlab(
     again = client.get(link, follow_redirects=True)
     assert again.status_code == 200 and '"x": 1' in copy.read_text()
     # the data mapping appears beside the notebook, readable but not writable
-    token = _token(hub, "alice")
+    token = hub.user_token("alice")
     out = run_code(
         f"{hub.url}/user/alice/chem/",
         token,

@@ -44,23 +44,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
         hubproc.stop(site)
 
 
-def _token(hub: hubproc.RunningHub, user: str) -> str:
-    cli_token = (hub.data_dir / "secrets" / "cli_token").read_text().strip()
-    ports = __import__("json").loads((hub.data_dir / "runtime" / "ports.json").read_text())
-    response = httpx.post(
-        f"http://127.0.0.1:{ports['hub']}/hub/api/users/{user}/tokens",
-        headers={"Authorization": f"token {cli_token}"},
-        json={"note": "test", "expires_in": 600},
-    )
-    response.raise_for_status()
-    return response.json()["token"]
-
-
 def _ready_server(hub: hubproc.RunningHub, user: str) -> tuple[str, str]:
     client = login(hub.url, user, USERS[user])
     events = start_server(client, user)
     assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
-    return f"{hub.url}/user/{user}/", _token(hub, user)
+    return f"{hub.url}/user/{user}/", hub.user_token(user)
 
 
 def test_login_form_starts_a_server_as_the_students_own_account(hub: hubproc.RunningHub) -> None:

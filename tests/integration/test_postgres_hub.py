@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.browserless import login
+from tests.helpers.postgres import throwaway_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
-
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(f"{SERVER}/test", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 ({exc.__class__.__name__})")
-    name = f"coursehub_it_{secrets.token_hex(4)}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"{SERVER}/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    # plain postgresql:// so the hub and coursehub pick their default driver
+    for url in throwaway_database("coursehub_it"):
+        yield url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def test_hub_and_accounts_live_in_postgresql(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from coursehub.accounts.roster import RosterEntry, parse_roster, read_roster_fil
 from coursehub.accounts.store import AccountStore
 from coursehub.db.session import Database, ensure_schema
 from coursehub.errors import AccountError, RosterError
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.helpers.postgres import throwaway_database
 
 ROSTER = (
     "username,full_name,email,role,password\n"
@@ -28,24 +26,13 @@ ROSTER = (
 
 
 def _postgres_database() -> Iterator[Database]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at {PG_SERVER} is unreachable ({exc}); SQLite tests still ran")
-    name = f"coursehub_t_{secrets.token_hex(6)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    db = None
-    try:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    for url in throwaway_database():
         ensure_schema(url)
         db = Database(url)
-        yield db
-    finally:
-        if db is not None:
+        try:
+            yield db
+        finally:
             db.dispose()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

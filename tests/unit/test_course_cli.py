@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-GIT_ENV = {
-    **os.environ,
-    **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
-       for what, value in (("NAME", "Teacher"), ("EMAIL", "teacher@example.org"))},
-}  # fmt: skip
-
-
-def run_git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
+from tests.helpers.gitrepo import run_git
 
 
 def commit(repo: Path, name: str, content: str) -> str:

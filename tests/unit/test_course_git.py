@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,21 +14,7 @@ import pytest
 
 from coursehub.courses import git
 from coursehub.courses.git import CourseError
-
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Teacher",
-    "GIT_AUTHOR_EMAIL": "teacher@example.org",
-    "GIT_COMMITTER_NAME": "Teacher",
-    "GIT_COMMITTER_EMAIL": "teacher@example.org",
-}
-
-
-def run_git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
+from tests.helpers.gitrepo import run_git
 
 
 def commit(repo: Path, files: dict[str, str], message: str = "change") -> str:

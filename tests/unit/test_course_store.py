@@ -3,11 +3,8 @@ PostgreSQL when reachable."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import stat
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -23,20 +20,8 @@ from coursehub.courses import git
 from coursehub.courses.store import CourseError, CourseStore, Enrolment, PullResult
 from coursehub.db.models import utcnow
 from coursehub.db.session import Database, alembic_config, ensure_schema
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-GIT_ENV = {
-    **os.environ,
-    **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
-       for what, value in (("NAME", "Teacher"), ("EMAIL", "teacher@example.org"))},
-}  # fmt: skip
-
-
-def run_git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
+from tests.helpers.gitrepo import run_git
+from tests.helpers.postgres import throwaway_database
 
 
 def commit(repo: Path, files: dict[str, str]) -> str:
@@ -57,26 +42,11 @@ def source(tmp_path: Path) -> Path:
     return repo
 
 
-def _postgres_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at {PG_SERVER} is unreachable ({exc}); SQLite tests still ran")
-    name = f"coursehub_t_{secrets.token_hex(6)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database, no tables yet."""
     if request.param == "postgresql":
-        yield from _postgres_url()
+        yield from throwaway_database()
     else:
         yield f"sqlite:///{tmp_path / 'coursehub.sqlite'}"
 

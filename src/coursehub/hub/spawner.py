@@ -27,6 +27,7 @@ from .limits import Cgroups, Limits, apply_in_child, systemd_is_init, systemd_ru
 from .start_queue import Ticket, shared_queue
 
 LOG_TAIL_LINES = 5
+_course_stores: dict[tuple[str, str], Any] = {}
 
 
 class CoursehubSpawner(LocalProcessSpawner):
@@ -52,7 +53,6 @@ class CoursehubSpawner(LocalProcessSpawner):
     _via_systemd: bool = False
     _base_cmd: list[str] | None = None
     _course: CourseServer | None = None
-    _store: Any = None
 
     # --- what each backend decides -------------------------------------------------
 
@@ -120,12 +120,15 @@ class CoursehubSpawner(LocalProcessSpawner):
         return env
 
     def _course_store(self) -> Any:
-        if self._store is None:
+        # One store (and connection pool) for the whole hub, not one per spawner.
+        key = (self.coursehub_db_url, self.data_dir)
+        store = _course_stores.get(key)
+        if store is None:
             from ..courses.store import CourseStore
             from ..db.session import Database
 
-            self._store = CourseStore(Database(self.coursehub_db_url), self.layout)
-        return self._store
+            store = _course_stores[key] = CourseStore(Database(key[0]), self.layout)
+        return store
 
     @property
     def layout(self) -> DataLayout:

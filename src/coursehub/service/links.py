@@ -31,17 +31,13 @@ from ..courses.workspace import (
     local_student,
 )
 from ..errors import CoursehubError
-from ..hub.course_servers import CourseAccessError, resolve_course_server
+from ..hub.course_servers import CourseAccessError, resolve_course_server, workspace_for
 from .auth import page_user
 from .errors import error_response
 from .identity import HubUser
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
-
-
-def _store(request: Request) -> Any:
-    return store_for(request.app)
 
 
 def store_for(app: Any) -> Any:
@@ -84,7 +80,7 @@ async def open_notebook(
 ) -> Response:
     settings = request.app.state.settings
     layout = DataLayout(Path(settings.data_dir))
-    store = _store(request)
+    store = store_for(request.app)
     repo = layout.course_repo(course) if store.get(course) else None
     if repo is None or not repo.is_dir():
         return error_response(request, 404, f"There is no course called {course!r}.")
@@ -113,11 +109,7 @@ async def open_notebook(
 
     try:
         student = _student(request, user.name)
-        placed = await asyncio.to_thread(
-            _place, store, layout, user, course, repo, source, path, student
-        )
-    except CourseAccessError as exc:
-        return error_response(request, 403, f"You cannot open this notebook: {exc}.")
+        placed = await asyncio.to_thread(_place, course, repo, source, path, student)
     except (WorkspaceError, CoursehubError) as exc:
         log.warning("opening %s/%s for %s failed: %s", course, path, user.name, exc)
         return error_response(request, 500, str(exc))
@@ -126,21 +118,9 @@ async def open_notebook(
     return RedirectResponse(lab, status_code=302)
 
 
-def _place(
-    store: Any,
-    layout: DataLayout,
-    user: HubUser,
-    course: str,
-    repo: Path,
-    source: Path,
-    path: str,
-    student: Student,
-) -> bool:
-    """Check access, then copy the notebook and add the mappings as the student."""
-    server = resolve_course_server(store, layout, user.name, user.role, course, student.home)
+def _place(course: str, repo: Path, source: Path, path: str, student: Student) -> bool:
+    """Copy the notebook and add the course's mappings, as the student (access was
+    checked before the server was started)."""
     manifest = load_manifest(repo, course)
-    mappings = []
-    for mapping in manifest.mappings:
-        target = safe_relative_path(repo, mapping.source)
-        mappings.append((target, mapping.target))
-    return copy_notebook(student, server.workspace, source, path, mappings)
+    mappings = [(safe_relative_path(repo, m.source), m.target) for m in manifest.mappings]
+    return copy_notebook(student, workspace_for(student.home, course), source, path, mappings)

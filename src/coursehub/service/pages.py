@@ -31,11 +31,11 @@ async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -
     settings = request.app.state.settings
     courses = []
     if settings.database_url and settings.data_dir:
-        from .links import _store
+        from .links import store_for
 
         layout = DataLayout(Path(settings.data_dir))
         courses = await asyncio.to_thread(
-            courses_for, _store(request), layout, user.name, user.role
+            courses_for, store_for(request.app), layout, user.name, user.role
         )
     return render(
         request,
