@@ -58,8 +58,12 @@ def test_student_walks_from_sign_in_to_an_open_course_notebook(
             page.fill("#password_input", USERS["nina"])
             page.click("#login_submit")
             page.wait_for_selector("text=Demo course", timeout=60_000)
-            assert "Python basics" in page.inner_text("body")
-            page.screenshot(path=str(SHOTS / "course-page.png"))
+            page.screenshot(path=str(SHOTS / "home.png"))
+            page.click("text=Demo course")
+            page.wait_for_selector("text=Python basics", timeout=30_000)
+            body = page.inner_text("body")
+            assert "Extras" in body and "not opened" in body, body
+            page.screenshot(path=str(SHOTS / "course-page.png"), full_page=True)
             page.click("text=basics/02-data.ipynb")
             try:
                 page.wait_for_url("**/user/nina/demo/lab/**", timeout=180_000, wait_until="commit")
@@ -69,6 +73,17 @@ def test_student_walks_from_sign_in_to_an_open_course_notebook(
             finally:
                 page.screenshot(path=str(SHOTS / "course-notebook.png"))
             assert "02-data.ipynb" in page.url
+            # A MyST Markdown notebook opens as a notebook (Jupytext), not as text.
+            page.goto(f"{hub.url}/services/coursehub/open/demo/extras/03-myst.md")
+            try:
+                page.wait_for_url("**/lab/tree/extras/03-myst.md", timeout=60_000)
+                page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
+            finally:
+                page.screenshot(path=str(SHOTS / "course-myst.png"))
+            # Back on the course page, the opened notebooks say so.
+            page.goto(f"{hub.url}/services/coursehub/course/demo")
+            row = page.locator("tr[data-notebook='basics/02-data.ipynb']")
+            assert "opened" in row.inner_text()
         finally:
             browser.close()
     workspace = hub.home_root / hub.unix_name("nina") / "courses" / "demo" / "basics"

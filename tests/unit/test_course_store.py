@@ -153,7 +153,7 @@ def test_pull_output_is_stored_up_to_64_kb(
 ):
     head = store.add("physics", str(source)).current_commit
     huge = git.bounded("é" * 100_000 + "END")
-    monkeypatch.setattr(git, "pull", lambda repo, branch: PullResult(True, huge, head, head))
+    monkeypatch.setattr(git, "pull", lambda repo, branch, log: PullResult(True, huge, head, head))
     store.pull("physics")
     info = store.get("physics")
     assert info is not None and info.last_pull_output == huge

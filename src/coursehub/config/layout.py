@@ -50,6 +50,11 @@ class DataLayout:
         return self.logs / "servers"
 
     @property
+    def shares(self) -> Path:
+        """Static HTML snapshots of shared notebooks (see courses/shares.py)."""
+        return self.root / "shares"
+
+    @property
     def demo_homes(self) -> Path:
         return self.root / "demo-homes"
 

@@ -26,6 +26,11 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+# A CSP host-source: scheme, host (optionally *.domain), port; nothing that could end
+# the directive (spaces, ';', ',', quotes).
+FRAME_SOURCE = re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+
+
 class SiteConfig(Section):
     name: str = Field("coursehub", description="Name shown on every page.")
     public_url: str | None = Field(
@@ -44,6 +49,23 @@ class SiteConfig(Section):
         description="Directory for the database, secrets, logs and runtime files. "
         "Relative paths are relative to coursehub.yaml.",
     )
+
+    frame_ancestors: list[str] = Field(
+        default_factory=list,
+        description="Sites allowed to show coursehub pages and notebooks in an iframe "
+        "(e.g. your LMS: https://moodle.example.edu). Empty: only coursehub itself.",
+    )
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _frame_sources(cls, v: list[str]) -> list[str]:
+        for source in v:
+            if not FRAME_SOURCE.match(source):
+                raise ValueError(
+                    f"{source!r} is not a site: expected https://host, https://host:port "
+                    "or https://*.example.edu"
+                )
+        return [s.rstrip("/") for s in v]
 
     @field_validator("public_url")
     @classmethod

@@ -64,6 +64,10 @@ def public_url(config: CoursehubConfig) -> str:
     return f"http://{host}:{site.port}"
 
 
+def frame_ancestors_directive(config: CoursehubConfig) -> str:
+    return " ".join(["frame-ancestors 'self'", *config.site.frame_ancestors])
+
+
 def concurrent_starts(config: CoursehubConfig, machine: Machine) -> int:
     value = config.servers.concurrent_starts
     return max(1, machine.cpu_count) if value == "auto" else max(1, value)
@@ -111,6 +115,15 @@ def translate(
         "shutdown_on_logout": False,
     }
     hub.pop("data_files_path")
+    if site.frame_ancestors:
+        # JupyterHub's own pages refuse every frame by default; the sign-in and spawn
+        # pages must show inside the LMS too when links are embedded there.
+        hub["tornado_settings"] = {
+            "headers": {
+                "Content-Security-Policy": f"{frame_ancestors_directive(config)}; "
+                "report-uri /hub/security/csp-report"
+            }
+        }
 
     spawner: dict[str, Any] = {
         "cmd": [machine.python, "-m", "coursehub.singleuser"],
@@ -121,6 +134,7 @@ def translate(
         "poll_interval": 30,
         "mem_limit": servers.limits.memory,
         "cpu_limit": servers.limits.cpu,
+        "environment": {"COURSEHUB_FRAME_ANCESTORS": " ".join(site.frame_ancestors)},
     }
     coursehub_spawner: dict[str, Any] = {
         "concurrent_starts": concurrent_starts(config, machine),
@@ -220,6 +234,7 @@ def _services(
                 "COURSEHUB_USER_PREFIX": config.spawn.local.user_prefix,
                 "COURSEHUB_DEMO_HOME_ROOT": str(layout.demo_homes),
                 "COURSEHUB_AUTOPULL_SECONDS": str(config.courses.autopull),
+                "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.

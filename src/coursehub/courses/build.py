@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..config.layout import DataLayout
+from ..errors import CoursehubError
 from ..hub.course_servers import KERNELS_SUBDIR
-from .environment import BuildResult, build_environment
+from .environment import (
+    BuildResult,
+    EnvironmentBuildError,
+    build_environment,
+    needs_rebuild,
+    read_stamp,
+)
 from .kernels import write_kernelspec
 from .manifest import load_manifest
 from .paths import safe_relative_path
@@ -29,7 +38,31 @@ def build_course(
     force: bool = False,
 ) -> BuildResult:
     """Build the environment from the manifest's requirements (if changed) and
-    register its kernel where the course's servers look for kernels."""
+    register its kernel where the course's servers look for kernels.
+
+    One build per course at a time: a second one (CLI, staff page) is refused.
+    """
+    with _only_build(layout.course_dir(course)):
+        return _build(layout, course, log, force)
+
+
+@contextmanager
+def _only_build(course_dir: Path) -> Iterator[None]:
+    if not course_dir.is_dir():
+        raise EnvironmentBuildError(f"there is no course folder at {course_dir}")
+    with open(course_dir / ".build.lock", "a") as fd:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EnvironmentBuildError(
+                "a build of this course is already running; wait for it to finish"
+            ) from None
+        yield
+
+
+def _build(
+    layout: DataLayout, course: str, log: Callable[[str], None] | None, force: bool
+) -> BuildResult:
     repo = layout.course_repo(course)
     manifest = load_manifest(repo, course)
     requirements = manifest.environment.requirements
@@ -39,3 +72,19 @@ def build_course(
     )
     write_kernelspec(course, manifest.title, env_dir(layout, course), kernels_dir(layout, course))
     return result
+
+
+def environment_state(layout: DataLayout, course: str) -> str:
+    """One line for the staff page: is the course environment built and current?"""
+    repo = layout.course_repo(course)
+    try:
+        manifest = load_manifest(repo, course)
+        requirements = manifest.environment.requirements
+        req_path = safe_relative_path(repo, requirements) if requirements else None
+        if read_stamp(env_dir(layout, course)) is None:
+            return "not built yet: students get the default Python kernel"
+        if needs_rebuild(req_path, env_dir(layout, course), root=repo):
+            return "out of date: the requirements changed since the last build"
+    except CoursehubError as exc:
+        return f"cannot be built: {exc}"
+    return "built and up to date"

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -152,11 +153,14 @@ def clone(url_or_path: str, dest: Path, branch: str | None = None) -> CloneResul
     return CloneResult(branch=branch or name.strip(), commit=commit, output=bounded(out))
 
 
-def pull(repo: Path, branch: str | None = None) -> PullResult:
+def pull(
+    repo: Path, branch: str | None = None, log: Callable[[str], None] | None = None
+) -> PullResult:
     """Fetch `branch` (default: the checked-out one) and force the work tree to it.
 
     Never raises for git failures: they come back as ``ok=False`` with the output,
     so a caller can record them. Untracked files are removed, ignored ones kept.
+    `log` gets each step's output as soon as the step ends.
     """
     old = _head(repo)
     output: list[str] = []
@@ -172,8 +176,12 @@ def pull(repo: Path, branch: str | None = None) -> PullResult:
             (["clean", "-ffd"], LOCAL_TIMEOUT),
         ]
         for args, timeout in steps:
+            if log is not None:
+                log(f"$ git {' '.join(args)}\n")
             code, out = _git(args, repo, timeout)
             output.append(out)
+            if log is not None and out:
+                log(out)
             if code != 0:
                 output.append(f"git {args[0]} failed (exit code {code})\n")
                 return PullResult(False, bounded("".join(output)), old, _head(repo))

@@ -12,7 +12,7 @@ import fcntl
 import re
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -123,7 +123,7 @@ class CourseStore:
                 raise CourseError(_exists(name)) from exc
             raise
 
-    def pull(self, name: str) -> PullResult:
+    def pull(self, name: str, log: Callable[[str], None] | None = None) -> PullResult:
         """Bring the checkout to the newest commit of the course's branch and record
         the outcome; a failed pull comes back with ``ok=False`` and is recorded too."""
         course = _existing(self.get(name), name)
@@ -132,7 +132,7 @@ class CourseStore:
         repo = self.layout.course_repo(name)
         # One pull at a time per checkout (autopull and the CLI may overlap).
         with _locked(self.layout.course_dir(name) / ".pull.lock"):
-            result = git.pull(repo, course.branch)
+            result = git.pull(repo, course.branch, log)
         with self.db.session() as s:
             row = _existing(s.get(models.Course, name), name)
             row.last_pull_at = models.utcnow()

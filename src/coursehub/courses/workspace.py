@@ -1,12 +1,14 @@
-"""Putting course files into a student's workspace, as that student.
+"""Reading and writing a student's course workspace, always as that student.
 
-The copy runs in a child process with the student's uid and gid: whatever a
-student has put in their workspace (a symlink to /etc, say) can only ever lead
-to files the student could write anyway. Existing files are never overwritten.
+Every operation runs in a child process with the student's uid and gid: whatever a
+student has put in their workspace (a symlink to /etc/shadow, say) can only ever
+lead to files the student could read or write anyway. Course files are never
+copied over a student's own file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import subprocess
@@ -16,37 +18,113 @@ from pathlib import Path
 
 from ..errors import CoursehubError
 
-COPY_TIMEOUT = 60
+TIMEOUT = 60
+MAX_READ_BYTES = 20 * 1024 * 1024  # a notebook to share; larger ones are refused
 
-# Runs as the student: argv = workspace, source, relative destination, then
-# pairs of (mapping source, mapping target).
-_COPY_SCRIPT = r"""
-import os, shutil, sys
+# Shared by the scripts below; runs as the student with an isolated interpreter.
+_PRELUDE = r"""
+import hashlib, json, os, stat, sys
+
+def copy_new(source, dest):
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    try:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return None
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+        for block in iter(lambda: src.read(65536), b""):
+            digest.update(block)
+            out.write(block)
+    return digest.hexdigest()
+
+def link_mappings(folder, pairs):
+    for target, name in zip(pairs[::2], pairs[1::2]):
+        link = os.path.join(folder, name)
+        if not os.path.lexists(link):
+            os.symlink(target, link)
+"""
+
+# argv: workspace, source, relative destination, then (mapping target, link name) pairs.
+# Prints the copied file's sha256, or "kept" when the student's own file was there.
+_COPY = r"""
 workspace, source, rel = sys.argv[1:4]
-links = sys.argv[4:]
 os.makedirs(workspace, mode=0o700, exist_ok=True)
 dest = os.path.join(workspace, rel)
-os.makedirs(os.path.dirname(dest), exist_ok=True)
-copied = False
+copied = copy_new(source, dest)
+link_mappings(os.path.dirname(dest), sys.argv[4:])
+print(copied or "kept")
+"""
+
+# argv: workspace, then relative paths. Prints {path: sha256 or null}.
+_HASH = r"""
+workspace = sys.argv[1]
+out = {}
+for rel in sys.argv[2:]:
+    try:
+        fd = os.open(os.path.join(workspace, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        out[rel] = None
+        continue
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            out[rel] = None
+            continue
+        digest = hashlib.sha256()
+        for block in iter(lambda: f.read(65536), b""):
+            digest.update(block)
+        out[rel] = digest.hexdigest()
+print(json.dumps(out))
+"""
+
+# argv: workspace, relative path, byte limit. Writes the file to stdout; exit 3 if too big,
+# 4 if missing or not a regular file.
+_READ = r"""
+workspace, rel, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
 try:
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-except FileExistsError:
-    pass
-else:
-    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-        shutil.copyfileobj(src, out)
-    copied = True
+    fd = os.open(os.path.join(workspace, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+except OSError:
+    sys.exit(4)
+st = os.fstat(fd)
+if not stat.S_ISREG(st.st_mode):
+    sys.exit(4)
+if st.st_size > limit:
+    sys.exit(3)
+with os.fdopen(fd, "rb") as f:
+    data = f.read(limit + 1)
+if len(data) > limit:
+    sys.exit(3)
+sys.stdout.buffer.write(data)
+"""
+
+# argv: workspace, source, relative path, kept name. Moves the student's file aside (to
+# the kept name, or a numbered variant), copies the course version in, prints
+# {"kept": name or null, "sha256": ...}.
+_RESET = r"""
+workspace, source, rel, kept = sys.argv[1:5]
+dest = os.path.join(workspace, rel)
 folder = os.path.dirname(dest)
-for target, name in zip(links[::2], links[1::2]):
-    link = os.path.join(folder, name)
-    if not os.path.lexists(link):
-        os.symlink(target, link)
-print("copied" if copied else "kept")
+moved = None
+if os.path.lexists(dest):
+    stem, dot, ext = kept.rpartition(".")
+    for n in range(1, 1000):
+        name = kept if n == 1 else f"{stem}-{n}{dot}{ext}"
+        target = os.path.join(folder, name)
+        if not os.path.lexists(target):
+            os.rename(dest, target)
+            moved = name
+            break
+    else:
+        sys.exit("too many earlier versions are kept beside this notebook")
+copied = copy_new(source, dest)
+if copied is None:
+    sys.exit("the notebook reappeared while it was being reset; try again")
+print(json.dumps({"kept": moved, "sha256": copied}))
 """
 
 
 class WorkspaceError(CoursehubError):
-    """Copying into a student's workspace failed (the message says why)."""
+    """An operation on a student's workspace failed (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +136,12 @@ class Student:
     gid: int | None
 
 
+@dataclass(frozen=True)
+class ResetResult:
+    kept_as: str | None  # the name the student's version now has, beside the notebook
+    sha256: str  # of the fresh course copy
+
+
 def local_student(unix_name: str) -> Student:
     try:
         entry = pwd.getpwnam(unix_name)
@@ -66,46 +150,105 @@ def local_student(unix_name: str) -> Student:
     return Student(Path(entry.pw_dir), entry.pw_uid, entry.pw_gid)
 
 
-def copy_notebook(
-    student: Student,
-    workspace: Path,
-    source: Path,
-    relative: str,
-    mappings: list[tuple[Path, str]] = (),  # type: ignore[assignment]
-) -> bool:
-    """Copy `source` to workspace/relative unless it is there; True if copied.
-
-    `mappings` are (absolute source in the course checkout, link name) pairs: each
-    becomes a symlink beside the notebook, pointing into the read-only checkout.
-    """
-    args = [str(workspace), str(source), relative]
-    for target, name in mappings:
-        args += [str(target), name]
-    kwargs: dict = {}
-    if student.uid is not None:
-        kwargs = {"user": student.uid, "group": student.gid, "extra_groups": []}
-    try:
-        result = subprocess.run(
-            [sys.executable, "-I", "-c", _COPY_SCRIPT, *args],
-            capture_output=True,
-            text=True,
-            timeout=COPY_TIMEOUT,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(student.home)},
-            cwd="/",
-            umask=0o077,
-            **kwargs,
-        )
-    except subprocess.TimeoutExpired:
-        raise WorkspaceError("copying the notebook took too long") from None
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise WorkspaceError(f"could not copy the notebook into your workspace: {last}")
-    return result.stdout.strip() == "copied"
-
-
 def demo_student(home_root: Path, username: str) -> Student:
     return Student(home_root / username, None, None)
 
 
 def ensure_demo_home(student: Student) -> None:
     os.makedirs(student.home, mode=0o700, exist_ok=True)
+
+
+def _run_as(
+    student: Student, script: str, args: list[str], what: str
+) -> subprocess.CompletedProcess[bytes]:
+    kwargs: dict = {}
+    if student.uid is not None:
+        kwargs = {"user": student.uid, "group": student.gid, "extra_groups": []}
+    try:
+        return subprocess.run(
+            [sys.executable, "-I", "-c", _PRELUDE + script, *args],
+            capture_output=True,
+            timeout=TIMEOUT,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(student.home)},
+            cwd="/",
+            umask=0o077,
+            **kwargs,
+        )
+    except subprocess.TimeoutExpired:
+        raise WorkspaceError(f"{what} took too long") from None
+
+
+def _failed(result: subprocess.CompletedProcess[bytes], what: str) -> WorkspaceError:
+    lines = result.stderr.decode("utf-8", "replace").strip().splitlines() or ["unknown error"]
+    return WorkspaceError(f"{what} failed: {lines[-1]}")
+
+
+def copy_notebook(
+    student: Student,
+    workspace: Path,
+    source: Path,
+    relative: str,
+    mappings: list[tuple[Path, str]] = (),  # type: ignore[assignment]
+) -> str | None:
+    """Copy `source` to workspace/relative unless it is there.
+
+    Returns the sha256 of the copy, or None when the student's own file was kept.
+    `mappings` are (absolute source in the course checkout, link name) pairs: each
+    becomes a symlink beside the notebook, pointing into the read-only checkout.
+    """
+    args = [str(workspace), str(source), relative]
+    for target, name in mappings:
+        args += [str(target), name]
+    what = "copying the notebook into your workspace"
+    result = _run_as(student, _COPY, args, what)
+    if result.returncode != 0:
+        raise _failed(result, what)
+    out = result.stdout.decode().strip()
+    return None if out == "kept" else out
+
+
+def hash_files(student: Student, workspace: Path, relatives: list[str]) -> dict[str, str | None]:
+    """sha256 of each workspace file (None where missing or not a regular file)."""
+    if not relatives:
+        return {}
+    what = "looking at your workspace"
+    result = _run_as(student, _HASH, [str(workspace), *relatives], what)
+    if result.returncode != 0:
+        raise _failed(result, what)
+    return json.loads(result.stdout)
+
+
+def read_notebook(
+    student: Student, workspace: Path, relative: str, limit: int = MAX_READ_BYTES
+) -> bytes:
+    what = "reading your notebook"
+    result = _run_as(student, _READ, [str(workspace), relative, str(limit)], what)
+    if result.returncode == 3:
+        raise WorkspaceError(f"your notebook is larger than {limit // (1024 * 1024)} MB")
+    if result.returncode == 4:
+        raise WorkspaceError("this notebook is not in your workspace; open it first")
+    if result.returncode != 0:
+        raise _failed(result, what)
+    return result.stdout
+
+
+def kept_name(relative: str, stamp: str) -> str:
+    """`intro.ipynb` → `intro.mine-<stamp>.ipynb`: where a reset keeps the student's file."""
+    name = Path(relative).name
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        return f"{name}.mine-{stamp}"
+    return f"{stem}.mine-{stamp}.{ext}"
+
+
+def reset_notebook(
+    student: Student, workspace: Path, source: Path, relative: str, stamp: str
+) -> ResetResult:
+    """Put the course version back; the student's version stays beside it, renamed."""
+    what = "resetting the notebook"
+    args = [str(workspace), str(source), relative, kept_name(relative, stamp)]
+    result = _run_as(student, _RESET, args, what)
+    if result.returncode != 0:
+        raise _failed(result, what)
+    answer = json.loads(result.stdout)
+    return ResetResult(answer["kept"], answer["sha256"])

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, MetaData, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -72,3 +82,39 @@ class Enrolment(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(16), default="student")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NotebookCopy(Base):
+    """A student's own copy of a course notebook: which course version it started
+    from, so a page can tell "modified" from "course version changed"."""
+
+    __tablename__ = "coursehub_notebook_copies"
+
+    course: Mapped[str] = mapped_column(
+        String(40), ForeignKey("coursehub_courses.name", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    # sha256 of the course file the copy was made from
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    copied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    first_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    opens: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Share(Base):
+    """A static HTML snapshot of a student's notebook at an unguessable URL."""
+
+    __tablename__ = "coursehub_shares"
+    __table_args__ = (UniqueConstraint("course", "username", "path"),)
+
+    # secrets.token_urlsafe(24): 32 characters, the whole capability
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    course: Mapped[str] = mapped_column(
+        String(40), ForeignKey("coursehub_courses.name", ondelete="CASCADE")
+    )
+    username: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -21,6 +21,7 @@ from traitlets import Integer, Unicode
 
 from ..config.layout import DataLayout
 from ..roles import role_from_groups
+from ..server_config import CONFIG_DIR as SERVER_CONFIG_DIR
 from . import unix_accounts
 from .course_servers import CourseAccessError, CourseServer, resolve_course_server
 from .limits import Cgroups, Limits, apply_in_child, systemd_is_init, systemd_run_prefix
@@ -159,6 +160,8 @@ class CoursehubSpawner(LocalProcessSpawner):
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
+        # coursehub's own server settings (frame-ancestors, ...), below the student's.
+        env["JUPYTER_CONFIG_PATH"] = str(SERVER_CONFIG_DIR)
         course = self._course
         if course is not None:
             env["COURSEHUB_COURSE"] = course.course

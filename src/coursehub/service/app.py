@@ -10,11 +10,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import api, auth, health, links, pages
+from . import api, auth, course_pages, health, links, pages, shared, staff_pages
 from .cookies import signing_key
 from .errors import install_error_handlers
 from .identity import IdentityResolver
-from .middleware import GuardMiddleware
+from .middleware import GuardMiddleware, content_security_policy
 from .settings import ServiceSettings
 from .templating import make_environment
 
@@ -38,7 +38,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
         task = None
         if settings.autopull_seconds and settings.database_url and settings.data_dir:
             from .autopull import autopull_forever
-            from .links import store_for
+            from .course_access import store_for
 
             task = asyncio.create_task(autopull_forever(store_for(app), settings.autopull_seconds))
         yield
@@ -67,6 +67,9 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     root = prefix.rstrip("/")
     app.include_router(pages.router, prefix=root)
     app.include_router(links.router, prefix=root)
+    app.include_router(course_pages.router, prefix=root)
+    app.include_router(staff_pages.router, prefix=root)
+    app.include_router(shared.router, prefix=root)
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")
@@ -74,5 +77,9 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
 
     install_error_handlers(app)
     auth.install_auth(app)
-    app.add_middleware(GuardMiddleware, static_prefix=prefix + "static/")
+    app.add_middleware(
+        GuardMiddleware,
+        static_prefix=prefix + "static/",
+        csp=content_security_policy(settings.frame_ancestors),
+    )
     return app

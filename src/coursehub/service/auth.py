@@ -53,15 +53,19 @@ def cookie_auth_allowed(request: Request) -> bool:
     return mode in ("navigate", "unspecified") or (mode == "no-cors" and site == "same-origin")
 
 
-async def identify(request: Request) -> HubUser | None:
-    """The caller, or None. A header token, when sent, is the only credential considered."""
+async def identify(request: Request, *, form_checked: bool = False) -> HubUser | None:
+    """The caller, or None. A header token, when sent, is the only credential considered.
+
+    `form_checked`: the caller (forms.form_user) has verified this POST's XSRF field,
+    so the cookie may be believed for it.
+    """
     if hasattr(request.state, "hub_user"):
         return request.state.hub_user
     resolver = resolver_of(request)
     session_id = request.cookies.get(SESSION_COOKIE, "")
     from_cookie = False
     token = header_token(request)
-    if token is None and cookie_auth_allowed(request):
+    if token is None and (form_checked or cookie_auth_allowed(request)):
         raw = request.cookies.get(resolver.token_cookie_name)
         token = cookies.unsign(
             request.app.state.cookie_key, resolver.token_cookie_name, raw, cookies.TOKEN_MAX_AGE

@@ -1,28 +1,23 @@
-"""The courses a signed-in person sees on their page: tracks, sections, notebook links."""
+"""The courses a signed-in person sees on their home page."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from ..config.layout import DataLayout
-from ..courses.manifest import load_manifest
-from ..courses.tracks import Track, resolve_tracks
-from ..errors import CoursehubError
-
-log = logging.getLogger("coursehub.service")
+from ..courses.content import CourseContent, course_content
 
 
 @dataclass(frozen=True)
 class CourseView:
-    name: str
-    title: str
-    description: str
+    content: CourseContent
     role: str
-    tracks: list[Track]
-    problem: str = ""  # shown instead of the tracks when the manifest is broken
+
+    @property
+    def name(self) -> str:
+        return self.content.name
 
 
 def courses_for(store: Any, layout: DataLayout, username: str, site_role: str) -> list[CourseView]:
@@ -36,15 +31,8 @@ def courses_for(store: Any, layout: DataLayout, username: str, site_role: str) -
         info = store.get(name)
         if info is None or info.archived:
             continue
-        repo = layout.course_repo(name)
-        try:
-            manifest = load_manifest(repo, name)
-            tracks = resolve_tracks(repo, manifest)
-        except CoursehubError as exc:
-            log.warning("course %s: %s", name, exc)
-            views.append(CourseView(name, name, "", role, [], "This course's manifest has errors."))
-            continue
-        views.append(CourseView(name, manifest.title, manifest.description, role, tracks))
+        content = course_content(layout.course_repo(name), name, info.current_commit)
+        views.append(CourseView(content, role))
     return views
 
 

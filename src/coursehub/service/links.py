@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 import httpx
@@ -23,42 +23,16 @@ from ..config.layout import DataLayout
 from ..courses.manifest import load_manifest
 from ..courses.paths import PathRejected, safe_relative_path
 from ..courses.tracks import is_notebook
-from ..courses.workspace import (
-    Student,
-    WorkspaceError,
-    copy_notebook,
-    demo_student,
-    local_student,
-)
+from ..courses.workspace import Student, WorkspaceError, copy_notebook
 from ..errors import CoursehubError
 from ..hub.course_servers import CourseAccessError, resolve_course_server, workspace_for
 from .auth import page_user
+from .course_access import progress_for, store_for, student_of
 from .errors import error_response
 from .identity import HubUser
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
-
-
-def store_for(app: Any) -> Any:
-    """The app's CourseStore, made on first use."""
-    state = app.state
-    if getattr(state, "course_store", None) is None:
-        from ..courses.store import CourseStore
-        from ..db.session import Database
-
-        settings = state.settings
-        state.course_store = CourseStore(
-            Database(settings.database_url), DataLayout(Path(settings.data_dir))
-        )
-    return state.course_store
-
-
-def _student(request: Request, username: str) -> Student:
-    settings = request.app.state.settings
-    if settings.spawn_backend == "demo":
-        return demo_student(Path(settings.demo_home_root), username)
-    return local_student(f"{settings.user_prefix}{username}")
 
 
 async def _server_ready(request: Request, username: str, server: str) -> bool:
@@ -108,19 +82,21 @@ async def open_notebook(
         return RedirectResponse(spawn, status_code=302)
 
     try:
-        student = _student(request, user.name)
-        placed = await asyncio.to_thread(_place, course, repo, source, path, student)
+        student = student_of(request, user.name)
+        copied = await asyncio.to_thread(_place, course, repo, source, path, student)
+        progress = progress_for(request.app)
+        await asyncio.to_thread(progress.record_open, course, user.name, path, copied)
     except (WorkspaceError, CoursehubError) as exc:
         log.warning("opening %s/%s for %s failed: %s", course, path, user.name, exc)
         return error_response(request, 500, str(exc))
-    log.info("%s opened %s/%s (%s)", user.name, course, path, "copied" if placed else "kept")
+    log.info("%s opened %s/%s (%s)", user.name, course, path, "copied" if copied else "kept")
     lab = f"{settings.base_url}user/{quote(user.name)}/{quote(course)}/lab/tree/{quote(path)}"
     return RedirectResponse(lab, status_code=302)
 
 
-def _place(course: str, repo: Path, source: Path, path: str, student: Student) -> bool:
+def _place(course: str, repo: Path, source: Path, path: str, student: Student) -> str | None:
     """Copy the notebook and add the course's mappings, as the student (access was
-    checked before the server was started)."""
+    checked before the server was started); the copy's sha256, None if kept."""
     manifest = load_manifest(repo, course)
     mappings = [(safe_relative_path(repo, m.source), m.target) for m in manifest.mappings]
     return copy_notebook(student, workspace_for(student.home, course), source, path, mappings)

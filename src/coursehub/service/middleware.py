@@ -16,13 +16,20 @@ log = logging.getLogger("coursehub.service")
 access_log = logging.getLogger("coursehub.service.access")
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; frame-ancestors 'self'; base-uri 'self'; "
-        "form-action 'self'; object-src 'none'"
-    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+def content_security_policy(frame_ancestors: tuple[str, ...] = ()) -> str:
+    """The pages' policy; `frame_ancestors` are the sites (an LMS) that may frame them."""
+    ancestors = " ".join(["'self'", *frame_ancestors])
+    return (
+        f"default-src 'self'; frame-ancestors {ancestors}; base-uri 'self'; "
+        "form-action 'self'; object-src 'none'"
+    )
+
+
 # Query parameters whose values are credentials or one-time secrets.
 SECRET_PARAMS = {"token", "access_token", "code", "state", "_xsrf", "auth_token", "id_token"}
 
@@ -51,9 +58,10 @@ class GuardMiddleware:
     """Adds security headers to every response, logs one line per request, and turns
     unhandled exceptions into a logged 500 without a traceback in the body."""
 
-    def __init__(self, app: ASGIApp, static_prefix: str):
+    def __init__(self, app: ASGIApp, static_prefix: str, csp: str | None = None):
         self.app = app
         self.static_prefix = static_prefix
+        self.csp = csp or content_security_policy()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,6 +78,9 @@ class GuardMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
+                # A route may set a stricter policy (shared snapshots are sandboxed).
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = self.csp
                 if not is_static and "cache-control" not in headers:
                     # Pages and API answers are personal; keep them out of shared caches.
                     headers["Cache-Control"] = "no-store"

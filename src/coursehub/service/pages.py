@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse
 
 from ..config.layout import DataLayout
 from .auth import page_user
-from .course_listing import courses_for, notebook_link
+from .course_listing import courses_for
 from .identity import HubUser
 from .templating import render
 
@@ -31,7 +32,7 @@ async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -
     settings = request.app.state.settings
     courses = []
     if settings.database_url and settings.data_dir:
-        from .links import store_for
+        from .course_access import store_for
 
         layout = DataLayout(Path(settings.data_dir))
         courses = await asyncio.to_thread(
@@ -44,5 +45,5 @@ async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -
         role=user.role,
         role_label=ROLE_LABELS.get(user.role, user.role),
         courses=courses,
-        link=lambda course, nb: notebook_link(settings.service_prefix, course, nb),
+        course_url=lambda name: f"{settings.service_prefix}course/{quote(name)}",
     )

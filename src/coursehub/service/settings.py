@@ -56,6 +56,7 @@ class ServiceSettings:
     user_prefix: str = "ch-"  # student alice is Unix account <prefix>alice
     demo_home_root: str = ""  # where demo-mode homes are
     autopull_seconds: int = 0  # pull active courses this often (0: never)
+    frame_ancestors: tuple[str, ...] = ()  # sites that may frame our pages (site.frame_ancestors)
 
     @property
     def hub_prefix(self) -> str:
@@ -121,6 +122,7 @@ class ServiceSettings:
             user_prefix=get("COURSEHUB_USER_PREFIX", "ch-"),
             demo_home_root=get("COURSEHUB_DEMO_HOME_ROOT"),
             autopull_seconds=_int(get("COURSEHUB_AUTOPULL_SECONDS", "0"), problems),
+            frame_ancestors=tuple(get("COURSEHUB_FRAME_ANCESTORS").split()),
         )
 
 

@@ -28,7 +28,9 @@ def render(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """Render `template` with the site-wide context (site name, links) added."""
+    """Render `template` with the site-wide context (site name, links, XSRF) added."""
+    from .forms import xsrf_token  # forms imports auth, which imports this module
+
     state = request.app.state
     settings = state.settings
     base = {
@@ -37,6 +39,7 @@ def render(
         "hub_home": settings.hub_prefix + "home",
         "hub_logout": settings.hub_prefix + "logout",
         "user": None,
+        "xsrf": xsrf_token(request),
     }
     base.update(context)
     html = state.templates.get_template(template).render(**base)

@@ -1,0 +1,22 @@
+# Loaded by every coursehub student server (the spawner puts this folder on
+# JUPYTER_CONFIG_PATH). Values come from the environment the spawner sets.
+import os
+
+c = get_config()  # noqa: F821 (provided by Jupyter when it loads this file)
+
+# Sites that may show JupyterLab in an iframe (site.frame_ancestors): LMS pages
+# embedding notebook links. Without it jupyterhub-singleuser refuses every frame.
+_ancestors = os.environ.get("COURSEHUB_FRAME_ANCESTORS", "").split()
+if _ancestors:
+    _prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    c.ServerApp.tornado_settings = {
+        "headers": {
+            "Content-Security-Policy": "frame-ancestors 'self' "
+            + " ".join(_ancestors)
+            + f"; report-uri {_prefix}api/security/csp-report"
+        }
+    }
+
+# Lab-wide setting defaults (students may still change them): Jupytext and MyST
+# Markdown course notebooks open as notebooks, not as text.
+c.LabApp.app_settings_dir = os.path.join(os.path.dirname(__file__), "lab-settings")

@@ -1,0 +1,78 @@
+"""Shared by the course pages and links: stores, the student's files, who may do what."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from ..config.layout import DataLayout
+from ..courses.content import CourseContent, course_content
+from ..courses.workspace import Student, demo_student, local_student
+from .errors import ApiError
+from .identity import HubUser
+
+STAFF_ROLES = ("instructor", "ta")
+
+
+def layout_of(request: Request) -> DataLayout:
+    return DataLayout(Path(request.app.state.settings.data_dir))
+
+
+def store_for(app: Any) -> Any:
+    """The app's CourseStore, made on first use."""
+    state = app.state
+    if getattr(state, "course_store", None) is None:
+        from ..courses.store import CourseStore
+
+        state.course_store = CourseStore(
+            database_for(app), DataLayout(Path(state.settings.data_dir))
+        )
+    return state.course_store
+
+
+def progress_for(app: Any) -> Any:
+    """The app's ProgressStore (notebook copies), made on first use."""
+    state = app.state
+    if getattr(state, "progress_store", None) is None:
+        from ..courses.progress import ProgressStore
+
+        state.progress_store = ProgressStore(database_for(app))
+    return state.progress_store
+
+
+def database_for(app: Any) -> Any:
+    state = app.state
+    if getattr(state, "database", None) is None:
+        from ..db.session import Database
+
+        state.database = Database(state.settings.database_url)
+    return state.database
+
+
+def student_of(request: Request, username: str) -> Student:
+    settings = request.app.state.settings
+    if settings.spawn_backend == "demo":
+        return demo_student(Path(settings.demo_home_root), username)
+    return local_student(f"{settings.user_prefix}{username}")
+
+
+def course_role(store: Any, user: HubUser, course: str) -> str | None:
+    """`user`'s role in `course` (site admins act as instructors), or None."""
+    for member in store.members(course):
+        if member.username == user.name:
+            return member.role
+    return "instructor" if user.role == "admin" else None
+
+
+def course_for(request: Request, user: HubUser, course: str) -> tuple[CourseContent, str]:
+    """The course's content and the caller's role in it; 404 for unknown courses and
+    for courses the caller is not in (their existence is nobody else's business)."""
+    store = store_for(request.app)
+    info = store.get(course)
+    role = course_role(store, user, course) if info is not None else None
+    if info is None or role is None:
+        raise ApiError(404, f"There is no course called {course!r} that you are enrolled in.")
+    content = course_content(layout_of(request).course_repo(course), course, info.current_commit)
+    return content, role

@@ -1,0 +1,56 @@
+"""POST forms on the service's own pages: an XSRF field bound to the sign-in cookie.
+
+Cookies are otherwise only believed on read-only navigations (see auth.py), because
+student servers share this origin. A form post is believed when it is a same-origin
+navigation that carries the `_xsrf` value only our pages know: an HMAC of the
+visitor's own signed token cookie, which scripts cannot read (HttpOnly).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from fastapi import Request
+
+from .auth import identify, resolver_of
+from .errors import ApiError
+from .identity import HubUser
+
+XSRF_FIELD = "_xsrf"
+
+
+def xsrf_token(request: Request) -> str:
+    """The value forms on this visitor's pages carry ('' when not signed in by cookie)."""
+    raw = request.cookies.get(resolver_of(request).token_cookie_name)
+    if not raw:
+        return ""
+    key = request.app.state.cookie_key
+    return hmac.new(key, f"xsrf|{raw}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _same_origin_navigation(request: Request) -> bool:
+    mode = request.headers.get("sec-fetch-mode", "unspecified")
+    site = request.headers.get("sec-fetch-site", "unspecified")
+    return mode in ("navigate", "unspecified") and site in ("same-origin", "unspecified")
+
+
+async def form_user(request: Request) -> HubUser:
+    """Dependency for form posts: the signed-in caller, after the XSRF check."""
+    expected = xsrf_token(request)
+    form = await request.form()
+    sent = str(form.get(XSRF_FIELD) or "")
+    if not (
+        expected
+        and _same_origin_navigation(request)
+        and hmac.compare_digest(sent.encode(), expected.encode())
+    ):
+        raise ApiError(
+            403, "This form has expired or did not come from this site. Reload the page and retry."
+        )
+    user = await identify(request, form_checked=True)
+    if user is None:
+        raise ApiError(401, "Your sign-in has expired. Reload the page to sign in again.")
+    if not resolver_of(request).has_access(user):
+        raise ApiError(403, "Your hub account is not allowed to use this site.")
+    return user

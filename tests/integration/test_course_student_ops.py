@@ -1,0 +1,221 @@
+"""What students and staff do with a course once it runs: notebook status through a
+course update, reset, sharing, and the staff page (pull with streamed output,
+counts), on a real hub with real servers, accounts and git repositories."""
+
+from __future__ import annotations
+
+import json
+import pwd
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import hubproc
+from tests.helpers.browserless import login, start_server
+from tests.helpers.gitrepo import commit_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456", "tina": "tina-pass-789"}
+COURSE = "stats"
+SERVICE = "/services/coursehub"
+
+
+def _notebook(text: str) -> str:
+    cell = {"cell_type": "markdown", "id": "c1", "metadata": {}, "source": text}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+@pytest.fixture(scope="module")
+def repo() -> Iterator[Path]:
+    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
+    (repo / "week1").mkdir(parents=True)
+    (repo / "week1" / "intro.ipynb").write_text(_notebook("# Course version one"))
+    (repo / "week1" / "more.ipynb").write_text(_notebook("# More"))
+    (repo / "course.yaml").write_text("title: Statistics\n")
+    commit_all(repo, "first")
+    yield repo
+    shutil.rmtree(repo, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> Iterator[hubproc.RunningHub]:
+    site = hubproc.write_site(
+        tmp_path_factory.mktemp("student-ops"), users=USERS, roles={"tina": "instructor"}
+    )
+    try:
+        hubproc.start(site)
+        for args in (
+            ("course", "add", COURSE, "--repo", str(repo)),
+            ("course", "enrol", COURSE, "alice", "bob"),
+            ("course", "enrol", COURSE, "tina", "--role", "instructor"),
+        ):
+            done = site.cli(*args)
+            assert done.returncode == 0, done.stderr
+        yield site
+    finally:
+        hubproc.stop(site)
+
+
+def _open(client: httpx.Client, user: str, path: str) -> httpx.Response:
+    """Follow a notebook link like a browser, waiting on the hub's progress page."""
+    link = f"{SERVICE}/open/{COURSE}/{path}"
+    response = client.get(link, follow_redirects=True)
+    if "/lab/tree/" not in str(response.url):
+        events = start_server(client, user, server=COURSE)
+        assert events[-1].get("ready"), events
+        response = client.get(link, follow_redirects=True)
+    assert response.status_code == 200, response.text[-500:]
+    return response
+
+
+def _page(client: httpx.Client, path: str) -> str:
+    response = client.get(f"{SERVICE}{path}", follow_redirects=True)
+    assert response.status_code == 200, response.text[-500:]
+    return response.text
+
+
+def _status(client: httpx.Client, notebook: str) -> str:
+    page = _page(client, f"/course/{COURSE}")
+    row = re.search(rf'<tr data-notebook="{re.escape(notebook)}">(.*?)</tr>', page, re.S)
+    assert row, page
+    status = re.search(r'<span class="status[^"]*">([^<]*)</span>', row.group(1))
+    assert status, row.group(1)
+    return status.group(1).strip()
+
+
+def _xsrf(page: str) -> str:
+    found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def _post(client: httpx.Client, path: str, page_path: str, **fields: str) -> httpx.Response:
+    xsrf = _xsrf(_page(client, page_path))
+    return client.post(f"{SERVICE}{path}", data={"_xsrf": xsrf, **fields})
+
+
+def _edit_as_student(hub: hubproc.RunningHub, user: str, path: str, text: str) -> None:
+    """Save through the student's own server, as JupyterLab would."""
+    token = hub.user_token(user)
+    response = httpx.put(
+        f"{hub.url}/user/{user}/{COURSE}/api/contents/{path}",
+        headers={"Authorization": f"token {token}"},
+        json={"type": "notebook", "format": "json", "content": json.loads(_notebook(text))},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_edits_survive_a_course_update_and_reset_keeps_them(
+    hub: hubproc.RunningHub, repo: Path
+) -> None:
+    alice = login(hub.url, "alice", USERS["alice"])
+    tina = login(hub.url, "tina", USERS["tina"])
+    workspace = hub.home_root / hub.unix_name("alice") / "courses" / COURSE
+    copy = workspace / "week1" / "intro.ipynb"
+
+    assert _status(alice, "week1/intro.ipynb").startswith("not opened")
+    _open(alice, "alice", "week1/intro.ipynb")
+    assert copy.stat().st_uid == pwd.getpwnam(hub.unix_name("alice")).pw_uid
+    assert _status(alice, "week1/intro.ipynb").startswith("opened")
+
+    _edit_as_student(hub, "alice", "week1/intro.ipynb", "# My answer")
+    assert _status(alice, "week1/intro.ipynb").startswith("modified")
+
+    # The instructor changes the notebook and pulls from the staff page: the output
+    # of git is streamed back, and the student's edit survives.
+    (repo / "week1" / "intro.ipynb").write_text(_notebook("# Course version two"))
+    commit_all(repo, "second")
+    pulled = _post(tina, f"/course/{COURSE}/staff/pull", f"/course/{COURSE}/staff")
+    assert pulled.status_code == 200, pulled.text[-500:]
+    assert "$ git fetch" in pulled.text and "Updated to" in pulled.text, pulled.text
+    assert "My answer" in copy.read_text()
+    status = _status(alice, "week1/intro.ipynb")
+    assert "modified" in status and "course version changed" in status, status
+
+    # Reset: the course version comes back, the student's own is kept beside it.
+    page = f"/course/{COURSE}/reset/week1/intro.ipynb"
+    assert "Reset to the course version" in _page(alice, page)
+    done = _post(alice, page, page)
+    assert done.status_code == 200, done.text[-500:]
+    kept = re.search(r"<code>(intro\.mine-[0-9-]+\.ipynb)</code>", done.text)
+    assert kept, done.text
+    assert "My answer" in (copy.parent / kept.group(1)).read_text()
+    assert "Course version two" in copy.read_text()
+    assert (copy.parent / kept.group(1)).stat().st_uid == copy.stat().st_uid
+    assert _status(alice, "week1/intro.ipynb").startswith("opened")
+    assert "course version changed" not in _status(alice, "week1/intro.ipynb")
+
+
+def test_sharing_publishes_a_sandboxed_snapshot_at_a_stable_link(hub: hubproc.RunningHub) -> None:
+    bob = login(hub.url, "bob", USERS["bob"])
+    _open(bob, "bob", "week1/more.ipynb")
+    _edit_as_student(hub, "bob", "week1/more.ipynb", "# Bob's <script>alert(1)</script> work")
+    shared = _post(bob, f"/course/{COURSE}/share/week1/more.ipynb", f"/course/{COURSE}")
+    assert shared.status_code == 200, shared.text[-500:]
+    url = re.search(r'id="share-url" readonly value="([^"]+)"', shared.text).group(1)
+    token = url.rsplit("/", 1)[1]
+    assert len(token) >= 32
+
+    anonymous = httpx.get(url, timeout=30)  # no cookies: the link alone is enough
+    assert anonymous.status_code == 200
+    assert "Bob" in anonymous.text and "work" in anonymous.text
+    csp = anonymous.headers["content-security-policy"]
+    assert csp.startswith("sandbox") and "default-src 'none'" in csp
+
+    # Sharing again keeps the link and updates the copy.
+    _edit_as_student(hub, "bob", "week1/more.ipynb", "# Bob's second draft")
+    again = _post(bob, f"/course/{COURSE}/share/week1/more.ipynb", f"/course/{COURSE}")
+    assert url in again.text
+    assert "second draft" in httpx.get(url, timeout=30).text
+
+    # Unguessable: a wrong token is a 404; stopping sharing makes the link dead.
+    assert httpx.get(url[:-4] + "AAAA", timeout=30).status_code == 404
+    stopped = _post(bob, f"/course/{COURSE}/unshare/week1/more.ipynb", f"/course/{COURSE}")
+    assert stopped.status_code == 303
+    assert httpx.get(url, timeout=30).status_code == 404
+
+
+def test_forms_need_their_xsrf_field_and_the_right_role(hub: hubproc.RunningHub) -> None:
+    bob = login(hub.url, "bob", USERS["bob"])
+    _page(bob, f"/course/{COURSE}")  # signed in to the service
+    # No field, or a wrong one: refused, nothing done.
+    no_field = bob.post(f"{SERVICE}/course/{COURSE}/reset/week1/more.ipynb")
+    assert no_field.status_code == 403
+    forged = bob.post(f"{SERVICE}/course/{COURSE}/share/week1/more.ipynb", data={"_xsrf": "0" * 40})
+    assert forged.status_code == 403
+    # A cross-site form post is refused even with a good field.
+    xsrf = _xsrf(_page(bob, f"/course/{COURSE}"))
+    cross = bob.post(
+        f"{SERVICE}/course/{COURSE}/share/week1/more.ipynb",
+        data={"_xsrf": xsrf},
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+    )
+    assert cross.status_code == 403
+    # Students see no staff page and cannot pull.
+    assert bob.get(f"{SERVICE}/course/{COURSE}/staff").status_code == 403
+    pull = bob.post(f"{SERVICE}/course/{COURSE}/staff/pull", data={"_xsrf": xsrf})
+    assert pull.status_code == 403
+    # A course one is not enrolled in does not exist as far as the pages go.
+    assert bob.get(f"{SERVICE}/course/nosuchcourse").status_code == 404
+
+
+def test_staff_page_counts_who_opened_each_notebook(hub: hubproc.RunningHub) -> None:
+    alice = login(hub.url, "alice", USERS["alice"])
+    _open(alice, "alice", "week1/intro.ipynb")
+    tina = login(hub.url, "tina", USERS["tina"])
+    page = _page(tina, f"/course/{COURSE}/staff")
+    counts = dict(
+        re.findall(r'<tr data-notebook="([^"]+)"><td>[^<]*</td>\s*<td class="count">([^<]+)', page)
+    )
+    # alice opened intro (this module's first test too); tina's own opens never count
+    assert counts["week1/intro.ipynb"].split() == ["1", "/", "2"], counts
+    assert counts["week1/more.ipynb"].split()[-1] == "2", counts
+    assert 'data-user="alice"' in page and 'data-user="tina"' in page
+    assert "not built yet" in page  # no environment built in this module
