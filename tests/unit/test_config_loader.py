@@ -110,3 +110,13 @@ def test_postgres_url_accepted_other_schemes_rejected() -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text("database:\n  url: mysql://u@h/db\n")
     assert "postgresql://" in str(info.value)
+
+
+def test_frame_ancestors_must_be_sites_not_policy_fragments(tmp_path: Path) -> None:
+    problems = _problems(
+        "site:\n  frame_ancestors:\n    - https://lms.example.edu\n"
+        '    - "https://x.edu; script-src *"\n',
+        tmp_path,
+    )
+    assert len(problems) == 1 and "frame_ancestors" in problems[0], problems
+    assert "expected https://host" in problems[0]

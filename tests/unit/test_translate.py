@@ -126,3 +126,15 @@ def test_site_name_on_the_login_page_is_escaped(tmp_path: Path) -> None:
     assert c["JupyterHub"]["template_vars"]["announcement_login"] == (
         "&lt;script&gt;x&lt;/script&gt; &amp; Co"
     )
+
+
+def test_frame_ancestors_reach_hub_pages_service_and_student_servers(tmp_path: Path) -> None:
+    c = _translate("site:\n  frame_ancestors: [https://moodle.example.edu]\n", tmp_path)
+    csp = c["JupyterHub"]["tornado_settings"]["headers"]["Content-Security-Policy"]
+    assert csp.startswith("frame-ancestors 'self' https://moodle.example.edu;")
+    service = next(s for s in c["JupyterHub"]["services"] if s["name"] == "coursehub")
+    assert service["environment"]["COURSEHUB_FRAME_ANCESTORS"] == "https://moodle.example.edu"
+    env = c["Spawner"]["environment"]
+    assert env["COURSEHUB_FRAME_ANCESTORS"] == "https://moodle.example.edu"
+    # Without the setting JupyterHub keeps its own policy (no frames from elsewhere).
+    assert "tornado_settings" not in _translate("", tmp_path)["JupyterHub"]
