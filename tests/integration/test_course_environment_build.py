@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import stat
 import subprocess
@@ -15,9 +16,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 
 from coursehub.courses.environment import (
@@ -37,6 +39,14 @@ pytestmark = [
 # coursehub's own venv links to this; students must be able to run it.
 PYTHON = os.path.realpath(sys._base_executable)
 REQUIREMENTS = "six\ntoolz\n"  # toolz: not pulled in by ipykernel, so it proves -r worked
+# A course package whose build records who ran it (HOME is the build cache).
+PROBE_SETUP = """
+import os
+from setuptools import setup
+with open(os.path.join(os.environ["HOME"], "built-by"), "w") as f:
+    f.write(str(os.getuid()))
+setup(name="coursehub-probe", version="1.0", py_modules=[])
+"""
 
 
 @dataclass
@@ -47,6 +57,7 @@ class Course:
     env_dir: Path
     kernels: Path
     log: list[str]
+    extra: dict = field(default_factory=dict)
 
 
 def as_nobody(*cmd: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -75,18 +86,44 @@ def course() -> Iterator[Course]:
     repo = base / "repo"
     repo.mkdir()
     requirements = repo / "requirements.txt"
-    requirements.write_text(REQUIREMENTS)
+    requirements.write_text(REQUIREMENTS + "./probe\n")
+    (repo / "probe").mkdir()
+    (repo / "probe" / "setup.py").write_text(PROBE_SETUP)
     course = Course(base, repo, requirements, base / "envs" / "demo", base / "kernels", [])
-    started = time.monotonic()
-    result = build_environment(
-        "demo", requirements, course.env_dir, python=PYTHON, log=course.log.append
+    account = f"chtb{secrets.token_hex(3)}"
+    subprocess.run(
+        ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/bin/false"]
+        + ["--home-dir", "/nonexistent", account],
+        check=True,
     )
-    print(f"first build: {time.monotonic() - started:.1f}s")
-    assert result.built and result.python == course.env_dir / "bin" / "python"
     try:
+        started = time.monotonic()
+        result = build_environment(
+            "demo",
+            requirements,
+            course.env_dir,
+            python=PYTHON,
+            log=course.log.append,
+            run_as=account,
+        )
+        print(f"first build: {time.monotonic() - started:.1f}s")
+        assert result.built and result.python == course.env_dir / "bin" / "python"
+        course.extra["account"] = account
         yield course
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        subprocess.run(["userdel", account], capture_output=True)
+
+
+def test_pip_ran_as_the_build_account_and_root_owns_the_result(course: Course) -> None:
+    entry = pwd.getpwnam(course.extra["account"])
+    cache = course.env_dir.parent / ".demo.build-cache"
+    # the course's own setup.py ran as the build account, never as root
+    assert (cache / "built-by").read_text() == str(entry.pw_uid)
+    # and the build account cannot change what students run afterwards
+    for path in [generation(course.env_dir), *generation(course.env_dir).rglob("*")]:
+        assert path.lstat().st_uid == 0, path
+    assert not [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == entry.pw_uid]
 
 
 def test_python_is_usable_by_another_account(course: Course) -> None:
@@ -207,7 +244,7 @@ def test_rebuild_is_atomic_and_a_failed_build_changes_nothing(course: Course) ->
         out, err = running.communicate("\n", timeout=60)
         assert running.returncode == 0 and out.strip() == "still fine", err
         siblings = sorted(p.name for p in course.env_dir.parent.iterdir())
-        assert siblings == [".demo.lock", "demo", new.name]
+        assert siblings == [".demo.build-cache", ".demo.lock", "demo", new.name]
 
         # A requirement that does not exist: pip's message, the line, nothing changed.
         course.requirements.write_text("six\ntoolz\nnosuchpkg-coursehub-test==9.9\n")

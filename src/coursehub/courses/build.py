@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import os
+import pwd
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,38 @@ from .environment import (
 from .kernels import write_kernelspec
 from .manifest import load_manifest
 from .paths import safe_relative_path
+
+# pip runs as this account, never as root (requirements may run arbitrary code).
+DEFAULT_BUILD_ACCOUNT = "coursehub-build"
+
+
+def build_account_name() -> str:
+    return os.environ.get("COURSEHUB_BUILD_USER") or DEFAULT_BUILD_ACCOUNT
+
+
+def ensure_build_account() -> str:
+    """The system account course builds run as, created on first use."""
+    name = build_account_name()
+    if not _account_exists(name):
+        done = subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home"]
+            + ["--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0 and done.returncode != 9:  # 9: made meanwhile
+            raise EnvironmentBuildError(
+                f"could not create the build account {name!r}: {done.stderr.strip()}"
+            )
+    return name
+
+
+def _account_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def env_dir(layout: DataLayout, course: str) -> Path:
@@ -67,8 +102,9 @@ def _build(
     manifest = load_manifest(repo, course)
     requirements = manifest.environment.requirements
     req_path = safe_relative_path(repo, requirements) if requirements else None
+    run_as = ensure_build_account() if os.geteuid() == 0 else None
     result = build_environment(
-        course, req_path, env_dir(layout, course), log=log, root=repo, force=force
+        course, req_path, env_dir(layout, course), log=log, root=repo, force=force, run_as=run_as
     )
     write_kernelspec(course, manifest.title, env_dir(layout, course), kernels_dir(layout, course))
     return result

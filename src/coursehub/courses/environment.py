@@ -10,8 +10,12 @@ The previous generation is removed right after the swap: running kernels keep wh
 they have already loaded (unlinked files stay readable) and import anything else
 through ``env_dir``, i.e. from the new generation; a kernel restart gets it entirely.
 
-Builds run as the caller (root on a hub) with umask 022 and a final pass that makes
-everything world-readable, because students' servers run under their own accounts.
+Builds run with umask 022 and a final pass that makes everything world-readable,
+because students' servers run under their own accounts. On a hub (as root) pip runs
+as an unprivileged build account (``run_as``), never as root: a course's requirements
+may run arbitrary code (sdists' setup.py). That account gets only the new generation
+and a cache; afterwards its leftover processes are killed and the generation is
+handed back to root, so no later build can change what students run.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import re
 import secrets
 import shlex
@@ -32,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -386,12 +391,35 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], *, cwd: Path, log: Log | None, deadline: float, tail: deque[str]) -> int:
+@dataclass(frozen=True)
+class BuildAccount:
+    """The unprivileged account pip runs as, and the folder it may write to."""
+
+    uid: int
+    gid: int
+    cache: Path
+
+
+def _run(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    log: Log | None,
+    deadline: float,
+    tail: deque[str],
+    account: BuildAccount | None = None,
+) -> int:
     """Run `cmd`, streaming its output lines to `log`; keep only the last lines."""
+    env = _child_env()
+    as_account: dict = {}
+    if account is not None:
+        env.update(HOME=str(account.cache), XDG_CACHE_HOME=str(account.cache))
+        as_account = {"user": account.uid, "group": account.gid, "extra_groups": []}
     proc = subprocess.Popen(
         cmd,
         cwd=cwd,
-        env=_child_env(),
+        env=env,
+        **as_account,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -485,10 +513,64 @@ def _open_to_everyone(top: Path) -> None:
                 os.chmod(path, stat.S_IMODE(wanted))
 
 
+def _account(name: str, cache: Path) -> BuildAccount:
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise EnvironmentBuildError(f"the build account {name!r} does not exist") from None
+    if entry.pw_uid == 0:
+        raise EnvironmentBuildError(f"the build account {name!r} must not be root")
+    cache.mkdir(mode=0o700, exist_ok=True)
+    os.chown(cache, entry.pw_uid, entry.pw_gid)
+    return BuildAccount(entry.pw_uid, entry.pw_gid, cache)
+
+
+def _link(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
+
+
 @contextmanager
-def _locked(env_dir: Path, deadline: float) -> Iterator[None]:
+def _build_tree(root: Path, env_dir: Path, account: BuildAccount) -> Iterator[Path]:
+    tree = env_dir.parent / f".{env_dir.name}.build-src"
+    shutil.rmtree(tree, ignore_errors=True)
+    try:
+        shutil.copytree(
+            root, tree, symlinks=True, ignore=shutil.ignore_patterns(".git"), copy_function=_link
+        )
+        for dirpath, _dirs, _files in os.walk(tree):
+            os.chown(dirpath, account.uid, account.gid)
+        yield tree
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _stop_processes_of(uid: int) -> None:
+    """Whatever a build left running as the build account (daemons included)."""
+    import psutil
+
+    for proc in psutil.process_iter(["uids"]):
+        uids = proc.info["uids"]
+        if uids is not None and uid in (uids.real, uids.effective):
+            with suppress(psutil.Error):
+                proc.kill()
+
+
+def _take_back(top: Path) -> None:
+    """Make root (the caller) own the whole generation again, links included."""
+    me, group = os.getuid(), os.getgid()
+    os.lchown(top, me, group)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [*dirnames, *filenames]:
+            os.lchown(os.path.join(dirpath, name), me, group)
+
+
+@contextmanager
+def _locked(env_dir: Path, deadline: float, lock_path: Path | None = None) -> Iterator[None]:
     """Serialise builds of one environment (across processes too)."""
-    lock_path = env_dir.parent / f".{env_dir.name}.lock"
+    lock_path = lock_path or env_dir.parent / f".{env_dir.name}.lock"
     with open(lock_path, "a") as lock:
         while True:
             try:
@@ -550,8 +632,11 @@ def build_environment(
     timeout: float = 1800,
     root: Path | None = None,
     force: bool = False,
+    run_as: str | None = None,
 ) -> BuildResult:
     """Build (or reuse) the environment of `course` at `env_dir`; see the module doc.
+
+    ``run_as``: a Unix account (not root) that runs venv and pip; needs root.
 
     ``python`` may be a venv's interpreter: the venv is made from the interpreter behind
     it, which every student account must be able to run. ``root`` is the course
@@ -579,7 +664,13 @@ def build_environment(
     if not force and _up_to_date(env_dir, expected):
         return result(False)
     env_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(env_dir, deadline):
+    with ExitStack() as held:
+        if run_as is not None:
+            # One build at a time per build account: the leftover-process sweep after a
+            # build must not hit another course's pip.
+            shared = env_dir.parent.parent / ".build-account.lock"
+            held.enter_context(_locked(env_dir, deadline, shared))
+        held.enter_context(_locked(env_dir, deadline))
         if not force and _up_to_date(env_dir, expected):
             return result(False)  # another process built it while we waited
         _remove_stale(env_dir)
@@ -588,18 +679,31 @@ def build_environment(
         generation = env_dir.parent / f"{env_dir.name}.{secrets.token_hex(6)}"
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         cwd = Path(root or (requirements.parent if requirements else env_dir.parent))
+        account = None
+        req_file = Path(requirements).absolute() if requirements is not None else None
+        if run_as is not None:
+            account = _account(run_as, env_dir.parent / f".{env_dir.name}.build-cache")
+            generation.mkdir(mode=0o755)
+            os.chown(generation, account.uid, account.gid)
+            if req_file is not None:
+                # Local packages are built in place (egg-info, build/): give the account
+                # its own tree of the course, files hard-linked, folders its own.
+                source = Path(root).absolute() if root is not None else req_file.parent
+                tree = held.enter_context(_build_tree(source, env_dir, account))
+                cwd = tree
+                req_file = tree / req_file.relative_to(source)
 
         def step(cmd: list[str]) -> int:
             tail.clear()
             if log is not None:
                 log("coursehub: running " + shlex.join(cmd))
-            return _run(cmd, cwd=cwd, log=log, deadline=deadline, tail=tail)
+            return _run(cmd, cwd=cwd, log=log, deadline=deadline, tail=tail, account=account)
 
         env_python = str(generation / "bin" / "python")
         pip = [env_python, "-m", "pip", "install", "--progress-bar", "off"]
         pip += ["--no-warn-script-location", IPYKERNEL_REQUIREMENT]
-        if requirements is not None:
-            pip += ["-r", str(Path(requirements).absolute())]
+        if req_file is not None:
+            pip += ["-r", str(req_file)]
         try:
             if step([str(base), "-m", "venv", str(generation)]):
                 raise EnvironmentBuildError(
@@ -617,12 +721,17 @@ def build_environment(
                     "(a requirement probably pins an ipykernel dependency too old or new)",
                     list(tail),
                 )
+            if account is not None:
+                _stop_processes_of(account.uid)
+                _take_back(generation)
             _open_to_everyone(generation)
             stamp_file = generation / STAMP_NAME
             stamp_file.write_text(json.dumps(expected, indent=1) + "\n")
             stamp_file.chmod(0o644)
             old = _swap(env_dir, generation)
         except BaseException:
+            if account is not None:
+                _stop_processes_of(account.uid)
             shutil.rmtree(generation, ignore_errors=True)
             raise
         if old is not None:
