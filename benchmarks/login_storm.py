@@ -30,46 +30,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from rich.console import Console
 
 from _storm import targets
+from _storm.cli import parse_args, run_benchmark
 from _storm.driver import run_storm
 from _storm.procs import TargetError
-from _storm.report import Summary, failed_target, print_report, summarize, write_json
+from _storm.report import LOGIN_STORM_TITLE, Summary, failed_target, summarize
 
 TARGETS: dict[str, Callable[[int, Path | None], AbstractContextManager[targets.RunningHub]]] = {
     "baseline": targets.baseline,
     "coursehub": targets.coursehub,
 }
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--students", type=int, default=20, help="students per target (default 20)")
-    p.add_argument("--target", choices=["baseline", "coursehub", "both"], default="both")
-    p.add_argument(
-        "--deadline", type=float, default=300, help="seconds per target's storm (default 300)"
-    )
-    p.add_argument("--json", type=Path, help="also write the results to this file")
-    p.add_argument("--keep-logs", type=Path, help="copy hub logs here before cleaning up")
-    args = p.parse_args(argv)
-    if not 1 <= args.students <= 999:
-        p.error("--students must be between 1 and 999")
-    return args
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same path as Ctrl-C, so every cleanup block runs.
-    raise KeyboardInterrupt
 
 
 def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary:
@@ -93,25 +70,8 @@ def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    console = Console()
-    if os.geteuid() != 0:
-        console.print("login_storm needs root: it creates and deletes real Unix accounts.")
-        return 2
-    signal.signal(signal.SIGTERM, _terminate)
-    names = ["baseline", "coursehub"] if args.target == "both" else [args.target]
-    results: dict[str, Summary] = {}
-    try:
-        for name in names:
-            results[name] = run_target(name, args, console)
-    except KeyboardInterrupt:
-        console.print("interrupted; hubs stopped and accounts deleted")
-        return 130
-    print_report(results, console)
-    if args.json:
-        settings: dict[str, Any] = {"students": args.students, "deadline_s": args.deadline}
-        write_json(args.json, results, settings)
-    return 1 if any(r.error for r in results.values()) else 0
+    args = parse_args(argv, __doc__.split("\n\n")[0])
+    return run_benchmark("login_storm", args, run_target, LOGIN_STORM_TITLE)
 
 
 if __name__ == "__main__":

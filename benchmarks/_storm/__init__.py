@@ -1,1 +1,2 @@
-"""Helpers for benchmarks/login_storm.py: the student driver, the two targets, the report."""
+"""Helpers for the storm benchmarks (login_storm.py, link_storm.py): simulated
+students, the hubs under test, the course they open, the report."""

@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .driver import StormResult
+from .browser import StormResult
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -41,9 +41,21 @@ class Summary:
     wall_s: float | None = None
     loadavg_1m: float | None = None  # machine load just before the storm
     failures: dict[str, int] = field(default_factory=dict)
+    # median time (s since the clock started) at which successful students ended each phase
+    phase_ends_p50: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # the target itself could not run
     notes: list[str] = field(default_factory=list)
     per_student: list[dict[str, Any]] = field(default_factory=list)
+
+
+def phase_ends(storm: StormResult) -> dict[str, float]:
+    ok = [s for s in storm.students if s.ok]
+    names = list(dict.fromkeys(name for s in ok for name in s.steps))
+    return {
+        name: p
+        for name in names
+        if (p := percentile([s.steps[name] for s in ok if name in s.steps], 0.5)) is not None
+    }
 
 
 def summarize(target: str, n: int, storm: StormResult, notes: tuple[str, ...] = ()) -> Summary:
@@ -61,6 +73,7 @@ def summarize(target: str, n: int, storm: StormResult, notes: tuple[str, ...] = 
         wall_s=storm.wall_s,
         loadavg_1m=storm.loadavg_1m,
         failures=dict(Counter(s.reason for s in storm.students if not s.ok and s.reason)),
+        phase_ends_p50=phase_ends(storm),
         notes=list(notes),
         per_student=[asdict(s) for s in storm.students],
     )
@@ -86,9 +99,14 @@ def ratios(results: dict[str, Summary]) -> dict[str, float | None] | None:
     return out
 
 
-def print_report(results: dict[str, Summary], console: Console | None = None) -> None:
+LOGIN_STORM_TITLE = "Login storm: time from login form to JupyterLab answering"
+
+
+def print_report(
+    results: dict[str, Summary], console: Console | None = None, title: str = LOGIN_STORM_TITLE
+) -> None:
     console = console or Console()
-    table = Table(title="Login storm: time from login form to JupyterLab answering")
+    table = Table(title=title)
     for col in ("target", "students", "ok", "p50", "p95", "max", "hub CPU/spawn"):
         table.add_column(col, justify="left" if col == "target" else "right")
     for r in results.values():
@@ -102,6 +120,10 @@ def print_report(results: dict[str, Summary], console: Console | None = None) ->
             _s(r.hub_cpu_per_spawn, 2),
         )
     console.print(table)
+    for r in results.values():
+        if r.phase_ends_p50:
+            ends = ", ".join(f"{k} {v:.1f}" for k, v in r.phase_ends_p50.items())
+            console.print(f"{r.target} phases (median end, s): {ends}", highlight=False)
     for r in results.values():
         if r.error:
             console.print(f"[red]{r.target} did not run:[/red] {r.error}", markup=True)
@@ -139,9 +161,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, results: dict[str, Summary], settings: dict[str, Any]) -> None:
+def write_json(
+    path: Path,
+    results: dict[str, Summary],
+    settings: dict[str, Any],
+    benchmark: str = "login_storm",
+) -> None:
     doc = {
-        "benchmark": "login_storm",
+        "benchmark": benchmark,
         "settings": settings,
         "machine": machine(),
         "targets": {name: asdict(r) for name, r in results.items()},

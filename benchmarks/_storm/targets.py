@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,10 +125,15 @@ c.Spawner.default_url = "/lab"
 
 
 @contextmanager
-def baseline(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
-    """Plain JupyterHub 6 (PAM + LocalProcessSpawner) run as root, N real Unix accounts."""
-    prefix = accounts.random_prefix("lsb")
-    tmp = Path(tempfile.mkdtemp(prefix="login-storm-baseline-"))
+def baseline(
+    n: int, keep_logs: Path | None = None, *, kind: str = "lsb", label: str = "login-storm"
+) -> Iterator[RunningHub]:
+    """Plain JupyterHub 6 (PAM + LocalProcessSpawner) run as root, N real Unix accounts.
+
+    kind starts the accounts' prefix; label names the temp dir (one per benchmark).
+    """
+    prefix = accounts.random_prefix(kind)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{label}-baseline-"))
     log = tmp / "jupyterhub.log"
     proc: subprocess.Popen[bytes] | None = None
     try:
@@ -162,16 +167,20 @@ def baseline(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
 COURSEHUB = VENV_BIN / "coursehub"
 
 
+def cli_argv(config: Path, *args: str) -> list[str]:
+    return [str(COURSEHUB), "--config", str(config), *args]
+
+
 def init_argv(site: Path, port: int) -> list[str]:
     return [str(COURSEHUB), "init", str(site), "--port", str(port)]
 
 
 def import_argv(config: Path, roster: Path) -> list[str]:
-    return [str(COURSEHUB), "--config", str(config), "users", "import", str(roster)]
+    return cli_argv(config, "users", "import", str(roster))
 
 
 def up_argv(config: Path) -> list[str]:
-    return [str(COURSEHUB), "--config", str(config), "up"]
+    return cli_argv(config, "up")
 
 
 def configure(config: Path, *, port: int, data_dir: Path, prefix: str, home_root: Path) -> None:
@@ -208,12 +217,23 @@ def _read_pid(path: Path, timeout: float) -> int:
 
 
 @contextmanager
-def coursehub(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
-    """`coursehub up` from a fresh `coursehub init`, N students imported from a roster."""
+def coursehub(
+    n: int,
+    keep_logs: Path | None = None,
+    *,
+    kind: str = "lsc",
+    label: str = "login-storm",
+    before_up: Callable[[Path, list[Credentials]], None] | None = None,
+) -> Iterator[RunningHub]:
+    """`coursehub up` from a fresh `coursehub init`, N students imported from a roster.
+
+    kind and label as for `baseline`; before_up(config, students) runs once the
+    roster is imported, for set-up a benchmark needs (courses, enrolments).
+    """
     if not COURSEHUB.exists():
         raise TargetError(f"{COURSEHUB} not found (pip install -e . in the venv)")
-    prefix = accounts.random_prefix("lsc")
-    tmp = Path(tempfile.mkdtemp(prefix="login-storm-coursehub-"))
+    prefix = accounts.random_prefix(kind)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{label}-coursehub-"))
     site, data, homes = tmp / "site", tmp / "data", tmp / "homes"
     log = tmp / "coursehub-up.log"
     proc: subprocess.Popen[bytes] | None = None
@@ -228,9 +248,13 @@ def coursehub(n: int, keep_logs: Path | None = None) -> Iterator[RunningHub]:
         roster = tmp / "roster.csv"
         write_roster(roster, creds)
         run_checked(import_argv(config, roster))
+        if before_up is not None:
+            before_up(config, creds)
         proc, note = _start(up_argv(config), tmp, log, site)
         base = f"http://127.0.0.1:{port}"
-        wait_healthy(f"{base}/hub/health", proc, log, timeout=START_TIMEOUT)
+        # ready as `up` itself sees it: the hub, then the coursehub service behind it
+        for path in ("/hub/health", "/services/coursehub/health"):
+            wait_healthy(base + path, proc, log, timeout=START_TIMEOUT)
         hub_pid = _read_pid(data / "runtime" / "jupyterhub.pid", timeout=10)
         yield RunningHub(base, creds, HubCpu(hub_pid), (note,) if note else ())
     finally:
