@@ -44,6 +44,8 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
         yield
         if task is not None:
             task.cancel()
+        if getattr(app.state, "hub_api_client", None) is not None:
+            await app.state.hub_api_client.aclose()
         await resolver.close()
         checker.close()
 

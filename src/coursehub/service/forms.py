@@ -18,6 +18,7 @@ from .errors import ApiError
 from .identity import HubUser
 
 XSRF_FIELD = "_xsrf"
+MAX_FORM_BYTES = 64 * 1024  # our forms carry a token and a checkbox
 
 
 def xsrf_token(request: Request) -> str:
@@ -37,6 +38,8 @@ def _same_origin_navigation(request: Request) -> bool:
 
 async def form_user(request: Request) -> HubUser:
     """Dependency for form posts: the signed-in caller, after the XSRF check."""
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        raise ApiError(413, "This form is far larger than any of our forms.")
     expected = xsrf_token(request)
     form = await request.form()
     sent = str(form.get(XSRF_FIELD) or "")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
@@ -27,7 +26,7 @@ from ..courses.workspace import Student, WorkspaceError, copy_notebook
 from ..errors import CoursehubError
 from ..hub.course_servers import CourseAccessError, resolve_course_server, workspace_for
 from .auth import page_user
-from .course_access import progress_for, store_for, student_of
+from .course_access import hub_api_client, progress_for, store_for, student_of
 from .errors import error_response
 from .identity import HubUser
 
@@ -37,11 +36,10 @@ router = APIRouter()
 
 async def _server_ready(request: Request, username: str, server: str) -> bool:
     settings = request.app.state.settings
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(
-            f"{settings.api_url}/users/{quote(username)}",
-            headers={"Authorization": f"token {settings.api_token}"},
-        )
+    response = await hub_api_client(request.app).get(
+        f"{settings.api_url}/users/{quote(username)}",
+        headers={"Authorization": f"token {settings.api_token}"},
+    )
     if response.status_code != 200:
         return False
     model = (response.json().get("servers") or {}).get(server) or {}
