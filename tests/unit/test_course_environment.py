@@ -23,6 +23,7 @@ from coursehub.courses.environment import (
     needs_rebuild,
 )
 from coursehub.courses.kernels import kernel_name, remove_kernelspec, write_kernelspec
+from coursehub.courses.requirements import read_requirements
 
 PYTHON = sys.executable
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -302,7 +303,7 @@ ERROR: No matching distribution found for NoSuch_Pkg==9.9""".splitlines()
 
 def test_pip_failures_are_explained(repo: Path) -> None:
     req = write(repo / "requirements.txt", "six\n# comment\nnosuch-pkg==9.9\n")
-    found = envmod._read_inputs(req, None).requirements
+    found = read_requirements(req, None).requirements
     assert envmod._explain(PIP_NOT_FOUND, found, 1).startswith(
         "line 3 of requirements.txt: no matching distribution for NoSuch_Pkg==9.9"
     )
