@@ -109,3 +109,32 @@ def test_bad_repositories_are_refused_cleanly(site: Path):
         course(site, "add", "physics", "--repo", str(site / "physics-src"), "--branch", "x")
     )
     assert "Remote branch x not found" in err
+
+
+def test_roster_courses_column_enrols_and_reports_unknown_courses(site: Path):
+    ok(course(site, "add", "physics", "--repo", str(site / "physics-src")))
+    roster = site / "roster.csv"
+    roster.write_text(
+        "username,role,password,courses\n"
+        "ann,student,long-enough-1,physics\n"
+        "ivy,instructor,long-enough-2,physics:instructor chem:ta\n"
+    )
+    cfg = str(site / "coursehub.yaml")
+    imported = subprocess.run(
+        [sys.executable, "-m", "coursehub.cli", "--config", cfg, "users", "import", str(roster)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = ok(imported)
+    assert "2 course enrolment(s)" in out
+    assert "chem (line 3)" in out and "coursehub course add" in out
+    shown = ok(course(site, "show", "physics"))
+    assert "instructors: ivy" in shown and "students:    ann" in shown
+
+    # A bad course entry is a roster error naming the line; nothing is imported.
+    roster.write_text("username,password,courses\nzed,long-enough-3,physics:boss\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "coursehub.cli", "--config", cfg, "users", "import", str(roster)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "roster.csv:2" in bad.stderr and "unknown role" in bad.stderr
+    assert "zed" not in ok(course(site, "show", "physics"))

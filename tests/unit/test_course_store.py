@@ -262,3 +262,22 @@ def test_migration_0002_keeps_accounts_of_a_0001_database(empty_url: str):
             assert version.scalar_one() == ScriptDirectory.from_config(cfg).get_current_head()
     finally:
         db.dispose()
+
+
+def test_staff_listed_in_the_manifest_are_enrolled_on_add_and_pull(
+    store: CourseStore, source: Path
+) -> None:
+    commit(source, {"course.yaml": "staff:\n  instructors: [prof]\n  tas: [tina]\n"})
+    store.add("physics", str(source))
+    store.enrol("physics", "alice")
+    roles = {e.username: e.role for e in store.members("physics")}
+    assert roles == {"prof": "instructor", "tina": "ta", "alice": "student"}
+    # a TA added later in the repository is enrolled by the next pull; nobody is removed
+    commit(source, {"course.yaml": "staff:\n  instructors: [prof]\n  tas: [tina, tom]\n"})
+    assert store.pull("physics").ok
+    roles = {e.username: e.role for e in store.members("physics")}
+    assert roles == {"prof": "instructor", "tina": "ta", "tom": "ta", "alice": "student"}
+    # a broken manifest enrols nobody and does not break the pull
+    commit(source, {"course.yaml": "staff: [oops\n"})
+    assert store.pull("physics").ok
+    assert len(store.members("physics")) == 4

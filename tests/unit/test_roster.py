@@ -230,3 +230,15 @@ def test_utf16_file_is_refused(tmp_path: Path):
     path.write_bytes("username\nzoe\n".encode("utf-16"))
     with pytest.raises(RosterError, match="UTF-8"):
         read_roster_file(path)
+
+
+def test_courses_column_with_roles_and_its_mistakes():
+    entry = parse_roster("username,courses\nann,algebra physics:ta;chem:instructor\n")[0]
+    assert entry.course_roles == [
+        ("algebra", "student"),
+        ("physics", "ta"),
+        ("chem", "instructor"),
+    ]
+    found = problems_of("username,courses\nbob,Algebra\ncy,algebra:boss\n")
+    assert "use 'algebra'" in found[2][0]
+    assert "unknown role" in found[3][0] and "algebra:ta" in found[3][0]

@@ -24,7 +24,9 @@ SYSTEM_UID_LIMIT = 1000
 MAX_FULL_NAME = 200
 MAX_EMAIL = 254
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")  # shape only; mail servers decide the rest
-COLUMNS = ("username", "full_name", "email", "role", "password")
+COLUMNS = ("username", "full_name", "email", "role", "password", "courses")
+COURSE_ROLES = ("instructor", "ta", "student")
+_COURSE_SEP = re.compile(r"[\s;]+")
 _ALIASES = {"name": "full_name", "fullname": "full_name"}
 _ALLOWED = ", ".join(COLUMNS)
 _FORMATS_HINT = (
@@ -43,13 +45,26 @@ class RosterEntry:
     role: str = "student"
     password: str | None = None
     line: int = 0
+    # "algebra physics:ta": courses to enrol in, each with an optional role (student)
+    courses: str = ""
+
+    @property
+    def course_roles(self) -> list[tuple[str, str]]:
+        """[(course, role)] from the courses column (checked by entry_problems)."""
+        pairs = []
+        for item in _COURSE_SEP.split(self.courses.strip()):
+            if item:
+                course, _, role = item.partition(":")
+                pairs.append((course, role or "student"))
+        return pairs
 
     def __repr__(self) -> str:
         # Rosters end up in logs and tracebacks; the password must not.
         shown = "None" if self.password is None else "'<hidden>'"
         return (
             f"RosterEntry(username={self.username!r}, full_name={self.full_name!r}, "
-            f"email={self.email!r}, role={self.role!r}, password={shown}, line={self.line})"
+            f"email={self.email!r}, role={self.role!r}, password={shown}, line={self.line}, "
+            f"courses={self.courses!r})"
         )
 
 
@@ -136,10 +151,26 @@ def entry_problems(entry: RosterEntry, min_password_length: int) -> list[str]:
         validate_full_name(entry.full_name),
         validate_email(entry.email),
         validate_role(entry.role),
+        validate_courses(entry),
     ]
     if entry.password is not None:
         messages.append(validate_password(entry.password, min_password_length))
     return [m for m in messages if m]
+
+
+def validate_courses(entry: RosterEntry) -> str | None:
+    from ..courses.store import validate_course_name
+
+    for course, role in entry.course_roles:
+        problem = validate_course_name(course)
+        if problem:
+            return f"courses: {problem}"
+        if role not in COURSE_ROLES:
+            return (
+                f"courses: {_shown(course + ':' + role)} has an unknown role; write "
+                f"{course}, {course}:ta or {course}:instructor"
+            )
+    return None
 
 
 def check_entries(
@@ -230,6 +261,7 @@ def _parse_csv(
                 role=normalize_role(row.get("role", "")),
                 password=row.get("password") or None,
                 line=number,
+                courses=row.get("courses", ""),
             )
         )
     return entries, problems

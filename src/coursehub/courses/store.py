@@ -116,12 +116,31 @@ class CourseStore:
             with self.db.session() as s:
                 s.add(row)
                 s.flush()
-                return CourseInfo.of(row, 0)
+                info = CourseInfo.of(row, 0)
         except BaseException as exc:
             shutil.rmtree(final, ignore_errors=True)
             if isinstance(exc, IntegrityError):
                 raise CourseError(_exists(name)) from exc
             raise
+        self.apply_manifest_staff(name)
+        return self.get(name) or info
+
+    def apply_manifest_staff(self, name: str) -> builtins.list[Enrolment]:
+        """Enrol the staff listed in the course's course.yaml with their roles (after
+        add and every pull). Nobody is removed; a broken manifest enrols nobody (the
+        course page reports it)."""
+        from .manifest import ManifestError, load_manifest
+
+        try:
+            staff = load_manifest(self.layout.course_repo(name), name).staff
+        except ManifestError:
+            return []
+        done: builtins.list[Enrolment] = []
+        for role, names in (("ta", staff.tas), ("instructor", staff.instructors)):
+            usable = [u for u in names if validate_username(u) is None]
+            if usable:
+                done += self.enrol_many(name, usable, role)
+        return done
 
     def pull(self, name: str, log: Callable[[str], None] | None = None) -> PullResult:
         """Bring the checkout to the newest commit of the course's branch and record
@@ -140,6 +159,8 @@ class CourseStore:
             row.last_pull_output = result.output
             if result.new_commit is not None:
                 row.current_commit = result.new_commit
+        if result.ok:
+            self.apply_manifest_staff(name)
         return result
 
     def due_for_autopull(self, now: datetime, interval: timedelta) -> builtins.list[str]:

@@ -57,7 +57,8 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     db_url = coursehub_database_url(config, layout)
     ensure_schema(db_url)
     if config.roster.file is not None:
-        _import_roster(config.roster.file, db_url, config.auth.min_password_length, say)
+        min_len = config.auth.min_password_length
+        _import_roster(config.roster.file, db_url, min_len, say, layout.root)
     if not port_is_free(config.site.port, config.site.bind_address):
         raise SetupError(
             f"port {config.site.port} on {config.site.bind_address} is already in use; "
@@ -74,21 +75,23 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     return layout, ports
 
 
-def _import_roster(roster: Path, db_url: str, min_len: int, say: Say) -> None:
+def _import_roster(roster: Path, db_url: str, min_len: int, say: Say, data_dir: Path) -> None:
     from ..accounts.roster import read_roster_file
     from ..accounts.store import AccountStore
+    from ..courses.roster_enrolment import enrol_roster_entries
     from ..db.session import Database
 
     entries = read_roster_file(roster, min_password_length=min_len)
     db = Database(db_url)
     try:
         result = AccountStore(db).import_entries(entries)
+        enrolled = enrol_roster_entries(db, data_dir, entries)
     finally:
         db.dispose()
     say(
         "up",
         f"roster {roster.name}: {len(result.added)} added, {len(result.updated)} updated, "
-        f"{len(result.unchanged)} unchanged",
+        f"{len(result.unchanged)} unchanged" + (f"; {enrolled}" if enrolled else ""),
     )
 
 

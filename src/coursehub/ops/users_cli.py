@@ -68,9 +68,13 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
             return 0
         with _store(loaded) as store:
             result = store.import_entries(entries)
+            from ..courses.roster_enrolment import enrol_roster_entries
+
+            enrolled = enrol_roster_entries(store.db, loaded.config.site.data_dir, entries)
         console.print(
             f"Imported {args.file}: {len(result.added)} added, {len(result.updated)} updated, "
-            f"{len(result.unchanged)} unchanged"
+            f"{len(result.unchanged)} unchanged" + (f"; {enrolled}" if enrolled else ""),
+            highlight=False,
         )
         return 0
     if action == "add":
