@@ -219,3 +219,24 @@ def test_staff_page_counts_who_opened_each_notebook(hub: hubproc.RunningHub) -> 
     assert counts["week1/more.ipynb"].split()[-1] == "2", counts
     assert 'data-user="alice"' in page and 'data-user="tina"' in page
     assert "not built yet" in page  # no environment built in this module
+
+
+def test_instructors_enrol_and_remove_people_from_the_staff_page(hub: hubproc.RunningHub) -> None:
+    tina = login(hub.url, "tina", USERS["tina"])
+    staff = f"/course/{COURSE}/staff"
+    done = _post(tina, f"{staff}/enrol", staff, usernames="carol, dave\n", role="ta")
+    assert done.status_code == 303 and done.headers["location"].endswith("?enrolled=2")
+    page = _page(tina, staff + "?enrolled=2")
+    assert 'data-user="carol"' in page and "2 enrolled." in page
+    # One bad name: nobody is enrolled, and the page says which name and why.
+    bad = _post(tina, f"{staff}/enrol", staff, usernames="erin Bad!Name", role="student")
+    assert bad.status_code == 400 and "Nobody was enrolled" in bad.text
+    assert 'data-user="erin"' not in _page(tina, staff)
+    for name in ("carol", "dave"):
+        removed = _post(tina, f"{staff}/unenrol/{name}", staff)
+        assert removed.status_code == 303
+    assert 'data-user="carol"' not in _page(tina, staff)
+    # Students cannot use the form even with their own valid XSRF field.
+    bob = login(hub.url, "bob", USERS["bob"])
+    refused = _post(bob, f"{staff}/enrol", f"/course/{COURSE}", usernames="mallory")
+    assert refused.status_code == 403

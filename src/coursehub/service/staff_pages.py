@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from markupsafe import escape
-from starlette.responses import HTMLResponse, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from ..courses.build import build_course, environment_state
 from ..errors import CoursehubError
@@ -29,6 +30,8 @@ log = logging.getLogger("coursehub.service")
 router = APIRouter()
 
 OUTPUT_MARK = "<!--output-->"
+USERNAME_SPLIT = re.compile(r"[\s,;]+")
+MAX_ENROL = 2000
 MAX_STREAM_LINES = 20_000  # a runaway build cannot make the page unbounded
 
 
@@ -74,8 +77,47 @@ async def staff_page(
         can_manage=role == "instructor",
         staff_url=_staff_url(request, course),
         course_url=f"{request.app.state.settings.service_prefix}course/{quote(course)}",
+        enrolled=request.query_params.get("enrolled", ""),
+        quote=quote,
         **data,
     )
+
+
+@router.post("/course/{course}/staff/enrol", include_in_schema=False)
+async def enrol(
+    request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
+) -> RedirectResponse:
+    _content, role = await asyncio.to_thread(course_for, request, user, course)
+    _staff_only(role, manage=True)
+    form = await request.form()
+    names = [n for n in USERNAME_SPLIT.split(str(form.get("usernames") or "")) if n]
+    new_role = str(form.get("role") or "student")
+    if not names:
+        raise ApiError(400, "Write at least one username to enrol.")
+    if len(names) > MAX_ENROL:
+        raise ApiError(400, f"Enrol at most {MAX_ENROL} people at once, or use a roster file.")
+    try:
+        done = await asyncio.to_thread(store_for(request.app).enrol_many, course, names, new_role)
+    except CoursehubError as exc:
+        raise ApiError(400, f"Nobody was enrolled: {exc}.") from None
+    log.info("%s enrolled %d in %s as %s", user.name, len(done), course, new_role)
+    return RedirectResponse(f"{_staff_url(request, course)}?enrolled={len(done)}", 303)
+
+
+@router.post("/course/{course}/staff/unenrol/{username}", include_in_schema=False)
+async def unenrol(
+    request: Request, course: str, username: str, user: Annotated[HubUser, Depends(form_user)]
+) -> RedirectResponse:
+    _content, role = await asyncio.to_thread(course_for, request, user, course)
+    _staff_only(role, manage=True)
+    if username == user.name:
+        raise ApiError(400, "You cannot take yourself out of the course here.")
+    try:
+        await asyncio.to_thread(store_for(request.app).unenrol, course, username)
+    except CoursehubError as exc:
+        raise ApiError(400, f"{exc}.") from None
+    log.info("%s unenrolled %s from %s", user.name, username, course)
+    return RedirectResponse(_staff_url(request, course), 303)
 
 
 @router.post("/course/{course}/staff/pull", include_in_schema=False)
