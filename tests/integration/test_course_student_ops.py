@@ -21,7 +21,12 @@ from tests.helpers.gitrepo import commit_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456", "tina": "tina-pass-789"}
+USERS = {
+    "alice": "alice-pass-123",
+    "bob": "bob-pass-456",
+    "tina": "tina-pass-789",
+    "adam": "adam-pass-000",
+}
 COURSE = "stats"
 SERVICE = "/services/coursehub"
 
@@ -45,9 +50,8 @@ def repo() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> Iterator[hubproc.RunningHub]:
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("student-ops"), users=USERS, roles={"tina": "instructor"}
-    )
+    roles = {"tina": "instructor", "adam": "admin"}
+    site = hubproc.write_site(tmp_path_factory.mktemp("student-ops"), users=USERS, roles=roles)
     try:
         hubproc.start(site)
         for args in (
@@ -240,3 +244,29 @@ def test_instructors_enrol_and_remove_people_from_the_staff_page(hub: hubproc.Ru
     bob = login(hub.url, "bob", USERS["bob"])
     refused = _post(bob, f"{staff}/enrol", f"/course/{COURSE}", usernames="mallory")
     assert refused.status_code == 403
+
+
+def test_site_admins_add_archive_and_remove_courses_from_a_page(
+    hub: hubproc.RunningHub, repo: Path
+) -> None:
+    adam = login(hub.url, "adam", USERS["adam"])
+    admin = "/admin/courses"
+    added = _post(adam, f"{admin}/add", admin, name="extra", repo=str(repo), branch="")
+    assert added.status_code == 200 and "Added course extra" in added.text, added.text[-400:]
+    assert 'data-course="extra"' in _page(adam, admin)
+    assert _post(adam, f"{admin}/extra/archive", admin).status_code == 303
+    row = re.search(r'<tr data-course="extra">(.*?)</tr>', _page(adam, admin), re.S).group(1)
+    assert "archived" in row
+    # A clone that fails says why, and leaves no course behind.
+    failed = _post(adam, f"{admin}/add", admin, name="ghost", repo="/nonexistent/repo")
+    assert 'class="outcome failed"' in failed.text
+    assert 'data-course="ghost"' not in _page(adam, admin)
+    # Removal needs the name typed again.
+    wrong = _post(adam, f"{admin}/extra/remove", admin, confirm="extr")
+    assert wrong.status_code == 400
+    assert _post(adam, f"{admin}/extra/remove", admin, confirm="extra").status_code == 303
+    assert 'data-course="extra"' not in _page(adam, admin)
+    assert not (hub.data_dir / "courses" / "extra").exists()
+    # Nobody else gets the page.
+    bob = login(hub.url, "bob", USERS["bob"])
+    assert bob.get(f"{SERVICE}{admin}").status_code == 403

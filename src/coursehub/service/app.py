@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import api, auth, course_pages, health, links, pages, shared, staff_pages
+from . import admin_pages, api, auth, course_pages, health, links, pages, shared, staff_pages
 from .cookies import signing_key
 from .errors import install_error_handlers
 from .identity import IdentityResolver
@@ -72,6 +72,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(course_pages.router, prefix=root)
     app.include_router(staff_pages.router, prefix=root)
     app.include_router(shared.router, prefix=root)
+    app.include_router(admin_pages.router, prefix=root)
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from markupsafe import escape
 from starlette.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from ..courses.build import build_course, environment_state
@@ -24,15 +23,14 @@ from .course_access import STAFF_ROLES, course_for, layout_of, progress_for, sto
 from .errors import ApiError
 from .forms import form_user
 from .identity import HubUser
+from .streaming import stream_operation
 from .templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
 
-OUTPUT_MARK = "<!--output-->"
 USERNAME_SPLIT = re.compile(r"[\s,;]+")
 MAX_ENROL = 2000
-MAX_STREAM_LINES = 20_000  # a runaway build cannot make the page unbounded
 
 
 def _staff_only(role: str, *, manage: bool = False) -> None:
@@ -137,7 +135,7 @@ async def pull_now(
         return True, "Already up to date."
 
     log.info("%s pulls %s from the staff page", user.name, course)
-    return _stream(request, course, user, f"Pulling {course}", work)
+    return stream_operation(request, user, f"Pulling {course}", _staff_url(request, course), work)
 
 
 @router.post("/course/{course}/staff/build", include_in_schema=False)
@@ -156,58 +154,5 @@ async def build_now(
         return True, f"Built in {result.seconds:.0f} s. Servers started from now on use it."
 
     log.info("%s builds %s from the staff page (force=%s)", user.name, course, force)
-    return _stream(request, course, user, f"Building the environment of {course}", work)
-
-
-def _stream(
-    request: Request,
-    course: str,
-    user: HubUser,
-    title: str,
-    work: Callable[[Callable[[str], None]], tuple[bool, str]],
-) -> StreamingResponse:
-    """Run `work` in a thread and send its output to the browser as it comes.
-
-    The page is plain HTML sent in pieces, so it needs no script. The work goes on
-    to the end even if the browser leaves (a half-done pull or build helps nobody).
-    """
-    page = render(
-        request, "operation.html", user=user, title=title, back_url=_staff_url(request, course)
-    ).body.decode()
-    head, _, tail = page.partition(OUTPUT_MARK)
-    tail = tail.removeprefix("</pre>")  # closed below, before the outcome
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
-
-    def out(text: str) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, text)
-
-    def run() -> tuple[bool, str]:
-        try:
-            return work(out)
-        except CoursehubError as exc:
-            return False, str(exc)
-        except Exception:
-            log.exception("%s on %s failed", title, course)
-            return False, "Something went wrong on our side; it has been logged."
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-
-    async def body() -> AsyncIterator[str]:
-        job = loop.run_in_executor(None, run)
-        yield head
-        lines = 0
-        while (text := await queue.get()) is not None:
-            lines += text.count("\n")
-            if lines <= MAX_STREAM_LINES:
-                yield str(escape(text))
-        ok, message = await job
-        status = "ok" if ok else "failed"
-        yield f'</pre><p class="outcome {status}" id="outcome">{escape(message)}</p>'
-        yield tail
-
-    return StreamingResponse(
-        body(),
-        media_type="text/html; charset=utf-8",
-        headers={"X-Accel-Buffering": "no"},
-    )
+    title = f"Building the environment of {course}"
+    return stream_operation(request, user, title, _staff_url(request, course), work)
