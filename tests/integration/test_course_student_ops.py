@@ -269,4 +269,4 @@ def test_site_admins_add_archive_and_remove_courses_from_a_page(
     assert not (hub.data_dir / "courses" / "extra").exists()
     # Nobody else gets the page.
     bob = login(hub.url, "bob", USERS["bob"])
-    assert bob.get(f"{SERVICE}{admin}").status_code == 403
+    assert bob.get(f"{SERVICE}{admin}", follow_redirects=True).status_code == 403
