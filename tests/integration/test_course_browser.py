@@ -16,7 +16,7 @@ from tests.helpers import hubproc
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 CHROMIUM = "/usr/bin/chromium"
-USERS = {"nina": "nina-pass-123"}
+USERS = {"nina": "nina-pass-123", "ivan": "ivan-pass-456"}
 SHOTS = Path(os.environ.get("COURSEHUB_SCREENSHOTS", "/tmp/coursehub-screenshots"))
 
 
@@ -24,13 +24,16 @@ SHOTS = Path(os.environ.get("COURSEHUB_SCREENSHOTS", "/tmp/coursehub-screenshots
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
-    site = hubproc.write_site(tmp_path_factory.mktemp("course-browser"), users=USERS)
+    site = hubproc.write_site(
+        tmp_path_factory.mktemp("course-browser"), users=USERS, roles={"ivan": "instructor"}
+    )
     repo = _demo_course(Path(f"/tmp/coursehub-test-demo-{secrets.token_hex(4)}"))
     try:
         hubproc.start(site)
         for args in (
             ("course", "add", "demo", "--repo", str(repo)),
             ("course", "enrol", "demo", "nina"),
+            ("course", "enrol", "demo", "ivan", "--role", "instructor"),
         ):
             done = site.cli(*args)
             assert done.returncode == 0, done.stderr
@@ -89,3 +92,32 @@ def test_student_walks_from_sign_in_to_an_open_course_notebook(
     workspace = hub.home_root / hub.unix_name("nina") / "courses" / "demo" / "basics"
     assert (workspace / "02-data.ipynb").is_file()
     assert (workspace / "data").is_symlink()
+
+
+def test_instructor_pulls_from_the_staff_page_and_sees_the_output(
+    hub: hubproc.RunningHub,
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(f"{hub.url}/services/coursehub/course/demo/staff")
+            page.fill("#username_input", "ivan")
+            page.fill("#password_input", USERS["ivan"])
+            page.click("#login_submit")
+            page.wait_for_selector("text=Pull now", timeout=60_000)
+            assert "not built yet" in page.inner_text("#environment")
+            page.screenshot(path=str(SHOTS / "staff-page.png"), full_page=True)
+            page.click("text=Pull now")
+            page.wait_for_selector("#outcome", timeout=60_000)
+            assert "Already up to date" in page.inner_text("#outcome")
+            assert "$ git fetch" in page.inner_text("#output")
+            page.screenshot(path=str(SHOTS / "staff-pull.png"))
+        finally:
+            browser.close()
