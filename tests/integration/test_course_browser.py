@@ -6,7 +6,9 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,23 @@ pytestmark = [pytest.mark.integration, pytest.mark.root]
 CHROMIUM = "/usr/bin/chromium"
 USERS = {"nina": "nina-pass-123", "ivan": "ivan-pass-456"}
 SHOTS = Path(os.environ.get("COURSEHUB_SCREENSHOTS", "/tmp/coursehub-screenshots"))
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -46,49 +65,39 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
 def test_student_walks_from_sign_in_to_an_open_course_notebook(
     hub: hubproc.RunningHub,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(f"{hub.url}/services/coursehub/")
+        page.fill("#username_input", "nina")
+        page.fill("#password_input", USERS["nina"])
+        page.click("#login_submit")
+        page.wait_for_selector("text=Demo course", timeout=60_000)
+        page.screenshot(path=str(SHOTS / "home.png"))
+        page.click("text=Demo course")
+        page.wait_for_selector("text=Python basics", timeout=30_000)
+        body = page.inner_text("body")
+        assert "Extras" in body and "not opened" in body, body
+        page.screenshot(path=str(SHOTS / "course-page.png"), full_page=True)
+        page.click("text=basics/02-data.ipynb")
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.goto(f"{hub.url}/services/coursehub/")
-            page.fill("#username_input", "nina")
-            page.fill("#password_input", USERS["nina"])
-            page.click("#login_submit")
-            page.wait_for_selector("text=Demo course", timeout=60_000)
-            page.screenshot(path=str(SHOTS / "home.png"))
-            page.click("text=Demo course")
-            page.wait_for_selector("text=Python basics", timeout=30_000)
-            body = page.inner_text("body")
-            assert "Extras" in body and "not opened" in body, body
-            page.screenshot(path=str(SHOTS / "course-page.png"), full_page=True)
-            page.click("text=basics/02-data.ipynb")
-            try:
-                page.wait_for_url("**/user/nina/demo/lab/**", timeout=180_000, wait_until="commit")
-                page.wait_for_selector(".jp-Notebook", timeout=120_000)
-                heading = "h1:has-text('Working with the course data')"
-                page.wait_for_selector(heading, timeout=60_000)
-            finally:
-                page.screenshot(path=str(SHOTS / "course-notebook.png"))
-            assert "02-data.ipynb" in page.url
-            # A MyST Markdown notebook opens as a notebook (Jupytext), not as text.
-            page.goto(f"{hub.url}/services/coursehub/open/demo/extras/03-myst.md")
-            try:
-                page.wait_for_url("**/lab/tree/extras/03-myst.md", timeout=60_000)
-                page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
-            finally:
-                page.screenshot(path=str(SHOTS / "course-myst.png"))
-            # Back on the course page, the opened notebooks say so.
-            page.goto(f"{hub.url}/services/coursehub/course/demo")
-            row = page.locator("tr[data-notebook='basics/02-data.ipynb']")
-            assert "opened" in row.inner_text()
+            page.wait_for_url("**/user/nina/demo/lab/**", timeout=180_000, wait_until="commit")
+            page.wait_for_selector(".jp-Notebook", timeout=120_000)
+            heading = "h1:has-text('Working with the course data')"
+            page.wait_for_selector(heading, timeout=60_000)
         finally:
-            browser.close()
+            page.screenshot(path=str(SHOTS / "course-notebook.png"))
+        assert "02-data.ipynb" in page.url
+        # A MyST Markdown notebook opens as a notebook (Jupytext), not as text.
+        page.goto(f"{hub.url}/services/coursehub/open/demo/extras/03-myst.md")
+        try:
+            page.wait_for_url("**/lab/tree/extras/03-myst.md", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
+        finally:
+            page.screenshot(path=str(SHOTS / "course-myst.png"))
+        # Back on the course page, the opened notebooks say so.
+        page.goto(f"{hub.url}/services/coursehub/course/demo")
+        row = page.locator("tr[data-notebook='basics/02-data.ipynb']")
+        assert "opened" in row.inner_text()
     workspace = hub.home_root / hub.unix_name("nina") / "courses" / "demo" / "basics"
     assert (workspace / "02-data.ipynb").is_file()
     assert (workspace / "data").is_symlink()
@@ -97,27 +106,17 @@ def test_student_walks_from_sign_in_to_an_open_course_notebook(
 def test_instructor_pulls_from_the_staff_page_and_sees_the_output(
     hub: hubproc.RunningHub,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(f"{hub.url}/services/coursehub/course/demo/staff")
-            page.fill("#username_input", "ivan")
-            page.fill("#password_input", USERS["ivan"])
-            page.click("#login_submit")
-            page.wait_for_selector("text=Pull now", timeout=60_000)
-            assert "not built yet" in page.inner_text("#environment")
-            page.screenshot(path=str(SHOTS / "staff-page.png"), full_page=True)
-            page.click("text=Pull now")
-            page.wait_for_selector("#outcome", timeout=60_000)
-            assert "Already up to date" in page.inner_text("#outcome")
-            assert "$ git fetch" in page.inner_text("#output")
-            page.screenshot(path=str(SHOTS / "staff-pull.png"))
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{hub.url}/services/coursehub/course/demo/staff")
+        page.fill("#username_input", "ivan")
+        page.fill("#password_input", USERS["ivan"])
+        page.click("#login_submit")
+        page.wait_for_selector("text=Pull now", timeout=60_000)
+        assert "not built yet" in page.inner_text("#environment")
+        page.screenshot(path=str(SHOTS / "staff-page.png"), full_page=True)
+        page.click("text=Pull now")
+        page.wait_for_selector("#outcome", timeout=60_000)
+        assert "Already up to date" in page.inner_text("#outcome")
+        assert "$ git fetch" in page.inner_text("#output")
+        page.screenshot(path=str(SHOTS / "staff-pull.png"))

@@ -77,6 +77,22 @@ def status_of(
     return NotebookStatus(path, status, changed, record.last_opened_at)
 
 
+def _new_copy(
+    course: str, username: str, path: str, source_sha256: str, *, opens: int
+) -> models.NotebookCopy:
+    now = models.utcnow()
+    return models.NotebookCopy(
+        course=course,
+        username=username,
+        path=path,
+        source_sha256=source_sha256,
+        copied_at=now,
+        first_opened_at=now,
+        last_opened_at=now,
+        opens=opens,
+    )
+
+
 class ProgressStore:
     """Notebook copies in the coursehub database."""
 
@@ -90,22 +106,10 @@ class ProgressStore:
         with self.db.session() as s:
             row = s.get(models.NotebookCopy, (course, username, path))
             if row is None:
-                if source_sha256 is None:
-                    # The file was there before coursehub copied anything (e.g. the
-                    # student made it): count it as a copy of the current version.
-                    return
-                s.add(
-                    models.NotebookCopy(
-                        course=course,
-                        username=username,
-                        path=path,
-                        source_sha256=source_sha256,
-                        copied_at=now,
-                        first_opened_at=now,
-                        last_opened_at=now,
-                        opens=1,
-                    )
-                )
+                # No source: the file was there before coursehub copied anything (the
+                # student made it), so there is no course version to compare with.
+                if source_sha256 is not None:
+                    s.add(_new_copy(course, username, path, source_sha256, opens=1))
                 return
             row.last_opened_at = now
             row.opens += 1
@@ -118,18 +122,7 @@ class ProgressStore:
         with self.db.session() as s:
             row = s.get(models.NotebookCopy, (course, username, path))
             if row is None:
-                s.add(
-                    models.NotebookCopy(
-                        course=course,
-                        username=username,
-                        path=path,
-                        source_sha256=source_sha256,
-                        copied_at=now,
-                        first_opened_at=now,
-                        last_opened_at=now,
-                        opens=0,
-                    )
-                )
+                s.add(_new_copy(course, username, path, source_sha256, opens=0))
             else:
                 row.source_sha256 = source_sha256
                 row.copied_at = now

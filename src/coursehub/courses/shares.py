@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..db import models
 from ..db.session import Database
@@ -60,6 +61,15 @@ def notebook_html(data: bytes, path: str) -> str:
     return body
 
 
+def _share_row(s: Session, course: str, username: str, path: str) -> models.Share | None:
+    query = select(models.Share).where(
+        models.Share.course == course,
+        models.Share.username == username,
+        models.Share.path == path,
+    )
+    return s.scalars(query).one_or_none()
+
+
 class ShareStore:
     def __init__(self, db: Database, folder: Path):
         self.db = db
@@ -76,13 +86,7 @@ class ShareStore:
     def publish(self, course: str, username: str, path: str, html: str) -> str:
         """Store (or replace) the snapshot; the token stays the same across re-shares."""
         with self.db.session() as s:
-            row = s.scalars(
-                select(models.Share).where(
-                    models.Share.course == course,
-                    models.Share.username == username,
-                    models.Share.path == path,
-                )
-            ).one_or_none()
+            row = _share_row(s, course, username, path)
             if row is None:
                 row = models.Share(
                     token=secrets.token_urlsafe(24), course=course, username=username, path=path
@@ -96,13 +100,7 @@ class ShareStore:
 
     def unpublish(self, course: str, username: str, path: str) -> bool:
         with self.db.session() as s:
-            row = s.scalars(
-                select(models.Share).where(
-                    models.Share.course == course,
-                    models.Share.username == username,
-                    models.Share.path == path,
-                )
-            ).one_or_none()
+            row = _share_row(s, course, username, path)
             if row is None:
                 return False
             token = row.token
