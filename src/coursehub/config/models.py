@@ -237,6 +237,21 @@ class CoursesConfig(Section):
     )
 
 
+class EventsConfig(Section):
+    retention: Duration = Field(
+        "30d", description="Keep notebook events this long (they feed the live class view)."
+    )
+    rate: float = Field(
+        20,
+        ge=0,
+        description="Events per second one student may send, sustained (0: no limit).",
+    )
+    burst: int = Field(200, ge=1, description="Events one student may send at once.")
+    max_stored: int = Field(
+        5_000_000, ge=1000, description="At most this many events are kept (oldest go first)."
+    )
+
+
 class CoursehubConfig(Section):
     site: SiteConfig = Field(default_factory=SiteConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -247,6 +262,7 @@ class CoursehubConfig(Section):
     spawn: SpawnConfig = Field(default_factory=SpawnConfig)
     idle: IdleConfig = Field(default_factory=IdleConfig)
     courses: CoursesConfig = Field(default_factory=CoursesConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
     extra_config_dir: Path | None = Field(
         None,
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "

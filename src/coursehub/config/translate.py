@@ -235,6 +235,10 @@ def _services(
                 "COURSEHUB_DEMO_HOME_ROOT": str(layout.demo_homes),
                 "COURSEHUB_AUTOPULL_SECONDS": str(config.courses.autopull),
                 "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
+                "COURSEHUB_EVENTS_RETENTION_SECONDS": str(config.events.retention),
+                "COURSEHUB_EVENTS_RATE": str(config.events.rate),
+                "COURSEHUB_EVENTS_BURST": str(config.events.burst),
+                "COURSEHUB_EVENTS_MAX_STORED": str(config.events.max_stored),
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.

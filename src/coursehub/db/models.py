@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -118,3 +120,29 @@ class Share(Base):
     path: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Event(Base):
+    """Something that happened in a student's notebook (opened, saved, cell run...)."""
+
+    __tablename__ = "coursehub_events"
+    __table_args__ = (
+        Index("ix_coursehub_events_course_id", "course", "id"),
+        Index("ix_coursehub_events_username_id", "username", "id"),
+        Index("ix_coursehub_events_timestamp", "timestamp"),
+    )
+
+    # BIGINT on PostgreSQL; SQLite's autoincrementing key must be INTEGER.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    type: Mapped[str] = mapped_column(String(32))
+    username: Mapped[str] = mapped_column(String(64))
+    course: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    path: Mapped[str] = mapped_column(String(1000), default="")
+    # when it happened (the sender's clock, checked), and when the service got it
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # type-specific details as JSON text (content hash, error name, ...), bounded
+    data: Mapped[str] = mapped_column(Text, default="{}")

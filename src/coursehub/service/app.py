@@ -10,7 +10,18 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import admin_pages, api, auth, course_pages, health, links, pages, shared, staff_pages
+from . import (
+    admin_pages,
+    api,
+    auth,
+    course_pages,
+    events_api,
+    health,
+    links,
+    pages,
+    shared,
+    staff_pages,
+)
 from .cookies import signing_key
 from .errors import install_error_handlers
 from .identity import IdentityResolver
@@ -35,14 +46,23 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.autopull_seconds and settings.database_url and settings.data_dir:
             from .autopull import autopull_forever
             from .course_access import store_for
 
-            task = asyncio.create_task(autopull_forever(store_for(app), settings.autopull_seconds))
+            pulls = autopull_forever(store_for(app), settings.autopull_seconds)
+            tasks.append(asyncio.create_task(pulls))
+        if settings.database_url:
+            from .event_retention import purge_events_forever
+            from .events_api import events_for
+
+            purge = purge_events_forever(
+                events_for(app), settings.events_retention_seconds, settings.events_max_stored
+            )
+            tasks.append(asyncio.create_task(purge))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
         if getattr(app.state, "hub_api_client", None) is not None:
             await app.state.hub_api_client.aclose()
@@ -76,6 +96,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")
+    app.include_router(events_api.router, prefix=root + "/api")
     app.mount(prefix + "static", StaticFiles(directory=STATIC), name="static")
 
     install_error_handlers(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -57,6 +57,10 @@ class ServiceSettings:
     demo_home_root: str = ""  # where demo-mode homes are
     autopull_seconds: int = 0  # pull active courses this often (0: never)
     frame_ancestors: tuple[str, ...] = ()  # sites that may frame our pages (site.frame_ancestors)
+    events_retention_seconds: int = 30 * 86400
+    events_rate: float = 20.0  # per student per second (0: unlimited)
+    events_burst: int = 200
+    events_max_stored: int = 5_000_000
 
     @property
     def hub_prefix(self) -> str:
@@ -96,7 +100,11 @@ class ServiceSettings:
             problems.append(f"JUPYTERHUB_SERVICE_URL={service_url!r}: expected http(s)://host:port")
         scopes = _access_scopes(get("JUPYTERHUB_OAUTH_ACCESS_SCOPES"), service_name, problems)
         database_url = get("COURSEHUB_DATABASE_URL") or None
-        _int(get("COURSEHUB_AUTOPULL_SECONDS", "0"), problems)
+        autopull = _int(get, "COURSEHUB_AUTOPULL_SECONDS", "0", problems)
+        retention = _int(get, "COURSEHUB_EVENTS_RETENTION_SECONDS", str(30 * 86400), problems)
+        rate = _float(get, "COURSEHUB_EVENTS_RATE", "20", problems)
+        burst = _int(get, "COURSEHUB_EVENTS_BURST", "200", problems)
+        max_stored = _int(get, "COURSEHUB_EVENTS_MAX_STORED", "5000000", problems)
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -121,8 +129,12 @@ class ServiceSettings:
             spawn_backend=get("COURSEHUB_SPAWN_BACKEND", "local"),
             user_prefix=get("COURSEHUB_USER_PREFIX", "ch-"),
             demo_home_root=get("COURSEHUB_DEMO_HOME_ROOT"),
-            autopull_seconds=_int(get("COURSEHUB_AUTOPULL_SECONDS", "0"), problems),
+            autopull_seconds=autopull,
             frame_ancestors=tuple(get("COURSEHUB_FRAME_ANCESTORS").split()),
+            events_retention_seconds=retention,
+            events_rate=rate,
+            events_burst=max(burst, 1),
+            events_max_stored=max_stored,
         )
 
 
@@ -140,12 +152,25 @@ def _access_scopes(raw: str, service_name: str, problems: list[str]) -> frozense
     return frozenset(scopes)
 
 
-def _int(raw: str, problems: list[str]) -> int:
+def _int(get: Callable[[str, str], str], name: str, default: str, problems: list[str]) -> int:
+    raw = get(name, default)
     try:
         value = int(raw)
     except ValueError:
         value = -1
     if value < 0:
-        problems.append(f"COURSEHUB_AUTOPULL_SECONDS={raw!r}: expected seconds (0 or more)")
+        problems.append(f"{name}={raw!r}: expected a whole number, 0 or more")
         return 0
+    return value
+
+
+def _float(get: Callable[[str, str], str], name: str, default: str, problems: list[str]) -> float:
+    raw = get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        problems.append(f"{name}={raw!r}: expected a number, 0 or more")
+        return 0.0
     return value

@@ -1,0 +1,1 @@
+"""Notebook events from student servers: what they mean, how they are stored."""

@@ -1,0 +1,109 @@
+"""Events in the coursehub database: batched inserts, filtered pages, bounded size."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, insert, select
+
+from ..db import models
+from ..db.session import Database
+from .schema import EventIn, EventOut
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    type: str | None = None
+    user: str | None = None
+    course: str | None = None
+    filename: str | None = None
+    path: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_id: int = 0  # the page cursor: only events with a larger id
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class EventStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def add(self, events: list[EventIn], username: str) -> list[int]:
+        """Store `events` as `username`'s (the caller checked they may); their ids."""
+        now = models.utcnow()
+        rows = [
+            {
+                "type": e.type,
+                "username": username,
+                "course": e.course,
+                "filename": e.filename,
+                "path": e.path,
+                "timestamp": e.timestamp or now,
+                "received_at": now,
+                "data": json.dumps(e.data, separators=(",", ":")),
+            }
+            for e in events
+        ]
+        with self.db.session() as s:
+            # One round trip for the batch; RETURNING keeps the ids in order.
+            result = s.execute(
+                insert(models.Event).returning(models.Event.id, sort_by_parameter_order=True),
+                rows,
+            )
+            return [row[0] for row in result]
+
+    def query(self, f: EventFilter, limit: int) -> list[EventOut]:
+        q = select(models.Event).where(models.Event.id > f.after_id)
+        for column, value in (
+            (models.Event.type, f.type),
+            (models.Event.username, f.user),
+            (models.Event.course, f.course),
+            (models.Event.filename, f.filename),
+            (models.Event.path, f.path),
+        ):
+            if value is not None:
+                q = q.where(column == value)
+        if f.since is not None:
+            q = q.where(models.Event.timestamp >= f.since)
+        if f.until is not None:
+            q = q.where(models.Event.timestamp < f.until)
+        q = q.order_by(models.Event.id).limit(limit)
+        with self.db.session() as s:
+            return [
+                EventOut(
+                    id=r.id,
+                    type=r.type,
+                    user=r.username,
+                    course=r.course,
+                    filename=r.filename,
+                    path=r.path,
+                    timestamp=_aware(r.timestamp),
+                    received_at=_aware(r.received_at),
+                    data=json.loads(r.data or "{}"),
+                )
+                for r in s.scalars(q)
+            ]
+
+    def purge(self, older_than: datetime, max_rows: int) -> int:
+        """Drop events received before `older_than`, then the oldest beyond `max_rows`."""
+        with self.db.session() as s:
+            gone = s.execute(
+                delete(models.Event).where(models.Event.received_at < older_than)
+            ).rowcount
+            newest = s.scalar(select(func.max(models.Event.id)))
+            if newest is not None and max_rows > 0:
+                # ids grow with arrival: keeping the newest max_rows means a cut-off id
+                cut = s.scalar(
+                    select(models.Event.id)
+                    .order_by(models.Event.id.desc())
+                    .offset(max_rows)
+                    .limit(1)
+                )
+                if cut is not None:
+                    gone += s.execute(delete(models.Event).where(models.Event.id <= cut)).rowcount
+        return gone or 0

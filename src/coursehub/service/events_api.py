@@ -1,0 +1,174 @@
+"""The events API: `POST /api/events` from student servers, `GET /api/events` for staff.
+
+Who may do what:
+- posting: any signed-in user, for themselves only (the user comes from the token; a
+  different `user` field is refused), into a course they are enrolled in;
+- reading: site admins everything; instructors and TAs the events of a course they
+  teach (the `course` filter is then required); students nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+
+from ..events.ratelimit import RateLimiter
+from ..events.schema import EventIn, EventOut
+from ..events.store import EventFilter, EventStore
+from .auth import api_user
+from .course_access import STAFF_ROLES, course_role, database_for, store_for
+from .errors import ApiError
+from .identity import HubUser
+
+router = APIRouter()
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_BATCH = 1000
+MAX_PAGE = 1000
+MEMBERSHIP_TTL = 30.0  # seconds a (user, course) role is remembered between posts
+
+
+def events_for(app: Any) -> EventStore:
+    state = app.state
+    if getattr(state, "event_store", None) is None:
+        state.event_store = EventStore(database_for(app))
+    return state.event_store
+
+
+def _limiter(app: Any) -> RateLimiter:
+    state = app.state
+    if getattr(state, "event_limiter", None) is None:
+        settings = state.settings
+        state.event_limiter = RateLimiter(settings.events_rate, settings.events_burst)
+    return state.event_limiter
+
+
+def _role_in(app: Any, user: HubUser, course: str) -> str | None:
+    """The caller's role in `course`, remembered briefly: a class posting thousands of
+    events a second must not cost a membership query each."""
+    state = app.state
+    cache: dict[tuple[str, str], tuple[float, str | None]] = (
+        getattr(state, "event_roles", None) or {}
+    )
+    state.event_roles = cache
+    now = time.monotonic()
+    hit = cache.get((user.name, course))
+    if hit is not None and now - hit[0] < MEMBERSHIP_TTL:
+        return hit[1]
+    store = store_for(app)
+    role = course_role(store, user, course) if store.get(course) is not None else None
+    if len(cache) > 50_000:
+        cache.clear()
+    cache[(user.name, course)] = (now, role)
+    return role
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    return bytes(body)
+
+
+def _parse(body: bytes) -> list[EventIn]:
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "The body is not valid JSON.") from None
+    items = raw if isinstance(raw, list) else [raw]
+    if not items or len(items) > MAX_BATCH:
+        raise ApiError(400, f"Send one event, or a list of 1 to {MAX_BATCH} events.")
+    events = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ApiError(400, f"Event {n}: expected a JSON object.")
+        try:
+            events.append(EventIn.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "event"
+            message = first["msg"].removeprefix("Value error, ")
+            raise ApiError(400, f"Event {n}: {where}: {message}.") from None
+    return events
+
+
+@router.post("/events", status_code=201)
+async def post_events(
+    request: Request, user: Annotated[HubUser, Depends(api_user)]
+) -> JSONResponse:
+    """Store one event (→ `{"id": N}`) or a list (→ `{"ids": [...]}`)."""
+    body = await _read_body(request)
+    events = _parse(body)
+    for event in events:
+        if event.user is not None and event.user != user.name:
+            raise ApiError(403, "You may only send your own events (the user is your token's).")
+    wait = _limiter(request.app).take(user.name, len(events))
+    if wait:
+        retry = "60" if wait == float("inf") else str(max(1, round(wait)))
+        raise ApiError(
+            429, "Too many events; slow down and retry later.", headers={"Retry-After": retry}
+        )
+    for course in {e.course for e in events if e.course}:
+        role = await asyncio.to_thread(_role_in, request.app, user, course)
+        if role is None:
+            raise ApiError(403, f"You are not in a course called {course!r}.")
+    ids = await asyncio.to_thread(events_for(request.app).add, events, user.name)
+    payload: dict[str, Any] = {"ids": ids} if body.lstrip().startswith(b"[") else {"id": ids[0]}
+    return JSONResponse(payload, status_code=201)
+
+
+@router.get("/events")
+async def get_events(
+    request: Request,
+    user: Annotated[HubUser, Depends(api_user)],
+    type: str | None = None,
+    course: str | None = None,
+    filename: str | None = None,
+    path: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    user_filter: Annotated[str | None, Query(alias="user")] = None,
+) -> dict[str, Any]:
+    """A page of events, oldest first; `next` is the `after` of the following page."""
+    if user.role != "admin":
+        if course is None:
+            raise ApiError(403, "Name the course whose events you want (?course=...).")
+        role = await asyncio.to_thread(_role_in, request.app, user, course)
+        if role not in STAFF_ROLES:
+            raise ApiError(403, f"Only the staff of {course!r} may read its events.")
+    found = await asyncio.to_thread(
+        events_for(request.app).query,
+        EventFilter(
+            type=type,
+            user=user_filter,
+            course=course,
+            filename=filename,
+            path=path,
+            since=_utc(since),
+            until=_utc(until),
+            after_id=after,
+        ),
+        limit,
+    )
+    events = [EventOut.model_validate(e).model_dump(mode="json") for e in found]
+    return {"events": events, "next": found[-1].id if len(found) == limit else None}
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)
