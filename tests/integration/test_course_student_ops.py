@@ -94,7 +94,7 @@ def _status(client: httpx.Client, notebook: str) -> str:
 
 
 def _xsrf(page: str) -> str:
-    found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    found = re.search(r'name="coursehub-xsrf" content="([^"]+)"', page)
     assert found, page
     return found.group(1)
 
@@ -270,3 +270,19 @@ def test_site_admins_add_archive_and_remove_courses_from_a_page(
     # Nobody else gets the page.
     bob = login(hub.url, "bob", USERS["bob"])
     assert bob.get(f"{SERVICE}{admin}", follow_redirects=True).status_code == 403
+
+
+def test_events_go_through_the_real_hub_tokens(hub: hubproc.RunningHub) -> None:
+    api = f"{hub.url}{SERVICE}/api/events"
+    alice = {"Authorization": f"Bearer {hub.user_token('alice')}"}
+    event = {"type": "notebook_saved", "course": COURSE, "path": "week1/intro.ipynb"}
+    posted = httpx.post(api, json=event | {"data": {"sha256": "ab"}}, headers=alice, timeout=30)
+    assert posted.status_code == 201, posted.text
+    bob = {"Authorization": f"token {hub.user_token('bob')}"}
+    assert httpx.post(api, json=event | {"user": "alice"}, headers=bob).status_code == 403
+    tina = {"Authorization": f"Bearer {hub.user_token('tina')}"}
+    read = httpx.get(api, params={"course": COURSE, "user": "alice"}, headers=tina, timeout=30)
+    assert read.status_code == 200
+    assert posted.json()["id"] in [e["id"] for e in read.json()["events"]]
+    assert httpx.get(api, params={"course": COURSE}, headers=bob).status_code == 403
+    assert httpx.get(api, params={"course": "nosuch"}, headers=tina).status_code == 403
