@@ -91,6 +91,16 @@ def absolute_url(request: Request, path: str) -> str:
     return f"{request.url.scheme}://{host}{path}"
 
 
+async def _course_notebook(
+    request: Request, user: HubUser, course: str, path: str
+) -> CourseContent:
+    """The course (404 unless the caller is in it), after checking `path` is one of its
+    notebooks."""
+    content, _role = await asyncio.to_thread(course_for, request, user, course)
+    _notebook(content, path)
+    return content
+
+
 def _course_url(request: Request, course: str) -> str:
     return f"{request.app.state.settings.service_prefix}course/{quote(course)}"
 
@@ -123,8 +133,7 @@ async def course_page(
 async def reset_confirm(
     request: Request, course: str, path: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
-    content, _role = await asyncio.to_thread(course_for, request, user, course)
-    _notebook(content, path)
+    content = await _course_notebook(request, user, course, path)
     return render(
         request,
         "reset.html",
@@ -140,8 +149,7 @@ async def reset_confirm(
 async def reset(
     request: Request, course: str, path: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> HTMLResponse:
-    content, _role = await asyncio.to_thread(course_for, request, user, course)
-    _notebook(content, path)
+    content = await _course_notebook(request, user, course, path)
     source = safe_relative_path(content.repo, path)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
@@ -173,8 +181,7 @@ async def reset(
 async def share(
     request: Request, course: str, path: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> HTMLResponse:
-    content, _role = await asyncio.to_thread(course_for, request, user, course)
-    _notebook(content, path)
+    content = await _course_notebook(request, user, course, path)
 
     def work() -> str:
         student = student_of(request, user.name)
@@ -203,8 +210,7 @@ async def share(
 async def unshare(
     request: Request, course: str, path: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> Response:
-    content, _role = await asyncio.to_thread(course_for, request, user, course)
-    _notebook(content, path)
+    await _course_notebook(request, user, course, path)
     await asyncio.to_thread(shares_for(request).unpublish, course, user.name, path)
     log.info("%s stopped sharing %s/%s", user.name, course, path)
     return RedirectResponse(_course_url(request, course), status_code=303)

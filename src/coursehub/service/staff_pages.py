@@ -40,6 +40,12 @@ def _staff_only(role: str, *, manage: bool = False) -> None:
         raise ApiError(403, "Only the course's instructors can pull or build it.")
 
 
+async def _manager_of(request: Request, user: HubUser, course: str) -> None:
+    """Refuse anyone but the course's instructors (and site admins)."""
+    _content, role = await asyncio.to_thread(course_for, request, user, course)
+    _staff_only(role, manage=True)
+
+
 def _staff_url(request: Request, course: str) -> str:
     return f"{request.app.state.settings.service_prefix}course/{quote(course)}/staff"
 
@@ -85,8 +91,7 @@ async def staff_page(
 async def enrol(
     request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> RedirectResponse:
-    _content, role = await asyncio.to_thread(course_for, request, user, course)
-    _staff_only(role, manage=True)
+    await _manager_of(request, user, course)
     form = await request.form()
     names = [n for n in USERNAME_SPLIT.split(str(form.get("usernames") or "")) if n]
     new_role = str(form.get("role") or "student")
@@ -106,8 +111,7 @@ async def enrol(
 async def unenrol(
     request: Request, course: str, username: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> RedirectResponse:
-    _content, role = await asyncio.to_thread(course_for, request, user, course)
-    _staff_only(role, manage=True)
+    await _manager_of(request, user, course)
     if username == user.name:
         raise ApiError(400, "You cannot take yourself out of the course here.")
     try:
@@ -122,8 +126,7 @@ async def unenrol(
 async def pull_now(
     request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> StreamingResponse:
-    _content, role = await asyncio.to_thread(course_for, request, user, course)
-    _staff_only(role, manage=True)
+    await _manager_of(request, user, course)
     store = store_for(request.app)
 
     def work(out: Callable[[str], None]) -> tuple[bool, str]:
@@ -142,8 +145,7 @@ async def pull_now(
 async def build_now(
     request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> StreamingResponse:
-    _content, role = await asyncio.to_thread(course_for, request, user, course)
-    _staff_only(role, manage=True)
+    await _manager_of(request, user, course)
     force = (await request.form()).get("force") == "1"
     layout = layout_of(request)
 
