@@ -80,11 +80,19 @@ def test_services_and_least_privilege_roles(tmp_path: Path) -> None:
     roles = {r["name"]: r for r in c["JupyterHub"]["load_roles"]}
     # students get their own server and the coursehub pages, nothing else
     assert roles["user"]["scopes"] == ["self", "access:services!service=coursehub"]
-    # instructors reach students' servers only, never admin scopes
+    # staff reach no student's server by role: the live view shares one server at a time
     instructor = roles["coursehub-instructor"]["scopes"]
-    assert "access:servers!group=coursehub-students" in instructor
-    assert not any(s.startswith("admin") for s in instructor)
+    assert not any(s.startswith(("admin", "access:servers")) for s in instructor)
     assert not any(s.startswith("access:servers") for s in roles["coursehub-ta"]["scopes"])
+    # student servers may post notebook events to the service, and nothing more
+    assert set(roles["server"]["scopes"]) == {
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=coursehub",
+    }
+    env = c["Spawner"]["environment"]
+    assert env["COURSEHUB_EVENTS_URL"].endswith("/services/coursehub/api/events")
+    assert env["COURSEHUB_EVENTS_URL"].startswith("http://127.0.0.1:")
 
 
 def test_idle_culling_can_be_disabled(tmp_path: Path) -> None:

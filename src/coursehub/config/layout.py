@@ -50,6 +50,11 @@ class DataLayout:
         return self.logs / "servers"
 
     @property
+    def lab_settings(self) -> Path:
+        # JupyterLab setting defaults for student servers (readable by them)
+        return self.root / "lab-settings"
+
+    @property
     def shares(self) -> Path:
         """Static HTML snapshots of shared notebooks (see courses/shares.py)."""
         return self.root / "shares"

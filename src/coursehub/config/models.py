@@ -250,6 +250,11 @@ class EventsConfig(Section):
     max_stored: int = Field(
         5_000_000, ge=1000, description="At most this many events are kept (oldest go first)."
     )
+    autosave: Duration = Field(
+        "5s",
+        description="Course servers save open notebooks this often, so the live class view "
+        "follows students within seconds (0: JupyterLab's own default of two minutes).",
+    )
 
 
 class CoursehubConfig(Section):

@@ -134,7 +134,12 @@ def translate(
         "poll_interval": 30,
         "mem_limit": servers.limits.memory,
         "cpu_limit": servers.limits.cpu,
-        "environment": {"COURSEHUB_FRAME_ANCESTORS": " ".join(site.frame_ancestors)},
+        "environment": {
+            "COURSEHUB_FRAME_ANCESTORS": " ".join(site.frame_ancestors),
+            # course servers post notebook events here (the live class view)
+            "COURSEHUB_EVENTS_URL": f"{service_url}/services/{SERVICE_NAME}/api/events",
+            "COURSEHUB_LAB_SETTINGS_DIR": str(layout.lab_settings),
+        },
     }
     coursehub_spawner: dict[str, Any] = {
         "concurrent_starts": concurrent_starts(config, machine),
@@ -263,13 +268,24 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
             "scopes": ["self", f"access:services!service={SERVICE_NAME}"],
         },
         {
+            # Student servers' own tokens: JupyterHub's defaults, plus posting notebook
+            # events to the coursehub service.
+            "name": "server",
+            "scopes": [
+                "users:activity!user",
+                "access:servers!server",
+                f"access:services!service={SERVICE_NAME}",
+            ],
+        },
+        {
+            # No access:servers here: the live class view shares one student's course
+            # server with one of its staff on demand (JupyterHub sharing).
             "name": "coursehub-instructor",
-            "description": "Instructors see students and may open their servers to help.",
+            "description": "Instructors see students and their servers' state.",
             "scopes": [
                 "list:users",
                 f"read:users!group={students}",
                 f"read:servers!group={students}",
-                f"access:servers!group={students}",
                 f"read:groups!group={students}",
             ],
             "groups": [ROLE_GROUPS["instructor"]],
@@ -286,8 +302,9 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
         },
         {
             "name": "coursehub-service",
-            "description": "The coursehub service sees whether a student's servers run.",
-            "scopes": ["read:users:name", "read:servers"],
+            "description": "The coursehub service sees whether a student's servers run, "
+            "and shares one with a course's staff member who asks to help.",
+            "scopes": ["read:users:name", "read:servers", "shares", "access:servers"],
             "services": [SERVICE_NAME],
         },
         {

@@ -146,3 +146,25 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # type-specific details as JSON text (content hash, error name, ...), bounded
     data: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class LiveNotebook(Base):
+    """The latest known state of one student's copy of one notebook (live class view)."""
+
+    __tablename__ = "coursehub_live_notebooks"
+    __table_args__ = (UniqueConstraint("course", "path", "username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course: Mapped[str] = mapped_column(String(40))
+    path: Mapped[str] = mapped_column(String(1000))
+    username: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the compact tail (events.tail.NotebookTail) as JSON text
+    tail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ran_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_status: Mapped[str | None] = mapped_column(String(8), nullable=True)  # ok / error
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kernel: Mapped[str | None] = mapped_column(String(8), nullable=True)  # started / died
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -11,7 +11,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .tail import NotebookTail
 
 EVENT_TYPES = {
     "notebook_opened": "a notebook was opened in JupyterLab",
@@ -37,6 +39,8 @@ class EventIn(BaseModel):
     path: str = Field("", max_length=1000)
     timestamp: datetime | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    # notebook_saved only: the saved notebook's compact tail, for the live class view
+    tail: NotebookTail | None = None
 
     @field_validator("type")
     @classmethod
@@ -63,6 +67,12 @@ class EventIn(BaseModel):
         if len(json.dumps(v, separators=(",", ":"))) > MAX_DATA_BYTES:
             raise ValueError(f"data is larger than {MAX_DATA_BYTES} bytes as JSON")
         return v
+
+    @model_validator(mode="after")
+    def _tail_with_saves_only(self) -> EventIn:
+        if self.tail is not None and self.type != "notebook_saved":
+            raise ValueError("only notebook_saved events carry a tail")
+        return self
 
 
 class EventOut(BaseModel):

@@ -28,6 +28,7 @@ from ..hubapi import HubClient
 from ..roles import SERVICE_NAME
 from ..runtime import effective_config
 from ..secrets_store import ensure_hub_secrets, ensure_private_dir
+from ..server_config import write_lab_settings
 from .ports import free_port, port_is_free
 from .proxy import find_proxy, proxy_command
 
@@ -52,6 +53,7 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     os.chmod(layout.root, 0o711)
     for d in (layout.runtime, layout.logs, layout.server_logs):
         ensure_private_dir(d)
+    write_lab_settings(layout.lab_settings, config.events.autosave)
     gh = config.auth.github
     ensure_hub_secrets(layout, gh.client_secret_file if gh else None)
     db_url = coursehub_database_url(config, layout)

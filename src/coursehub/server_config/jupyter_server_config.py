@@ -18,5 +18,17 @@ if _ancestors:
     }
 
 # Lab-wide setting defaults (students may still change them): Jupytext and MyST
-# Markdown course notebooks open as notebooks, not as text.
-c.LabApp.app_settings_dir = os.path.join(os.path.dirname(__file__), "lab-settings")
+# Markdown course notebooks open as notebooks, not as text; course servers save every
+# few seconds (events.autosave). The hub writes the site's copy; the packaged one is
+# the fallback.
+c.LabApp.app_settings_dir = os.environ.get("COURSEHUB_LAB_SETTINGS_DIR") or os.path.join(
+    os.path.dirname(__file__), "lab-settings"
+)
+
+# Course servers report notebook events (opened, saved, cells run, kernels) to the
+# coursehub service for the live class view.
+if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE"):
+    c.ServerApp.jpserver_extensions.update({"coursehub.notebook_events": True})
+    c.ServerApp.kernel_websocket_connection_class = (
+        "coursehub.notebook_events.kernel_watch.CourseKernelConnection"
+    )

@@ -18,6 +18,7 @@ from . import (
     events_api,
     health,
     links,
+    live_pages,
     pages,
     shared,
     staff_pages,
@@ -91,6 +92,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(links.router, prefix=root)
     app.include_router(course_pages.router, prefix=root)
     app.include_router(staff_pages.router, prefix=root)
+    app.include_router(live_pages.router, prefix=root)
     app.include_router(shared.router, prefix=root)
     app.include_router(admin_pages.router, prefix=root)
     app.include_router(auth.router, prefix=root)

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from ..events.broker import LiveBroker
+from ..events.live import LiveState, LiveStore
 from ..events.ratelimit import RateLimiter
 from ..events.schema import EventIn, EventOut
 from ..events.store import EventFilter, EventStore
@@ -40,6 +42,25 @@ def events_for(app: Any) -> EventStore:
     if getattr(state, "event_store", None) is None:
         state.event_store = EventStore(database_for(app))
     return state.event_store
+
+
+def live_for(app: Any) -> LiveStore:
+    state = app.state
+    if getattr(state, "live_store", None) is None:
+        state.live_store = LiveStore(database_for(app))
+    return state.live_store
+
+
+def broker_for(app: Any) -> LiveBroker:
+    state = app.state
+    if getattr(state, "live_broker", None) is None:
+        state.live_broker = LiveBroker()
+    return state.live_broker
+
+
+def _store(app: Any, events: list[EventIn], username: str) -> tuple[list[int], list[LiveState]]:
+    ids = events_for(app).add(events, username)
+    return ids, live_for(app).apply(username, events)
 
 
 def _limiter(app: Any) -> RateLimiter:
@@ -124,7 +145,10 @@ async def post_events(
         role = await asyncio.to_thread(_role_in, request.app, user, course)
         if role is None:
             raise ApiError(403, f"You are not in a course called {course!r}.")
-    ids = await asyncio.to_thread(events_for(request.app).add, events, user.name)
+    ids, states = await asyncio.to_thread(_store, request.app, events, user.name)
+    broker = broker_for(request.app)
+    for state in states:
+        broker.publish(state.course, [state.as_json()])
     payload: dict[str, Any] = {"ids": ids} if body.lstrip().startswith(b"[") else {"id": ids[0]}
     return JSONResponse(payload, status_code=201)
 
