@@ -82,8 +82,9 @@ def _output(out: dict[str, Any]) -> dict[str, str]:
         return {"kind": "other", "text": ""}
     if any(str(m).startswith("image/") for m in data):
         return {"kind": "image", "text": "[image]"}
-    if "text/html" in data and "text/plain" not in data:
-        return {"kind": "html", "text": "[HTML output]"}
+    plain = _text(data.get("text/plain"))
+    if "text/html" in data and (not plain or plain.endswith(" object>")):
+        return {"kind": "html", "text": "[HTML output]"}  # the repr would say nothing
     if "text/plain" in data:
         return {"kind": "text", "text": _clip_lines(_text(data["text/plain"]), 6, MAX_OUTPUT_CHARS)}
     return {"kind": "other", "text": "[" + ", ".join(sorted(map(str, data)))[:60] + "]"}
