@@ -67,3 +67,24 @@ class HubClient:
             for name, server in (user.get("servers") or {}).items():
                 found.append((user["name"], name, server))
         return found
+
+    def revoke_course_shares(self, course: str, username: str) -> int:
+        """Undo the live view's help shares that tie `username` to `course`: those of
+        their own course server (they were a student) and those they were given on
+        other students' course servers (they were staff). How many were revoked."""
+        revoked = 0
+        mine = self.request("GET", f"/shares/{quote(username)}/{quote(course)}")
+        if mine.status_code == 200 and mine.json().get("items"):
+            done = self.request("DELETE", f"/shares/{quote(username)}/{quote(course)}")
+            revoked += len(mine.json()["items"]) if done.status_code < 300 else 0
+        given = self.request("GET", f"/users/{quote(username)}/shared")
+        for share in given.json().get("items", []) if given.status_code == 200 else []:
+            server = share.get("server") or {}
+            owner = (server.get("user") or {}).get("name")
+            if server.get("name") != course or not owner:
+                continue
+            done = self.request(
+                "PATCH", f"/shares/{quote(owner)}/{quote(course)}", json={"user": username}
+            )
+            revoked += done.status_code < 300
+        return revoked

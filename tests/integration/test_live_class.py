@@ -333,3 +333,12 @@ def test_help_shares_exactly_that_server_and_the_view_is_sandboxed(
     # Not alice's other servers, and nobody else's.
     assert tina.get("/user/alice/api/status", follow_redirects=True).status_code in (403, 404, 503)
     assert tina.get(f"/user/bob/{COURSE}/api/status", follow_redirects=True).status_code != 200
+
+    # Leaving the course takes the shared access away (a fresh sign-in shows it).
+    try:
+        done = hub.cli("course", "unenrol", COURSE, "tina")
+        assert done.returncode == 0 and "Revoked 1" in done.stdout, done.stdout + done.stderr
+        again = login(hub.url, "tina", USERS["tina"]).get(lab, follow_redirects=True)
+        assert again.status_code == 403
+    finally:
+        hub.cli("course", "enrol", COURSE, "tina", "--role", "instructor")

@@ -304,7 +304,14 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
             "name": "coursehub-service",
             "description": "The coursehub service sees whether a student's servers run, "
             "and shares one with a course's staff member who asks to help.",
-            "scopes": ["read:users:name", "read:servers", "shares", "access:servers"],
+            "scopes": [
+                "read:users:name",
+                "read:servers",
+                "access:servers",
+                "shares",
+                "read:shares",
+                "read:users:shares",
+            ],
             "services": [SERVICE_NAME],
         },
         {
@@ -317,6 +324,10 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
                 "list:users",
                 "read:hub",
                 "tokens",
+                # taking someone out of a course revokes the live view's help shares
+                "shares",
+                "read:shares",
+                "read:users:shares",
             ],
             "services": [CLI_SERVICE_NAME],
         },

@@ -14,6 +14,8 @@ from rich.table import Table
 from ..config.layout import DataLayout
 from ..config.loader import LoadedConfig
 from ..config.translate import coursehub_database_url
+from ..errors import HubNotRunning
+from ..hubapi import HubClient
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: imported when a course command runs
     from ..courses.store import CourseInfo, CourseStore
@@ -193,6 +195,24 @@ def _enrol(args: argparse.Namespace, store: CourseStore, console: Console) -> in
 def _unenrol(args: argparse.Namespace, store: CourseStore, console: Console) -> int:
     store.unenrol(args.name, args.username)
     console.print(f"{args.username} is no longer in {args.name}.", markup=False)
+    # Help shares of the live class view tied to this course go too.
+    try:
+        hub = HubClient.for_layout(store.layout)
+    except HubNotRunning:
+        console.print(
+            "Note: the hub is not running, so server access shared with or by them for "
+            "help (live class view) stays until revoked in the hub.",
+            markup=False,
+        )
+        return 0
+    try:
+        revoked = hub.revoke_course_shares(args.name, args.username)
+    except HubNotRunning:
+        revoked = 0
+    finally:
+        hub.close()
+    if revoked:
+        console.print(f"Revoked {revoked} shared server access of theirs in {args.name}.")
     return 0
 
 

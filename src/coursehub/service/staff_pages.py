@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, StreamingRespons
 
 from ..courses.build import build_course, environment_state
 from ..errors import CoursehubError
+from ..hubapi import HubClient
 from .auth import page_user
 from .course_access import STAFF_ROLES, course_for, layout_of, progress_for, store_for
 from .errors import ApiError
@@ -119,7 +120,23 @@ async def unenrol(
     except CoursehubError as exc:
         raise ApiError(400, f"{exc}.") from None
     log.info("%s unenrolled %s from %s", user.name, username, course)
+    await asyncio.to_thread(_revoke_shares, request, course, username)
     return RedirectResponse(_staff_url(request, course), 303)
+
+
+def _revoke_shares(request: Request, course: str, username: str) -> None:
+    """Whoever leaves a course keeps no help share tied to it (live view)."""
+    settings = request.app.state.settings
+    hub = HubClient(settings.api_url, settings.api_token)
+    try:
+        revoked = hub.revoke_course_shares(course, username)
+    except CoursehubError as exc:  # the hub is away: say so, the enrolment is gone anyway
+        log.warning("could not revoke %s's shares in %s: %s", username, course, exc)
+        return
+    finally:
+        hub.close()
+    if revoked:
+        log.info("revoked %d help shares of %s in %s", revoked, username, course)
 
 
 @router.post("/course/{course}/staff/pull", include_in_schema=False)
