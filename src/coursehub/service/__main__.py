@@ -67,6 +67,11 @@ def main() -> int:
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         server_header=False,
+        # The proxy keeps idle connections to us open and reuses them. If we closed an
+        # idle one first (uvicorn's default is after 5 s), a request sent on it at that
+        # moment fails with "socket hang up" and the user gets a 503 page. Outlast the
+        # proxy's idle sockets instead.
+        timeout_keep_alive=75,
         **ssl_options,
     )
     return 0
