@@ -31,7 +31,16 @@ def content_security_policy(frame_ancestors: tuple[str, ...] = ()) -> str:
 
 
 # Query parameters whose values are credentials or one-time secrets.
-SECRET_PARAMS = {"token", "access_token", "code", "state", "_xsrf", "auth_token", "id_token"}
+SECRET_PARAMS = {
+    "token",
+    "access_token",
+    "code",
+    "state",
+    "_xsrf",
+    "auth_token",
+    "id_token",
+    "ticket",  # the live view's stream ticket
+}
 
 
 def loggable_target(scope: Scope) -> str:
