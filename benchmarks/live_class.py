@@ -6,14 +6,16 @@ N students and an instructor enrolled, then two phases in the same run:
 1. The class (``--seconds``, default 30): every student runs a cell about every
    second (one run in ten fails) and saves about every 5 s, on random, staggered
    schedules. A save writes the student's notebook file to a per-student directory
-   (a cell changed, so its sha256 changes) and posts ``notebook_saved`` with the sha256
-   and the tail (``tail_of``), with that second's ``cell_executed`` in the same POST,
-   as the course server's extension batches them. 100 real JupyterLab servers do not
-   fit on a 2-core machine, so the simulated students post those same requests
-   themselves, directly to the service as the extension does, with real hub tokens.
+   (a cell changed, so its sha256 changes) and sends ``notebook_saved`` with the sha256
+   and the tail (``tail_of``). Events go out as the course server's extension sends
+   them: gathered for 50 ms, then one POST at a time per student (so a save and the
+   cell run of the same moment share a POST). 100 real JupyterLab servers do not fit
+   on a 2-core machine, so the simulated students post those same requests themselves,
+   directly to the service as the extension does, with real hub tokens.
    An instructor client holds the notebook's event stream (``/live/stream``, through
    the proxy) and notes when each (student, sha256) arrives: latency = arrival - the
-   moment just before the save's POST was sent.
+   moment just before the save's POST was sent (also printed: from the file write,
+   which adds the 50 ms gather window and any wait for the student's previous POST).
    Baseline, in the same phase: a PipalHub-style poller in its own process that every
    5 s reads, parses (nbformat) and re-renders every student's notebook into an HTML
    tail page; latency = the moment a (student, sha256) first appears in a page - the
@@ -222,6 +224,7 @@ async def _phase_class(
     s.poller = _latency(run.saves, pol.first_seen, "saved_at")
     warm = [v for v in run.saves if v.sent_at - start >= WARM_UP]
     s.dashboard_warm = _latency(warm, dashboard.arrivals, "sent_at")
+    s.dashboard_from_file = _latency(run.saves, dashboard.arrivals, "saved_at")
     s.poller_warm = _latency(warm, pol.first_seen, "saved_at")
     s.class_posts, s.class_events = run.posts, run.events
     s.class_statuses = dict(run.statuses)

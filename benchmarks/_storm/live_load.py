@@ -8,8 +8,10 @@ events of one burst go in one POST to the service's events API. 100 JupyterLab s
 do not fit on a 2-core machine, so each simulated student keeps its own copy of the
 notebook in a per-student directory, changes it as it "works", writes it to disk on
 each save (atomically, as Jupyter does) and posts those same requests itself, directly
-to the service as the extension does, with the student's real hub token and the same
-HTTP client (tornado's ``AsyncHTTPClient``: a new connection for each POST).
+to the service as the extension does, with the student's real hub token, the same
+HTTP client (tornado's ``AsyncHTTPClient``: a new connection for each POST) and the
+same batching (``Sender``: a 50 ms gather window, one POST at a time). A student works
+on its schedule whatever the service does; a slow service makes batches larger.
 (httpx is not used for the POSTs: its connection pool costs the driver about 17 ms of
 CPU per request with 100 connections open, which would starve the service it measures.)
 
@@ -42,6 +44,9 @@ ERRORS = ("NameError", "TypeError", "ZeroDivisionError", "KeyError")
 ERROR_SHARE = 0.1  # one cell run in ten fails
 RUN_EVERY = (0.8, 1.2)  # seconds between a student's cell runs
 SAVE_EVERY = (4.0, 6.0)  # seconds between a student's saves
+GATHER_SECONDS = 0.05  # the extension's gather window: a burst's events in one POST
+MAX_BATCH = 500  # and at most this many
+DRAIN = 60.0  # seconds for the last queued events to be posted after the class
 POST_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
 JSON = {"Content-Type": "application/json"}
@@ -275,49 +280,71 @@ async def _lag_probe(out: list[float], every: float = 0.1) -> None:
         out.append(max(0.0, loop.time() - due))
 
 
+class Sender:
+    """One student server's EventSender (coursehub.notebook_events.sender), as it behaves:
+    events queue up; after a 50 ms gather window everything queued (up to 500) goes in
+    one POST, one POST at a time, so a slow service makes batches larger, not more
+    numerous. (Not modelled: its retries after a 5xx or 429; those are counted here.)"""
+
+    def __init__(self, client: AsyncHTTPClient, url: str, token: str, run: ClassRun) -> None:
+        self.client, self.url, self.run = client, url, run
+        self.headers = {**JSON, "Authorization": f"token {token}"}
+        self.queue: list[tuple[dict[str, Any], Save | None]] = []
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def send(self, event: dict[str, Any], save: Save | None = None) -> None:
+        self.queue.append((event, save))
+        self.idle.clear()
+        self.wake.set()
+
+    async def loop(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            await asyncio.sleep(GATHER_SECONDS)
+            while self.queue:
+                items, self.queue = self.queue[:MAX_BATCH], self.queue[MAX_BATCH:]
+                body = json.dumps([e for e, _ in items]).encode()
+                sent = time.time()
+                for _, save in items:
+                    if save is not None:
+                        save.sent_at = sent
+                status = await post(self.client, self.url, body, self.headers)
+                self.run.statuses[status] += 1
+                self.run.post_s.append(time.time() - sent)
+                self.run.posts += 1
+                self.run.events += len(items)
+                for _, save in items:
+                    if save is not None:
+                        save.status = int(status) if status.isdigit() else 0
+            if not self.queue:
+                self.idle.set()
+
+
 async def _student(
-    copy: StudentCopy,
-    client: AsyncHTTPClient,
-    url: str,
-    token: str,
-    course: str,
-    path: str,
-    start: float,
-    end: float,
+    copy: StudentCopy, sender: Sender, course: str, path: str, start: float, end: float,
     run: ClassRun,
-) -> None:
+) -> None:  # fmt: skip
     """Run a cell every ~1 s and save every ~5 s (random phases), from `start` to `end`
-    (loop time); each second's events go in one POST, as the extension batches them."""
+    (loop time), whatever the service does: the events go to the student's sender."""
     loop = asyncio.get_running_loop()
     rng = copy.rng
-    headers = {**JSON, "Authorization": f"token {token}"}
     next_run = start + rng.uniform(0, RUN_EVERY[1])
     next_save = start + rng.uniform(0, SAVE_EVERY[1])
     while True:
         await asyncio.sleep(max(0.0, next_run - loop.time()))
         if loop.time() >= end:
             return
-        batch = [event("cell_executed", course, path, copy.run_cell())]
-        save: Save | None = None
+        sender.send(event("cell_executed", course, path, copy.run_cell()))
         if loop.time() >= next_save:
             digest, tail = copy.save()
-            saved_at = time.time()
-            batch.append(event("notebook_saved", course, path, {"sha256": digest}, tail=tail))
-            save = Save(copy.user, digest, saved_at, 0.0)
+            save = Save(copy.user, digest, saved_at=time.time(), sent_at=0.0)
+            run.saves.append(save)
+            sender.send(event("notebook_saved", course, path, {"sha256": digest}, tail=tail), save)
             next_save += rng.uniform(*SAVE_EVERY)
         next_run += rng.uniform(*RUN_EVERY)
-        body = json.dumps(batch).encode()
-        sent = time.time()
-        if save is not None:
-            save.sent_at = sent
-            run.saves.append(save)
-        status = await post(client, url, body, headers)
-        run.statuses[status] += 1
-        run.post_s.append(time.time() - sent)
-        run.posts += 1
-        run.events += len(batch)
-        if save is not None:
-            save.status = int(status) if status.isdigit() else 0
 
 
 def make_copies(students: list[str], root: Path, notebook: str, seed: int) -> list[StudentCopy]:
@@ -342,18 +369,19 @@ async def class_in_session(
     end = start + seconds
     run = ClassRun()
     client = poster(len(copies))
-    probe = asyncio.create_task(_lag_probe(run.loop_lag_s))
+    senders = [Sender(client, url, tokens[c.user], run) for c in copies]
+    background = [asyncio.create_task(s.loop()) for s in senders]
+    background.append(asyncio.create_task(_lag_probe(run.loop_lag_s)))
     try:
-        await asyncio.gather(
-            *(
-                _student(c, client, url, tokens[c.user], course, path, start, end, run)
-                for c in copies
-            )
-        )
+        pairs = zip(copies, senders, strict=True)
+        await asyncio.gather(*(_student(c, s, course, path, start, end, run) for c, s in pairs))
+        # what the students did last is still queued or on its way
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(s.idle.wait() for s in senders)), DRAIN)
     finally:
-        probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         client.close()
     run.tail_cpu_s = sum(c.tail_cpu_s for c in copies)
     return run
