@@ -268,3 +268,28 @@ async def test_posted_events_are_published_to_the_course_dashboards(site) -> Non
         "ZeroDivisionError",
     )
     assert sub.queue.empty()  # the refused batch published nothing
+
+
+async def test_concurrent_batches_share_one_transaction(live: LiveStore) -> None:
+    from coursehub.events.ingest import EventWriter
+    from coursehub.events.store import EventFilter, EventStore
+
+    published: list[list] = []
+    writer = EventWriter(live.db, published.append)
+    students = [f"s{n}" for n in range(20)]
+    ids = await asyncio.gather(
+        *(
+            writer.submit(name, [_event("notebook_opened"), _event("cell_executed")])
+            for name in students
+        )
+    )
+    # every caller gets its own ids, in the order of its events
+    assert all(len(i) == 2 and i[0] < i[1] for i in ids)
+    assert len({i for pair in ids for i in pair}) == 40
+    assert writer.writes < len(students)  # batches that arrived together, written together
+    stored = EventStore(live.db).query(EventFilter(course="algebra"), limit=100)
+    assert {(e.id, e.user) for e in stored} == {
+        (i, name) for name, pair in zip(students, ids, strict=True) for i in pair
+    }
+    states = [s for group in published for s in group]
+    assert sorted(s.username for s in states) == sorted(students)

@@ -247,6 +247,15 @@ class CourseStore:
             rows = [Enrolment(e.course, e.username, e.role) for e in s.scalars(query)]
         return sorted(rows, key=lambda e: (COURSE_ROLES.index(e.role), e.username))
 
+    def role_of(self, name: str, username: str) -> str | None:
+        """`username`'s role in course `name`, or None (one indexed lookup)."""
+        with self.db.session() as s:
+            return s.scalar(
+                select(models.Enrolment.role).where(
+                    models.Enrolment.course == name, models.Enrolment.username == username
+                )
+            )
+
     def courses_of(self, username: str) -> builtins.list[Enrolment]:
         query = select(models.Enrolment).where(models.Enrolment.username == username)
         with self.db.session() as s:

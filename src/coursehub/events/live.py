@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..db import models
 from ..db.session import Database
@@ -132,6 +133,32 @@ def _changes(events: Iterable[EventIn], now: datetime) -> dict[tuple[str, str], 
     return changes
 
 
+def apply_in(
+    s: Session, username: str, events: Iterable[EventIn], now: datetime
+) -> list[LiveState]:
+    """`LiveStore.apply` inside the caller's transaction."""
+    out = []
+    for (course, path), cols in _changes(events, now).items():
+        row = s.scalar(
+            select(models.LiveNotebook).where(
+                models.LiveNotebook.course == course,
+                models.LiveNotebook.path == path,
+                models.LiveNotebook.username == username,
+            )
+        )
+        if row is None:
+            row = models.LiveNotebook(course=course, path=path, username=username)
+            s.add(row)
+        for name, value in cols.items():
+            setattr(row, name, value)
+        row.updated_at = now
+        s.flush()
+        state = _state(row)
+        state.fields_changed = set(cols)
+        out.append(state)
+    return out
+
+
 class LiveStore:
     def __init__(self, db: Database):
         self.db = db
@@ -140,39 +167,13 @@ class LiveStore:
         """Fold `events` (already authorised as `username`'s) into the live table; the
         states that changed."""
         now = models.utcnow()
-        changes = _changes(events, now)
-        if not changes:
-            return []
         try:
-            return self._write(username, changes, now)
+            with self.db.session() as s:
+                return apply_in(s, username, events, now)
         except IntegrityError:
-            # Two batches created the same row at once: the second one now updates it.
-            return self._write(username, changes, now)
-
-    def _write(
-        self, username: str, changes: dict[tuple[str, str], dict[str, Any]], now: datetime
-    ) -> list[LiveState]:
-        out = []
-        with self.db.session() as s:
-            for (course, path), cols in changes.items():
-                row = s.scalar(
-                    select(models.LiveNotebook).where(
-                        models.LiveNotebook.course == course,
-                        models.LiveNotebook.path == path,
-                        models.LiveNotebook.username == username,
-                    )
-                )
-                if row is None:
-                    row = models.LiveNotebook(course=course, path=path, username=username)
-                    s.add(row)
-                for name, value in cols.items():
-                    setattr(row, name, value)
-                row.updated_at = now
-                s.flush()
-                state = _state(row)
-                state.fields_changed = set(cols)
-                out.append(state)
-        return out
+            # Two writers created the same row at once: the second one now updates it.
+            with self.db.session() as s:
+                return apply_in(s, username, events, now)
 
     def notebook(self, course: str, path: str) -> list[LiveState]:
         """Every student's state for one notebook of `course`."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
 
 from ..db import models
 from ..db.session import Database
@@ -29,33 +31,38 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+def event_rows(events: list[EventIn], username: str, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": e.type,
+            "username": username,
+            "course": e.course,
+            "filename": e.filename,
+            "path": e.path,
+            "timestamp": e.timestamp or now,
+            "received_at": now,
+            "data": json.dumps(e.data, separators=(",", ":")),
+        }
+        for e in events
+    ]
+
+
+def insert_events(s: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `rows` in one round trip; their ids, in order (RETURNING keeps it)."""
+    result = s.execute(
+        insert(models.Event).returning(models.Event.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in result]
+
+
 class EventStore:
     def __init__(self, db: Database):
         self.db = db
 
     def add(self, events: list[EventIn], username: str) -> list[int]:
         """Store `events` as `username`'s (the caller checked they may); their ids."""
-        now = models.utcnow()
-        rows = [
-            {
-                "type": e.type,
-                "username": username,
-                "course": e.course,
-                "filename": e.filename,
-                "path": e.path,
-                "timestamp": e.timestamp or now,
-                "received_at": now,
-                "data": json.dumps(e.data, separators=(",", ":")),
-            }
-            for e in events
-        ]
         with self.db.session() as s:
-            # One round trip for the batch; RETURNING keeps the ids in order.
-            result = s.execute(
-                insert(models.Event).returning(models.Event.id, sort_by_parameter_order=True),
-                rows,
-            )
-            return [row[0] for row in result]
+            return insert_events(s, event_rows(events, username, models.utcnow()))
 
     def query(self, f: EventFilter, limit: int) -> list[EventOut]:
         q = select(models.Event).where(models.Event.id > f.after_id)
