@@ -1,0 +1,228 @@
+"""Run untrusted code (a student's submission) as a throwaway Unix account in a box.
+
+Each run gets:
+- its own system account, made for the run and deleted after it, with no home, no
+  supplementary groups and no way to gain privileges (`PR_SET_NO_NEW_PRIVS`);
+- its own network namespace with only a loopback that is down: no network at all;
+- its own mount namespace with fresh, small tmpfs on /tmp, /var/tmp and /dev/shm, so
+  the only place it can write to is its work directory;
+- limits on CPU time, address space (memory), processes (per the fresh uid, so a fork
+  bomb hits it at once), file size, and wall time; output is kept to a bounded size;
+- on the way out, every process of the account is killed, wherever it went.
+
+Needs root (creating accounts and namespaces). Linux only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pwd
+import resource
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ..errors import CoursehubError
+
+ACCOUNT_PREFIX = "chg-"
+MAX_OUTPUT = 1024 * 1024  # bytes of stdout / stderr kept
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWNET = 0x40000000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 16384, 1 << 18
+_PR_SET_NO_NEW_PRIVS = 38
+PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+class SandboxError(CoursehubError):
+    """The sandbox itself could not be set up (not the code in it failing)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    cpu_seconds: int = 60
+    memory: int = 1024**3  # bytes of address space
+    processes: int = 64
+    file_size: int = 64 * 1024**2  # bytes, any one file
+    wall_seconds: float = 120.0
+    tmp_size: int = 64 * 1024**2  # bytes of each private tmpfs
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    returncode: int | None  # None: killed at the wall-time limit
+    stdout: bytes
+    stderr: bytes
+    wall_seconds: float
+    timed_out: bool
+    killed_leftovers: int  # processes still running after the main one ended
+
+    @property
+    def outcome(self) -> str:
+        """A short reason a grader can show: ok, exit N, signal NAME, wall time."""
+        if self.timed_out:
+            return "stopped at the wall-time limit"
+        if self.returncode == 0:
+            return "ok"
+        if self.returncode is not None and self.returncode < 0:
+            name = signal.Signals(-self.returncode).name
+            if name == "SIGXCPU":
+                return "stopped at the CPU-time limit"
+            return f"killed by {name}"
+        return f"exit status {self.returncode}"
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def throwaway_account() -> Iterator[tuple[str, int, int]]:
+    """A fresh system account (name, uid, gid), gone afterwards with its processes."""
+    name = ACCOUNT_PREFIX + secrets.token_hex(5)
+    done = subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SandboxError(f"cannot create a sandbox account: {done.stderr.strip()[:200]}")
+    entry = pwd.getpwnam(name)
+    try:
+        yield name, entry.pw_uid, entry.pw_gid
+    finally:
+        kill_all_of(entry.pw_uid)
+        subprocess.run(["userdel", name], capture_output=True)
+        subprocess.run(["groupdel", name], capture_output=True)  # if userdel left it
+
+
+def kill_all_of(uid: int, rounds: int = 50) -> int:
+    """SIGKILL every process running as `uid` until none is left; how many there were."""
+    killed: set[int] = set()
+    for _ in range(rounds):
+        found = [
+            p
+            for p in psutil.process_iter(["uids"])
+            if p.info["uids"] and p.info["uids"].real == uid
+        ]
+        if not found:
+            break
+        for proc in found:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+                killed.add(proc.pid)
+        time.sleep(0.02)
+    return len(killed)
+
+
+def _preexec(uid: int, gid: int, limits: SandboxLimits) -> None:
+    """In the child, as root, before exec: namespaces, private tmp, limits, then drop."""
+    _check(_libc.unshare(_CLONE_NEWNET | _CLONE_NEWNS), "unshare")
+    _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "private mounts")
+    options = f"size={limits.tmp_size},mode=1777".encode()
+    for target in PRIVATE_TMP:
+        if os.path.isdir(target):
+            _check(
+                _libc.mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options),
+                f"tmpfs on {target}",
+            )
+    cpu = max(1, int(limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _read_bounded(f: tempfile._TemporaryFileWrapper) -> bytes:  # type: ignore[type-arg]
+    f.seek(0)
+    data = f.read(MAX_OUTPUT + 1)
+    return data[:MAX_OUTPUT] + (b"\n[output cut]" if len(data) > MAX_OUTPUT else b"")
+
+
+def run_sandboxed(
+    argv: Sequence[str],
+    workdir: Path,
+    limits: SandboxLimits = SandboxLimits(),
+    env: dict[str, str] | None = None,
+) -> SandboxResult:
+    """Run `argv` in `workdir` (handed to the throwaway account for the run, back to
+    root after it) inside the sandbox; never raises for what the code inside does."""
+    if os.geteuid() != 0:
+        raise SandboxError("the grading sandbox needs root (it creates throwaway accounts)")
+    workdir = Path(workdir)
+    base_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir)}
+    with throwaway_account() as (_name, uid, gid):
+        _chown_tree(workdir, uid, gid)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=workdir,
+                env={**base_env, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                preexec_fn=lambda: _preexec(uid, gid, limits),  # noqa: PLW0108
+                start_new_session=True,
+                close_fds=True,
+            )
+            timed_out = False
+            try:
+                returncode: int | None = proc.wait(timeout=limits.wall_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                returncode = None
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                kill_all_of(uid)
+                proc.wait()
+            wall = time.monotonic() - started
+            leftovers = kill_all_of(uid)
+            result = SandboxResult(
+                returncode=returncode,
+                stdout=_read_bounded(out),
+                stderr=_read_bounded(err),
+                wall_seconds=wall,
+                timed_out=timed_out,
+                killed_leftovers=leftovers,
+            )
+        _chown_tree(workdir, 0, 0)
+    return result
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    """Give `root` and everything below it to uid:gid, never following symlinks (what
+    the sandboxed code left there may point anywhere)."""
+    os.chown(root, uid, gid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
