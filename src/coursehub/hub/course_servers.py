@@ -48,11 +48,7 @@ def resolve_course_server(
     info = store.get(course)  # type: ignore[attr-defined]
     if info is None:
         raise CourseAccessError(f"there is no course called {course!r}")
-    role = None
-    for member in store.members(course):  # type: ignore[attr-defined]
-        if member.username == username:
-            role = member.role
-            break
+    role = store.role_of(course, username)  # type: ignore[attr-defined]
     if role is None:
         if site_role != "admin":
             raise CourseAccessError(

@@ -71,10 +71,8 @@ def student_of(request: Request, username: str) -> Student:
 
 def course_role(store: Any, user: HubUser, course: str) -> str | None:
     """`user`'s role in `course` (site admins act as instructors), or None."""
-    for member in store.members(course):
-        if member.username == user.name:
-            return member.role
-    return "instructor" if user.role == "admin" else None
+    role = store.role_of(course, user.name)
+    return role or ("instructor" if user.role == "admin" else None)
 
 
 def course_for(request: Request, user: HubUser, course: str) -> tuple[CourseContent, str]:

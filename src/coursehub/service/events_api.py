@@ -26,7 +26,7 @@ from ..events.ratelimit import RateLimiter
 from ..events.schema import EventIn, EventOut
 from ..events.store import EventFilter, EventStore
 from .auth import api_user
-from .course_access import STAFF_ROLES, database_for, store_for
+from .course_access import STAFF_ROLES, course_role, database_for, store_for
 from .errors import ApiError
 from .identity import HubUser
 
@@ -89,9 +89,9 @@ def _cached_role(app: Any, user: HubUser, course: str) -> tuple[bool, str | None
 
 def _lookup_role(app: Any, user: HubUser, course: str) -> str | None:
     store = store_for(app)
-    role = store.role_of(course, user.name)
-    if role is None and user.role == "admin" and store.get(course) is not None:
-        role = "instructor"  # site admins act as instructors of every course
+    role = course_role(store, user, course)
+    if role is not None and user.role == "admin" and store.get(course) is None:
+        role = None  # course_role makes admins instructors, of existing courses only
     cache = getattr(app.state, "event_roles", None)
     if cache is None or len(cache) > 50_000:
         cache = app.state.event_roles = {}

@@ -34,7 +34,7 @@ log = logging.getLogger("coursehub.service")
 router = APIRouter()
 
 
-async def _server_ready(request: Request, username: str, server: str) -> bool:
+async def server_ready(request: Request, username: str, server: str) -> bool:
     settings = request.app.state.settings
     response = await hub_api_client(request.app).get(
         f"{settings.api_url}/users/{quote(username)}",
@@ -71,8 +71,8 @@ async def open_notebook(
     except CourseAccessError as exc:
         return error_response(request, 403, f"You cannot open this notebook: {exc}.")
 
-    server_ready = await _server_ready(request, user.name, course)
-    if not server_ready:
+    ready = await server_ready(request, user.name, course)
+    if not ready:
         # The hub starts the server with its progress page, then sends the browser
         # back to this same link.
         back = quote(request.url.path)

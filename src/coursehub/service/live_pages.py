@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
+from html import escape
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -45,6 +46,7 @@ from .errors import ApiError
 from .events_api import broker_for, live_for
 from .forms import form_user
 from .identity import HubUser
+from .links import server_ready
 from .templating import render
 
 log = logging.getLogger("coursehub.service")
@@ -222,9 +224,16 @@ async def live_stream(request: Request, course: str, path: str | None = None) ->
     )
 
 
-async def _student_in(request: Request, course: str, username: str) -> None:
+async def _student_notebook(
+    request: Request, user: HubUser, course: str, username: str, path: str
+) -> CourseContent:
+    """The course, once the caller is its staff, `path` one of its notebooks and
+    `username` one of its students (404 otherwise)."""
+    content = await _staff_course(request, user, course)
+    _notebook_of(content, path)
     if username not in await asyncio.to_thread(_students, request, course):
         raise ApiError(404, f"{username!r} is not a student of this course.")
+    return content
 
 
 @router.get("/course/{course}/live/view/{username}/{path:path}", include_in_schema=False)
@@ -235,9 +244,7 @@ async def live_view(
     path: str,
     user: Annotated[HubUser, Depends(page_user)],
 ) -> HTMLResponse:
-    content = await _staff_course(request, user, course)
-    _notebook_of(content, path)
-    await _student_in(request, course, username)
+    content = await _student_notebook(request, user, course, username, path)
     state = await asyncio.to_thread(live_for(request.app).one, course, path, username)
     live = _live_url(request, course)
     return render(
@@ -263,9 +270,7 @@ async def live_render(
     user: Annotated[HubUser, Depends(page_user)],
 ) -> Response:
     """The student's copy rendered by nbconvert, for the sandboxed frame of the view."""
-    content = await _staff_course(request, user, course)
-    _notebook_of(content, path)
-    await _student_in(request, course, username)
+    await _student_notebook(request, user, course, username, path)
 
     def build() -> str:
         student = student_of(request, username)
@@ -277,14 +282,10 @@ async def live_render(
     except (WorkspaceError, ShareError) as exc:
         message = str(exc).replace("your notebook", "the student's notebook")
         message = message.replace("your workspace", "the student's workspace")
-        html = f"<p>Cannot show this notebook: {_escape(message)}.</p>"
+        html = f"<p>Cannot show this notebook: {escape(message)}.</p>"
     return HTMLResponse(
         html, headers={"Content-Security-Policy": VIEW_CSP, "Cache-Control": "no-store"}
     )
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @router.post("/course/{course}/live/help/{username}/{path:path}", include_in_schema=False)
@@ -296,20 +297,16 @@ async def live_help(
     user: Annotated[HubUser, Depends(form_user)],
 ) -> Response:
     """Share the student's course server with the caller, then open the notebook there."""
-    content = await _staff_course(request, user, course)
-    _notebook_of(content, path)
-    await _student_in(request, course, username)
-    settings = request.app.state.settings
-    client = hub_api_client(request.app)
-    auth = {"Authorization": f"token {settings.api_token}"}
-    model = await client.get(f"{settings.api_url}/users/{quote(username)}", headers=auth)
-    server = (model.json().get("servers") or {}).get(course) if model.status_code == 200 else None
-    if not server or not server.get("ready"):
+    await _student_notebook(request, user, course, username, path)
+    if not await server_ready(request, username, course):
         raise ApiError(
             409,
             f"{username}'s server for this course is not running; "
             "they need to open a notebook first.",
         )
+    settings = request.app.state.settings
+    client = hub_api_client(request.app)
+    auth = {"Authorization": f"token {settings.api_token}"}
     if user.name != username:
         granted = await client.post(
             f"{settings.api_url}/shares/{quote(username)}/{quote(course)}",
