@@ -168,3 +168,114 @@ class LiveNotebook(Base):
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     kernel: Mapped[str | None] = mapped_column(String(8), nullable=True)  # started / died
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Assignment(Base):
+    """An assignment of a course, authored for nbgrader or otter-grader."""
+
+    __tablename__ = "coursehub_assignments"
+    __table_args__ = (
+        UniqueConstraint("course", "name"),
+        CheckConstraint("format IN ('nbgrader', 'otter')", name="format"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # not a foreign key: assignments made through the remote grading API belong to an
+    # LMS course that need not exist here
+    course: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    origin: Mapped[str] = mapped_column(String(16), default="course")  # course | remote
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # JSON: [{"name", "points", "kind": "auto" | "manual", "notebook"}]
+    questions: Mapped[str] = mapped_column(Text, default="[]")
+    max_points: Mapped[float] = mapped_column(default=0.0)
+    # JSON: relative paths of the student version's files
+    files: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Extension(Base):
+    """A later due date for one student."""
+
+    __tablename__ = "coursehub_extensions"
+
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_assignments.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    granted_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Submission(Base):
+    """One attempt, immutable once stored; every attempt is kept."""
+
+    __tablename__ = "coursehub_submissions"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "username", "attempt"),
+        # a retried POST with the same key is the same submission
+        UniqueConstraint("assignment_id", "username", "client_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_assignments.id", ondelete="CASCADE"), index=True
+    )
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    late_seconds: Mapped[int] = mapped_column(Integer, default=0)  # 0: on time
+    sha256: Mapped[str] = mapped_column(String(64))  # of the stored files, in order
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[str] = mapped_column(Text, default="[]")
+    origin: Mapped[str] = mapped_column(String(16), default="workspace")
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Grading(Base):
+    """One autograding run of a submission: queued, running, done or failed.
+    Re-grading adds a run; the newest finished one counts."""
+
+    __tablename__ = "coursehub_gradings"
+    __table_args__ = (Index("ix_coursehub_gradings_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_submissions.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    requested_by: Mapped[str] = mapped_column(String(64), default="")
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[float | None] = mapped_column(nullable=True)
+    max_total: Mapped[float] = mapped_column(default=0.0)
+    # JSON: {question: {"points", "max", "kind", "passed", "hidden", "message"}}
+    questions: Mapped[str] = mapped_column(Text, default="{}")
+    outcome: Mapped[str] = mapped_column(String(300), default="")
+    # JSON list of what the grader noticed: changed test cells, reset hooks, ...
+    notes: Mapped[str] = mapped_column(Text, default="[]")
+    output: Mapped[str] = mapped_column(Text, default="")  # for staff: test output
+    seconds: Mapped[float | None] = mapped_column(nullable=True)
+
+
+class ManualGrade(Base):
+    """Points and a comment given by staff to one question of one submission."""
+
+    __tablename__ = "coursehub_manual_grades"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    question: Mapped[str] = mapped_column(String(64), primary_key=True)
+    points: Mapped[float | None] = mapped_column(nullable=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    grader: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -167,6 +167,58 @@ def _read_bounded(f: tempfile._TemporaryFileWrapper) -> bytes:  # type: ignore[t
     return data[:MAX_OUTPUT] + (b"\n[output cut]" if len(data) > MAX_OUTPUT else b"")
 
 
+@dataclass(frozen=True)
+class SandboxAccount:
+    """A throwaway account that owns `workdir` for as long as it exists."""
+
+    name: str
+    uid: int
+    gid: int
+    workdir: Path
+    limits: SandboxLimits
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        base = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": str(self.workdir),
+        }
+        return {**base, **(extra or {})}
+
+    def popen(self, argv: Sequence[str], env: dict[str, str] | None = None, **kwargs):  # type: ignore[no-untyped-def]
+        """Start `argv` as this account, inside the box, in its work directory."""
+        return subprocess.Popen(
+            list(argv),
+            cwd=self.workdir,
+            env=self.env(env),
+            stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: _preexec(self.uid, self.gid, self.limits),  # noqa: PLW0108
+            start_new_session=True,
+            **kwargs,
+        )
+
+    def kill_all(self) -> int:
+        return kill_all_of(self.uid)
+
+
+@contextlib.contextmanager
+def sandbox_account(
+    workdir: Path, limits: SandboxLimits = SandboxLimits()
+) -> Iterator[SandboxAccount]:
+    """A throwaway account owning `workdir` for the block; afterwards every process of
+    it is killed, the work directory goes back to root and the account is removed."""
+    if os.geteuid() != 0:
+        raise SandboxError("the grading sandbox needs root (it creates throwaway accounts)")
+    workdir = Path(workdir)
+    with throwaway_account() as (name, uid, gid):
+        _chown_tree(workdir, uid, gid)
+        try:
+            yield SandboxAccount(name, uid, gid, workdir, limits)
+        finally:
+            kill_all_of(uid)
+            _chown_tree(workdir, 0, 0)
+
+
 def run_sandboxed(
     argv: Sequence[str],
     workdir: Path,
@@ -175,47 +227,33 @@ def run_sandboxed(
 ) -> SandboxResult:
     """Run `argv` in `workdir` (handed to the throwaway account for the run, back to
     root after it) inside the sandbox; never raises for what the code inside does."""
-    if os.geteuid() != 0:
-        raise SandboxError("the grading sandbox needs root (it creates throwaway accounts)")
-    workdir = Path(workdir)
-    base_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir)}
-    with throwaway_account() as (_name, uid, gid):
-        _chown_tree(workdir, uid, gid)
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            started = time.monotonic()
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=workdir,
-                env={**base_env, **(env or {})},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                preexec_fn=lambda: _preexec(uid, gid, limits),  # noqa: PLW0108
-                start_new_session=True,
-                close_fds=True,
-            )
-            timed_out = False
-            try:
-                returncode: int | None = proc.wait(timeout=limits.wall_seconds)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                returncode = None
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                kill_all_of(uid)
-                proc.wait()
-            wall = time.monotonic() - started
-            leftovers = kill_all_of(uid)
-            result = SandboxResult(
-                returncode=returncode,
-                stdout=_read_bounded(out),
-                stderr=_read_bounded(err),
-                wall_seconds=wall,
-                timed_out=timed_out,
-                killed_leftovers=leftovers,
-            )
-        _chown_tree(workdir, 0, 0)
-    return result
+    with (
+        sandbox_account(workdir, limits) as account,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
+        started = time.monotonic()
+        proc = account.popen(argv, env=env, stdout=out, stderr=err, close_fds=True)
+        timed_out = False
+        try:
+            returncode: int | None = proc.wait(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            returncode = None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            account.kill_all()
+            proc.wait()
+        wall = time.monotonic() - started
+        leftovers = account.kill_all()
+        return SandboxResult(
+            returncode=returncode,
+            stdout=_read_bounded(out),
+            stderr=_read_bounded(err),
+            wall_seconds=wall,
+            timed_out=timed_out,
+            killed_leftovers=leftovers,
+        )
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

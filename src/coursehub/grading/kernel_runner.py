@@ -1,0 +1,258 @@
+"""An IPython kernel inside the grading sandbox, driven from outside it.
+
+The kernel runs as a throwaway sandbox account with no network, so it is reached over
+Unix sockets in its work directory (ZeroMQ's ipc transport). The grader stays outside
+the box: it sends each cell, collects outputs up to a bound, enforces per-cell and
+total time, and reads test results from a pipe the kernel inherited (see harness.py),
+so nothing the student's code prints or hides decides a score.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.connect import write_connection_file
+
+from .sandbox import SandboxAccount
+
+MAX_OUTPUT_BYTES = 256 * 1024  # kept per grading run, for feedback and review
+MAX_RESULT_BYTES = 4 * 1024 * 1024  # read from the results pipe
+
+
+class KernelStartError(RuntimeError):
+    """The kernel did not come up (the student's code never ran)."""
+
+
+@dataclass
+class CellRun:
+    status: str  # ok | error | timeout | dead
+    outputs: list[Any] = field(default_factory=list)
+    error_name: str = ""
+    seconds: float = 0.0
+
+
+class _ResultPipe:
+    """Reads the kernel's end of the results pipe in a thread, bounded."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        self._buf = bytearray()
+        self._lock = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+
+    def start(self) -> None:
+        os.close(self.write_fd)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        while chunk := os.read(self.read_fd, 65536):
+            with self._lock:
+                if len(self._buf) < MAX_RESULT_BYTES:
+                    self._buf.extend(chunk[: MAX_RESULT_BYTES - len(self._buf)])
+                self._lock.notify_all()
+        os.close(self.read_fd)
+
+    def wait_for(self, needle: str, timeout: float) -> None:
+        """Wait until `needle` has arrived (the kernel wrote it before going idle, but
+        the reader thread may not have picked it up yet)."""
+        raw = needle.encode()
+        with self._lock:
+            self._lock.wait_for(lambda: raw in self._buf, timeout=timeout)
+
+    def join(self) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            data = bytes(self._buf)
+        return data.decode("utf-8", "replace").splitlines()
+
+
+class SandboxKernel:
+    """One kernel for one grading run. Use as a context manager."""
+
+    def __init__(
+        self,
+        account: SandboxAccount,
+        python: str = sys.executable,
+        startup_timeout: float = 60.0,
+        log_path: Path | None = None,
+    ) -> None:
+        self.account = account
+        self.python = python
+        self.startup_timeout = startup_timeout
+        self.log_path = log_path
+        self.proc: Any = None
+        self.client: BlockingKernelClient | None = None
+        self.results = _ResultPipe()
+        self.results_fd = self.results.write_fd  # same number in the kernel (pass_fds)
+        self.output_bytes = 0
+        self.outputs_dropped = 0
+
+    def __enter__(self) -> SandboxKernel:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        kdir = self.account.workdir / ".kernel"
+        kdir.mkdir(mode=0o700, exist_ok=True)
+        conn = kdir / "connection.json"
+        write_connection_file(
+            str(conn), transport="ipc", ip=str(kdir / "k"), key=secrets.token_hex(16).encode()
+        )
+        for path in (kdir, conn):
+            os.chown(path, self.account.uid, self.account.gid)
+        log = open(self.log_path or os.devnull, "ab")  # noqa: SIM115
+        env = {
+            "IPYTHONDIR": "/tmp/.ipython",
+            "MPLCONFIGDIR": "/tmp/.matplotlib",
+            "JUPYTER_RUNTIME_DIR": "/tmp/.jupyter-runtime",
+            "MPLBACKEND": "agg",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+        try:
+            self.proc = self.account.popen(
+                [self.python, "-m", "ipykernel_launcher", "-f", str(conn)],
+                env=env,
+                stdout=log,
+                stderr=log,
+                pass_fds=(self.results.write_fd,),
+                close_fds=True,
+            )
+        finally:
+            log.close()
+        self.results.start()
+        client = BlockingKernelClient()
+        client.load_connection_file(str(conn))
+        client.start_channels()
+        self.client = client
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                raise KernelStartError(f"the kernel exited during start-up (status {code})")
+            try:
+                client.wait_for_ready(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+                return
+            except RuntimeError as exc:
+                if time.monotonic() > deadline:
+                    raise KernelStartError("the kernel did not start in time") from exc
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def execute(self, code: str, timeout: float) -> CellRun:
+        """Run one cell; outputs are kept up to the run's output bound."""
+        assert self.client is not None
+        started = time.monotonic()
+        if not self.alive:
+            return CellRun("dead")
+        msg_id = self.client.execute(code, allow_stdin=False, stop_on_error=False)
+        run = CellRun("ok")
+        deadline = started + timeout
+        idle = replied = False
+        interrupted_at: float | None = None
+        while not (idle and replied):
+            now = time.monotonic()
+            if not self.alive:
+                run.status = "dead"
+                break
+            if now > deadline and interrupted_at is None:
+                run.status = "timeout"
+                interrupted_at = now
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, signal.SIGINT)
+            if interrupted_at is not None and now - interrupted_at > 5:
+                self.kill()  # it ignored the interrupt: nothing after this cell can run
+                run.status = "timeout"
+                break
+            if not idle:
+                idle = self._drain_iopub(msg_id, run, 0.05)
+            if not replied:
+                replied = self._shell_reply(msg_id, run)
+        run.seconds = time.monotonic() - started
+        return run
+
+    def _drain_iopub(self, msg_id: str, run: CellRun, wait: float) -> bool:
+        assert self.client is not None
+        try:
+            msg = self.client.get_iopub_msg(timeout=wait)
+        except queue.Empty:
+            return False
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            return False
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "status":
+            return content.get("execution_state") == "idle"
+        if kind in ("stream", "display_data", "execute_result", "error"):
+            if kind == "error" and run.status == "ok":
+                run.status = "error"
+                run.error_name = str(content.get("ename", ""))[:200]
+            self._keep_output(run, msg)
+        elif kind == "clear_output":
+            run.outputs.clear()
+        return False
+
+    def _shell_reply(self, msg_id: str, run: CellRun) -> bool:
+        assert self.client is not None
+        try:
+            reply = self.client.get_shell_msg(timeout=0.001)
+        except queue.Empty:
+            return False
+        if reply.get("parent_header", {}).get("msg_id") != msg_id:
+            return False
+        if reply["content"].get("status") == "error" and run.status == "ok":
+            run.status = "error"
+            run.error_name = str(reply["content"].get("ename", ""))[:200]
+        return True
+
+    def _keep_output(self, run: CellRun, msg: dict[str, Any]) -> None:
+        size = len(repr(msg["content"]))
+        if self.output_bytes + size > MAX_OUTPUT_BYTES:
+            self.outputs_dropped += 1
+            return
+        self.output_bytes += size
+        try:
+            run.outputs.append(nbformat.v4.output_from_msg(msg))
+        except (ValueError, KeyError):
+            self.outputs_dropped += 1
+
+    def kill(self) -> None:
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.account.kill_all()
+
+    def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.stop_channels()
+        self.kill()
+        if self.proc is not None:
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=5)
+        # the reader ends once every writer (the kernel's processes) is gone
+        self.results.join()
