@@ -182,8 +182,16 @@ def _absolute_paths(config: CoursehubConfig, base: Path) -> CoursehubConfig:
             update={"client_secret_file": resolve(auth.github.client_secret_file)}
         )
         auth = auth.model_copy(update={"github": gh})
+    remote = config.grading.remote_api.model_copy(
+        update={
+            "secret_file": resolve(config.grading.remote_api.secret_file),
+            "public_key_file": resolve(config.grading.remote_api.public_key_file),
+        }
+    )
+    grading = config.grading.model_copy(update={"remote_api": remote})
     return config.model_copy(
         update={
+            "grading": grading,
             "site": site,
             "roster": roster,
             "spawn": spawn,

@@ -257,6 +257,76 @@ class EventsConfig(Section):
     )
 
 
+class GradingLimitsConfig(Section):
+    cpu_time: Duration = Field("2m", description="CPU time one submission may use.")
+    memory: Size = Field("1G", description="Memory (address space) one submission may use.")
+    processes: int = Field(
+        64, ge=8, le=4096, description="Most processes and threads one submission may run."
+    )
+    file_size: Size = Field("64M", description="Largest file a submission may write.")
+    wall_time: Duration = Field(
+        "5m", description="Longest a whole grading run may take (kernel start included)."
+    )
+    cell_time: Duration = Field(
+        "1m", description="Longest one cell may run before it is interrupted."
+    )
+
+
+class RemoteGradingConfig(Section):
+    enabled: bool = Field(
+        False,
+        description="Offer the remote grading API (POST /api/grade/{course}/{activity}...) to "
+        "LMS plugins, authenticated by a JWT.",
+    )
+    audience: str = Field("coursehub", description="Required `aud` claim of the tokens.")
+    issuer: str | None = Field(None, description="Required `iss` claim (the LMS plugin's).")
+    secret_file: Path | None = Field(
+        None,
+        description="File holding the HS256 shared secret (at least 32 bytes; "
+        "make one with: openssl rand -hex 32 > FILE; chmod 600 FILE).",
+    )
+    public_key_file: Path | None = Field(
+        None, description="PEM file of the LMS plugin's RSA public key, for RS256 tokens."
+    )
+    wait: Duration = Field(
+        "3m",
+        description="Longest a grading request waits for its result before it is "
+        "answered 408 (the grading goes on; its result is kept).",
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> RemoteGradingConfig:
+        if self.enabled:
+            if not self.issuer:
+                raise ValueError("grading.remote_api.issuer is required when enabled")
+            if (self.secret_file is None) == (self.public_key_file is None):
+                raise ValueError(
+                    "set exactly one of grading.remote_api.secret_file (HS256) "
+                    "or grading.remote_api.public_key_file (RS256)"
+                )
+        return self
+
+
+class GradingConfig(Section):
+    parallel: int | Literal["auto"] = Field(
+        "auto",
+        description="How many submissions are graded at the same time. "
+        "auto: the number of CPU cores.",
+    )
+    max_queued: int = Field(
+        500, ge=1, description="Most gradings waiting; beyond this the remote API answers 503."
+    )
+    limits: GradingLimitsConfig = Field(default_factory=GradingLimitsConfig)
+    remote_api: RemoteGradingConfig = Field(default_factory=RemoteGradingConfig)
+
+    @field_validator("parallel")
+    @classmethod
+    def _parallel(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 64:
+            raise ValueError("expected auto or a number from 1 to 64")
+        return v
+
+
 class CoursehubConfig(Section):
     site: SiteConfig = Field(default_factory=SiteConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -268,6 +338,7 @@ class CoursehubConfig(Section):
     idle: IdleConfig = Field(default_factory=IdleConfig)
     courses: CoursesConfig = Field(default_factory=CoursesConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    grading: GradingConfig = Field(default_factory=GradingConfig)
     extra_config_dir: Path | None = Field(
         None,
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "

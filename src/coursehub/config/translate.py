@@ -7,6 +7,7 @@ needs is passed in, so the translation is unit-tested without anything running.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,20 @@ class Machine:
 
     python: str
     cpu_count: int
+
+
+def grading_settings(config: CoursehubConfig, machine: Machine) -> str:
+    """The grading section for the service, as one JSON value (paths, no secrets)."""
+    grading = config.grading
+    parallel = grading.parallel if grading.parallel != "auto" else max(1, machine.cpu_count)
+    return json.dumps(
+        {
+            "parallel": parallel,
+            "max_queued": grading.max_queued,
+            "limits": grading.limits.model_dump(),
+            "remote_api": grading.remote_api.model_dump(mode="json"),
+        }
+    )
 
 
 def coursehub_database_url(config: CoursehubConfig, layout: DataLayout) -> str:
@@ -244,6 +259,7 @@ def _services(
                 "COURSEHUB_EVENTS_RATE": str(config.events.rate),
                 "COURSEHUB_EVENTS_BURST": str(config.events.burst),
                 "COURSEHUB_EVENTS_MAX_STORED": str(config.events.max_stored),
+                "COURSEHUB_GRADING": grading_settings(config, machine),
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.

@@ -123,6 +123,53 @@ print(json.dumps({"kept": moved, "sha256": copied}))
 """
 
 
+# argv: workspace, relative folder, max bytes, max files. Writes a tar of the folder's
+# regular files (no links, devices or hidden names) to stdout; 4: no folder, 3: too big.
+_COLLECT = r"""
+import tarfile
+workspace, rel, max_bytes, max_files = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+top = os.path.join(workspace, rel)
+if not os.path.isdir(top) or os.path.islink(top):
+    sys.exit(4)
+total, found = 0, []
+for folder, dirs, names in os.walk(top):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    for name in sorted(names):
+        path = os.path.join(folder, name)
+        st = os.lstat(path)
+        if name.startswith(".") or not stat.S_ISREG(st.st_mode):
+            continue
+        total += st.st_size
+        found.append(path)
+        if total > max_bytes or len(found) > max_files:
+            sys.exit(3)
+with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tar:
+    for path in found:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+            info = tarfile.TarInfo(os.path.relpath(path, top))
+            info.size = os.fstat(f.fileno()).st_size
+            info.mode = 0o600
+            tar.addfile(info, f)
+"""
+
+# argv: workspace, source folder, relative destination folder. Copies every file that
+# is not there yet; prints {"copied": n, "kept": n}.
+_RELEASE = r"""
+workspace, source, rel = sys.argv[1:4]
+os.makedirs(workspace, mode=0o700, exist_ok=True)
+copied = kept = 0
+for folder, dirs, names in os.walk(source):
+    for name in names:
+        src = os.path.join(folder, name)
+        dest = os.path.join(workspace, rel, os.path.relpath(src, source))
+        if copy_new(src, dest):
+            copied += 1
+        else:
+            kept += 1
+print(json.dumps({"copied": copied, "kept": kept}))
+"""
+
+
 class WorkspaceError(CoursehubError):
     """An operation on a student's workspace failed (the message says why)."""
 
@@ -252,3 +299,31 @@ def reset_notebook(
         raise _failed(result, what)
     answer = json.loads(result.stdout)
     return ResetResult(answer["kept"], answer["sha256"])
+
+
+def collect_folder(
+    student: Student, workspace: Path, relative: str, max_bytes: int, max_files: int = 500
+) -> bytes:
+    """A tar of the student's folder as they can read it (regular files only)."""
+    what = "collecting your files"
+    args = [str(workspace), relative, str(max_bytes), str(max_files)]
+    result = _run_as(student, _COLLECT, args, what)
+    if result.returncode == 4:
+        raise WorkspaceError(f"there is no folder {relative} in your workspace; fetch it first")
+    if result.returncode == 3:
+        raise WorkspaceError(
+            f"{relative} holds more than {max_bytes // (1024 * 1024)} MB or {max_files} files; "
+            "remove what is not part of your work"
+        )
+    if result.returncode != 0:
+        raise _failed(result, what)
+    return result.stdout
+
+
+def release_folder(student: Student, workspace: Path, source: Path, relative: str) -> dict:
+    """Copy `source` into workspace/relative, never over the student's own files."""
+    what = "copying the assignment into your workspace"
+    result = _run_as(student, _RELEASE, [str(workspace), str(source), relative], what)
+    if result.returncode != 0:
+        raise _failed(result, what)
+    return json.loads(result.stdout)

@@ -42,13 +42,17 @@ def run_plan(
     deadline = started + limits.sandbox.wall_seconds
     try:
         with sandbox_account(workdir, limits.sandbox) as account:
+            log_path = workdir.with_name(workdir.name + ".log")
             try:
-                kernel = SandboxKernel(account, python=python, log_path=None)
+                kernel = SandboxKernel(account, python=python, log_path=log_path)
                 kernel.__enter__()
             except KernelStartError as exc:
                 outcome = f"the kernel did not start: {exc}"
                 results = [StepResult("not run") for _ in plan.steps]
-                return NotebookRun(plan, results, outcome, "")
+                tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+                return NotebookRun(plan, results, outcome, tail)
+            finally:
+                log_path.unlink(missing_ok=True)
             try:
                 dead_reason = ""
                 for index, step in enumerate(plan.steps):

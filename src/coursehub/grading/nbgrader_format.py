@@ -109,12 +109,17 @@ def plan(submission: Path, root: Path, name: str, notebooks: list[str]) -> list[
         except Exception:  # noqa: BLE001 - any unreadable notebook is graded as released
             nb = copy.deepcopy(released)
             notes.append(f"{rel} is not a readable notebook: graded as handed out")
-        plans.append(_plan_notebook(nb, root, name, rel, notes))
+        plans.append(_plan_notebook(nb, released, root, name, rel, notes))
     return plans
 
 
 def _plan_notebook(
-    nb: nbformat.NotebookNode, root: Path, name: str, rel: str, notes: list[str]
+    nb: nbformat.NotebookNode,
+    released: nbformat.NotebookNode,
+    root: Path,
+    name: str,
+    rel: str,
+    notes: list[str],
 ) -> NotebookPlan:
     notebook_id = str(Path(rel).with_suffix(""))
     with Gradebook(_db_url(root)) as gb:

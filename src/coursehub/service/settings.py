@@ -61,6 +61,8 @@ class ServiceSettings:
     events_rate: float = 20.0  # per student per second (0: unlimited)
     events_burst: int = 200
     events_max_stored: int = 5_000_000
+    # the grading section of coursehub.yaml (see config.translate.grading_settings)
+    grading: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def hub_prefix(self) -> str:
@@ -105,6 +107,12 @@ class ServiceSettings:
         rate = _float(get, "COURSEHUB_EVENTS_RATE", "20", problems)
         burst = _int(get, "COURSEHUB_EVENTS_BURST", "200", problems)
         max_stored = _int(get, "COURSEHUB_EVENTS_MAX_STORED", "5000000", problems)
+        try:
+            grading = json.loads(get("COURSEHUB_GRADING", "{}"))
+            assert isinstance(grading, dict)
+        except (ValueError, AssertionError):
+            problems.append("COURSEHUB_GRADING: expected a JSON object")
+            grading = {}
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -135,6 +143,7 @@ class ServiceSettings:
             events_rate=rate,
             events_burst=max(burst, 1),
             events_max_stored=max_stored,
+            grading=grading,
         )
 
 

@@ -1,0 +1,159 @@
+"""An assignment's life: create (the format makes the student version), release
+(publish it, copy it into workspaces), collect (read a student's folder as them)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+
+from ..courses.paths import PathRejected, check_relative_path
+from ..courses.workspace import Student, collect_folder, release_folder
+from ..db.models import Assignment
+from . import nbgrader_format, otter_format
+from .errors import AssignmentError
+from .paths import check_name, ensure_private
+from .store import MAX_BYTES, MAX_FILES, GradingStore
+
+FORMATS = ("nbgrader", "otter")
+
+
+def workspace_folder(name: str) -> str:
+    """Where an assignment sits in a student's course workspace."""
+    return f"assignments/{name}"
+
+
+def detect_format(source: Path) -> str:
+    notebooks = []
+    for path in sorted(source.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        try:
+            notebooks.append(nbformat.read(path, as_version=4))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the author's to fix
+            raise AssignmentError(f"{path} is not a readable notebook: {str(exc)[:200]}") from None
+    if not notebooks:
+        raise AssignmentError(f"{source} holds no notebooks")
+    if nbgrader_format.looks_like(notebooks):
+        return "nbgrader"
+    if otter_format.looks_like(notebooks):
+        return "otter"
+    raise AssignmentError(
+        f"no nbgrader cells and no otter questions found in {source}: mark cells with "
+        "nbgrader's Create Assignment toolbar, or write an otter assign notebook "
+        "('# BEGIN QUESTION' raw cells), or pass --format"
+    )
+
+
+def create(
+    store: GradingStore,
+    course: str,
+    name: str,
+    source: Path,
+    fmt: str | None = None,
+    title: str = "",
+    due_at: datetime | None = None,
+    origin: str = "course",
+) -> Assignment:
+    """Make (or remake) an assignment from an instructor's folder or notebook."""
+    check_name(name)
+    source = Path(source)
+    if source.is_file():
+        if source.suffix != ".ipynb":
+            raise AssignmentError(f"{source} is not a notebook (.ipynb) or a folder")
+        staged = store.paths.private(course) / "incoming" / name
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(parents=True)
+        shutil.copy(source, staged / source.name)
+        source = staged
+    if not source.is_dir():
+        raise AssignmentError(f"{source} does not exist")
+    fmt = fmt or detect_format(source)
+    if fmt not in FORMATS:
+        raise AssignmentError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    ensure_private(store.paths.private(course))
+    if fmt == "nbgrader":
+        root = ensure_private(store.paths.nbgrader_root(course))
+        questions = nbgrader_format.generate(source, root, name)
+    else:
+        root = store.paths.otter_root(course, name)
+        questions, tests, _notebook = otter_format.generate(source, root)
+        (root / "tests.json").write_text(json.dumps(tests))
+        _warn_empty_otter_tests(tests)
+    if not questions:
+        raise AssignmentError(f"{name} has no graded questions (no points anywhere)")
+    version = store.paths.student_version(course, name, fmt)
+    files = sorted(str(p.relative_to(version)) for p in version.rglob("*") if p.is_file())
+    return store.save_assignment(
+        course, name, fmt, [asdict(q) for q in questions], files, title, due_at, origin
+    )
+
+
+def _warn_empty_otter_tests(tests: dict) -> None:
+    for name, spec in tests.items():
+        for case in spec.get("suites", [{}])[0].get("cases", []):
+            body = case.get("code", "")
+            if body.strip().startswith(">>>") and "\n" not in body.strip():
+                raise AssignmentError(
+                    f"otter test of {name} has no expected output ({body.strip()!r}): run the "
+                    "notebook before creating the assignment (otter takes the expected "
+                    "results from the test cells' outputs)"
+                )
+
+
+def publish(store: GradingStore, assignment: Assignment) -> Path:
+    """Put the student version where enrolled students can read it; mark it released."""
+    version = store.paths.student_version(assignment.course, assignment.name, assignment.format)
+    target = store.paths.released(assignment.course, assignment.name)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(version, target)
+    for folder in (target.parent.parent, target.parent, target):
+        os.chmod(folder, 0o755)
+    for path in target.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    if assignment.released_at is None:
+        store.update_assignment(assignment.id, released_at=datetime.now(UTC))
+    return target
+
+
+def fetch_into(
+    store: GradingStore, assignment: Assignment, student: Student, workspace: Path
+) -> dict:
+    """Copy the released student version into the student's workspace (never over
+    their own files)."""
+    if assignment.released_at is None:
+        raise AssignmentError(f"{assignment.name} has not been released yet")
+    source = store.paths.released(assignment.course, assignment.name)
+    return release_folder(student, workspace, source, workspace_folder(assignment.name))
+
+
+def collect(assignment: Assignment, student: Student, workspace: Path) -> dict[str, bytes]:
+    """The student's assignment folder, read as the student."""
+    blob = collect_folder(
+        student, workspace, workspace_folder(assignment.name), MAX_BYTES, MAX_FILES
+    )
+    return files_from_tar(blob)
+
+
+def files_from_tar(blob: bytes) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
+        for member in tar:
+            if not member.isreg():
+                continue
+            try:
+                check_relative_path(member.name)
+            except PathRejected:
+                continue
+            extracted = tar.extractfile(member)
+            if extracted is not None:
+                files[member.name] = extracted.read()
+    return files
