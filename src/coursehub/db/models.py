@@ -218,9 +218,13 @@ class Submission(Base):
 
     __tablename__ = "coursehub_submissions"
     __table_args__ = (
-        UniqueConstraint("assignment_id", "username", "attempt"),
+        UniqueConstraint(
+            "assignment_id", "username", "attempt", name="uq_coursehub_submissions_attempt"
+        ),
         # a retried POST with the same key is the same submission
-        UniqueConstraint("assignment_id", "username", "client_key"),
+        UniqueConstraint(
+            "assignment_id", "username", "client_key", name="uq_coursehub_submissions_client_key"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -16,6 +16,7 @@ from . import (
     auth,
     course_pages,
     events_api,
+    grading_api,
     health,
     links,
     live_pages,
@@ -62,7 +63,16 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
                 events_for(app), settings.events_retention_seconds, settings.events_max_stored
             )
             tasks.append(asyncio.create_task(purge))
+        grading = None
+        if settings.database_url and settings.data_dir:
+            from .grading_service import grading_of
+
+            grading = grading_of(app).workers
+            if grading is not None:
+                grading.start()
         yield
+        if grading is not None:
+            await grading.stop()
         for task in tasks:
             task.cancel()
         if getattr(app.state, "hub_api_client", None) is not None:
@@ -99,6 +109,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(health.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")
     app.include_router(events_api.router, prefix=root + "/api")
+    app.include_router(grading_api.router, prefix=root + "/api")
     app.mount(prefix + "static", StaticFiles(directory=STATIC), name="static")
 
     install_error_handlers(app)

@@ -81,13 +81,13 @@ def upgrade() -> None:
             "assignment_id",
             "username",
             "attempt",
-            name=op.f("uq_coursehub_submissions_assignment_id"),
+            name=op.f("uq_coursehub_submissions_attempt"),
         ),
         sa.UniqueConstraint(
             "assignment_id",
             "username",
             "client_key",
-            name=op.f("uq_coursehub_submissions_assignment_id"),
+            name=op.f("uq_coursehub_submissions_client_key"),
         ),
     )
     with op.batch_alter_table("coursehub_submissions", schema=None) as batch_op:

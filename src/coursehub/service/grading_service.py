@@ -1,0 +1,66 @@
+"""The grading feature's parts for one service process: the store, the workers and
+the limits from coursehub.yaml's grading section."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..grading.grader import GradingLimits
+from ..grading.paths import GradingPaths
+from ..grading.sandbox import SandboxLimits
+from ..grading.store import GradingStore
+from ..grading.workers import Graded, GradingWorkers
+from .course_access import database_for
+
+
+def limits_from(section: dict[str, Any]) -> GradingLimits:
+    raw = section.get("limits", {})
+    sandbox = SandboxLimits(
+        cpu_seconds=int(raw.get("cpu_time", 120)),
+        memory=int(raw.get("memory", 1024**3)),
+        processes=int(raw.get("processes", 64)),
+        file_size=int(raw.get("file_size", 64 * 1024**2)),
+        wall_seconds=float(raw.get("wall_time", 300)),
+    )
+    return GradingLimits(sandbox=sandbox, cell_seconds=float(raw.get("cell_time", 60)))
+
+
+@dataclass
+class GradingService:
+    store: GradingStore
+    workers: GradingWorkers | None  # None where nothing may grade (not root)
+    max_queued: int
+    remote: dict[str, Any] = field(default_factory=dict)
+
+    def wake(self) -> None:
+        if self.workers is not None:
+            self.workers.wake()
+
+    async def manual_changed(self, sid: int) -> None:
+        """Staff changed points by hand: listeners (the LMS) hear the new total."""
+        if self.workers is None or not self.workers.listeners:
+            return
+        grading = self.store.latest_grading(sid)
+        if grading is not None:
+            await self.workers._tell(grading.id)
+
+
+def grading_of(app: Any) -> GradingService:
+    state = app.state
+    if getattr(state, "grading", None) is None:
+        settings = state.settings
+        section = settings.grading or {}
+        store = GradingStore(database_for(app), GradingPaths(Path(settings.data_dir)))
+        workers = None
+        if os.geteuid() == 0:
+            workers = GradingWorkers(store, limits_from(section), int(section.get("parallel", 1)))
+        state.grading = GradingService(
+            store, workers, int(section.get("max_queued", 500)), section.get("remote_api", {})
+        )
+    return state.grading
+
+
+__all__ = ["Graded", "GradingService", "grading_of", "limits_from"]
