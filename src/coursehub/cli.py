@@ -117,6 +117,12 @@ def cmd_course(args: argparse.Namespace) -> int:
     return courses_cli.run(args, _load(args), console)
 
 
+def cmd_assignment(args: argparse.Namespace) -> int:
+    from .ops import assignments_cli
+
+    return assignments_cli.run(args, _load(args), console)
+
+
 def cmd_servers(args: argparse.Namespace) -> int:
     from .ops import servers_cli
 
@@ -167,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restart", help="restart the hub; student servers keep running")
     p.set_defaults(func=cmd_restart)
 
+    from .ops.assignments_cli import add_parser as add_assignment
     from .ops.courses_cli import add_parser as add_course
     from .ops.servers_cli import add_parser as add_servers
     from .ops.users_cli import add_parser as add_users
@@ -174,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_users(sub).set_defaults(func=cmd_users)
     add_servers(sub).set_defaults(func=cmd_servers)
     add_course(sub).set_defaults(func=cmd_course)
+    add_assignment(sub).set_defaults(func=cmd_assignment)
 
     p = sub.add_parser("doctor", help="check this machine and configuration, with fixes")
     p.set_defaults(func=cmd_doctor)
