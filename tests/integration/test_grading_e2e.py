@@ -37,9 +37,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
     (repo / "intro.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     commit_all(repo, "first")
     sources = tmp_path_factory.mktemp("sources")
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("grading"), users=USERS, roles={"tina": "instructor"}
-    )
+    # not under /tmp: each grading sandbox gets a private /tmp of its own
+    base = Path(f"/srv/coursehub-test-grading-site-{secrets.token_hex(4)}")
+    base.mkdir(mode=0o711)
+    site = hubproc.write_site(base, users=USERS, roles={"tina": "instructor"})
     try:
         hubproc.start(site)
         for args in (
@@ -57,6 +58,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
     finally:
         hubproc.stop(site)
         shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _auth(token: str) -> dict[str, str]:

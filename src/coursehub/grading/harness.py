@@ -85,6 +85,17 @@ try:
         _rec["ok"] = True
         if type(_val) in (int, float):
             _rec["value"] = float(_val)
+        # an object made inside the student's functions that equals anything
+        import gc as _gc
+        for _o in _gc.get_objects():
+            if isinstance(_o, type) and getattr(_o, "__module__", "") == "__main__":
+                try: _p = _o.__new__(_o)
+                except BaseException: continue
+                if _claims_any(_p):
+                    _rec["ok"] = False; _rec["error"] = "AlwaysEqual"
+                    _rec["message"] = "an object that equals anything took part in this test"
+                    _found.append("%s equals anything (test not counted)" % _o.__name__)
+                    break
     else:
         from otter.test_files.ok_test import OKTestFile as _OK
         _tf = _OK.from_spec(A["spec"], path=A["name"])

@@ -124,16 +124,15 @@ def _plan_notebook(
     notebook_id = str(Path(rel).with_suffix(""))
     with Gradebook(_db_url(root)) as gb:
         source_nb = gb.find_notebook(notebook_id, name)
-        sources = {c.name: c for c in source_nb.source_cells}
+        # checksums of the cells as handed out (hidden tests already removed)
+        handed_out = {
+            c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader.get("checksum")
+            for c in released.cells
+            if "nbgrader" in c.metadata and c.metadata.nbgrader.get("locked")
+        }
         for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            grade_id = meta.get("grade_id")
-            source = sources.get(grade_id)
-            if (
-                source is not None
-                and source.locked
-                and nbg.compute_checksum(cell) != source.checksum
-            ):
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id in handed_out and nbg.compute_checksum(cell) != handed_out[grade_id]:
                 notes.append(f"cell {grade_id} was changed: the instructor's version was used")
         present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
         for cell in source_nb.grade_cells:
@@ -172,13 +171,17 @@ def score(run: NotebookRun, questions: list[Question]) -> list[QuestionScore]:
         if step.kind == "test" and step.cell_index is not None:
             by_cell[step.cell_index] = result
     names = {(q.notebook, q.name.split(":")[-1]): q.name for q in questions}
+    seen: set[str] = set()
     scores = []
     for index, cell in enumerate(run.plan.nb.cells):
         if not nbg.is_grade(cell):
             continue
         grade_id = cell.metadata.nbgrader["grade_id"]
-        name = names.get((run.plan.notebook, grade_id), grade_id)
-        max_points = float(cell.metadata.nbgrader.get("points", 0))
+        name = names.get((run.plan.notebook, grade_id))
+        if name is None or name in seen:
+            continue  # not a question of this assignment (a cell the student marked)
+        seen.add(name)
+        max_points = next(q.points for q in questions if q.name == name)
         if nbg.is_solution(cell) or cell.cell_type != "code":
             points, _ = nbg.determine_grade(cell)
             scores.append(QuestionScore(name, points, max_points, "manual"))
