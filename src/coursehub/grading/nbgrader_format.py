@@ -20,7 +20,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
 
 from .errors import AssignmentError
-from .plan import NotebookPlan, NotebookRun, Question, QuestionScore, Step
+from .plan import NotebookPlan, NotebookRun, Question, QuestionScore, Step, read_submitted
 
 FORMAT = "nbgrader"
 
@@ -99,16 +99,8 @@ def plan(submission: Path, root: Path, name: str, notebooks: list[str]) -> list[
     as the untouched student version (and said so)."""
     plans = []
     for rel in notebooks:
-        notes: list[str] = []
         released = nbformat.read(root / "release" / name / rel, as_version=4)
-        try:
-            nb = nbformat.read(submission / rel, as_version=4)
-        except FileNotFoundError:
-            nb = copy.deepcopy(released)
-            notes.append(f"{rel} was not submitted: graded as handed out")
-        except Exception:  # noqa: BLE001 - any unreadable notebook is graded as released
-            nb = copy.deepcopy(released)
-            notes.append(f"{rel} is not a readable notebook: graded as handed out")
+        nb, notes = read_submitted(submission, rel, released)
         plans.append(_plan_notebook(nb, released, root, name, rel, notes))
     return plans
 

@@ -20,7 +20,7 @@ from otter.test_files.abstract_test import TestCaseResult
 from otter.test_files.ok_test import OKTestFile
 
 from .errors import AssignmentError
-from .plan import NotebookPlan, NotebookRun, Question, QuestionScore, Step
+from .plan import NotebookPlan, NotebookRun, Question, QuestionScore, Step, read_submitted
 
 FORMAT = "otter"
 _MARKERS = ("# ASSIGNMENT CONFIG", "# BEGIN QUESTION", "# BEGIN TESTS")
@@ -110,16 +110,8 @@ def _plain(value: Any) -> Any:
 
 
 def plan(submission: Path, release: Path, notebook: str, tests: dict[str, Any]) -> NotebookPlan:
-    notes: list[str] = []
     released = nbformat.read(release / notebook, as_version=4)
-    try:
-        nb = nbformat.read(submission / notebook, as_version=4)
-    except FileNotFoundError:
-        nb = copy.deepcopy(released)
-        notes.append(f"{notebook} was not submitted: graded as handed out")
-    except Exception:  # noqa: BLE001 - any unreadable notebook is graded as released
-        nb = copy.deepcopy(released)
-        notes.append(f"{notebook} is not a readable notebook: graded as handed out")
+    nb, notes = read_submitted(submission, notebook, released)
     if nb.metadata.get("otter", {}).get("tests") != released.metadata.get("otter", {}).get("tests"):
         notes.append("the tests stored in the notebook were changed: the instructor's were used")
     steps: list[Step] = []

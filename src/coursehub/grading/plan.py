@@ -8,12 +8,27 @@ points with its own library's rules.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import nbformat
 
 from .harness import TestRecord
+
+
+def read_submitted(
+    submission: Path, rel: str, released: nbformat.NotebookNode
+) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The submitted notebook, or the handed-out one (and a note why) when it is
+    missing or unreadable."""
+    try:
+        return nbformat.read(submission / rel, as_version=4), []
+    except FileNotFoundError:
+        return copy.deepcopy(released), [f"{rel} was not submitted: graded as handed out"]
+    except Exception:  # noqa: BLE001 - any unreadable notebook is graded as released
+        return copy.deepcopy(released), [f"{rel} is not a readable notebook: graded as handed out"]
 
 
 @dataclass(frozen=True)

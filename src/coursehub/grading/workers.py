@@ -99,9 +99,9 @@ class GradingWorkers:
             await asyncio.to_thread(self.store.finish, grading.id, **result)
             if (event := self._done.get(grading.id)) is not None:
                 event.set()
-            await self._tell(grading.id)
+            await self.tell(grading.id)
 
-    async def _tell(self, gid: int) -> None:
+    async def tell(self, gid: int) -> None:
         if not self.listeners:
             return
         grading = self.store.grading(gid)

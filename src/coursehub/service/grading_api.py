@@ -55,6 +55,15 @@ def _staff(role: str, instructor: bool = False) -> None:
         raise ApiError(403, f"Only the course's {who} may do this.")
 
 
+def _staff_assignment(
+    request: Request, user: HubUser, course: str, name: str, instructor: bool = False
+) -> Any:
+    """The assignment, for the course's staff (instructors only when asked); else 403/404."""
+    role = _role(request, user, course)
+    _staff(role, instructor)
+    return _assignment(request, course, name, role)
+
+
 def _iso(value: datetime | None) -> str | None:
     value = aware(value)
     return value.isoformat() if value else None
@@ -147,9 +156,7 @@ async def _read_uploads(files: list[UploadFile]) -> dict[str, bytes]:
 async def release(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role, instructor=True)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name, True)
     copied = await asyncio.to_thread(release_to_students, request, row)
     return {"released": True, "copied_to": copied}
 
@@ -335,9 +342,7 @@ async def autograde(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
     """(Re-)grade every student's latest submission, or the ids given as ?submission=."""
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
     grading = grading_of(request.app)
     wanted = [int(v) for v in request.query_params.getlist("submission") if v.isdigit()]
 
@@ -360,9 +365,7 @@ async def autograde(
 async def gradebook_json(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
     rows = await asyncio.to_thread(_gradebook_rows, request, row)
     return {
         "assignment": assignment_json(row, True),
@@ -394,9 +397,7 @@ def _gradebook_rows(request: Request, row: Any) -> list[gradebook.Row]:
 async def gradebook_csv(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> Response:
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
     rows = await asyncio.to_thread(_gradebook_rows, request, row)
     filename = f"{course}-{name}-grades.csv"
     return Response(
@@ -414,9 +415,7 @@ async def student_detail(
     username: str,
     user: Annotated[HubUser, Depends(api_user)],
 ) -> dict[str, Any]:
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
     return await asyncio.to_thread(submissions_of, request, row, username, True)
 
 
@@ -425,9 +424,7 @@ async def manual_grade(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
     """Body: {"submission": id, "question": name, "points": number or null, "comment": ""}."""
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
     try:
         body = await request.json()
         sid, question = int(body["submission"]), str(body["question"])
@@ -455,9 +452,7 @@ async def extension(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
     """Body: {"username": ..., "due_at": ISO 8601 with a time zone}."""
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role, instructor=True)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name, True)
     try:
         body = await request.json()
         username = str(body["username"])

@@ -45,7 +45,7 @@ class GradingService:
             return
         grading = self.store.latest_grading(sid)
         if grading is not None:
-            await self.workers._tell(grading.id)
+            await self.workers.tell(grading.id)
 
 
 def grading_of(app: Any) -> GradingService:
