@@ -126,6 +126,7 @@ def _plan_notebook(
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if grade_id in handed_out and nbg.compute_checksum(cell) != handed_out[grade_id]:
                 notes.append(f"cell {grade_id} was changed: the instructor's version was used")
+        _drop_foreign_cells(nb, {c.name for c in source_nb.source_cells}, notes)
         present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
         for cell in source_nb.grade_cells:
             if cell.name not in present:
@@ -153,6 +154,24 @@ def _plan_notebook(
             else:
                 steps.append(Step("code", source=cell.source, cell_index=index))
     return NotebookPlan(rel, nb, steps, notes)
+
+
+def _drop_foreign_cells(nb: nbformat.NotebookNode, known: set[str], notes: list[str]) -> None:
+    """Cells the student marked as nbgrader cells themselves (or copied) become plain
+    cells: only the instructor's cells, once each, are graded."""
+    seen: set[str] = set()
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if isinstance(grade_id, str) and grade_id in known and grade_id not in seen:
+            seen.add(grade_id)
+            continue
+        del cell.metadata["nbgrader"]
+        shown = repr(grade_id)[:40] if grade_id is not None else "without a grade id"
+        why = "a copy of" if grade_id in seen else "not part of the assignment"
+        notes.append(f"cell {shown} is {why}: graded as ordinary code, for no points")
 
 
 def score(run: NotebookRun, questions: list[Question]) -> list[QuestionScore]:
