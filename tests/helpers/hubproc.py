@@ -76,8 +76,12 @@ def write_site(
     users: dict[str, str],
     roles: dict[str, str] | None = None,
     extra_yaml: str = "",
+    data_dir: Path | None = None,
 ) -> RunningHub:
-    """A site with a roster of `users` (name -> password); nothing started yet."""
+    """A site with a roster of `users` (name -> password); nothing started yet.
+
+    `data_dir`: where the site keeps its data (default: a new folder under /tmp). Sites
+    that grade need one outside /tmp: each grading sandbox gets a private /tmp."""
     port = free_port()
     prefix = f"cht{secrets.token_hex(2)}-"
     # Homes must be reachable by student accounts: not under pytest's 0700 tmp dirs.
@@ -85,7 +89,7 @@ def write_site(
     home_root.mkdir(mode=0o711)
     os.chmod(home_root, 0o711)
     # Course files below the data directory are read by student accounts.
-    data_dir = Path(f"/tmp/coursehub-test-data-{secrets.token_hex(4)}")
+    data_dir = data_dir or Path(f"/tmp/coursehub-test-data-{secrets.token_hex(4)}")
     roles = roles or {}
     roster = base / "roster.csv"
     roster.write_text(

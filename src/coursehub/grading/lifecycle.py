@@ -157,3 +157,17 @@ def files_from_tar(blob: bytes) -> dict[str, bytes]:
             if extracted is not None:
                 files[member.name] = extracted.read()
     return files
+
+
+def remove(store: GradingStore, course: str, name: str) -> None:
+    """Delete an assignment and everything kept for it: the row (its submissions and
+    gradings go with it), sources and tests, feedback, the released copy, the files."""
+    row = store.get(course, name)
+    submissions = [s.id for s in store.submissions(row.id)]
+    store.delete_assignment(course, name)
+    paths = store.paths
+    leftovers = [paths.feedback(course, sid) for sid in submissions]
+    leftovers += [paths.otter_root(course, name), paths.private(course) / "incoming" / name]
+    leftovers += [paths.nbgrader_root(course) / part / name for part in ("source", "release")]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)

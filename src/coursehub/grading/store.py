@@ -307,6 +307,13 @@ class GradingStore:
             s.flush()
             return [r.id for r in rows]
 
+    def waiting_count(self) -> int:
+        """Gradings waiting for a worker (the number `enqueue` holds against max_queued)."""
+        with self.db.session() as s:
+            return s.scalar(
+                select(func.count()).select_from(Grading).where(Grading.state == "queued")
+            )
+
     def queued_count(self) -> int:
         with self.db.session() as s:
             return s.scalar(

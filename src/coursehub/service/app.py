@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from . import (
     admin_pages,
     api,
+    assignment_pages,
     auth,
     course_pages,
     events_api,
@@ -21,6 +22,7 @@ from . import (
     links,
     live_pages,
     pages,
+    remote_grading_api,
     shared,
     staff_pages,
 )
@@ -103,6 +105,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(course_pages.router, prefix=root)
     app.include_router(staff_pages.router, prefix=root)
     app.include_router(live_pages.router, prefix=root)
+    app.include_router(assignment_pages.router, prefix=root)
     app.include_router(shared.router, prefix=root)
     app.include_router(admin_pages.router, prefix=root)
     app.include_router(auth.router, prefix=root)
@@ -110,6 +113,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(api.router, prefix=root + "/api")
     app.include_router(events_api.router, prefix=root + "/api")
     app.include_router(grading_api.router, prefix=root + "/api")
+    app.include_router(remote_grading_api.router, prefix=root + "/api")
     app.mount(prefix + "static", StaticFiles(directory=STATIC), name="static")
 
     install_error_handlers(app)
