@@ -1,0 +1,102 @@
+"""What the assignment pages share: how times, points and lateness read, their URLs,
+the message shown after a form, and the caller's role in the course."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from starlette.responses import RedirectResponse
+
+from ..grading.store import aware
+from .course_access import course_for
+from .errors import ApiError
+from .identity import HubUser
+
+ATTEMPT_STATES = {
+    "submitted": "submitted",
+    "queued": "waiting to be graded",
+    "running": "being graded",
+    "done": "graded",
+    "failed": "grading failed",
+}
+
+
+def when(value: datetime | str | None) -> str:
+    """A time as people read it, in the server's time zone (stored times are UTC)."""
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return aware(value).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def late_text(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days {hours % 24} h"
+
+
+def points(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def parse_due(text: str) -> datetime | None:
+    """A due date from a form: ISO 8601; without a time zone, the server's."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        due = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(
+            400, f"{text[:40]!r} is not a date and time: write it as 2026-12-01T23:59."
+        ) from None
+    return due.astimezone() if due.tzinfo is None else due
+
+
+def time_zone() -> str:
+    return datetime.now().astimezone().strftime("%Z (UTC%z)")
+
+
+def page_url(request: Request, course: str, *parts: str) -> str:
+    tail = "".join("/" + quote(p, safe="") for p in parts)
+    return f"{request.app.state.settings.service_prefix}course/{quote(course)}{tail}"
+
+
+def api_url(request: Request, course: str, name: str) -> str:
+    prefix = request.app.state.settings.service_prefix
+    return f"{prefix}api/courses/{quote(course)}/assignments/{quote(name)}"
+
+
+def feedback_link(request: Request, course: str, name: str) -> Callable[[int, str], str]:
+    """The sandboxed feedback page of one graded notebook (served by the API)."""
+    base = f"{api_url(request, course, name)}/feedback"
+    return lambda sid, notebook: f"{base}/{sid}/{quote(notebook)}"
+
+
+def redirect_back(url: str, **params: Any) -> RedirectResponse:
+    query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items())
+    return RedirectResponse(f"{url}?{query}" if query else url, status_code=303)
+
+
+def notice_for(request: Request, messages: dict[str, str]) -> str:
+    """The message a redirect after a form asked for (fixed texts, numbers only)."""
+    for key, text in messages.items():
+        value = request.query_params.get(key)
+        if value is not None and value.isdigit():
+            return text.format(n=int(value), s="" if value == "1" else "s")
+    return ""
+
+
+async def course_role_of(request: Request, user: HubUser, course: str) -> tuple[Any, str]:
+    """The course (404 unless the caller is in it) and the caller's role."""
+    return await asyncio.to_thread(course_for, request, user, course)
