@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def coursehub(*args: str, cwd: Path | None = None, input: str | None = None):
     return subprocess.run(
@@ -144,3 +146,22 @@ def test_doctor_reports_a_taken_port_with_a_fix(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "in use by another program" in result.stdout
     assert "site.port" in result.stdout
+
+
+def test_doctor_warns_when_grading_would_run_under_tmp(tmp_path: Path) -> None:
+    # pytest's tmp_path lies under /tmp, which each grading sandbox replaces
+    cfg = tmp_path / "coursehub.yaml"
+    cfg.write_text("site:\n  data_dir: ./data\n")
+    result = coursehub("--config", str(cfg), "doctor")
+    assert "grading" in result.stdout
+    assert "autograding cannot run" in result.stdout
+    assert "site.data_dir" in result.stdout
+
+
+def test_the_sandbox_refuses_a_work_directory_it_would_hide(tmp_path: Path) -> None:
+    from coursehub.grading.sandbox import SandboxError, hidden_in_sandbox, sandbox_account
+
+    assert hidden_in_sandbox(tmp_path) == "/tmp"
+    assert hidden_in_sandbox(Path("/srv/coursehub")) is None
+    with pytest.raises(SandboxError, match="site.data_dir"), sandbox_account(tmp_path):
+        pass

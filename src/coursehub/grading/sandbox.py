@@ -201,15 +201,30 @@ class SandboxAccount:
         return kill_all_of(self.uid)
 
 
+def hidden_in_sandbox(path: Path) -> str | None:
+    """The private directory of the sandbox that would hide `path` from the grader,
+    if any: work directories there are invisible across the namespace boundary."""
+    resolved = Path(os.path.realpath(path))
+    for private in PRIVATE_TMP:
+        if resolved == Path(private) or Path(private) in resolved.parents:
+            return private
+    return None
+
+
 @contextlib.contextmanager
 def sandbox_account(
     workdir: Path, limits: SandboxLimits = SandboxLimits()
 ) -> Iterator[SandboxAccount]:
     """A throwaway account owning `workdir` for the block; afterwards every process of
     it is killed, the work directory goes back to root and the account is removed."""
+    workdir = Path(workdir)
+    if (private := hidden_in_sandbox(workdir)) is not None:
+        raise SandboxError(
+            f"cannot grade in {workdir}: each grading sandbox gets its own empty {private}; "
+            f"set site.data_dir in coursehub.yaml to a directory outside {private}"
+        )
     if os.geteuid() != 0:
         raise SandboxError("the grading sandbox needs root (it creates throwaway accounts)")
-    workdir = Path(workdir)
     with throwaway_account() as (name, uid, gid):
         _chown_tree(workdir, uid, gid)
         try:

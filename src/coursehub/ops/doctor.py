@@ -57,6 +57,7 @@ def run_checks(config_path: Path) -> list[Check]:
     checks.append(_database_check(coursehub_database_url(config, layout)))
     checks.append(_disk_check(layout.root))
     checks.extend(_permission_checks(layout))
+    checks.append(_grading_dir_check(layout.root))
     limits = config.servers.limits
     checks.append(_limits_check(Limits(limits.memory, limits.cpu, limits.processes)))
     return checks
@@ -179,6 +180,21 @@ def _permission_checks(layout: DataLayout) -> list[Check]:
         else:
             checks.append(Check("secrets", "ok", "all secret files are mode 600"))
     return checks
+
+
+def _grading_dir_check(root: Path) -> Check:
+    from ..grading.sandbox import hidden_in_sandbox
+
+    private = hidden_in_sandbox(root)
+    if private is None:
+        return Check("grading", "ok", f"grading work directories under {root}")
+    return Check(
+        "grading",
+        "warn",
+        f"{root} is under {private}, which every grading sandbox replaces with an empty one: "
+        "autograding cannot run",
+        f"set site.data_dir to a directory outside {private} (e.g. /srv/coursehub)",
+    )
 
 
 def _limits_check(limits: Limits) -> Check:
