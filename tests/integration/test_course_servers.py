@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -76,6 +77,24 @@ def test_each_course_gets_its_own_server_and_workspace(hub: hubproc.RunningHub) 
         assert Path(cwd) == homes / "courses" / course
         assert account == hub.unix_name("alice")
         assert (Path(cwd).stat().st_mode & 0o777) == 0o700
+
+
+def test_course_servers_hide_nbgraders_own_tools(hub: hubproc.RunningHub) -> None:
+    # Assignments go through the coursehub service: nbgrader's exchange-based pages
+    # (formgrader, assignment list) and its lab extension are off in course servers.
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server="algebra")
+    assert events[-1].get("ready"), events
+    headers = {"Authorization": f"token {hub.user_token('alice')}"}
+    base = f"{hub.url}/user/alice/algebra"
+    for path in ("/formgrader", "/assignments", "/courses"):
+        got = httpx.get(base + path, headers=headers, follow_redirects=False)
+        assert got.status_code == 404, (path, got.status_code)
+    lab = httpx.get(base + "/lab", headers=headers)
+    assert lab.status_code == 200
+    config = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', lab.text, re.S)
+    assert config is not None
+    assert "@jupyter/nbgrader" in json.loads(config.group(1))["disabledExtensions"]
 
 
 def test_a_student_not_enrolled_is_told_so(hub: hubproc.RunningHub) -> None:

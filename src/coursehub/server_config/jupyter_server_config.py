@@ -32,3 +32,14 @@ if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE")
     c.ServerApp.kernel_websocket_connection_class = (
         "coursehub.notebook_events.kernel_watch.CourseKernelConnection"
     )
+
+# nbgrader is installed for the grading service; its notebook-side tools (formgrader,
+# assignment list, exchange) are not for course servers: assignments go through the
+# coursehub service. labconfig/page_config.json next to this file hides its lab
+# extension the same way.
+c.ServerApp.jpserver_extensions.update(
+    {
+        f"nbgrader.server_extensions.{name}": False
+        for name in ("formgrader", "validate_assignment", "assignment_list", "course_list")
+    }
+)
