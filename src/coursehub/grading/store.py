@@ -180,45 +180,26 @@ class GradingStore:
         due = self.due_for(assignment, username)
         late = max(0, int((now - due).total_seconds())) if due else 0
         for _ in range(20):
-            existing = self._same(assignment.id, username, client_key, sha, now)
+            existing = self._same_key(assignment.id, username, client_key)
             if existing is not None:
                 return Stored(existing, True)
             try:
-                return Stored(
-                    self._insert(assignment, username, files, origin, client_key, sha, late, now),
-                    False,
-                )
+                return self._insert(assignment, username, files, origin, client_key, sha, late, now)
             except IntegrityError:
                 continue  # a concurrent attempt took the number or the key: look again
         raise SubmissionError("too many submissions at the same moment; try again")
 
-    def _same(
-        self, assignment_id: int, username: str, key: str | None, sha: str, now: datetime
-    ) -> Submission | None:
+    def _same_key(self, assignment_id: int, username: str, key: str | None) -> Submission | None:
+        if key is None:
+            return None
         with self.db.session() as s:
-            if key is not None:
-                found = s.scalar(
-                    select(Submission).where(
-                        Submission.assignment_id == assignment_id,
-                        Submission.username == username,
-                        Submission.client_key == key,
-                    )
+            return s.scalar(
+                select(Submission).where(
+                    Submission.assignment_id == assignment_id,
+                    Submission.username == username,
+                    Submission.client_key == key,
                 )
-                if found is not None:
-                    return found
-            last = s.scalar(
-                select(Submission)
-                .where(Submission.assignment_id == assignment_id, Submission.username == username)
-                .order_by(Submission.attempt.desc())
-                .limit(1)
             )
-        if (
-            last is not None
-            and last.sha256 == sha
-            and now - aware(last.submitted_at) < DOUBLE_CLICK
-        ):
-            return last
-        return None
 
     def _insert(
         self,
@@ -230,19 +211,27 @@ class GradingStore:
         sha: str,
         late: int,
         now: datetime,
-    ) -> Submission:
+    ) -> Stored:
+        """Insert the next attempt, unless the same work was sent a moment ago (a double
+        click). The attempt number is read before looking for that twin: a twin that got
+        a number below ours was committed before we read, so we see it; one that did not
+        wants our number too, and the unique constraint makes the loser retry."""
         folder: Path | None = None
         try:
             with self.db.session() as s:
-                attempt = (
-                    s.scalar(
-                        select(func.max(Submission.attempt)).where(
-                            Submission.assignment_id == assignment.id,
-                            Submission.username == username,
-                        )
-                    )
-                    or 0
-                ) + 1
+                mine = (Submission.assignment_id == assignment.id) & (
+                    Submission.username == username
+                )
+                attempt = (s.scalar(select(func.max(Submission.attempt)).where(mine)) or 0) + 1
+                twins = s.scalars(
+                    select(Submission)
+                    .where(mine, Submission.sha256 == sha)
+                    .order_by(Submission.attempt.desc())
+                    .limit(3)
+                )
+                for twin in twins:
+                    if abs(now - aware(twin.submitted_at)) < DOUBLE_CLICK:
+                        return Stored(twin, True)
                 row = Submission(
                     assignment_id=assignment.id,
                     username=username,
@@ -260,7 +249,7 @@ class GradingStore:
                 ensure_private(self.paths.data_dir / "submissions")
                 folder = self.paths.submission(assignment.course, assignment.name, username, row.id)
                 _write_files(folder, files)
-            return row
+            return Stored(row, False)
         except BaseException:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
