@@ -5,6 +5,7 @@ reach, and every kind of bad token is refused with 401."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -274,7 +275,7 @@ def test_infinite_loop_is_answered_408_saying_which_cell_hit_which_limit(
     response = submit(hub, bearer(secret), "stats", "squares", "carol", looping)
     body = assert_error(response, 408, "grading_time_limit")
     message = body["error"]["message"]
-    assert "code cell 2 of 5 ('while True:') was stopped" in message, message
+    assert "code cell 2 of 5 ('while True:'): stopped after" in message, message
     assert "5 s per cell" in message
     result = body["result"]
     assert result["questions"]["q1"]["points"] == 0  # sq was never set
@@ -514,8 +515,6 @@ def test_rs256_site_takes_its_key_and_refuses_algorithm_confusion(
 
 
 def test_routes_answer_404_when_the_api_is_off() -> None:
-    import asyncio
-
     async def ask() -> httpx.Response:
         app, _ = fake_hub.build()
         async with fake_hub.client(app) as client:
@@ -536,3 +535,18 @@ def test_secret_file_others_can_read_is_refused(tmp_path: Path) -> None:
     secret.write_text("short")
     with pytest.raises(RemoteAuthConfigError, match="openssl rand -hex 32"):
         settings_from(section)
+
+
+def test_service_refuses_to_start_with_a_bad_secret(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(secrets.token_hex(32))
+    secret.chmod(0o640)
+    section = {"enabled": True, "audience": AUD, "issuer": ISS, "secret_file": str(secret)}
+    app, _ = fake_hub.build(COURSEHUB_GRADING=json.dumps({"remote_api": section}))
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            raise AssertionError("the service started")
+
+    with pytest.raises(RemoteAuthConfigError, match=r"^grading\.remote_api: .*`chmod 600 "):
+        asyncio.run(start())

@@ -510,9 +510,7 @@ def _time_limits(grading: GradingService, row: Any, sub: Any, result: Any) -> li
         return []
     limits = grading.workers.limits if grading.workers is not None else None
     cell_limit = f" (the limit is {limits.cell_seconds:g} s per cell)" if limits else ""
-    found = [
-        f"{_step(grading, row, sub, i)} was stopped after {s} s{cell_limit}" for i, s in stopped
-    ]
+    found = [f"{_step(grading, row, sub, i)}: stopped after {s} s{cell_limit}" for i, s in stopped]
     if wall:
         whole = f" of {limits.sandbox.wall_seconds:g} s" if limits else ""
         found.append(f"the whole run reached its wall-time limit{whole}; what followed did not run")
