@@ -275,7 +275,8 @@ class GradingLimitsConfig(Section):
 class RemoteGradingConfig(Section):
     enabled: bool = Field(
         False,
-        description="Offer the remote grading API (POST /api/grade/{course}/{activity}...) to "
+        description="Offer the remote grading API "
+        "(POST /services/coursehub/api/grading/{course}/{activity}...) to "
         "LMS plugins, authenticated by a JWT.",
     )
     audience: str = Field("coursehub", description="Required `aud` claim of the tokens.")
