@@ -3,7 +3,7 @@ run, by otter / nbgrader directly, one at a time.
 
 The assignment (``_grading_assignments.py``) has three questions whose answers compute
 for real: a numpy Monte Carlo estimate of pi, Conway's game of life and the longest
-Collatz chain in pure Python (about 2 s on one core here with ``--work 1``). It is
+Collatz chain in pure Python (about 1 s on one core here with ``--work 1``). It is
 written twice, as an otter assign master notebook and as an nbgrader source notebook,
 with the same tests and points. Submission i answers as variant i % 5: three right,
 one with q2 wrong, one with q3 wrong; the points each must get are computed before
@@ -115,7 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--work",
         type=float,
-        help="size of the answers' computation; 1 is about 2 s on one core here (default 1)",
+        help="size of the answers' computation; 1 is about 1 s on one core here (default 1)",
     )
     p.add_argument("--trivial", type=int, help="trivial submissions per grader (default 5)")
     p.add_argument(
