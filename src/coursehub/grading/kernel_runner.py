@@ -244,6 +244,9 @@ class SandboxKernel:
         if self.alive:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            # reap it first: an unreaped kernel stays in the process table as the account's
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=5)
         self.account.kill_all()
 
     def close(self) -> None:
