@@ -198,6 +198,45 @@ def test_overridden_otter_helpers_are_replaced(course: Course) -> None:
     _no_sandbox_left()
 
 
+def _stand_in(module: str, patch: str) -> bytes:
+    """A module for the submission's folder: the standard library's own, then `patch`."""
+    return (
+        "import importlib.machinery as _m, sys as _s\n"
+        f"_spec = _m.PathFinder.find_spec({module!r}, "
+        "[p for p in _s.path if p.startswith(_s.base_prefix + '/lib/python')])\n"
+        "if _spec.submodule_search_locations:\n"
+        "    __path__ = list(_spec.submodule_search_locations)\n"
+        "    __package__ = _spec.name\n"
+        "exec(compile(open(_spec.origin).read(), _spec.origin, 'exec'), globals())\n" + patch
+    ).encode()
+
+
+def test_modules_brought_in_the_submission_cannot_stand_in_for_the_graders(
+    course: Course,
+) -> None:
+    # a json.py that marks every test record passed, handed in next to the notebook
+    forge_json = _stand_in(
+        "json",
+        "_real_dumps = dumps\n"
+        "def dumps(o, **k):\n"
+        "    if isinstance(o, dict) and 'nonce' in o:\n"
+        "        o.update(ok=True, stderr='', value=None)\n"
+        "    return _real_dumps(o, **k)\n",
+    )
+    wrong = course.ps1_with(body="    return 0\n")
+    result = course.grade("ps1", wrong, {"json.py": forge_json})
+    assert result["questions"]["test_square"]["points"] == 0, result["questions"]
+    # a doctest.py whose runner reports every example passed (otter's tests are doctests)
+    forge_doctest = _stand_in(
+        "doctest",
+        "DocTestRunner.run = lambda self, test, *a, **k: TestResults(0, len(test.examples))\n",
+    )
+    wrong = answer_otter(course.released("squares"), "'no'", "    return 0\n")
+    result = course.grade("squares", wrong, {"doctest.py": forge_doctest})
+    assert result["total"] == 0, result["questions"]
+    _then_honest(course)
+
+
 def test_reading_hidden_tests_and_other_files_is_refused(course: Course) -> None:
     secret = course.root / "someone-else.txt"
     secret.write_text("another student's work")

@@ -32,10 +32,26 @@ from typing import Any
 # Runs inside the kernel. `A` holds the arguments; nothing is imported from the
 # student's namespace.
 _HARNESS = r"""
-import sys as _sys
+import sys as _sys, posix as _posix
+# Files in the work directory (and the private /tmp) are the student's: while the harness
+# and the test run, they come after the installed modules and cannot stand in for them.
+_cwd = _posix.getcwd().rstrip("/") + "/"
+def _theirs(p):
+    return not isinstance(p, str) or not p.startswith("/") or "/.." in p or (p + "/").startswith(
+        (_cwd, "/tmp/", "/var/tmp/", "/dev/shm/"))
+_saved_path = _sys.path[:]
+_sys.path[:] = [p for p in _saved_path if not _theirs(p)] + [_cwd]
+_sys.path_importer_cache.clear()
+def _finder_ok(f):
+    _mod = type(f).__module__
+    _where = getattr(_sys.modules.get(_mod), "__file__", None)
+    return _mod != "__main__" and (_where is None or not _theirs(_where))
+_sys.meta_path[:] = [f for f in _sys.meta_path if _finder_ok(f)]
 # the student may have patched the modules the harness and the tests use: load fresh ones
 for _m in list(_sys.modules):
-    if _m.split(".")[0] in ("json", "ast", "traceback", "doctest", "otter", "io"):
+    _file = getattr(_sys.modules[_m], "__file__", None)
+    if _m.split(".")[0] in ("json", "ast", "traceback", "doctest", "otter", "io") or (
+            isinstance(_file, str) and _theirs(_file)):
         del _sys.modules[_m]
 import ast as _ast, json as _json, os as _os, io as _io, traceback as _tb
 from IPython import get_ipython as _gi
@@ -113,6 +129,7 @@ except BaseException as _e:
 finally:
     _sys.stderr = _old_err
 _rec["stderr"] = _err.getvalue()[-2000:]
+_sys.path[:] = _saved_path
 _os.write(A["fd"], (_json.dumps(_rec) + "\n").encode())
 """
 

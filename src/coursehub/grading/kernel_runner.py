@@ -133,7 +133,7 @@ class SandboxKernel:
         }
         try:
             self.proc = self.account.popen(
-                [self.python, "-m", "ipykernel_launcher", "-f", str(conn)],
+                [self.python, "-P", "-m", "coursehub.grading.kernel_launch", "-f", str(conn)],
                 env=env,
                 stdout=log,
                 stderr=log,
