@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -64,7 +64,9 @@ def parse_due(text: str) -> datetime | None:
 
 
 def time_zone() -> str:
-    return datetime.now().astimezone().strftime("%Z (UTC%z)")
+    """The server's time zone, in which dates typed into forms are read."""
+    now = datetime.now().astimezone()
+    return "UTC" if now.utcoffset() == timedelta(0) else now.strftime("%Z (UTC%z)")
 
 
 def page_url(request: Request, course: str, *parts: str) -> str:
