@@ -200,6 +200,11 @@ async def test_forms_need_the_xsrf_field_and_the_right_role(site) -> None:  # no
     finally:
         await c.aclose()
     async with client(site) as s:
+        # the JSON API refuses extensions for non-students as the form does
+        api = f"{PREFIX}api/courses/algebra/assignments/ps1/extensions"
+        body = {"username": "nobody", "due_at": "2030-01-01T10:00+00:00"}
+        refused = await s.post(api, json=body, headers=bearer("tok-inst"))
+        assert refused.status_code == 400 and "not a student" in refused.text
         mine = await s.get(_page("assignments/ps1"), headers=bearer("tok-student"))
         assert "Right." in mine.text and "3 / 3 points" in mine.text
         assert "extended for you" in mine.text and "2030-01-01" in mine.text

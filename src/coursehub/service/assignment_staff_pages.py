@@ -36,7 +36,7 @@ from .auth import identify, page_user, resolver_of
 from .course_access import STAFF_ROLES, store_for
 from .errors import ApiError
 from .forms import XSRF_FIELD, _same_origin_navigation, form_user, xsrf_token
-from .grading_api import _assignment, _gradebook_rows, _staff
+from .grading_api import MAX_COMMENT, _assignment, _gradebook_rows, _staff
 from .grading_service import grading_of
 from .identity import HubUser
 from .templating import render
@@ -46,7 +46,6 @@ router = APIRouter()
 
 # An upload of the assignment's files: the API's own limit, plus the form's fields.
 MAX_UPLOAD_FORM = MAX_BYTES + 64 * 1024
-MAX_COMMENT = 5000
 
 
 def _staff_page(role: str) -> None:
@@ -232,9 +231,7 @@ async def extension_page(
     form = await request.form()
     username = str(form.get("username") or "")
     due = parse_due(str(form.get("due") or ""))
-    members = await asyncio.to_thread(store_for(request.app).members, course, "student")
-    if username not in {m.username for m in members}:
-        raise ApiError(400, f"{username[:64]!r} is not a student of this course.")
+    await asyncio.to_thread(grading_api.check_student, request, course, username)
     if due is None:
         raise ApiError(400, "Give the new due date and time.")
     store = grading_of(request.app).store

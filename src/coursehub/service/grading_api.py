@@ -30,6 +30,8 @@ from .live_pages import VIEW_CSP
 
 router = APIRouter()
 
+MAX_COMMENT = 5000  # characters of a grader's comment on one question
+
 
 def _role(request: Request, user: HubUser, course: str) -> str:
     role = course_role(store_for(request.app), user, course)
@@ -430,7 +432,7 @@ async def manual_grade(
         sid, question = int(body["submission"]), str(body["question"])
         points = body.get("points")
         points = None if points is None else float(points)
-        comment = str(body.get("comment", ""))
+        comment = str(body.get("comment", ""))[:MAX_COMMENT]
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "Send JSON: submission, question, points (or null), comment.") from None
     questions = {q["name"]: q for q in json.loads(row.questions)}
@@ -461,6 +463,14 @@ async def extension(
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "Send JSON: username, due_at (ISO 8601 with a time zone).") from None
+    await asyncio.to_thread(check_student, request, row.course, username)
     store = grading_of(request.app).store
     await asyncio.to_thread(store.grant_extension, row.id, username, due, user.name)
     return {"username": username, "due_at": due.isoformat()}
+
+
+def check_student(request: Request, course: str, username: str) -> None:
+    """400 unless `username` is a student of `course` (extensions are for students)."""
+    members = store_for(request.app).members(course, role="student")
+    if username not in {m.username for m in members}:
+        raise ApiError(400, f"{username[:64]!r} is not a student of this course.")
