@@ -6,7 +6,6 @@ what only instructors may do (create, release, extend), as in the API."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from typing import Annotated, Any
@@ -32,10 +31,10 @@ from .assignment_views import (
     time_zone,
     when,
 )
-from .auth import identify, page_user, resolver_of
+from .auth import page_user
 from .course_access import STAFF_ROLES, store_for
 from .errors import ApiError
-from .forms import XSRF_FIELD, _same_origin_navigation, form_user, xsrf_token
+from .forms import form_sender, form_user
 from .grading_api import MAX_COMMENT, _assignment, _gradebook_rows, _staff
 from .grading_service import grading_of
 from .identity import HubUser
@@ -72,23 +71,8 @@ async def upload_user(request: Request) -> HubUser:
         raise ApiError(400, "Send the files as a normal form upload (with a Content-Length).")
     if int(length) > MAX_UPLOAD_FORM:
         raise ApiError(413, f"An assignment's files may hold at most {MAX_BYTES >> 20} MB.")
-    expected = xsrf_token(request)
     form = await request.form(max_files=MAX_FILES, max_fields=20)
-    sent = str(form.get(XSRF_FIELD) or "")
-    if not (
-        expected
-        and _same_origin_navigation(request)
-        and hmac.compare_digest(sent.encode(), expected.encode())
-    ):
-        raise ApiError(
-            403, "This form has expired or did not come from this site. Reload the page and retry."
-        )
-    user = await identify(request, form_checked=True)
-    if user is None:
-        raise ApiError(401, "Your sign-in has expired. Reload the page to sign in again.")
-    if not resolver_of(request).has_access(user):
-        raise ApiError(403, "Your hub account is not allowed to use this site.")
-    return user
+    return await form_sender(request, form)
 
 
 @router.get(

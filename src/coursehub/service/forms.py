@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from fastapi import Request
 
@@ -40,8 +41,13 @@ async def form_user(request: Request) -> HubUser:
     """Dependency for form posts: the signed-in caller, after the XSRF check."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         raise ApiError(413, "This form is far larger than any of our forms.")
+    return await form_sender(request, await request.form())
+
+
+async def form_sender(request: Request, form: Any) -> HubUser:
+    """The signed-in sender of an already parsed form, after the XSRF and same-site
+    navigation checks (for forms that parse themselves, e.g. file uploads)."""
     expected = xsrf_token(request)
-    form = await request.form()
     sent = str(form.get(XSRF_FIELD) or "")
     if not (
         expected
