@@ -182,6 +182,16 @@ async def test_forms_need_the_xsrf_field_and_the_right_role(site) -> None:  # no
             headers={"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"},
         )
         assert scripted.status_code == 403
+        # the upload form has the same checks: without the field nothing is made
+        files = {"files": ("x.ipynb", b"{}", "application/json")}
+        upload = await c.post(
+            _page("staff/assignments"), data={"name": "x"}, files=files, headers=NAVIGATE
+        )
+        assert upload.status_code == 403
+        empty = await c.post(
+            _page("staff/assignments"), data={"_xsrf": xsrf, "name": "x"}, headers=NAVIGATE
+        )
+        assert empty.status_code == 400 and "upload" in empty.text
         # bad points save nothing, good ones save and show
         form = {"_xsrf": xsrf, "submission": str(sid), "points:explain": "5", "comment:explain": ""}
         bad = await c.post(f"{url}/students/sam/grade", data=form, headers=NAVIGATE)
