@@ -13,8 +13,6 @@ import csv
 import io
 import json
 import os
-import secrets
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nbformat
 import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.assignments import answer_nbgrader, nbgrader_source
 from tests.helpers.browserless import login
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.grading_site import grading_site
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -58,33 +55,11 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+def hub() -> Iterator[hubproc.RunningHub]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
-    commit_all(repo, "first")
-    # not under /tmp: each grading sandbox gets a private /tmp of its own
-    base = Path(f"/srv/coursehub-test-assignment-pages-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o711)
-    site = hubproc.write_site(
-        base, users=USERS, roles={"ines": "instructor"}, data_dir=base / "data"
-    )
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", COURSE, "--repo", str(repo)),
-            ("course", "enrol", COURSE, "sam"),
-            ("course", "enrol", COURSE, "ines", "--role", "instructor"),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stdout + done.stderr
+    with grading_site("assignment-pages", COURSE, USERS, {"ines": "instructor"}) as site:
         yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _sign_in(page: Any, url: str, name: str) -> None:

@@ -8,20 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import secrets
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import nbformat
 import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.assignments import answer_nbgrader, answer_otter, nbgrader_source, otter_master
 from tests.helpers.browserless import login, start_server
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.grading_site import grading_site
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -32,23 +28,9 @@ API = "/services/coursehub/api/courses/grade/assignments"
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
-    commit_all(repo, "first")
     sources = tmp_path_factory.mktemp("sources")
-    # not under /tmp: each grading sandbox gets a private /tmp of its own
-    base = Path(f"/srv/coursehub-test-grading-site-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o711)
-    site = hubproc.write_site(
-        base, users=USERS, roles={"tina": "instructor"}, data_dir=base / "data"
-    )
-    try:
-        hubproc.start(site)
+    with grading_site("grading-site", COURSE, USERS, {"tina": "instructor"}) as site:
         for args in (
-            ("course", "add", COURSE, "--repo", str(repo)),
-            ("course", "enrol", COURSE, "alice", "bob"),
-            ("course", "enrol", COURSE, "tina", "--role", "instructor"),
             ("assignment", "create", COURSE, "ps1", "--from",
              str(nbgrader_source(sources / "ps1"))),
             ("assignment", "create", COURSE, "squares", "--from",
@@ -57,10 +39,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
             done = site.cli(*args)
             assert done.returncode == 0, done.stdout + done.stderr
         yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ from coursehub.grading.store import GradingStore
 from tests.helpers import hubproc
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.browserless import login
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.grading_site import grading_site
 from tests.helpers.postgres import throwaway_database
 
 pytestmark = pytest.mark.integration
@@ -151,26 +151,12 @@ API = "/services/coursehub/api/courses/burst/assignments"
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
-    commit_all(repo, "first")
     sources = tmp_path_factory.mktemp("sources")
-    base = Path(f"/srv/coursehub-test-burst-site-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o711)
     # one grader: the queue fills while the class submits, as on a deadline night
-    site = hubproc.write_site(
-        base,
-        users=USERS,
-        roles={"tina": "instructor"},
-        data_dir=base / "data",
-        extra_yaml="grading:\n  parallel: 1\n",
-    )
-    try:
-        hubproc.start(site)
+    extra = "grading:\n  parallel: 1\n"
+    staff = {"tina": "instructor"}
+    with grading_site("burst-site", "burst", USERS, staff, extra_yaml=extra) as site:
         for args in (
-            ("course", "add", "burst", "--repo", str(repo)),
-            ("course", "enrol", "burst", *STUDENTS),
             ("assignment", "create", "burst", "ps1", "--from",
              str(nbgrader_source(sources / "ps1"))),
             ("assignment", "release", "burst", "ps1"),
@@ -178,10 +164,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
             done = site.cli(*args)
             assert done.returncode == 0, done.stdout + done.stderr
         yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.root
@@ -232,6 +214,4 @@ def test_200_submissions_within_a_minute_through_the_service(hub: hubproc.Runnin
 
 def _staff_token(hub: hubproc.RunningHub) -> str:
     login(hub.url, "tina", USERS["tina"])
-    done = hub.cli("course", "enrol", "burst", "tina", "--role", "instructor")
-    assert done.returncode == 0, done.stderr
     return hub.user_token("tina")
