@@ -14,7 +14,6 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,34 +23,16 @@ import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.assignments import answer_nbgrader, nbgrader_source
+from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.browserless import login
 from tests.helpers.grading_site import grading_site
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-CHROMIUM = "/usr/bin/chromium"
 USERS = {"sam": "sam-pass-123", "ines": "ines-pass-456"}
 COURSE = "hw"
 SERVICE = "/services/coursehub"
 TITLE = "Squares & roots <week 3>"  # shown as written, never as markup
-SHOTS = Path(os.environ.get("COURSEHUB_SCREENSHOTS", "/tmp/coursehub-screenshots"))
-
-
-@contextmanager
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, closed afterwards."""
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,37 +6,17 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from coursehub.starter.init import _demo_course
 from tests.helpers import hubproc
+from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-CHROMIUM = "/usr/bin/chromium"
 USERS = {"nina": "nina-pass-123", "ivan": "ivan-pass-456"}
-SHOTS = Path(os.environ.get("COURSEHUB_SCREENSHOTS", "/tmp/coursehub-screenshots"))
-
-
-@contextmanager
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, closed afterwards."""
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import hubproc
+from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.gitrepo import commit_all
-from tests.integration.test_course_browser import CHROMIUM, SHOTS, chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
