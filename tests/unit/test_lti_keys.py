@@ -64,3 +64,18 @@ def test_a_key_others_can_read_or_a_broken_file_is_refused_with_the_fix(tmp_path
     os.chmod(path, 0o600)
     with pytest.raises(SetupError, match="delete it"):
         read_tool_key(path)
+
+
+async def test_the_service_publishes_the_tool_jwks_without_sign_in(tmp_path: Path) -> None:
+    from tests.helpers.fake_hub import PREFIX, build, client
+
+    app, _ = build(COURSEHUB_DATA_DIR=str(tmp_path / "data"))
+    async with client(app) as c:
+        first = await c.get(PREFIX + "lti/jwks.json")
+        second = await c.get(PREFIX + "lti/jwks.json")
+    assert first.status_code == 200, first.text
+    assert first.json() == second.json()  # the same key on every request
+    [entry] = first.json()["keys"]
+    key = read_tool_key(tmp_path / "data" / "secrets" / "lti_tool_key.pem")
+    assert entry == key.jwk()
+    assert "d" not in entry

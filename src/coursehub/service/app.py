@@ -21,6 +21,7 @@ from . import (
     health,
     links,
     live_pages,
+    lti_routes,
     pages,
     remote_grading_api,
     shared,
@@ -110,6 +111,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(admin_pages.router, prefix=root)
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
+    app.include_router(lti_routes.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")
     app.include_router(events_api.router, prefix=root + "/api")
     app.include_router(grading_api.router, prefix=root + "/api")
