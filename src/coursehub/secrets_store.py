@@ -33,14 +33,19 @@ def ensure_secret(path: Path) -> str:
     return read_secret(path)
 
 
-def read_secret(path: Path) -> str:
-    """A secret file must be private and long enough, or coursehub refuses to start."""
+def check_private(path: Path) -> None:
+    """Refuse a secret file other accounts may read, saying how to fix it."""
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SetupError(
             f"{path} can be read by other accounts (mode {stat.filemode(mode)}); "
             f"run `chmod 600 {path}` and try again"
         )
+
+
+def read_secret(path: Path) -> str:
+    """A secret file must be private and long enough, or coursehub refuses to start."""
+    check_private(path)
     value = path.read_text().strip()
     if len(value.encode()) < MIN_SECRET_BYTES:
         raise SetupError(

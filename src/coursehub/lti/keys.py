@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from ..errors import SetupError
+from ..secrets_store import check_private, ensure_private_dir
 
 KEY_BITS = 3072
 MIN_KEY_BITS = 2048
@@ -44,8 +44,7 @@ def jwks(*keys: ToolKey) -> dict[str, Any]:
 def ensure_tool_key(path: Path) -> ToolKey:
     """The key pair at `path`, made there (mode 600) if missing."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
+        ensure_private_dir(path.parent)
         key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -66,12 +65,7 @@ def ensure_tool_key(path: Path) -> ToolKey:
 
 
 def read_tool_key(path: Path) -> ToolKey:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SetupError(
-            f"{path} can be read by other accounts (mode {stat.filemode(mode)}); "
-            f"run `chmod 600 {path}` and try again"
-        )
+    check_private(path)
     pem = path.read_bytes()
     try:
         key = serialization.load_pem_private_key(pem, password=None)
