@@ -60,7 +60,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     console.print(f"[green]OK[/green]: {loaded.path} is valid")
     console.print(f"  site:     {config.site.name} at {public_url(config)}", markup=False)
     console.print(f"  data:     {config.site.data_dir}", markup=False)
-    console.print(f"  sign-in:  {config.auth.method}", markup=False)
+    console.print(f"  sign-in:  {', '.join(config.auth.methods)}", markup=False)
     console.print(f"  servers:  {config.spawn.backend} backend", markup=False)
     if config.spawn.backend != loaded.config.spawn.backend:
         console.print("  [yellow]not running as root: the demo backend will be used[/yellow]")

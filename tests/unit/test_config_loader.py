@@ -23,7 +23,7 @@ def test_empty_file_gives_every_default(tmp_path: Path) -> None:
     loaded = load_config(tmp_path / "coursehub.yaml")
     config = loaded.config
     assert config.site.port == 8000
-    assert config.auth.method == "local"
+    assert config.auth.methods == ["local"]
     assert config.spawn.backend == "local"
     # relative data_dir resolves next to the file, not the current directory
     assert config.site.data_dir == (tmp_path / "coursehub-data").resolve()

@@ -182,6 +182,12 @@ def _absolute_paths(config: CoursehubConfig, base: Path) -> CoursehubConfig:
             update={"client_secret_file": resolve(auth.github.client_secret_file)}
         )
         auth = auth.model_copy(update={"github": gh})
+    if auth.jwt is not None:
+        jwt_files = {
+            "secret_file": resolve(auth.jwt.secret_file),
+            "public_key_file": resolve(auth.jwt.public_key_file),
+        }
+        auth = auth.model_copy(update={"jwt": auth.jwt.model_copy(update=jwt_files)})
     remote = config.grading.remote_api.model_copy(
         update={
             "secret_file": resolve(config.grading.remote_api.secret_file),

@@ -112,11 +112,51 @@ class GitHubAuthConfig(Section):
     )
 
 
+AuthMethod = Literal["local", "github", "lti", "jwt"]
+
+
+class JwtSignInConfig(Section):
+    audience: str = Field("coursehub", description="Required `aud` claim of sign-in tokens.")
+    issuer: str | None = Field(
+        None, description="Required `iss` claim (the LMS plugin's); empty: not checked."
+    )
+    secret_file: Path | None = Field(
+        None,
+        description="File holding the HS256 shared secret (at least 32 bytes; make one "
+        "with: openssl rand -hex 32 > FILE; chmod 600 FILE).",
+    )
+    public_key_file: Path | None = Field(
+        None, description="PEM file of the LMS plugin's RSA public key, for RS256 tokens."
+    )
+    username_claim: str = Field(
+        "username", description="Claim holding the coursehub username (e.g. username, sub)."
+    )
+    create_accounts: bool = Field(
+        False,
+        description="Create a student account for a valid token naming an unknown user "
+        "(otherwise only existing accounts may sign in this way).",
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> JwtSignInConfig:
+        if (self.secret_file is None) == (self.public_key_file is None):
+            raise ValueError(
+                "set exactly one of auth.jwt.secret_file (HS256) "
+                "or auth.jwt.public_key_file (RS256)"
+            )
+        return self
+
+
 class AuthConfig(Section):
-    method: Literal["local", "github"] = Field(
-        "local",
-        description="local: usernames and passwords from the roster. "
-        "github: GitHub OAuth restricted to one organisation.",
+    methods: list[AuthMethod] = Field(
+        default_factory=lambda: ["local"],
+        description="Sign-in methods offered together on the login page. local: usernames "
+        "and passwords from the roster. github: GitHub OAuth restricted to one "
+        "organisation. lti: launches from an LMS (see the lti section). jwt: "
+        "`?auth_token=` links from an LMS plugin (see auth.jwt).",
+    )
+    method: Literal["local", "github"] | None = Field(
+        None, description="Older single-method spelling; `method: github` is `methods: [github]`."
     )
     min_password_length: int = Field(
         8, ge=6, le=128, description="Shortest password accepted for local accounts."
@@ -125,12 +165,36 @@ class AuthConfig(Section):
         10, ge=1, description="Wrong passwords in a row that lock an account (local sign-in)."
     )
     lockout: Duration = Field("10m", description="How long such an account stays locked.")
-    github: GitHubAuthConfig | None = Field(None, description="Settings for method: github.")
+    github: GitHubAuthConfig | None = Field(None, description="Settings for method github.")
+    jwt: JwtSignInConfig | None = Field(None, description="Settings for method jwt.")
 
     @model_validator(mode="after")
-    def _github_needs_settings(self) -> AuthConfig:
-        if self.method == "github" and self.github is None:
+    def _methods(self) -> AuthConfig:
+        if self.method is not None:
+            if "methods" in self.model_fields_set:
+                raise ValueError("set auth.methods or auth.method, not both")
+            self.methods = [self.method]
+        if not self.methods:
+            raise ValueError("auth.methods needs at least one sign-in method")
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError("auth.methods lists a method twice")
+        if (
+            self.methods == ["lti"]
+            or self.methods == ["jwt"]
+            or set(self.methods)
+            == {
+                "lti",
+                "jwt",
+            }
+        ):
+            raise ValueError(
+                "add local or github to auth.methods: staff and admins need a way to "
+                "sign in that does not start in the LMS"
+            )
+        if "github" in self.methods and self.github is None:
             raise ValueError("method 'github' needs an auth.github section")
+        if "jwt" in self.methods and self.jwt is None:
+            raise ValueError("method 'jwt' needs an auth.jwt section")
         return self
 
 
@@ -328,6 +392,90 @@ class GradingConfig(Section):
         return v
 
 
+# LTI claim paths are short words or claim URLs; nothing else.
+CLAIM_RE = re.compile(r"^[A-Za-z0-9_:/.#-]{1,200}$")
+PLATFORM_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+
+
+class LtiPlatformConfig(Section):
+    name: str = Field(
+        ..., description="Short label of this LMS (lower case, e.g. moodle); shown to staff."
+    )
+    issuer: str = Field(
+        ..., description="The platform's issuer (`iss`), e.g. https://moodle.example.edu."
+    )
+    client_id: str = Field(..., min_length=1, description="Client id the platform gave coursehub.")
+    deployment_ids: list[str] = Field(
+        default_factory=list,
+        description="Deployment ids accepted from this platform (empty: any).",
+    )
+    auth_login_url: str = Field(..., description="The platform's OIDC authentication URL.")
+    auth_token_url: str = Field(
+        ..., description="The platform's OAuth2 token URL (grades and rosters)."
+    )
+    key_set_url: str = Field(..., description="The platform's public keys (JWKS URL).")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not PLATFORM_NAME_RE.match(v):
+            raise ValueError(
+                "expected 1-24 lower-case letters, digits or '-', starting with a letter"
+            )
+        return v
+
+    @field_validator("issuer", "auth_login_url", "auth_token_url", "key_set_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", v):
+            raise ValueError("expected a URL starting with https:// (or http:// for tests)")
+        return v
+
+
+class LtiConfig(Section):
+    platforms: list[LtiPlatformConfig] = Field(
+        default_factory=list,
+        description="LMS platforms registered from this file (more can be added with "
+        "`coursehub lti add-platform`).",
+    )
+    username_claim: str = Field(
+        "email",
+        description="Where readable usernames come from: email (the part before @), "
+        "preferred_username, name, given_name, sub, or a claim URL. Usernames stay the "
+        "same across launches and differ across platforms.",
+    )
+    auto_create_courses: bool = Field(
+        True,
+        description="Create a course on an instructor's first launch from an LMS course "
+        "that is not linked to one yet (otherwise the instructor links it by hand).",
+    )
+    grade_passback: bool = Field(
+        True, description="Send assignment scores to the LMS gradebook (AGS) when it allows."
+    )
+    roster_sync: Duration = Field(
+        "6h",
+        description="Fetch each linked LMS course's membership (NRPS) this often, so "
+        "accounts and enrolments exist before students first launch (0: only by hand).",
+    )
+
+    @field_validator("username_claim")
+    @classmethod
+    def _claim(cls, v: str) -> str:
+        if not CLAIM_RE.match(v):
+            raise ValueError("expected a claim name such as email, sub or a claim URL")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> LtiConfig:
+        names = [p.name for p in self.platforms]
+        pairs = [(p.issuer, p.client_id) for p in self.platforms]
+        if len(set(names)) != len(names):
+            raise ValueError("two lti.platforms have the same name")
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("two lti.platforms have the same issuer and client_id")
+        return self
+
+
 class CoursehubConfig(Section):
     site: SiteConfig = Field(default_factory=SiteConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -340,6 +488,7 @@ class CoursehubConfig(Section):
     courses: CoursesConfig = Field(default_factory=CoursesConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     grading: GradingConfig = Field(default_factory=GradingConfig)
+    lti: LtiConfig = Field(default_factory=LtiConfig)
     extra_config_dir: Path | None = Field(
         None,
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "

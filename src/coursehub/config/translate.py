@@ -110,7 +110,9 @@ def translate(
         "cookie_secret_file": str(layout.secret_file("cookie_secret")),
         "pid_file": str(layout.hub_pid_file),
         "data_files_path": None,
-        "authenticator_class": AUTHENTICATORS[config.auth.method],
+        "authenticator_class": AUTHENTICATORS[
+            "github" if "github" in config.auth.methods else "local"
+        ],
         "spawner_class": SPAWNERS[config.spawn.backend],
         # The proxy is started by `coursehub up`, outside the hub, so that a hub
         # restart keeps student servers and their routes alive.
@@ -201,12 +203,12 @@ def translate(
             "min_password_length": config.auth.min_password_length,
         },
     }
-    if config.auth.method == "local":
+    if "local" in config.auth.methods:
         out["CoursehubLocalAuthenticator"] = {
             "max_failed_logins": config.auth.max_failed_logins,
             "lockout_seconds": config.auth.lockout,
         }
-    if config.auth.method == "github" and config.auth.github is not None:
+    if "github" in config.auth.methods and config.auth.github is not None:
         gh = config.auth.github
         out["CoursehubGitHubAuthenticator"] = {
             "client_id": gh.client_id,

@@ -283,3 +283,160 @@ class ManualGrade(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     grader: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiPlatform(Base):
+    """An LMS registered as an LTI 1.3 platform (from coursehub.yaml or the CLI)."""
+
+    __tablename__ = "coursehub_lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(24), unique=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    # JSON list; empty: any deployment of this platform
+    deployment_ids: Mapped[str] = mapped_column(Text, default="[]")
+    auth_login_url: Mapped[str] = mapped_column(String(2000))
+    auth_token_url: Mapped[str] = mapped_column(String(2000))
+    key_set_url: Mapped[str] = mapped_column(String(2000))
+    source: Mapped[str] = mapped_column(String(8), default="cli")  # config | cli
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiIdentity(Base):
+    """Who an LMS user is here: (platform, `sub`) -> one coursehub username, for good."""
+
+    __tablename__ = "coursehub_lti_identities"
+    __table_args__ = (UniqueConstraint("platform_id", "username"),)
+
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_lti_platforms.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_launch_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LtiContext(Base):
+    """An LMS course (context) and the coursehub course it is linked to, with the
+    service endpoints the platform offered for it (grades, roster)."""
+
+    __tablename__ = "coursehub_lti_contexts"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_lti_platforms.id", ondelete="CASCADE")
+    )
+    context_id: Mapped[str] = mapped_column(String(255))
+    deployment_id: Mapped[str] = mapped_column(String(255), default="")
+    # NULL until linked (or created); unlinked when the course is removed
+    course: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("coursehub_courses.name", ondelete="SET NULL"), nullable=True
+    )
+    title: Mapped[str] = mapped_column(String(255), default="")
+    label: Mapped[str] = mapped_column(String(255), default="")
+    ags_lineitems_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    ags_scopes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    nrps_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    roster_synced_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    roster_sync_outcome: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiState(Base):
+    """One OIDC login initiation: its `state` (also in a browser cookie) and the
+    `nonce` the id_token must carry; both single-use."""
+
+    __tablename__ = "coursehub_lti_states"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_lti_platforms.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SignInTicket(Base):
+    """A one-time, short-lived permission for the hub to sign a verified user in
+    (made by the service after a valid LTI launch)."""
+
+    __tablename__ = "coursehub_signin_tickets"
+
+    # sha256 of the ticket: the database never holds the ticket itself
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    next_url: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LtiLaunch(Base):
+    """A validated launch kept for the pages that follow it (deep linking)."""
+
+    __tablename__ = "coursehub_lti_launches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, unguessable
+    username: Mapped[str] = mapped_column(String(64))
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_lti_platforms.id", ondelete="CASCADE")
+    )
+    context_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("coursehub_lti_contexts.id", ondelete="CASCADE"), nullable=True
+    )
+    message_type: Mapped[str] = mapped_column(String(64))
+    claims: Mapped[str] = mapped_column(Text, default="{}")  # the id_token's claims, JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LtiLineItem(Base):
+    """The LMS gradebook column (AGS line item) of one assignment in one LMS course."""
+
+    __tablename__ = "coursehub_lti_lineitems"
+    __table_args__ = (UniqueConstraint("context_pk", "assignment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    context_pk: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_lti_contexts.id", ondelete="CASCADE")
+    )
+    assignment: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiGradeSync(Base):
+    """The latest score of one student on one assignment, to be sent to one LMS
+    course; re-queued (not duplicated) when the score changes."""
+
+    __tablename__ = "coursehub_lti_grade_sync"
+    __table_args__ = (
+        UniqueConstraint("context_pk", "assignment", "username"),
+        Index("ix_coursehub_lti_grade_sync_status_next", "status", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    context_pk: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_lti_contexts.id", ondelete="CASCADE")
+    )
+    course: Mapped[str] = mapped_column(String(40), index=True)
+    assignment: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    max_score: Mapped[float] = mapped_column(default=0.0)
+    # when the score was made (sent as the AGS timestamp, so resends are idempotent)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(8), default="pending")  # pending|sending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,49 @@
+"""Sign-in tickets work once, only while fresh, and are never stored in clear."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from coursehub.accounts.signin_tickets import SignInTickets
+from coursehub.db.models import SignInTicket
+from coursehub.db.session import Database, ensure_schema
+
+
+@pytest.fixture
+def tickets(tmp_path: Path) -> SignInTickets:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    ensure_schema(url)
+    return SignInTickets(Database(url))
+
+
+def test_a_ticket_signs_in_once(tickets: SignInTickets) -> None:
+    ticket = tickets.issue("alice", "/services/coursehub/course/demo")
+    first = tickets.redeem(ticket)
+    assert first is not None
+    assert (first.username, first.next_url) == ("alice", "/services/coursehub/course/demo")
+    assert tickets.redeem(ticket) is None
+
+
+def test_expired_unknown_and_oversized_tickets_are_refused(tickets: SignInTickets) -> None:
+    assert tickets.redeem(tickets.issue("alice", "/", ttl_seconds=-1)) is None
+    assert tickets.redeem("not-a-ticket") is None
+    assert tickets.redeem("") is None
+    assert tickets.redeem("x" * 5000) is None
+
+
+def test_only_the_hash_is_stored(tickets: SignInTickets) -> None:
+    ticket = tickets.issue("alice", "/")
+    with tickets.db.session() as s:
+        stored = s.scalars(select(SignInTicket.ticket_hash)).all()
+    assert stored and ticket not in stored
+
+
+def test_racing_redeems_let_exactly_one_through(tickets: SignInTickets) -> None:
+    ticket = tickets.issue("alice", "/")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: tickets.redeem(ticket), range(8)))
+    assert sum(r is not None for r in results) == 1
