@@ -63,6 +63,9 @@ class ServiceSettings:
     events_max_stored: int = 5_000_000
     # the grading section of coursehub.yaml (see config.translate.grading_settings)
     grading: dict = field(default_factory=dict, hash=False, compare=False)
+    # the LMS settings (see config.translate: COURSEHUB_LTI): enabled, username_claim,
+    # auto_create_courses, grade_passback, roster_sync_seconds, public_url
+    lti: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def hub_prefix(self) -> str:
@@ -107,12 +110,8 @@ class ServiceSettings:
         rate = _float(get, "COURSEHUB_EVENTS_RATE", "20", problems)
         burst = _int(get, "COURSEHUB_EVENTS_BURST", "200", problems)
         max_stored = _int(get, "COURSEHUB_EVENTS_MAX_STORED", "5000000", problems)
-        try:
-            grading = json.loads(get("COURSEHUB_GRADING", "{}"))
-            assert isinstance(grading, dict)
-        except (ValueError, AssertionError):
-            problems.append("COURSEHUB_GRADING: expected a JSON object")
-            grading = {}
+        grading = _json_object(get, "COURSEHUB_GRADING", problems)
+        lti = _json_object(get, "COURSEHUB_LTI", problems)
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -144,6 +143,7 @@ class ServiceSettings:
             events_burst=max(burst, 1),
             events_max_stored=max_stored,
             grading=grading,
+            lti=lti,
         )
 
 
@@ -159,6 +159,17 @@ def _access_scopes(raw: str, service_name: str, problems: list[str]) -> frozense
         problems.append("JUPYTERHUB_OAUTH_ACCESS_SCOPES: expected a non-empty JSON list of scopes")
         return frozenset()
     return frozenset(scopes)
+
+
+def _json_object(get: Callable[[str, str], str], name: str, problems: list[str]) -> dict:
+    try:
+        value = json.loads(get(name, "{}"))
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        problems.append(f"{name}: expected a JSON object")
+        return {}
+    return value
 
 
 def _int(get: Callable[[str, str], str], name: str, default: str, problems: list[str]) -> int:
