@@ -21,6 +21,7 @@ import psutil
 
 from ..config.layout import DataLayout, Ports
 from ..config.loader import LoadedConfig
+from ..config.models import CoursehubConfig
 from ..config.translate import coursehub_database_url, public_url
 from ..db.session import ensure_schema
 from ..errors import SetupError
@@ -61,6 +62,7 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     if config.roster.file is not None:
         min_len = config.auth.min_password_length
         _import_roster(config.roster.file, db_url, min_len, say, layout.root)
+    _register_platforms(config, db_url, say)
     if not port_is_free(config.site.port, config.site.bind_address):
         raise SetupError(
             f"port {config.site.port} on {config.site.bind_address} is already in use; "
@@ -75,6 +77,22 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     path = loaded.path or Path("coursehub.yaml").absolute()
     layout.hub_config_file.write_text(HUB_CONFIG_TEMPLATE.format(config_path=str(path)))
     return layout, ports
+
+
+def _register_platforms(config: CoursehubConfig, db_url: str, say: Say) -> None:
+    """Make the LMS platforms listed in coursehub.yaml the registered ones (platforms
+    added with `coursehub lti add-platform` stay)."""
+    from ..db.session import Database
+    from ..lti.platforms import PlatformStore
+
+    db = Database(db_url)
+    try:
+        PlatformStore(db).sync_from_config(config.lti.platforms)
+    finally:
+        db.dispose()
+    if config.lti.platforms:
+        names = ", ".join(p.name for p in config.lti.platforms)
+        say("up", f"LMS platforms from coursehub.yaml: {names}")
 
 
 def _import_roster(roster: Path, db_url: str, min_len: int, say: Say, data_dir: Path) -> None:

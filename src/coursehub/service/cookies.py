@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import time
+from typing import Literal
 from urllib.parse import urlparse
 
 from starlette.requests import Request
@@ -80,18 +81,28 @@ def set_signed_cookie(
     public_url: str = "",
     max_age: int | None = None,
 ) -> None:
+    secure = browser_uses_https(request, public_url)
     response.set_cookie(
         name,
         sign(key, name, value),
         max_age=max_age,
         path=path,
         httponly=True,
-        samesite="lax",
-        secure=browser_uses_https(request, public_url),
+        samesite=same_site(request, secure),
+        secure=secure,
     )
 
 
+def same_site(request: Request, secure: bool) -> Literal["lax", "none"]:
+    """Lax, except on https sites that let an LMS frame their pages: inside a
+    cross-site iframe browsers send only SameSite=None cookies (which must be Secure)."""
+    settings = getattr(request.app.state, "settings", None)
+    embedded = bool(getattr(settings, "frame_ancestors", ()))
+    return "none" if secure and embedded else "lax"
+
+
 def clear_cookie(response: Response, request: Request, name: str, path: str) -> None:
+    secure = request.url.scheme == "https"
     response.delete_cookie(
-        name, path=path, httponly=True, samesite="lax", secure=request.url.scheme == "https"
+        name, path=path, httponly=True, samesite=same_site(request, secure), secure=secure
     )
