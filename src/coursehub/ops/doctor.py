@@ -6,15 +6,18 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
 from ..config.layout import DataLayout
 from ..config.loader import load_config
-from ..config.translate import coursehub_database_url
+from ..config.models import CoursehubConfig, JwtSignInConfig
+from ..config.translate import coursehub_database_url, public_url
 from ..errors import ConfigError, SetupError
 from ..hub.limits import Cgroups, Limits, systemd_is_init
 from ..runtime import effective_config, is_root
+from ..secrets_store import read_secret
 from .ports import port_is_free
 from .proxy import find_proxy
 
@@ -60,6 +63,10 @@ def run_checks(config_path: Path) -> list[Check]:
     checks.append(_grading_dir_check(layout.root))
     limits = config.servers.limits
     checks.append(_limits_check(Limits(limits.memory, limits.cpu, limits.processes)))
+    if "lti" in config.auth.methods:
+        checks.extend(lms_checks(config, _registered_platforms(config, layout)))
+    if "jwt" in config.auth.methods and config.auth.jwt is not None:
+        checks.append(jwt_key_check(config.auth.jwt))
     return checks
 
 
@@ -211,6 +218,175 @@ def _limits_check(limits: Limits) -> Check:
         "not enforced here: " + ", ".join(missing),
         "run as root on a machine with writable cgroups (or systemd) to enforce them",
     )
+
+
+# --- sign-in from an LMS -------------------------------------------------------------
+
+
+def lms_checks(config: CoursehubConfig, platforms: list[LmsPlatform]) -> list[Check]:
+    """What LTI launches need from the site: https, leave to be framed, platforms."""
+    checks = []
+    url = public_url(config)
+    if url.startswith("https://"):
+        checks.append(Check("lms https", "ok", f"{url} is https"))
+    else:
+        checks.append(
+            Check(
+                "lms https",
+                "warn",
+                f"site.public_url is {url}: an LMS launch is cross-site (the LMS's page "
+                "posts to coursehub, often inside a frame), where browsers send only "
+                "SameSite=None cookies and accept those over https only: launches will fail",
+                "put HTTPS in front of coursehub and set site.public_url: https://...",
+            )
+        )
+    if config.site.frame_ancestors:
+        shown = ", ".join(config.site.frame_ancestors)
+        checks.append(Check("lms frames", "ok", f"pages may be shown inside {shown}"))
+    else:
+        checks.append(
+            Check(
+                "lms frames",
+                "warn",
+                "site.frame_ancestors is empty: an LMS cannot show coursehub inside its pages "
+                "(browsers refuse; students must open it in a new window)",
+                "set site.frame_ancestors to your LMS's address, e.g. "
+                f"[{', '.join(_frame_suggestions(platforms))}]",
+            )
+        )
+    if not platforms:
+        checks.append(
+            Check(
+                "lms platforms",
+                "warn",
+                "no LMS platform is registered: every launch is refused",
+                "run `coursehub lti config moodle` (or canvas), add coursehub to the LMS, "
+                "then `coursehub lti add-platform ...` with the values it shows",
+            )
+        )
+    for p in platforms:
+        detail = f"{p.issuer}, client id {p.client_id}, keys from {p.key_set_url}"
+        loose = [u for u in (p.key_set_url, p.auth_token_url) if not _safe_url(u)]
+        if loose:
+            checks.append(
+                Check(
+                    f"lms {p.name}",
+                    "warn",
+                    detail + "; fetched without https: " + ", ".join(loose),
+                    "register the platform with its https URLs",
+                )
+            )
+        else:
+            checks.append(Check(f"lms {p.name}", "ok", detail))
+    return checks
+
+
+@dataclass(frozen=True)
+class LmsPlatform:
+    name: str
+    issuer: str
+    client_id: str
+    key_set_url: str
+    auth_token_url: str
+
+
+def _registered_platforms(config: CoursehubConfig, layout: DataLayout) -> list[LmsPlatform]:
+    """coursehub.yaml's platforms and those added with `coursehub lti add-platform`
+    (read from the database when it exists; doctor never creates it)."""
+    found = {
+        p.name: LmsPlatform(p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url)
+        for p in config.lti.platforms
+    }
+    url = coursehub_database_url(config, layout)
+    if url.startswith("sqlite") and not Path(url.removeprefix("sqlite:///")).exists():
+        return list(found.values())
+    from ..db.session import Database
+    from ..lti.platforms import PlatformStore
+
+    db = Database(url)
+    try:
+        for p in PlatformStore(db).list():
+            if p.source != "config":
+                found[p.name] = LmsPlatform(
+                    p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url
+                )
+    except Exception:  # noqa: BLE001 - unreachable or not yet upgraded: the database check says
+        pass
+    finally:
+        db.dispose()
+    return sorted(found.values(), key=lambda p: p.name)
+
+
+def _safe_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" or parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _frame_suggestions(platforms: list[LmsPlatform]) -> list[str]:
+    sites = []
+    for p in platforms:
+        parts = urlsplit(p.issuer)
+        if parts.hostname == "canvas.instructure.com":
+            sites.append("https://*.instructure.com")  # the school's own Canvas domain
+        elif parts.scheme and parts.netloc:
+            sites.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(sites)) or ["https://moodle.example.edu"]
+
+
+def jwt_key_check(jwt: JwtSignInConfig) -> Check:
+    """The key of `?auth_token=` sign-in: a private shared secret, or an RSA public key."""
+    if jwt.secret_file is not None:
+        path = jwt.secret_file
+        try:
+            read_secret(path)
+        except FileNotFoundError:
+            return Check(
+                "jwt sign-in",
+                "fail",
+                f"auth.jwt.secret_file {path} does not exist",
+                f"openssl rand -hex 32 > {path}; chmod 600 {path} (and give the LMS plugin "
+                "the same secret)",
+            )
+        except SetupError as exc:
+            return Check(
+                "jwt sign-in", "fail", str(exc), "a private (mode 600) secret of 32 bytes or more"
+            )
+        return Check("jwt sign-in", "ok", f"HS256 secret in {path} (private)")
+    path = jwt.public_key_file
+    assert path is not None  # the config model requires one of the two
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Check(
+            "jwt sign-in",
+            "fail",
+            f"auth.jwt.public_key_file {path} does not exist",
+            "save the LMS plugin's RSA public key (PEM) there",
+        )
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(data)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, rsa.RSAPublicKey):
+        return Check(
+            "jwt sign-in",
+            "fail",
+            f"{path} is not a PEM RSA public key",
+            "save the LMS plugin's RSA public key there (-----BEGIN PUBLIC KEY-----)",
+        )
+    mode = path.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return Check(
+            "jwt sign-in",
+            "fail",
+            f"{path} can be changed by other accounts ({stat.filemode(mode)}): whoever "
+            "replaces the key can sign in as anyone",
+            f"chmod 644 {path} (owned by the account running coursehub)",
+        )
+    return Check("jwt sign-in", "ok", f"RS256 public key in {path} ({key.key_size} bits)")
 
 
 def print_report(checks: list[Check], console: Console) -> int:
