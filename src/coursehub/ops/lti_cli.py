@@ -97,7 +97,10 @@ def _add_sync_commands(lsub: Any) -> None:
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
     action = ACTIONS.get(args.lti_command)
-    if action is None:  # a command added by add_sync_commands
+    if action is None:
+        # a command from add_sync_commands: its parser may name its function with
+        # set_defaults(lti_handler=f), f(args, loaded, console) -> int; otherwise
+        # lti_sync_cli.run(args, loaded, console) dispatches it
         handler = getattr(args, "lti_handler", None)
         if handler is not None:
             return handler(args, loaded, console)
