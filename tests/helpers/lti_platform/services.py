@@ -260,9 +260,11 @@ def post_score(sim: PlatformSimulator, req: Request, ctx: str, n: str) -> Respon
     with sim.lock:
         stored = sim.scores.get((item_id, user))
         # like real platforms: a score older than the one on record changes nothing
-        accepted = stored is None or _timestamp(score["timestamp"]) >= _timestamp(
-            stored["timestamp"]
-        )  # type: ignore[operator]
+        new_time, old_time = (
+            _timestamp(score["timestamp"]),
+            _timestamp((stored or {}).get("timestamp")),
+        )
+        accepted = old_time is None or (new_time is not None and new_time >= old_time)
         sim.score_posts.append({"line_item": item_id, "score": score, "accepted": accepted})
         if accepted:
             sim.scores[(item_id, user)] = score

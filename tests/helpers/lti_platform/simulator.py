@@ -119,7 +119,10 @@ class PlatformSimulator:
     def start(self) -> PlatformSimulator:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="lti-platform", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # so stop() returns promptly
+                name="lti-platform",
+                daemon=True,
             )
             self._thread.start()
         return self
