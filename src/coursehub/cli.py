@@ -129,6 +129,12 @@ def cmd_servers(args: argparse.Namespace) -> int:
     return servers_cli.run(args, _load(args), console)
 
 
+def cmd_lti(args: argparse.Namespace) -> int:
+    from .ops import lti_cli
+
+    return lti_cli.run(args, _load(args), console)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .ops.doctor import print_report, run_checks
 
@@ -175,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .ops.assignments_cli import add_parser as add_assignment
     from .ops.courses_cli import add_parser as add_course
+    from .ops.lti_cli import add_parser as add_lti
     from .ops.servers_cli import add_parser as add_servers
     from .ops.users_cli import add_parser as add_users
 
@@ -182,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_servers(sub).set_defaults(func=cmd_servers)
     add_course(sub).set_defaults(func=cmd_course)
     add_assignment(sub).set_defaults(func=cmd_assignment)
+    add_lti(sub).set_defaults(func=cmd_lti)
 
     p = sub.add_parser("doctor", help="check this machine and configuration, with fixes")
     p.set_defaults(func=cmd_doctor)
