@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..roles import (
@@ -24,6 +25,9 @@ AUTHENTICATORS = {
     "local": "coursehub.hub.auth_local.CoursehubLocalAuthenticator",
     "github": "coursehub.hub.auth_github.CoursehubGitHubAuthenticator",
 }
+# JupyterHub template overrides shipped in the package (the login page).
+HUB_TEMPLATES = Path(__file__).parent.parent / "hub" / "templates"
+SIGNIN_METHODS = ("local", "github", "lti", "jwt")
 SPAWNERS = {
     "local": "coursehub.hub.spawner.CoursehubLocalSpawner",
     "demo": "coursehub.hub.spawner.CoursehubDemoSpawner",
@@ -58,6 +62,21 @@ def grading_settings(config: CoursehubConfig, machine: Machine) -> str:
             "max_queued": grading.max_queued,
             "limits": grading.limits.model_dump(),
             "remote_api": grading.remote_api.model_dump(mode="json"),
+        }
+    )
+
+
+def lti_settings(config: CoursehubConfig) -> str:
+    """The LMS section for the service, as one JSON value (no secrets)."""
+    lti = config.lti
+    return json.dumps(
+        {
+            "enabled": "lti" in config.auth.methods,
+            "username_claim": lti.username_claim,
+            "auto_create_courses": lti.auto_create_courses,
+            "grade_passback": lti.grade_passback,
+            "roster_sync_seconds": int(lti.roster_sync),
+            "public_url": public_url(config),
         }
     )
 
@@ -125,22 +144,20 @@ def translate(
         # names that are not courses the student is enrolled in.
         "allow_named_servers": True,
         "named_server_limit_per_user": 0,
-        # Shown above the login form (JupyterHub renders it as HTML: escape it).
-        "template_vars": {"announcement_login": html.escape(site.name)},
+        # Our login page lists every sign-in method the site offers.
+        "template_paths": [str(HUB_TEMPLATES)],
+        "template_vars": {
+            # Shown above the login form (JupyterHub renders it as HTML: escape it).
+            "announcement_login": html.escape(site.name),
+            "coursehub_signin": {m: m in config.auth.methods for m in SIGNIN_METHODS},
+        },
         "services": _services(config, layout, ports, secrets, machine, service_url, db_url),
         "load_roles": _roles(config),
         "shutdown_on_logout": False,
     }
     hub.pop("data_files_path")
     if site.frame_ancestors:
-        # JupyterHub's own pages refuse every frame by default; the sign-in and spawn
-        # pages must show inside the LMS too when links are embedded there.
-        hub["tornado_settings"] = {
-            "headers": {
-                "Content-Security-Policy": f"{frame_ancestors_directive(config)}; "
-                "report-uri /hub/security/csp-report"
-            }
-        }
+        hub["tornado_settings"] = _framed_hub_settings(config)
 
     spawner: dict[str, Any] = {
         "cmd": [machine.python, "-m", "coursehub.singleuser"],
@@ -187,7 +204,7 @@ def translate(
         "refresh_pre_spawn": True,
         "admin_users": set(config.roles.admin),
     }
-    out: dict[str, dict[str, Any]] = {
+    return {
         "JupyterHub": hub,
         "Spawner": spawner,
         "CoursehubSpawner": coursehub_spawner,
@@ -197,19 +214,57 @@ def translate(
             "api_url": f"http://127.0.0.1:{ports.proxy_api}",
             "auth_token": secrets.proxy_token,
         },
-        "CoursehubAuthenticatorMixin": {
-            "coursehub_db_url": db_url,
-            "role_overrides": _role_overrides(config),
-            "min_password_length": config.auth.min_password_length,
-        },
+        **_authenticator_sections(config, secrets, db_url),
     }
-    if "local" in config.auth.methods:
-        out["CoursehubLocalAuthenticator"] = {
-            "max_failed_logins": config.auth.max_failed_logins,
-            "lockout_seconds": config.auth.lockout,
+
+
+def _framed_hub_settings(config: CoursehubConfig) -> dict[str, Any]:
+    """Hub pages an LMS may show in an iframe (site.frame_ancestors)."""
+    # JupyterHub's own pages refuse every frame by default; the sign-in and spawn
+    # pages must show inside the LMS too when links are embedded there.
+    settings: dict[str, Any] = {
+        "headers": {
+            "Content-Security-Policy": f"{frame_ancestors_directive(config)}; "
+            "report-uri /hub/security/csp-report"
         }
-    if "github" in config.auth.methods and config.auth.github is not None:
-        gh = config.auth.github
+    }
+    if public_url(config).startswith("https://"):
+        # Inside a cross-site iframe browsers send only SameSite=None cookies, which
+        # must be Secure (so never on http). JupyterHub applies these to its login,
+        # session and xsrf cookies, and passes them to student servers.
+        settings["cookie_options"] = {"samesite": "None", "secure": True}
+    return settings
+
+
+def _authenticator_sections(
+    config: CoursehubConfig, secrets: HubSecrets, db_url: str
+) -> dict[str, dict[str, Any]]:
+    auth = config.auth
+    common: dict[str, Any] = {
+        "coursehub_db_url": db_url,
+        "role_overrides": _role_overrides(config),
+        "min_password_length": auth.min_password_length,
+        "signin_methods": list(auth.methods),
+    }
+    if "jwt" in auth.methods and auth.jwt is not None:
+        jwt = auth.jwt
+        # Paths only: the hub reads (and checks) the key files when it starts.
+        common.update(
+            jwt_audience=jwt.audience,
+            jwt_issuer=jwt.issuer or "",
+            jwt_secret_file=str(jwt.secret_file or ""),
+            jwt_public_key_file=str(jwt.public_key_file or ""),
+            jwt_username_claim=jwt.username_claim,
+            jwt_create_accounts=jwt.create_accounts,
+        )
+    out: dict[str, dict[str, Any]] = {"CoursehubAuthenticatorMixin": common}
+    if "local" in auth.methods:
+        out["PasswordSignInMixin"] = {
+            "max_failed_logins": auth.max_failed_logins,
+            "lockout_seconds": auth.lockout,
+        }
+    if "github" in auth.methods and auth.github is not None:
+        gh = auth.github
         out["CoursehubGitHubAuthenticator"] = {
             "client_id": gh.client_id,
             "client_secret": secrets.github_client_secret or "",
@@ -262,6 +317,7 @@ def _services(
                 "COURSEHUB_EVENTS_BURST": str(config.events.burst),
                 "COURSEHUB_EVENTS_MAX_STORED": str(config.events.max_stored),
                 "COURSEHUB_GRADING": grading_settings(config, machine),
+                "COURSEHUB_LTI": lti_settings(config),
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.

@@ -16,7 +16,7 @@ from .login_throttle import LoginThrottle
 MAX_PASSWORD_CHARS = 1024
 
 
-class CoursehubLocalAuthenticator(CoursehubAuthenticatorMixin, Authenticator):
+class PasswordSignInMixin(CoursehubAuthenticatorMixin):
     """Accounts and bcrypt password hashes live in the coursehub database.
 
     Accounts can be added and removed while the hub runs (`coursehub users ...`):
@@ -36,9 +36,12 @@ class CoursehubLocalAuthenticator(CoursehubAuthenticatorMixin, Authenticator):
             self._throttle = LoginThrottle(self.max_failed_logins, self.lockout_seconds)
         return self._throttle
 
-    async def authenticate(self, handler: Any, data: dict[str, str]) -> dict[str, Any] | None:
-        username = (data.get("username") or "").strip().lower()[:64]
-        password = data.get("password") or ""
+    async def password_sign_in(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        username = data.get("username")
+        password = data.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            return None
+        username = username.strip().lower()[:64]
         if not username or not password or len(password) > MAX_PASSWORD_CHARS:
             return None
         wait = self.throttle.locked_for(username)
@@ -57,15 +60,9 @@ class CoursehubLocalAuthenticator(CoursehubAuthenticatorMixin, Authenticator):
             self.log.warning("Failed sign-in for %r", username)
             return None
         self.throttle.succeeded(username)
-        return self.auth_model(account.username, self.role_for(account.username, account.role))
+        role = self.role_for(account.username, account.role)
+        return self.auth_model(account.username, role, "local")
 
-    def check_allowed(self, username: str, authentication: dict[str, Any] | None = None) -> bool:
-        # Only roster accounts get past authenticate(); nobody else is allowed.
-        return authentication is not None
 
-    async def refresh_user(self, user: Any, handler: Any = None) -> bool | dict[str, Any]:
-        """Drop sessions of removed accounts and pick up role changes."""
-        account = await asyncio.to_thread(self.account_store.get, user.name)
-        if account is None:
-            return False
-        return self.auth_model(account.username, self.role_for(account.username, account.role))
+class CoursehubLocalAuthenticator(PasswordSignInMixin, Authenticator):
+    """Passwords, plus LMS tickets and `?auth_token=` links when those methods are on."""
