@@ -40,6 +40,13 @@ class StateStore:
             s.add(LtiState(state=state, nonce=nonce, platform_id=platform_id, created_at=now))
         return LoginState(state, nonce, platform_id)
 
+    def was_used(self, state: str) -> bool:
+        if not state or len(state) > MAX_STATE_CHARS:
+            return False
+        with self.db.session() as s:
+            row = s.get(LtiState, state)
+            return row is not None and row.used_at is not None
+
     def consume(self, state: str) -> LoginState:
         """The login `state` belongs to, marked used; LaunchRefused otherwise."""
         if not state or len(state) > MAX_STATE_CHARS:

@@ -57,6 +57,15 @@ LOGIN_PARAMS = (
 )
 
 
+def _replayed() -> LaunchRefused:
+    return LaunchRefused(
+        "replayed",
+        "this launch was already used (its nonce and state are single-use); "
+        "open the activity again from the LMS",
+        403,
+    )
+
+
 def tool_key_path(data_dir: str | None) -> Path:
     if not data_dir:
         raise ApiError(404, "LTI needs the site's data directory; it is not configured.")
@@ -245,9 +254,12 @@ async def lti_launch(request: Request) -> Response:
         described = str(form.get("error_description") or form.get("error"))[:300]
         exc = LaunchRefused("platform_error", f"the LMS reported an error: {described}")
         return refused(request, exc, issuer)
+    states = StateStore(database_for(request.app))
     try:
+        if await asyncio.to_thread(states.was_used, state):
+            raise _replayed()
         _check_state_cookie(request, state)
-        login = await asyncio.to_thread(StateStore(database_for(request.app)).consume, state)
+        login = await asyncio.to_thread(states.consume, state)
         launch = await asyncio.to_thread(_validate, request, id_token, login)
         next_url = await asyncio.to_thread(_land, request, launch)
     except LaunchRefused as exc:
