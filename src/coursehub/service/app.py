@@ -22,6 +22,7 @@ from . import (
     links,
     live_pages,
     lti_routes,
+    lti_sync_pages,
     pages,
     remote_grading_api,
     shared,
@@ -73,6 +74,9 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             grading = grading_of(app).workers
             if grading is not None:
                 grading.start()
+            from .lti_background import start_background
+
+            tasks.extend(start_background(app))
         yield
         if grading is not None:
             await grading.stop()
@@ -112,6 +116,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
     app.include_router(lti_routes.router, prefix=root)
+    app.include_router(lti_sync_pages.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")
     app.include_router(events_api.router, prefix=root + "/api")
     app.include_router(grading_api.router, prefix=root + "/api")
