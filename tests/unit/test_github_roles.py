@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from coursehub.hub.auth_github import role_from_teams
+from coursehub.roles import groups_for_role
 
 TEAM_ROLES = {"teachers": "instructor", "helpers": "ta", "school/organisers": "admin"}
 
@@ -23,3 +26,39 @@ def test_same_team_name_in_another_organisation_grants_nothing() -> None:
 
 def test_organisation_name_is_case_insensitive() -> None:
     assert role_from_teams([("School", "teachers")], "school", TEAM_ROLES) == "instructor"
+
+
+async def test_github_sign_in_is_recorded_and_only_github_users_take_its_path(
+    tmp_path: Path,
+) -> None:
+    from coursehub.db.session import ensure_schema
+    from coursehub.hub.auth_github import CoursehubGitHubAuthenticator
+
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    ensure_schema(url)
+    auth = CoursehubGitHubAuthenticator(
+        coursehub_db_url=url,
+        signin_methods=["github", "local"],
+        client_id="abc",
+        client_secret="gh-secret",
+        oauth_callback_url="https://hub.example.edu/hub/oauth_callback",
+        allowed_organizations={"school"},
+        team_roles=TEAM_ROLES,
+    )
+    teams = [{"organization": {"login": "school"}, "slug": "teachers"}]
+    model = await auth.update_auth_model(
+        {
+            "name": "Octo",
+            "auth_state": {
+                "github_user": {"login": "Octo", "email": "octo@example.edu"},
+                "token_response": {"access_token": "t", "token_type": "bearer"},
+                "teams": teams,
+            },
+        }
+    )
+    assert model["name"] == "octo" and model["groups"] == groups_for_role("instructor")
+    assert model["user_info"] == {"coursehub_signin": "github"}
+    # a password sign-in never reaches the organisation check (no GitHub token to use)
+    local = {"name": "octo", "user_info": {"coursehub_signin": "local"}}
+    assert await auth.check_allowed("octo", local) is True
+    assert await auth.check_allowed("octo", {"name": "octo", "user_info": None}) is False

@@ -441,3 +441,48 @@ def test_the_hub_refuses_to_start_with_a_readable_secret(tmp_path: Path, db_url:
         coursehub_db_url=db_url, signin_methods=["local", "jwt"], jwt_secret_file=str(secret)
     )
     assert auth.jwt_signin.algorithm == "HS256" and SECRET not in repr(auth.jwt_signin).encode()
+
+
+# -- the login page --------------------------------------------------------------------
+
+
+def _login_page(methods: dict[str, bool], oauth_url: str) -> str:
+    """Our template rendered the way JupyterHub's LoginHandler renders it."""
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
+    from jupyterhub._data import DATA_FILES_PATH
+
+    from coursehub.config.translate import HUB_TEMPLATES
+
+    theirs = os.path.join(DATA_FILES_PATH, "templates")
+    loader = ChoiceLoader(
+        [
+            PrefixLoader({"templates": FileSystemLoader([theirs])}, "/"),
+            FileSystemLoader([str(HUB_TEMPLATES), theirs]),
+        ]
+    )
+    env = Environment(loader=loader, autoescape=True)
+    return env.get_template("login.html").render(
+        next="%2Fhub%2Ftoken",
+        login_url="/hub/login",
+        authenticator_login_url=f"{oauth_url}?next=%2Fhub%2Ftoken",
+        login_service="GitHub" if oauth_url.endswith("oauth_login") else "",
+        authenticator=SimpleNamespace(request_otp=False),
+        xsrf="xsrf-value",
+        static_url=lambda *a, **k: "/static",
+        base_url="/",
+        coursehub_signin=methods,
+    )
+
+
+def test_login_page_lists_each_configured_method() -> None:
+    both = _login_page({"local": True, "github": True, "lti": True}, "/hub/oauth_login")
+    assert '<form action="/hub/login?next=%2Fhub%2Ftoken" method="post"' in both
+    assert 'name="_xsrf" value="xsrf-value"' in both
+    assert 'href="/hub/oauth_login?next=%2Fhub%2Ftoken">Sign in with GitHub' in both
+    assert "Students: open coursehub from your course in the LMS" in both
+    github = _login_page({"github": True}, "/hub/oauth_login")
+    assert "<form" not in github and "Sign in with GitHub" in github
+    assert "from your course in the LMS" not in github
+    local = _login_page({"local": True}, "/hub/login")
+    assert '<form action="/hub/login?next=%2Fhub%2Ftoken"' in local
+    assert "Sign in with GitHub" not in local

@@ -146,3 +146,16 @@ def test_frame_ancestors_reach_hub_pages_service_and_student_servers(tmp_path: P
     assert env["COURSEHUB_FRAME_ANCESTORS"] == "https://moodle.example.edu"
     # Without the setting JupyterHub keeps its own policy (no frames from elsewhere).
     assert "tornado_settings" not in _translate("", tmp_path)["JupyterHub"]
+
+
+def test_password_lockout_settings_reach_every_authenticator_with_passwords(
+    tmp_path: Path,
+) -> None:
+    c = _translate("auth:\n  max_failed_logins: 3\n  lockout: 5m\n", tmp_path)
+    assert c["PasswordSignInMixin"] == {"max_failed_logins": 3, "lockout_seconds": 300}
+    # the section is named after the mixin both the local and the GitHub classes share
+    from coursehub.hub.auth_github import CoursehubGitHubAuthenticator
+    from coursehub.hub.auth_local import CoursehubLocalAuthenticator, PasswordSignInMixin
+
+    assert issubclass(CoursehubLocalAuthenticator, PasswordSignInMixin)
+    assert issubclass(CoursehubGitHubAuthenticator, PasswordSignInMixin)
