@@ -3,6 +3,9 @@ several pages, a real SQLite database and course."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
 from coursehub.lti.platforms import Platform, PlatformStore
 from coursehub.lti.roster_sync import RosterSyncError, sync_course_roster
 from coursehub.lti.service_token import LmsCallError, ServiceTokens, next_link
+from coursehub.secrets_store import ensure_private_dir
 from tests.helpers.gitrepo import commit_all
 from tests.helpers.lti_platform import INSTRUCTOR, LEARNER, TA, PlatformSimulator
 
@@ -41,6 +45,23 @@ def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / "README.md").write_text("# Physics\n")
     commit_all(repo, "first")
     return repo
+
+
+def _store_key(key: ToolKey, layout: DataLayout) -> None:
+    """The tool's key where the CLI looks for it (made once per module: slow)."""
+    path = layout.secret_file("lti_tool_key.pem")
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_pem)
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = str(tmp_path / "coursehub.yaml")
+    return subprocess.run(
+        [sys.executable, "-m", "coursehub.cli", "--config", config, "lti", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
 
 
 @dataclass
@@ -78,10 +99,14 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    layout = DataLayout(tmp_path / "data")
+    layout.root.mkdir()
+    (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
+    _store_key(tool_key, layout)
+    url = f"sqlite:///{layout.coursehub_db_file}"  # where the CLI finds it
     ensure_schema(url)
     db = Database(url)
-    courses = CourseStore(db, DataLayout(tmp_path / "data"))
+    courses = CourseStore(db, layout)
     courses.add("physics", str(course_repo))
     with PlatformSimulator() as sim:
         sim.tool_jwks = jwks(tool_key)
@@ -239,3 +264,11 @@ def test_next_page_links_to_another_site_are_refused() -> None:
         else:
             with pytest.raises(LmsCallError, match="another site"):
                 next_link(response, page)
+
+
+def test_sync_roster_from_the_command_line_prints_the_counts(site: Site, tmp_path: Path) -> None:
+    done = _cli(tmp_path, "sync-roster", "physics")
+    assert done.returncode == 0, done.stderr
+    counts = [line for line in done.stdout.splitlines() if line.count("│") >= 4][-1]
+    assert [c.strip() for c in counts.split("│")[1:-1]] == ["4", "0", "0", "1", "0"]
+    assert site.roles()["tom"] == "ta"

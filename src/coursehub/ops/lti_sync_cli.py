@@ -92,9 +92,13 @@ def _grades(
         table.add_row(row.username, row.assignment, score, status, row.last_error)
     console.print(table)
     unsent = sum(r.status != "sent" for r in rows)
+    waiting = sum(r.status in ("pending", "sending") for r in rows)
+    failed = unsent - waiting
     console.print(f"Queued {queued}; {len(rows) - unsent} of {len(rows)} sent.", markup=False)
-    if unsent:
-        console.print("Scores marked retrying are sent again by the running service.")
+    if waiting:
+        console.print(f"{waiting} will be tried again by the running service.")
+    if failed:
+        console.print(f"{failed} failed: fix what the error says, then run this again.")
     return 1 if unsent else 0
 
 
