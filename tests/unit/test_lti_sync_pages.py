@@ -28,6 +28,8 @@ from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
 from coursehub.lti.platforms import PlatformStore
 from coursehub.secrets_store import ensure_private_dir
 from coursehub.service import cookies, lti_sync_pages
+from coursehub.service.grading_service import grading_of
+from coursehub.service.lti_background import start_background
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.gitrepo import commit_all
@@ -132,7 +134,8 @@ def site(tmp_path: Path, tool_key: ToolKey, sim: PlatformSimulator) -> Iterator[
     sub = grading.submit(a, "sam", {"ps1.ipynb": b"{}"}).submission
     grading.enqueue([sub.id], "test")
     gid = grading.claim().id
-    grading.finish(gid, state="done", total=2.0, max_total=3.0, questions="{}")
+    results = json.dumps({"q1": {"points": 2.0, "max": 3.0, "kind": "auto"}})
+    grading.finish(gid, state="done", total=2.0, max_total=3.0, questions=results)
     db.dispose()
 
     users = dict(USERS)
@@ -142,7 +145,9 @@ def site(tmp_path: Path, tool_key: ToolKey, sim: PlatformSimulator) -> Iterator[
         FakeResolver(users),
         COURSEHUB_DATABASE_URL=url,
         COURSEHUB_DATA_DIR=str(data),
-        COURSEHUB_LTI=json.dumps({"enabled": True, "grade_passback": True}),
+        COURSEHUB_LTI=json.dumps(
+            {"enabled": True, "grade_passback": True, "roster_sync_seconds": 3600}
+        ),
     )
     if not any(getattr(r, "path", "") == PAGE.replace("algebra", "{course}") for r in app.routes):
         app.include_router(lti_sync_pages.router, prefix=PREFIX.rstrip("/"))
@@ -237,3 +242,45 @@ async def test_sync_roster_now_enrols_the_lms_members(
     store = CourseStore(site.state.database, DataLayout(Path(site.state.settings.data_dir)))
     assert store.role_of("algebra", "nina") == "student"
     assert sim.tokens_issued == 1
+
+
+async def _until(check, what: str) -> None:  # noqa: ANN001
+    for _ in range(300):
+        if await asyncio.to_thread(check):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_the_background_work_sends_scores_and_syncs_rosters(
+    site: FastAPI, sim: PlatformSimulator
+) -> None:
+    workers = grading_of(site).workers
+    if workers is None:
+        pytest.skip("grading workers exist only when the service runs as root")
+    tasks = start_background(site)
+    try:
+        assert len(tasks) == 2 and len(workers.listeners) == 1
+        store = CourseStore(site.state.database, DataLayout(Path(site.state.settings.data_dir)))
+        # the roster is synced at start (never synced before)
+        await _until(lambda: store.role_of("algebra", "nina") == "student", "nina enrolled")
+        # a grading told to the workers' listeners reaches the LMS without anyone asking
+        with site.state.database.session() as s:
+            gid = s.scalar(select(models.Grading.id))
+        await workers.tell(gid)
+        await _until(lambda: bool(sim.scores), "the score sent")
+        ((_item, user_id), score) = next(iter(sim.scores.items()))
+        assert (user_id, score["scoreGiven"], score["scoreMaximum"]) == ("u-sam", 2, 3)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_nothing_starts_when_the_lms_feature_is_off(tmp_path: Path) -> None:
+    app, _ = build_app(
+        COURSEHUB_DATABASE_URL=f"sqlite:///{tmp_path / 'c.sqlite'}",
+        COURSEHUB_DATA_DIR=str(tmp_path / "data"),
+        COURSEHUB_LTI=json.dumps({"enabled": False}),
+    )
+    assert start_background(app) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger("coursehub.lti")
 
 SENDER_INTERVAL = 60.0
 ROSTER_CHECK_MAX = 600.0  # how often due rosters are looked for, at most this apart
+_making_tokens = threading.Lock()  # the sender and the roster sync start together
 
 
 def lti_settings(app: Any) -> dict[str, Any]:
@@ -43,9 +45,10 @@ def username_claim(app: Any) -> str:
 def tokens_for(app: Any) -> ServiceTokens:
     """The app's ServiceTokens (made with the tool's key on first use; blocking)."""
     state = app.state
-    if getattr(state, "lti_tokens", None) is None:
-        path = DataLayout(Path(state.settings.data_dir)).secret_file(TOOL_KEY_FILE)
-        state.lti_tokens = ServiceTokens(ensure_tool_key(path))
+    with _making_tokens:
+        if getattr(state, "lti_tokens", None) is None:
+            path = DataLayout(Path(state.settings.data_dir)).secret_file(TOOL_KEY_FILE)
+            state.lti_tokens = ServiceTokens(ensure_tool_key(path))
     return state.lti_tokens
 
 
