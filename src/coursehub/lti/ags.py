@@ -210,6 +210,29 @@ def post_score(
     )
 
 
+def send_score(
+    db: Database,
+    tokens: ServiceTokens,
+    platform: Platform,
+    context: AgsContext,
+    assignment: str,
+    label: str,
+    score_maximum: float,
+    score: ScorePost,
+) -> None:
+    """Post `score` to the assignment's line item (remembered, found or made); one
+    deleted in the LMS's gradebook meanwhile (404) is looked up or made again."""
+    for again in (True, False):
+        url = line_item_for(db, tokens, platform, context, assignment, label, score_maximum)
+        try:
+            post_score(tokens, platform, context, url, score)
+            return
+        except LmsCallError as exc:
+            if exc.status != 404 or not again:
+                raise
+            forget_line_item(db, context.pk, assignment)
+
+
 def _remembered(db: Database, context_pk: int, assignment: str) -> str | None:
     with db.session() as s:
         return s.scalar(

@@ -21,7 +21,7 @@ from ..db.session import Database
 from ..grading.gradebook import combine
 from ..grading.store import aware
 from ..grading.workers import Graded, ScoreListener
-from .ags import SCOPE_SCORE, AgsContext, ScorePost, forget_line_item, line_item_for, post_score
+from .ags import AgsContext, ScorePost, send_score
 from .identities import IdentityStore
 from .platforms import PlatformStore
 from .service_token import LmsCallError, ServiceTokens
@@ -277,21 +277,15 @@ def _send(db: Database, tokens: ServiceTokens, claim: _Claim) -> None:
     with db.session() as s:
         row = s.get(LtiGradeSync, claim.id)
         ctx = s.get(LtiContext, row.context_pk) if row else None
-        a = (
-            s.scalar(
-                select(Assignment).where(
-                    Assignment.course == row.course, Assignment.name == row.assignment
-                )
+        a = row and s.scalar(
+            select(Assignment).where(
+                Assignment.course == row.course, Assignment.name == row.assignment
             )
-            if row
-            else None
         )
     if row is None or ctx is None or ctx.course != row.course:
         raise _Failed("the LMS course is no longer linked to this course")
-    if a is None:
-        raise _Failed("the assignment no longer exists")
-    if row.score is None:
-        raise _Failed("there is no score to send")
+    if not a or row.score is None:
+        raise _Failed("the assignment or its score no longer exists")
     context = _ags(ctx)
     platform = PlatformStore(db).get(ctx.platform_id)
     if platform is None or not context.can_post_scores():
@@ -299,26 +293,12 @@ def _send(db: Database, tokens: ServiceTokens, claim: _Claim) -> None:
     subject = IdentityStore(db).subject_of(ctx.platform_id, row.username)
     if subject is None:
         raise _Failed(NO_IDENTITY.format(user=row.username, platform=platform.name))
-    now = current_score(db, row.course, row.assignment, row.username)
-    pending = now is not None and now.pending_manual and now.total == row.score
-    post = ScorePost(
-        subject,
-        row.score,
-        row.max_score,
-        aware(row.scored_at),
-        "PendingManual" if pending else "FullyGraded",
-    )
-    title = a.title or a.name
-    for again in (True, False):
-        url = line_item_for(db, tokens, platform, context, a.name, title, a.max_points)
-        try:
-            post_score(tokens, platform, context, url, post)
-            return
-        except LmsCallError as exc:
-            if exc.status == 404 and again:  # the column was deleted in the LMS: find or remake it
-                forget_line_item(db, context.pk, a.name)
-                continue
-            raise
+    # partial while points by hand are due (AGS PendingManual), final otherwise
+    current = current_score(db, row.course, row.assignment, row.username)
+    partial = current is not None and current.pending_manual and current.total == row.score
+    progress = "PendingManual" if partial else "FullyGraded"
+    post = ScorePost(subject, row.score, row.max_score, aware(row.scored_at), progress)
+    send_score(db, tokens, platform, context, a.name, a.title or a.name, a.max_points, post)
 
 
 def _finish(db: Database, claim: _Claim, values: dict) -> bool:
@@ -451,19 +431,3 @@ def sync_rows(db: Database, course: str, limit: int = 5000) -> list[SyncRow]:
             for r in rows
         ]
     return sorted(found, key=lambda r: order.get(r.status, 4))
-
-
-__all__ = [
-    "SCOPE_SCORE",
-    "CurrentScore",
-    "SendReport",
-    "SyncRow",
-    "current_score",
-    "enqueue_for",
-    "is_remote",
-    "requeue_course",
-    "score_listener",
-    "send_due",
-    "send_forever",
-    "sync_rows",
-]
