@@ -31,6 +31,7 @@ from coursehub.lti import grade_sync
 from coursehub.lti.identities import IdentityStore, LmsPerson
 from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
 from coursehub.lti.platforms import Platform, PlatformStore
+from coursehub.lti.roster_sync import sync_course_roster
 from coursehub.lti.service_token import ServiceTokenError, ServiceTokens, client_assertion
 from coursehub.secrets_store import ensure_private_dir
 from coursehub.service.grading_service import GradingService, limits_from
@@ -393,3 +394,23 @@ def test_sync_grades_sends_now_and_shows_what_was_not_sent(site: Site, tmp_path:
     assert site.lms_scores()["u-alice"]["scoreGiven"] == 2
     missing = _cli(tmp_path, "sync-grades", "nowhere")
     assert missing.returncode != 0 and "no course 'nowhere'" in missing.stderr
+
+
+def test_a_score_waiting_for_an_lms_account_goes_out_once_a_roster_sync_makes_it(
+    site: Site,
+) -> None:
+    site.graded("bob", 1)
+    assert grade_sync.enqueue_for(site.db, "physics", "ps1", "bob") == 0  # failed: no account
+    site.sim.add_member(
+        "u-bob",
+        name="Bob Brown",
+        given_name="Bob",
+        family_name="Brown",
+        email="bob@example.org",
+        roles=[LEARNER],
+    )
+    report = sync_course_roster(site.db, site.courses, site.tokens, "physics", "email")
+    assert report.scores_queued == 1
+    assert grade_sync.send_due(site.db, site.tokens).sent == 1
+    assert site.lms_scores()["u-bob"]["scoreGiven"] == 1
+    assert [(r.username, r.status, r.last_error) for r in site.rows()] == [("bob", "sent", "")]

@@ -34,8 +34,9 @@ MAX_DELAY = 3600.0
 GIVE_UP_AFTER = 10
 LEASE = timedelta(minutes=5)  # far longer than one send (a few calls of 30 s at most)
 BATCH = 100
-NO_IDENTITY = (
-    "not sent: {user} has no account known to {platform} yet (they have not opened "
+NOT_SENT = "not sent: "  # rows waiting for the student's LMS account start so
+NO_IDENTITY = NOT_SENT + (
+    "{user} has no account known to {platform} yet (they have not opened "
     "coursehub from the LMS, and no roster sync listed them)"
 )
 
@@ -202,6 +203,34 @@ def requeue_course(db: Database, course: str, *, grade_passback: bool = True) ->
         enqueue_for(db, course, name, user, grade_passback=grade_passback, force=True)
         for name, user in sorted(pairs)
     )
+
+
+def retry_new_identities(db: Database, course: str) -> int:
+    """Queue again the scores that were not sent only because the student had no
+    account on that LMS, now that they have one (after a roster sync or a launch)."""
+    with db.session() as s:
+        waiting = s.execute(
+            select(LtiGradeSync.id, LtiGradeSync.username, LtiContext.platform_id)
+            .join(LtiContext, LtiContext.id == LtiGradeSync.context_pk)
+            .where(
+                LtiGradeSync.course == course,
+                LtiGradeSync.status == "failed",
+                LtiGradeSync.last_error.startswith(NOT_SENT),
+            )
+        ).all()
+    identities = IdentityStore(db)
+    ready = [rid for rid, user, pid in waiting if identities.subject_of(pid, user) is not None]
+    if ready:
+        now = datetime.now(UTC)
+        with db.session() as s:
+            s.execute(
+                update(LtiGradeSync)
+                .where(LtiGradeSync.id.in_(ready), LtiGradeSync.status == "failed")
+                .values(
+                    status="pending", attempts=0, last_error="", next_try_at=now, updated_at=now
+                )
+            )
+    return len(ready)
 
 
 def score_listener(

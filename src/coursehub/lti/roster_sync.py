@@ -22,6 +22,7 @@ from ..db.models import Course, Enrolment, LtiContext, LtiIdentity
 from ..db.session import Database
 from ..errors import CoursehubError
 from ..grading.store import aware
+from .grade_sync import retry_new_identities
 from .identities import IdentityError, IdentityStore
 from .nrps import fetch_members
 from .platforms import PlatformStore
@@ -42,6 +43,7 @@ class RosterReport:
     removed: int = 0
     skipped: int = 0  # members with no role coursehub knows, or no usable id
     unchanged: int = 0
+    scores_queued: int = 0  # scores that waited for a student's LMS account
     removed_users: builtins.list[str] = field(default_factory=builtins.list)
     problems: builtins.list[str] = field(default_factory=builtins.list)
 
@@ -118,7 +120,10 @@ def sync_course_roster(
                     present.add(known)
                 continue
             try:
-                username = identities.username_for(platform, member.person, username_claim)
+                # known() first: username_for would count this as a launch
+                username = identities.known(
+                    platform.id, member.person.subject
+                ) or identities.username_for(platform, member.person, username_claim)
             except IdentityError:
                 report.skipped += 1
                 continue
@@ -132,6 +137,7 @@ def sync_course_roster(
     else:
         report.problems.append("nobody was removed: not every linked LMS course was read")
     _record(db, outcomes, report)
+    report.scores_queued = retry_new_identities(db, course)
     return report
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..config.layout import DataLayout
 from ..config.loader import LoadedConfig
@@ -89,7 +90,10 @@ def _grades(
         status = row.status
         if row.status == "pending" and row.attempts:
             status = f"retrying ({row.attempts} tries)"
-        table.add_row(row.username, row.assignment, score, status, row.last_error)
+        # Text: the LMS's words and names are shown as they are, never as markup
+        table.add_row(
+            *(Text(x) for x in (row.username, row.assignment, score, status)), Text(row.last_error)
+        )
     console.print(table)
     unsent = sum(r.status != "sent" for r in rows)
     waiting = sum(r.status in ("pending", "sending") for r in rows)

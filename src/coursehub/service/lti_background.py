@@ -84,6 +84,13 @@ def sync_roster_now(app: Any, course: str) -> RosterReport:
     return report
 
 
+def wake_sender(app: Any) -> None:
+    """Have the grade sender look now (from the event loop's thread only)."""
+    wake = getattr(app.state, "lti_grade_wake", None)
+    if wake is not None:
+        wake.set()
+
+
 async def _sender(app: Any) -> None:
     tokens = await asyncio.to_thread(tokens_for, app)
     await send_forever(database_for(app), tokens, grade_wake(app), SENDER_INTERVAL)
@@ -97,6 +104,8 @@ async def _rosters(app: Any, seconds: int) -> None:
             for course in await asyncio.to_thread(courses_due, db, interval):
                 try:
                     report = await asyncio.to_thread(sync_roster_now, app, course)
+                    if report.scores_queued:
+                        wake_sender(app)
                     log.info("roster of %s synced from the LMS: %s", course, report.summary())
                 except CoursehubError as exc:
                     log.warning("roster of %s not synced: %s", course, exc)

@@ -28,7 +28,7 @@ from .course_access import STAFF_ROLES, course_for, database_for
 from .errors import ApiError
 from .forms import form_user
 from .identity import HubUser
-from .lti_background import grade_passback, sync_roster_now
+from .lti_background import grade_passback, sync_roster_now, wake_sender
 from .templating import render
 
 log = logging.getLogger("coursehub.lti")
@@ -135,9 +135,7 @@ async def resend_all(
         raise ApiError(400, "Sending scores to the LMS is turned off (lti.grade_passback).")
     db = database_for(request.app)
     queued = await asyncio.to_thread(requeue_course, db, course)
-    wake = getattr(request.app.state, "lti_grade_wake", None)
-    if wake is not None:
-        wake.set()
+    wake_sender(request.app)
     log.info("%s queued %d scores of %s for the LMS again", user.name, queued, course)
     return RedirectResponse(f"{_page_url(request, course)}?queued={queued}", 303)
 
@@ -154,6 +152,8 @@ async def sync_roster(
     except CoursehubError as exc:  # e.g. the tool's key file cannot be read: for admins
         log.error("roster sync of %s failed: %s", course, exc)
         raise ApiError(500, "The roster could not be synced; the service log says why.") from None
+    if report.scores_queued:
+        wake_sender(request.app)
     log.info("%s synced the roster of %s: %s", user.name, course, report.summary())
     query = "&".join(f"{k}={getattr(report, k)}" for k in COUNTS)
     return RedirectResponse(f"{_page_url(request, course)}?{query}", 303)
