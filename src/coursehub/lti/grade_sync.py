@@ -371,6 +371,7 @@ def send_due(
         except LmsCallError as exc:
             message = str(exc)[:300]
             if not exc.temporary:
+                log.warning("the LMS refused score %s: %s", claim.id, message)
                 report.failed += _finish(db, claim, {"status": "failed", "last_error": message})
             elif claim.attempts >= GIVE_UP_AFTER:
                 gave_up = f"gave up after {claim.attempts} tries: {message}"[:300]
