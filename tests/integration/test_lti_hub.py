@@ -109,6 +109,9 @@ def _browser_launch(
         with contextlib.suppress(PlaywrightTimeout):  # the assertion shows where it ended
             page.wait_for_url(until, timeout=120_000)
         page.wait_for_load_state("networkidle", timeout=60_000)
+        if "lab/tree" in until:
+            # the notebook itself is shown, not only JupyterLab's frame
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.screenshot(path=str(SHOTS / shot))
         return page.url
     finally:
