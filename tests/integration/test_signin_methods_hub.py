@@ -154,3 +154,9 @@ def test_login_page_offers_passwords_and_the_lms_note(hub: hubproc.RunningHub) -
         page.fill("#password_input", USERS["stu"])
         page.click("#login_submit")
         page.wait_for_url(f"**{LANDING}")
+        # a stale link from the LMS: the page says what happened and what to do
+        old = int(time.time()) - 900
+        fresh = browser.new_page()
+        fresh.goto(f"{hub.url}/hub/login?auth_token={token(iat=old, exp=old + 300)}")
+        assert "the sign-in link has expired" in fresh.inner_text("body")
+        fresh.screenshot(path=str(SHOTS / "signin-link-expired.png"), full_page=True)
