@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from coursehub.accounts.signin_tickets import SignInTickets
+from coursehub.accounts.signin_tickets import BINDING_COOKIE, SignInTickets, new_binding
 from coursehub.config.layout import DataLayout
 from coursehub.db.session import Database
 from tests.helpers import hubproc
@@ -123,21 +123,33 @@ def test_bad_links_are_refused_with_a_page_and_a_log_line(
     assert bad not in log and bad.split(".")[1] not in log
 
 
-def test_a_ticket_signs_in_once(hub: hubproc.RunningHub) -> None:
+def test_a_ticket_signs_in_once_and_only_the_browser_it_was_issued_to(
+    hub: hubproc.RunningHub,
+) -> None:
     url = f"sqlite:///{DataLayout(hub.data_dir).coursehub_db_file}"
-    ticket = SignInTickets(Database(url)).issue("prof", LANDING)
+    binding = new_binding()
+    ticket = SignInTickets(Database(url)).issue("prof", LANDING, binding)
+    # A forwarded ticket link (login CSRF): another browser is not signed in, and the
+    # ticket is burnt.
+    with httpx.Client(base_url=hub.url, timeout=30) as other:
+        forwarded = other.get("/hub/coursehub/signin", params={"ticket": ticket})
+        assert forwarded.status_code == 403
+        assert signed_in_as(other) is None
+    ticket = SignInTickets(Database(url)).issue("prof", LANDING, binding)
     with httpx.Client(base_url=hub.url, timeout=30) as client:
+        client.cookies.set(BINDING_COOKIE, binding, path="/hub/coursehub/signin")
         first = client.get("/hub/coursehub/signin", params={"ticket": ticket})
         assert first.status_code == 302 and first.headers["location"] == LANDING
         assert signed_in_as(client) == "prof"
     with httpx.Client(base_url=hub.url, timeout=30) as client:
+        client.cookies.set(BINDING_COOKIE, binding, path="/hub/coursehub/signin")
         again = client.get("/hub/coursehub/signin", params={"ticket": ticket})
         assert again.status_code == 403
         assert "This sign-in link has expired or was already used" in again.text
         assert signed_in_as(client) is None
     log = hub.log.read_text(errors="replace")
     assert "LMS sign-in ticket refused" in log
-    assert ticket not in log
+    assert ticket not in log and binding not in log
 
 
 def test_login_page_offers_passwords_and_the_lms_note(hub: hubproc.RunningHub) -> None:

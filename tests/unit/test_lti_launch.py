@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from coursehub.accounts.signin_tickets import SignInTickets
+from coursehub.accounts.signin_tickets import BINDING_COOKIE, SignInTickets
 from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
 from coursehub.courses.store import CourseStore
@@ -95,7 +95,9 @@ class Site:
         target = urlparse(response.headers["location"])
         assert target.path == "/hub/coursehub/signin"
         ticket = parse_qs(target.query)["ticket"][0]
-        redeemed = SignInTickets(self.db).redeem(ticket)
+        binding = response.cookies.get(BINDING_COOKIE)
+        assert binding, "the ticket is bound to this browser by a cookie"
+        redeemed = SignInTickets(self.db).redeem(ticket, binding)
         assert redeemed is not None
         return redeemed.username, redeemed.next_url
 

@@ -371,6 +371,8 @@ class SignInTicket(Base):
 
     # sha256 of the ticket: the database never holds the ticket itself
     ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # sha256 of the browser binding (a cookie value): only that browser may redeem it
+    binding_hash: Mapped[str] = mapped_column(String(64))
     username: Mapped[str] = mapped_column(String(64))
     next_url: Mapped[str] = mapped_column(String(2000), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

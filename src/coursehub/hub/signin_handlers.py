@@ -92,12 +92,18 @@ class TicketSignInHandler(_SignInSteps):
     async def get(self) -> None:
         ticket = self.get_argument("ticket", "")
         self._forget_query()
-        from ..accounts.signin_tickets import SignInTickets
+        from ..accounts.signin_tickets import BINDING_COOKIE, SignInTickets
 
+        binding = self.get_cookie(BINDING_COOKIE, "")
+        self.clear_cookie(BINDING_COOKIE, path=self.request.path)
         tickets = SignInTickets(self.authenticator.account_store.db)
-        redeemed = await asyncio.to_thread(tickets.redeem, ticket)
+        redeemed = await asyncio.to_thread(tickets.redeem, ticket, binding)
         if redeemed is None:
-            self.log.warning("LMS sign-in ticket refused: unknown, expired or already used")
+            self.log.warning(
+                "LMS sign-in ticket refused: unknown, expired, already used or from "
+                "another browser (%s binding cookie)",
+                "with a" if binding else "no",
+            )
             await self._refuse(403, TICKET_REFUSED)
             return
         await self._sign_in(redeemed.username, "lti", redeemed.next_url)

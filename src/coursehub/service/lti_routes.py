@@ -21,7 +21,12 @@ import jwt
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ..accounts.signin_tickets import SignInTickets
+from ..accounts.signin_tickets import (
+    BINDING_COOKIE,
+    TICKET_SECONDS,
+    SignInTickets,
+    new_binding,
+)
 from ..config.layout import DataLayout
 from ..lti.course_link import (
     create_course_for_context,
@@ -267,12 +272,19 @@ async def lti_launch(request: Request) -> Response:
     except IdentityError as exc:
         return refused(request, LaunchRefused("identity", str(exc)), issuer)
     tickets = SignInTickets(database_for(request.app))
-    ticket = await asyncio.to_thread(tickets.issue, next_url.username, next_url.path)
+    binding = new_binding()
+    ticket = await asyncio.to_thread(tickets.issue, next_url.username, next_url.path, binding)
     settings = request.app.state.settings
-    response = RedirectResponse(
-        f"{settings.hub_prefix}coursehub/signin?{urlencode({'ticket': ticket})}", status_code=303
-    )
+    signin = f"{settings.hub_prefix}coursehub/signin"
+    response = RedirectResponse(f"{signin}?{urlencode({'ticket': ticket})}", status_code=303)
     args = _cookie_args(request)
+    # Only this browser can redeem the ticket (a forwarded ticket link signs nobody in).
+    response.set_cookie(
+        BINDING_COOKIE,
+        binding,
+        httponly=True,
+        **{**args, "path": signin, "max_age": TICKET_SECONDS},
+    )
     response.delete_cookie(
         _state_cookie(state),
         path=args["path"],

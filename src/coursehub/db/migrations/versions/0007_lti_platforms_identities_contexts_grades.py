@@ -34,6 +34,7 @@ def upgrade() -> None:
     op.create_table(
         "coursehub_signin_tickets",
         sa.Column("ticket_hash", sa.String(length=64), nullable=False),
+        sa.Column("binding_hash", sa.String(length=64), nullable=False),
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("next_url", sa.String(length=2000), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
