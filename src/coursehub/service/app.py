@@ -82,6 +82,8 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             await grading.stop()
         for task in tasks:
             task.cancel()
+        # Let them finish their clean-up (the LMS sender closes its HTTP client).
+        await asyncio.gather(*tasks, return_exceptions=True)
         if getattr(app.state, "hub_api_client", None) is not None:
             await app.state.hub_api_client.aclose()
         await resolver.close()

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ from ..lti.course_link import (
     record_context,
     target_path,
 )
+from ..lti.grade_sync import retry_new_identities
 from ..lti.identities import IdentityError, IdentityStore, LmsPerson
 from ..lti.key_sets import KeySets
 from ..lti.keys import ensure_tool_key, jwks
@@ -271,6 +273,12 @@ async def lti_launch(request: Request) -> Response:
         return refused(request, exc, issuer)
     except IdentityError as exc:
         return refused(request, LaunchRefused("identity", str(exc)), issuer)
+    if next_url.course and next_url.new_identity:
+        # Scores held back until this student had an LMS account can go out now.
+        await asyncio.to_thread(retry_new_identities, database_for(request.app), next_url.course)
+        from .lti_background import wake_sender  # it imports this module
+
+        wake_sender(request.app)
     tickets = SignInTickets(database_for(request.app))
     binding = new_binding()
     ticket = await asyncio.to_thread(tickets.issue, next_url.username, next_url.path, binding)
@@ -300,10 +308,12 @@ async def lti_launch(request: Request) -> Response:
     return response
 
 
+@dataclass(frozen=True)
 class _Landing:
-    def __init__(self, username: str, path: str) -> None:
-        self.username = username
-        self.path = path
+    username: str
+    path: str
+    course: str | None = None
+    new_identity: bool = False
 
 
 def _land(request: Request, launch: ValidLaunch) -> _Landing:
@@ -314,7 +324,9 @@ def _land(request: Request, launch: ValidLaunch) -> _Landing:
     courses = store_for(request.app)
     claim = lti.get("username_claim") or "email"
     person = LmsPerson.from_claims(launch.claims)
-    username = IdentityStore(db).username_for(launch.platform, person, claim)
+    identities = IdentityStore(db)
+    new_identity = identities.known(launch.platform.id, person.subject) is None
+    username = identities.username_for(launch.platform, person, claim)
     context = record_context(db, launch)
     role = launch_role(launch)
     prefix = settings.service_prefix
@@ -352,8 +364,8 @@ def _land(request: Request, launch: ValidLaunch) -> _Landing:
                 "not_staff", "only the course's instructors can choose content for the LMS", 403
             )
         launch_id = _save_launch(db, username, launch, context.pk)
-        return _Landing(username, f"{prefix}lti/deep-link/{launch_id}")
-    return _Landing(username, target_path(prefix, course, launch))
+        return _Landing(username, f"{prefix}lti/deep-link/{launch_id}", course, new_identity)
+    return _Landing(username, target_path(prefix, course, launch), course, new_identity)
 
 
 def _save_launch(db: Any, username: str, launch: ValidLaunch, context_pk: int) -> str:
