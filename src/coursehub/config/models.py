@@ -118,7 +118,9 @@ AuthMethod = Literal["local", "github", "lti", "jwt"]
 class JwtSignInConfig(Section):
     audience: str = Field("coursehub", description="Required `aud` claim of sign-in tokens.")
     issuer: str | None = Field(
-        None, description="Required `iss` claim (the LMS plugin's); empty: not checked."
+        None,
+        description="Required `iss` claim (the LMS plugin's); empty: any issuer, but "
+        "tokens must still carry an `iss` claim.",
     )
     secret_file: Path | None = Field(
         None,
