@@ -1,5 +1,6 @@
 # Loaded by every coursehub student server (the spawner puts this folder on
 # JUPYTER_CONFIG_PATH). Values come from the environment the spawner sets.
+import json
 import os
 
 c = get_config()  # noqa: F821 (provided by Jupyter when it loads this file)
@@ -16,6 +17,13 @@ if _ancestors:
             + f"; report-uri {_prefix}api/security/csp-report"
         }
     }
+    # On https sites the hub asks for SameSite=None cookies (JUPYTERHUB_COOKIE_OPTIONS),
+    # which its OAuth cookies get; JupyterLab's own _xsrf cookie needs the same inside
+    # a cross-site LMS iframe, or every save from the frame is refused.
+    _cookie_options = json.loads(os.environ.get("JUPYTERHUB_COOKIE_OPTIONS") or "{}")
+    _same_site = {k.lower(): str(v).lower() for k, v in _cookie_options.items()}.get("samesite")
+    if _same_site == "none":
+        c.ServerApp.tornado_settings["xsrf_cookie_kwargs"] = {"samesite": "None", "secure": True}
 
 # Lab-wide setting defaults (students may still change them): Jupytext and MyST
 # Markdown course notebooks open as notebooks, not as text; course servers save every
