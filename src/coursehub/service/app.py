@@ -21,6 +21,7 @@ from . import (
     health,
     links,
     live_pages,
+    lti_content_pages,
     lti_routes,
     lti_sync_pages,
     pages,
@@ -118,6 +119,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
     app.include_router(lti_routes.router, prefix=root)
+    app.include_router(lti_content_pages.router, prefix=root)
     app.include_router(lti_sync_pages.router, prefix=root)
     app.include_router(api.router, prefix=root + "/api")
     app.include_router(events_api.router, prefix=root + "/api")

@@ -369,7 +369,7 @@ def _land(request: Request, launch: ValidLaunch) -> _Landing:
 
 
 def _save_launch(db: Any, username: str, launch: ValidLaunch, context_pk: int) -> str:
-    from ..lti.launches import LaunchStore
+    from ..lti.launch_records import LaunchStore
 
     return LaunchStore(db).save(
         username, launch.platform.id, context_pk, launch.message_type, launch.claims
