@@ -9,6 +9,7 @@ tests/integration/test_lti_hub.py.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -19,9 +20,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from coursehub.config.layout import DataLayout
-from coursehub.db.models import LtiContext
+from coursehub.db.models import LtiContext, LtiIdentity
 from tests.helpers.fake_hub import PREFIX, client
-from tests.helpers.lti_platform import INSTRUCTOR, PlatformSimulator
+from tests.helpers.lti_platform import INSTRUCTOR, LEARNER, PlatformSimulator
 from tests.helpers.lti_site import (
     BASE,
     LAUNCH,
@@ -211,3 +212,58 @@ async def test_login_page_sets_the_state_cookie_and_offers_a_new_window(
     assert 'target="_blank"' in page.text and "lti_login.js" in page.text
     retry = re.search(r'id="lti-new-window" href="([^"]+)"', page.text).group(1)
     assert parse_qs(urlparse(html.unescape(retry)).query)["login_hint"] == [hint]
+
+
+async def test_a_class_launching_at_once_gets_one_account_each(
+    site: Site, sim: PlatformSimulator
+) -> None:
+    """30 students click the activity at the same moment, and one of them twice (two
+    tabs): every launch lands, each person has exactly one account and enrolment."""
+    async with client(site.app, BASE) as c:
+        site.redeem(await launch(c, sim, "u-ines", roles=[INSTRUCTOR]))
+    students = [f"u-s{i:02d}" for i in range(30)]
+    for i, user_id in enumerate(students):
+        sim.add_member(
+            user_id,
+            name=f"Student {i}",
+            given_name="Student",
+            family_name=str(i),
+            email=f"student{i}@uni.example",
+            roles=[LEARNER],
+        )
+
+    async def one(user_id: str) -> tuple[str, str]:
+        async with client(site.app, BASE) as c:
+            return site.redeem(await launch(c, sim, user_id))
+
+    landed = await asyncio.gather(*(one(u) for u in [*students, "u-s00", "u-s00"]))
+    names = {name for name, _ in landed}
+    assert names == {f"student{i}" for i in range(30)}
+    assert all(where == PREFIX + "course/phys101" for _, where in landed)
+    members = {m.username for m in site.courses.members("phys101", role="student")}
+    assert members == names
+    with site.db.session() as s:
+        assert s.query(LtiIdentity).count() == 31  # the instructor and 30 students
+
+
+async def test_oversized_launches_are_refused_before_parsing(site: Site) -> None:
+    async with client(site.app, BASE) as c:
+        big = await c.post(LAUNCH, data={"id_token": "x" * 400_000, "state": "s"})
+        login = await c.post(LOGIN, data={"iss": "x" * 400_000, "login_hint": "h"})
+    assert big.status_code == 413 and login.status_code == 413
+
+
+async def test_unreachable_platform_keys_give_a_clear_page(
+    tmp_path: Path, sim: PlatformSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = Site(tmp_path, sim)
+    with site.db.session() as s:
+        from coursehub.db.models import LtiPlatform
+
+        s.query(LtiPlatform).update({"key_set_url": "http://127.0.0.1:9/jwks"})
+    async with client(site.app, BASE) as c:
+        with caplog.at_level(logging.WARNING, logger="coursehub.lti"):
+            response = await launch(c, sim, "u-sam")
+    assert response.status_code == 502
+    assert "key set URL could not be reached" in response.text
+    assert "(keys_unreachable)" in caplog.text

@@ -54,6 +54,7 @@ router = APIRouter()
 TOOL_KEY_FILE = "lti_tool_key.pem"
 CHECK_COOKIE = "coursehub-lti-check"
 MAX_PARAM_CHARS = 2000
+MAX_LAUNCH_BYTES = 256 * 1024  # an id_token is a few kilobytes; the form nothing more
 LOGIN_PARAMS = (
     "iss",
     "login_hint",
@@ -132,6 +133,8 @@ def refused(request: Request, exc: LaunchRefused, issuer: Any = None) -> Respons
 async def _params(request: Request) -> dict[str, str]:
     found: dict[str, str] = {}
     sources = [request.query_params]
+    if int(request.headers.get("content-length") or 0) > MAX_LAUNCH_BYTES:
+        raise LaunchRefused("too_large", "the login request is far larger than any LTI login", 413)
     if request.method == "POST":
         sources.append(await request.form())
     for source in sources:
@@ -147,7 +150,10 @@ async def lti_login(request: Request) -> Response:
     """OIDC login initiation: the LMS sends the browser here first."""
     if not _lti(request).get("enabled"):
         return error_response(request, 404, "Sign-in from an LMS is not turned on on this site.")
-    params = await _params(request)
+    try:
+        params = await _params(request)
+    except LaunchRefused as exc:
+        return refused(request, exc)
     issuer = params.get("iss")
     if not issuer or not params.get("login_hint"):
         exc = LaunchRefused("bad_login", "the LMS did not send iss and login_hint")
@@ -251,6 +257,9 @@ async def lti_launch(request: Request) -> Response:
     """The platform posts the signed id_token (and our state) here."""
     if not _lti(request).get("enabled"):
         return error_response(request, 404, "Sign-in from an LMS is not turned on on this site.")
+    if int(request.headers.get("content-length") or 0) > MAX_LAUNCH_BYTES:
+        exc = LaunchRefused("too_large", "the launch is far larger than any LTI launch", 413)
+        return refused(request, exc)
     form = await request.form()
     id_token = form.get("id_token")
     state = form.get("state")
