@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,51 +26,20 @@ from coursehub.grading.store import GradingStore
 from coursehub.grading.workers import GradingWorkers
 from coursehub.lti import grade_sync
 from coursehub.lti.identities import IdentityStore, LmsPerson
-from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
+from coursehub.lti.keys import ToolKey, jwks
 from coursehub.lti.platforms import Platform, PlatformStore
 from coursehub.lti.roster_sync import sync_course_roster
 from coursehub.lti.service_token import ServiceTokenError, ServiceTokens, client_assertion
-from coursehub.secrets_store import ensure_private_dir
 from coursehub.service.grading_service import GradingService, limits_from
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.lti_fixtures import course_repo, lti_cli, store_key, tool_key
 from tests.helpers.lti_platform import AGS_CLAIM, LEARNER, NRPS_CLAIM, PlatformSimulator
 
+__all__ = ["course_repo", "tool_key"]  # fixtures
 QUESTIONS = [
     {"name": "q1", "points": 2, "kind": "auto"},
     {"name": "q2", "points": 1, "kind": "manual"},
 ]
 ITEMS = "/ags/ctx-101/lineitems"
-
-
-@pytest.fixture(scope="module")
-def tool_key(tmp_path_factory: pytest.TempPathFactory) -> ToolKey:
-    return ensure_tool_key(tmp_path_factory.mktemp("tool") / "secrets" / "lti_tool_key.pem")
-
-
-@pytest.fixture(scope="module")
-def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("course") / "repo"
-    repo.mkdir()
-    (repo / "README.md").write_text("# Physics\n")
-    commit_all(repo, "first")
-    return repo
-
-
-def _store_key(key: ToolKey, layout: DataLayout) -> None:
-    """The tool's key where the CLI looks for it (made once per module: slow)."""
-    path = layout.secret_file("lti_tool_key.pem")
-    ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_pem)
-
-
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    config = str(tmp_path / "coursehub.yaml")
-    return subprocess.run(
-        [sys.executable, "-m", "coursehub.cli", "--config", config, "lti", *args],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
 
 
 @dataclass
@@ -130,7 +96,7 @@ def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]
     layout = DataLayout(tmp_path / "data")
     layout.root.mkdir()
     (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
-    _store_key(tool_key, layout)
+    store_key(tool_key, layout)
     url = f"sqlite:///{layout.coursehub_db_file}"  # where the CLI finds it
     ensure_schema(url)
     db = Database(url)
@@ -385,14 +351,14 @@ def test_the_client_assertion_is_signed_by_the_tool_key_for_the_token_endpoint(
 def test_sync_grades_sends_now_and_shows_what_was_not_sent(site: Site, tmp_path: Path) -> None:
     site.graded("alice", 2)
     site.graded("bob", 1)
-    done = _cli(tmp_path, "sync-grades", "physics")
+    done = lti_cli(tmp_path, "sync-grades", "physics")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     lines = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if "│" in line}
     assert "2 / 3" in lines["alice"] and "sent" in lines["alice"]
     assert "failed" in lines["bob"] and "no account known" in done.stdout
     assert "1 of 2 sent" in done.stdout
     assert site.lms_scores()["u-alice"]["scoreGiven"] == 2
-    missing = _cli(tmp_path, "sync-grades", "nowhere")
+    missing = lti_cli(tmp_path, "sync-grades", "nowhere")
     assert missing.returncode != 0 and "no course 'nowhere'" in missing.stderr
 
 

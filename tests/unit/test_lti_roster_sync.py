@@ -3,9 +3,6 @@ several pages, a real SQLite database and course."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,46 +19,15 @@ from coursehub.db.session import Database, ensure_schema
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
 from coursehub.lti.identities import IdentityStore, LmsPerson
-from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
+from coursehub.lti.keys import ToolKey, jwks
 from coursehub.lti.platforms import Platform, PlatformStore
 from coursehub.lti.roster_sync import RosterSyncError, sync_course_roster
 from coursehub.lti.service_token import LmsCallError, ServiceTokens, next_link
-from coursehub.secrets_store import ensure_private_dir
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.lti_fixtures import course_repo, lti_cli, store_key, tool_key
 from tests.helpers.lti_platform import INSTRUCTOR, LEARNER, TA, PlatformSimulator
 
+__all__ = ["course_repo", "tool_key"]  # fixtures
 MENTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor"
-
-
-@pytest.fixture(scope="module")
-def tool_key(tmp_path_factory: pytest.TempPathFactory) -> ToolKey:
-    return ensure_tool_key(tmp_path_factory.mktemp("tool") / "secrets" / "lti_tool_key.pem")
-
-
-@pytest.fixture(scope="module")
-def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("course") / "repo"
-    repo.mkdir()
-    (repo / "README.md").write_text("# Physics\n")
-    commit_all(repo, "first")
-    return repo
-
-
-def _store_key(key: ToolKey, layout: DataLayout) -> None:
-    """The tool's key where the CLI looks for it (made once per module: slow)."""
-    path = layout.secret_file("lti_tool_key.pem")
-    ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_pem)
-
-
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    config = str(tmp_path / "coursehub.yaml")
-    return subprocess.run(
-        [sys.executable, "-m", "coursehub.cli", "--config", config, "lti", *args],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
 
 
 @dataclass
@@ -102,7 +68,7 @@ def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]
     layout = DataLayout(tmp_path / "data")
     layout.root.mkdir()
     (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
-    _store_key(tool_key, layout)
+    store_key(tool_key, layout)
     url = f"sqlite:///{layout.coursehub_db_file}"  # where the CLI finds it
     ensure_schema(url)
     db = Database(url)
@@ -267,7 +233,7 @@ def test_next_page_links_to_another_site_are_refused() -> None:
 
 
 def test_sync_roster_from_the_command_line_prints_the_counts(site: Site, tmp_path: Path) -> None:
-    done = _cli(tmp_path, "sync-roster", "physics")
+    done = lti_cli(tmp_path, "sync-roster", "physics")
     assert done.returncode == 0, done.stderr
     counts = [line for line in done.stdout.splitlines() if line.count("│") >= 4][-1]
     assert [c.strip() for c in counts.split("│")[1:-1]] == ["4", "0", "0", "1", "0"]

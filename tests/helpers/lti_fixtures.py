@@ -1,0 +1,48 @@
+"""Shared pieces of the LMS service tests: the tool's key (slow to make: once per
+module), a one-commit course repository, the key where the CLI finds it, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coursehub.config.layout import DataLayout
+from coursehub.lti.keys import ToolKey, ensure_tool_key
+from coursehub.secrets_store import ensure_private_dir
+from tests.helpers.gitrepo import commit_all
+
+
+@pytest.fixture(scope="module")
+def tool_key(tmp_path_factory: pytest.TempPathFactory) -> ToolKey:
+    return ensure_tool_key(tmp_path_factory.mktemp("tool") / "secrets" / "lti_tool_key.pem")
+
+
+@pytest.fixture(scope="module")
+def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("course") / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("# Physics\n")
+    commit_all(repo, "first")
+    return repo
+
+
+def store_key(key: ToolKey, layout: DataLayout) -> None:
+    """The tool's key where the CLI and the service look for it."""
+    path = layout.secret_file("lti_tool_key.pem")
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_pem)
+
+
+def lti_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`coursehub lti ARGS` for the site whose coursehub.yaml is in `tmp_path`."""
+    config = str(tmp_path / "coursehub.yaml")
+    return subprocess.run(
+        [sys.executable, "-m", "coursehub.cli", "--config", config, "lti", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
