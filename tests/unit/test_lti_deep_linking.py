@@ -142,3 +142,18 @@ def test_a_platform_that_does_not_accept_tool_links_is_told_why(key: ToolKey) ->
 def test_a_request_without_a_return_url_cannot_be_answered(key: ToolKey) -> None:
     with pytest.raises(DeepLinkError, match="where to send"):
         response_jwt(key, PLATFORM, request_claims(deep_link_return_url=None), items())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "https://lms.example.org/return; script-src *",
+        'https://lms.example.org/" onfocus=x',
+        "data:text/html,hi",
+        "//lms.example.org/return",
+    ],
+)
+def test_a_return_url_that_is_not_plain_http_is_refused(key: ToolKey, url: str) -> None:
+    with pytest.raises(DeepLinkError, match="plain http"):
+        response_jwt(key, PLATFORM, request_claims(deep_link_return_url=url), items())

@@ -4,6 +4,7 @@ key and posted back to the LMS, which turns each into an activity whose launches
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from .launch_validation import LTI
 from .platforms import Platform
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+RETURN_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s'\";,]*)?$")
 RESPONSE_SECONDS = 300
 
 
@@ -57,8 +59,12 @@ def assignment_item(launch_url: str, name: str, title: str, max_points: float) -
 def check_request(claims: dict[str, Any]) -> dict[str, Any]:
     """The request's settings, or DeepLinkError if coursehub cannot answer it."""
     dl = settings_of(claims)
-    if not isinstance(dl.get("deep_link_return_url"), str):
+    url = dl.get("deep_link_return_url")
+    if not isinstance(url, str):
         raise DeepLinkError("the LMS did not say where to send the chosen content")
+    # It ends up in a form action and the page's CSP: a plain http(s) URL only.
+    if not RETURN_URL.match(url):
+        raise DeepLinkError("the LMS's return address is not a plain http(s) URL")
     accepted = dl.get("accept_types") or []
     if "ltiResourceLink" not in accepted:
         raise DeepLinkError(

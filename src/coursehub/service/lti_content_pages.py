@@ -11,7 +11,7 @@ import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
@@ -120,6 +120,7 @@ async def pick_content(
     except _Refusal as exc:
         return _refused(request, exc)
     except DeepLinkError as exc:
+        log.warning("LTI deep-link request refused: %s", exc)
         return error_response(request, 400, f"coursehub cannot answer this LMS: {exc}.")
     return render(
         request,
@@ -172,6 +173,7 @@ async def send_content(
     except _Refusal as exc:
         return _refused(request, exc)
     except DeepLinkError as exc:
+        log.warning("LTI deep-link request refused: %s", exc)
         return error_response(request, 400, f"coursehub cannot answer this LMS: {exc}.")
     return_url = check_request(record.claims)["deep_link_return_url"]
     log.info("%s chose %d item(s) of %s for the LMS", user.name, len(items), course)
@@ -189,8 +191,6 @@ async def send_content(
 
 
 def _origin(url: str) -> str:
-    from urllib.parse import urlparse
-
     parts = urlparse(url)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -239,18 +239,23 @@ async def link_course(
         if context.course:
             raise _Refusal(409, f"This LMS course is already linked to {context.course}.")
         db, store = database_for(request.app), store_for(request.app)
-        if choice == "+new" and lti.get("auto_create_courses", True):
+        allowed = choice == "+new" and lti.get("auto_create_courses", True)
+        if not allowed and choice not in await asyncio.to_thread(_linkable, request, user):
+            raise _Refusal(403, "You can link this LMS course only to a course you teach.")
+        # Claimed before linking: two posts at once cannot both link or create.
+        if not await asyncio.to_thread(LaunchStore(db).mark_used, launch_id):
+            raise _Refusal(
+                410, "This LMS launch was already used. Open coursehub again from the LMS."
+            )
+        if allowed:
             layout = DataLayout(Path(request.app.state.settings.data_dir))
             course = await asyncio.to_thread(
                 create_course_for_context, db, layout, store, context.id, user.name
             )
-        elif choice in await asyncio.to_thread(_linkable, request, user):
+        else:
             course = choice
             await asyncio.to_thread(link_context, db, context.id, course)
             await asyncio.to_thread(store.enrol, course, user.name, "instructor")
-        else:
-            raise _Refusal(403, "You can link this LMS course only to a course you teach.")
-        await asyncio.to_thread(LaunchStore(db).mark_used, launch_id)
     except _Refusal as exc:
         return _refused(request, exc)
     log.info("%s linked LMS course %r to %s", user.name, context.title, course)
