@@ -231,6 +231,9 @@ async def test_the_instructor_is_offered_the_courses_notebooks_and_assignments(
         "as:ps1",
     ]
     assert "README.md" not in page.text and "mech" not in page.text  # only this course's
+    # grouped as the course page groups them
+    headings = re.findall(r"<h3>([^<]+)</h3>", page.text)
+    assert headings == ["The basics · Week 1", "Lab work · Labs"]
     # the assignment's title is prefilled, as text
     assert 'value="Sets &lt;i&gt;1&lt;/i&gt;"' in page.text and "<i>1</i>" not in page.text
 

@@ -83,19 +83,30 @@ def _refused(request: Request, exc: _Refusal) -> Response:
 # -- choosing content for the LMS (Deep Linking) ---------------------------------------
 
 
-def _choices(request: Request, course: str) -> tuple[list[tuple[str, str]], list[Any]]:
-    """(notebook path, title) pairs by track, and the course's assignments."""
+Choice = tuple[str, str]  # (notebook path, title offered to the LMS)
+
+
+def _choices(request: Request, course: str) -> tuple[list[tuple[str, list[Choice]]], list[Any]]:
+    """The course's notebooks grouped as its page shows them (track, section), each
+    once, and its assignments."""
     info = store_for(request.app).get(course)
     repo = layout_of(request).course_repo(course)
     content = course_content(repo, course, info.current_commit if info else None)
-    notebooks: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    groups: list[tuple[str, list[Choice]]] = []
     for track in content.tracks:
         for section in track.sections:
-            for nb in section.notebooks:
-                if nb not in {n for n, _ in notebooks}:
-                    notebooks.append((nb, Path(nb).stem.replace("-", " ").replace("_", " ")))
+            fresh = [nb for nb in section.notebooks if nb not in seen]
+            seen.update(fresh)
+            if fresh:
+                heading = " · ".join(t for t in (track.title, section.title) if t)
+                groups.append((heading, [(nb, _title(nb)) for nb in fresh]))
     assignments = grading_of(request.app).store.assignments(course)
-    return notebooks, assignments
+    return groups, assignments
+
+
+def _title(path: str) -> str:
+    return Path(path).stem.replace("-", " ").replace("_", " ")
 
 
 def _staff_course(request: Request, record: LaunchRecord, user: HubUser) -> str:
@@ -116,7 +127,7 @@ async def pick_content(
         record = await asyncio.to_thread(_launch_for, request, launch_id, user, "deep-link")
         course = await asyncio.to_thread(_staff_course, request, record, user)
         dl = check_request(record.claims)
-        notebooks, assignments = await asyncio.to_thread(_choices, request, course)
+        groups, assignments = await asyncio.to_thread(_choices, request, course)
     except _Refusal as exc:
         return _refused(request, exc)
     except DeepLinkError as exc:
@@ -126,7 +137,7 @@ async def pick_content(
         request,
         "lti_pick_content.html",
         course=course,
-        notebooks=notebooks,
+        groups=groups,
         assignments=assignments,
         multiple=dl.get("accept_multiple") is not False,
         action=request.url.path,
@@ -142,8 +153,8 @@ async def send_content(
     try:
         record = await asyncio.to_thread(_launch_for, request, launch_id, user, "deep-link")
         course = await asyncio.to_thread(_staff_course, request, record, user)
-        notebooks, assignments = await asyncio.to_thread(_choices, request, course)
-        known_notebooks = dict(notebooks)
+        groups, assignments = await asyncio.to_thread(_choices, request, course)
+        known_notebooks = dict(choice for _heading, choices in groups for choice in choices)
         known_assignments = {a.name: a for a in assignments}
         target = launch_url(request)
         items = []
