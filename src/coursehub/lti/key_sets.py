@@ -17,7 +17,7 @@ import jwt
 from .platforms import Platform
 
 CACHE_SECONDS = 300
-REFETCH_SECONDS = 30
+REFETCH_SECONDS = 10
 MAX_JWKS_BYTES = 256 * 1024
 TIMEOUT = httpx.Timeout(5.0)
 
