@@ -184,3 +184,22 @@ async def test_instructor_may_make_a_new_course_instead(
         made = await c.post(url, data={"_xsrf": xsrf, "course": "+new"}, headers=NAVIGATE)
     assert made.status_code == 303 and made.headers["location"] == PREFIX + "course/phys101"
     assert site.courses.role_of("phys101", "ines") == "instructor"
+
+
+async def test_choosing_content_from_an_unlinked_lms_course_links_it_first(
+    teaching: Site, sim: PlatformSimulator
+) -> None:
+    site = teaching
+    async with client(site.app, BASE) as c:
+        _, url = site.redeem(
+            await launch(c, sim, "u-ines", roles=[INSTRUCTOR], message_type="LtiDeepLinkingRequest")
+        )
+    assert url.startswith(PREFIX + "lti/link/")
+    async with signed_in(site, "ines") as c:
+        _page, xsrf = await page_and_xsrf(c, url)
+        linked = await c.post(url, data={"_xsrf": xsrf, "course": "algebra"}, headers=NAVIGATE)
+        assert linked.status_code == 303
+        picker = linked.headers["location"]
+        assert picker.startswith(PREFIX + "lti/deep-link/")
+        page = await c.get(picker, headers=NAVIGATE)
+    assert page.status_code == 200 and 'value="nb:intro.ipynb"' in page.text

@@ -271,4 +271,16 @@ async def link_course(
         return _refused(request, exc)
     log.info("%s linked LMS course %r to %s", user.name, context.title, course)
     prefix = request.app.state.settings.service_prefix
+    if record.message_type == DEEP_LINKING:
+        # They came to choose content: go on to that, for the course just linked.
+        store = LaunchStore(database_for(request.app))
+        again = await asyncio.to_thread(
+            store.save,
+            user.name,
+            record.platform_id,
+            record.context_pk,
+            DEEP_LINKING,
+            record.claims,
+        )
+        return RedirectResponse(f"{prefix}lti/deep-link/{again}", status_code=303)
     return RedirectResponse(f"{prefix}course/{quote(course)}", status_code=303)
