@@ -286,6 +286,8 @@ def test_no_network_from_a_submission(course: Course) -> None:
                 return
             except TimeoutError:
                 continue
+            except OSError:  # the test closed the listener: nobody came
+                return
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
