@@ -29,6 +29,7 @@ from ..accounts.signin_tickets import (
     new_binding,
 )
 from ..config.layout import DataLayout
+from ..errors import CoursehubError
 from ..lti.course_link import (
     create_course_for_context,
     enrol_from_launch,
@@ -282,6 +283,9 @@ async def lti_launch(request: Request) -> Response:
         return refused(request, exc, issuer)
     except IdentityError as exc:
         return refused(request, LaunchRefused("identity", str(exc)), issuer)
+    except CoursehubError as exc:  # e.g. the new course's repository could not be made
+        log.exception("LTI launch failed while setting up its course")
+        return refused(request, LaunchRefused("course_setup", str(exc), 500), issuer)
     if next_url.course and next_url.new_identity:
         # Scores held back until this student had an LMS account can go out now.
         await asyncio.to_thread(retry_new_identities, database_for(request.app), next_url.course)
