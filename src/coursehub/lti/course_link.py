@@ -20,6 +20,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 
 from ..config.layout import DataLayout
+from ..courses.git import CourseError
 from ..courses.store import CourseStore, validate_course_name
 from ..db.models import LtiContext
 from ..db.session import Database
@@ -159,7 +160,12 @@ def starter_repository(path: Path, title: str) -> Path:
         "GIT_COMMITTER_EMAIL": "coursehub@localhost",
     }
     for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", title]):
-        subprocess.run([git, *args], cwd=path, env=env, check=True, capture_output=True)
+        done = subprocess.run([git, *args], cwd=path, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            shutil.rmtree(path, ignore_errors=True)  # a half-made repository is worse than none
+            raise CourseError(
+                f"could not make the course's starter repository: {done.stderr[:300]}"
+            )
     return path
 
 
