@@ -195,8 +195,12 @@ def _absolute_paths(config: CoursehubConfig, base: Path) -> CoursehubConfig:
         }
     )
     grading = config.grading.model_copy(update={"remote_api": remote})
+    hooks = config.hooks.model_copy(update={"dir": resolve(config.hooks.dir)})
+    backup = config.backup.model_copy(update={"dir": resolve(config.backup.dir)})
     return config.model_copy(
         update={
+            "hooks": hooks,
+            "backup": backup,
             "grading": grading,
             "site": site,
             "roster": roster,

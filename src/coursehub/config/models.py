@@ -288,11 +288,94 @@ class SpawnConfig(Section):
     local: LocalSpawnConfig = Field(default_factory=LocalSpawnConfig)
 
 
+COURSE_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class CourseIdleConfig(Section):
+    timeout: Duration | None = Field(
+        None, description="Idle timeout of this course's servers (empty: the site's)."
+    )
+    max_age: Duration | None = Field(
+        None, description="Maximum age of this course's servers (empty: the site's)."
+    )
+
+
 class IdleConfig(Section):
     timeout: Duration = Field(
         "1h", description="Stop a server idle this long (0 disables idle culling)."
     )
     max_age: Duration = Field("0", description="Stop any server older than this (0: no limit).")
+    courses: dict[str, CourseIdleConfig] = Field(
+        default_factory=dict,
+        description="Per-course overrides, e.g. {ds101: {timeout: 30m}}: an exam course "
+        "may keep servers longer, a large lecture free them sooner.",
+    )
+    runaway_after: Duration = Field(
+        "30m",
+        description="A kernel busy without a break this long is reported as runaway on "
+        "the staff page, where staff can stop it (0: never reported).",
+    )
+
+    @field_validator("courses")
+    @classmethod
+    def _course_names(cls, v: dict[str, CourseIdleConfig]) -> dict[str, CourseIdleConfig]:
+        for name in v:
+            if not COURSE_KEY_RE.match(name):
+                raise ValueError(f"{name!r} is not a course name")
+        return v
+
+
+class StatsConfig(Section):
+    sample_every: Duration = Field(
+        "1m", description="How often the monitor samples servers, kernels, CPU, memory, disk."
+    )
+    raw_retention: Duration = Field(
+        "14d", description="Keep every sample this long; older ones are kept as hourly averages."
+    )
+    retention: Duration = Field(
+        "400d", description="Keep hourly statistics this long (notebook opens are kept as counts)."
+    )
+
+
+class HooksConfig(Section):
+    dir: Path | None = Field(
+        None,
+        description="Directory of start-up hooks, editable by admins only: site/as-root and "
+        "site/as-user run before every student server starts, <course>/as-root and "
+        "<course>/as-user before that course's servers (as root, then as the student).",
+    )
+    timeout: Duration = Field(
+        "60s", description="Longest one hook may run before it is stopped and the start fails."
+    )
+
+
+class BackupConfig(Section):
+    dir: Path | None = Field(
+        None,
+        description="Where scheduled backups go (empty: no schedule; `coursehub backup DEST` "
+        "still works by hand).",
+    )
+    every: Duration = Field("1d", description="How often a scheduled backup is taken.")
+    keep: int = Field(7, ge=1, le=1000, description="How many scheduled backups are kept.")
+    max_age_warning: Duration = Field(
+        "2d", description="`coursehub doctor` warns when the newest backup is older than this."
+    )
+
+
+class QuotaConfig(Section):
+    soft: Size | None = Field(
+        None,
+        description="Disk use per student (all courses) above which the student and the "
+        "staff are warned (empty: no warning). Nothing is blocked.",
+    )
+
+
+class MetricsConfig(Section):
+    enabled: bool = Field(
+        True,
+        description="Serve Prometheus metrics at /services/coursehub/metrics (needs a hub "
+        "token with the metrics scope, as JupyterHub's own /hub/metrics).",
+    )
 
 
 class CoursesConfig(Section):
@@ -491,6 +574,11 @@ class CoursehubConfig(Section):
     events: EventsConfig = Field(default_factory=EventsConfig)
     grading: GradingConfig = Field(default_factory=GradingConfig)
     lti: LtiConfig = Field(default_factory=LtiConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     extra_config_dir: Path | None = Field(
         None,
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "
