@@ -183,6 +183,9 @@ def translate(
         "log_dir": str(layout.server_logs),
         "coursehub_db_url": db_url,
         "data_dir": str(layout.root),
+        # start-up hooks (hooks.dir: site/ and <course>/ as-root and as-user scripts)
+        "hooks_dir": str(config.hooks.dir) if config.hooks.dir else "",
+        "hooks_timeout": config.hooks.timeout,
     }
     if config.spawn.backend == "local":
         local = config.spawn.local
