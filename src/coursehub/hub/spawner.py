@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado import web
-from traitlets import Integer, Unicode
+from traitlets import Float, Integer, Unicode
 
 from ..config.layout import DataLayout
 from ..roles import role_from_groups
@@ -26,6 +27,7 @@ from . import unix_accounts
 from .course_servers import CourseAccessError, CourseServer, resolve_course_server
 from .limits import Cgroups, Limits, apply_in_child, systemd_is_init, systemd_run_prefix
 from .start_queue import Ticket, shared_queue
+from .startup_hooks import Hook, HookContext, HookError, UnsafeHooksError, run_hooks
 
 LOG_TAIL_LINES = 5
 _course_stores: dict[tuple[str, str], Any] = {}
@@ -46,6 +48,12 @@ class CoursehubSpawner(LocalProcessSpawner):
     home_root = Unicode("/home", config=True, help="Where student homes are.")
     coursehub_db_url = Unicode("", config=True, help="coursehub database URL.")
     data_dir = Unicode("", config=True, help="coursehub data directory (course files).")
+    hooks_dir = Unicode(
+        "",
+        config=True,
+        help="Start-up hooks folder (site/ and <course>/ as-root and as-user); empty: none.",
+    )
+    hooks_timeout = Float(60, config=True, help="Seconds one start-up hook may run.")
 
     _ticket: Ticket | None = None
     _phase: str = "idle"
@@ -54,6 +62,7 @@ class CoursehubSpawner(LocalProcessSpawner):
     _via_systemd: bool = False
     _base_cmd: list[str] | None = None
     _course: CourseServer | None = None
+    _hook: Hook | None = None
 
     # --- what each backend decides -------------------------------------------------
 
@@ -80,6 +89,11 @@ class CoursehubSpawner(LocalProcessSpawner):
         """A systemd-run command that sets limits and switches user, where systemd
         is PID 1; None to use cgroup files and a preexec switch instead."""
         return None
+
+    @property
+    def server_account(self) -> str:
+        """The Unix account the server (and the as-user hooks) run as."""
+        return self.system_username
 
     # --- shared behaviour ------------------------------------------------------------
 
@@ -191,6 +205,9 @@ class CoursehubSpawner(LocalProcessSpawner):
                 if self._course is not None:
                     await asyncio.to_thread(self.make_workspace, self._course.workspace)
                     self.notebook_dir = str(self._course.workspace)
+                if self.hooks_dir:
+                    self._phase = "hooks"
+                    await self._run_hooks()
                 if self._base_cmd is None:
                     self._base_cmd = list(self.cmd)
                 prefix = self.systemd_prefix()
@@ -216,6 +233,47 @@ class CoursehubSpawner(LocalProcessSpawner):
         await super().stop(now=now)
         await asyncio.to_thread(Cgroups().remove, self.unit_name)
 
+    async def _run_hooks(self) -> None:
+        """site/ then <course>/ hooks, as root then as the student (startup_hooks)."""
+        course = self._course
+        home = Path(self.home_dir)
+        context = HookContext(
+            user=self.user.name,
+            course=course.course if course else "",
+            home=home,
+            workspace=course.workspace if course else home,
+            unix_user=self.server_account,
+        )
+        suffix = f"-{context.course}" if context.course else ""
+        log_file = self.layout.logs / "hooks" / f"{self.user.name}{suffix}.log"
+
+        def running(hook: Hook) -> None:
+            self._hook = hook
+
+        try:
+            await run_hooks(
+                Path(self.hooks_dir),
+                context,
+                self.hooks_timeout,
+                log_file,
+                self.switch_user(),
+                on_hook=running,
+            )
+        except HookError as exc:
+            if isinstance(exc, UnsafeHooksError):
+                self.log.error("Start-up hooks for %s refused: %s", self._log_name, exc)
+                reason = f"Start-up scripts refused: {exc}. Ask the site's admins."
+            else:
+                self.log.warning(
+                    "Start-up hook for %s failed: %s (log: %s)", self._log_name, exc, log_file
+                )
+                reason = str(exc)
+            # Shown on the progress page instead of the generic "failed to start".
+            exc.jupyterhub_message = reason  # type: ignore[attr-defined]
+            raise
+        finally:
+            self._hook = None
+
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """Queue position and start phase, shown on the hub's progress page."""
         last = None
@@ -234,6 +292,9 @@ class CoursehubSpawner(LocalProcessSpawner):
                 ahead = position - 1
                 who = "nobody" if ahead == 0 else f"{ahead} student{'s' * (ahead != 1)}"
                 return f"Many students are starting at once: {who} ahead of you.", 10
+        if self._phase == "hooks" and self._hook is not None:
+            whose = "site's" if self._hook.scope == "site" else "course's"
+            return f"Running the {whose} start-up script", 40
         return {
             "preparing": ("Preparing your workspace", 30),
             "launching": ("Starting your server", 50),
@@ -354,6 +415,11 @@ class CoursehubDemoSpawner(CoursehubSpawner):
     @property
     def home_dir(self) -> str:
         return str(Path(self.home_root) / self.user.name)
+
+    @property
+    def server_account(self) -> str:
+        # Servers and as-user hooks both run as the hub's own (service) account.
+        return pwd.getpwuid(os.geteuid()).pw_name
 
     async def prepare_account(self) -> None:
         Path(self.home_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
