@@ -17,11 +17,11 @@ number and by name, since numbers may differ on another machine).
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import json
 import os
 import pwd
-import grp
 import re
 import shutil
 import sqlite3

@@ -7,6 +7,7 @@ backup, or a restore over a live site, changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -195,10 +196,8 @@ class _Plan:
             except KeyError:
                 self._missing[entry["user"]] = uid
         if entry.get("group"):
-            try:
+            with contextlib.suppress(KeyError):
                 gid = grp.getgrnam(entry["group"]).gr_gid
-            except KeyError:
-                pass
         os.chown(target, uid, gid, follow_symlinks=follow)
 
 
