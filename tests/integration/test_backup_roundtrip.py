@@ -63,7 +63,8 @@ def _snapshot(hub: hubproc.RunningHub) -> dict:
     }.items():
         done = hub.cli(*args)
         assert done.returncode == 0, done.stdout + done.stderr
-        out[key] = done.stdout
+        # The course's checkout path names the data directory, which moved.
+        out[key] = done.stdout.replace(str(hub.data_dir), "DATA")
     return out
 
 
@@ -124,7 +125,7 @@ def test_backup_while_running_then_restore_elsewhere(tmp_path: Path) -> None:
     with grading_site("backup", COURSE, USERS, {"tina": "instructor"}) as site:
         _populate(site, tmp_path / "sources")
         before = _snapshot(site)
-        assert before["events"] == 3 and "alice" in before["members"]
+        assert before["events"] >= 3 and "alice" in before["members"]  # + the server's own
 
         # Online: the hub, the service and alice's server are all running.
         backups = site.data_dir.parent / "backups"
@@ -132,6 +133,8 @@ def test_backup_while_running_then_restore_elsewhere(tmp_path: Path) -> None:
         assert taken.returncode == 0, taken.stdout + taken.stderr
         (backup,) = [p for p in backups.iterdir() if not p.name.endswith(".partial")]
         assert backup.stat().st_mode & 0o077 == 0
+        # Alice's running server may still send events: count those before and after.
+        later = _snapshot(site)
         site.proc.send_signal(2)  # stop it; the accounts stay for the restored site
         site.proc.wait(90)
 
@@ -174,7 +177,9 @@ def test_backup_while_running_then_restore_elsewhere(tmp_path: Path) -> None:
             restored.url = f"http://127.0.0.1:{port}"
             hubproc.start(restored)
             after = _snapshot(restored)
-            assert after == before
+            assert before["events"] <= after.pop("events") <= later.pop("events")
+            before.pop("events")
+            assert after == before == later
 
             copy = next(homes.glob(f"{site.prefix}alice/courses/*/backup-note.txt"))
             assert copy.read_text() == NOTE
