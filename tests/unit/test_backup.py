@@ -7,22 +7,31 @@ import os
 import socket
 import sqlite3
 import stat
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
+from coursehub.config.loader import load_config
 from coursehub.ops import backup_cli
 from coursehub.ops.backup import (
     PARTIAL,
     BackupError,
     BackupInvalid,
     BackupSources,
+    backup_time,
     list_backups,
     prune_backups,
     take_backup,
 )
 from coursehub.ops.restore import restore_backup, verify_backup
+from coursehub.service.backup_schedule import (
+    backup_environment,
+    run_once,
+    seconds_until_due,
+    start_backup_schedule,
+)
 
 
 def _db(path: Path, rows: list[str]) -> None:
@@ -75,6 +84,7 @@ def site(tmp_path: Path) -> BackupSources:
     config = tmp_path / "site" / "coursehub.yaml"
     config.write_text(
         f"site:\n  name: T\n  port: 8123\n  data_dir: {data}\nroster:\n  file: ./roster.csv\n"
+        f"spawn:\n  local:\n    home_root: {homes}\n"
     )
     return BackupSources(
         data_dir=data,
@@ -257,3 +267,43 @@ def test_retention_keeps_the_newest(site: BackupSources, tmp_path: Path) -> None
     assert removed == made[:2]
     assert list_backups(dest) == made[2:]
     assert sorted(p.name for p in dest.iterdir()) == [p.name for p in made[2:]]
+
+
+def test_schedule_is_due_every_interval_after_the_newest_backup(
+    site: BackupSources, tmp_path: Path
+) -> None:
+    dest = tmp_path / "scheduled"
+    assert seconds_until_due(dest, 3600) == 0  # none yet: now
+    newest = take_backup(site, dest)
+    taken_at = backup_time(newest)
+    assert seconds_until_due(dest, 3600, taken_at + timedelta(minutes=20)) == 2400
+    assert seconds_until_due(dest, 3600, taken_at + timedelta(hours=2)) == 0
+
+
+def test_scheduled_run_backs_up_the_configured_site_and_keeps_n(
+    site: BackupSources, tmp_path: Path
+) -> None:
+    assert site.config_file is not None
+    dest = tmp_path / "scheduled"
+    text = site.config_file.read_text() + f"backup:\n  dir: {dest}\n  every: 6h\n  keep: 2\n"
+    site.config_file.write_text(text)
+    env = backup_environment(load_config(site.config_file))
+    settings = json.loads(env["COURSEHUB_BACKUP"])
+    assert settings == {
+        "dir": str(dest),
+        "every_seconds": 6 * 3600,
+        "keep": 2,
+        "config_file": str(site.config_file),
+    }
+    made = [run_once(site.config_file, dest, keep=2)[0] for _ in range(3)]
+    assert list_backups(dest) == made[1:]
+    assert "data/courses/stats/repo/intro.ipynb" in _paths(made[-1])
+    assert "config/roster-roster.csv" in _paths(made[-1])
+    if os.geteuid() == 0:  # the local backend's homes (without root: demo mode)
+        assert "homes/ch-alice/courses/stats/intro.ipynb" in _paths(made[-1])
+
+
+def test_no_schedule_without_a_backup_dir(site: BackupSources) -> None:
+    assert site.config_file is not None
+    assert backup_environment(load_config(site.config_file)) == {}
+    assert start_backup_schedule({}) == []
