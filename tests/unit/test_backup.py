@@ -7,6 +7,7 @@ import os
 import socket
 import sqlite3
 import stat
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from coursehub.service.backup_schedule import (
     seconds_until_due,
     start_backup_schedule,
 )
+from tests.helpers.postgres import throwaway_database
 
 
 def _db(path: Path, rows: list[str]) -> None:
@@ -307,3 +309,37 @@ def test_no_schedule_without_a_backup_dir(site: BackupSources) -> None:
     assert site.config_file is not None
     assert backup_environment(load_config(site.config_file)) == {}
     assert start_backup_schedule({}) == []
+
+
+@pytest.fixture
+def two_postgres_databases() -> Iterator[tuple[str, str]]:
+    for source in throwaway_database("coursehub_bk"):
+        for target in throwaway_database("coursehub_rs"):
+            yield source, target
+
+
+def test_postgresql_site_is_dumped_and_restored_into_an_empty_database(
+    site: BackupSources, tmp_path: Path, two_postgres_databases: tuple[str, str]
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    source, target = two_postgres_databases
+    engine = create_engine(source)
+    with engine.begin() as con:
+        con.execute(text("CREATE TABLE accounts (name TEXT)"))
+        con.execute(text("INSERT INTO accounts VALUES ('alice'), ('bob')"))
+    engine.dispose()
+    sources = BackupSources(**{**site.__dict__, "database_url": source})
+    taken = take_backup(sources, tmp_path / "pg")
+    assert "db/postgresql.dump" in _paths(taken) and "db/coursehub.sqlite" not in _paths(taken)
+    new = tmp_path / "new" / "data"
+    with pytest.raises(BackupError, match="already has tables"):
+        restore_backup(taken, new, home_root=tmp_path / "h", database_url=source)
+    assert not new.exists()
+    result = restore_backup(taken, new, home_root=tmp_path / "h", database_url=target)
+    engine = create_engine(target)
+    with engine.connect() as con:
+        names = [r[0] for r in con.execute(text("SELECT name FROM accounts ORDER BY name"))]
+    engine.dispose()
+    assert names == ["alice", "bob"]
+    assert yaml.safe_load(result.config_file.read_text())["database"]["url"] == target
