@@ -343,3 +343,27 @@ def test_postgresql_site_is_dumped_and_restored_into_an_empty_database(
     engine.dispose()
     assert names == ["alice", "bob"]
     assert yaml.safe_load(result.config_file.read_text())["database"]["url"] == target
+
+
+def test_restore_never_writes_through_a_symlink(taken: Path, tmp_path: Path) -> None:
+    """A forged backup (manifest and sum rewritten) with a directory under a link to a
+    directory elsewhere: restore must not change that directory's mode or owner."""
+    import hashlib
+
+    victim = tmp_path / "victim"
+    (victim / "sub").mkdir(parents=True)
+    os.chmod(victim / "sub", 0o755)
+    os.symlink(victim, taken / "homes" / "ch-alice" / "escape")
+    manifest = json.loads((taken / "manifest.json").read_text())
+    base = {"uid": 0, "gid": 0, "user": None, "group": None, "mtime": 0}
+    manifest["entries"] += [
+        {**base, "path": "homes/ch-alice/escape", "type": "symlink", "mode": 0o777,
+         "target": str(victim), "sha256": hashlib.sha256(str(victim).encode()).hexdigest()},
+        {**base, "path": "homes/ch-alice/escape/sub", "type": "dir", "mode": 0o777},
+    ]  # fmt: skip
+    text = json.dumps(manifest).encode()
+    (taken / "manifest.json").write_bytes(text)
+    (taken / "manifest.sha256").write_text(hashlib.sha256(text).hexdigest() + "\n")
+    with pytest.raises(BackupError, match="is not a directory"):
+        restore_backup(taken, tmp_path / "new" / "data", home_root=tmp_path / "h")
+    assert stat.S_IMODE((victim / "sub").stat().st_mode) == 0o755

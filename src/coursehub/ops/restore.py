@@ -160,6 +160,7 @@ class _Plan:
             target = self.target(rel)
             if target is None:
                 continue
+            _check_parent(target)
             kind = entry["type"]
             if kind == "dir":
                 _make_dir(target)
@@ -281,8 +282,9 @@ def _write_config(
     database = dict(config.get("database") or {})
     if database_url:
         database["url"] = database_url
-    else:
-        database.pop("url", None)  # the SQLite files are now in the new data directory
+    elif database.get("url"):
+        # One SQLite file held both databases; it is now in the new data directory.
+        database["url"] = f"sqlite:///{plan.layout.coursehub_db_file}"
     config["database"] = database
     if home_root is not None:
         spawn = dict(config.get("spawn") or {})
@@ -308,6 +310,12 @@ def _write_config(
 
 def _config_name(rel: str) -> str:
     return PurePosixPath(rel).name.split("-", 1)[1]
+
+
+def _check_parent(target: Path) -> None:
+    """Never write through a symbolic link: a restore runs as root."""
+    if not stat.S_ISDIR(os.lstat(target.parent).st_mode):
+        raise BackupError(f"{target.parent} is not a directory; nothing more was restored")
 
 
 def _make_dir(target: Path) -> None:
