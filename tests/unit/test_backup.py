@@ -367,3 +367,26 @@ def test_restore_never_writes_through_a_symlink(taken: Path, tmp_path: Path) -> 
     with pytest.raises(BackupError, match="is not a directory"):
         restore_backup(taken, tmp_path / "new" / "data", home_root=tmp_path / "h")
     assert stat.S_IMODE((victim / "sub").stat().st_mode) == 0o755
+
+
+def test_the_service_loop_takes_the_first_backup_at_once(
+    site: BackupSources, tmp_path: Path
+) -> None:
+    import asyncio
+
+    dest = tmp_path / "loop"
+
+    async def scenario() -> list[Path]:
+        settings = {"dir": str(dest), "every_seconds": 3600, "keep": 2}
+        (task,) = start_backup_schedule({**settings, "config_file": str(site.config_file)})
+        try:
+            while not list_backups(dest):  # polled; the test's timeout bounds it
+                assert not task.done(), task
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return list_backups(dest)
+
+    (first,) = asyncio.run(scenario())
+    assert "data/secrets/cookie_secret" in _paths(first)
