@@ -202,6 +202,8 @@ def take_backup(sources: BackupSources, dest: Path, version: str = "") -> Path:
     try:
         writer = _Writer(work)
         (work / "db").mkdir(mode=0o700)
+        # Databases first, files after: every file a database row names (a submission,
+        # a course checkout) was there before the row was copied, so it is in the backup.
         kind = _backup_databases(sources, work / "db", writer)
         _backup_data(sources, dest, writer)
         config_files = _backup_config(sources, writer)
