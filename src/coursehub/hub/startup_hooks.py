@@ -54,7 +54,7 @@ class Hook:
 
     @property
     def label(self) -> str:
-        return f"{'site' if self.scope == SITE else self.scope}/{self.path.name}"
+        return f"{self.path.parent.name}/{self.path.name}"
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,15 @@ def find_hooks(hooks_dir: Path, course: str) -> list[Hook]:
     owners = trusted_owners()
     _check_chain(hooks_dir, owners)
     found = []
-    scopes = [SITE] + ([course] if course else [])
-    for scope in scopes:
+    folders = []
+    for scope in [SITE] + ([course] if course else []):
         folder = hooks_dir / scope
-        if not folder.exists():
-            continue
-        _check_chain(folder, owners)
-        for kind in KINDS:
+        if folder.exists() or folder.is_symlink():
+            _check_chain(folder, owners)
+            folders.append((SITE if scope == SITE else "course", folder))
+    # All as-root hooks first (site, then course), then all as-user ones.
+    for kind in KINDS:
+        for scope, folder in folders:
             path = folder / kind
             if not (path.exists() or path.is_symlink()):
                 continue
@@ -119,9 +121,7 @@ def find_hooks(hooks_dir: Path, course: str) -> list[Hook]:
                 raise UnsafeHooksError(f"the start-up script {path} is not a file")
             if not os.access(path, os.X_OK):
                 raise UnsafeHooksError(f"the start-up script {path} is not executable")
-            found.append(
-                Hook(path=path, scope=SITE if scope == SITE else "course", as_root=kind == KINDS[0])
-            )
+            found.append(Hook(path=path, scope=scope, as_root=kind == KINDS[0]))
     return found
 
 
