@@ -135,6 +135,18 @@ def cmd_lti(args: argparse.Namespace) -> int:
     return lti_cli.run(args, _load(args), console)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .ops import backup_cli
+
+    return backup_cli.run_backup(args, _load(args), console)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .ops import backup_cli
+
+    return backup_cli.run_restore(args, console)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .ops.doctor import print_report, run_checks
 
@@ -190,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_course(sub).set_defaults(func=cmd_course)
     add_assignment(sub).set_defaults(func=cmd_assignment)
     add_lti(sub).set_defaults(func=cmd_lti)
+    from .ops.backup_cli import add_parser as add_backup
+
+    backup_p, restore_p = add_backup(sub)
+    backup_p.set_defaults(func=cmd_backup)
+    restore_p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("doctor", help="check this machine and configuration, with fixes")
     p.set_defaults(func=cmd_doctor)

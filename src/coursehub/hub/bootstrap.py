@@ -9,6 +9,7 @@ from typing import Any
 from ..config.layout import DataLayout, Ports, python_command
 from ..config.loader import load_config
 from ..config.translate import Machine, translate
+from ..roles import SERVICE_NAME
 from ..runtime import effective_config
 from ..secrets_store import ensure_hub_secrets
 
@@ -27,6 +28,12 @@ def configure(c: Any, config_path: str) -> None:
     for section, values in translate(config, layout, ports, secrets, machine).items():
         for key, value in values.items():
             setattr(c[section], key, value)
+    # Scheduled backups need coursehub.yaml's own path, which translation does not know.
+    from ..service.backup_schedule import backup_environment
+
+    for service in c.JupyterHub.services:
+        if service["name"] == SERVICE_NAME:
+            service["environment"].update(backup_environment(loaded))
     if config.extra_config_dir is not None:
         _load_extra(c, config.extra_config_dir)
 

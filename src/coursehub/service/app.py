@@ -78,6 +78,10 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             from .lti_background import start_background
 
             tasks.extend(start_background(app))
+        if settings.backup:
+            from .backup_schedule import start_backup_schedule
+
+            tasks.extend(start_backup_schedule(settings.backup))
         yield
         if grading is not None:
             await grading.stop()

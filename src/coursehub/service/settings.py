@@ -66,6 +66,8 @@ class ServiceSettings:
     # the LMS settings (see config.translate: COURSEHUB_LTI): enabled, username_claim,
     # auto_create_courses, grade_passback, roster_sync_seconds, public_url
     lti: dict = field(default_factory=dict, hash=False, compare=False)
+    # scheduled backups (service.backup_schedule.backup_environment): COURSEHUB_BACKUP
+    backup: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def hub_prefix(self) -> str:
@@ -112,6 +114,7 @@ class ServiceSettings:
         max_stored = _int(get, "COURSEHUB_EVENTS_MAX_STORED", "5000000", problems)
         grading = _json_object(get, "COURSEHUB_GRADING", problems)
         lti = _json_object(get, "COURSEHUB_LTI", problems)
+        backup = _json_object(get, "COURSEHUB_BACKUP", problems)
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -144,6 +147,7 @@ class ServiceSettings:
             events_max_stored=max_stored,
             grading=grading,
             lti=lti,
+            backup=backup,
         )
 
 
