@@ -268,9 +268,11 @@ class CoursehubSpawner(LocalProcessSpawner):
                     "Start-up hook for %s failed: %s (log: %s)", self._log_name, exc, log_file
                 )
                 reason = str(exc)
-            # Shown on the progress page instead of the generic "failed to start".
-            exc.jupyterhub_message = reason  # type: ignore[attr-defined]
-            raise
+            # An HTTPError reaches the spawn page even when the start fails at once;
+            # its `jupyterhub_message` replaces the generic "failed to start" text.
+            error = web.HTTPError(500, reason)
+            error.jupyterhub_message = reason
+            raise error from exc
         finally:
             self._hook = None
 
