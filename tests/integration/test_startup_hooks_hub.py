@@ -40,6 +40,9 @@ def _hooks_dir() -> Path:
     _script(hooks / "site" / "as-user", "touch by-student\necho student is $(id -u)\n")
     _script(hooks / "failing" / "as-root", "echo checking\necho no licence server\nexit 3\n")
     _script(hooks / "hanging" / "as-user", "touch hanging-started\nsleep 300\n")
+    # a course folder anybody could write to: a student could plant an as-root hook
+    _script(hooks / "planted" / "as-root", "touch planted-ran\n")
+    os.chmod(hooks / "planted", 0o777)
     return hooks
 
 
@@ -64,7 +67,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
     )
     try:
         hubproc.start(site)
-        for course in ("algebra", "failing", "hanging"):
+        for course in ("algebra", "failing", "hanging", "planted"):
             done = site.cli("course", "add", course, "--repo", str(repo))
             assert done.returncode == 0, done.stderr
             done = site.cli("course", "enrol", course, "alice", "--role", "student")
@@ -107,6 +110,17 @@ def test_a_failing_hook_is_reported_to_the_student(hub: hubproc.RunningHub) -> N
     assert "start-up script failed (exit 3): no licence server" in shown, shown[-800:]
     # the student's server never started
     assert not (_workspace(hub, "alice", "failing") / "by-student").exists()
+
+
+def test_hooks_others_could_change_are_refused(hub: hubproc.RunningHub) -> None:
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server="planted")
+    assert events[-1].get("failed"), events
+    shown = json.dumps(events)
+    assert "Start-up scripts refused" in shown and "writable by others" in shown, shown[-800:]
+    workspace = _workspace(hub, "alice", "planted")
+    assert not (workspace / "planted-ran").exists() and not (workspace / "by-root").exists()
+    assert "Start-up hooks for" in hub.log_tail(400)
 
 
 def _sleepers(account: str) -> list[str]:

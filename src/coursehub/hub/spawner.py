@@ -63,6 +63,7 @@ class CoursehubSpawner(LocalProcessSpawner):
     _base_cmd: list[str] | None = None
     _course: CourseServer | None = None
     _hook: Hook | None = None
+    _hooks_task: asyncio.Task | None = None
 
     # --- what each backend decides -------------------------------------------------
 
@@ -230,6 +231,9 @@ class CoursehubSpawner(LocalProcessSpawner):
 
     async def stop(self, now: bool = False) -> None:
         self._abandoned = True
+        if self._hooks_task is not None:
+            # a stop during the hooks ends them (and what they started) at once
+            self._hooks_task.cancel()
         await super().stop(now=now)
         await asyncio.to_thread(Cgroups().remove, self.unit_name)
 
@@ -250,8 +254,8 @@ class CoursehubSpawner(LocalProcessSpawner):
         def running(hook: Hook) -> None:
             self._hook = hook
 
-        try:
-            await run_hooks(
+        self._hooks_task = asyncio.ensure_future(
+            run_hooks(
                 Path(self.hooks_dir),
                 context,
                 self.hooks_timeout,
@@ -259,6 +263,9 @@ class CoursehubSpawner(LocalProcessSpawner):
                 self.switch_user(),
                 on_hook=running,
             )
+        )
+        try:
+            await self._hooks_task
         except HookError as exc:
             if isinstance(exc, UnsafeHooksError):
                 self.log.error("Start-up hooks for %s refused: %s", self._log_name, exc)
@@ -275,6 +282,7 @@ class CoursehubSpawner(LocalProcessSpawner):
             raise error from exc
         finally:
             self._hook = None
+            self._hooks_task = None
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """Queue position and start phase, shown on the hub's progress page."""

@@ -136,13 +136,11 @@ def _check_chain(path: Path, owners: frozenset[int]) -> None:
     for index, part in enumerate([real, *real.parents]):
         st = os.stat(part)
         if st.st_uid not in owners:
-            raise UnsafeHooksError(f"{part} is not owned by root; refusing to run start-up scripts")
+            raise UnsafeHooksError(f"{part} is not owned by root")
         writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         sticky = index > 0 and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
         if writable and not sticky:
-            raise UnsafeHooksError(
-                f"{part} is writable by others than its owner; refusing to run start-up scripts"
-            )
+            raise UnsafeHooksError(f"{part} is writable by others than its owner")
 
 
 @dataclass(frozen=True)
