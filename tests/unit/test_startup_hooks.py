@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import secrets
@@ -250,3 +251,20 @@ async def test_a_missing_folder_or_a_script_that_cannot_run_fails_the_start(
     shutil.rmtree(site["hooks"])
     with pytest.raises(UnsafeHooksError, match="does not exist"):
         await run(site)
+
+
+async def test_a_start_given_up_during_a_hook_stops_the_hook(site: dict[str, Path]) -> None:
+    started = site["workspace"] / "pid"
+    hook(site["hooks"] / "site" / "as-root", "echo $$ > pid.tmp\nmv pid.tmp pid\nsleep 300\n")
+    task = asyncio.ensure_future(run(site, timeout=300))
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    pid = int(started.read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    deadline = time.monotonic() + 30
+    while not _gone(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert _gone(pid)

@@ -193,7 +193,10 @@ async def run_hook(
 def _has_exited(pid: int) -> bool:
     # WNOWAIT leaves the process to be reaped later, after its group is killed.
     flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-    return os.waitid(os.P_PID, pid, flags) is not None
+    try:
+        return os.waitid(os.P_PID, pid, flags) is not None
+    except ChildProcessError:  # already reaped by someone else
+        return True
 
 
 def _read_pipe(
