@@ -345,7 +345,9 @@ class HooksConfig(Section):
         "<course>/as-user before that course's servers (as root, then as the student).",
     )
     timeout: Duration = Field(
-        "60s", description="Longest one hook may run before it is stopped and the start fails."
+        "60s",
+        description="Longest one hook may run before it is stopped and the start fails "
+        "(hook time counts towards servers.start_timeout).",
     )
 
 
