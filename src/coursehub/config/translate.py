@@ -321,6 +321,7 @@ def _services(
                 "COURSEHUB_EVENTS_MAX_STORED": str(config.events.max_stored),
                 "COURSEHUB_GRADING": grading_settings(config, machine),
                 "COURSEHUB_LTI": lti_settings(config),
+                "COURSEHUB_OPS": ops_settings(config),
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.
@@ -334,6 +335,39 @@ def _services(
             cmd.append(f"--max-age={idle.max_age}")
         services.append({"name": CULLER_SERVICE_NAME, "command": cmd})
     return services
+
+
+def ops_settings(config: CoursehubConfig) -> str:
+    """The operations sections the service needs (monitor, runaway kernels, quota,
+    metrics), as the JSON of COURSEHUB_OPS; durations in seconds, sizes in bytes."""
+    idle = config.idle
+    site = config.site
+    host = "127.0.0.1" if site.bind_address in ("0.0.0.0", "::", "") else site.bind_address
+    return json.dumps(
+        {
+            # where the service reaches course servers (their REST API) through the proxy
+            "proxy_url": f"http://{host}:{site.port}",
+            "idle": {
+                "timeout": idle.timeout,
+                "max_age": idle.max_age,
+                "runaway_after": idle.runaway_after,
+                "courses": {
+                    name: {"timeout": c.timeout, "max_age": c.max_age}
+                    for name, c in idle.courses.items()
+                },
+            },
+            "stats": {
+                "sample_every": config.stats.sample_every,
+                "raw_retention": config.stats.raw_retention,
+                "retention": config.stats.retention,
+            },
+            "quota_soft": config.quota.soft,
+            "metrics": config.metrics.enabled,
+            "hooks_dir": str(config.hooks.dir) if config.hooks.dir else "",
+            "hooks_timeout": config.hooks.timeout,
+        },
+        sort_keys=True,
+    )
 
 
 def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
@@ -383,6 +417,8 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
             "and shares one with a course's staff member who asks to help.",
             "scopes": [
                 "read:users:name",
+                # the monitor lists running servers and asks them for their kernels
+                "list:users",
                 "read:servers",
                 "access:servers",
                 "shares",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -442,3 +444,92 @@ class LtiGradeSync(Base):
     last_error: Mapped[str] = mapped_column(String(300), default="")
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StatSample(Base):
+    """One monitor sample (resolution "raw") or the average of an hour of them
+    ("hour"). `course` is "" for the machine-wide figures (CPU, memory, disk)."""
+
+    __tablename__ = "coursehub_stat_samples"
+    __table_args__ = (Index("ix_coursehub_stat_samples_course_at", "course", "resolution", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str] = mapped_column(String(8), default="raw")  # raw | hour
+    course: Mapped[str] = mapped_column(String(40), default="")
+    servers: Mapped[float] = mapped_column(Float, default=0.0)
+    kernels: Mapped[float] = mapped_column(Float, default=0.0)
+    busy_kernels: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_load: Mapped[float | None] = mapped_column(Float, nullable=True)  # 1-min load average
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    memory_used: Mapped[float | None] = mapped_column(Float, nullable=True)  # bytes
+    memory_total: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_free: Mapped[float | None] = mapped_column(Float, nullable=True)  # data directory's
+    disk_total: Mapped[float | None] = mapped_column(Float, nullable=True)
+    samples: Mapped[int] = mapped_column(Integer, default=1)  # raw samples averaged here
+
+
+class StatDaily(Base):
+    """What one student did with one notebook of one course on one (UTC) day, counted
+    from notebook events; kept long after the events themselves are purged."""
+
+    __tablename__ = "coursehub_stat_daily"
+    __table_args__ = (
+        UniqueConstraint("course", "day", "username", "path"),
+        Index("ix_coursehub_stat_daily_course_day", "course", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    course: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date] = mapped_column(Date)
+    username: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1000))  # the notebook, relative to the course
+    opens: Mapped[int] = mapped_column(Integer, default=0)
+    saves: Mapped[int] = mapped_column(Integer, default=0)
+    executions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatCursor(Base):
+    """How far a roll-up has read an append-only source (e.g. the last event id)."""
+
+    __tablename__ = "coursehub_stat_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class KernelWatch(Base):
+    """A kernel of a running course server as the monitor last saw it; `busy_since`
+    is when it became busy without a break (runaway kernels on the staff page)."""
+
+    __tablename__ = "coursehub_kernel_watch"
+    __table_args__ = (UniqueConstraint("username", "course", "kernel_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    course: Mapped[str] = mapped_column(String(40), index=True)
+    kernel_id: Mapped[str] = mapped_column(String(64))
+    kernel_name: Mapped[str] = mapped_column(String(100), default="")
+    execution_state: Mapped[str] = mapped_column(String(16), default="")
+    busy_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DiskUsage(Base):
+    """Bytes one student's workspace of one course takes (`course` "" for the whole
+    home), as last measured by the monitor."""
+
+    __tablename__ = "coursehub_disk_usage"
+    __table_args__ = (UniqueConstraint("username", "course"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    course: Mapped[str] = mapped_column(String(40), default="")
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -78,6 +78,11 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             from .lti_background import start_background
 
             tasks.extend(start_background(app))
+        every = (settings.ops.get("stats") or {}).get("sample_every", 0)
+        if settings.database_url and settings.data_dir and every:
+            from ..monitor.loop import monitor_forever
+
+            tasks.append(asyncio.create_task(monitor_forever(app, every)))
         if settings.backup:
             from .backup_schedule import start_backup_schedule
 

@@ -68,6 +68,11 @@ class ServiceSettings:
     lti: dict = field(default_factory=dict, hash=False, compare=False)
     # scheduled backups (service.backup_schedule.backup_environment): COURSEHUB_BACKUP
     backup: dict = field(default_factory=dict, hash=False, compare=False)
+    # operations (config.translate.ops_settings): COURSEHUB_OPS with keys idle
+    # ({timeout, max_age, courses: {course: {timeout, max_age}}, runaway_after}),
+    # stats ({sample_every, raw_retention, retention}), quota_soft (bytes or null),
+    # metrics (bool), hooks_dir, hooks_timeout
+    ops: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def hub_prefix(self) -> str:
@@ -115,6 +120,7 @@ class ServiceSettings:
         grading = _json_object(get, "COURSEHUB_GRADING", problems)
         lti = _json_object(get, "COURSEHUB_LTI", problems)
         backup = _json_object(get, "COURSEHUB_BACKUP", problems)
+        ops = _json_object(get, "COURSEHUB_OPS", problems)
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -148,6 +154,7 @@ class ServiceSettings:
             grading=grading,
             lti=lti,
             backup=backup,
+            ops=ops,
         )
 
 

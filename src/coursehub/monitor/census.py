@@ -1,0 +1,156 @@
+"""Which course servers run and what their kernels do, asked of the hub and of the
+servers themselves (their REST API, through the proxy, with the service's token).
+
+Backend-neutral: nothing here looks at processes, so it works the same for local,
+Slurm or Kubernetes servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+log = logging.getLogger("coursehub.monitor")
+
+PAGINATION = "application/jupyterhub-pagination+json"
+
+
+@dataclass(frozen=True)
+class KernelState:
+    id: str
+    name: str
+    execution_state: str  # idle | busy | starting | dead | ...
+    last_activity: datetime | None
+    connections: int
+
+
+@dataclass(frozen=True)
+class ServerState:
+    username: str
+    course: str  # the named server's name ("" for a default server)
+    ready: bool
+    started: datetime | None
+    last_activity: datetime | None
+    # None when the server could not be asked (starting, stopping, not answering)
+    kernels: tuple[KernelState, ...] | None
+
+    @property
+    def busy_kernels(self) -> int:
+        return sum(k.execution_state == "busy" for k in self.kernels or ())
+
+
+@dataclass(frozen=True)
+class CensusTarget:
+    """Where to ask: the hub API, the proxy in front of the servers, and a token with
+    read:servers, list:users and access:servers."""
+
+    api_url: str
+    proxy_url: str
+    base_url: str
+    token: str
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def running_servers(client: httpx.AsyncClient, target: CensusTarget) -> list[ServerState]:
+    """Every server the hub reports as running or starting (kernels not asked yet)."""
+    headers = {"Authorization": f"token {target.token}", "Accept": PAGINATION}
+    url: str | None = f"{target.api_url}/users?state=active&limit=200"
+    found: list[ServerState] = []
+    while url:
+        response = await client.get(url, headers=headers)
+        response.raise_for_status()
+        body = response.json()
+        items = body["items"] if isinstance(body, dict) else body
+        for user in items:
+            for name, server in (user.get("servers") or {}).items():
+                found.append(
+                    ServerState(
+                        username=user["name"],
+                        course=name,
+                        ready=bool(server.get("ready")),
+                        started=parse_time(server.get("started")),
+                        last_activity=parse_time(server.get("last_activity")),
+                        kernels=None,
+                    )
+                )
+        nxt = body.get("_pagination", {}).get("next") if isinstance(body, dict) else None
+        url = nxt["url"] if nxt else None
+    return found
+
+
+async def server_kernels(
+    client: httpx.AsyncClient, target: CensusTarget, username: str, course: str
+) -> tuple[KernelState, ...] | None:
+    """The kernels of one ready server, or None if it did not answer sensibly."""
+    url = f"{target.proxy_url}{target.base_url}user/{quote(username)}/{quote(course)}/api/kernels"
+    try:
+        response = await client.get(url, headers={"Authorization": f"token {target.token}"})
+    except httpx.HTTPError as exc:
+        log.debug("kernels of %s/%s: %s", username, course, exc)
+        return None
+    if response.status_code != 200:
+        log.debug("kernels of %s/%s: HTTP %s", username, course, response.status_code)
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, list):
+        return None
+    kernels = []
+    for k in body:
+        if not isinstance(k, dict) or not isinstance(k.get("id"), str):
+            continue
+        kernels.append(
+            KernelState(
+                id=k["id"][:64],
+                name=str(k.get("name", ""))[:100],
+                execution_state=str(k.get("execution_state", ""))[:16],
+                last_activity=parse_time(k.get("last_activity")),
+                connections=int(k.get("connections") or 0),
+            )
+        )
+    return tuple(kernels)
+
+
+async def take_census(
+    client: httpx.AsyncClient, target: CensusTarget, concurrency: int = 8
+) -> list[ServerState]:
+    """Running servers with their kernels (ready servers are asked, at most
+    `concurrency` at a time, so a class of 300 does not mean 300 requests at once)."""
+    servers = await running_servers(client, target)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def with_kernels(server: ServerState) -> ServerState:
+        if not server.ready:
+            return server
+        async with gate:
+            kernels = await server_kernels(client, target, server.username, server.course)
+        return ServerState(**{**server.__dict__, "kernels": kernels})
+
+    return list(await asyncio.gather(*(with_kernels(s) for s in servers)))
+
+
+def target_from_settings(settings: Any) -> CensusTarget:
+    """The census target of the service's settings (ServiceSettings)."""
+    proxy = (settings.ops.get("proxy_url") or "http://127.0.0.1:8000").rstrip("/")
+    return CensusTarget(
+        api_url=settings.api_url,
+        proxy_url=proxy,
+        base_url=settings.base_url,
+        token=settings.api_token,
+    )
