@@ -24,6 +24,7 @@ from . import (
     lti_content_pages,
     lti_routes,
     lti_sync_pages,
+    metrics,
     pages,
     remote_grading_api,
     shared,
@@ -127,6 +128,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(admin_pages.router, prefix=root)
     app.include_router(auth.router, prefix=root)
     app.include_router(health.router, prefix=root)
+    app.include_router(metrics.router, prefix=root)
     app.include_router(lti_routes.router, prefix=root)
     app.include_router(lti_content_pages.router, prefix=root)
     app.include_router(lti_sync_pages.router, prefix=root)
@@ -143,4 +145,6 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
         static_prefix=prefix + "static/",
         csp=content_security_policy(settings.frame_ancestors),
     )
+    # Outside the guard, so requests it answers with a 500 are counted too.
+    app.add_middleware(metrics.MetricsMiddleware, prefix=prefix, owner=app)
     return app

@@ -25,6 +25,7 @@ from ..events.live import LiveState, LiveStore
 from ..events.ratelimit import RateLimiter
 from ..events.schema import EventIn, EventOut
 from ..events.store import EventFilter, EventStore
+from . import metrics
 from .auth import api_user
 from .course_access import STAFF_ROLES, course_role, database_for, store_for
 from .errors import ApiError
@@ -147,8 +148,17 @@ async def post_events(
     request: Request, user: Annotated[HubUser, Depends(api_user)]
 ) -> JSONResponse:
     """Store one event (→ `{"id": N}`) or a list (→ `{"ids": [...]}`)."""
+    try:
+        return await _post_events(request, user)
+    except ApiError as exc:
+        metrics.event_post_rejected(request.app, exc.status_code)
+        raise
+
+
+async def _post_events(request: Request, user: HubUser) -> JSONResponse:
     body = await _read_body(request)
     events = _parse(body)
+    metrics.events_received(request.app, len(events))
     for event in events:
         if event.user is not None and event.user != user.name:
             raise ApiError(403, "You may only send your own events (the user is your token's).")
@@ -163,6 +173,7 @@ async def post_events(
         if role is None:
             raise ApiError(403, f"You are not in a course called {course!r}.")
     ids = await writer_for(request.app).submit(user.name, events)
+    metrics.events_stored(request.app, len(ids))
     payload: dict[str, Any] = {"ids": ids} if body.lstrip().startswith(b"[") else {"id": ids[0]}
     return JSONResponse(payload, status_code=201)
 

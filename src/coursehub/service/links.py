@@ -25,6 +25,7 @@ from ..courses.tracks import is_notebook
 from ..courses.workspace import Student, WorkspaceError, copy_notebook
 from ..errors import CoursehubError
 from ..hub.course_servers import CourseAccessError, resolve_course_server, workspace_for
+from . import metrics
 from .auth import page_user
 from .course_access import hub_api_client, progress_for, store_for, student_of
 from .errors import error_response
@@ -72,6 +73,9 @@ async def open_notebook(
         return error_response(request, 403, f"You cannot open this notebook: {exc}.")
 
     ready = await server_ready(request, user.name, course)
+    if metrics.enabled(request.app):
+        seen = metrics.metrics_of(request.app)
+        (seen.ready_seen if ready else seen.start_seen)(user.name, course)
     if not ready:
         # The hub starts the server with its progress page, then sends the browser
         # back to this same link.
