@@ -88,6 +88,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     loaded = _load(args)
 
     def say(name: str, line: str) -> None:
+        if loaded.config.site.log_format == "json":
+            from .logs import wrap_line
+
+            print(wrap_line(name, line), flush=True)
+            return
         console.print(f"{name:>5} │ ", style=LOG_STYLES.get(name, ""), end="")
         console.print(line, markup=False, soft_wrap=True)
 

@@ -55,6 +55,12 @@ class SiteConfig(Section):
         description="Sites allowed to show coursehub pages and notebooks in an iframe "
         "(e.g. your LMS: https://moodle.example.edu). Empty: only coursehub itself.",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="How the coursehub service and `coursehub up` log: text (one readable "
+        "line per record) or json (one JSON object per line, for a log collector). The "
+        "hub's own lines stay JupyterHub's text (inside a JSON object with json).",
+    )
 
     @field_validator("frame_ancestors")
     @classmethod

@@ -322,6 +322,7 @@ def _services(
                 "COURSEHUB_GRADING": grading_settings(config, machine),
                 "COURSEHUB_LTI": lti_settings(config),
                 "COURSEHUB_OPS": ops_settings(config),
+                "COURSEHUB_LOG_FORMAT": config.site.log_format,
             },
         },
         # Token-only service used by the coursehub CLI to manage users and servers.

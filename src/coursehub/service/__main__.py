@@ -13,16 +13,16 @@ import sys
 
 import uvicorn
 
+from ..logs import ENV as LOG_ENV
+from ..logs import FORMATS as LOG_FORMATS
+from ..logs import make_formatter
 from .settings import ServiceConfigError, ServiceSettings
 
-LOG_FORMAT = "[%(levelname).1s %(asctime)s.%(msecs)03d %(name)s] %(message)s"
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """One readable line per record on stderr, JupyterHub-style."""
+def configure_logging(level: int = logging.INFO, fmt: str = "text") -> None:
+    """One record per line on stderr: readable JupyterHub-style text, or JSON."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
+    handler.setFormatter(make_formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -37,7 +37,11 @@ def main() -> int:
     except ServiceConfigError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code
-    configure_logging()
+    fmt = os.environ.get(LOG_ENV, "text").strip() or "text"
+    if fmt not in LOG_FORMATS:
+        print(f"{LOG_ENV}={fmt!r}: expected one of {', '.join(LOG_FORMATS)}", file=sys.stderr)
+        return 2
+    configure_logging(fmt=fmt)
     from .app import create_app
 
     ssl_options: dict[str, object] = {}
