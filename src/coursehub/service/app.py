@@ -29,6 +29,7 @@ from . import (
     remote_grading_api,
     shared,
     staff_pages,
+    stats_pages,
 )
 from .cookies import signing_key
 from .errors import install_error_handlers
@@ -122,6 +123,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(links.router, prefix=root)
     app.include_router(course_pages.router, prefix=root)
     app.include_router(staff_pages.router, prefix=root)
+    app.include_router(stats_pages.router, prefix=root)
     app.include_router(live_pages.router, prefix=root)
     app.include_router(assignment_pages.router, prefix=root)
     app.include_router(shared.router, prefix=root)
