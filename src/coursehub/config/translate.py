@@ -437,6 +437,8 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
                 "admin:groups",
                 "list:users",
                 "read:hub",
+                # doctor: is the idle culler running?
+                "read:services",
                 "tokens",
                 # taking someone out of a course revokes the live view's help shares
                 "shares",

@@ -27,7 +27,7 @@ MIN_FREE_BYTES = 2 * 1024**3
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str  # ok, warn, fail
+    status: str  # ok, warn, fail; info: a fact, neither good nor bad
     detail: str
     fix: str = ""
 
@@ -67,6 +67,9 @@ def run_checks(config_path: Path) -> list[Check]:
         checks.extend(lms_checks(config, _registered_platforms(config, layout)))
     if "jwt" in config.auth.methods and config.auth.jwt is not None:
         checks.append(jwt_key_check(config.auth.jwt))
+    from .doctor_ops import ops_checks
+
+    checks.extend(ops_checks(config, layout))
     return checks
 
 
@@ -390,7 +393,12 @@ def jwt_key_check(jwt: JwtSignInConfig) -> Check:
 
 
 def print_report(checks: list[Check], console: Console) -> int:
-    marks = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+    marks = {
+        "ok": "[green]ok  [/]",
+        "info": "[blue]info[/]",
+        "warn": "[yellow]warn[/]",
+        "fail": "[red]FAIL[/]",
+    }
     for c in checks:
         console.print(f"{marks[c.status]} {c.name}: ", end="")
         console.print(c.detail, markup=False)
