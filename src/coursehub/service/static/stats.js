@@ -7,8 +7,10 @@
   const DAY = 86400;
   const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
 
-  function bars(label, values, color) {
-    return { label, stroke: color, fill: color + "cc", width: 1, paths: uPlot.paths.bars({ size: [0.7, 60] }), points: { show: false } };
+  // align: 0 centred on its x; -1 / 1 the left / right half, for two series side by side
+  function bars(label, values, color, align) {
+    const size = align ? [0.38, 30] : [0.7, 60];
+    return { label, stroke: color, fill: color + "cc", width: 1, paths: uPlot.paths.bars({ size, align: align || 0 }), points: { show: false } };
   }
   function line(label, color, extra) {
     return Object.assign({ label, stroke: color, width: 2, points: { show: false } }, extra || {});
@@ -60,7 +62,7 @@
   const d = data.daily, nb = data.notebooks, ps = data.per_student, sv = data.servers, m = data.machine;
   const charts = {
     opens: dayChart([bars("opens", d.opens, COLORS.blue), line("cells run", COLORS.orange, { scale: "y" })], d.t, [d.opens, d.executions]),
-    students: dayChart([bars("active", d.active, COLORS.green), bars("new", d.new, COLORS.purple)], d.t, [d.active, d.new]),
+    students: dayChart([bars("active", d.active, COLORS.green, -1), bars("new", d.new, COLORS.purple, 1)], d.t, [d.active, d.new]),
     notebooks: categoryChart(nb.names, "students", nb.students, COLORS.blue, "notebook"),
     "per-student": categoryChart(ps.notebooks.map(String), "students", ps.students, COLORS.green, "notebooks opened"),
     servers: timeChart(sv.t, [line("servers", COLORS.blue, { value: round(1) }), line("kernels", COLORS.green, { value: round(1) }), line("busy kernels", COLORS.red, { value: round(1) })], [sv.servers, sv.kernels, sv.busy]),
