@@ -152,6 +152,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return backup_cli.run_restore(args, console)
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .ops import stats_cli
+
+    return stats_cli.run(args, _load(args), console)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .ops.doctor import print_report, run_checks
 
@@ -212,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     backup_p, restore_p = add_backup(sub)
     backup_p.set_defaults(func=cmd_backup)
     restore_p.set_defaults(func=cmd_restore)
+
+    from .ops.stats_cli import add_parser as add_stats
+
+    add_stats(sub).set_defaults(func=cmd_stats)
 
     p = sub.add_parser("doctor", help="check this machine and configuration, with fixes")
     p.set_defaults(func=cmd_doctor)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from coursehub.config.layout import DataLayout
 from coursehub.courses.git import CourseError
 from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
@@ -323,3 +327,52 @@ async def test_the_page_works_with_the_signed_cookie_of_a_browser(site) -> None:
         assert f"{PREFIX}static/vendor/uPlot.iife.min.js" in page.text
         js = await c.get(f"{PREFIX}static/vendor/uPlot.iife.min.js")
         assert js.status_code == 200 and "MIT" in js.text[:400]
+
+
+# --- the command -------------------------------------------------------------------
+
+
+def _stats_cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coursehub.cli", "--config", str(site / "coursehub.yaml"),
+         "stats", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"},
+    )  # fmt: skip
+
+
+def test_the_stats_command_prints_a_summary_without_the_hub(tmp_path: Path) -> None:
+    (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
+    layout = DataLayout(tmp_path / "data")
+    layout.root.mkdir()
+    url = f"sqlite:///{layout.coursehub_db_file}"
+    ensure_schema(url)
+    db = Database(url)
+    now = datetime.now(UTC)
+    week.populate(db, layout.root, tmp_path, now)  # events only: the roll-up runs first
+    week.add_samples(db, now)
+    db.dispose()
+
+    done = _stats_cli(tmp_path, week.COURSE)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "algebra: last 7 days" in out and "3 staff not counted" in out
+    assert "3 opened a notebook, 4 enrolled" in out
+    assert "2 today, 3 in the last 7 days" in out
+    assert "9 notebook opens, 5 cells run" in out
+    lines = [line for line in out.splitlines() if "intro.ipynb" in line or "week2" in line]
+    assert [line.replace("│", " ").split() for line in lines] == [
+        ["intro.ipynb", "3", "5"],
+        ["lab/week2.ipynb", "2", "4"],
+    ]
+    assert "most 3 servers" in out and "most kernels 6" in out
+    assert "Machine:" in out and "of 8.0 GiB" in out
+    assert "ines" not in out and "tom" not in out
+
+    one = _stats_cli(tmp_path, week.COURSE, "--days", "1")
+    assert one.returncode == 0 and "3 notebook opens" in one.stdout
+
+    unknown = _stats_cli(tmp_path, "nope")
+    assert unknown.returncode == 1
+    assert "no course named 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad = _stats_cli(tmp_path, week.COURSE, "--days", "0")
+    assert bad.returncode == 2 and "1 or more" in bad.stderr
