@@ -376,3 +376,29 @@ def test_the_stats_command_prints_a_summary_without_the_hub(tmp_path: Path) -> N
     assert "no course named 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
     bad = _stats_cli(tmp_path, week.COURSE, "--days", "0")
     assert bad.returncode == 2 and "1 or more" in bad.stderr
+
+
+def test_the_monitor_recorder_rolls_up_samples_and_downsamples(site) -> None:  # noqa: ANN001
+    from coursehub.service.course_access import database_for
+    from coursehub.stats.sampler import recorder
+
+    record = recorder(site)
+    now = datetime.now(UTC)
+    record([_server("amy", week.COURSE, ("busy",))], now)
+    db = database_for(site)
+    with db.session() as s:
+        counted = s.scalar(select(func.sum(models.StatDaily.opens)))
+        latest = s.scalars(
+            select(models.StatSample)
+            .where(models.StatSample.at == now)
+            .order_by(models.StatSample.course)
+        ).all()
+        hours = s.scalar(select(func.count()).where(models.StatSample.resolution == "hour"))
+    assert counted == 18  # every open with a course, staff included: reports leave them out
+    assert [(r.course, r.servers, r.busy_kernels) for r in latest] == [
+        ("", 0, 0),
+        (week.COURSE, 1, 1),
+        (week.OTHER, 0, 0),
+    ]
+    assert latest[0].memory_total and latest[0].disk_free and latest[0].cpu_percent is not None
+    assert hours == 0  # two days of samples are younger than raw_retention
