@@ -129,7 +129,18 @@ def route_label(scope: Scope, prefix: str, static_prefix: str) -> str:
             return "/static"
         return "unmatched"
     root = prefix.rstrip("/")
-    return path[len(root) :] if path.startswith(root + "/") else path
+    if path.startswith(root + "/"):
+        return path[len(root) :]
+    # Newer FastAPI keeps included routers nested: the route knows only its path below
+    # its router's prefix. Our prefixes are fixed ("/api"), so the part of the request
+    # path in front of where the route's own pattern matches is that prefix.
+    rest = scope.get("path", "")[len(root) :]
+    regex = getattr(route, "path_regex", None)
+    if regex is not None:
+        for i, char in enumerate(rest):
+            if char == "/" and regex.match(rest[i:]):
+                return rest[:i] + path
+    return path
 
 
 class MetricsMiddleware:
