@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from coursehub.config.layout import DataLayout, Ports
@@ -75,8 +76,18 @@ def test_services_and_least_privilege_roles(tmp_path: Path) -> None:
     assert services["coursehub"]["api_token"] == "service-secret"
     assert "command" not in services["coursehub-cli"]
     assert "idle-culler" in services  # idle.timeout defaults to 1h
-    culler_cmd = " ".join(services["idle-culler"]["command"])
-    assert "--timeout=3600" in culler_cmd
+    culler = services["idle-culler"]
+    assert culler["command"] == [
+        "/venv/bin/python",
+        "-m",
+        "coursehub.ops.culler",
+        "--cull-every=60",
+    ]
+    assert json.loads(culler["environment"]["COURSEHUB_CULL_POLICY"]) == {
+        "timeout": 3600,
+        "max_age": 0,
+        "courses": {},
+    }
     roles = {r["name"]: r for r in c["JupyterHub"]["load_roles"]}
     # students get their own server and the coursehub pages, nothing else
     assert roles["user"]["scopes"] == ["self", "access:services!service=coursehub"]
@@ -100,6 +111,39 @@ def test_idle_culling_can_be_disabled(tmp_path: Path) -> None:
     names = {s["name"] for s in c["JupyterHub"]["services"]}
     assert "idle-culler" not in names
     assert "idle-culler" not in {r["name"] for r in c["JupyterHub"]["load_roles"]}
+
+
+def test_culler_gets_per_course_policy_and_runs_for_one_course(tmp_path: Path) -> None:
+    c = _translate(
+        "idle:\n  timeout: 0\n  check_every: 2s\n"
+        "  courses:\n    exam:\n      timeout: 10m\n    ds101:\n      max_age: 2h\n",
+        tmp_path,
+    )
+    services = {s["name"]: s for s in c["JupyterHub"]["services"]}
+    # the site has no limit, but one course does: the culler must still run
+    assert services["idle-culler"]["command"][-1] == "--cull-every=2"
+    policy = json.loads(services["idle-culler"]["environment"]["COURSEHUB_CULL_POLICY"])
+    assert policy == {
+        "timeout": 0,
+        "max_age": 0,
+        "courses": {
+            "exam": {"timeout": 600, "max_age": None},
+            "ds101": {"timeout": None, "max_age": 7200},
+        },
+    }
+    role = {r["name"]: r for r in c["JupyterHub"]["load_roles"]}["idle-culler"]
+    assert set(role["scopes"]) == {
+        "list:users",
+        "read:users:activity",
+        "read:servers",
+        "delete:servers",
+    }
+    assert role["services"] == ["idle-culler"]
+
+
+def test_courses_that_turn_culling_off_do_not_start_a_culler(tmp_path: Path) -> None:
+    c = _translate("idle:\n  timeout: 0\n  courses:\n    exam:\n      timeout: 0\n", tmp_path)
+    assert "idle-culler" not in {s["name"] for s in c["JupyterHub"]["services"]}
 
 
 def test_roles_section_overrides_roster_and_admin_wins(tmp_path: Path) -> None:

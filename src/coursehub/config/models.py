@@ -321,6 +321,12 @@ class IdleConfig(Section):
         description="A kernel busy without a break this long is reported as runaway on "
         "the staff page, where staff can stop it (0: never reported).",
     )
+    check_every: Duration = Field(
+        "60s",
+        ge=1,
+        description="How often the culler checks servers against these limits (a server "
+        "may run up to this much past its limit).",
+    )
 
     @field_validator("courses")
     @classmethod

@@ -328,14 +328,48 @@ def _services(
         # Token-only service used by the coursehub CLI to manage users and servers.
         {"name": CLI_SERVICE_NAME, "api_token": secrets.cli_token},
     ]
+    if culling_active(config):
+        services.append(
+            {
+                "name": CULLER_SERVICE_NAME,
+                "command": [
+                    machine.python,
+                    "-m",
+                    "coursehub.ops.culler",
+                    f"--cull-every={config.idle.check_every}",
+                ],
+                "environment": {
+                    "COURSEHUB_CULL_POLICY": cull_policy(config),
+                    "COURSEHUB_LOG_FORMAT": config.site.log_format,
+                },
+            }
+        )
+    return services
+
+
+def cull_policy(config: CoursehubConfig) -> str:
+    """The culler's policy as the JSON of COURSEHUB_CULL_POLICY (seconds; a course's
+    null means the site's value)."""
+    idle = config.idle
+    return json.dumps(
+        {
+            "timeout": idle.timeout,
+            "max_age": idle.max_age,
+            "courses": {
+                name: {"timeout": c.timeout, "max_age": c.max_age}
+                for name, c in idle.courses.items()
+            },
+        },
+        sort_keys=True,
+    )
+
+
+def culling_active(config: CoursehubConfig) -> bool:
+    """Whether some server could be culled: the site's limits or any course's."""
     idle = config.idle
     if idle.timeout > 0 or idle.max_age > 0:
-        cmd = [machine.python, "-m", "jupyterhub_idle_culler", "--cull-every=60"]
-        cmd.append(f"--timeout={idle.timeout or 10 * 365 * 86400}")
-        if idle.max_age:
-            cmd.append(f"--max-age={idle.max_age}")
-        services.append({"name": CULLER_SERVICE_NAME, "command": cmd})
-    return services
+        return True
+    return any((c.timeout or 0) > 0 or (c.max_age or 0) > 0 for c in idle.courses.values())
 
 
 def ops_settings(config: CoursehubConfig) -> str:
@@ -448,8 +482,7 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
             "services": [CLI_SERVICE_NAME],
         },
     ]
-    idle = config.idle
-    if idle.timeout > 0 or idle.max_age > 0:
+    if culling_active(config):
         roles.append(
             {
                 "name": "idle-culler",
