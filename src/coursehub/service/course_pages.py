@@ -30,6 +30,7 @@ from .course_access import (
     student_of,
 )
 from .course_listing import notebook_link
+from .disk_notice import disk_notice
 from .errors import ApiError
 from .forms import form_user
 from .identity import HubUser
@@ -112,10 +113,12 @@ async def course_page(
     content, role = await asyncio.to_thread(course_for, request, user, course)
     statuses = await asyncio.to_thread(_statuses, request, content, user.name)
     shares = await asyncio.to_thread(shares_for(request).shares_of, course, user.name)
+    notice = await asyncio.to_thread(disk_notice, request.app, user.name)
     settings = request.app.state.settings
     return render(
         request,
         "course.html",
+        disk_notice=notice,
         user=user,
         course=content,
         role=role,

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from ..config.layout import DataLayout
 from .auth import page_user
 from .course_listing import courses_for
+from .disk_notice import disk_notice
 from .identity import HubUser
 from .templating import render
 
@@ -31,6 +32,7 @@ ROLE_LABELS = {
 async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -> HTMLResponse:
     settings = request.app.state.settings
     courses = []
+    notice = None
     if settings.database_url and settings.data_dir:
         from .course_access import store_for
 
@@ -38,6 +40,7 @@ async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -
         courses = await asyncio.to_thread(
             courses_for, store_for(request.app), layout, user.name, user.role
         )
+        notice = await asyncio.to_thread(disk_notice, request.app, user.name)
     return render(
         request,
         "home.html",
@@ -45,5 +48,6 @@ async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -
         role=user.role,
         role_label=ROLE_LABELS.get(user.role, user.role),
         courses=courses,
+        disk_notice=notice,
         course_url=lambda name: f"{settings.service_prefix}course/{quote(name)}",
     )

@@ -21,6 +21,7 @@ from ..errors import CoursehubError
 from ..hubapi import HubClient
 from .auth import page_user
 from .course_access import STAFF_ROLES, course_for, layout_of, progress_for, store_for
+from .disk_notice import staff_disk
 from .errors import ApiError
 from .forms import form_user
 from .identity import HubUser
@@ -70,6 +71,7 @@ async def staff_page(
             "opened": progress.open_counts(course, students),
             "activity": progress.activity(course),
             "environment": environment_state(layout_of(request), course),
+            "disk": staff_disk(request.app, course, members),
         }
 
     data = await asyncio.to_thread(gather)
