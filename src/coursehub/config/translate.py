@@ -456,6 +456,8 @@ def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
                 "list:users",
                 "read:servers",
                 "access:servers",
+                # the staff servers page stops students' servers (never removes them)
+                f"delete:servers!group={students}",
                 "shares",
                 "read:shares",
                 "read:users:shares",

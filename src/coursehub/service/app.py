@@ -27,6 +27,7 @@ from . import (
     metrics,
     pages,
     remote_grading_api,
+    server_pages,
     shared,
     staff_pages,
     stats_pages,
@@ -124,6 +125,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.include_router(course_pages.router, prefix=root)
     app.include_router(staff_pages.router, prefix=root)
     app.include_router(stats_pages.router, prefix=root)
+    app.include_router(server_pages.router, prefix=root)
     app.include_router(live_pages.router, prefix=root)
     app.include_router(assignment_pages.router, prefix=root)
     app.include_router(shared.router, prefix=root)
