@@ -104,6 +104,22 @@ def test_a_home_counts_allocated_blocks_per_course_and_follows_no_link(tmp_path:
     assert os.stat(sparse).st_size == (1 << 30)  # the apparent size that must not count
 
 
+def test_a_folder_swapped_for_a_link_mid_walk_is_not_followed(tmp_path: Path) -> None:
+    home = tmp_path / "homes" / "sam"
+    _write(home / "work" / "a.txt", KIB)
+    elsewhere = _write(tmp_path / "other-home" / "secret.bin", 1024 * KIB).parent
+    walk = HomeWalk.start("sam", home, [])
+    assert walk is not None
+    ticks = iter(range(100))
+    assert not walk.step(1, clock=lambda: next(ticks))  # listed the home, stopped there
+    # the student swaps the folder about to be listed for a link to somewhere else
+    (home / "work" / "a.txt").unlink()
+    (home / "work").rmdir()
+    (home / "work").symlink_to(elsewhere)
+    assert walk.step(float("inf"))
+    assert walk.total.files == 0 and walk.total.bytes < 64 * KIB
+
+
 def test_no_home_no_walk(tmp_path: Path) -> None:
     assert HomeWalk.start("sam", tmp_path / "missing", []) is None
     (tmp_path / "elsewhere").mkdir()
@@ -276,3 +292,24 @@ async def test_without_a_quota_nobody_is_warned(tmp_path: Path, store: CourseSto
         assert "No soft quota is set" in staff.text and "over quota" not in staff.text
         sam_row = staff.text.split('data-user="sam"')[1].split("</tr>")[0]
         assert "KiB" in sam_row  # the figures are shown all the same
+
+
+def test_users_list_shows_disk_use(tmp_path: Path) -> None:
+    from tests.unit.test_cli import coursehub
+
+    cfg = tmp_path / "coursehub.yaml"
+    cfg.write_text("site:\n  data_dir: ./data\nquota:\n  soft: 1M\n")
+    for name in ("ann", "bob", "cy"):
+        added = coursehub("--config", str(cfg), "users", "add", name)
+        assert added.returncode == 0, added.stderr
+    db = Database(f"sqlite:///{DataLayout(tmp_path / 'data').coursehub_db_file}")
+    with db.session() as s:  # what the monitor would have measured
+        s.add(models.DiskUsage(username="ann", course="", bytes=3 * 1024**2, files=9))
+        s.add(models.DiskUsage(username="bob", course="", bytes=512 * KIB, files=2))
+    db.dispose()
+    listed = coursehub("--config", str(cfg), "users", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split()[1]: line for line in listed.stdout.splitlines() if "│" in line[:2]}
+    assert "3.0 MiB (over quota)" in lines["ann"]
+    assert "512.0 KiB" in lines["bob"] and "over" not in lines["bob"]
+    assert "cy" in lines and "KiB" not in lines["cy"]

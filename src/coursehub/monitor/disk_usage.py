@@ -58,7 +58,8 @@ class HomeWalk:
     total: Usage = field(default_factory=Usage)
     per_course: dict[str, Usage] = field(default_factory=dict)  # workspaces seen
     unreadable: int = 0  # folders that could not be listed
-    _stack: list[tuple[str, str | None]] = field(default_factory=list)
+    # folders still to list: (path, (st_dev, st_ino) when seen, course it counts for)
+    _stack: list[tuple[str, tuple[int, int], str | None]] = field(default_factory=list)
     _dev: int = -1
     _seen: set[tuple[int, int]] = field(default_factory=set)  # hard-linked files counted
 
@@ -74,7 +75,7 @@ class HomeWalk:
         walk = cls(username, home, frozenset(courses))
         walk._dev = st.st_dev
         walk.total.add(st.st_blocks * 512, False)
-        walk._stack.append((str(home), None))
+        walk._stack.append((str(home), (st.st_dev, st.st_ino), None))
         return walk
 
     def step(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> bool:
@@ -83,18 +84,27 @@ class HomeWalk:
         while self._stack:
             if clock() >= deadline:
                 return False
-            path, course = self._stack.pop()
+            path, seen, course = self._stack.pop()
             try:
-                with os.scandir(path) as entries:
+                fd = _open_folder(path, seen)
+            except OSError:  # vanished meanwhile, or not ours to read
+                self.unreadable += 1
+                continue
+            if fd is None:
+                continue  # replaced since it was seen: not the folder we counted
+            try:
+                with os.scandir(fd) as entries:
                     for entry in entries:
                         in_courses = course is None and path == courses_dir
                         owner = entry.name if in_courses and entry.name in self.courses else course
-                        self._count(entry, owner)
-            except OSError:  # vanished meanwhile, or not ours to read
+                        self._count(path, entry, owner)
+            except OSError:
                 self.unreadable += 1
+            finally:
+                os.close(fd)
         return True
 
-    def _count(self, entry: os.DirEntry, course: str | None) -> None:
+    def _count(self, folder: str, entry: os.DirEntry, course: str | None) -> None:
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError:
@@ -113,7 +123,19 @@ class HomeWalk:
         if course is not None:
             self.per_course.setdefault(course, Usage()).add(size, is_file)
         if is_dir:
-            self._stack.append((entry.path, course))
+            self._stack.append((os.path.join(folder, entry.name), (st.st_dev, st.st_ino), course))
+
+
+def _open_folder(path: str, seen: tuple[int, int]) -> int | None:
+    """An fd of the folder at `path` if it is still the one seen when listing its
+    parent, else None. Homes are the students' to change while root walks them: a
+    folder swapped for a symbolic link must not lead the walk elsewhere."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != seen:
+        os.close(fd)
+        return None
+    return fd
 
 
 def enrolled_courses(db: Database) -> dict[str, list[str]]:

@@ -99,16 +99,33 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
             + ". Their files are kept."
         )
         return 0
+    from ..monitor.disk_usage import read_usage
+
     with _store(loaded) as store:
         accounts = store.list(role=args.role)
-    table = Table("username", "role", "full name", "email", "password")
+        usage = read_usage(store.db, [acc.username for acc in accounts])
+    table = Table("username", "role", "full name", "email", "password", "disk")
     for acc in accounts:
         table.add_row(
-            acc.username, acc.role, acc.full_name, acc.email, "set" if acc.has_password else "-"
+            acc.username,
+            acc.role,
+            acc.full_name,
+            acc.email,
+            "set" if acc.has_password else "-",
+            _disk(usage.get(acc.username), loaded.config.quota.soft),
         )
     console.print(table)
     console.print(f"{len(accounts)} account(s)")
     return 0
+
+
+def _disk(use: Any, quota: int | None) -> str:
+    """The home's last measured size, marked when over the soft quota."""
+    from ..monitor.disk_usage import human_size
+
+    if use is None:
+        return "-"
+    return human_size(use.home) + (" (over quota)" if use.over(quota) else "")
 
 
 def _password(args: argparse.Namespace, min_len: int, console: Console) -> str:
