@@ -65,7 +65,14 @@ def _snapshot(hub: hubproc.RunningHub) -> dict:
         assert done.returncode == 0, done.stdout + done.stderr
         # The course's checkout path names the data directory, which moved.
         out[key] = done.stdout.replace(str(hub.data_dir), "DATA")
+    out["users"] = _without_disk_column(out["users"])
     return out
+
+
+def _without_disk_column(table: str) -> list[list[str]]:
+    """The users table's rows, less the disk column: the monitor re-measures it at any time."""
+    rows = [line.split("│")[1:-1] for line in table.splitlines() if line.startswith("│")]
+    return [[cell.strip() for cell in row[:-1]] for row in rows]
 
 
 def _populate(site: hubproc.RunningHub, sources: Path) -> None:

@@ -170,6 +170,7 @@ class DiskMeter:
         self.pending: deque[str] = deque()
         self.courses: dict[str, list[str]] = {}
         self.current: HomeWalk | None = None
+        self.unreadable_said: set[str] = set()
 
     def __call__(self, census: Any, now: datetime) -> None:
         deadline = self.clock() + self.budget
@@ -209,7 +210,8 @@ class DiskMeter:
         measured: dict[str, Usage] = {}
         if walk is not None:
             measured = {"": walk.total, **walk.per_course}
-            if walk.unreadable:
+            if walk.unreadable and username not in self.unreadable_said:
+                self.unreadable_said.add(username)  # once per student, not every round
                 log.warning(
                     "disk use: %d folders of %s's home could not be read (the service "
                     "runs as root to read every home)",
