@@ -54,6 +54,13 @@ def test_culling_turned_off_is_a_warning_with_its_fix(tmp_path: Path) -> None:
     assert "culler service" not in checks
 
 
+def test_culling_for_one_course_only_is_on(tmp_path: Path) -> None:
+    checks = _checks(_config("idle:\n  timeout: 0\n  courses: {exam: {timeout: 2h}}\n", tmp_path))
+    assert checks["culling"].status == "ok"
+    assert "no idle timeout" in checks["culling"].detail and "exam" in checks["culling"].detail
+    assert checks["culler service"].status == "ok"
+
+
 def test_a_missing_culler_in_the_hub_configuration_fails(tmp_path: Path) -> None:
     config = _config("", tmp_path)
     checks = {c.name: c for c in culling_checks(config, [{"name": "coursehub"}], None)}

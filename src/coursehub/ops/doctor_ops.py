@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config.layout import DataLayout, Ports
 from ..config.models import BackupConfig, CoursehubConfig
-from ..config.translate import HubSecrets, Machine, public_url, translate
+from ..config.translate import HubSecrets, Machine, culling_active, public_url, translate
 from ..errors import HubNotRunning
 from ..hub.startup_hooks import SITE, UnsafeHooksError, find_hooks
 from ..hubapi import HubClient
@@ -56,13 +56,13 @@ def culling_checks(
 ) -> list[Check]:
     """Timeouts set, the culler among the hub's services, and (hub up) running."""
     idle = config.idle
-    if not idle.timeout and not idle.max_age:
+    if not culling_active(config):
         return [
             Check(
                 "culling",
                 "warn",
-                "idle culling is off (idle.timeout and idle.max_age are 0): idle servers "
-                "keep their memory until someone stops them",
+                "idle culling is off (idle.timeout and idle.max_age are 0, for the site and "
+                "every course): idle servers keep their memory until someone stops them",
                 "set idle.timeout in coursehub.yaml, e.g. 1h",
             )
         ]
@@ -83,7 +83,7 @@ def culling_checks(
                 "fail",
                 f"the hub configuration has no {CULLER_SERVICE_NAME} service: nothing stops "
                 "idle servers",
-                "reinstall coursehub (jupyterhub-idle-culler must be installed) and report it",
+                "this is a coursehub bug: report it with this output",
             )
         )
         return checks
