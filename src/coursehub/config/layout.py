@@ -76,6 +76,10 @@ class DataLayout:
         return self.runtime / "jupyterhub_config.py"
 
     @property
+    def server_template_socket(self) -> Path:
+        return self.runtime / "server-template.sock"
+
+    @property
     def ports_file(self) -> Path:
         return self.runtime / "ports.json"
 

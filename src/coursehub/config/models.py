@@ -264,6 +264,13 @@ class ServersConfig(Section):
         ge=1,
         description="Most starts waiting in the queue; beyond this students are told to retry.",
     )
+    start: Literal["forked", "cold"] = Field(
+        "forked",
+        description="forked: each server is forked from a template process that has "
+        "already imported the server stack (a fraction of a second and of the memory; "
+        "a cold start whenever the template is not available). cold: a new Python "
+        "interpreter per server.",
+    )
 
 
 class LocalSpawnConfig(Section):

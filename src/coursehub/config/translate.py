@@ -186,6 +186,9 @@ def translate(
         # start-up hooks (hooks.dir: site/ and <course>/ as-root and as-user scripts)
         "hooks_dir": str(config.hooks.dir) if config.hooks.dir else "",
         "hooks_timeout": config.hooks.timeout,
+        "start_method": servers.start,
+        "template_socket": str(layout.server_template_socket),
+        "template_log": str(layout.logs / "server-template.log"),
     }
     if config.spawn.backend == "local":
         local = config.spawn.local

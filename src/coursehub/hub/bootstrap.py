@@ -36,6 +36,13 @@ def configure(c: Any, config_path: str) -> None:
             service["environment"].update(backup_environment(loaded))
     if config.extra_config_dir is not None:
         _load_extra(c, config.extra_config_dir)
+    if config.servers.start == "forked":
+        # Start importing now, so the first students of the day get forked servers.
+        from ..zygote.manager import server_template
+
+        server_template(
+            layout.server_template_socket, machine.python, layout.logs / "server-template.log"
+        ).start()
 
 
 def _load_extra(c: Any, directory: Path) -> None:

@@ -23,14 +23,26 @@ from traitlets import Float, Integer, Unicode
 from ..config.layout import DataLayout
 from ..roles import role_from_groups
 from ..server_config import CONFIG_DIR as SERVER_CONFIG_DIR
+from ..zygote.manager import TemplateUnavailable, server_template
 from . import unix_accounts
 from .course_servers import CourseAccessError, CourseServer, resolve_course_server
 from .limits import Cgroups, Limits, apply_in_child, systemd_is_init, systemd_run_prefix
+from .process_state import ProcessGone, process_start_time
 from .start_queue import Ticket, shared_queue
 from .startup_hooks import Hook, HookContext, HookError, UnsafeHooksError, run_hooks
 
 LOG_TAIL_LINES = 5
 _course_stores: dict[tuple[str, str], Any] = {}
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# What a cold start's Popen would hand the server; read once, while single-threaded.
+HUB_UMASK = _current_umask()
 
 
 class CoursehubSpawner(LocalProcessSpawner):
@@ -54,6 +66,14 @@ class CoursehubSpawner(LocalProcessSpawner):
         help="Start-up hooks folder (site/ and <course>/ as-root and as-user); empty: none.",
     )
     hooks_timeout = Float(60, config=True, help="Seconds one start-up hook may run.")
+    start_method = Unicode(
+        "forked",
+        config=True,
+        help="forked: fork servers from a template that has imported the server stack "
+        "(cold start whenever it is not available); cold: a new interpreter per server.",
+    )
+    template_socket = Unicode("", config=True, help="The server template's socket.")
+    template_log = Unicode("", config=True, help="The server template's log file.")
 
     _ticket: Ticket | None = None
     _phase: str = "idle"
@@ -64,6 +84,8 @@ class CoursehubSpawner(LocalProcessSpawner):
     _course: CourseServer | None = None
     _hook: Hook | None = None
     _hooks_task: asyncio.Task | None = None
+    _pid_start: int | None = None  # the forked server's start time, against pid reuse
+    started_from: str = ""  # "template" or "cold": how the running server started
 
     # --- what each backend decides -------------------------------------------------
 
@@ -128,6 +150,11 @@ class CoursehubSpawner(LocalProcessSpawner):
             os.chdir(workdir)
 
         return preexec
+
+    def fork_identity(self) -> tuple[int, int, list[int]]:
+        """uid, gid and supplementary groups of the server's account."""
+        uid, gid = os.getuid(), os.getgid()
+        return uid, gid, os.getgroups()
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env["USER"] = self.system_username
@@ -219,7 +246,7 @@ class CoursehubSpawner(LocalProcessSpawner):
                 log = self._open_log()
                 self.popen_kwargs = {"stdout": log, "stderr": subprocess.STDOUT}
                 try:
-                    ip, port = await super().start()
+                    ip, port = await self._launch(log)
                 finally:
                     log.close()
                 self._phase = "waiting"
@@ -228,6 +255,99 @@ class CoursehubSpawner(LocalProcessSpawner):
             self._ticket = None
         self._phase = "ready"
         return ip, port
+
+    async def _launch(self, log: Any) -> tuple[str, int]:
+        """Fork from the template when we can, else a cold start."""
+        reason = self._why_cold()
+        if reason is None:
+            try:
+                return await self._start_forked(log)
+            except TemplateUnavailable as exc:
+                reason = str(exc)
+        if self.start_method == "forked":
+            self.log.info("Cold start for %s: %s", self._log_name, reason)
+        self.started_from = "cold"
+        self._pid_start = None
+        return await super().start()
+
+    def _template(self) -> Any:
+        return server_template(Path(self.template_socket), self.cmd[-3], Path(self.template_log))
+
+    def _why_cold(self) -> str | None:
+        if self.start_method != "forked":
+            return "cold starts are configured"
+        if not self.template_socket:
+            return "no template socket configured"
+        if self._via_systemd:
+            return "systemd sets this server's limits, which needs a new process"
+        if self.shell_cmd or self.cmd[-2:] != ["-m", "coursehub.singleuser"]:
+            return "the server command is not coursehub's"
+        return None
+
+    async def _start_forked(self, log: Any) -> tuple[str, int]:
+        if self.port == 0:
+            from jupyterhub.utils import random_port
+
+            self.port = random_port()
+        env = self.get_env()
+        uid, gid, groups = self.fork_identity()
+        limits = self.limits
+        request = {
+            "argv": self.get_args(),
+            "env": env,
+            "cwd": str(self._course.workspace) if self._course else self.home_dir,
+            "uid": uid,
+            "gid": gid,
+            "groups": groups,
+            "umask": HUB_UMASK,
+            "home": self.home_dir,
+            "cgroup_procs": [str(p) for p in self._procs_files or []],
+            "limits": {
+                "file_size": limits.file_size,
+                "processes": limits.processes,
+                # as for a cold start: a cap per real uid only when it is the student's
+                "set_nproc": self.switch_user() is not None,
+            },
+        }
+        pid = await asyncio.to_thread(self._template().fork, request, log.fileno())
+        self.proc = None
+        self.pid = pid
+        self.started_from = "template"
+        try:
+            self._pid_start = process_start_time(pid)
+        except ProcessGone:
+            self._pid_start = None  # already gone: _wait_ready reports it with its log
+        self.log.info("Forked %s from the server template (pid %d)", self._log_name, pid)
+        return (self.ip or "127.0.0.1", self.port)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._pid_start = state.get("pid_start")
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.pid and self._pid_start:
+            state["pid_start"] = self._pid_start
+        return state
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._pid_start = None
+
+    async def poll(self) -> int | None:
+        """As LocalProcessSpawner, but a process that is not our child (forked by the
+        template, or running across a hub restart) counts as gone once it is a zombie
+        or its pid belongs to another process."""
+        if self.proc is not None or not self.pid:
+            return await super().poll()
+        try:
+            start = process_start_time(self.pid)
+        except ProcessGone:
+            start = None
+        if start is None or (self._pid_start is not None and start != self._pid_start):
+            self.clear_state()
+            return 0
+        return None
 
     async def stop(self, now: bool = False) -> None:
         self._abandoned = True
@@ -345,8 +465,8 @@ class CoursehubSpawner(LocalProcessSpawner):
         # hub CPU per start, on the event loop, when the whole class starts at once).
         async with httpx.AsyncClient(timeout=5, verify=False) as client:
             while time.monotonic() < deadline:
-                if self.proc is not None and self.proc.poll() is not None:
-                    code = self.proc.returncode
+                code = await self._exit_code_if_gone()
+                if code is not None:
                     raise RuntimeError(
                         f"your server stopped while starting (exit code {code}). "
                         f"Last log lines: {self._log_tail()}"
@@ -359,6 +479,21 @@ class CoursehubSpawner(LocalProcessSpawner):
                     pass
                 await asyncio.sleep(0.2)
         raise TimeoutError(f"your server did not answer within {self.ready_timeout} s")
+
+    async def _exit_code_if_gone(self) -> int | str | None:
+        """The exit code of a server that stopped while starting ("unknown" when the
+        template did not see it), None while it runs."""
+        if self.proc is not None:
+            return self.proc.poll()
+        if not self.pid:
+            return None
+        pid = self.pid
+        try:
+            process_start_time(pid)
+        except ProcessGone:
+            code = await asyncio.to_thread(self._template().exit_code, pid)
+            return "unknown" if code is None else code
+        return None
 
 
 class CoursehubLocalSpawner(CoursehubSpawner):
@@ -383,6 +518,10 @@ class CoursehubLocalSpawner(CoursehubSpawner):
 
     def switch_user(self) -> Callable[[], None]:
         return set_user_setuid(self.system_username)
+
+    def fork_identity(self) -> tuple[int, int, list[int]]:
+        entry = pwd.getpwnam(self.system_username)
+        return entry.pw_uid, entry.pw_gid, os.getgrouplist(entry.pw_name, entry.pw_gid)
 
     def make_workspace(self, path: Path) -> None:
         entry = unix_accounts.lookup(self.system_username)

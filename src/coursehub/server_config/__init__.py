@@ -9,6 +9,12 @@ from pathlib import Path
 CONFIG_DIR = Path(__file__).parent
 PACKAGED_LAB_SETTINGS = CONFIG_DIR / "lab-settings"
 DOCMANAGER = "@jupyterlab/docmanager-extension:plugin"
+# nbgrader's notebook-side extensions, installed for the grading service: off in
+# every student server (jupyter_server_config.py), so never preloaded either.
+NBGRADER_SERVER_EXTENSIONS = tuple(
+    f"nbgrader.server_extensions.{name}"
+    for name in ("formgrader", "validate_assignment", "assignment_list", "course_list")
+)
 
 
 def write_lab_settings(dest: Path, autosave_seconds: int) -> Path:

@@ -45,9 +45,6 @@ if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE")
 # assignment list, exchange) are not for course servers: assignments go through the
 # coursehub service. labconfig/page_config.json next to this file hides its lab
 # extension the same way.
-c.ServerApp.jpserver_extensions.update(
-    {
-        f"nbgrader.server_extensions.{name}": False
-        for name in ("formgrader", "validate_assignment", "assignment_list", "course_list")
-    }
-)
+from coursehub.server_config import NBGRADER_SERVER_EXTENSIONS  # noqa: E402
+
+c.ServerApp.jpserver_extensions.update(dict.fromkeys(NBGRADER_SERVER_EXTENSIONS, False))
