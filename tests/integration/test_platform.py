@@ -1,7 +1,9 @@
 """A real hub, proxy, service and student servers, with real Unix accounts.
 
 Each student signs in through the hub's login form; their server runs as their
-own Unix account, and one student cannot reach another's files or processes.
+own Unix account, and one student cannot reach another's files or processes. Every
+test runs twice: with servers forked from the template (the default) and with cold
+starts (`servers.start: cold`).
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ USERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+@pytest.fixture(scope="module", params=["forked", "cold"])
+def hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[hubproc.RunningHub]:
     site = hubproc.write_site(
         tmp_path_factory.mktemp("site"),
         users=USERS,
         roles={"teacher": "instructor"},
         extra_yaml="servers:\n  limits: {memory: 1G, cpu: 1.0, processes: 300}\n"
+        f"  start: {request.param}\n"
         "auth:\n  max_failed_logins: 3\n",
     )
+    site.extra["start"] = request.param
     try:
         yield hubproc.start(site)
     finally:
@@ -69,6 +75,21 @@ def test_login_form_starts_a_server_as_the_students_own_account(hub: hubproc.Run
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert lines[2] == "300"
     assert f"coursehub/{hub.unix_name('alice')}" in out["stdout"]
+
+
+def test_servers_start_the_configured_way(hub: hubproc.RunningHub) -> None:
+    server, token = _ready_server(hub, "teacher")
+    out = run_code(server, token, "import os; print(os.getppid())")
+    server_pid = int(out["stdout"])
+    parent = Path(f"/proc/{server_pid}/status").read_text()
+    parent_pid = int(next(x for x in parent.splitlines() if x.startswith("PPid:")).split()[1])
+    parent_args = Path(f"/proc/{parent_pid}/cmdline").read_bytes().split(b"\0")
+    forked = f"Forked teacher from the server template (pid {server_pid})" in hub.log_tail(2000)
+    if hub.extra["start"] == "forked":
+        assert forked, hub.log_tail()
+        assert b"coursehub.zygote.template" in parent_args
+    else:
+        assert not forked and b"coursehub.zygote.template" not in parent_args
 
 
 def test_memory_limit_is_enforced_by_cgroup(hub: hubproc.RunningHub) -> None:
