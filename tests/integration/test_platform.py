@@ -83,7 +83,7 @@ def test_servers_start_the_configured_way(hub: hubproc.RunningHub) -> None:
     server_pid = int(out["stdout"])
     parent = Path(f"/proc/{server_pid}/status").read_text()
     parent_pid = int(next(x for x in parent.splitlines() if x.startswith("PPid:")).split()[1])
-    parent_args = Path(f"/proc/{parent_pid}/cmdline").read_bytes().split(b"\0")
+    parent_args = Path(f"/proc/{parent_pid}/cmdline").read_bytes()
     forked = f"Forked teacher from the server template (pid {server_pid})" in hub.log_tail(2000)
     if hub.extra["start"] == "forked":
         assert forked, hub.log_tail()

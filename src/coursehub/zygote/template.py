@@ -170,10 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         Path("/etc/jupyter"),
     ]
     extra = [
-        name
-        for name in enabled_extensions(config_dirs)
-        if name not in NBGRADER_SERVER_EXTENSIONS
+        name for name in enabled_extensions(config_dirs) if name not in NBGRADER_SERVER_EXTENSIONS
     ]
+    try:
+        from setproctitle import getproctitle, setproctitle
+
+        # Claim the title space now: a child, once its environment is replaced,
+        # could no longer find it to show itself as a server.
+        setproctitle(getproctitle())
+    except ImportError:
+        pass
     modules, failed = preload([*CORE_MODULES, *extra])
     for name, reason in failed.items():
         print(f"not preloaded: {name}: {reason}", flush=True)
