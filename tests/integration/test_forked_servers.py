@@ -209,3 +209,11 @@ def test_a_hung_template_does_not_hold_starts_up(hub: hubproc.RunningHub) -> Non
     _stop_all(hub, students)
     server, token = _start(hub, "s2")
     assert int(_status(_server_pid(server, token))["PPid"]) == template
+
+
+def test_doctor_reports_the_templates_health(hub: hubproc.RunningHub) -> None:
+    _start(hub, "bob")
+    result = hub.cli("doctor")
+    text = " ".join(result.stdout.split())
+    assert f"server template: pid {_template_pid(hub)}," in text, result.stdout
+    assert "servers forked" in text

@@ -169,3 +169,20 @@ def test_doctor_reports_ops_checks_and_info_lines(tmp_path: Path) -> None:
     console = Console(record=True, width=200)
     doctor.print_report(list(checks.values()), console)
     assert "info backups: no schedule" in console.export_text()
+
+
+def test_the_server_template_check_says_how_servers_start(tmp_path: Path) -> None:
+    from coursehub.ops.doctor_templates import server_template_check
+
+    cold = _config("servers:\n  start: cold\n", tmp_path)
+    layout = DataLayout(cold.site.data_dir)
+    assert server_template_check(cold, layout).status == "info"
+    forked = _config("", tmp_path)
+    check = server_template_check(forked, layout)
+    assert check.status == "info" and "starts with the hub" in check.detail
+    # `coursehub up` runs but nothing answers on the socket: servers start cold.
+    layout.runtime.mkdir(parents=True)
+    layout.up_pid_file.write_text(str(os.getpid()))
+    check = server_template_check(forked, layout)
+    assert check.status == "warn" and "does not answer" in check.detail
+    assert "server-template.log" in check.fix
