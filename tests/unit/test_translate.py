@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config_text
 from coursehub.config.translate import HubSecrets, Machine, translate
@@ -47,6 +49,20 @@ def test_starts_are_queued_not_refused(tmp_path: Path) -> None:
     assert c["Spawner"]["start_timeout"] == 900
     c = _translate("servers:\n  concurrent_starts: 5\n", tmp_path)
     assert c["CoursehubSpawner"]["concurrent_starts"] == 5
+
+
+def test_servers_are_forked_by_default_and_can_start_cold(tmp_path: Path) -> None:
+    spawner = _translate("", tmp_path)["CoursehubSpawner"]
+    assert spawner["start_method"] == "forked"
+    runtime = tmp_path / "coursehub-data" / "runtime"
+    assert spawner["template_socket"] == str(runtime / "server-template.sock")
+    cold = _translate("servers:\n  start: cold\n", tmp_path)["CoursehubSpawner"]
+    assert cold["start_method"] == "cold"
+    from coursehub.config.loader import load_config_text
+    from coursehub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="servers.start"):
+        load_config_text("servers:\n  start: warm\n")
 
 
 def test_limits_and_backend_settings(tmp_path: Path) -> None:
