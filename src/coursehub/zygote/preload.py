@@ -30,7 +30,25 @@ CORE_MODULES = (
     "jupyterlab_server",
     "nbformat",
     "coursehub.notebook_events",
+    "coursehub.server_config",
+    # imported while the server initialises (measured on a running server)
+    "IPython",
+    "jinja2.ext",
+    "jupyter_core.migrate",
+    "tornado.platform.asyncio",
+    "notebook.app",
+    "notebook_shim.nbserver",
+    "jupyter_lsp.virtual_documents_shadow",
 )
+
+
+def service_handlers() -> list[str]:
+    """The request handlers jupyter_server imports by name when it starts."""
+    try:
+        from jupyter_server.serverapp import JUPYTER_SERVICE_HANDLERS
+    except ImportError:
+        return []
+    return [m for modules in JUPYTER_SERVICE_HANDLERS.values() for m in modules or ()]
 
 
 def enabled_extensions(config_dirs: list[Path]) -> list[str]:

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from ..server_config import NBGRADER_SERVER_EXTENSIONS
-    from .preload import CORE_MODULES, enabled_extensions, preload
+    from .preload import CORE_MODULES, enabled_extensions, preload, service_handlers
 
     # Where the servers' Jupyter finds the installed extensions' switches.
     config_dirs = args.config_dir or [
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         setproctitle(getproctitle())
     except ImportError:
         pass
-    modules, failed = preload([*CORE_MODULES, *extra])
+    modules, failed = preload([*CORE_MODULES, *service_handlers(), *extra])
     for name, reason in failed.items():
         print(f"not preloaded: {name}: {reason}", flush=True)
     # Bind last: a client that can connect finds a template ready to fork.
