@@ -76,6 +76,8 @@ def test_non_root_up_runs_servers_as_itself_and_says_so(
         ]
         assert servers and all(p.info["username"] == name for p in servers)
         assert (site.data_dir / "demo-homes" / "gil").is_dir()
+        # forked from the template, which runs as that same account
+        assert "Forked gil from the server template" in site.log.read_text(), site.log_tail()
         # no Unix account was made for the student
         assert subprocess.run(["id", site.unix_name("gil")], capture_output=True).returncode != 0
     finally:
