@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.hub.limits import Cgroups, Limits, apply_in_child, systemd_run_prefix
+from coursehub.hub.limits import (
+    Cgroups,
+    Limits,
+    apply_in_child,
+    systemd_adopt_command,
+    systemd_run_prefix,
+)
 
 LIMITS = Limits(memory=256 * 1024**2, cpu=0.5, processes=64, file_size=10 * 1024**2)
 
@@ -65,3 +71,28 @@ def test_file_size_rlimit_stops_a_large_write(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert target.stat().st_size <= 1024 * 1024
+
+
+def test_a_forked_server_is_adopted_into_a_systemd_scope_with_every_limit() -> None:
+    # systemd is not PID 1 on this machine: the D-Bus call is checked, not made.
+    cmd = systemd_adopt_command("ch-alice", LIMITS, pid=4321)
+    assert cmd[:8] == [
+        "busctl",
+        "call",
+        "--quiet",
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "StartTransientUnit",
+        "ssa(sv)a(sa(sv))",
+    ]
+    assert cmd[8:10] == ["coursehub-ch-alice.scope", "fail"]
+    props = cmd[11:-1]
+    assert cmd[10] == "6"  # PIDs, memory, swap, CPU, tasks, collect mode
+    text = " ".join(props)
+    assert "PIDs au 1 4321" in text
+    assert f"MemoryMax t {LIMITS.memory}" in text and "MemorySwapMax t 0" in text
+    assert f"CPUQuotaPerSecUSec t {round(LIMITS.cpu * 1_000_000)}" in text
+    assert f"TasksMax t {LIMITS.processes}" in text
+    assert cmd[-1] == "0"  # no auxiliary units
+    assert systemd_adopt_command("ch-bob", Limits(), pid=1)[10] == "2"  # PIDs, CollectMode

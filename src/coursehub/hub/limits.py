@@ -131,6 +131,36 @@ def systemd_run_prefix(unit: str, limits: Limits, uid: int, gid: int) -> list[st
     return [*cmd, "--"]
 
 
+def systemd_adopt_command(unit: str, limits: Limits, pid: int) -> list[str]:
+    """busctl's StartTransientUnit making `coursehub-<unit>.scope` with these limits
+    around a process that already runs (a server forked by the template, before it
+    drops to the student), as `systemd-run --scope` does around a new one."""
+    props: list[tuple[str, str, str]] = [("PIDs", "au", f"1 {pid}")]
+    if limits.memory:
+        props += [("MemoryMax", "t", str(limits.memory)), ("MemorySwapMax", "t", "0")]
+    if limits.cpu:
+        props.append(("CPUQuotaPerSecUSec", "t", str(round(limits.cpu * 1_000_000))))
+    if limits.processes:
+        props.append(("TasksMax", "t", str(limits.processes)))
+    props.append(("CollectMode", "s", "inactive-or-failed"))
+    cmd = [
+        "busctl",
+        "call",
+        "--quiet",
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "StartTransientUnit",
+        "ssa(sv)a(sa(sv))",
+        f"coursehub-{unit}.scope",
+        "fail",
+        str(len(props)),
+    ]
+    for name, kind, value in props:
+        cmd += [name, kind, *value.split(" ")]
+    return [*cmd, "0"]
+
+
 def _write(path: Path, value: str, optional: bool = False) -> None:
     try:
         path.write_text(value)

@@ -26,7 +26,14 @@ from ..server_config import CONFIG_DIR as SERVER_CONFIG_DIR
 from ..zygote.manager import TemplateUnavailable, server_template
 from . import unix_accounts
 from .course_servers import CourseAccessError, CourseServer, resolve_course_server
-from .limits import Cgroups, Limits, apply_in_child, systemd_is_init, systemd_run_prefix
+from .limits import (
+    Cgroups,
+    Limits,
+    apply_in_child,
+    systemd_adopt_command,
+    systemd_is_init,
+    systemd_run_prefix,
+)
 from .process_state import ProcessGone, process_start_time
 from .start_queue import Ticket, shared_queue
 from .startup_hooks import Hook, HookContext, HookError, UnsafeHooksError, run_hooks
@@ -278,8 +285,6 @@ class CoursehubSpawner(LocalProcessSpawner):
             return "cold starts are configured"
         if not self.template_socket:
             return "no template socket configured"
-        if self._via_systemd:
-            return "systemd sets this server's limits, which needs a new process"
         if self.shell_cmd or self.cmd[-2:] != ["-m", "coursehub.singleuser"]:
             return "the server command is not coursehub's"
         return None
@@ -309,7 +314,8 @@ class CoursehubSpawner(LocalProcessSpawner):
                 "set_nproc": self.switch_user() is not None,
             },
         }
-        pid = await asyncio.to_thread(self._template().fork, request, log.fileno())
+        place = self._into_systemd_scope if self._via_systemd else None
+        pid = await asyncio.to_thread(self._template().fork, request, log.fileno(), place=place)
         self.proc = None
         self.pid = pid
         self.started_from = "template"
@@ -319,6 +325,24 @@ class CoursehubSpawner(LocalProcessSpawner):
             self._pid_start = None  # already gone: _wait_ready reports it with its log
         self.log.info("Forked %s from the server template (pid %d)", self._log_name, pid)
         return (self.ip or "127.0.0.1", self.port)
+
+    def _into_systemd_scope(self, pid: int) -> None:
+        """Where systemd is PID 1 it owns the cgroups: it makes the server's scope, with
+        the limits, around the forked child before the child runs anything."""
+        scope = f"coursehub-{self.unit_name}.scope"
+        done = subprocess.run(
+            systemd_adopt_command(self.unit_name, self.limits, pid),
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip() or f"busctl exited {done.returncode}")
+        deadline = time.monotonic() + 5
+        while scope not in Path(f"/proc/{pid}/cgroup").read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"systemd did not move the server into {scope}")
+            time.sleep(0.02)
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)

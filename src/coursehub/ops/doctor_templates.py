@@ -6,7 +6,6 @@ import sys
 
 from ..config.layout import DataLayout
 from ..config.models import CoursehubConfig
-from ..hub.limits import systemd_is_init
 from ..zygote.manager import ServerTemplate
 from .doctor import Check
 
@@ -17,12 +16,6 @@ def server_template_check(config: CoursehubConfig, layout: DataLayout) -> Check:
     """How student servers start, and, with the hub up, whether the template answers."""
     if config.servers.start == "cold":
         return Check(NAME, "info", "servers start cold (servers.start: cold)")
-    if systemd_is_init() and config.spawn.backend == "local":
-        return Check(
-            NAME,
-            "info",
-            "systemd sets each server's limits here, which needs a new process: servers start cold",
-        )
     log = layout.logs / "server-template.log"
     if not layout.up_pid_file.exists():
         return Check(NAME, "info", "the template starts with the hub (`coursehub up`)")

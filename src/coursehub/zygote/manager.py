@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +141,18 @@ class ServerTemplate:
 
     # --- requests --------------------------------------------------------------------
 
-    def fork(self, request: dict[str, Any], log_fd: int, wait: float = 10.0) -> int:
+    def fork(
+        self,
+        request: dict[str, Any],
+        log_fd: int,
+        wait: float = 10.0,
+        place: Callable[[int], None] | None = None,
+    ) -> int:
         """Fork a server for `request`; its pid. Blocking: call it from a thread.
 
-        Waits up to `wait` seconds for a template that is still importing.
+        Waits up to `wait` seconds for a template that is still importing. `place(pid)`
+        runs once the child exists and before it is told anything (so before it drops
+        to the student): e.g. to put it into a systemd scope.
         """
         with self._lock:
             self._ensure(time.monotonic())
@@ -161,6 +170,11 @@ class ServerTemplate:
                 if "pid" not in answer:
                     raise TemplateUnavailable(answer.get("error", "the template refused"))
                 pid = int(answer["pid"])
+                if place is not None:
+                    try:
+                        place(pid)
+                    except Exception as exc:  # the child exits when we hang up
+                        raise TemplateUnavailable(f"placing the server failed: {exc}") from exc
                 send_frame(sock, request, fds=[log_fd])
                 done, _ = recv_frame(sock)
         except (OSError, ProtocolError, ValueError) as exc:
