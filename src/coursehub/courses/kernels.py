@@ -3,6 +3,10 @@
 The specs go into a ``share/jupyter/kernels`` directory that is put on the student
 servers' JUPYTER_PATH. They point at ``<env_dir>/bin/python`` through the stable
 ``env_dir`` path (never its resolved generation), so a rebuild needs no new spec.
+
+A spec of an environment in the data layout (``<data>/courses/<course>/env``) also
+names the course's kernel template (coursehub.zygote.kernel_template), through the
+``coursehub-forked`` provisioner; without a running template the kernel starts cold.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from jupyter_client.kernelspec import KernelSpec
 # Jupyter matches kernelspec directory names case-insensitively against this pattern;
 # lower case only, so two courses can never map to one kernel.
 _KERNEL_NAME_RE = re.compile(r"^[a-z0-9._-]+$")
+# Under the data directory (0711), not runtime/ (0700): students' servers connect.
+KERNEL_TEMPLATES_SUBDIR = "kernel-templates"
+PROVISIONER = "coursehub-forked"
 
 
 def kernel_name(course: str) -> str:
@@ -29,8 +36,37 @@ def kernel_name(course: str) -> str:
     return name
 
 
-def kernelspec(course: str, title: str, env_dir: Path) -> dict[str, object]:
-    """The content of the course's kernel.json."""
+def template_socket(data_dir: Path, course: str) -> Path:
+    """Where the kernel template of `course` listens."""
+    kernel_name(course)  # a name that is safe in a path
+    return Path(data_dir).absolute() / KERNEL_TEMPLATES_SUBDIR / f"{course}.sock"
+
+
+def _data_dir_of(env_dir: Path, course: str) -> Path | None:
+    """The data directory when `env_dir` is the layout's <data>/courses/<course>/env."""
+    env_dir = Path(env_dir).absolute()
+    course_dir = env_dir.parent
+    if env_dir.name == "env" and course_dir.name == course and course_dir.parent.name == "courses":
+        return course_dir.parent.parent
+    return None
+
+
+def kernelspec(
+    course: str, title: str, env_dir: Path, socket: Path | None = None
+) -> dict[str, object]:
+    """The content of the course's kernel.json.
+
+    `socket`: the kernel template's; by default the data layout's when `env_dir` lies
+    in it, else none (the kernel always starts cold).
+    """
+    metadata: dict[str, object] = {"debugger": True, "coursehub": {"course": course}}
+    if socket is None and (data_dir := _data_dir_of(env_dir, course)) is not None:
+        socket = template_socket(data_dir, course)
+    if socket is not None:
+        metadata["kernel_provisioner"] = {
+            "provisioner_name": PROVISIONER,
+            "config": {"socket": str(socket)},
+        }
     return {
         "argv": [
             str(Path(env_dir).absolute() / "bin" / "python"),
@@ -42,11 +78,13 @@ def kernelspec(course: str, title: str, env_dir: Path) -> dict[str, object]:
         "display_name": f"{' '.join(title.split())} (course)",
         "language": "python",
         "env": {},
-        "metadata": {"debugger": True, "coursehub": {"course": course}},
+        "metadata": metadata,
     }
 
 
-def write_kernelspec(course: str, title: str, env_dir: Path, dest: Path) -> Path:
+def write_kernelspec(
+    course: str, title: str, env_dir: Path, dest: Path, socket: Path | None = None
+) -> Path:
     """Write (or replace) the course's kernelspec under `dest`; return its directory.
 
     Directories are 0755 and kernel.json 0644 whatever the umask: students' servers
@@ -57,7 +95,7 @@ def write_kernelspec(course: str, title: str, env_dir: Path, dest: Path) -> Path
     spec_dir.mkdir(parents=True, exist_ok=True)
     for directory in (dest, spec_dir):
         directory.chmod(0o755)
-    data = json.dumps(kernelspec(course, title, env_dir), indent=1) + "\n"
+    data = json.dumps(kernelspec(course, title, env_dir, socket), indent=1) + "\n"
     # Replace atomically: a server listing kernels never reads half a file.
     fd, tmp = tempfile.mkstemp(dir=spec_dir, prefix=".kernel.json.")
     try:

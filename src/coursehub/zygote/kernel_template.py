@@ -63,7 +63,6 @@ PRELOAD = (
     "comm",
     "debugpy",
     "ipykernel.debugger",
-    "matplotlib_inline.backend_inline",
 )
 _LEN = struct.Struct("!I")
 
@@ -168,16 +167,26 @@ class Template:
         self.inode = os.stat(path).st_ino  # the socket file we made (not a successor)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.sock, selectors.EVENT_READ)
+        # SIGCHLD wakes the loop up through this pair, so exits are reaped at once.
+        self.wakeup, self._wakeup_w = socket.socketpair()
+        for end in (self.wakeup, self._wakeup_w):
+            end.setblocking(False)
+        self.selector.register(self.wakeup, selectors.EVENT_READ)
 
     def serve(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGCHLD, lambda _sig, _frame: None)
+        signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
         log(f"ready on {self.path}: {len(self.preloaded)} modules preloaded")
         try:
             while not self.stopping:
                 for key, _events in self.selector.select(timeout=1.0):
                     if key.fileobj is self.sock:
                         self._accept()
+                    elif key.fileobj is self.wakeup:
+                        with contextlib.suppress(OSError):
+                            self.wakeup.recv(4096)
                     else:
                         self._read_op(key.fileobj)  # type: ignore[arg-type]
                 self._reap()
@@ -268,7 +277,8 @@ class Template:
         try:
             pid = os.fork()
             if pid == 0:
-                others = [self.sock, *self.pending]
+                signal.set_wakeup_fd(-1)
+                others = [self.sock, self.wakeup, self._wakeup_w, *self.pending]
                 _child(conn, others, self.selector, peer_pid, pidfd, uid, gid)  # never returns
             self.forks += 1
             self.children[pid] = uid
@@ -389,20 +399,20 @@ def _become(peer_pid: int, pidfd: int, uid: int, gid: int) -> None:
         raise RequestError("the requesting process changed identity")
     groups = [int(x) for x in fields.get("Groups", "").split()]
     cgroups = _read(f"/proc/{peer_pid}/cgroup")
-    limits = {}
-    import resource
-
-    for name in RLIMITS:
-        which = getattr(resource, name, None)
-        if which is not None:
-            limits[which] = resource.prlimit(peer_pid, which)
+    limits = _peer_limits(peer_pid)
     # Everything above must describe the process that connected: if that one has
     # exited meanwhile (its pid perhaps reused), its pidfd has become readable.
     if _exited(pidfd):
         raise RequestError("the requesting process exited")
     _join_cgroups(cgroups)
-    for which, value in limits.items():
-        resource.setrlimit(which, value)
+    import resource
+
+    for which, (soft, hard) in limits.items():
+        # Without CAP_SYS_RESOURCE (containers) a hard limit can only go down: the
+        # kernel never gets more than the template has, nor more than the student.
+        _mine, my_hard = resource.getrlimit(which)
+        hard = _lower(hard, my_hard)
+        resource.setrlimit(which, (_lower(soft, hard), hard))
     os.setgroups(groups)
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
@@ -415,6 +425,58 @@ def _become(peer_pid: int, pidfd: int, uid: int, gid: int) -> None:
     else:
         raise RequestError("could still become root after dropping privileges")
     _set_dumpable()
+
+
+_LIMIT_NAMES = {
+    "RLIMIT_NPROC": "Max processes",
+    "RLIMIT_FSIZE": "Max file size",
+    "RLIMIT_AS": "Max address space",
+    "RLIMIT_DATA": "Max data size",
+    "RLIMIT_NOFILE": "Max open files",
+    "RLIMIT_CORE": "Max core file size",
+}
+
+
+def _peer_limits(pid: int) -> dict[int, tuple[int, int]]:
+    """The peer's rlimits: prlimit(2), or /proc/<pid>/limits where prlimit needs the
+    CAP_SYS_RESOURCE that a container's root may lack."""
+    import resource
+
+    try:
+        return {
+            getattr(resource, name): resource.prlimit(pid, getattr(resource, name))
+            for name in RLIMITS
+        }
+    except PermissionError:
+        pass
+    rows = {}
+    for line in _read(f"/proc/{pid}/limits").splitlines()[1:]:
+        label = line[:26].strip()
+        values = line[26:].split()
+        if len(values) >= 2:
+            rows[label] = tuple(_limit_value(v) for v in values[:2])
+    limits = {}
+    for name in RLIMITS:
+        if _LIMIT_NAMES[name] not in rows:
+            raise RequestError(f"cannot read the requesting process's {name}")
+        limits[getattr(resource, name)] = rows[_LIMIT_NAMES[name]]
+    return limits  # type: ignore[return-value]
+
+
+def _limit_value(text: str) -> int:
+    import resource
+
+    return resource.RLIM_INFINITY if text == "unlimited" else int(text)
+
+
+def _lower(a: int, b: int) -> int:
+    import resource
+
+    if a == resource.RLIM_INFINITY:
+        return b
+    if b == resource.RLIM_INFINITY:
+        return a
+    return min(a, b)
 
 
 def _set_dumpable() -> None:
