@@ -487,6 +487,9 @@ class CoursehubSpawner(LocalProcessSpawner):
         deadline = time.monotonic() + self.ready_timeout
         # Plain http on loopback: verify=False skips loading the CA bundle (~50 ms of
         # hub CPU per start, on the event loop, when the whole class starts at once).
+        # A forked server answers within a few tenths of a second: look often at
+        # first, then every 0.2 s, as for a cold start that takes seconds.
+        pause = 0.02
         async with httpx.AsyncClient(timeout=5, verify=False) as client:
             while time.monotonic() < deadline:
                 code = await self._exit_code_if_gone()
@@ -501,7 +504,8 @@ class CoursehubSpawner(LocalProcessSpawner):
                         return
                 except httpx.TransportError:
                     pass
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(pause)
+                pause = min(pause * 1.5, 0.2)
         raise TimeoutError(f"your server did not answer within {self.ready_timeout} s")
 
     async def _exit_code_if_gone(self) -> int | str | None:
