@@ -231,3 +231,26 @@ def test_a_crashed_template_means_cold_starts_then_a_new_template(
         monkeypatch.setattr(manager, "RESTART_BACKOFF", 0.0)
         pid = template.fork(_request(tmp_path), fh.fileno(), wait=60)
     assert pid > 0 and _wait_ready(template)["pid"] != first["pid"]
+
+
+@root_only
+def test_an_old_template_leaves_its_successors_socket(
+    template: ServerTemplate, tmp_path: Path
+) -> None:
+    # As after `coursehub restart`: the new hub's template binds the same path while
+    # the old one is still on its way out.
+    template.start()
+    old = _wait_ready(template)
+    successor = ServerTemplate(sys.executable, template.socket_path, tmp_path / "new.log")
+    try:
+        successor.start()
+        deadline = time.monotonic() + 60
+        while (template.status() or {}).get("pid") == old["pid"]:
+            assert time.monotonic() < deadline, "the successor never bound the socket"
+            time.sleep(0.1)
+        new = _wait_ready(successor)
+        template.stop()  # the old one exits and cleans up after itself
+        again = successor.status()
+        assert again is not None and again["pid"] == new["pid"]
+    finally:
+        successor.stop()

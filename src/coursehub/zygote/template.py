@@ -42,6 +42,7 @@ class Template:
         self.stopping = False
         self.parent = os.getppid()
         self.sock = _listen(path)
+        self.inode = path.stat().st_ino  # ours; a successor may bind the same path
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.sock, selectors.EVENT_READ)
 
@@ -61,8 +62,10 @@ class Template:
         finally:
             self.selector.close()
             self.sock.close()
+            # A new hub may already have a new template on this path: leave its socket.
             with contextlib.suppress(OSError):
-                self.path.unlink()
+                if self.path.stat().st_ino == self.inode:
+                    self.path.unlink()
 
     def _stop(self, _sig: int, _frame: Any) -> None:
         self.stopping = True
