@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from ..config.translate import Machine, translate
 from ..roles import SERVICE_NAME
 from ..runtime import effective_config
 from ..secrets_store import ensure_hub_secrets
+
+log = logging.getLogger("coursehub.hub")
 
 
 def configure(c: Any, config_path: str) -> None:
@@ -43,9 +47,37 @@ def configure(c: Any, config_path: str) -> None:
         server_template(
             layout.server_template_socket, machine.python, layout.logs / "server-template.log"
         ).start()
+        _keep_kernel_templates(layout)
 
 
 def _load_extra(c: Any, directory: Path) -> None:
     for path in sorted(directory.glob("*.py")):
         code = compile(path.read_text(), str(path), "exec")
         exec(code, {"c": c, "__file__": str(path)})  # noqa: S102 - admin's own files
+
+
+KERNEL_TEMPLATES_EVERY = 5.0  # seconds: how soon a built or rebuilt environment gets one
+_kernel_tasks: list[asyncio.Task] = []
+
+
+def _keep_kernel_templates(layout: DataLayout) -> None:
+    """One kernel template per built course environment, kept up to date by the hub
+    (started, restarted, replaced after a rebuild) every few seconds."""
+    from ..zygote.kernel_templates import KernelTemplates, built_courses
+
+    templates = KernelTemplates(layout)
+    templates.ensure(built_courses(layout))
+    try:
+        loop = asyncio.get_running_loop()  # JupyterHub loads its config inside its loop
+    except RuntimeError:
+        return
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(KERNEL_TEMPLATES_EVERY)
+            try:
+                templates.ensure(built_courses(layout))
+            except Exception:  # noqa: BLE001 - the next round retries; kernels start cold
+                log.exception("keeping the kernel templates failed")
+
+    _kernel_tasks.append(loop.create_task(keep()))
