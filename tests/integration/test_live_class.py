@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 import websockets
 
@@ -143,19 +142,33 @@ def _open_notebook(client: httpx.Client, user: str) -> None:
 
 
 def _server_token(hub: hubproc.RunningHub, user: str) -> str:
-    """The hub token the student's course server itself holds (from its environment)."""
-    unix = hub.unix_name(user)
-    for proc in psutil.process_iter(["username", "cmdline"]):
-        if proc.info["username"] == unix and "coursehub.singleuser" in " ".join(
-            proc.info["cmdline"] or []
-        ):
-            env = proc.environ()
-            if env.get("JUPYTERHUB_SERVER_NAME") == COURSE:
-                return env["JUPYTERHUB_API_TOKEN"]
-    raise AssertionError(f"no course server of {user} is running")
+    """The hub token the student's course server itself holds.
+
+    Read from inside: a kernel of that server inherits its environment. (A forked
+    server's /proc/PID/environ still shows the template's start-up environment.)
+    """
+    token = hub.user_token(user)
+    server = f"{hub.url}/user/{user}/{COURSE}/"
+    kernel = httpx.post(
+        f"{server}api/kernels",
+        headers={"Authorization": f"token {token}"},
+        json={"name": "python3"},
+        timeout=60,
+    )
+    assert kernel.status_code == 201, kernel.text
+    ws_url = server.replace("http", "ws", 1) + f"api/kernels/{kernel.json()['id']}/channels"
+    out: list[str] = []
+    code = (
+        "import os; print(os.environ['JUPYTERHUB_SERVER_NAME'], os.environ['JUPYTERHUB_API_TOKEN'])"
+    )
+    assert asyncio.run(_run_cell(ws_url, token, code, out)) == "ok", out
+    name, server_token = "".join(out).split()
+    assert name == COURSE
+    assert server_token != token
+    return server_token
 
 
-async def _run_cell(ws_url: str, token: str, code: str) -> str:
+async def _run_cell(ws_url: str, token: str, code: str, out: list[str] | None = None) -> str:
     msg_id = uuid.uuid4().hex
     request = {
         "header": {
@@ -177,6 +190,8 @@ async def _run_cell(ws_url: str, token: str, code: str) -> str:
         async with asyncio.timeout(60):
             while True:
                 msg = json.loads(await ws.recv())
+                if out is not None and msg.get("msg_type") == "stream":
+                    out.append(msg["content"]["text"])
                 if (
                     msg.get("msg_type") == "execute_reply"
                     and msg.get("parent_header", {}).get("msg_id") == msg_id

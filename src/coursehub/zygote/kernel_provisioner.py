@@ -53,8 +53,11 @@ def fork_kernel(
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(socket_path)
-            sock.sendall(kt.FORK)
-            kt.send_request(sock, request, fds)
+            try:
+                sock.sendall(kt.FORK)
+                kt.send_request(sock, request, fds)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a refusal is sent before the request is read: it is waiting
             answer = kt.recv_line(sock)
     except FileNotFoundError:
         raise ForkUnavailable(f"no kernel template at {socket_path}") from None

@@ -604,9 +604,11 @@ def _run_kernel(argv: list[str], env: dict[str, str]) -> int:
     launcher = sys.modules.get("ipykernel_launcher")
     sys.argv = [getattr(launcher, "__file__", "ipykernel_launcher"), *argv[3:]]
     try:
-        # parent_handle=0: JPY_PARENT_PID stays in the environment as for a cold
-        # kernel, but the poller would see the template as parent and exit with it.
-        kernelapp.launch_new_instance(argv=[*sys.argv[1:], "--IPKernelApp.parent_handle=0"])
+        # JPY_PARENT_PID stays in the environment as for a cold kernel, but ipykernel's
+        # parent poller would watch the template (_watch_peer watches the server).
+        # 1 is the value it skips polling for; 0 would also print connection notes
+        # into the server's log as for a kernel started by hand.
+        kernelapp.launch_new_instance(argv=[*sys.argv[1:], "--IPKernelApp.parent_handle=1"])
     except SystemExit as done:
         code = done.code
     else:
