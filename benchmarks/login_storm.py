@@ -24,6 +24,7 @@ free ports. Run from the repository root:
 
     .venv/bin/python benchmarks/login_storm.py --students 20
     .venv/bin/python benchmarks/login_storm.py --target baseline --students 10 --json out.json
+    .venv/bin/python benchmarks/login_storm.py --target coursehub --start cold --students 50
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from rich.console import Console
+from ruamel.yaml import YAML
 
 from _storm import targets
+from _storm.accounts import Credentials
 from _storm.cli import parse_args, run_benchmark
 from _storm.driver import run_storm
 from _storm.procs import TargetError
@@ -49,10 +52,29 @@ TARGETS: dict[str, Callable[[int, Path | None], AbstractContextManager[targets.R
 }
 
 
+def _servers_start(mode: str) -> Callable[[Path, list[Credentials]], None]:
+    """servers.start in coursehub.yaml (forked, the default, or cold), comments kept."""
+
+    def before_up(config: Path, _students: list[Credentials]) -> None:
+        yaml = YAML()
+        doc = yaml.load(config.read_text()) or {}
+        doc.setdefault("servers", {})["start"] = mode
+        with config.open("w") as f:
+            yaml.dump(doc, f)
+
+    return before_up
+
+
 def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary:
     console.print(f"[bold]{name}[/bold]: starting the hub for {args.students} students…")
+    if name == "coursehub":
+        console.print(f"coursehub: servers.start: {args.start}")
+        target = targets.coursehub(args.students, args.keep_logs,
+                                   before_up=_servers_start(args.start))  # fmt: skip
+    else:
+        target = TARGETS[name](args.students, args.keep_logs)
     try:
-        with TARGETS[name](args.students, args.keep_logs) as hub:
+        with target as hub:
             for note in hub.notes:
                 console.print(f"{name}: note: {note}", highlight=False)
             console.print(f"{name}: hub ready at {hub.base_url}; storm!")
@@ -70,7 +92,14 @@ def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, __doc__.split("\n\n")[0])
+    start = argparse.ArgumentParser(add_help=False)
+    start.add_argument(
+        "--start", choices=["forked", "cold"], default="forked",
+        help="how coursehub starts servers (servers.start; default forked)",
+    )  # fmt: skip
+    known, rest = start.parse_known_args(argv)
+    args = parse_args(rest, __doc__.split("\n\n")[0])
+    args.start = known.start
     return run_benchmark("login_storm", args, run_target, LOGIN_STORM_TITLE)
 
 

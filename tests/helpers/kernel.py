@@ -44,11 +44,13 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> dict:
                     return result
 
 
-def run_code(server_url: str, token: str, code: str, timeout: float = 60) -> dict:
-    """Start a kernel on the server at `server_url` (…/user/<name>/), run `code`, stop it."""
+def run_code(
+    server_url: str, token: str, code: str, timeout: float = 60, kernel: str = "python3"
+) -> dict:
+    """Start a `kernel` on the server at `server_url` (…/user/<name>/), run `code`, stop it."""
     headers = {"Authorization": f"token {token}"}
     with httpx.Client(timeout=60, headers=headers) as client:
-        response = client.post(f"{server_url}api/kernels", json={"name": "python3"})
+        response = client.post(f"{server_url}api/kernels", json={"name": kernel})
         response.raise_for_status()
         kernel_id = response.json()["id"]
         try:

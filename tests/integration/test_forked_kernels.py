@@ -419,3 +419,28 @@ def test_a_rebuilt_environment_gets_a_new_template(site: Site, students: Any) ->
     assert row["running"] and row["current"] and row["answering"]
     assert a.start("new")["forked"]
     assert probe(a, "new")["answer"] == 2
+
+
+def test_doctor_reports_the_running_template(site: Site, students: Any) -> None:
+    from coursehub.config.loader import load_config_text
+    from coursehub.ops.doctor_templates import kernel_templates_check
+
+    config = load_config_text(f"site:\n  data_dir: {site.layout.root}\n").config
+    a = students("a").serve()
+    assert a.start()["forked"]
+    pid_file = site.layout.up_pid_file
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))  # as while `coursehub up` runs
+    try:
+        check = kernel_templates_check(config, site.layout)
+        assert check.status == "ok", check
+        assert check.detail.startswith("1 answering, ")
+        template = site.template_pid()
+        os.kill(template, signal.SIGSTOP)  # hung: answers nothing
+        try:
+            check = kernel_templates_check(config, site.layout)
+        finally:
+            os.kill(template, signal.SIGCONT)
+        assert check.status == "warn" and f"{COURSE}: not answering" in check.detail
+    finally:
+        pid_file.unlink()

@@ -24,6 +24,7 @@ import websockets
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
 from tests.helpers.gitrepo import commit_all
+from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -148,27 +149,17 @@ def _server_token(hub: hubproc.RunningHub, user: str) -> str:
     server's /proc/PID/environ still shows the template's start-up environment.)
     """
     token = hub.user_token(user)
-    server = f"{hub.url}/user/{user}/{COURSE}/"
-    kernel = httpx.post(
-        f"{server}api/kernels",
-        headers={"Authorization": f"token {token}"},
-        json={"name": "python3"},
-        timeout=60,
-    )
-    assert kernel.status_code == 201, kernel.text
-    ws_url = server.replace("http", "ws", 1) + f"api/kernels/{kernel.json()['id']}/channels"
-    out: list[str] = []
     code = (
         "import os; print(os.environ['JUPYTERHUB_SERVER_NAME'], os.environ['JUPYTERHUB_API_TOKEN'])"
     )
-    assert asyncio.run(_run_cell(ws_url, token, code, out)) == "ok", out
-    name, server_token = "".join(out).split()
-    assert name == COURSE
-    assert server_token != token
+    ran = run_code(f"{hub.url}/user/{user}/{COURSE}/", token, code)
+    assert ran["error"] is None, ran
+    name, server_token = ran["stdout"].split()
+    assert name == COURSE and server_token != token
     return server_token
 
 
-async def _run_cell(ws_url: str, token: str, code: str, out: list[str] | None = None) -> str:
+async def _run_cell(ws_url: str, token: str, code: str) -> str:
     msg_id = uuid.uuid4().hex
     request = {
         "header": {
@@ -190,8 +181,6 @@ async def _run_cell(ws_url: str, token: str, code: str, out: list[str] | None = 
         async with asyncio.timeout(60):
             while True:
                 msg = json.loads(await ws.recv())
-                if out is not None and msg.get("msg_type") == "stream":
-                    out.append(msg["content"]["text"])
                 if (
                     msg.get("msg_type") == "execute_reply"
                     and msg.get("parent_header", {}).get("msg_id") == msg_id

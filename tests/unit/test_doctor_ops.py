@@ -186,3 +186,28 @@ def test_the_server_template_check_says_how_servers_start(tmp_path: Path) -> Non
     check = server_template_check(forked, layout)
     assert check.status == "warn" and "does not answer" in check.detail
     assert "server-template.log" in check.fix
+
+
+def test_the_kernel_templates_check_names_the_courses_that_start_cold(tmp_path: Path) -> None:
+    from coursehub.courses.build import env_dir
+    from coursehub.courses.environment import STAMP_NAME
+    from coursehub.ops.doctor_templates import kernel_templates_check
+
+    forked = _config("", tmp_path)
+    layout = DataLayout(forked.site.data_dir)
+    check = kernel_templates_check(forked, layout)
+    assert check.status == "info" and "no course has a built environment" in check.detail
+    # a built environment (as far as the check can tell: stamp and an interpreter)
+    env = env_dir(layout, "algebra")
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").symlink_to(sys.executable)
+    (env / STAMP_NAME).write_text("built\n")
+    assert kernel_templates_check(forked, layout).status == "info"  # hub not up
+    layout.runtime.mkdir(parents=True)
+    layout.up_pid_file.write_text(str(os.getpid()))
+    check = kernel_templates_check(forked, layout)
+    assert check.status == "warn", check
+    assert "algebra: not answering" in check.detail and "start cold" in check.detail
+    assert "kernel-templates" in check.fix
+    cold = _config("servers:\n  start: cold\n", tmp_path)
+    assert kernel_templates_check(cold, layout).status == "info"

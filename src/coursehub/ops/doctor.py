@@ -68,10 +68,11 @@ def run_checks(config_path: Path) -> list[Check]:
     if "jwt" in config.auth.methods and config.auth.jwt is not None:
         checks.append(jwt_key_check(config.auth.jwt))
     from .doctor_ops import ops_checks
-    from .doctor_templates import server_template_check
+    from .doctor_templates import kernel_templates_check, server_template_check
 
     checks.extend(ops_checks(config, layout))
     checks.append(server_template_check(config, layout))
+    checks.append(kernel_templates_check(config, layout))
     return checks
 
 

@@ -1,4 +1,4 @@
-"""`coursehub doctor`'s check of the server template (forked student servers)."""
+"""`coursehub doctor`'s checks of the templates that forked servers and kernels come from."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import sys
 
 from ..config.layout import DataLayout
 from ..config.models import CoursehubConfig
+from ..courses.kernels import template_socket
+from ..zygote.kernel_provisioner import template_status
+from ..zygote.kernel_templates import built_courses
 from ..zygote.manager import ServerTemplate
 from .doctor import Check
 
@@ -50,3 +53,41 @@ def server_template_check(config: CoursehubConfig, layout: DataLayout) -> Check:
             f"read {log}",
         )
     return Check(NAME, "ok", detail)
+
+
+KERNELS = "kernel templates"
+
+
+def kernel_templates_check(config: CoursehubConfig, layout: DataLayout) -> Check:
+    """With the hub up: does each built course environment's kernel template answer?"""
+    if config.servers.start == "cold":
+        return Check(KERNELS, "info", "kernels start cold (servers.start: cold)")
+    courses = built_courses(layout)
+    if not courses:
+        return Check(KERNELS, "info", "no course has a built environment: nothing to fork")
+    if not layout.up_pid_file.exists():
+        return Check(KERNELS, "info", "the templates start with the hub (`coursehub up`)")
+    problems: list[str] = []
+    forks = 0
+    for course in courses:
+        status = template_status(str(template_socket(layout.root, course)), timeout=2.0)
+        if status is None:
+            problems.append(f"{course}: not answering")
+        elif status.get("threads", 1) != 1:
+            problems.append(f"{course}: runs {status['threads']} threads, so it refuses to fork")
+        elif not status.get("current", True):
+            problems.append(f"{course}: started for an environment since rebuilt")
+        else:
+            forks += int(status.get("forks") or 0)
+    logs = layout.logs / "kernel-templates"
+    if problems:
+        return Check(
+            KERNELS,
+            "warn",
+            "kernels of these courses start cold: " + "; ".join(problems),
+            f"the hub restarts or replaces a template within seconds; if this persists, "
+            f"read {logs}/COURSE.log",
+        )
+    return Check(
+        KERNELS, "ok", f"{len(courses)} answering, {forks} kernels forked since they started"
+    )
