@@ -12,6 +12,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .containers import (
+    DockerSpawnConfig,
+    KubernetesSpawnConfig,
+    check_cluster_database_url,
+    check_image_reference,
+)
 from .units import Duration, Size
 
 ROLE_NAMES = ("admin", "instructor", "ta", "student")
@@ -292,13 +298,36 @@ class LocalSpawnConfig(Section):
 
 
 class SpawnConfig(Section):
-    backend: Literal["local", "demo"] = Field(
+    backend: Literal["local", "demo", "kubernetes", "docker"] = Field(
         "local",
         description="local: a Unix account per student (needs root). demo: every server "
         "runs as the account running coursehub, with NO isolation between students; "
-        "chosen automatically when coursehub is not run as root.",
+        "chosen automatically when coursehub is not run as root. docker: a container per "
+        "(student x course) on this machine, with Docker or Podman (see spawn.docker). "
+        "kubernetes: the hub and servers run in a cluster, set up from "
+        "`coursehub k8s render` (see spawn.kubernetes).",
     )
     local: LocalSpawnConfig = Field(default_factory=LocalSpawnConfig)
+    kubernetes: KubernetesSpawnConfig | None = Field(
+        None, description="Settings for backend kubernetes (docs/kubernetes.md)."
+    )
+    docker: DockerSpawnConfig | None = Field(
+        None, description="Settings for backend docker (docs/containers.md)."
+    )
+
+    @model_validator(mode="after")
+    def _backend_section(self) -> SpawnConfig:
+        if self.backend == "kubernetes" and self.kubernetes is None:
+            raise ValueError(
+                "spawn.backend is kubernetes: add a spawn.kubernetes section with at least "
+                "hub_image and image (see docs/kubernetes.md)"
+            )
+        if self.backend == "docker" and self.docker is None:
+            raise ValueError(
+                "spawn.backend is docker: add a spawn.docker section with at least image "
+                "(see docs/containers.md)"
+            )
+        return self
 
 
 COURSE_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -399,12 +428,42 @@ class MetricsConfig(Section):
     )
 
 
+class CourseSiteSettings(Section):
+    image: str | None = Field(
+        None,
+        description="Container image of this course's servers for the docker and "
+        "kubernetes backends, e.g. registry.example.edu/courses/ds101:2025-09 (make one "
+        "with `coursehub course image`). Empty: the backend's default image.",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return None if v is None else check_image_reference(v)
+
+
 class CoursesConfig(Section):
     autopull: Duration = Field(
         "15m",
         description="Pull every active course from its repository this often (0: only by "
         "hand with `coursehub course pull`). Archived courses are never pulled.",
     )
+    settings: dict[str, CourseSiteSettings] = Field(
+        default_factory=dict,
+        description="Per-course settings kept by the site's admins (not in the course "
+        "repository), e.g. {ds101: {image: registry.example.edu/courses/ds101:2025-09}}.",
+    )
+
+    @field_validator("settings")
+    @classmethod
+    def _course_names(cls, v: dict[str, CourseSiteSettings]) -> dict[str, CourseSiteSettings]:
+        for name in v:
+            if not COURSE_KEY_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not a course name: use 1-40 lower-case letters, digits, "
+                    "'-' or '_', starting with a letter"
+                )
+        return v
 
 
 class EventsConfig(Section):
@@ -605,3 +664,33 @@ class CoursehubConfig(Section):
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "
         "in name order (escape hatch for JupyterHub settings coursehub does not cover).",
     )
+
+    @model_validator(mode="after")
+    def _container_backends(self) -> CoursehubConfig:
+        spawn = self.spawn
+        if spawn.backend == "kubernetes" and spawn.kubernetes is not None:
+            url = spawn.kubernetes.database_url or self.database.url
+            if url is None:
+                raise ValueError(
+                    "spawn.backend kubernetes needs PostgreSQL: set "
+                    "spawn.kubernetes.database_url (or database.url) to "
+                    "postgresql://user@host:5432/db"
+                )
+            if spawn.kubernetes.database_url is None:
+                try:
+                    check_cluster_database_url(_without_password(url))
+                except ValueError as exc:
+                    raise ValueError(f"database.url: {exc}") from None
+        loopback = ("127.0.0.1", "::1", "localhost")
+        if spawn.backend == "docker" and self.site.bind_address in loopback:
+            raise ValueError(
+                "spawn.backend docker: containers cannot reach this machine's 127.0.0.1; "
+                "set site.bind_address to 0.0.0.0 (or this machine's address on the "
+                "container network) and put HTTPS in front"
+            )
+        return self
+
+
+def _without_password(url: str) -> str:
+    # database.url may hold a password on one machine; the cluster reads it from a Secret.
+    return re.sub(r"^([^:/]+://[^:/@]+):[^@/]*@", r"\1@", url)
