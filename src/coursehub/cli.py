@@ -158,6 +158,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return stats_cli.run(args, _load(args), console)
 
 
+def cmd_k8s(args: argparse.Namespace) -> int:
+    from .k8s import cli as k8s_cli
+
+    return k8s_cli.run(args, _load(args), console)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .ops.doctor import print_report, run_checks
 
@@ -222,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .ops.stats_cli import add_parser as add_stats
 
     add_stats(sub).set_defaults(func=cmd_stats)
+
+    from .k8s.cli import add_parser as add_k8s
+
+    add_k8s(sub).set_defaults(func=cmd_k8s)
 
     p = sub.add_parser("doctor", help="check this machine and configuration, with fixes")
     p.set_defaults(func=cmd_doctor)

@@ -152,7 +152,7 @@ def translate(
             "coursehub_signin": {m: m in config.auth.methods for m in SIGNIN_METHODS},
         },
         "services": _services(config, layout, ports, secrets, machine, service_url, db_url),
-        "load_roles": _roles(config),
+        "load_roles": hub_roles(config),
         "shutdown_on_logout": False,
     }
     hub.pop("data_files_path")
@@ -220,7 +220,7 @@ def translate(
             "api_url": f"http://127.0.0.1:{ports.proxy_api}",
             "auth_token": secrets.proxy_token,
         },
-        **_authenticator_sections(config, secrets, db_url),
+        **authenticator_sections(config, secrets, db_url),
     }
 
 
@@ -242,7 +242,7 @@ def _framed_hub_settings(config: CoursehubConfig) -> dict[str, Any]:
     return settings
 
 
-def _authenticator_sections(
+def authenticator_sections(
     config: CoursehubConfig, secrets: HubSecrets, db_url: str
 ) -> dict[str, dict[str, Any]]:
     auth = config.auth
@@ -309,45 +309,55 @@ def _services(
             "api_token": secrets.service_token,
             "oauth_no_confirm": True,
             "display": True,
-            "environment": {
-                "COURSEHUB_SITE_NAME": config.site.name,
-                "COURSEHUB_DATABASE_URL": db_url,
-                "COURSEHUB_DATA_DIR": str(layout.root),
-                "COURSEHUB_SPAWN_BACKEND": config.spawn.backend,
-                "COURSEHUB_USER_PREFIX": config.spawn.local.user_prefix,
-                "COURSEHUB_DEMO_HOME_ROOT": str(layout.demo_homes),
-                "COURSEHUB_AUTOPULL_SECONDS": str(config.courses.autopull),
-                "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
-                "COURSEHUB_EVENTS_RETENTION_SECONDS": str(config.events.retention),
-                "COURSEHUB_EVENTS_RATE": str(config.events.rate),
-                "COURSEHUB_EVENTS_BURST": str(config.events.burst),
-                "COURSEHUB_EVENTS_MAX_STORED": str(config.events.max_stored),
-                "COURSEHUB_GRADING": grading_settings(config, machine),
-                "COURSEHUB_LTI": lti_settings(config),
-                "COURSEHUB_OPS": ops_settings(config),
-                "COURSEHUB_LOG_FORMAT": config.site.log_format,
-            },
+            "environment": service_environment(config, layout, machine, db_url),
         },
         # Token-only service used by the coursehub CLI to manage users and servers.
         {"name": CLI_SERVICE_NAME, "api_token": secrets.cli_token},
     ]
     if culling_active(config):
-        services.append(
-            {
-                "name": CULLER_SERVICE_NAME,
-                "command": [
-                    machine.python,
-                    "-m",
-                    "coursehub.ops.culler",
-                    f"--cull-every={config.idle.check_every}",
-                ],
-                "environment": {
-                    "COURSEHUB_CULL_POLICY": cull_policy(config),
-                    "COURSEHUB_LOG_FORMAT": config.site.log_format,
-                },
-            }
-        )
+        services.append(culler_service(config, machine.python))
     return services
+
+
+def service_environment(
+    config: CoursehubConfig, layout: DataLayout, machine: Machine, db_url: str
+) -> dict[str, str]:
+    """The coursehub service's own settings, as environment variables (no secrets)."""
+    return {
+        "COURSEHUB_SITE_NAME": config.site.name,
+        "COURSEHUB_DATABASE_URL": db_url,
+        "COURSEHUB_DATA_DIR": str(layout.root),
+        "COURSEHUB_SPAWN_BACKEND": config.spawn.backend,
+        "COURSEHUB_USER_PREFIX": config.spawn.local.user_prefix,
+        "COURSEHUB_DEMO_HOME_ROOT": str(layout.demo_homes),
+        "COURSEHUB_AUTOPULL_SECONDS": str(config.courses.autopull),
+        "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
+        "COURSEHUB_EVENTS_RETENTION_SECONDS": str(config.events.retention),
+        "COURSEHUB_EVENTS_RATE": str(config.events.rate),
+        "COURSEHUB_EVENTS_BURST": str(config.events.burst),
+        "COURSEHUB_EVENTS_MAX_STORED": str(config.events.max_stored),
+        "COURSEHUB_GRADING": grading_settings(config, machine),
+        "COURSEHUB_LTI": lti_settings(config),
+        "COURSEHUB_OPS": ops_settings(config),
+        "COURSEHUB_LOG_FORMAT": config.site.log_format,
+    }
+
+
+def culler_service(config: CoursehubConfig, python: str) -> dict[str, Any]:
+    """The hub-managed idle culler, with the per-course policy of `idle:`."""
+    return {
+        "name": CULLER_SERVICE_NAME,
+        "command": [
+            python,
+            "-m",
+            "coursehub.ops.culler",
+            f"--cull-every={config.idle.check_every}",
+        ],
+        "environment": {
+            "COURSEHUB_CULL_POLICY": cull_policy(config),
+            "COURSEHUB_LOG_FORMAT": config.site.log_format,
+        },
+    }
 
 
 def cull_policy(config: CoursehubConfig) -> str:
@@ -408,7 +418,7 @@ def ops_settings(config: CoursehubConfig) -> str:
     )
 
 
-def _roles(config: CoursehubConfig) -> list[dict[str, Any]]:
+def hub_roles(config: CoursehubConfig) -> list[dict[str, Any]]:
     students = ROLE_GROUPS["student"]
     roles: list[dict[str, Any]] = [
         {

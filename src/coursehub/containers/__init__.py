@@ -1,0 +1,1 @@
+"""Student servers in containers: DockerSpawner settings, the spawner, course images."""

@@ -1,0 +1,1 @@
+"""coursehub on Kubernetes: Zero-to-JupyterHub values, extra manifests, the spawner."""
