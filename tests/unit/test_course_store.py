@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import stat
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -201,6 +202,26 @@ def test_remove_deletes_files_and_enrolments(store: CourseStore, source: Path):
 
 
 # --- enrolments --------------------------------------------------------------------
+
+
+def test_the_same_student_enrolled_at_once_from_many_places_gets_one_enrolment(
+    store: CourseStore, source: Path
+):
+    """Two tabs launching the same LMS activity at the same moment: both land."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.add("physics", str(source))
+    for round_ in range(5):
+        user = f"twin{round_}"
+        start = threading.Barrier(8)
+
+        def enrol(_: int, user: str = user, start: threading.Barrier = start) -> str:
+            start.wait()
+            return store.enrol("physics", user).username
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(enrol, range(8))) == [user] * 8
+        assert [e.username for e in store.members("physics")].count(user) == 1
 
 
 def test_enrol_unenrol_members_and_courses_of(store: CourseStore, source: Path):

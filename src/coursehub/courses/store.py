@@ -218,14 +218,23 @@ class CourseStore:
         _check_role(role)
         problems = [validate_username(u) for u in names]
         _check("; ".join(p for p in problems if p) or None)
-        with self.db.session() as s:
-            _existing(s.get(models.Course, name), name)
-            for username in names:
-                row = s.get(models.Enrolment, (name, username))
-                if row is None:
-                    s.add(models.Enrolment(course=name, username=username, role=role))
-                else:
-                    row.role = role
+        for attempt in range(3):
+            try:
+                with self.db.session() as s:
+                    _existing(s.get(models.Course, name), name)
+                    for username in names:
+                        row = s.get(models.Enrolment, (name, username))
+                        if row is None:
+                            s.add(models.Enrolment(course=name, username=username, role=role))
+                        else:
+                            row.role = role
+                break
+            except IntegrityError:
+                # Someone enrolled one of them in between (the same student launching
+                # from two tabs at once): their row exists now, so the next pass
+                # updates it instead.
+                if attempt == 2:
+                    raise
         return [Enrolment(name, u, role) for u in names]
 
     def unenrol(self, name: str, username: str) -> None:
