@@ -96,7 +96,18 @@ def helm_values(config: CoursehubConfig) -> dict[str, Any]:
         if k8s.ingress.tls_secret:
             ingress["tls"] = [{"hosts": [k8s.ingress.host], "secretName": k8s.ingress.tls_secret}]
         values["ingress"] = ingress
-    return values
+    return _plain(values)
+
+
+def _plain(value: Any) -> Any:
+    """Only what YAML and Helm know: sets (JupyterHub's allow-lists) become lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(v) for v in value)
+    return value
 
 
 def _hub(config: CoursehubConfig, k8s: KubernetesSpawnConfig) -> dict[str, Any]:
