@@ -12,7 +12,7 @@ import hashlib
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .environment_errors import RequirementsError
@@ -32,6 +32,9 @@ class Requirement:
 class RequirementInputs:
     digest: str
     requirements: list[Requirement]
+    # what pip reads, relative to the course repository: requirement files and the
+    # local packages they name (a course image copies these)
+    files: list[str] = field(default_factory=list)
 
 
 # --- requirements files ---------------------------------------------------------------
@@ -186,6 +189,7 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
     requirements = Path(requirements).absolute()
     root = Path(root).absolute() if root is not None else requirements.parent
     seen: set[Path] = set()
+    files: list[str] = []
 
     def show(path: Path) -> str:
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -209,6 +213,7 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
         if len(data) > MAX_REQUIREMENTS_BYTES:
             raise RequirementsError(f"{show(path)}: larger than {MAX_REQUIREMENTS_BYTES} bytes")
         digest.update(f"{show(path)}\0{len(data)}\0".encode() + data)
+        files.append(show(path))
         for number, line in _logical_lines(text):
             here = f"{show(path)}:{number}"
             try:
@@ -231,6 +236,8 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
                     target = _local_target(spec)
                     if target is not None:
                         local = _inside(root, root, target, spec)  # pip's cwd is root
+                        if local.exists():
+                            files.append(show(local))
                         if local.is_file():
                             digest.update(f"{show(local)}\0".encode() + local.read_bytes())
                     remote = target is None and bool(_URL.match(spec))
@@ -240,7 +247,7 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
                 raise RequirementsError(f"{here}: {exc}") from None
 
     visit(requirements, 0, "requirements")
-    return RequirementInputs(digest.hexdigest(), found)
+    return RequirementInputs(digest.hexdigest(), found, files)
 
 
 def check_requirements(requirements: Path, root: Path | None = None) -> None:

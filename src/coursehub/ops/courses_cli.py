@@ -49,6 +49,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     b = csub.add_parser("build", help="build the course environment and register its kernel")
     b.add_argument("name")
     b.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    i = csub.add_parser(
+        "image", help="write a Containerfile of the course environment (docker, kubernetes)"
+    )
+    i.add_argument("name")
+    i.add_argument("--output", "-o", help="folder to write into (default: ./<course>-image)")
+    i.add_argument("--base", help="base image (default: python:<course.yaml python>-slim)")
     u = csub.add_parser("unenrol", help="take someone out of a course")
     u.add_argument("name")
     u.add_argument("username", metavar="USER")
@@ -234,9 +240,32 @@ def _build(args: argparse.Namespace, store: CourseStore, console: Console) -> in
     return 0
 
 
+def _image(args: argparse.Namespace, store: CourseStore, console: Console) -> int:
+    from pathlib import Path
+
+    from ..containers.image import write_course_image
+
+    if store.get(args.name) is None:
+        raise _no_course(args.name)
+    outdir = Path(args.output or f"{args.name}-image")
+    done = write_course_image(store.layout, args.name, outdir, base=args.base)
+    console.print(f"Wrote {done.containerfile}", markup=False)
+    if done.copied:
+        console.print(f"Copied {', '.join(done.copied)} next to it", markup=False)
+    console.print("Build it (nothing was built here):", markup=False)
+    console.print(f"  {done.wheel_command}", markup=False)
+    console.print(f"  {done.build_command}", markup=False)
+    console.print(
+        f"then name IMAGE:TAG in coursehub.yaml: courses.settings.{args.name}.image",
+        markup=False,
+    )
+    return 0
+
+
 ACTIONS = {
     "add": _add,
     "build": _build,
+    "image": _image,
     "pull": _pull,
     "list": _list,
     "show": _show,
