@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import CoursehubError
 from ..roles import (
     CLI_SERVICE_NAME,
     CULLER_SERVICE_NAME,
@@ -31,6 +32,7 @@ SIGNIN_METHODS = ("local", "github", "lti", "jwt")
 SPAWNERS = {
     "local": "coursehub.hub.spawner.CoursehubLocalSpawner",
     "demo": "coursehub.hub.spawner.CoursehubDemoSpawner",
+    "docker": "coursehub.containers.spawner.CoursehubDockerSpawner",
 }
 
 
@@ -118,6 +120,11 @@ def translate(
     site, servers = config.site, config.servers
     service_url = f"http://127.0.0.1:{ports.service}"
     db_url = coursehub_database_url(config, layout)
+    if config.spawn.backend == "kubernetes":
+        raise BackendElsewhere(
+            "spawn.backend is kubernetes: the hub runs in the cluster, not here; write "
+            "its settings with `coursehub k8s render OUTDIR` (docs/kubernetes.md)"
+        )
 
     hub: dict[str, Any] = {
         "ip": site.bind_address,
@@ -210,7 +217,7 @@ def translate(
         "refresh_pre_spawn": True,
         "admin_users": set(config.roles.admin),
     }
-    return {
+    sections: dict[str, dict[str, Any]] = {
         "JupyterHub": hub,
         "Spawner": spawner,
         "CoursehubSpawner": coursehub_spawner,
@@ -222,6 +229,18 @@ def translate(
         },
         **authenticator_sections(config, secrets, db_url),
     }
+    if config.spawn.backend == "docker":
+        from ..containers.docker import docker_settings
+
+        for section, values in docker_settings(config, layout).items():
+            sections.setdefault(section, {}).update(values)
+    return sections
+
+
+class BackendElsewhere(CoursehubError):
+    """The configured backend does not run the hub on this machine."""
+
+    exit_code = 2
 
 
 def _framed_hub_settings(config: CoursehubConfig) -> dict[str, Any]:
