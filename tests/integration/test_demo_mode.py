@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,4 +83,8 @@ def test_non_root_up_runs_servers_as_itself_and_says_so(
         # no Unix account was made for the student
         assert subprocess.run(["id", site.unix_name("gil")], capture_output=True).returncode != 0
     finally:
+        # runuser does not pass SIGINT on: Ctrl-C `coursehub up` itself, as a terminal would
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(site.proc.pid).children():
+                child.send_signal(signal.SIGINT)
         hubproc.stop(site)
