@@ -138,9 +138,14 @@ def _message(err: dict[str, Any], loc: list[Any]) -> str:
 
 def _unknown_key_message(loc: list[Any]) -> str:
     parent: type[BaseModel] | None = CoursehubConfig
+    keyed = False  # the part before was a mapping of names (idle.courses, courses.settings)
     for part in loc[:-1]:
+        if keyed:
+            keyed = False
+            continue
         field = parent.model_fields.get(str(part)) if parent else None
         annotation = field.annotation if field else None
+        keyed = getattr(annotation, "__origin__", None) is dict
         parent = _model_in(annotation)
     allowed = sorted(parent.model_fields) if parent else []
     unknown = str(loc[-1])
