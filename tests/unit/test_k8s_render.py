@@ -17,7 +17,7 @@ from coursehub.k8s.manifests import extra_manifests, grading_job_template
 from coursehub.k8s.render import render
 from coursehub.k8s.values import NotKubernetes, helm_values
 from tests.helpers.k8s_site import SITE, load_site
-from tests.helpers.z2jh_chart import schema_errors
+from tests.helpers.z2jh_chart import hub_config, schema_errors
 
 
 def _by_kind(docs: list[dict]) -> dict[tuple[str, str], dict]:
@@ -77,6 +77,19 @@ def test_values_carry_database_service_images_limits_storage_and_culling(
     assert values["proxy"]["service"]["type"] == "ClusterIP"
 
 
+def _services_of_roles_exist(values: dict) -> None:
+    # the hub refuses to start when a role names a service it does not have
+    services = set(values["hub"]["services"])
+    if values["cull"]["enabled"]:
+        services.add("jupyterhub-idle-culler")  # the chart's own, with its own role
+    for role in values["hub"]["loadRoles"].values():
+        assert set(role.get("services", [])) <= services, role["name"]
+
+
+def test_every_role_names_services_the_hub_has(tmp_path: Path) -> None:
+    _services_of_roles_exist(helm_values(load_site(tmp_path).config))
+
+
 def test_per_course_idle_limits_run_coursehubs_culler_in_the_hub(tmp_path: Path) -> None:
     text = SITE.replace(
         "idle: {timeout: 30m, check_every: 2m}", "idle: {courses: {exam: {timeout: 4h}}}"
@@ -90,6 +103,7 @@ def test_per_course_idle_limits_run_coursehubs_culler_in_the_hub(tmp_path: Path)
         in culler["environment"]["COURSEHUB_CULL_POLICY"]
     )
     assert values["hub"]["loadRoles"]["idle-culler"]["services"] == ["idle-culler"]
+    _services_of_roles_exist(values)
     assert schema_errors(values) == []
 
 
@@ -243,3 +257,24 @@ def test_bad_kubernetes_settings_name_the_key_and_the_fix(
         load_site(tmp_path, SITE.replace(change, bad))
     text = "\n".join(str(p) for p in info.value.problems)
     assert key in text and message in text
+
+
+def test_the_charts_hub_config_takes_coursehubs_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = hub_config(helm_values(load_site(tmp_path).config), monkeypatch, namespace="physics")
+    # hub.config comes after the chart's own choices and wins
+    assert c.JupyterHub.spawner_class == "coursehub.k8s.spawner.CoursehubKubeSpawner"
+    assert c.JupyterHub.db_url == "postgresql://coursehub@db.example.edu:5432/coursehub"
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    # tokens come from the chart's generated Secret, never from the values
+    assert services["coursehub"]["api_token"] == "token-of-coursehub"
+    assert services["coursehub"]["url"] == "http://coursehub:8000"
+    assert services["coursehub-cli"]["api_token"] == "token-of-coursehub-cli"
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["coursehub-service"]["services"] == ["coursehub"]
+    assert "jupyterhub-idle-culler" in services and "jupyterhub-idle-culler" in roles
+    culler = services["jupyterhub-idle-culler"]["command"]
+    assert "--timeout=1800" in culler and "--cull-every=120" in culler
+    assert "--remove-named-servers" not in culler
+    assert c.KubeSpawner.namespace == "physics"

@@ -17,6 +17,7 @@ from ..config.layout import DataLayout
 from ..config.models import CoursehubConfig
 from ..config.translate import (
     AUTHENTICATORS,
+    CLI_SERVICE_NAME,
     CULLER_SERVICE_NAME,
     SIGNIN_METHODS,
     HubSecrets,
@@ -205,6 +206,9 @@ def _hub_services(config: CoursehubConfig) -> dict[str, Any]:
             "oauth_client_id": f"service-{SERVICE_NAME}",
         }
     }
+    # token-only, like on one machine: its role (coursehub-cli) must name a service
+    # that exists or the hub refuses to start; the token is in the chart's Secret
+    services[CLI_SERVICE_NAME] = {}
     if _per_course_culling(config):
         culler = culler_service(config, "python3")
         culler.pop("name")
