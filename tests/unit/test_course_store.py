@@ -302,3 +302,11 @@ def test_staff_listed_in_the_manifest_are_enrolled_on_add_and_pull(
     commit(source, {"course.yaml": "staff: [oops\n"})
     assert store.pull("physics").ok
     assert len(store.members("physics")) == 4
+
+
+def test_adding_a_course_makes_a_private_data_dir_passable(store: CourseStore, source: Path):
+    """Made 0700 by an earlier command, the data dir would keep students and the build
+    account away from the course files below it."""
+    store.layout.root.mkdir(mode=0o700)
+    store.add("physics", str(source))
+    assert store.layout.root.stat().st_mode & 0o777 == 0o711

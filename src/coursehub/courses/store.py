@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import fcntl
+import os
 import re
 import secrets
 import shutil
@@ -282,8 +283,10 @@ class CourseStore:
 
     def _mkdir(self, path: Path) -> Path:
         """Create `path` (and courses/) as 0755 whatever the umask: students' servers
-        read course files. The data dir's own mode (0711) is set where it is made."""
+        and the build account read course files, so the data dir is 0711 (passable,
+        not listable) as `up` makes it, also when a course comes before the first `up`."""
         self.layout.root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        os.chmod(self.layout.root, 0o711)
         for folder in (self.layout.courses, path):
             folder.mkdir(exist_ok=True)
             folder.chmod(0o755)

@@ -47,7 +47,8 @@ def _store(loaded: LoadedConfig):  # noqa: ANN202
 
     url = coursehub_database_url(loaded.config, DataLayout(loaded.config.site.data_dir))
     if url.startswith("sqlite"):
-        DataLayout(loaded.config.site.data_dir).root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # 0711 as `up` makes it: course files below it are read by students
+        DataLayout(loaded.config.site.data_dir).root.mkdir(parents=True, exist_ok=True, mode=0o711)
     ensure_schema(url)
     db = Database(url)
     try:
