@@ -11,7 +11,8 @@ each with N real student accounts and one course whose environment is built by
   as JupyterLab does: POST /api/sessions with the course kernel, open the kernel's
   websocket, run `1 + 1`; the time is from the request until the cell's result
   arrives. Also per kernel: its CPU-seconds from its start until that result (a forked
-  kernel's own CPU since the fork; the template's one-time import cost on its line);
+  kernel's own CPU since the fork; the template's one-time import cost on its line),
+  and the CPU its course server spent meanwhile (session, kernel manager, websocket);
 - the kernels are left idle for a while and their PSS is read
   (/proc/<pid>/smaps_rollup), with the kernel template's own.
 
@@ -64,6 +65,7 @@ class Run:
     mode: str
     result_s: list[float] = field(default_factory=list)
     kernel_cpu_s: list[float] = field(default_factory=list)
+    server_cpu_s: list[float] = field(default_factory=list)
     pss_mib: list[float] = field(default_factory=list)
     template_pss_mib: float | None = None
     template_cpu_s: float | None = None
@@ -128,6 +130,22 @@ def _kernels_of(unix_name: str) -> list[psutil.Process]:
         if proc.info["username"] == unix_name and "coursehub.singleuser" not in cmd:
             found.append(proc)
     return found
+
+
+def _server_of(unix_name: str) -> psutil.Process | None:
+    for proc in psutil.process_iter(["username", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if proc.info["username"] == unix_name and "coursehub.singleuser" in cmd:
+            return proc
+    return None
+
+
+def _cpu(proc: psutil.Process | None) -> float | None:
+    try:
+        times = proc.cpu_times() if proc is not None else None
+    except psutil.Error:
+        return None
+    return None if times is None else times.user + times.system
 
 
 def _start_server(api: httpx.Client, user: str, deadline: float) -> str | None:
@@ -225,6 +243,8 @@ def measure(mode: str, n: int, deadline: float, settle: float, console: Console)
                 if template is None:
                     run.failures.append("no kernel template answered within 120 s")
             console.print(f"{mode}: {n} course servers up; {n} students open the notebook…")
+            servers = {name: _server_of(prefix + name) for name in names}
+            before = {name: _cpu(proc) for name, proc in servers.items()}
             barrier = threading.Barrier(n)
             results: dict[str, float | str] = {}
 
@@ -247,6 +267,8 @@ def measure(mode: str, n: int, deadline: float, settle: float, console: Console)
                     run.failures.append(f"{name}: {value}")
                     continue
                 run.result_s.append(value)
+                if (after := _cpu(servers[name])) is not None and before[name] is not None:
+                    run.server_cpu_s.append(after - before[name])
                 for kernel in _kernels_of(prefix + name):
                     with_times = kernel.cpu_times()
                     run.kernel_cpu_s.append(with_times.user + with_times.system)
@@ -288,6 +310,7 @@ def rows(cold: Run, forked: Run) -> Iterator[tuple[str, float | None, float | No
     for label, attr, unit in (
         ("open notebook → first result", "result_s", " s"),
         ("kernel CPU until the result", "kernel_cpu_s", " CPU-s"),
+        ("server CPU for the open", "server_cpu_s", " CPU-s"),
         ("PSS per idle kernel", "pss_mib", " MiB"),
     ):
         a, b = getattr(cold, attr), getattr(forked, attr)
@@ -321,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=120.0, help="per wait, seconds")
     parser.add_argument("--settle", type=float, default=10.0, help="idle before PSS, s")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=110)
     cold = measure("cold", args.students, args.deadline, args.settle, console)
     forked = measure("forked", args.students, args.deadline, args.settle, console)
     report(cold, forked, args.students, console)
