@@ -1,6 +1,7 @@
 """The pod KubeSpawner (7.x, the real one) makes for a student's course server, from
-the values `coursehub k8s render` writes, turned into hub settings by the chart's own
-jupyterhub_config.py (tests/helpers/z2jh).
+the values `coursehub k8s render` writes, turned into hub settings key by key as the
+Zero-to-JupyterHub chart documents them (tests/helpers/chart_values.py, our own
+mapping of the keys coursehub writes, not the chart's code).
 
 No cluster is reachable here. KubeSpawner is built with its `_mock=True` test hook,
 which stands in a placeholder hub object (the spawner only reads URLs from it), and
@@ -30,9 +31,9 @@ from coursehub.courses.store import CourseStore
 from coursehub.db.session import Database, ensure_schema
 from coursehub.k8s.spawner import CoursehubKubeSpawner
 from coursehub.k8s.values import helm_values
+from tests.helpers.chart_values import hub_settings
 from tests.helpers.gitrepo import commit_all
 from tests.helpers.k8s_site import load_site
-from tests.helpers.z2jh_chart import hub_config
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -87,7 +88,7 @@ def spawner_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str)
     # read when kubernetes_asyncio is imported, so set where it keeps it
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
     values = helm_values(load_site(tmp_path).config)
-    config = hub_config(values, monkeypatch, namespace="physics")
+    config = hub_settings(values, namespace="physics")
     assert config.CoursehubKubeSpawner.coursehub_db_url.startswith("postgresql://")
     config.CoursehubKubeSpawner.coursehub_db_url = db_url  # the test's database
     return config

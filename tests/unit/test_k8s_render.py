@@ -1,6 +1,8 @@
-"""`coursehub k8s render`: the chart's values and coursehub's manifests, checked
-against the chart's own schema (Zero-to-JupyterHub 4.4.0) and the Kubernetes schemas
-(kubernetes-validate, offline). No cluster is reachable here: nothing is applied."""
+"""`coursehub k8s render`: the chart's values, checked for the shape coursehub relies
+on (tests/helpers/chart_values.py, our own check: the chart's schema is checked by helm
+on a real cluster, docs/kubernetes.md), and coursehub's manifests, checked against the
+Kubernetes schemas (kubernetes-validate, offline). No cluster is reachable here:
+nothing is applied."""
 
 from __future__ import annotations
 
@@ -16,19 +18,47 @@ from coursehub.errors import ConfigError
 from coursehub.k8s.manifests import extra_manifests, grading_job_template
 from coursehub.k8s.render import render
 from coursehub.k8s.values import NotKubernetes, helm_values
+from tests.helpers.chart_values import hub_settings, values_problems
 from tests.helpers.k8s_site import SITE, load_site
-from tests.helpers.z2jh_chart import hub_config, schema_errors
 
 
 def _by_kind(docs: list[dict]) -> dict[tuple[str, str], dict]:
     return {(d["kind"], d["metadata"].get("name", "")): d for d in docs}
 
 
-def test_values_pass_the_charts_schema(tmp_path: Path) -> None:
+def test_values_have_the_shape_coursehub_relies_on(tmp_path: Path) -> None:
+    config = load_site(tmp_path).config
+    assert values_problems(helm_values(config)) == []
+    # and so does the YAML file helm reads
+    render(config, tmp_path / "out")
+    assert values_problems(yaml.safe_load((tmp_path / "out" / "values.yaml").read_text())) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("singleuser.imag", {}, "singleuser.imag: not a key coursehub renders"),
+        ("singleuser.cpu.limit", "2", "singleuser.cpu.limit: expected int or float"),
+        ("singleuser.uid", True, "singleuser.uid: expected int, got a boolean"),
+        ("hub.config.loadRoles", {}, "hub.config: loadRoles: not a class name"),
+        ("hub.services.coursehub.apiToken", "x", "apiToken is set in the values"),
+        ("hub.db.url", None, "hub.db.url: missing"),
+        ("singleuser.storage.type", "static", "expected one of dynamic"),
+    ],
+)
+def test_the_shape_check_catches_mistakes(
+    tmp_path: Path, path: str, value: object, problem: str
+) -> None:
     values = helm_values(load_site(tmp_path).config)
-    assert schema_errors(values) == []
-    # the schema does catch mistakes: a typo in a chart key is refused
-    assert schema_errors({**values, "singleuser": {**values["singleuser"], "imag": {}}})
+    *parents, last = path.split(".")
+    node = values
+    for part in parents:
+        node = node[part]
+    if value is None:
+        del node[last]
+    else:
+        node[last] = value
+    assert any(problem in p for p in values_problems(values)), values_problems(values)
 
 
 def test_values_carry_database_service_images_limits_storage_and_culling(
@@ -79,10 +109,9 @@ def test_values_carry_database_service_images_limits_storage_and_culling(
 
 def _services_of_roles_exist(values: dict) -> None:
     # the hub refuses to start when a role names a service it does not have
-    services = set(values["hub"]["services"])
-    if values["cull"]["enabled"]:
-        services.add("jupyterhub-idle-culler")  # the chart's own, with its own role
-    for role in values["hub"]["loadRoles"].values():
+    c = hub_settings(values)
+    services = {s["name"] for s in c.JupyterHub.services}
+    for role in c.JupyterHub.load_roles:
         assert set(role.get("services", [])) <= services, role["name"]
 
 
@@ -104,7 +133,10 @@ def test_per_course_idle_limits_run_coursehubs_culler_in_the_hub(tmp_path: Path)
     )
     assert values["hub"]["loadRoles"]["idle-culler"]["services"] == ["idle-culler"]
     _services_of_roles_exist(values)
-    assert schema_errors(values) == []
+    assert "jupyterhub-idle-culler" not in {
+        s["name"] for s in hub_settings(values).JupyterHub.services
+    }
+    assert values_problems(values) == []
 
 
 @pytest.mark.parametrize("version", ["1.30.0", kubernetes_validate.latest_version()])
@@ -210,6 +242,10 @@ def test_rendered_files_hold_no_secret_and_commands_create_them(
         "helm upgrade --install coursehub jupyterhub/jupyterhub --namespace physics "
         f"--version 4.4.0 --values {out / 'values.yaml'}" in printed
     )
+    assert (
+        "helm template coursehub jupyterhub/jupyterhub --namespace physics "
+        f"--version 4.4.0 --values {out / 'values.yaml'} > /dev/null" in printed
+    )
     assert f"kubectl apply --namespace physics -f {out / 'coursehub-extras.yaml'}" in printed
     assert "Every manifest matches the Kubernetes 1.30.0 schemas." in printed
     extras = list(yaml.safe_load_all((out / "coursehub-extras.yaml").read_text()))
@@ -259,22 +295,20 @@ def test_bad_kubernetes_settings_name_the_key_and_the_fix(
     assert key in text and message in text
 
 
-def test_the_charts_hub_config_takes_coursehubs_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_hub_gets_coursehubs_spawner_database_services_and_login_page(
+    tmp_path: Path,
 ) -> None:
-    c = hub_config(helm_values(load_site(tmp_path).config), monkeypatch, namespace="physics")
-    # hub.config comes after the chart's own choices and wins
+    c = hub_settings(helm_values(load_site(tmp_path).config), namespace="physics")
     assert c.JupyterHub.spawner_class == "coursehub.k8s.spawner.CoursehubKubeSpawner"
     assert c.JupyterHub.db_url == "postgresql://coursehub@db.example.edu:5432/coursehub"
+    assert c.CoursehubKubeSpawner.coursehub_db_url == c.JupyterHub.db_url
     services = {s["name"]: s for s in c.JupyterHub.services}
-    # tokens come from the chart's generated Secret, never from the values
+    # every token is the chart's to generate, including the token-only CLI service's
     assert services["coursehub"]["api_token"] == "token-of-coursehub"
     assert services["coursehub"]["url"] == "http://coursehub:8000"
     assert services["coursehub-cli"]["api_token"] == "token-of-coursehub-cli"
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["coursehub-service"]["services"] == ["coursehub"]
-    assert "jupyterhub-idle-culler" in services and "jupyterhub-idle-culler" in roles
-    culler = services["jupyterhub-idle-culler"]["command"]
-    assert "--timeout=1800" in culler and "--cull-every=120" in culler
-    assert "--remove-named-servers" not in culler
-    assert c.KubeSpawner.namespace == "physics"
+    # hub.extraConfig points JupyterHub at coursehub's login page inside its package
+    (templates,) = c.JupyterHub.template_paths
+    assert (Path(templates) / "login.html").is_file()

@@ -51,6 +51,10 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
         *(f"  {c}" for c in done.secret_commands),
         "Install or update the chart, then coursehub's own objects:",
         f"  helm repo add jupyterhub {names.CHART_REPO} && helm repo update",
+        "  # the chart checks the values against its own schema (add --validate to have",
+        "  # the cluster check the manifests too); nothing is installed",
+        f"  helm template {k8s.release} jupyterhub/jupyterhub {ns} "
+        f"--version {names.CHART_VERSION} --values {out / 'values.yaml'} > /dev/null",
         f"  helm upgrade --install {k8s.release} jupyterhub/jupyterhub {ns} "
         f"--version {names.CHART_VERSION} --values {out / 'values.yaml'}",
         f"  kubectl apply {ns} -f {out / 'coursehub-extras.yaml'}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..roles import SERVICE_NAME
 
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
-CHART_VERSION = "4.4.0"  # the z2jh 4.x release the rendered values are checked against
+CHART_VERSION = "4.4.0"  # the z2jh 4.x release the rendered values are written for
 K8S_VERSION = "1.30.0"  # oldest Kubernetes the manifests are validated for
 
 SERVICE_PORT = 8000
