@@ -39,7 +39,7 @@ from pathlib import Path
 from rich.console import Console
 from ruamel.yaml import YAML
 
-from _storm import targets
+from _storm import census, targets
 from _storm.accounts import Credentials
 from _storm.cli import parse_args, run_benchmark
 from _storm.driver import run_storm
@@ -52,13 +52,16 @@ TARGETS: dict[str, Callable[[int, Path | None], AbstractContextManager[targets.R
 }
 
 
-def _servers_start(mode: str) -> Callable[[Path, list[Credentials]], None]:
-    """servers.start in coursehub.yaml (forked, the default, or cold), comments kept."""
+def _servers_start(mode: str, concurrent: int | None) -> Callable[[Path, list[Credentials]], None]:
+    """servers.start (forked, the default, or cold) and, if given, servers.concurrent_starts
+    in coursehub.yaml, comments kept."""
 
     def before_up(config: Path, _students: list[Credentials]) -> None:
         yaml = YAML()
         doc = yaml.load(config.read_text()) or {}
         doc.setdefault("servers", {})["start"] = mode
+        if concurrent is not None:
+            doc["servers"]["concurrent_starts"] = concurrent
         with config.open("w") as f:
             yaml.dump(doc, f)
 
@@ -68,9 +71,12 @@ def _servers_start(mode: str) -> Callable[[Path, list[Credentials]], None]:
 def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary:
     console.print(f"[bold]{name}[/bold]: starting the hub for {args.students} students…")
     if name == "coursehub":
-        console.print(f"coursehub: servers.start: {args.start}")
-        target = targets.coursehub(args.students, args.keep_logs,
-                                   before_up=_servers_start(args.start))  # fmt: skip
+        console.print(
+            f"coursehub: servers.start: {args.start}, concurrent_starts: "
+            f"{args.concurrent_starts or 'auto'}"
+        )
+        before_up = _servers_start(args.start, args.concurrent_starts)
+        target = targets.coursehub(args.students, args.keep_logs, before_up=before_up)
     else:
         target = TARGETS[name](args.students, args.keep_logs)
     try:
@@ -78,8 +84,14 @@ def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary
             for note in hub.notes:
                 console.print(f"{name}: note: {note}", highlight=False)
             console.print(f"{name}: hub ready at {hub.base_url}; storm!")
+            before = census.snapshot()
             storm = asyncio.run(
                 run_storm(hub.base_url, hub.students, deadline=args.deadline, hub_cpu=hub.hub_cpu)
+            )
+            rows = census.breakdown(before, census.snapshot())
+            console.print(
+                f"{name}: " + census.describe(rows, storm.wall_s, before.cores, args.students),
+                highlight=False,
             )
             console.print(
                 f"{name}: storm over after {storm.wall_s:.1f} s "
@@ -97,9 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         "--start", choices=["forked", "cold"], default="forked",
         help="how coursehub starts servers (servers.start; default forked)",
     )  # fmt: skip
+    start.add_argument(
+        "--concurrent-starts", type=int, default=None,
+        help="coursehub's servers.concurrent_starts (default: the site's auto)",
+    )  # fmt: skip
     known, rest = start.parse_known_args(argv)
     args = parse_args(rest, __doc__.split("\n\n")[0])
-    args.start = known.start
+    args.start, args.concurrent_starts = known.start, known.concurrent_starts
     return run_benchmark("login_storm", args, run_target, LOGIN_STORM_TITLE)
 
 
