@@ -178,34 +178,48 @@ def _open_and_run(server: str, token: str, timeout: float) -> float:
     )
     session.raise_for_status()
     kernel = session.json()["kernel"]["id"]
-    msg_id = uuid.uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "username": "s",
-            "session": uuid.uuid4().hex,
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": "1 + 1", "silent": False, "store_history": True},
-        "channel": "shell",
-    }
+    session_id = uuid.uuid4().hex
+
+    def message(msg_type: str, content: dict) -> tuple[str, str]:
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": msg_type, "username": "s",
+                  "session": session_id, "version": "5.3"}  # fmt: skip
+        body = {"header": header, "parent_header": {}, "metadata": {},
+                "content": content, "channel": "shell"}  # fmt: skip
+        return msg_id, json.dumps(body)
+
     ws_url = server.replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
+    end = t0 + timeout
     with connect(ws_url, additional_headers=headers, open_timeout=timeout) as ws:
-        ws.send(json.dumps(request))
-        end = t0 + timeout
+        # As JupyterLab: ask for the kernel's info once connected, run the cell once
+        # the kernel has answered (a request sent before may be lost).
+        asked: set[str] = set()
+        exec_id: str | None = None
+        ask = True
         while time.monotonic() < end:
-            msg = json.loads(ws.recv(timeout=max(0.1, end - time.monotonic())))
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            if ask and exec_id is None:  # again after 2 s of silence, until it answers
+                info_id, info = message("kernel_info_request", {})
+                asked.add(info_id)
+                ws.send(info)
+            try:
+                msg = json.loads(ws.recv(timeout=min(2.0, max(0.1, end - time.monotonic()))))
+            except TimeoutError:
+                ask = True
                 continue
-            if msg["msg_type"] == "execute_result":
-                if msg["content"]["data"].get("text/plain") != "2":
-                    raise RuntimeError(f"unexpected result {msg['content']['data']}")
-                return time.monotonic() - t0
-            if msg["msg_type"] == "error":
-                raise RuntimeError(f"the cell failed: {msg['content'].get('ename')}")
+            ask = False
+            parent = msg.get("parent_header", {}).get("msg_id")
+            if parent in asked and msg["msg_type"] == "kernel_info_reply" and exec_id is None:
+                exec_id, run = message(
+                    "execute_request", {"code": "1 + 1", "silent": False, "store_history": True}
+                )
+                ws.send(run)
+            elif parent is not None and parent == exec_id:
+                if msg["msg_type"] == "execute_result":
+                    if msg["content"]["data"].get("text/plain") != "2":
+                        raise RuntimeError(f"unexpected result {msg['content']['data']}")
+                    return time.monotonic() - t0
+                if msg["msg_type"] == "error":
+                    raise RuntimeError(f"the cell failed: {msg['content'].get('ename')}")
     raise TimeoutError(f"no result within {timeout:.0f} s")
 
 
