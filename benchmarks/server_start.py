@@ -251,13 +251,12 @@ def rows(cold: Run, forked: Run) -> Iterator[tuple[str, float | None, float | No
 
 
 def fits(run: Run) -> int | None:
-    """Idle students in 24 GiB: what is left after the hub side, over PSS per server
-    (a forked server's share of the template included)."""
+    """Idle students in 24 GiB: what is left after the hub side and the template, over
+    the median PSS per server (PSS already charges each server its share of the pages
+    it shares with the template and the others)."""
     if not run.pss_mib:
         return None
     per = statistics.median(run.pss_mib)
-    if run.template_pss_mib and run.pss_mib:
-        per += run.template_pss_mib / len(run.pss_mib)
     left = MACHINE_MEMORY / 1024**2 - run.hub_side_pss_mib - (run.template_pss_mib or 0)
     return int(left // per)
 
