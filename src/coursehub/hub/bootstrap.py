@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 from pathlib import Path
@@ -44,9 +45,13 @@ def configure(c: Any, config_path: str) -> None:
         # Start importing now, so the first students of the day get forked servers.
         from ..zygote.manager import server_template
 
-        server_template(
+        template = server_template(
             layout.server_template_socket, machine.python, layout.logs / "server-template.log"
-        ).start()
+        )
+        template.start()
+        # Stopped with the hub (its servers keep running), not a second after it: when
+        # `up` has returned, nothing of the site is left running.
+        atexit.register(template.stop)
         _keep_kernel_templates(layout)
 
 
@@ -67,6 +72,7 @@ def _keep_kernel_templates(layout: DataLayout) -> None:
 
     templates = KernelTemplates(layout)
     templates.ensure(built_courses(layout))
+    atexit.register(templates.stop_all)  # forked kernels keep running
     try:
         loop = asyncio.get_running_loop()  # JupyterHub loads its config inside its loop
     except RuntimeError:
