@@ -49,6 +49,7 @@ from websockets.sync.client import connect
 
 from _storm import targets
 from _storm.accounts import Credentials
+from _storm.figures import percentile, pss_mib
 from _storm.live_site import make_tokens
 from _storm.procs import run_checked
 from coursehub.courses.kernels import kernel_name, template_socket
@@ -56,8 +57,6 @@ from coursehub.zygote.kernel_provisioner import template_status
 
 COURSE = "kbench"
 NOTEBOOK = "intro.ipynb"
-GIB = 1024**3
-MACHINE_MEMORY = 24 * GIB
 
 
 @dataclass
@@ -110,16 +109,6 @@ def _prepare(mode: str, repo: Path, seen: dict[str, Path]):  # noqa: ANN202
             run_checked(targets.cli_argv(config, *args), timeout=600)
 
     return before_up
-
-
-def _pss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _kernels_of(unix_name: str) -> list[psutil.Process]:
@@ -292,21 +281,14 @@ def measure(mode: str, n: int, deadline: float, settle: float, console: Console)
             time.sleep(settle)
             for name in names:
                 for kernel in _kernels_of(prefix + name):
-                    if (pss := _pss_mib(kernel.pid)) is not None:
+                    if (pss := pss_mib(kernel.pid)) is not None:
                         run.pss_mib.append(pss)
             if template is not None:
                 proc = psutil.Process(template["pid"])
-                run.template_pss_mib = _pss_mib(proc.pid)
+                run.template_pss_mib = pss_mib(proc.pid)
                 times = proc.cpu_times()
                 run.template_cpu_s = times.user + times.system
     return run
-
-
-def _p(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -329,8 +311,13 @@ def rows(cold: Run, forked: Run) -> Iterator[tuple[str, float | None, float | No
     ):
         a, b = getattr(cold, attr), getattr(forked, attr)
         yield f"{label}, median", median(a), median(b), unit
-        yield f"{label}, p95", _p(a, 0.95), _p(b, 0.95), unit
-    yield "open notebook → first result, max", _p(cold.result_s, 1), _p(forked.result_s, 1), " s"
+        yield f"{label}, p95", percentile(a, 0.95), percentile(b, 0.95), unit
+    yield (
+        "open notebook → first result, max",
+        percentile(cold.result_s, 1),
+        percentile(forked.result_s, 1),
+        " s",
+    )
 
 
 def report(cold: Run, forked: Run, n: int, console: Console) -> None:

@@ -42,6 +42,7 @@ from ruamel.yaml import YAML
 
 from _storm import targets
 from _storm.accounts import Credentials
+from _storm.figures import percentile, pss_mib
 
 GIB = 1024**3
 MACHINE_MEMORY = 24 * GIB
@@ -78,16 +79,6 @@ def _set_start(mode: str, seen: dict[str, Path]):  # noqa: ANN202
     return before_up
 
 
-def _pss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def _server_process(unix_name: str) -> psutil.Process | None:
     for proc in psutil.process_iter(["username", "cmdline"]):
         if proc.info["username"] == unix_name and "coursehub.singleuser" in " ".join(
@@ -114,7 +105,7 @@ def _hub_side_pss(data_dir: Path, hub_pid: int) -> float:
         return total
     for proc in [up, *up.children(recursive=True)] if up else []:
         if proc.username() == "root" and "zygote.template" not in " ".join(proc.cmdline()):
-            total += _pss_mib(proc.pid) or 0.0
+            total += pss_mib(proc.pid) or 0.0
     return total
 
 
@@ -152,12 +143,12 @@ def measure(mode: str, n: int, deadline: float, settle: float, console: Console)
         time.sleep(settle)
         for student in hub.students:
             proc = _server_process(prefix + student.username)
-            pss = _pss_mib(proc.pid) if proc else None
+            pss = pss_mib(proc.pid) if proc else None
             if pss is not None:
                 run.pss_mib.append(pss)
         template = _template_process(data_dir)
         if template is not None:
-            run.template_pss_mib = _pss_mib(template.pid)
+            run.template_pss_mib = pss_mib(template.pid)
             times = template.cpu_times()
             run.template_cpu_s = times.user + times.system
         hub_pid = int((data_dir / "runtime" / "jupyterhub.pid").read_text())
@@ -218,13 +209,6 @@ def _one_start(
     run.hub_cpu_s.append(hub_cpu)
 
 
-def _p(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
 
@@ -246,7 +230,7 @@ def rows(cold: Run, forked: Run) -> Iterator[tuple[str, float | None, float | No
         for name, q in (("median", 0.5), ("p95", 0.95)):
             if attr in ("pss_mib", "first_ready_s") and name == "p95":
                 continue
-            a, b = _p(getattr(cold, attr), q), _p(getattr(forked, attr), q)
+            a, b = percentile(getattr(cold, attr), q), percentile(getattr(forked, attr), q)
             yield f"{label} ({name})", a, b, unit
 
 

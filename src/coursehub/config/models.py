@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -333,6 +333,20 @@ class SpawnConfig(Section):
 COURSE_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
+_Value = TypeVar("_Value")
+
+
+def _course_keys(v: dict[str, _Value]) -> dict[str, _Value]:
+    """Keys of a per-course mapping must be course names."""
+    for name in v:
+        if not COURSE_KEY_RE.match(name):
+            raise ValueError(
+                f"{name!r} is not a course name: use 1-40 lower-case letters, digits, "
+                "'-' or '_', starting with a letter"
+            )
+    return v
+
+
 class CourseIdleConfig(Section):
     timeout: Duration | None = Field(
         None, description="Idle timeout of this course's servers (empty: the site's)."
@@ -367,10 +381,7 @@ class IdleConfig(Section):
     @field_validator("courses")
     @classmethod
     def _course_names(cls, v: dict[str, CourseIdleConfig]) -> dict[str, CourseIdleConfig]:
-        for name in v:
-            if not COURSE_KEY_RE.match(name):
-                raise ValueError(f"{name!r} is not a course name")
-        return v
+        return _course_keys(v)
 
 
 class StatsConfig(Section):
@@ -457,13 +468,7 @@ class CoursesConfig(Section):
     @field_validator("settings")
     @classmethod
     def _course_names(cls, v: dict[str, CourseSiteSettings]) -> dict[str, CourseSiteSettings]:
-        for name in v:
-            if not COURSE_KEY_RE.match(name):
-                raise ValueError(
-                    f"{name!r} is not a course name: use 1-40 lower-case letters, digits, "
-                    "'-' or '_', starting with a letter"
-                )
-        return v
+        return _course_keys(v)
 
 
 class EventsConfig(Section):
