@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,11 +78,13 @@ def write_site(
     roles: dict[str, str] | None = None,
     extra_yaml: str = "",
     data_dir: Path | None = None,
+    spawn_yaml: str = "",
 ) -> RunningHub:
     """A site with a roster of `users` (name -> password); nothing started yet.
 
     `data_dir`: where the site keeps its data (default: a new folder under /tmp). Sites
-    that grade need one outside /tmp: each grading sandbox gets a private /tmp."""
+    that grade need one outside /tmp: each grading sandbox gets a private /tmp.
+    `spawn_yaml`: more keys of the spawn section (backend, slurm, ...), unindented."""
     port = free_port()
     prefix = f"cht{secrets.token_hex(2)}-"
     # Homes must be reachable by student accounts: not under pytest's 0700 tmp dirs.
@@ -105,7 +108,9 @@ def write_site(
         f"site:\n  name: Test hub\n  port: {port}\n  data_dir: {data_dir}\n"
         f"roster:\n  file: ./roster.csv\n"
         f"spawn:\n  local:\n    user_prefix: {prefix}\n    home_root: {home_root}\n"
-        f"idle:\n  timeout: 0\n" + extra_yaml
+        + textwrap.indent(spawn_yaml, "  ")
+        + "idle:\n  timeout: 0\n"
+        + extra_yaml
     )
     return RunningHub(
         url=f"http://127.0.0.1:{port}",

@@ -60,6 +60,12 @@ class DataLayout:
         return self.root / "shares"
 
     @property
+    def slurm_jobs(self) -> Path:
+        """Per-student folders for server jobs' logs and rendezvous files (slurm backend;
+        on storage the compute nodes share)."""
+        return self.root / "slurm-jobs"
+
+    @property
     def demo_homes(self) -> Path:
         return self.root / "demo-homes"
 

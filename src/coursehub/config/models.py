@@ -18,6 +18,7 @@ from .containers import (
     check_cluster_database_url,
     check_image_reference,
 )
+from .slurm import SlurmJobOptions, SlurmSpawnConfig
 from .units import Duration, Size
 
 ROLE_NAMES = ("admin", "instructor", "ta", "student")
@@ -298,14 +299,15 @@ class LocalSpawnConfig(Section):
 
 
 class SpawnConfig(Section):
-    backend: Literal["local", "demo", "kubernetes", "docker"] = Field(
+    backend: Literal["local", "demo", "kubernetes", "docker", "slurm"] = Field(
         "local",
         description="local: a Unix account per student (needs root). demo: every server "
         "runs as the account running coursehub, with NO isolation between students; "
         "chosen automatically when coursehub is not run as root. docker: a container per "
         "(student x course) on this machine, with Docker or Podman (see spawn.docker). "
         "kubernetes: the hub and servers run in a cluster, set up from "
-        "`coursehub k8s render` (see spawn.kubernetes).",
+        "`coursehub k8s render` (see spawn.kubernetes). slurm: each (student x course) "
+        "server is a Slurm job running as the student's Unix account (see spawn.slurm).",
     )
     local: LocalSpawnConfig = Field(default_factory=LocalSpawnConfig)
     kubernetes: KubernetesSpawnConfig | None = Field(
@@ -313,6 +315,11 @@ class SpawnConfig(Section):
     )
     docker: DockerSpawnConfig | None = Field(
         None, description="Settings for backend docker (docs/containers.md)."
+    )
+    slurm: SlurmSpawnConfig = Field(
+        default_factory=SlurmSpawnConfig,
+        description="Settings for backend slurm (docs/slurm.md); student accounts are "
+        "made as for backend local (spawn.local).",
     )
 
     @model_validator(mode="after")
@@ -445,6 +452,12 @@ class CourseSiteSettings(Section):
         description="Container image of this course's servers for the docker and "
         "kubernetes backends, e.g. registry.example.edu/courses/ds101:2025-09 (make one "
         "with `coursehub course image`). Empty: the backend's default image.",
+    )
+
+    slurm: SlurmJobOptions | None = Field(
+        None,
+        description="Partition, account, qos and time of this course's server jobs for "
+        "the slurm backend, over spawn.slurm's, e.g. {partition: gpu, account: ds101}.",
     )
 
     @field_validator("image")
@@ -686,6 +699,11 @@ class CoursehubConfig(Section):
                     check_cluster_database_url(_without_password(url))
                 except ValueError as exc:
                     raise ValueError(f"database.url: {exc}") from None
+        if spawn.backend == "slurm" and self.servers.limits.memory is None:
+            raise ValueError(
+                "spawn.backend slurm needs servers.limits.memory (e.g. 2G): a job that "
+                "asks for no memory gets a whole node's"
+            )
         loopback = ("127.0.0.1", "::1", "localhost")
         if spawn.backend == "docker" and self.site.bind_address in loopback:
             raise ValueError(

@@ -33,6 +33,7 @@ SPAWNERS = {
     "local": "coursehub.hub.spawner.CoursehubLocalSpawner",
     "demo": "coursehub.hub.spawner.CoursehubDemoSpawner",
     "docker": "coursehub.containers.spawner.CoursehubDockerSpawner",
+    "slurm": "coursehub.slurm.spawner.CoursehubSlurmSpawner",
 }
 
 
@@ -104,9 +105,24 @@ def frame_ancestors_directive(config: CoursehubConfig) -> str:
     return " ".join(["frame-ancestors 'self'", *config.site.frame_ancestors])
 
 
+SLURM_AUTO_STARTS = 16  # servers start on the nodes: the hub only submits and waits
+
+
 def concurrent_starts(config: CoursehubConfig, machine: Machine) -> int:
     value = config.servers.concurrent_starts
-    return max(1, machine.cpu_count) if value == "auto" else max(1, value)
+    if value == "auto":
+        return SLURM_AUTO_STARTS if config.spawn.backend == "slurm" else max(1, machine.cpu_count)
+    return max(1, value)
+
+
+def hub_address(config: CoursehubConfig) -> str:
+    """Where servers reach the hub's API and the coursehub service."""
+    return config.spawn.slurm.hub_address if config.spawn.backend == "slurm" else "127.0.0.1"
+
+
+def forks_here(config: CoursehubConfig) -> bool:
+    """Whether servers and kernels fork from templates on this machine."""
+    return config.servers.start == "forked" and config.spawn.backend in ("local", "demo")
 
 
 def translate(
@@ -118,7 +134,7 @@ def translate(
 ) -> dict[str, dict[str, Any]]:
     """JupyterHub configuration as {section: {trait: value}}."""
     site, servers = config.site, config.servers
-    service_url = f"http://127.0.0.1:{ports.service}"
+    service_url = f"http://{hub_address(config)}:{ports.service}"
     db_url = coursehub_database_url(config, layout)
     if config.spawn.backend == "kubernetes":
         raise BackendElsewhere(
@@ -129,9 +145,9 @@ def translate(
     hub: dict[str, Any] = {
         "ip": site.bind_address,
         "port": site.port,
-        "hub_ip": "127.0.0.1",
+        "hub_ip": hub_address(config),
         "hub_port": ports.hub,
-        "hub_connect_ip": "127.0.0.1",
+        "hub_connect_ip": hub_address(config),
         "db_url": hub_database_url(config, layout),
         "cookie_secret_file": str(layout.secret_file("cookie_secret")),
         "pid_file": str(layout.hub_pid_file),
@@ -197,7 +213,7 @@ def translate(
         "template_socket": str(layout.server_template_socket),
         "template_log": str(layout.logs / "server-template.log"),
     }
-    if config.spawn.backend == "local":
+    if config.spawn.backend in ("local", "slurm"):
         local = config.spawn.local
         coursehub_spawner.update(
             user_prefix=local.user_prefix,
@@ -229,12 +245,35 @@ def translate(
         },
         **authenticator_sections(config, secrets, db_url),
     }
+    if config.spawn.backend == "slurm":
+        sections["CoursehubSlurmSpawner"] = slurm_spawner_settings(config, layout)
     if config.spawn.backend == "docker":
         from ..containers.docker import docker_settings
 
         for section, values in docker_settings(config, layout).items():
             sections.setdefault(section, {}).update(values)
     return sections
+
+
+def slurm_spawner_settings(config: CoursehubConfig, layout: DataLayout) -> dict[str, Any]:
+    slurm = config.spawn.slurm
+    per_course = {
+        course: settings.slurm.model_dump(exclude_none=True)
+        for course, settings in config.courses.settings.items()
+        if settings.slurm is not None
+    }
+    return {
+        "slurm_conf": str(slurm.conf) if slurm.conf else "",
+        "slurm_bin_dir": str(slurm.bin_dir) if slurm.bin_dir else "",
+        "partition": slurm.partition or "",
+        "account": slurm.account or "",
+        "qos": slurm.qos or "",
+        "job_time": slurm.time or 0,
+        "server_ip": slurm.server_ip,
+        "sbatch_extra": list(slurm.options),
+        "course_options": per_course,
+        "jobs_dir": str(layout.slurm_jobs),
+    }
 
 
 class BackendElsewhere(CoursehubError):

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config.layout import DataLayout, Ports, python_command
 from ..config.loader import load_config
-from ..config.translate import Machine, translate
+from ..config.translate import Machine, forks_here, translate
 from ..roles import SERVICE_NAME
 from ..runtime import effective_config
 from ..secrets_store import ensure_hub_secrets
@@ -41,7 +41,7 @@ def configure(c: Any, config_path: str) -> None:
             service["environment"].update(backup_environment(loaded))
     if config.extra_config_dir is not None:
         _load_extra(c, config.extra_config_dir)
-    if config.servers.start == "forked":
+    if forks_here(config):
         # Start importing now, so the first students of the day get forked servers.
         from ..zygote.manager import server_template
 

@@ -6,6 +6,7 @@ import sys
 
 from ..config.layout import DataLayout
 from ..config.models import CoursehubConfig
+from ..config.translate import forks_here
 from ..courses.kernels import template_socket
 from ..zygote.kernel_provisioner import template_status
 from ..zygote.kernel_templates import built_courses
@@ -19,6 +20,8 @@ def server_template_check(config: CoursehubConfig, layout: DataLayout) -> Check:
     """How student servers start, and, with the hub up, whether the template answers."""
     if config.servers.start == "cold":
         return Check(NAME, "info", "servers start cold (servers.start: cold)")
+    if not forks_here(config):
+        return Check(NAME, "info", f"servers start in the {config.spawn.backend} backend")
     log = layout.logs / "server-template.log"
     if not layout.up_pid_file.exists():
         return Check(NAME, "info", "the template starts with the hub (`coursehub up`)")
@@ -62,6 +65,8 @@ def kernel_templates_check(config: CoursehubConfig, layout: DataLayout) -> Check
     """With the hub up: does each built course environment's kernel template answer?"""
     if config.servers.start == "cold":
         return Check(KERNELS, "info", "kernels start cold (servers.start: cold)")
+    if not forks_here(config):
+        return Check(KERNELS, "info", f"kernels start inside the {config.spawn.backend} servers")
     courses = built_courses(layout)
     if not courses:
         return Check(KERNELS, "info", "no course has a built environment: nothing to fork")

@@ -129,6 +129,9 @@ class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         return self.connection_info
 
     def _fork(self, cmd: list[str], kwargs: dict[str, Any]) -> int:
+        if os.environ.get("COURSEHUB_KERNELS") == "cold":
+            # set by the Slurm job starter: a template's kernel would run outside the job
+            raise ForkUnavailable("kernels start cold here (COURSEHUB_KERNELS=cold)")
         env = dict(kwargs.get("env") if kwargs.get("env") is not None else os.environ)
         if not kwargs.get("independent"):
             env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launcher does
