@@ -156,6 +156,31 @@ def wait_healthy(hub: RunningHub, timeout: float = READY_TIMEOUT) -> None:
     raise RuntimeError(f"hub not healthy within {timeout}s:\n{hub.log_tail()}")
 
 
+def interrupt(hub: RunningHub) -> None:
+    """Ctrl-C to `coursehub up`: servers, hub, service and proxy stop; the site's
+    data, accounts and homes stay (start(hub) brings it back)."""
+    if hub.proc is not None and hub.proc.poll() is None:
+        hub.proc.send_signal(signal.SIGINT)
+        hub.proc.wait(120)
+
+
+def restart_hub(hub: RunningHub, timeout: float = READY_TIMEOUT) -> None:
+    """`coursehub restart`: a new hub process; student servers keep running."""
+    pid_file = hub.data_dir / "runtime" / "jupyterhub.pid"
+    old = pid_file.read_text().strip()
+    done = hub.cli("restart")
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if pid_file.read_text().strip() not in ("", old):
+                break
+        time.sleep(0.2)
+    else:
+        raise RuntimeError(f"no new hub within {timeout}s:\n{hub.log_tail()}")
+    wait_healthy(hub, timeout)
+
+
 def stop(hub: RunningHub) -> None:
     """Stop everything and delete the Unix accounts and homes the test made."""
     if hub.proc is not None and hub.proc.poll() is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -204,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     log.info("culling idle servers every %ss", args.cull_every)
-    asyncio.run(cull_forever(url, token, policy, args.cull_every))
+    # the hub stops its services with SIGINT: a clean exit, no traceback
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(cull_forever(url, token, policy, args.cull_every))
     return 0
 
 
