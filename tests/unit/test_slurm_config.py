@@ -352,14 +352,9 @@ def test_templates_fork_only_for_servers_on_this_machine(
     assert forks_here(_config(text, tmp_path)) is forks
 
 
-# --- found while writing these tests (see the report) ----------------------------------
+# --- IPv6 and relative paths --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="translate() writes http://{hub_address}:{port} without brackets, so an IPv6 "
-    "spawn.slurm.hub_address (which the config accepts) gives a URL with no usable port",
-)
 def test_an_ipv6_hub_address_gives_usable_urls(tmp_path: Path) -> None:
     c = _translate(SITE.replace("hub_address: 10.0.0.5", "hub_address: 'fd00::5'"), tmp_path)
     url = urlsplit(c["JupyterHub"]["services"][0]["url"])
@@ -368,11 +363,6 @@ def test_an_ipv6_hub_address_gives_usable_urls(tmp_path: Path) -> None:
     assert (events.hostname, events.port) == ("fd00::5", PORTS.service)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader._absolute_paths does not resolve spawn.slurm.conf and bin_dir against "
-    "coursehub.yaml's folder, though LoadedConfig promises every path is absolute",
-)
 def test_relative_slurm_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     slurm = _config(_slurm_yaml(conf="etc/slurm.conf", bin_dir="slurm/bin"), tmp_path).spawn.slurm
     assert slurm.conf == tmp_path / "etc" / "slurm.conf"

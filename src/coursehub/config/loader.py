@@ -180,7 +180,13 @@ def _absolute_paths(config: CoursehubConfig, base: Path) -> CoursehubConfig:
     local = config.spawn.local.model_copy(
         update={"home_root": resolve(config.spawn.local.home_root)}
     )
-    spawn = config.spawn.model_copy(update={"local": local})
+    slurm = config.spawn.slurm.model_copy(
+        update={
+            "conf": resolve(config.spawn.slurm.conf),
+            "bin_dir": resolve(config.spawn.slurm.bin_dir),
+        }
+    )
+    spawn = config.spawn.model_copy(update={"local": local, "slurm": slurm})
     auth = config.auth
     if auth.github is not None:
         gh = auth.github.model_copy(

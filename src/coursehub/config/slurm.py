@@ -134,3 +134,13 @@ class SlurmSpawnConfig(SlurmJobOptions):
         except ValueError:
             raise ValueError("expected an IP address, e.g. 10.0.0.5") from None
         return v
+
+    @field_validator("hub_address")
+    @classmethod
+    def _reachable(cls, v: str) -> str:
+        if ipaddress.ip_address(v).is_unspecified:
+            raise ValueError(
+                "expected this machine's own address as the nodes reach it (e.g. 10.0.0.5), "
+                "not a listen-everywhere address"
+            )
+        return v

@@ -120,6 +120,11 @@ def hub_address(config: CoursehubConfig) -> str:
     return config.spawn.slurm.hub_address if config.spawn.backend == "slurm" else "127.0.0.1"
 
 
+def url_host(address: str) -> str:
+    """An IP address as the host part of a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
 def forks_here(config: CoursehubConfig) -> bool:
     """Whether servers and kernels fork from templates on this machine."""
     return config.servers.start == "forked" and config.spawn.backend in ("local", "demo")
@@ -134,7 +139,7 @@ def translate(
 ) -> dict[str, dict[str, Any]]:
     """JupyterHub configuration as {section: {trait: value}}."""
     site, servers = config.site, config.servers
-    service_url = f"http://{hub_address(config)}:{ports.service}"
+    service_url = f"http://{url_host(hub_address(config))}:{ports.service}"
     db_url = coursehub_database_url(config, layout)
     if config.spawn.backend == "kubernetes":
         raise BackendElsewhere(

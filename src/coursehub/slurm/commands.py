@@ -185,6 +185,12 @@ class StateCache:
         self._states: dict[str, JobState] = {}
         self._at = 0.0
 
+    def watch(self, job_id: str) -> None:
+        """Know of a job before anyone asks (a hub restart loads every server's job
+        first, so the first squeue covers them all)."""
+        with self._lock:
+            self._known.add(job_id)
+
     def forget(self, job_id: str) -> None:
         with self._lock:
             self._known.discard(job_id)

@@ -7,6 +7,7 @@ the rendezvous file that tells the hub the port, then the server itself (exec).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -27,11 +28,11 @@ def free_port(ip: str) -> int:
 
 
 def lower_limit(which: int, value: int) -> None:
-    """Lower a limit's soft and hard values to `value` (never raise them)."""
+    """Lower a limit's soft and hard values to `value` (never raise either)."""
     soft, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
+    new_hard = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    new_soft = new_hard if soft == resource.RLIM_INFINITY else min(soft, new_hard)
+    resource.setrlimit(which, (new_soft, new_hard))
 
 
 def write_rendezvous(path: Path, port: int) -> None:
@@ -43,7 +44,9 @@ def write_rendezvous(path: Path, port: int) -> None:
         "job": os.environ.get("SLURM_JOB_ID", ""),
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(record, fh)
     os.replace(tmp, path)

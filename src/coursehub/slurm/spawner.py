@@ -320,6 +320,8 @@ class CoursehubSlurmSpawner(CoursehubLocalSpawner):
         super().load_state(state)
         self.job_id = str(state.get("job_id", "") or "")
         self.job_node = str(state.get("job_node", "") or "")
+        if self.job_id:
+            self.states.watch(self.job_id)
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
