@@ -103,11 +103,6 @@ class SlurmSpawnConfig(SlurmJobOptions):
         default_factory=list,
         description="More sbatch options for every server's job, e.g. [--constraint=teaching].",
     )
-    grading: bool = Field(
-        False,
-        description="Run autograding as Slurm jobs too (as the grading account, with the "
-        "grading limits), instead of on the hub's machine.",
-    )
 
     @field_validator("options")
     @classmethod
