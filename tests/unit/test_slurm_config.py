@@ -85,7 +85,7 @@ def test_switching_to_slurm_is_one_key() -> None:
     # a one-node cluster on this machine works with nothing else set
     assert slurm.hub_address == "127.0.0.1" and slurm.server_ip == "0.0.0.0"
     assert slurm.partition is None and slurm.account is None and slurm.qos is None
-    assert slurm.time is None and slurm.options == [] and slurm.grading is False
+    assert slurm.time is None and slurm.options == []
     # memory has its default, which a Slurm job needs
     assert config.servers.limits.memory == 2 * 1024**3
 
