@@ -30,6 +30,7 @@ SECRETS = HubSecrets("proxy-secret", "service-secret", "cli-secret")
 MACHINE = Machine(python="/venv/bin/python", cpu_count=3)
 
 SITE = """\
+site: {bind_address: 0.0.0.0, port: 8443}
 spawn:
   backend: slurm
   local: {user_prefix: stu-, home_root: /srv/homes, shell: /bin/zsh}
@@ -205,7 +206,8 @@ def test_addresses_must_be_ip_addresses(tmp_path: Path, key: str, value: str) ->
 
 @pytest.mark.parametrize("value", ["10.1.2.3", "'::1'", "'fd00::5'"])
 def test_ip_addresses_are_accepted(value: str) -> None:
-    config = load_config_text(_slurm_yaml(hub_address=value)).config
+    text = "site: {bind_address: 0.0.0.0}\n" + _slurm_yaml(hub_address=value)
+    config = load_config_text(text).config
     assert config.spawn.slurm.hub_address == value.strip("'")
 
 
@@ -252,19 +254,32 @@ def test_slurm_site_uses_the_slurm_spawner(tmp_path: Path) -> None:
     assert c["JupyterHub"]["spawner_class"] == "coursehub.slurm.spawner.CoursehubSlurmSpawner"
 
 
-def test_servers_reach_the_hub_and_service_at_hub_address(tmp_path: Path) -> None:
+def test_servers_on_other_nodes_reach_the_hub_through_the_proxy(tmp_path: Path) -> None:
     c = _translate(SITE, tmp_path)
     hub = c["JupyterHub"]
-    assert hub["hub_ip"] == "10.0.0.5" and hub["hub_connect_ip"] == "10.0.0.5"
-    assert hub["hub_port"] == PORTS.hub
+    # the hub and the service stay on loopback ...
+    assert hub["hub_ip"] == "127.0.0.1" and hub["hub_connect_ip"] == "127.0.0.1"
     service = next(s for s in hub["services"] if "url" in s)
-    url = urlsplit(service["url"])
-    assert (url.hostname, url.port) == ("10.0.0.5", PORTS.service)
+    assert urlsplit(service["url"]).hostname == "127.0.0.1"
+    # ... and servers on the nodes reach both through the public proxy at hub_address
+    assert c["Spawner"]["hub_connect_url"] == "http://10.0.0.5:8443"
     events = urlsplit(c["Spawner"]["environment"]["COURSEHUB_EVENTS_URL"])
-    assert (events.hostname, events.port) == ("10.0.0.5", PORTS.service)
-    assert events.path.endswith("/api/events")
-    # the proxy's API stays on loopback: only the hub talks to it
+    assert (events.hostname, events.port) == ("10.0.0.5", 8443)
+    assert events.path == "/services/coursehub/api/events"
     assert urlsplit(c["ConfigurableHTTPProxy"]["api_url"]).hostname == "127.0.0.1"
+
+
+def test_a_cluster_on_this_machine_talks_to_the_hub_directly(tmp_path: Path) -> None:
+    c = _translate(SITE.replace("hub_address: 10.0.0.5", "hub_address: 127.0.0.1"), tmp_path)
+    assert "hub_connect_url" not in c["Spawner"]
+    events = urlsplit(c["Spawner"]["environment"]["COURSEHUB_EVENTS_URL"])
+    assert (events.hostname, events.port) == ("127.0.0.1", PORTS.service)
+
+
+def test_a_hub_address_the_proxy_does_not_listen_on_is_refused(tmp_path: Path) -> None:
+    text = SITE.replace("bind_address: 0.0.0.0", "bind_address: 127.0.0.1")
+    problems = _problems(text, tmp_path)
+    assert "site.bind_address" in problems and "10.0.0.5" in problems
 
 
 def test_other_backends_keep_the_hub_on_loopback(tmp_path: Path) -> None:
@@ -357,10 +372,10 @@ def test_templates_fork_only_for_servers_on_this_machine(
 
 def test_an_ipv6_hub_address_gives_usable_urls(tmp_path: Path) -> None:
     c = _translate(SITE.replace("hub_address: 10.0.0.5", "hub_address: 'fd00::5'"), tmp_path)
-    url = urlsplit(c["JupyterHub"]["services"][0]["url"])
-    assert (url.hostname, url.port) == ("fd00::5", PORTS.service)
+    url = urlsplit(c["Spawner"]["hub_connect_url"])
+    assert (url.hostname, url.port) == ("fd00::5", 8443)
     events = urlsplit(c["Spawner"]["environment"]["COURSEHUB_EVENTS_URL"])
-    assert (events.hostname, events.port) == ("fd00::5", PORTS.service)
+    assert (events.hostname, events.port) == ("fd00::5", 8443)
 
 
 def test_relative_slurm_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:

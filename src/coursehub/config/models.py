@@ -6,6 +6,7 @@ is the documentation printed by ``coursehub config show --help-all``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -705,6 +706,17 @@ class CoursehubConfig(Section):
                 "asks for no memory gets a whole node's"
             )
         loopback = ("127.0.0.1", "::1", "localhost")
+        address = spawn.slurm.hub_address
+        if (
+            spawn.backend == "slurm"
+            and not ipaddress.ip_address(address).is_loopback
+            and self.site.bind_address not in ("0.0.0.0", "::", address)
+        ):
+            raise ValueError(
+                f"spawn.slurm.hub_address is {address}: servers on the nodes reach the hub "
+                f"through the proxy there, but site.bind_address is {self.site.bind_address}; "
+                f"set site.bind_address to {address} (or 0.0.0.0) and put HTTPS in front"
+            )
         if spawn.backend == "docker" and self.site.bind_address in loopback:
             raise ValueError(
                 "spawn.backend docker: containers cannot reach this machine's 127.0.0.1; "

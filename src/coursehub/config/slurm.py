@@ -90,9 +90,10 @@ class SlurmSpawnConfig(SlurmJobOptions):
     )
     hub_address: str = Field(
         "127.0.0.1",
-        description="This machine's address as the compute nodes reach it: the hub's API "
-        "and the coursehub service listen there for the servers. 127.0.0.1 suits a "
-        "cluster whose only node is this machine.",
+        description="This machine's address as the compute nodes reach it. Servers on "
+        "other machines reach the hub's API and the notebook events through the public "
+        "proxy there (site.port; site.bind_address must cover it), the hub itself stays "
+        "on 127.0.0.1. 127.0.0.1: the cluster's nodes include this machine only.",
     )
     server_ip: str = Field(
         "0.0.0.0",

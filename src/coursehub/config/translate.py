@@ -7,6 +7,7 @@ needs is passed in, so the translation is unit-tested without anything running.
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,8 +117,18 @@ def concurrent_starts(config: CoursehubConfig, machine: Machine) -> int:
 
 
 def hub_address(config: CoursehubConfig) -> str:
-    """Where servers reach the hub's API and the coursehub service."""
+    """This machine's address as the student servers reach it."""
     return config.spawn.slurm.hub_address if config.spawn.backend == "slurm" else "127.0.0.1"
+
+
+def servers_via_proxy(config: CoursehubConfig) -> str | None:
+    """The public proxy's URL when servers run elsewhere (Slurm nodes other than this
+    machine): they reach the hub's API and the events API through it, as containers
+    do, and the hub and service themselves stay on 127.0.0.1. None: servers run here."""
+    address = hub_address(config)
+    if config.spawn.backend != "slurm" or ipaddress.ip_address(address).is_loopback:
+        return None
+    return f"http://{url_host(address)}:{config.site.port}"
 
 
 def url_host(address: str) -> str:
@@ -139,7 +150,7 @@ def translate(
 ) -> dict[str, dict[str, Any]]:
     """JupyterHub configuration as {section: {trait: value}}."""
     site, servers = config.site, config.servers
-    service_url = f"http://{url_host(hub_address(config))}:{ports.service}"
+    service_url = f"http://127.0.0.1:{ports.service}"
     db_url = coursehub_database_url(config, layout)
     if config.spawn.backend == "kubernetes":
         raise BackendElsewhere(
@@ -150,9 +161,9 @@ def translate(
     hub: dict[str, Any] = {
         "ip": site.bind_address,
         "port": site.port,
-        "hub_ip": hub_address(config),
+        "hub_ip": "127.0.0.1",
         "hub_port": ports.hub,
-        "hub_connect_ip": hub_address(config),
+        "hub_connect_ip": "127.0.0.1",
         "db_url": hub_database_url(config, layout),
         "cookie_secret_file": str(layout.secret_file("cookie_secret")),
         "pid_file": str(layout.hub_pid_file),
@@ -252,6 +263,12 @@ def translate(
     }
     if config.spawn.backend == "slurm":
         sections["CoursehubSlurmSpawner"] = slurm_spawner_settings(config, layout)
+        via = servers_via_proxy(config)
+        if via is not None:
+            spawner["hub_connect_url"] = via
+            spawner["environment"]["COURSEHUB_EVENTS_URL"] = (
+                f"{via}/services/{SERVICE_NAME}/api/events"
+            )
     if config.spawn.backend == "docker":
         from ..containers.docker import docker_settings
 
