@@ -100,6 +100,12 @@ class SlurmSpawnConfig(SlurmJobOptions):
         description="Address the server listens on inside its job. The hub and the proxy "
         "reach it at its node's address (NodeAddr).",
     )
+    create_accounts: bool = Field(
+        True,
+        description="Make missing student accounts on the hub's machine, as the local "
+        "backend does; only right when the nodes share its /etc/passwd. false: use the "
+        "cluster's own accounts (LDAP, ...): a student without one cannot start a server.",
+    )
     options: list[str] = Field(
         default_factory=list,
         description="More sbatch options for every server's job, e.g. [--constraint=teaching].",

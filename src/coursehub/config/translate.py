@@ -295,6 +295,7 @@ def slurm_spawner_settings(config: CoursehubConfig, layout: DataLayout) -> dict[
         "sbatch_extra": list(slurm.options),
         "course_options": per_course,
         "jobs_dir": str(layout.slurm_jobs),
+        "create_accounts": slurm.create_accounts,
     }
 
 

@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from traitlets import Dict, Integer, List, Unicode
+from tornado import web
+from traitlets import Bool, Dict, Integer, List, Unicode
 
+from ..hub import unix_accounts
 from ..hub.spawner import CoursehubLocalSpawner
 from .commands import Identity, JobState, SlurmCommands, SlurmError, StateCache
 from .script import JobRequest, batch_script, job_name, sbatch_options
@@ -43,6 +45,7 @@ class CoursehubSlurmSpawner(CoursehubLocalSpawner):
     )
     jobs_dir = Unicode("", config=True, help="Folder of the jobs' logs and rendezvous files.")
     state_ttl = Integer(2, config=True, help="Seconds one squeue answer serves every server.")
+    create_accounts = Bool(True, config=True, help="Make missing student accounts here.")
 
     job_id: str = ""
     job_node: str = ""
@@ -72,6 +75,19 @@ class CoursehubSlurmSpawner(CoursehubLocalSpawner):
         }
         course = self.course_options.get(self._course.course, {}) if self._course else {}
         return {key: course.get(key) or value for key, value in site.items()}
+
+    async def prepare_account(self) -> None:
+        if self.create_accounts:
+            await super().prepare_account()
+        elif unix_accounts.lookup(self.system_username) is None:
+            reason = (
+                f"there is no account {self.system_username} on the cluster; ask the "
+                "site's admins (spawn.slurm.create_accounts is false: the cluster's own "
+                "accounts are used)"
+            )
+            error = web.HTTPError(403, reason)
+            error.jupyterhub_message = f"You cannot start a server: {reason}."
+            raise error
 
     # --- the student's job folder (written by root, owned by the student) ----------
 
