@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.helpers import hubproc
+from tests.helpers.assignments import answer_nbgrader, nbgrader_source
 from tests.helpers.browserless import login, start_server
 from tests.helpers.gitrepo import commit_all
 from tests.helpers.kernel import run_code
@@ -34,9 +35,10 @@ from tests.helpers.slurm_cluster import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456"}
+USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456", "tina": "tina-pass-789"}
 SERVICE = "/services/coursehub"
 LIMITS = "servers:\n  limits:\n    memory: 600M\n    cpu: 1.5\n"
+GRADING = "grading:\n  run_on: slurm\n  slurm: {partition: lab}\n"
 # the hub's own culler stops physics servers idle 15 s
 IDLE = "idle:\n  timeout: 0\n  check_every: 1s\n  courses:\n    physics: {timeout: 15s}\n"
 
@@ -90,11 +92,17 @@ def hub(
     cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[hubproc.RunningHub]:
     """The site, run first with the local backend (the switching test), then Slurm."""
+    # outside /tmp: each grading sandbox gets a private /tmp of its own
+    base = Path(f"/srv/coursehub-test-slurm-{secrets.token_hex(4)}")
+    base.mkdir(mode=0o711)
     site = hubproc.write_site(
-        tmp_path_factory.mktemp("slurm-site"),
+        base,
         users=USERS,
-        extra_yaml=LIMITS + _courses_yaml(),
+        roles={"tina": "instructor"},
+        extra_yaml=LIMITS + GRADING + _courses_yaml(),
+        data_dir=base / "data",
     )
+    sources = tmp_path_factory.mktemp("sources")
     text = site.config.read_text()
     assert "idle:\n  timeout: 0\n" in text
     site.config.write_text(text.replace("idle:\n  timeout: 0\n", IDLE))
@@ -106,13 +114,17 @@ def hub(
             ("course", "add", "physics", "--repo", str(repo)),
             ("course", "enrol", "algebra", "alice", "bob"),
             ("course", "enrol", "physics", "alice"),
-        ):
+            ("course", "enrol", "algebra", "tina", "--role", "instructor"),
+            ("assignment", "create", "algebra", "ps1", "--from",
+             str(nbgrader_source(sources / "ps1"))),
+        ):  # fmt: skip
             done = site.cli(*args)
             assert done.returncode == 0, done.stderr
         yield site
     finally:
         hubproc.stop(site)
         shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _switch_to_slurm(hub: hubproc.RunningHub, cluster: SlurmCluster) -> None:
@@ -344,3 +356,49 @@ def test_a_planted_link_in_the_job_folder_is_not_followed(
         assert not (folder / "algebra.log").is_symlink()
     finally:
         victim.unlink(missing_ok=True)
+
+
+def test_grading_runs_as_a_slurm_job(hub: hubproc.RunningHub, cluster: SlurmCluster) -> None:
+    """grading.run_on: slurm: a submission is graded by a job in the grading partition,
+    in the same sandbox, and its score reaches the student."""
+    _switch_to_slurm(hub, cluster)
+    api = f"{hub.url}{SERVICE}/api/courses/algebra/assignments"
+    login(hub.url, "tina", USERS["tina"])
+    released = httpx.post(
+        f"{api}/ps1/release", headers={"Authorization": f"token {hub.user_token('tina')}"}
+    )
+    assert released.status_code == 200, released.text
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server="algebra")
+    assert events[-1].get("ready"), events
+    token = hub.user_token("alice")
+    auth = {"Authorization": f"token {token}"}
+    answer = answer_nbgrader(hub.data_dir / "released" / "algebra" / "ps1" / "ps1.ipynb",
+                             "    return x * x\n")  # fmt: skip
+    saved = httpx.put(
+        f"{hub.url}/user/alice/algebra/api/contents/assignments/ps1/ps1.ipynb",
+        headers=auth,
+        json={"type": "notebook", "format": "json", "content": json.loads(answer)},
+        timeout=30,
+    )
+    assert saved.status_code == 200, saved.text
+    submitted = httpx.post(f"{api}/ps1/submit", headers=auth, timeout=60)
+    assert submitted.status_code == 201, submitted.text
+
+    def graded() -> dict | None:
+        mine = httpx.get(f"{api}/ps1/submissions", headers=auth).json()
+        done = [a for a in mine["attempts"] if a["status"] in ("done", "failed")]
+        return done[0] if done else None
+
+    attempt = _wait("the grading job", graded, hub, timeout=240)
+    assert attempt["status"] == "done", attempt
+    assert attempt["questions"]["test_square"]["points"] == 2, attempt
+    grading_jobs = [
+        j for j in cluster.run(
+            "squeue", "--noheader", "--states=all", "--format=%j|%u|%T|%P"
+        ).stdout.split()
+        if j.startswith("coursehub-grade-")
+    ]  # fmt: skip
+    assert grading_jobs, "no grading job ran"
+    name, user, state, partition = grading_jobs[-1].split("|")
+    assert (user, state, partition) == ("root", "COMPLETED", OTHER_PARTITION)

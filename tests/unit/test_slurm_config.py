@@ -382,3 +382,47 @@ def test_relative_slurm_paths_are_relative_to_the_config_file(tmp_path: Path) ->
     slurm = _config(_slurm_yaml(conf="etc/slurm.conf", bin_dir="slurm/bin"), tmp_path).spawn.slurm
     assert slurm.conf == tmp_path / "etc" / "slurm.conf"
     assert slurm.bin_dir == tmp_path / "slurm" / "bin"
+
+
+# --- grading as Slurm jobs ----------------------------------------------------------
+
+
+def _grading_section(c: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    service = next(s for s in c["JupyterHub"]["services"] if "environment" in s)
+    return json.loads(service["environment"]["COURSEHUB_GRADING"])
+
+
+def test_grading_stays_in_the_service_unless_asked(tmp_path: Path) -> None:
+    assert _grading_section(_translate(SITE, tmp_path))["slurm"] is None
+
+
+def test_grading_jobs_take_their_own_partition_over_the_sites(tmp_path: Path) -> None:
+    text = SITE + "grading:\n  run_on: slurm\n  slurm: {partition: grading}\n"
+    slurm = _grading_section(_translate(text, tmp_path))["slurm"]
+    assert slurm["partition"] == "grading"
+    assert slurm["account"] == "ds" and slurm["qos"] == "normal"  # the site's
+    assert slurm["conf"] == "/etc/slurm/cluster.conf"
+    assert slurm["options"] == ["--constraint=teaching", "--exclusive"]
+
+
+def test_grading_job_asks_for_the_box_and_runs_the_job_entry(tmp_path: Path) -> None:
+    import shlex
+
+    from coursehub.grading.grader import GradingLimits
+    from coursehub.grading.sandbox import SandboxLimits
+    from coursehub.grading.slurm_grader import SlurmGrader
+
+    grader = SlurmGrader(
+        {"partition": "grading", "options": ["--comment=x"]}, "sqlite://", tmp_path
+    )
+    limits = GradingLimits(SandboxLimits(memory=2**30, wall_seconds=300), cell_seconds=30)
+    options = grader.options(7, limits)
+    assert "--job-name=coursehub-grade-7" in options
+    assert "--mem=1536M" in options  # the box's 1 GiB and the grader's own 512 MiB
+    assert "--time=7" in options  # 300 s of wall time and 120 s of set-up, in minutes
+    assert "--partition=grading" in options and options[-1] == "--comment=x"
+    script = grader.script(7, limits, "/venv/bin/python", tmp_path / "g7.json")
+    argv = shlex.split(script.splitlines()[-1])[1:]
+    assert argv[:3] == ["/venv/bin/python", "-m", "coursehub.grading.slurm_job"]
+    sent = json.loads(argv[argv.index("--limits") + 1])
+    assert sent["memory"] == 2**30 and sent["wall_time"] == 300 and sent["cell_time"] == 30

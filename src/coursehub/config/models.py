@@ -567,6 +567,18 @@ class GradingConfig(Section):
     )
     limits: GradingLimitsConfig = Field(default_factory=GradingLimitsConfig)
     remote_api: RemoteGradingConfig = Field(default_factory=RemoteGradingConfig)
+    run_on: Literal["service", "slurm"] = Field(
+        "service",
+        description="service: the coursehub service grades on this machine. slurm: each "
+        "grading is a Slurm job (as root, in the same sandbox, on a node), with the "
+        "cluster of spawn.slurm; needs the data directory and the database reachable "
+        "from the nodes (docs/slurm.md).",
+    )
+    slurm: SlurmJobOptions | None = Field(
+        None,
+        description="Partition, account and qos of grading jobs (run_on: slurm), over "
+        "spawn.slurm's; their time comes from grading.limits.wall_time.",
+    )
 
     @field_validator("parallel")
     @classmethod

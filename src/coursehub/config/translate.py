@@ -66,8 +66,24 @@ def grading_settings(config: CoursehubConfig, machine: Machine) -> str:
             "max_queued": grading.max_queued,
             "limits": grading.limits.model_dump(),
             "remote_api": grading.remote_api.model_dump(mode="json"),
+            "slurm": grading_slurm_settings(config) if grading.run_on == "slurm" else None,
         }
     )
+
+
+def grading_slurm_settings(config: CoursehubConfig) -> dict[str, Any]:
+    """Where grading jobs go (grading.run_on: slurm): the cluster of spawn.slurm, with
+    grading.slurm's partition, account and qos over the site's."""
+    slurm = config.spawn.slurm
+    own = config.grading.slurm
+    return {
+        "conf": str(slurm.conf) if slurm.conf else "",
+        "bin_dir": str(slurm.bin_dir) if slurm.bin_dir else "",
+        "partition": (own and own.partition) or slurm.partition or "",
+        "account": (own and own.account) or slurm.account or "",
+        "qos": (own and own.qos) or slurm.qos or "",
+        "options": list(slurm.options),
+    }
 
 
 def lti_settings(config: CoursehubConfig) -> str:

@@ -41,7 +41,9 @@ class GradingWorkers:
         limits: GradingLimits,
         parallel: int = 1,
         python: str = sys.executable,
+        grade: Callable[..., dict[str, Any]] = grade_submission,
     ) -> None:
+        self.grade = grade  # grade_submission here, or a Slurm job per grading
         self.store = store
         self.limits = limits
         self.parallel = max(1, parallel)
@@ -89,7 +91,7 @@ class GradingWorkers:
             self._wake.set()  # there may be more: let an idle worker look too
             try:
                 result: dict[str, Any] = await asyncio.to_thread(
-                    grade_submission, self.store, grading.id, self.limits, self.python
+                    self.grade, self.store, grading.id, self.limits, self.python
                 )
             except asyncio.CancelledError:
                 raise

@@ -4,6 +4,7 @@ the limits from coursehub.yaml's grading section."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,17 @@ def limits_from(section: dict[str, Any]) -> GradingLimits:
         wall_seconds=float(raw.get("wall_time", 300)),
     )
     return GradingLimits(sandbox=sandbox, cell_seconds=float(raw.get("cell_time", 60)))
+
+
+def _grader(section: dict[str, Any], settings: Any) -> Callable[..., dict[str, Any]]:
+    """grade_submission, or a Slurm job per grading (grading.run_on: slurm)."""
+    if section.get("slurm"):
+        from ..grading.slurm_grader import SlurmGrader
+
+        return SlurmGrader(section["slurm"], settings.database_url, Path(settings.data_dir))
+    from ..grading.autograde import grade_submission
+
+    return grade_submission
 
 
 @dataclass
@@ -56,7 +68,12 @@ def grading_of(app: Any) -> GradingService:
         store = GradingStore(database_for(app), GradingPaths(Path(settings.data_dir)))
         workers = None
         if os.geteuid() == 0:
-            workers = GradingWorkers(store, limits_from(section), int(section.get("parallel", 1)))
+            workers = GradingWorkers(
+                store,
+                limits_from(section),
+                int(section.get("parallel", 1)),
+                grade=_grader(section, settings),
+            )
         state.grading = GradingService(
             store, workers, int(section.get("max_queued", 500)), section.get("remote_api", {})
         )

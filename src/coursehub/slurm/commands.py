@@ -71,6 +71,7 @@ class SlurmCommands:
         stdin: str | None = None,
         identity: Identity | None = None,
         cwd: str | None = None,
+        timeout: float = COMMAND_TIMEOUT,
     ) -> subprocess.CompletedProcess[str]:
         extra: dict[str, object] = {}
         if identity is not None:
@@ -83,7 +84,7 @@ class SlurmCommands:
                 cwd=cwd,
                 capture_output=True,
                 text=True,
-                timeout=COMMAND_TIMEOUT,
+                timeout=timeout,
                 check=False,
                 **extra,  # type: ignore[arg-type]
             )
@@ -93,7 +94,7 @@ class SlurmCommands:
                 "or set spawn.slurm.bin_dir"
             ) from None
         except subprocess.TimeoutExpired:
-            raise SlurmError(f"{argv[0]} did not answer within {COMMAND_TIMEOUT} s") from None
+            raise SlurmError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
 
     def submit(
         self,
@@ -134,6 +135,16 @@ class SlurmCommands:
             if len(parts) == 4:
                 found[parts[0]] = JobState(parts[1], parts[2], parts[3])
         return found
+
+    def run_and_wait(
+        self, options: list[str], script: str, env: dict[str, str], cwd: str, timeout: float
+    ) -> tuple[int, str]:
+        """sbatch --wait as the hub (root): (Slurm's exit code of the job, sbatch's
+        message). Returns when the job has ended."""
+        done = self._run(
+            ["sbatch", "--wait", *options], env=env, stdin=script, cwd=cwd, timeout=timeout
+        )
+        return done.returncode, _first_words(done.stderr + " " + done.stdout)
 
     def cancel(self, job_id: str) -> None:
         done = self._run(["scancel", job_id])
@@ -196,11 +207,15 @@ class StateCache:
             self._known.discard(job_id)
             self._states.pop(job_id, None)
 
-    def get(self, job_id: str, fresh: bool = False) -> JobState | None:
-        """The job's state, or None once Slurm has forgotten it."""
+    def get(
+        self, job_id: str, fresh: bool = False, max_age: float | None = None
+    ) -> JobState | None:
+        """The job's state, or None once Slurm has forgotten it. `max_age`: seconds an
+        answer may be old (default the ttl); starts waiting together share one squeue."""
         with self._lock:
             self._known.add(job_id)
-            stale = time.monotonic() - self._at > self.ttl
+            age = self.ttl if max_age is None else max_age
+            stale = time.monotonic() - self._at > age
             if fresh or stale or job_id not in self._asked:
                 self._asked = set(self._known)
                 self._states = self.commands.states(sorted(self._known))

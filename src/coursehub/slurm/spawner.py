@@ -27,6 +27,7 @@ from ..hub.spawner import CoursehubLocalSpawner
 from .commands import Identity, JobState, SlurmCommands, SlurmError, StateCache
 from .script import JobRequest, batch_script, job_name, sbatch_options
 
+PENDING_AGE = 0.25  # seconds: how old a pending start's view of the queue may be
 RENDEZVOUS_MAX = 4096  # bytes: a rendezvous file is a few dozen
 _caches: dict[tuple[str, str], StateCache] = {}
 
@@ -222,7 +223,7 @@ class CoursehubSlurmSpawner(CoursehubLocalSpawner):
         self._phase = "pending"
         pause = 0.1
         while True:
-            state = await asyncio.to_thread(self.states.get, self.job_id, True)
+            state = await asyncio.to_thread(self.states.get, self.job_id, False, PENDING_AGE)
             self._job_state = state
             if state is None or state.finished:
                 raise RuntimeError(self._ended_message(state))
