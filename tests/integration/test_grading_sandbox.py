@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from coursehub.grading import sandbox
 from coursehub.grading.sandbox import ACCOUNT_PREFIX, SandboxLimits, run_sandboxed
 
 pytestmark = [pytest.mark.root]
@@ -42,7 +43,11 @@ def _run(work: Path, code: str, limits: SandboxLimits = FAST):  # noqa: ANN202
 
 
 def _no_sandbox_accounts_left() -> bool:
-    return not any(e.pw_name.startswith(ACCOUNT_PREFIX) for e in pwd.getpwall())
+    """None of the accounts this test process made is left (other test processes
+    may be grading at the same time, with accounts of their own)."""
+    mine = set(sandbox.recent_accounts)
+    assert mine and all(name.startswith(ACCOUNT_PREFIX) for name in mine)
+    return not any(e.pw_name in mine for e in pwd.getpwall())
 
 
 def _honest_run_works(work: Path) -> None:

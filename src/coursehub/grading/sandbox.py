@@ -15,6 +15,7 @@ Needs root (creating accounts and namespaces). Linux only.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import os
@@ -40,6 +41,9 @@ _CLONE_NEWNET = 0x40000000
 _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 16384, 1 << 18
 _PR_SET_NO_NEW_PRIVS = 38
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+# The last accounts this process made: what it checks it left nothing of (other
+# processes, another service or a grading job, make their own at the same time).
+recent_accounts: collections.deque[str] = collections.deque(maxlen=1000)
 
 
 class SandboxError(CoursehubError):
@@ -93,6 +97,7 @@ def _check(result: int, what: str) -> None:
 def throwaway_account() -> Iterator[tuple[str, int, int]]:
     """A fresh system account (name, uid, gid), gone afterwards with its processes."""
     name = ACCOUNT_PREFIX + secrets.token_hex(5)
+    recent_accounts.append(name)
     done = subprocess.run(
         [
             "useradd",
