@@ -133,7 +133,7 @@ def print_report(
                 console.print(f"  {count:3d} × {reason}", markup=False, highlight=False)
     ratio = ratios(results)
     if ratio is None:
-        if len(results) > 1:
+        if {"baseline", "coursehub"} & results.keys() and len(results) > 1:
             console.print("ratio coursehub / baseline: n/a (a target did not run)")
         return
     parts = [
