@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from .procs import kill_processes, run_checked
+from _storm.procs import kill_processes, run_checked
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from .accounts import Credentials
+from _storm.accounts import Credentials
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) coursehub-storm/1"
 NAVIGATE = {

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from .report import Summary, print_report, write_json
+from _storm.report import Summary, print_report, write_json
 
 TARGET_NAMES = ("baseline", "coursehub")
 

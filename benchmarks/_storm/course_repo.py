@@ -27,7 +27,14 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from .procs import TargetError, free_ports, run_checked, sigint_deferred, start_logged, stop_tree
+from _storm.procs import (
+    TargetError,
+    free_ports,
+    run_checked,
+    sigint_deferred,
+    start_logged,
+    stop_tree,
+)
 
 NAME = "storm-course"  # the repository's name: also nbgitpuller's checkout folder
 BRANCH = "main"

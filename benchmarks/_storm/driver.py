@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .accounts import Credentials
-from .browser import Browser, LoginForm, StormResult, StudentError, release
+from _storm.accounts import Credentials
+from _storm.browser import Browser, LoginForm, StormResult, StudentError, release
 
 
 class Student(Browser):

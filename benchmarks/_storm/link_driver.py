@@ -17,9 +17,9 @@ from urllib.parse import quote, unquote, urlencode
 
 import httpx
 
-from .accounts import Credentials
-from .browser import Browser, StudentError
-from .course_repo import ServedCourse
+from _storm.accounts import Credentials
+from _storm.browser import Browser, StudentError
+from _storm.course_repo import ServedCourse
 
 COURSE = "storm"  # the course's name in coursehub
 

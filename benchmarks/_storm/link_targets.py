@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import targets
-from .accounts import Credentials
-from .browser import Browser
-from .course_repo import ServedCourse, served_course
-from .link_driver import COURSE, CoursehubLinkStudent, NbgitpullerStudent
-from .procs import TargetError, run_checked
+from _storm import targets
+from _storm.accounts import Credentials
+from _storm.browser import Browser
+from _storm.course_repo import ServedCourse, served_course
+from _storm.link_driver import COURSE, CoursehubLinkStudent, NbgitpullerStudent
+from _storm.procs import TargetError, run_checked
 
 LABEL = "link-storm"
 

@@ -159,7 +159,7 @@ def poller(
 ) -> Iterator[PollerRun]:
     """Run the poller in its own process from `start` to `stop_at` (epochs); it is
     stopped (and killed if need be) when the block ends."""
-    from .procs import sigint_deferred, start_logged, stop_tree
+    from _storm.procs import sigint_deferred, start_logged, stop_tree
 
     log = work / "poller.jsonl"
     argv = [sys.executable, "-m", "_storm.live_poller", "--students", str(students),

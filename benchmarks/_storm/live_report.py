@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .report import machine, percentile
+from _storm.report import machine, percentile
 
 TARGET_EVENTS_PER_S = 2000.0
 TARGET_P95_S = 1.0

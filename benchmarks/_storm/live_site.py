@@ -24,10 +24,10 @@ import httpx
 import psutil
 from ruamel.yaml import YAML
 
-from . import targets
-from .accounts import Credentials
-from .course_repo import LINKED, served_course
-from .procs import TargetError, run_checked
+from _storm import targets
+from _storm.accounts import Credentials
+from _storm.course_repo import LINKED, served_course
+from _storm.procs import TargetError, run_checked
 
 LABEL = "live-class"
 COURSE = "live"

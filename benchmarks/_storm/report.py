@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .browser import StormResult
+from _storm.browser import StormResult
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from . import accounts
-from .accounts import Credentials
-from .procs import (
+from _storm import accounts
+from _storm.accounts import Credentials
+from _storm.procs import (
     HubCpu,
     TargetError,
     free_ports,

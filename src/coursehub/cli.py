@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .errors import ConfigError, CoursehubError
+from coursehub.errors import ConfigError, CoursehubError
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -23,7 +23,7 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202 - LoadedConfig, imported lazily
-    from .config.loader import load_config
+    from coursehub.config.loader import load_config
 
     return load_config(_config_path(args))
 
@@ -32,7 +32,7 @@ def _load(args: argparse.Namespace):  # noqa: ANN202 - LoadedConfig, imported la
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .starter.init import init_site
+    from coursehub.starter.init import init_site
 
     result = init_site(
         Path(args.directory),
@@ -52,8 +52,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from .config.translate import public_url
-    from .runtime import effective_config
+    from coursehub.config.translate import public_url
+    from coursehub.runtime import effective_config
 
     loaded = _load(args)
     config = effective_config(loaded.config)
@@ -68,7 +68,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    from .config import show
+    from coursehub.config import show
 
     if args.help_all:
         console.print(show.help_all(), markup=False)
@@ -83,13 +83,13 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .ops.supervisor import Supervisor
+    from coursehub.ops.supervisor import Supervisor
 
     loaded = _load(args)
 
     def say(name: str, line: str) -> None:
         if loaded.config.site.log_format == "json":
-            from .logs import wrap_line
+            from coursehub.logs import wrap_line
 
             print(wrap_line(name, line), flush=True)
             return
@@ -100,7 +100,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    from .ops.control import restart_hub
+    from coursehub.ops.control import restart_hub
 
     pid = restart_hub(_load(args))
     console.print(f"Asked `coursehub up` (pid {pid}) to restart the hub; servers keep running.")
@@ -111,61 +111,61 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from .ops import users_cli
+    from coursehub.ops import users_cli
 
     return users_cli.run(args, _load(args), console)
 
 
 def cmd_course(args: argparse.Namespace) -> int:
-    from .ops import courses_cli
+    from coursehub.ops import courses_cli
 
     return courses_cli.run(args, _load(args), console)
 
 
 def cmd_assignment(args: argparse.Namespace) -> int:
-    from .ops import assignments_cli
+    from coursehub.ops import assignments_cli
 
     return assignments_cli.run(args, _load(args), console)
 
 
 def cmd_servers(args: argparse.Namespace) -> int:
-    from .ops import servers_cli
+    from coursehub.ops import servers_cli
 
     return servers_cli.run(args, _load(args), console)
 
 
 def cmd_lti(args: argparse.Namespace) -> int:
-    from .ops import lti_cli
+    from coursehub.ops import lti_cli
 
     return lti_cli.run(args, _load(args), console)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from .ops import backup_cli
+    from coursehub.ops import backup_cli
 
     return backup_cli.run_backup(args, _load(args), console)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .ops import backup_cli
+    from coursehub.ops import backup_cli
 
     return backup_cli.run_restore(args, console)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from .ops import stats_cli
+    from coursehub.ops import stats_cli
 
     return stats_cli.run(args, _load(args), console)
 
 
 def cmd_k8s(args: argparse.Namespace) -> int:
-    from .k8s import cli as k8s_cli
+    from coursehub.k8s import cli as k8s_cli
 
     return k8s_cli.run(args, _load(args), console)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .ops.doctor import print_report, run_checks
+    from coursehub.ops.doctor import print_report, run_checks
 
     checks = run_checks(_config_path(args))
     return print_report(checks, console)
@@ -208,28 +208,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restart", help="restart the hub; student servers keep running")
     p.set_defaults(func=cmd_restart)
 
-    from .ops.assignments_cli import add_parser as add_assignment
-    from .ops.courses_cli import add_parser as add_course
-    from .ops.lti_cli import add_parser as add_lti
-    from .ops.servers_cli import add_parser as add_servers
-    from .ops.users_cli import add_parser as add_users
+    from coursehub.ops.assignments_cli import add_parser as add_assignment
+    from coursehub.ops.courses_cli import add_parser as add_course
+    from coursehub.ops.lti_cli import add_parser as add_lti
+    from coursehub.ops.servers_cli import add_parser as add_servers
+    from coursehub.ops.users_cli import add_parser as add_users
 
     add_users(sub).set_defaults(func=cmd_users)
     add_servers(sub).set_defaults(func=cmd_servers)
     add_course(sub).set_defaults(func=cmd_course)
     add_assignment(sub).set_defaults(func=cmd_assignment)
     add_lti(sub).set_defaults(func=cmd_lti)
-    from .ops.backup_cli import add_parser as add_backup
+    from coursehub.ops.backup_cli import add_parser as add_backup
 
     backup_p, restore_p = add_backup(sub)
     backup_p.set_defaults(func=cmd_backup)
     restore_p.set_defaults(func=cmd_restore)
 
-    from .ops.stats_cli import add_parser as add_stats
+    from coursehub.ops.stats_cli import add_parser as add_stats
 
     add_stats(sub).set_defaults(func=cmd_stats)
 
-    from .k8s.cli import add_parser as add_k8s
+    from coursehub.k8s.cli import add_parser as add_k8s
 
     add_k8s(sub).set_defaults(func=cmd_k8s)
 

@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 import httpx
 
-from .config.layout import DataLayout, Ports
-from .errors import HubNotRunning
-from .secrets_store import read_secret
+from coursehub.config.layout import DataLayout, Ports
+from coursehub.errors import HubNotRunning
+from coursehub.secrets_store import read_secret
 
 
 class HubClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .config.models import CoursehubConfig
+from coursehub.config.models import CoursehubConfig
 
 
 def is_root() -> bool:

@@ -7,9 +7,9 @@ import secrets
 import stat
 from pathlib import Path
 
-from .config.layout import DataLayout
-from .config.translate import HubSecrets
-from .errors import SetupError
+from coursehub.config.layout import DataLayout
+from coursehub.config.translate import HubSecrets
+from coursehub.errors import SetupError
 
 MIN_SECRET_BYTES = 32
 NAMES = ("cookie_secret", "proxy_token", "service_token", "cli_token")

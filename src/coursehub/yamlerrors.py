@@ -15,8 +15,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from .config.loader import _is_validator_tag, _locate, _message, _model_in
-from .errors import ConfigProblem
+from coursehub.config.loader import _is_validator_tag, _locate, _message, _model_in
+from coursehub.errors import ConfigProblem
 
 # Aliases let a small file expand into billions of nodes ("billion laughs");
 # the plain copy handed to pydantic stops long before that.

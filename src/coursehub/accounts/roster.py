@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.models import ROLE_NAMES, USERNAME_RE
-from ..errors import RosterError, RosterProblem
-from .passwords import MAX_PASSWORD_BYTES
+from coursehub.accounts.passwords import MAX_PASSWORD_BYTES
+from coursehub.config.models import ROLE_NAMES, USERNAME_RE
+from coursehub.errors import RosterError, RosterProblem
 
 # Names that would confuse people or collide with the machine's own accounts.
 RESERVED_NAMES = frozenset({"root", "admin", "coursehub", "jupyterhub", "nobody", "daemon"})
@@ -159,7 +159,7 @@ def entry_problems(entry: RosterEntry, min_password_length: int) -> list[str]:
 
 
 def validate_courses(entry: RosterEntry) -> str | None:
-    from ..courses.store import validate_course_name
+    from coursehub.courses.store import validate_course_name
 
     for course, role in entry.course_roles:
         problem = validate_course_name(course)

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 
-from ..db.models import SignInTicket
-from ..db.session import Database
+from coursehub.db.models import SignInTicket
+from coursehub.db.session import Database
 
 TICKET_SECONDS = 120
 MAX_TICKET_CHARS = 100

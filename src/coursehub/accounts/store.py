@@ -18,11 +18,8 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..db.models import Account
-from ..db.session import Database
-from ..errors import AccountError, RosterError
-from .passwords import hash_password, verify_password
-from .roster import (
+from coursehub.accounts.passwords import hash_password, verify_password
+from coursehub.accounts.roster import (
     RosterEntry,
     check_entries,
     normalize_role,
@@ -32,6 +29,9 @@ from .roster import (
     validate_role,
     validate_username,
 )
+from coursehub.db.models import Account
+from coursehub.db.session import Database
+from coursehub.errors import AccountError, RosterError
 
 T = TypeVar("T")
 

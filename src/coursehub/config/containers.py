@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .units import Size
+from coursehub.config.units import Size
 
 # [registry[:port]/]path[:tag][@sha256:digest], as Docker and Kubernetes read them.
 IMAGE_RE = re.compile(

@@ -12,8 +12,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from ..errors import ConfigError, ConfigProblem
-from .models import CoursehubConfig
+from coursehub.config.models import CoursehubConfig
+from coursehub.errors import ConfigError, ConfigProblem
 
 
 @dataclass(frozen=True)

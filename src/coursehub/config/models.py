@@ -13,14 +13,14 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .containers import (
+from coursehub.config.containers import (
     DockerSpawnConfig,
     KubernetesSpawnConfig,
     check_cluster_database_url,
     check_image_reference,
 )
-from .slurm import SlurmJobOptions, SlurmSpawnConfig
-from .units import Duration, Size
+from coursehub.config.slurm import SlurmJobOptions, SlurmSpawnConfig
+from coursehub.config.units import Duration, Size
 
 ROLE_NAMES = ("admin", "instructor", "ta", "student")
 Role = Literal["admin", "instructor", "ta", "student"]

@@ -10,11 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from ..runtime import effective_config
-from .layout import DataLayout, Ports, python_command
-from .loader import LoadedConfig, _model_in
-from .models import CoursehubConfig
-from .translate import HubSecrets, Machine, translate
+from coursehub.config.layout import DataLayout, Ports, python_command
+from coursehub.config.loader import LoadedConfig, _model_in
+from coursehub.config.models import CoursehubConfig
+from coursehub.config.translate import HubSecrets, Machine, translate
+from coursehub.runtime import effective_config
 
 REDACTED = "<secret>"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .units import Duration
+from coursehub.config.units import Duration
 
 # Partition, account and QOS names as Slurm accepts them (no spaces, commas only
 # between partitions).

@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CoursehubError
-from ..roles import (
-    CLI_SERVICE_NAME,
-    CULLER_SERVICE_NAME,
-    ROLE_GROUPS,
-    SERVICE_NAME,
-)
-from .layout import DataLayout, Ports
-from .models import CoursehubConfig
+from coursehub.config.layout import DataLayout, Ports
+from coursehub.config.models import CoursehubConfig
+from coursehub.errors import CoursehubError
+from coursehub.roles import CLI_SERVICE_NAME, CULLER_SERVICE_NAME, ROLE_GROUPS, SERVICE_NAME
 
 AUTHENTICATORS = {
     "local": "coursehub.hub.auth_local.CoursehubLocalAuthenticator",
@@ -286,7 +281,7 @@ def translate(
                 f"{via}/services/{SERVICE_NAME}/api/events"
             )
     if config.spawn.backend == "docker":
-        from ..containers.docker import docker_settings
+        from coursehub.containers.docker import docker_settings
 
         for section, values in docker_settings(config, layout).items():
             sections.setdefault(section, {}).update(values)

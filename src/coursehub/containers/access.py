@@ -12,9 +12,9 @@ from typing import Any
 
 from tornado import web
 
-from ..config.layout import DataLayout
-from ..hub.course_servers import CourseAccessError, resolve_course_server
-from ..roles import role_from_groups
+from coursehub.config.layout import DataLayout
+from coursehub.hub.course_servers import CourseAccessError, resolve_course_server
+from coursehub.roles import role_from_groups
 
 _stores: dict[tuple[str, str], Any] = {}
 
@@ -24,8 +24,8 @@ def course_store(db_url: str, data_dir: str = "") -> Any:
     key = (db_url, data_dir)
     store = _stores.get(key)
     if store is None:
-        from ..courses.store import CourseStore
-        from ..db.session import Database
+        from coursehub.courses.store import CourseStore
+        from coursehub.db.session import Database
 
         store = _stores[key] = CourseStore(Database(db_url), DataLayout(Path(data_dir or ".")))
     return store

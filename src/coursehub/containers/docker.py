@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config.containers import DockerSpawnConfig
-from ..config.layout import DataLayout
-from ..config.models import CoursehubConfig
-from ..roles import SERVICE_NAME
+from coursehub.config.containers import DockerSpawnConfig
+from coursehub.config.layout import DataLayout
+from coursehub.config.models import CoursehubConfig
+from coursehub.roles import SERVICE_NAME
 
 SPAWNER_CLASS = "coursehub.containers.spawner.CoursehubDockerSpawner"
 HOME = "/home/jovyan"  # uid 1000, gid 100, as in Jupyter's images and `course image`

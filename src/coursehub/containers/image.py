@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..config.containers import check_image_reference
-from ..config.layout import DataLayout
-from ..courses.environment import IPYKERNEL_REQUIREMENT
-from ..courses.environment_errors import EnvironmentBuildError
-from ..courses.manifest import load_manifest
-from ..courses.paths import safe_relative_path
-from ..courses.requirements import read_requirements
-from ..errors import CoursehubError
-from .wheel import WHEEL_GLOB, wheel_command
+from coursehub.config.containers import check_image_reference
+from coursehub.config.layout import DataLayout
+from coursehub.containers.wheel import WHEEL_GLOB, wheel_command
+from coursehub.courses.environment import IPYKERNEL_REQUIREMENT
+from coursehub.courses.environment_errors import EnvironmentBuildError
+from coursehub.courses.manifest import load_manifest
+from coursehub.courses.paths import safe_relative_path
+from coursehub.courses.requirements import read_requirements
+from coursehub.errors import CoursehubError
 
 CONTAINERFILE = "Containerfile"
 REQUIREMENTS_DIR = "requirements"

@@ -13,8 +13,8 @@ from typing import Any
 from dockerspawner import DockerSpawner
 from traitlets import Dict, Unicode
 
-from ..config.layout import DataLayout
-from .access import check_course_server
+from coursehub.config.layout import DataLayout
+from coursehub.containers.access import check_course_server
 
 DEFAULT_SERVER = "_default"  # {course} of the volume of a server that is no course's
 

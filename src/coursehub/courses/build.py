@@ -10,19 +10,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config.layout import DataLayout
-from ..errors import CoursehubError
-from ..hub.course_servers import KERNELS_SUBDIR
-from .environment import (
+from coursehub.config.layout import DataLayout
+from coursehub.courses.environment import (
     BuildResult,
     EnvironmentBuildError,
     build_environment,
     needs_rebuild,
     read_stamp,
 )
-from .kernels import write_kernelspec
-from .manifest import load_manifest
-from .paths import safe_relative_path
+from coursehub.courses.kernels import write_kernelspec
+from coursehub.courses.manifest import load_manifest
+from coursehub.courses.paths import safe_relative_path
+from coursehub.errors import CoursehubError
+from coursehub.hub.course_servers import KERNELS_SUBDIR
 
 # pip runs as this account, never as root (requirements may run arbitrary code).
 DEFAULT_BUILD_ACCOUNT = "coursehub-build"

@@ -40,8 +40,8 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment_errors import EnvironmentBuildError, RequirementsError
-from .requirements import (
+from coursehub.courses.environment_errors import EnvironmentBuildError, RequirementsError
+from coursehub.courses.requirements import (
     PROJECT_NAME,
     Requirement,
     RequirementInputs,

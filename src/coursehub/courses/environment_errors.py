@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import CoursehubError
+from coursehub.errors import CoursehubError
 
 
 class EnvironmentBuildError(CoursehubError):

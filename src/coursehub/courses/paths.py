@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from ..errors import CoursehubError
+from coursehub.errors import CoursehubError
 
 MAX_PATH_LENGTH = 1024
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from ..db import models
-from ..db.session import Database
+from coursehub.db import models
+from coursehub.db.session import Database
 
 
 def file_sha256(path: Path) -> str:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .environment_errors import RequirementsError
-from .paths import is_inside
+from coursehub.courses.environment_errors import RequirementsError
+from coursehub.courses.paths import is_inside
 
 MAX_REQUIREMENTS_BYTES = 1_000_000
 MAX_INCLUDE_DEPTH = 10

@@ -6,10 +6,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..accounts.roster import RosterEntry
-from ..config.layout import DataLayout
-from ..db.session import Database
-from .store import CourseStore
+from coursehub.accounts.roster import RosterEntry
+from coursehub.config.layout import DataLayout
+from coursehub.courses.store import CourseStore
+from coursehub.db.session import Database
 
 
 @dataclass

@@ -24,12 +24,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..accounts.roster import validate_username
-from ..config.layout import DataLayout
-from ..db import models
-from ..db.session import Database
-from . import git
-from .git import CourseError, PullResult
+from coursehub.accounts.roster import validate_username
+from coursehub.config.layout import DataLayout
+from coursehub.courses import git
+from coursehub.courses.git import CourseError, PullResult
+from coursehub.db import models
+from coursehub.db.session import Database
 
 __all__ = ["CourseError", "CourseInfo", "CourseStore", "Enrolment", "PullResult"]
 
@@ -130,7 +130,7 @@ class CourseStore:
         """Enrol the staff listed in the course's course.yaml with their roles (after
         add and every pull). Nobody is removed; a broken manifest enrols nobody (the
         course page reports it)."""
-        from .manifest import ManifestError, load_manifest
+        from coursehub.courses.manifest import ManifestError, load_manifest
 
         try:
             staff = load_manifest(self.layout.course_repo(name), name).staff

@@ -13,8 +13,8 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from .manifest import CourseManifest
-from .paths import PathRejected, safe_relative_path
+from coursehub.courses.manifest import CourseManifest
+from coursehub.courses.paths import PathRejected, safe_relative_path
 
 HEADER_BYTES = 4096
 DEFAULT_TRACK = "default"

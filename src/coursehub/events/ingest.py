@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 
-from ..db import models
-from ..db.session import Database
-from .live import LiveState, apply_in
-from .schema import EventIn
-from .store import event_rows, insert_events
+from coursehub.db import models
+from coursehub.db.session import Database
+from coursehub.events.live import LiveState, apply_in
+from coursehub.events.schema import EventIn
+from coursehub.events.store import event_rows, insert_events
 
 MAX_GROUP_EVENTS = 5000  # one transaction stays short even when a backlog built up
 

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import models
-from ..db.session import Database
-from .schema import EventIn
+from coursehub.db import models
+from coursehub.db.session import Database
+from coursehub.events.schema import EventIn
 
 STATUSES = ("not_started", "working", "error", "finished")
 

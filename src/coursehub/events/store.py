@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from ..db import models
-from ..db.session import Database
-from .schema import EventIn, EventOut
+from coursehub.db import models
+from coursehub.db.session import Database
+from coursehub.events.schema import EventIn, EventOut
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from typing import Any
 
 import nbformat
 
-from ..courses.shares import notebook_html
-from . import nbgrader_format, otter_format
-from .grader import GradingLimits, run_plan
-from .paths import GradingPaths, ensure_private
-from .plan import NotebookPlan, Question, QuestionScore
-from .store import GradingStore
+from coursehub.courses.shares import notebook_html
+from coursehub.grading import nbgrader_format, otter_format
+from coursehub.grading.grader import GradingLimits, run_plan
+from coursehub.grading.paths import GradingPaths, ensure_private
+from coursehub.grading.plan import NotebookPlan, Question, QuestionScore
+from coursehub.grading.store import GradingStore
 
 
 def questions_of(assignment: Any) -> list[Question]:

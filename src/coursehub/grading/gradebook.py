@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..db.models import Assignment, Grading, ManualGrade
-from .store import GradingStore, aware
+from coursehub.db.models import Assignment, Grading, ManualGrade
+from coursehub.grading.store import GradingStore, aware
 
 
 @dataclass

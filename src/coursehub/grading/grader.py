@@ -9,10 +9,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import harness
-from .kernel_runner import KernelStartError, SandboxKernel
-from .plan import NotebookPlan, NotebookRun, StepResult
-from .sandbox import SandboxLimits, sandbox_account
+from coursehub.grading import harness
+from coursehub.grading.kernel_runner import KernelStartError, SandboxKernel
+from coursehub.grading.plan import NotebookPlan, NotebookRun, StepResult
+from coursehub.grading.sandbox import SandboxLimits, sandbox_account
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import nbformat
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from .sandbox import SandboxAccount
+from coursehub.grading.sandbox import SandboxAccount
 
 MAX_OUTPUT_BYTES = 256 * 1024  # kept per grading run, for feedback and review
 MAX_RESULT_BYTES = 4 * 1024 * 1024  # read from the results pipe

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import nbformat
 
-from ..courses.paths import PathRejected, check_relative_path
-from ..courses.workspace import Student, collect_folder, release_folder
-from ..db.models import Assignment
-from . import nbgrader_format, otter_format
-from .errors import AssignmentError
-from .paths import check_name, ensure_private
-from .store import MAX_BYTES, MAX_FILES, GradingStore
+from coursehub.courses.paths import PathRejected, check_relative_path
+from coursehub.courses.workspace import Student, collect_folder, release_folder
+from coursehub.db.models import Assignment
+from coursehub.grading import nbgrader_format, otter_format
+from coursehub.grading.errors import AssignmentError
+from coursehub.grading.paths import check_name, ensure_private
+from coursehub.grading.store import MAX_BYTES, MAX_FILES, GradingStore
 
 FORMATS = ("nbgrader", "otter")
 

@@ -19,8 +19,15 @@ from nbgrader import utils as nbg
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
 
-from .errors import AssignmentError
-from .plan import NotebookPlan, NotebookRun, Question, QuestionScore, Step, read_submitted
+from coursehub.grading.errors import AssignmentError
+from coursehub.grading.plan import (
+    NotebookPlan,
+    NotebookRun,
+    Question,
+    QuestionScore,
+    Step,
+    read_submitted,
+)
 
 FORMAT = "nbgrader"
 

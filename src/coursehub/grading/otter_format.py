@@ -19,8 +19,15 @@ import nbformat
 from otter.test_files.abstract_test import TestCaseResult
 from otter.test_files.ok_test import OKTestFile
 
-from .errors import AssignmentError
-from .plan import NotebookPlan, NotebookRun, Question, QuestionScore, Step, read_submitted
+from coursehub.grading.errors import AssignmentError
+from coursehub.grading.plan import (
+    NotebookPlan,
+    NotebookRun,
+    Question,
+    QuestionScore,
+    Step,
+    read_submitted,
+)
 
 FORMAT = "otter"
 _MARKERS = ("# ASSIGNMENT CONFIG", "# BEGIN QUESTION", "# BEGIN TESTS")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import nbformat
 
-from .harness import TestRecord
+from coursehub.grading.harness import TestRecord
 
 
 def read_submitted(

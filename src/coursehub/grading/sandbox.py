@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from ..errors import CoursehubError
+from coursehub.errors import CoursehubError
 
 ACCOUNT_PREFIX = "chg-"
 MAX_OUTPUT = 1024 * 1024  # bytes of stdout / stderr kept

@@ -19,11 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limits", required=True, help="grading limits, as JSON")
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
-    from ..db.session import Database
-    from ..service.grading_service import limits_from
-    from .autograde import grade_submission
-    from .paths import GradingPaths
-    from .store import GradingStore
+    from coursehub.db.session import Database
+    from coursehub.grading.autograde import grade_submission
+    from coursehub.grading.paths import GradingPaths
+    from coursehub.grading.store import GradingStore
+    from coursehub.service.grading_service import limits_from
 
     store = GradingStore(
         Database(os.environ["COURSEHUB_DATABASE_URL"]),

@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..courses.paths import PathRejected, check_relative_path
-from ..db.models import Assignment, Extension, Grading, ManualGrade, Submission
-from ..db.session import Database
-from .errors import AssignmentError, QueueFull, SubmissionError
-from .paths import GradingPaths, check_name, ensure_private
+from coursehub.courses.paths import PathRejected, check_relative_path
+from coursehub.db.models import Assignment, Extension, Grading, ManualGrade, Submission
+from coursehub.db.session import Database
+from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
+from coursehub.grading.paths import GradingPaths, check_name, ensure_private
 
 DOUBLE_CLICK = timedelta(seconds=10)
 MAX_FILES = 500

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .autograde import grade_submission
-from .grader import GradingLimits
-from .store import GradingStore
+from coursehub.grading.autograde import grade_submission
+from coursehub.grading.grader import GradingLimits
+from coursehub.grading.store import GradingStore
 
 log = logging.getLogger("coursehub.grading")
 

@@ -16,7 +16,7 @@ from typing import Any
 from traitlets import Bool, Dict, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..roles import groups_for_role
+from coursehub.roles import groups_for_role
 
 # Where the sign-in method is remembered: JupyterHub stores `user_info` with the user.
 METHOD_KEY = "coursehub_signin"
@@ -82,7 +82,7 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
         super().__init__(**kwargs)
         if "jwt" in self.signin_methods:
             # Read at start-up: a missing, short or readable secret stops the hub here.
-            from .auth_jwt import load_jwt_signin
+            from coursehub.hub.auth_jwt import load_jwt_signin
 
             self.jwt_signin = load_jwt_signin(
                 audience=self.jwt_audience,
@@ -97,8 +97,8 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
     def account_store(self) -> Any:
         # Imported lazily: the hub loads authenticator classes before config is final.
         if self._account_store is None:
-            from ..accounts.store import AccountStore
-            from ..db.session import Database
+            from coursehub.accounts.store import AccountStore
+            from coursehub.db.session import Database
 
             self._account_store = AccountStore(
                 Database(self.coursehub_db_url), min_password_length=self.min_password_length
@@ -188,7 +188,7 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
         )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        from .signin_handlers import signin_handlers
+        from coursehub.hub.signin_handlers import signin_handlers
 
         ours = signin_handlers(self.signin_methods)
         taken = {route for route, *_ in ours}

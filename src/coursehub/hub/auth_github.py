@@ -11,7 +11,7 @@ from typing import Any
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets import Dict
 
-from .auth_local import PasswordSignInMixin
+from coursehub.hub.auth_local import PasswordSignInMixin
 
 ROLE_STRENGTH = {"student": 0, "ta": 1, "instructor": 2, "admin": 3}
 

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..accounts.roster import validate_username
-from ..errors import AccountError, CoursehubError, SetupError
-from ..grading.remote_auth import (
+from coursehub.accounts.roster import validate_username
+from coursehub.errors import AccountError, CoursehubError, SetupError
+from coursehub.grading.remote_auth import (
     RemoteAuthConfigError,
     RemoteAuthError,
     RemoteAuthSettings,
     verify_bearer,
 )
-from ..secrets_store import read_secret
+from coursehub.secrets_store import read_secret
 
 NEXT_STEP = "Open coursehub again from your LMS; if it happens again, tell your instructor."
 

@@ -9,8 +9,8 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Integer
 
-from .auth_common import CoursehubAuthenticatorMixin
-from .login_throttle import LoginThrottle
+from coursehub.hub.auth_common import CoursehubAuthenticatorMixin
+from coursehub.hub.login_throttle import LoginThrottle
 
 # Longer input is refused before hashing so nobody can make the hub hash megabytes.
 MAX_PASSWORD_CHARS = 1024

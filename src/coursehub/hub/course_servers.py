@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.layout import DataLayout
-from ..errors import CoursehubError
+from coursehub.config.layout import DataLayout
+from coursehub.errors import CoursehubError
 
 KERNELS_SUBDIR = Path("jupyter")  # <course dir>/jupyter/kernels/<kernel>/kernel.json
 

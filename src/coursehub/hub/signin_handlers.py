@@ -20,8 +20,8 @@ from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.handlers.login import LoginHandler
 from jupyterhub.utils import url_path_join
 
-from .auth_common import verified_sign_in
-from .auth_jwt import JwtSignInRefused, ensure_account, verify_signin_token
+from coursehub.hub.auth_common import verified_sign_in
+from coursehub.hub.auth_jwt import JwtSignInRefused, ensure_account, verify_signin_token
 
 TICKET_REFUSED = (
     "This sign-in link has expired or was already used. Open coursehub again from your LMS."
@@ -92,7 +92,7 @@ class TicketSignInHandler(_SignInSteps):
     async def get(self) -> None:
         ticket = self.get_argument("ticket", "")
         self._forget_query()
-        from ..accounts.signin_tickets import BINDING_COOKIE, SignInTickets
+        from coursehub.accounts.signin_tickets import BINDING_COOKIE, SignInTickets
 
         binding = self.get_cookie(BINDING_COOKIE, "")
         self.clear_cookie(BINDING_COOKIE, path=self.request.path)

@@ -20,13 +20,10 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado import web
 from traitlets import Float, Integer, Unicode
 
-from ..config.layout import DataLayout
-from ..roles import role_from_groups
-from ..server_config import CONFIG_DIR as SERVER_CONFIG_DIR
-from ..zygote.manager import TemplateUnavailable, server_template
-from . import unix_accounts
-from .course_servers import CourseAccessError, CourseServer, resolve_course_server
-from .limits import (
+from coursehub.config.layout import DataLayout
+from coursehub.hub import unix_accounts
+from coursehub.hub.course_servers import CourseAccessError, CourseServer, resolve_course_server
+from coursehub.hub.limits import (
     Cgroups,
     Limits,
     apply_in_child,
@@ -34,9 +31,12 @@ from .limits import (
     systemd_is_init,
     systemd_run_prefix,
 )
-from .process_state import ProcessGone, process_start_time
-from .start_queue import Ticket, shared_queue
-from .startup_hooks import Hook, HookContext, HookError, UnsafeHooksError, run_hooks
+from coursehub.hub.process_state import ProcessGone, process_start_time
+from coursehub.hub.start_queue import Ticket, shared_queue
+from coursehub.hub.startup_hooks import Hook, HookContext, HookError, UnsafeHooksError, run_hooks
+from coursehub.roles import role_from_groups
+from coursehub.server_config import CONFIG_DIR as SERVER_CONFIG_DIR
+from coursehub.zygote.manager import TemplateUnavailable, server_template
 
 LOG_TAIL_LINES = 5
 _course_stores: dict[tuple[str, str], Any] = {}
@@ -174,8 +174,8 @@ class CoursehubSpawner(LocalProcessSpawner):
         key = (self.coursehub_db_url, self.data_dir)
         store = _course_stores.get(key)
         if store is None:
-            from ..courses.store import CourseStore
-            from ..db.session import Database
+            from coursehub.courses.store import CourseStore
+            from coursehub.db.session import Database
 
             store = _course_stores[key] = CourseStore(Database(key[0]), self.layout)
         return store

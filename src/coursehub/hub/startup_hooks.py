@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CoursehubError
+from coursehub.errors import CoursehubError
 
 SITE = "site"
 KINDS = ("as-root", "as-user")

@@ -7,7 +7,7 @@ import os
 import pwd
 from pathlib import Path
 
-from ..errors import AccountError
+from coursehub.errors import AccountError
 
 MAX_UNIX_NAME = 32
 _useradd_lock: asyncio.Lock | None = None

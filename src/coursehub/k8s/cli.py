@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-from ..config.loader import LoadedConfig
-from . import names
+from coursehub.config.loader import LoadedConfig
+from coursehub.k8s import names
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
-    from .render import render
+    from coursehub.k8s.render import render
 
     done = render(loaded.config, Path(args.outdir))
     k8s = loaded.config.spawn.kubernetes

@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config.containers import KubernetesSpawnConfig
-from ..config.models import CoursehubConfig
-from ..config.translate import public_url, service_environment
-from ..roles import SERVICE_NAME
-from . import names
-from .values import (
+from coursehub.config.containers import KubernetesSpawnConfig
+from coursehub.config.models import CoursehubConfig
+from coursehub.config.translate import public_url, service_environment
+from coursehub.k8s import names
+from coursehub.k8s.values import (
     cluster_database_url,
     kubernetes_section,
     quantity,
     service_layout,
     service_machine,
 )
+from coursehub.roles import SERVICE_NAME
 
 # Labels the chart's own NetworkPolicies look for: the service may call the hub's API
 # and reach course servers through the proxy.

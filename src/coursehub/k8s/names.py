@@ -6,7 +6,7 @@ proxy-public, proxy-api and its Secret hub; its pods carry `component` labels.
 
 from __future__ import annotations
 
-from ..roles import SERVICE_NAME
+from coursehub.roles import SERVICE_NAME
 
 CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 CHART_VERSION = "4.4.0"  # the z2jh 4.x release the rendered values are written for

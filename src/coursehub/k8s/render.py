@@ -9,13 +9,13 @@ from typing import Any
 
 import yaml
 
-from ..config.models import CoursehubConfig
-from ..containers.wheel import WHEEL_GLOB, wheel_command
-from ..errors import CoursehubError
-from . import names
-from .manifests import extra_manifests, grading_job_template
-from .secrets import secret_commands
-from .values import helm_values, kubernetes_section
+from coursehub.config.models import CoursehubConfig
+from coursehub.containers.wheel import WHEEL_GLOB, wheel_command
+from coursehub.errors import CoursehubError
+from coursehub.k8s import names
+from coursehub.k8s.manifests import extra_manifests, grading_job_template
+from coursehub.k8s.secrets import secret_commands
+from coursehub.k8s.values import helm_values, kubernetes_section
 
 VALUES_FILE = "values.yaml"
 EXTRAS_FILE = "coursehub-extras.yaml"

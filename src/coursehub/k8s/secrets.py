@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..config.models import CoursehubConfig
-from . import names
-from .values import kubernetes_section
+from coursehub.config.models import CoursehubConfig
+from coursehub.k8s import names
+from coursehub.k8s.values import kubernetes_section
 
 
 def secret_commands(config: CoursehubConfig) -> list[str]:

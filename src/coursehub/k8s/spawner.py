@@ -12,8 +12,8 @@ from typing import Any
 from kubespawner import KubeSpawner
 from traitlets import Unicode, default
 
-from ..containers.access import check_course_server
-from . import names
+from coursehub.containers.access import check_course_server
+from coursehub.k8s import names
 
 
 class CoursehubKubeSpawner(KubeSpawner):

@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..config.containers import KubernetesSpawnConfig
-from ..config.layout import DataLayout
-from ..config.models import CoursehubConfig
-from ..config.translate import (
+from coursehub.config.containers import KubernetesSpawnConfig
+from coursehub.config.layout import DataLayout
+from coursehub.config.models import CoursehubConfig
+from coursehub.config.translate import (
     AUTHENTICATORS,
     CLI_SERVICE_NAME,
     CULLER_SERVICE_NAME,
@@ -28,9 +28,9 @@ from ..config.translate import (
     hub_roles,
     public_url,
 )
-from ..errors import CoursehubError
-from ..roles import SERVICE_NAME
-from . import names
+from coursehub.errors import CoursehubError
+from coursehub.k8s import names
+from coursehub.roles import SERVICE_NAME
 
 SPAWNER_CLASS = "coursehub.k8s.spawner.CoursehubKubeSpawner"
 # JupyterHub finds coursehub's login page inside the hub image's coursehub package.

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ..db.models import LtiLineItem
-from ..db.session import Database
-from .platforms import Platform
-from .service_token import LmsCallError, ServiceTokens, next_link, same_origin
+from coursehub.db.models import LtiLineItem
+from coursehub.db.session import Database
+from coursehub.lti.platforms import Platform
+from coursehub.lti.service_token import LmsCallError, ServiceTokens, next_link, same_origin
 
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCOPE_LINEITEM_READ = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"

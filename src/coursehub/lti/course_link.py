@@ -19,12 +19,12 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from ..config.layout import DataLayout
-from ..courses.git import CourseError
-from ..courses.store import CourseStore, validate_course_name
-from ..db.models import LtiContext
-from ..db.session import Database
-from .launch_validation import ValidLaunch
+from coursehub.config.layout import DataLayout
+from coursehub.courses.git import CourseError
+from coursehub.courses.store import CourseStore, validate_course_name
+from coursehub.db.models import LtiContext
+from coursehub.db.session import Database
+from coursehub.lti.launch_validation import ValidLaunch
 
 AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
@@ -78,7 +78,7 @@ def record_context(db: Database, launch: ValidLaunch) -> ContextInfo:
 
 
 def launch_role(launch: ValidLaunch) -> str | None:
-    from .roles import course_role
+    from coursehub.lti.roles import course_role
 
     roles = launch.claim("roles") or []
     return course_role([r for r in roles if isinstance(r, str)])

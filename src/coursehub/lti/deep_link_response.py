@@ -11,9 +11,9 @@ from typing import Any
 
 import jwt
 
-from .keys import ToolKey
-from .launch_validation import LTI
-from .platforms import Platform
+from coursehub.lti.keys import ToolKey
+from coursehub.lti.launch_validation import LTI
+from coursehub.lti.platforms import Platform
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 RETURN_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s'\";,]*)?$")

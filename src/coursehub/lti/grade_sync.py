@@ -16,15 +16,22 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db.models import Assignment, Grading, LtiContext, LtiGradeSync, ManualGrade, Submission
-from ..db.session import Database
-from ..grading.gradebook import combine
-from ..grading.store import aware
-from ..grading.workers import Graded, ScoreListener
-from .ags import AgsContext, ScorePost, send_score
-from .identities import IdentityStore
-from .platforms import PlatformStore
-from .service_token import LmsCallError, ServiceTokens
+from coursehub.db.models import (
+    Assignment,
+    Grading,
+    LtiContext,
+    LtiGradeSync,
+    ManualGrade,
+    Submission,
+)
+from coursehub.db.session import Database
+from coursehub.grading.gradebook import combine
+from coursehub.grading.store import aware
+from coursehub.grading.workers import Graded, ScoreListener
+from coursehub.lti.ags import AgsContext, ScorePost, send_score
+from coursehub.lti.identities import IdentityStore
+from coursehub.lti.platforms import PlatformStore
+from coursehub.lti.service_token import LmsCallError, ServiceTokens
 
 log = logging.getLogger("coursehub.lti")
 

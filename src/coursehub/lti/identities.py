@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..accounts.roster import MAX_FULL_NAME, validate_email
-from ..config.models import USERNAME_RE
-from ..db.models import Account, LtiIdentity
-from ..db.session import Database
-from .platforms import Platform
+from coursehub.accounts.roster import MAX_FULL_NAME, validate_email
+from coursehub.config.models import USERNAME_RE
+from coursehub.db.models import Account, LtiIdentity
+from coursehub.db.session import Database
+from coursehub.lti.platforms import Platform
 
 MAX_SUBJECT = 255
 # room for "-NNN" after the readable part

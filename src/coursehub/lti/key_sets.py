@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 import jwt
 
-from .platforms import Platform
+from coursehub.lti.platforms import Platform
 
 CACHE_SECONDS = 300
 REFETCH_SECONDS = 10

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
-from ..db.models import LtiLaunch
-from ..db.session import Database
+from coursehub.db.models import LtiLaunch
+from coursehub.db.session import Database
 
 LAUNCH_SECONDS = 3600
 MAX_ID_CHARS = 64

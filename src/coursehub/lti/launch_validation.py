@@ -18,8 +18,8 @@ from typing import Any
 
 import jwt
 
-from .key_sets import KeySetError, KeySets
-from .platforms import Platform
+from coursehub.lti.key_sets import KeySetError, KeySets
+from coursehub.lti.platforms import Platform
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DEEP_LINKING = "LtiDeepLinkingRequest"

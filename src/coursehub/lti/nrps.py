@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .identities import LmsPerson
-from .platforms import Platform
-from .service_token import LmsCallError, ServiceTokens, next_link
+from coursehub.lti.identities import LmsPerson
+from coursehub.lti.platforms import Platform
+from coursehub.lti.service_token import LmsCallError, ServiceTokens, next_link
 
 SCOPE_MEMBERSHIPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 MEMBERSHIP_CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"

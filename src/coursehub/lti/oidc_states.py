@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 
-from ..db.models import LtiState
-from ..db.session import Database
-from .launch_validation import LaunchRefused
+from coursehub.db.models import LtiState
+from coursehub.db.session import Database
+from coursehub.lti.launch_validation import LaunchRefused
 
 STATE_SECONDS = 600
 MAX_STATE_CHARS = 64

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..config.models import LtiPlatformConfig
-from ..db.models import LtiPlatform
-from ..db.session import Database
-from ..errors import CoursehubError
+from coursehub.config.models import LtiPlatformConfig
+from coursehub.db.models import LtiPlatform
+from coursehub.db.session import Database
+from coursehub.errors import CoursehubError
 
 
 class PlatformError(CoursehubError):

@@ -17,17 +17,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from ..courses.store import CourseError, CourseStore
-from ..db.models import Course, Enrolment, LtiContext, LtiIdentity
-from ..db.session import Database
-from ..errors import CoursehubError
-from ..grading.store import aware
-from .grade_sync import retry_new_identities
-from .identities import IdentityError, IdentityStore
-from .nrps import fetch_members
-from .platforms import PlatformStore
-from .roles import STRENGTH, course_role
-from .service_token import LmsCallError, ServiceTokens
+from coursehub.courses.store import CourseError, CourseStore
+from coursehub.db.models import Course, Enrolment, LtiContext, LtiIdentity
+from coursehub.db.session import Database
+from coursehub.errors import CoursehubError
+from coursehub.grading.store import aware
+from coursehub.lti.grade_sync import retry_new_identities
+from coursehub.lti.identities import IdentityError, IdentityStore
+from coursehub.lti.nrps import fetch_members
+from coursehub.lti.platforms import PlatformStore
+from coursehub.lti.roles import STRENGTH, course_role
+from coursehub.lti.service_token import LmsCallError, ServiceTokens
 
 
 class RosterSyncError(CoursehubError):

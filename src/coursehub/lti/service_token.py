@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from ..errors import CoursehubError
-from .keys import ToolKey
-from .platforms import Platform
+from coursehub.errors import CoursehubError
+from coursehub.lti.keys import ToolKey
+from coursehub.lti.platforms import Platform
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_SECONDS = 300

@@ -27,9 +27,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from ..courses.workspace import WorkspaceError, demo_student, local_student
-from ..db import models
-from ..db.session import Database
+from coursehub.courses.workspace import WorkspaceError, demo_student, local_student
+from coursehub.db import models
+from coursehub.db.session import Database
 
 log = logging.getLogger("coursehub.monitor")
 
@@ -286,7 +286,7 @@ def recorder(app: Any) -> Callable[[Any, datetime], None]:
     settings = app.state.settings
     if not settings.database_url:
         return lambda census, now: None
-    from ..service.course_access import database_for
+    from coursehub.service.course_access import database_for
 
     return DiskMeter(database_for(app), home_finder(settings), quota_of(settings))
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from ..db import models
-from ..db.session import Database
-from .census import ServerState
+from coursehub.db import models
+from coursehub.db.session import Database
+from coursehub.monitor.census import ServerState
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def forget_server(db: Database, username: str, course: str) -> None:
 
 
 def recorder(app: Any) -> Callable[[list[ServerState] | None, datetime], None]:
-    from ..service.course_access import database_for
+    from coursehub.service.course_access import database_for
 
     def record(census: list[ServerState] | None, now: datetime) -> None:
         update_watch(database_for(app), census, now)

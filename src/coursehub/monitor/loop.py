@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .census import ServerState, take_census, target_from_settings
+from coursehub.monitor.census import ServerState, take_census, target_from_settings
 
 log = logging.getLogger("coursehub.monitor")
 
@@ -42,7 +42,7 @@ def recorders_for(app: Any) -> list[tuple[str, Recorder]]:
 
 
 async def monitor_once(app: Any, recorders: list[tuple[str, Recorder]]) -> None:
-    from ..service.course_access import hub_api_client
+    from coursehub.service.course_access import hub_api_client
 
     now = datetime.now(UTC)
     try:

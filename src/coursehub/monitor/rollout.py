@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..courses.environment import STAMP_NAME
-from .census import ServerState
+from coursehub.courses.environment import STAMP_NAME
+from coursehub.monitor.census import ServerState
 
 
 def environment_built_at(env_dir: Path) -> datetime | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .reporter import Reporter
+from coursehub.notebook_events.reporter import Reporter
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -15,7 +15,7 @@ from typing import Any
 from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
-from .reporter import Reporter
+from coursehub.notebook_events.reporter import Reporter
 
 V1 = "v1.kernel.websocket.jupyter.org"
 MAX_PENDING = 2000

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from ..events.tail import tail_of
-from .sender import EventSender
+from coursehub.events.tail import tail_of
+from coursehub.notebook_events.sender import EventSender
 
 log = logging.getLogger("coursehub.notebook_events")
 

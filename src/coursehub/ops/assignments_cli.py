@@ -18,10 +18,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..config.translate import coursehub_database_url
-from ..errors import CoursehubError
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.translate import coursehub_database_url
+from coursehub.errors import CoursehubError
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -62,10 +62,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 @contextmanager
 def _stores(loaded: LoadedConfig) -> Iterator[tuple[Any, Any]]:
-    from ..courses.store import CourseStore
-    from ..db.session import Database, ensure_schema
-    from ..grading.paths import GradingPaths
-    from ..grading.store import GradingStore
+    from coursehub.courses.store import CourseStore
+    from coursehub.db.session import Database, ensure_schema
+    from coursehub.grading.paths import GradingPaths
+    from coursehub.grading.store import GradingStore
 
     layout = DataLayout(loaded.config.site.data_dir)
     url = coursehub_database_url(loaded.config, layout)
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
 
 
 def _student(loaded: LoadedConfig, username: str) -> Any:
-    from ..courses.workspace import demo_student, local_student
+    from coursehub.courses.workspace import demo_student, local_student
 
     config = loaded.config
     if config.spawn.backend == "demo":
@@ -106,8 +106,8 @@ def _student(loaded: LoadedConfig, username: str) -> Any:
 
 
 def _students_with_workspace(loaded: LoadedConfig, courses: Any, course: str) -> Iterator[tuple]:
-    from ..courses.workspace import WorkspaceError
-    from ..hub.course_servers import workspace_for
+    from coursehub.courses.workspace import WorkspaceError
+    from coursehub.hub.course_servers import workspace_for
 
     for member in courses.members(course, role="student"):
         try:
@@ -120,7 +120,7 @@ def _students_with_workspace(loaded: LoadedConfig, courses: Any, course: str) ->
 
 
 def _create(args, loaded, courses, store, console) -> int:  # noqa: ANN001
-    from ..grading import lifecycle
+    from coursehub.grading import lifecycle
 
     row = lifecycle.create(
         store, args.course, args.name, Path(args.source), args.format, args.title, _due(args.due)
@@ -150,7 +150,7 @@ def _list(args, loaded, courses, store, console) -> int:  # noqa: ANN001
 
 
 def _release(args, loaded, courses, store, console) -> int:  # noqa: ANN001
-    from ..grading import lifecycle
+    from coursehub.grading import lifecycle
 
     row = store.get(args.course, args.name)
     lifecycle.publish(store, row)
@@ -168,8 +168,8 @@ def _release(args, loaded, courses, store, console) -> int:  # noqa: ANN001
 
 
 def _collect(args, loaded, courses, store, console) -> int:  # noqa: ANN001
-    from ..courses.workspace import WorkspaceError
-    from ..grading import lifecycle
+    from coursehub.courses.workspace import WorkspaceError
+    from coursehub.grading import lifecycle
 
     row = store.get(args.course, args.name)
     taken = skipped = 0
@@ -208,9 +208,9 @@ def _autograde(args, loaded, courses, store, console) -> int:  # noqa: ANN001
 
 
 def _feedback(args, loaded, courses, store, console) -> int:  # noqa: ANN001
-    from ..courses.workspace import release_folder
-    from ..grading import lifecycle
-    from ..grading.autograde import feedback_pages
+    from coursehub.courses.workspace import release_folder
+    from coursehub.grading import lifecycle
+    from coursehub.grading.autograde import feedback_pages
 
     row = store.get(args.course, args.name)
     given = 0
@@ -237,7 +237,7 @@ def _feedback(args, loaded, courses, store, console) -> int:  # noqa: ANN001
 
 
 def _export(args, loaded, courses, store, console) -> int:  # noqa: ANN001
-    from ..grading import gradebook
+    from coursehub.grading import gradebook
 
     row = store.get(args.course, args.name)
     students = [m.username for m in courses.members(args.course, role="student")]

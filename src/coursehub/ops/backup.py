@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..errors import CoursehubError
-from ..runtime import effective_config
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.errors import CoursehubError
+from coursehub.runtime import effective_config
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -8,9 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
-from ..config.loader import LoadedConfig
-from .backup import BackupSources, prune_backups, take_backup
-from .restore import restore_backup
+from coursehub.config.loader import LoadedConfig
+from coursehub.ops.backup import BackupSources, prune_backups, take_backup
+from coursehub.ops.restore import restore_backup
 
 
 def add_parser(sub: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -65,7 +65,7 @@ def run_restore(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run backup/restore on their own (`python -m coursehub.ops.backup_cli`)."""
-    from .. import cli
+    from coursehub import cli
 
     parser = argparse.ArgumentParser(prog="coursehub")
     parser.add_argument("--config", "-c")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(func=lambda a: run_backup(a, cli._load(a), cli.console))
     r.set_defaults(func=lambda a: run_restore(a, cli.console))
     args = parser.parse_args(argv)
-    from ..errors import CoursehubError
+    from coursehub.errors import CoursehubError
 
     try:
         return args.func(args)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import signal
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..errors import HubNotRunning
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.errors import HubNotRunning
 
 
 def up_pid(loaded: LoadedConfig) -> int:

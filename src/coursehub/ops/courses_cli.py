@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..config.translate import coursehub_database_url
-from ..errors import HubNotRunning
-from ..hubapi import HubClient
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.translate import coursehub_database_url
+from coursehub.errors import HubNotRunning
+from coursehub.hubapi import HubClient
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: imported when a course command runs
-    from ..courses.store import CourseInfo, CourseStore
+    from coursehub.courses.store import CourseInfo, CourseStore
 
 COURSE_ROLES = ("instructor", "ta", "student")
 
@@ -63,8 +63,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 @contextmanager
 def _store(loaded: LoadedConfig) -> Iterator[CourseStore]:
-    from ..courses.store import CourseStore
-    from ..db.session import Database, ensure_schema
+    from coursehub.courses.store import CourseStore
+    from coursehub.db.session import Database, ensure_schema
 
     layout = DataLayout(loaded.config.site.data_dir)
     url = coursehub_database_url(loaded.config, layout)
@@ -170,7 +170,7 @@ def _remove(args: argparse.Namespace, store: CourseStore, console: Console) -> i
         raise _no_course(args.name)
     if not args.yes:
         what = "its enrolments" + ("" if args.keep_files else " and its files")
-        from ..courses.git import CourseError
+        from coursehub.courses.git import CourseError
 
         raise CourseError(
             f"removing {args.name} also removes {what} ({info.members} member(s)); "
@@ -183,7 +183,7 @@ def _remove(args: argparse.Namespace, store: CourseStore, console: Console) -> i
 
 
 def _enrol(args: argparse.Namespace, store: CourseStore, console: Console) -> int:
-    from ..accounts.store import AccountStore
+    from coursehub.accounts.store import AccountStore
 
     done = store.enrol_many(args.name, args.usernames, args.role)
     console.print(f"Enrolled {len(done)} in {args.name} as {args.role}.", markup=False)
@@ -223,7 +223,7 @@ def _unenrol(args: argparse.Namespace, store: CourseStore, console: Console) -> 
 
 
 def _build(args: argparse.Namespace, store: CourseStore, console: Console) -> int:
-    from ..courses.build import build_course
+    from coursehub.courses.build import build_course
 
     if store.get(args.name) is None:
         raise _no_course(args.name)
@@ -243,7 +243,7 @@ def _build(args: argparse.Namespace, store: CourseStore, console: Console) -> in
 def _image(args: argparse.Namespace, store: CourseStore, console: Console) -> int:
     from pathlib import Path
 
-    from ..containers.image import write_course_image
+    from coursehub.containers.image import write_course_image
 
     if store.get(args.name) is None:
         raise _no_course(args.name)
@@ -292,6 +292,6 @@ def _pull_state(info: CourseInfo) -> str:
 
 
 def _no_course(name: str) -> Exception:
-    from ..courses.git import CourseError
+    from coursehub.courses.git import CourseError
 
     return CourseError(f"no course named {name!r} (see `coursehub course list`)")

@@ -10,16 +10,16 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
-from ..config.layout import DataLayout
-from ..config.loader import load_config
-from ..config.models import CoursehubConfig, JwtSignInConfig
-from ..config.translate import coursehub_database_url, public_url
-from ..errors import ConfigError, SetupError
-from ..hub.limits import Cgroups, Limits, systemd_is_init
-from ..runtime import effective_config, is_root
-from ..secrets_store import read_secret
-from .ports import port_is_free
-from .proxy import find_proxy
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import load_config
+from coursehub.config.models import CoursehubConfig, JwtSignInConfig
+from coursehub.config.translate import coursehub_database_url, public_url
+from coursehub.errors import ConfigError, SetupError
+from coursehub.hub.limits import Cgroups, Limits, systemd_is_init
+from coursehub.ops.ports import port_is_free
+from coursehub.ops.proxy import find_proxy
+from coursehub.runtime import effective_config, is_root
+from coursehub.secrets_store import read_secret
 
 MIN_FREE_BYTES = 2 * 1024**3
 
@@ -67,8 +67,8 @@ def run_checks(config_path: Path) -> list[Check]:
         checks.extend(lms_checks(config, _registered_platforms(config, layout)))
     if "jwt" in config.auth.methods and config.auth.jwt is not None:
         checks.append(jwt_key_check(config.auth.jwt))
-    from .doctor_ops import ops_checks
-    from .doctor_templates import kernel_templates_check, server_template_check
+    from coursehub.ops.doctor_ops import ops_checks
+    from coursehub.ops.doctor_templates import kernel_templates_check, server_template_check
 
     checks.extend(ops_checks(config, layout))
     checks.append(server_template_check(config, layout))
@@ -124,7 +124,7 @@ def _port_check(port: int, host: str, layout: DataLayout) -> Check:
 def _database_check(url: str) -> Check:
     from sqlalchemy import text
 
-    from ..db.session import make_engine
+    from coursehub.db.session import make_engine
 
     shown = url.split("@")[-1] if "@" in url else url
     if url.startswith("sqlite") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -196,7 +196,7 @@ def _permission_checks(layout: DataLayout) -> list[Check]:
 
 
 def _grading_dir_check(root: Path) -> Check:
-    from ..grading.sandbox import hidden_in_sandbox
+    from coursehub.grading.sandbox import hidden_in_sandbox
 
     private = hidden_in_sandbox(root)
     if private is None:
@@ -306,8 +306,8 @@ def _registered_platforms(config: CoursehubConfig, layout: DataLayout) -> list[L
     url = coursehub_database_url(config, layout)
     if url.startswith("sqlite") and not Path(url.removeprefix("sqlite:///")).exists():
         return list(found.values())
-    from ..db.session import Database
-    from ..lti.platforms import PlatformStore
+    from coursehub.db.session import Database
+    from coursehub.lti.platforms import PlatformStore
 
     db = Database(url)
     try:

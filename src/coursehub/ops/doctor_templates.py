@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from ..config.layout import DataLayout
-from ..config.models import CoursehubConfig
-from ..config.translate import forks_here
-from ..courses.kernels import template_socket
-from ..zygote.kernel_provisioner import template_status
-from ..zygote.kernel_templates import built_courses
-from ..zygote.manager import ServerTemplate
-from .doctor import Check
+from coursehub.config.layout import DataLayout
+from coursehub.config.models import CoursehubConfig
+from coursehub.config.translate import forks_here
+from coursehub.courses.kernels import template_socket
+from coursehub.ops.doctor import Check
+from coursehub.zygote.kernel_provisioner import template_status
+from coursehub.zygote.kernel_templates import built_courses
+from coursehub.zygote.manager import ServerTemplate
 
 NAME = "server template"
 

@@ -14,15 +14,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..config.models import LtiPlatformConfig
-from ..config.translate import coursehub_database_url, public_url
-from ..errors import ConfigError, ConfigProblem
-from ..lti import tool_config
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.models import LtiPlatformConfig
+from coursehub.config.translate import coursehub_database_url, public_url
+from coursehub.errors import ConfigError, ConfigProblem
+from coursehub.lti import tool_config
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: imported when a platform command runs
-    from ..lti.platforms import PlatformStore
+    from coursehub.lti.platforms import PlatformStore
 
 CANVAS_CLOUD = "cloud"
 WHERE = "coursehub lti add-platform"
@@ -90,7 +90,7 @@ def _add_sync_commands(lsub: Any) -> None:
     # (ops/lti_sync_cli.py); they appear here once that module is installed. An error
     # inside it is not hidden: only its absence is.
     if importlib.util.find_spec(f"{__package__}.lti_sync_cli") is not None:
-        from .lti_sync_cli import add_sync_commands
+        from coursehub.ops.lti_sync_cli import add_sync_commands
 
         add_sync_commands(lsub)
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
         handler = getattr(args, "lti_handler", None)
         if handler is not None:
             return handler(args, loaded, console)
-        from . import lti_sync_cli
+        from coursehub.ops import lti_sync_cli
 
         return lti_sync_cli.run(args, loaded, console)
     return action(args, loaded, console)
@@ -112,8 +112,8 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
 
 @contextmanager
 def _platforms(loaded: LoadedConfig) -> Iterator[PlatformStore]:
-    from ..db.session import Database, ensure_schema
-    from ..lti.platforms import PlatformStore
+    from coursehub.db.session import Database, ensure_schema
+    from coursehub.lti.platforms import PlatformStore
 
     layout = DataLayout(loaded.config.site.data_dir)
     url = coursehub_database_url(loaded.config, layout)
@@ -272,7 +272,7 @@ def _problem(err: Any, values: dict[str, Any], origin: dict[str, str]) -> Config
 
 
 def _add_platform(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
-    from ..lti.platforms import PlatformError
+    from coursehub.lti.platforms import PlatformError
 
     spec = platform_spec(args)
     for listed in loaded.config.lti.platforms:
@@ -327,7 +327,7 @@ def _list(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> i
 
 
 def _remove(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
-    from ..lti.platforms import PlatformError
+    from coursehub.lti.platforms import PlatformError
 
     if any(p.name == args.name for p in loaded.config.lti.platforms):
         raise PlatformError(
@@ -355,7 +355,7 @@ def _usage(store: PlatformStore, platform_id: int) -> tuple[int, int]:
     """How many LMS users and LMS courses this platform has brought."""
     from sqlalchemy import func, select
 
-    from ..db.models import LtiContext, LtiIdentity
+    from coursehub.db.models import LtiContext, LtiIdentity
 
     with store.db.session() as s:
         people = s.scalar(select(func.count()).where(LtiIdentity.platform_id == platform_id))

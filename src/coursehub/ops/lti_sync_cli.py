@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..config.translate import coursehub_database_url
-from ..errors import CoursehubError
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.translate import coursehub_database_url
+from coursehub.errors import CoursehubError
 
 TOOL_KEY_FILE = "lti_tool_key.pem"
 MAX_PASSES = 100  # each pass sends up to grade_sync.BATCH scores
@@ -40,10 +40,10 @@ def add_sync_commands(lti_subparsers: Any) -> None:
 
 @contextmanager
 def _services(loaded: LoadedConfig) -> Iterator[tuple[Any, Any, Any]]:
-    from ..courses.store import CourseStore
-    from ..db.session import Database, ensure_schema
-    from ..lti.keys import ensure_tool_key
-    from ..lti.service_token import ServiceTokens
+    from coursehub.courses.store import CourseStore
+    from coursehub.db.session import Database, ensure_schema
+    from coursehub.lti.keys import ensure_tool_key
+    from coursehub.lti.service_token import ServiceTokens
 
     layout = DataLayout(loaded.config.site.data_dir)
     url = coursehub_database_url(loaded.config, layout)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
 def _grades(
     args: argparse.Namespace, loaded: LoadedConfig, db: Any, tokens: Any, console: Console
 ) -> int:
-    from ..lti.grade_sync import requeue_course, send_due, sync_rows
+    from coursehub.lti.grade_sync import requeue_course, send_due, sync_rows
 
     if not loaded.config.lti.grade_passback:
         raise CoursehubError("lti.grade_passback is off in coursehub.yaml: no scores are sent")
@@ -114,7 +114,7 @@ def _roster(
     tokens: Any,
     console: Console,
 ) -> int:
-    from ..lti.roster_sync import sync_course_roster
+    from coursehub.lti.roster_sync import sync_course_roster
 
     report = sync_course_roster(db, courses, tokens, args.course, loaded.config.lti.username_claim)
     table = Table("added", "updated", "removed", "skipped", "unchanged")
@@ -138,8 +138,8 @@ def _roster(
 def _revoke_shares(courses: Any, course: str, usernames: list[str], console: Console) -> None:
     """Help shares of the live class view tied to the course go too (as for
     `coursehub course unenrol`)."""
-    from ..errors import HubNotRunning
-    from ..hubapi import HubClient
+    from coursehub.errors import HubNotRunning
+    from coursehub.hubapi import HubClient
 
     try:
         hub = HubClient.for_layout(courses.layout)

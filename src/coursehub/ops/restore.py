@@ -22,8 +22,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from ..config.layout import DataLayout
-from .backup import (
+from coursehub.config.layout import DataLayout
+from coursehub.ops.backup import (
     FORMAT_VERSION,
     MANIFEST,
     MANIFEST_SUM,

@@ -8,10 +8,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..errors import CoursehubError
-from ..hubapi import HubClient
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.errors import CoursehubError
+from coursehub.hubapi import HubClient
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

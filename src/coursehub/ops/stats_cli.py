@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..config.translate import coursehub_database_url
-from ..errors import CoursehubError
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.translate import coursehub_database_url
+from coursehub.errors import CoursehubError
 
 TOP = 10
 GIB = 2**30
@@ -39,10 +39,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
-    from ..courses.git import CourseError
-    from ..db.session import Database, ensure_schema
-    from ..stats.report import course_stats
-    from ..stats.rollup import roll_up
+    from coursehub.courses.git import CourseError
+    from coursehub.db.session import Database, ensure_schema
+    from coursehub.stats.report import course_stats
+    from coursehub.stats.rollup import roll_up
 
     layout = DataLayout(loaded.config.site.data_dir)
     url = coursehub_database_url(loaded.config, layout)

@@ -12,11 +12,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..config.layout import DataLayout
-from ..config.loader import LoadedConfig
-from ..config.translate import coursehub_database_url
-from ..errors import AccountError, HubNotRunning
-from ..hubapi import HubClient
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.translate import coursehub_database_url
+from coursehub.errors import AccountError, HubNotRunning
+from coursehub.hubapi import HubClient
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -42,8 +42,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 @contextmanager
 def _store(loaded: LoadedConfig):  # noqa: ANN202
-    from ..accounts.store import AccountStore
-    from ..db.session import Database, ensure_schema
+    from coursehub.accounts.store import AccountStore
+    from coursehub.db.session import Database, ensure_schema
 
     url = coursehub_database_url(loaded.config, DataLayout(loaded.config.site.data_dir))
     if url.startswith("sqlite"):
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
     action = args.users_command
     min_len = loaded.config.auth.min_password_length
     if action == "import":
-        from ..accounts.roster import read_roster_file
+        from coursehub.accounts.roster import read_roster_file
 
         entries = read_roster_file(args.file, min_password_length=min_len)
         if args.dry_run:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
             return 0
         with _store(loaded) as store:
             result = store.import_entries(entries)
-            from ..courses.roster_enrolment import enrol_roster_entries
+            from coursehub.courses.roster_enrolment import enrol_roster_entries
 
             enrolled = enrol_roster_entries(store.db, loaded.config.site.data_dir, entries)
         console.print(
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
             + ". Their files are kept."
         )
         return 0
-    from ..monitor.disk_usage import read_usage
+    from coursehub.monitor.disk_usage import read_usage
 
     with _store(loaded) as store:
         accounts = store.list(role=args.role)
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
 
 def _disk(use: Any, quota: int | None) -> str:
     """The home's last measured size, marked when over the soft quota."""
-    from ..monitor.disk_usage import human_size
+    from coursehub.monitor.disk_usage import human_size
 
     if use is None:
         return "-"

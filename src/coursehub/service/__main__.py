@@ -13,10 +13,10 @@ import sys
 
 import uvicorn
 
-from ..logs import ENV as LOG_ENV
-from ..logs import FORMATS as LOG_FORMATS
-from ..logs import make_formatter
-from .settings import ServiceConfigError, ServiceSettings
+from coursehub.logs import ENV as LOG_ENV
+from coursehub.logs import FORMATS as LOG_FORMATS
+from coursehub.logs import make_formatter
+from coursehub.service.settings import ServiceConfigError, ServiceSettings
 
 
 def configure_logging(level: int = logging.INFO, fmt: str = "text") -> None:
@@ -42,7 +42,7 @@ def main() -> int:
         print(f"{LOG_ENV}={fmt!r}: expected one of {', '.join(LOG_FORMATS)}", file=sys.stderr)
         return 2
     configure_logging(fmt=fmt)
-    from .app import create_app
+    from coursehub.service.app import create_app
 
     ssl_options: dict[str, object] = {}
     if settings.service_url.startswith("https:") and settings.ssl_certfile:

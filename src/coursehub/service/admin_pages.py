@@ -12,14 +12,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from ..errors import CoursehubError
-from .auth import page_user
-from .course_access import store_for
-from .errors import ApiError
-from .forms import form_user
-from .identity import HubUser
-from .streaming import stream_operation
-from .templating import render
+from coursehub.errors import CoursehubError
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import store_for
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_user
+from coursehub.service.identity import HubUser
+from coursehub.service.streaming import stream_operation
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

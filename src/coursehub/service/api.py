@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from .auth import api_user
-from .identity import HubUser
+from coursehub.service.auth import api_user
+from coursehub.service.identity import HubUser
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import (
+from coursehub.service import (
     admin_pages,
     api,
     assignment_pages,
@@ -32,12 +32,12 @@ from . import (
     staff_pages,
     stats_pages,
 )
-from .cookies import signing_key
-from .errors import install_error_handlers
-from .identity import IdentityResolver
-from .middleware import GuardMiddleware, content_security_policy
-from .settings import ServiceSettings
-from .templating import make_environment
+from coursehub.service.cookies import signing_key
+from coursehub.service.errors import install_error_handlers
+from coursehub.service.identity import IdentityResolver
+from coursehub.service.middleware import GuardMiddleware, content_security_policy
+from coursehub.service.settings import ServiceSettings
+from coursehub.service.templating import make_environment
 
 STATIC = Path(__file__).with_name("static")
 
@@ -49,7 +49,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     (HubOAuth). Tests pass a fake to exercise routing without a hub.
     """
     if resolver is None:
-        from .hub import HubIdentityResolver
+        from coursehub.service.hub import HubIdentityResolver
 
         resolver = HubIdentityResolver(settings)
     checker = health.HealthChecker(resolver, settings.database_url, settings.version)
@@ -58,14 +58,14 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
         if settings.autopull_seconds and settings.database_url and settings.data_dir:
-            from .autopull import autopull_forever
-            from .course_access import store_for
+            from coursehub.service.autopull import autopull_forever
+            from coursehub.service.course_access import store_for
 
             pulls = autopull_forever(store_for(app), settings.autopull_seconds)
             tasks.append(asyncio.create_task(pulls))
         if settings.database_url:
-            from .event_retention import purge_events_forever
-            from .events_api import events_for
+            from coursehub.service.event_retention import purge_events_forever
+            from coursehub.service.events_api import events_for
 
             purge = purge_events_forever(
                 events_for(app), settings.events_retention_seconds, settings.events_max_stored
@@ -73,21 +73,21 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             tasks.append(asyncio.create_task(purge))
         grading = None
         if settings.database_url and settings.data_dir:
-            from .grading_service import grading_of
+            from coursehub.service.grading_service import grading_of
 
             grading = grading_of(app).workers
             if grading is not None:
                 grading.start()
-            from .lti_background import start_background
+            from coursehub.service.lti_background import start_background
 
             tasks.extend(start_background(app))
         every = (settings.ops.get("stats") or {}).get("sample_every", 0)
         if settings.database_url and settings.data_dir and every:
-            from ..monitor.loop import monitor_forever
+            from coursehub.monitor.loop import monitor_forever
 
             tasks.append(asyncio.create_task(monitor_forever(app, every)))
         if settings.backup:
-            from .backup_schedule import start_backup_schedule
+            from coursehub.service.backup_schedule import start_backup_schedule
 
             tasks.extend(start_backup_schedule(settings.backup))
         yield

@@ -25,12 +25,12 @@ from urllib.parse import quote, unquote, urlsplit
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..config.layout import DataLayout
-from ..grading import lifecycle
-from ..grading.store import aware
-from ..hub.course_servers import CourseAccessError, resolve_course_server
-from . import assignment_staff_pages, grading_api
-from .assignment_views import (
+from coursehub.config.layout import DataLayout
+from coursehub.grading import lifecycle
+from coursehub.grading.store import aware
+from coursehub.hub.course_servers import CourseAccessError, resolve_course_server
+from coursehub.service import assignment_staff_pages, grading_api
+from coursehub.service.assignment_views import (
     ATTEMPT_STATES,
     course_role_of,
     feedback_link,
@@ -41,15 +41,15 @@ from .assignment_views import (
     redirect_back,
     when,
 )
-from .auth import page_user
-from .course_access import STAFF_ROLES, store_for
-from .errors import ApiError
-from .forms import form_user
-from .grading_api import _assignment
-from .grading_service import grading_of
-from .identity import HubUser
-from .links import server_ready
-from .templating import render
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import STAFF_ROLES, store_for
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_user
+from coursehub.service.grading_api import _assignment
+from coursehub.service.grading_service import grading_of
+from coursehub.service.identity import HubUser
+from coursehub.service.links import server_ready
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

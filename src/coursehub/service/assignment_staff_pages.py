@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, Response
 
-from ..grading.store import MAX_BYTES, MAX_FILES
-from . import grading_api
-from .assignment_views import (
+from coursehub.grading.store import MAX_BYTES, MAX_FILES
+from coursehub.service import grading_api
+from coursehub.service.assignment_views import (
     ATTEMPT_STATES,
     api_url,
     course_role_of,
@@ -31,14 +31,14 @@ from .assignment_views import (
     time_zone,
     when,
 )
-from .auth import page_user
-from .course_access import STAFF_ROLES, store_for
-from .errors import ApiError
-from .forms import form_sender, form_user
-from .grading_api import MAX_COMMENT, _assignment, _gradebook_rows, _staff
-from .grading_service import grading_of
-from .identity import HubUser
-from .templating import render
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import STAFF_ROLES, store_for
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_sender, form_user
+from coursehub.service.grading_api import MAX_COMMENT, _assignment, _gradebook_rows, _staff
+from coursehub.service.grading_service import grading_of
+from coursehub.service.identity import HubUser
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

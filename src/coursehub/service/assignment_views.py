@@ -12,10 +12,10 @@ from urllib.parse import quote
 from fastapi import Request
 from starlette.responses import RedirectResponse
 
-from ..grading.store import aware
-from .course_access import course_for
-from .errors import ApiError
-from .identity import HubUser
+from coursehub.grading.store import aware
+from coursehub.service.course_access import course_for
+from coursehub.service.errors import ApiError
+from coursehub.service.identity import HubUser
 
 ATTEMPT_STATES = {
     "submitted": "submitted",

@@ -15,9 +15,9 @@ import secrets
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
-from . import cookies
-from .errors import ApiError, error_response
-from .identity import HubUnavailable, HubUser, IdentityResolver, OAuthFailed
+from coursehub.service import cookies
+from coursehub.service.errors import ApiError, error_response
+from coursehub.service.identity import HubUnavailable, HubUser, IdentityResolver, OAuthFailed
 
 log = logging.getLogger("coursehub.service")
 

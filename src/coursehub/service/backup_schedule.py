@@ -15,8 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..config.loader import LoadedConfig, load_config
-from ..ops.backup import BackupSources, backup_time, list_backups, prune_backups, take_backup
+from coursehub.config.loader import LoadedConfig, load_config
+from coursehub.ops.backup import (
+    BackupSources,
+    backup_time,
+    list_backups,
+    prune_backups,
+    take_backup,
+)
 
 log = logging.getLogger("coursehub.service")
 ENV = "COURSEHUB_BACKUP"

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 from fastapi import Request
 
-from ..config.layout import DataLayout
-from ..courses.content import CourseContent, course_content
-from ..courses.workspace import Student, demo_student, local_student
-from .errors import ApiError
-from .identity import HubUser
+from coursehub.config.layout import DataLayout
+from coursehub.courses.content import CourseContent, course_content
+from coursehub.courses.workspace import Student, demo_student, local_student
+from coursehub.service.errors import ApiError
+from coursehub.service.identity import HubUser
 
 STAFF_ROLES = ("instructor", "ta")
 
@@ -25,7 +25,7 @@ def store_for(app: Any) -> Any:
     """The app's CourseStore, made on first use."""
     state = app.state
     if getattr(state, "course_store", None) is None:
-        from ..courses.store import CourseStore
+        from coursehub.courses.store import CourseStore
 
         state.course_store = CourseStore(
             database_for(app), DataLayout(Path(state.settings.data_dir))
@@ -37,7 +37,7 @@ def progress_for(app: Any) -> Any:
     """The app's ProgressStore (notebook copies), made on first use."""
     state = app.state
     if getattr(state, "progress_store", None) is None:
-        from ..courses.progress import ProgressStore
+        from coursehub.courses.progress import ProgressStore
 
         state.progress_store = ProgressStore(database_for(app))
     return state.progress_store
@@ -56,7 +56,7 @@ def hub_api_client(app: Any) -> httpx.AsyncClient:
 def database_for(app: Any) -> Any:
     state = app.state
     if getattr(state, "database", None) is None:
-        from ..db.session import Database
+        from coursehub.db.session import Database
 
         state.database = Database(state.settings.database_url)
     return state.database

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..config.layout import DataLayout
-from ..courses.content import CourseContent, course_content
+from coursehub.config.layout import DataLayout
+from coursehub.courses.content import CourseContent, course_content
 
 
 @dataclass(frozen=True)

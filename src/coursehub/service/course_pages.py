@@ -14,14 +14,14 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..courses.content import CourseContent
-from ..courses.paths import PathRejected, safe_relative_path
-from ..courses.progress import NotebookStatus, Status, status_of
-from ..courses.shares import ShareError, ShareStore, notebook_html
-from ..courses.workspace import WorkspaceError, hash_files, read_notebook, reset_notebook
-from ..hub.course_servers import workspace_for
-from .auth import page_user
-from .course_access import (
+from coursehub.courses.content import CourseContent
+from coursehub.courses.paths import PathRejected, safe_relative_path
+from coursehub.courses.progress import NotebookStatus, Status, status_of
+from coursehub.courses.shares import ShareError, ShareStore, notebook_html
+from coursehub.courses.workspace import WorkspaceError, hash_files, read_notebook, reset_notebook
+from coursehub.hub.course_servers import workspace_for
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
     database_for,
@@ -29,12 +29,12 @@ from .course_access import (
     progress_for,
     student_of,
 )
-from .course_listing import notebook_link
-from .disk_notice import disk_notice
-from .errors import ApiError
-from .forms import form_user
-from .identity import HubUser
-from .templating import render
+from coursehub.service.course_listing import notebook_link
+from coursehub.service.disk_notice import disk_notice
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_user
+from coursehub.service.identity import HubUser
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..monitor.disk_usage import MEASURE_EVERY, DiskUse, human_size, quota_of, read_usage
-from .course_access import database_for
+from coursehub.monitor.disk_usage import MEASURE_EVERY, DiskUse, human_size, quota_of, read_usage
+from coursehub.service.course_access import database_for
 
 
 @dataclass(frozen=True)

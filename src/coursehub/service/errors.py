@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .identity import HubUnavailable
-from .templating import render
+from coursehub.service.identity import HubUnavailable
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..stats.rollup import roll_up
+from coursehub.stats.rollup import roll_up
 
 log = logging.getLogger("coursehub.service")
 EVERY = 600  # seconds between purges

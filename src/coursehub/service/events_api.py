@@ -19,17 +19,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from ..events.broker import LiveBroker
-from ..events.ingest import EventWriter
-from ..events.live import LiveState, LiveStore
-from ..events.ratelimit import RateLimiter
-from ..events.schema import EventIn, EventOut
-from ..events.store import EventFilter, EventStore
-from . import metrics
-from .auth import api_user
-from .course_access import STAFF_ROLES, course_role, database_for, store_for
-from .errors import ApiError
-from .identity import HubUser
+from coursehub.events.broker import LiveBroker
+from coursehub.events.ingest import EventWriter
+from coursehub.events.live import LiveState, LiveStore
+from coursehub.events.ratelimit import RateLimiter
+from coursehub.events.schema import EventIn, EventOut
+from coursehub.events.store import EventFilter, EventStore
+from coursehub.service import metrics
+from coursehub.service.auth import api_user
+from coursehub.service.course_access import STAFF_ROLES, course_role, database_for, store_for
+from coursehub.service.errors import ApiError
+from coursehub.service.identity import HubUser
 
 router = APIRouter()
 

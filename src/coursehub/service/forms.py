@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import Request
 
-from .auth import identify, resolver_of
-from .errors import ApiError
-from .identity import HubUser
+from coursehub.service.auth import identify, resolver_of
+from coursehub.service.errors import ApiError
+from coursehub.service.identity import HubUser
 
 XSRF_FIELD = "_xsrf"
 MAX_FORM_BYTES = 64 * 1024  # our forms carry a token and a checkbox

@@ -14,19 +14,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, UploadFile
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ..courses.workspace import WorkspaceError
-from ..errors import CoursehubError
-from ..grading import gradebook, lifecycle
-from ..grading.autograde import feedback_pages
-from ..grading.errors import AssignmentError, QueueFull, SubmissionError
-from ..grading.store import MAX_BYTES, MAX_FILES, aware
-from ..hub.course_servers import workspace_for
-from .auth import api_user
-from .course_access import STAFF_ROLES, course_role, store_for, student_of
-from .errors import ApiError
-from .grading_service import grading_of
-from .identity import HubUser
-from .live_pages import VIEW_CSP
+from coursehub.courses.workspace import WorkspaceError
+from coursehub.errors import CoursehubError
+from coursehub.grading import gradebook, lifecycle
+from coursehub.grading.autograde import feedback_pages
+from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
+from coursehub.grading.store import MAX_BYTES, MAX_FILES, aware
+from coursehub.hub.course_servers import workspace_for
+from coursehub.service.auth import api_user
+from coursehub.service.course_access import STAFF_ROLES, course_role, store_for, student_of
+from coursehub.service.errors import ApiError
+from coursehub.service.grading_service import grading_of
+from coursehub.service.identity import HubUser
+from coursehub.service.live_pages import VIEW_CSP
 
 router = APIRouter()
 
@@ -134,7 +134,7 @@ async def create_assignment(
 
 
 async def _read_uploads(files: list[UploadFile]) -> dict[str, bytes]:
-    from ..courses.paths import PathRejected, check_relative_path
+    from coursehub.courses.paths import PathRejected, check_relative_path
 
     if len(files) > MAX_FILES:
         raise ApiError(413, f"At most {MAX_FILES} files.")

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..grading.grader import GradingLimits
-from ..grading.paths import GradingPaths
-from ..grading.sandbox import SandboxLimits
-from ..grading.store import GradingStore
-from ..grading.workers import Graded, GradingWorkers
-from .course_access import database_for
+from coursehub.grading.grader import GradingLimits
+from coursehub.grading.paths import GradingPaths
+from coursehub.grading.sandbox import SandboxLimits
+from coursehub.grading.store import GradingStore
+from coursehub.grading.workers import Graded, GradingWorkers
+from coursehub.service.course_access import database_for
 
 
 def limits_from(section: dict[str, Any]) -> GradingLimits:
@@ -32,10 +32,10 @@ def limits_from(section: dict[str, Any]) -> GradingLimits:
 def _grader(section: dict[str, Any], settings: Any) -> Callable[..., dict[str, Any]]:
     """grade_submission, or a Slurm job per grading (grading.run_on: slurm)."""
     if section.get("slurm"):
-        from ..grading.slurm_grader import SlurmGrader
+        from coursehub.grading.slurm_grader import SlurmGrader
 
         return SlurmGrader(section["slurm"], settings.database_url, Path(settings.data_dir))
-    from ..grading.autograde import grade_submission
+    from coursehub.grading.autograde import grade_submission
 
     return grade_submission
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
-from .identity import IdentityResolver
+from coursehub.service.identity import IdentityResolver
 
 log = logging.getLogger("coursehub.service")
 
@@ -68,7 +68,7 @@ class HealthChecker:
 
     def _select_one(self) -> None:
         if self._engine is None:
-            from ..db.session import make_engine
+            from coursehub.db.session import make_engine
 
             self._engine = make_engine(self.database_url or "")
         with self._engine.connect() as conn:

@@ -14,8 +14,8 @@ from jupyterhub.utils import make_ssl_context
 from tornado.httputil import url_concat
 from tornado.web import HTTPError
 
-from .identity import HubUnavailable, HubUser, OAuthFailed, PendingLogin
-from .settings import ServiceSettings
+from coursehub.service.identity import HubUnavailable, HubUser, OAuthFailed, PendingLogin
+from coursehub.service.settings import ServiceSettings
 
 log = logging.getLogger("coursehub.service")
 

@@ -18,18 +18,18 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from ..config.layout import DataLayout
-from ..courses.manifest import load_manifest
-from ..courses.paths import PathRejected, safe_relative_path
-from ..courses.tracks import is_notebook
-from ..courses.workspace import Student, WorkspaceError, copy_notebook
-from ..errors import CoursehubError
-from ..hub.course_servers import CourseAccessError, resolve_course_server, workspace_for
-from . import metrics
-from .auth import page_user
-from .course_access import hub_api_client, progress_for, store_for, student_of
-from .errors import error_response
-from .identity import HubUser
+from coursehub.config.layout import DataLayout
+from coursehub.courses.manifest import load_manifest
+from coursehub.courses.paths import PathRejected, safe_relative_path
+from coursehub.courses.tracks import is_notebook
+from coursehub.courses.workspace import Student, WorkspaceError, copy_notebook
+from coursehub.errors import CoursehubError
+from coursehub.hub.course_servers import CourseAccessError, resolve_course_server, workspace_for
+from coursehub.service import metrics
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import hub_api_client, progress_for, store_for, student_of
+from coursehub.service.errors import error_response
+from coursehub.service.identity import HubUser
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

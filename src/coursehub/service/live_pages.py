@@ -28,13 +28,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from ..courses.content import CourseContent
-from ..courses.shares import SNAPSHOT_CSP, ShareError, notebook_html
-from ..courses.workspace import WorkspaceError, read_notebook
-from ..events.live import STATUSES, LiveState
-from ..hub.course_servers import workspace_for
-from .auth import header_token, identify, page_user, resolver_of
-from .course_access import (
+from coursehub.courses.content import CourseContent
+from coursehub.courses.shares import SNAPSHOT_CSP, ShareError, notebook_html
+from coursehub.courses.workspace import WorkspaceError, read_notebook
+from coursehub.events.live import STATUSES, LiveState
+from coursehub.hub.course_servers import workspace_for
+from coursehub.service.auth import header_token, identify, page_user, resolver_of
+from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
     course_role,
@@ -42,12 +42,12 @@ from .course_access import (
     store_for,
     student_of,
 )
-from .errors import ApiError
-from .events_api import broker_for, live_for
-from .forms import form_user
-from .identity import HubUser
-from .links import server_ready
-from .templating import render
+from coursehub.service.errors import ApiError
+from coursehub.service.events_api import broker_for, live_for
+from coursehub.service.forms import form_user
+from coursehub.service.identity import HubUser
+from coursehub.service.links import server_ready
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

@@ -12,16 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..config.layout import DataLayout
-from ..errors import CoursehubError
-from ..hubapi import HubClient
-from ..lti.grade_sync import score_listener, send_forever
-from ..lti.keys import ensure_tool_key
-from ..lti.roster_sync import RosterReport, courses_due, sync_course_roster
-from ..lti.service_token import ServiceTokens
-from .course_access import database_for, store_for
-from .grading_service import grading_of
-from .lti_routes import TOOL_KEY_FILE
+from coursehub.config.layout import DataLayout
+from coursehub.errors import CoursehubError
+from coursehub.hubapi import HubClient
+from coursehub.lti.grade_sync import score_listener, send_forever
+from coursehub.lti.keys import ensure_tool_key
+from coursehub.lti.roster_sync import RosterReport, courses_due, sync_course_roster
+from coursehub.lti.service_token import ServiceTokens
+from coursehub.service.course_access import database_for, store_for
+from coursehub.service.grading_service import grading_of
+from coursehub.service.lti_routes import TOOL_KEY_FILE
 
 log = logging.getLogger("coursehub.lti")
 

@@ -16,29 +16,29 @@ from urllib.parse import quote, urlparse
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from ..config.layout import DataLayout
-from ..courses.content import course_content
-from ..db.models import LtiContext
-from ..lti.course_link import create_course_for_context, link_context
-from ..lti.deep_link_response import (
+from coursehub.config.layout import DataLayout
+from coursehub.courses.content import course_content
+from coursehub.db.models import LtiContext
+from coursehub.lti.course_link import create_course_for_context, link_context
+from coursehub.lti.deep_link_response import (
     DeepLinkError,
     assignment_item,
     check_request,
     notebook_item,
     response_jwt,
 )
-from ..lti.keys import ensure_tool_key
-from ..lti.launch_records import LaunchRecord, LaunchStore
-from ..lti.launch_validation import DEEP_LINKING
-from ..lti.platforms import PlatformStore
-from .auth import page_user
-from .course_access import course_role, database_for, layout_of, store_for
-from .errors import error_response
-from .forms import form_user
-from .grading_service import grading_of
-from .identity import HubUser
-from .lti_routes import launch_url, tool_key_path
-from .templating import render
+from coursehub.lti.keys import ensure_tool_key
+from coursehub.lti.launch_records import LaunchRecord, LaunchStore
+from coursehub.lti.launch_validation import DEEP_LINKING
+from coursehub.lti.platforms import PlatformStore
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import course_role, database_for, layout_of, store_for
+from coursehub.service.errors import error_response
+from coursehub.service.forms import form_user
+from coursehub.service.grading_service import grading_of
+from coursehub.service.identity import HubUser
+from coursehub.service.lti_routes import launch_url, tool_key_path
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.lti")
 router = APIRouter()

@@ -22,32 +22,37 @@ import jwt
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ..accounts.signin_tickets import (
+from coursehub.accounts.signin_tickets import (
     BINDING_COOKIE,
     TICKET_SECONDS,
     SignInTickets,
     new_binding,
 )
-from ..config.layout import DataLayout
-from ..errors import CoursehubError
-from ..lti.course_link import (
+from coursehub.config.layout import DataLayout
+from coursehub.errors import CoursehubError
+from coursehub.lti.course_link import (
     create_course_for_context,
     enrol_from_launch,
     launch_role,
     record_context,
     target_path,
 )
-from ..lti.grade_sync import retry_new_identities
-from ..lti.identities import IdentityError, IdentityStore, LmsPerson
-from ..lti.key_sets import KeySets
-from ..lti.keys import ensure_tool_key, jwks
-from ..lti.launch_validation import DEEP_LINKING, LaunchRefused, ValidLaunch, validate_id_token
-from ..lti.oidc_states import STATE_SECONDS, LoginState, StateStore
-from ..lti.platforms import PlatformStore
-from .cookies import browser_uses_https, clear_cookie
-from .course_access import database_for, store_for
-from .errors import ApiError, error_response
-from .templating import render
+from coursehub.lti.grade_sync import retry_new_identities
+from coursehub.lti.identities import IdentityError, IdentityStore, LmsPerson
+from coursehub.lti.key_sets import KeySets
+from coursehub.lti.keys import ensure_tool_key, jwks
+from coursehub.lti.launch_validation import (
+    DEEP_LINKING,
+    LaunchRefused,
+    ValidLaunch,
+    validate_id_token,
+)
+from coursehub.lti.oidc_states import STATE_SECONDS, LoginState, StateStore
+from coursehub.lti.platforms import PlatformStore
+from coursehub.service.cookies import browser_uses_https, clear_cookie
+from coursehub.service.course_access import database_for, store_for
+from coursehub.service.errors import ApiError, error_response
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.lti")
 router = APIRouter()
@@ -289,7 +294,7 @@ async def lti_launch(request: Request) -> Response:
     if next_url.course and next_url.new_identity:
         # Scores held back until this student had an LMS account can go out now.
         await asyncio.to_thread(retry_new_identities, database_for(request.app), next_url.course)
-        from .lti_background import wake_sender  # it imports this module
+        from coursehub.service.lti_background import wake_sender  # it imports this module
 
         wake_sender(request.app)
     tickets = SignInTickets(database_for(request.app))
@@ -382,7 +387,7 @@ def _land(request: Request, launch: ValidLaunch) -> _Landing:
 
 
 def _save_launch(db: Any, username: str, launch: ValidLaunch, context_pk: int) -> str:
-    from ..lti.launch_records import LaunchStore
+    from coursehub.lti.launch_records import LaunchStore
 
     return LaunchStore(db).save(
         username, launch.platform.id, context_pk, launch.message_type, launch.claims

@@ -16,20 +16,20 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from ..db.models import LtiContext, LtiPlatform
-from ..errors import CoursehubError
-from ..grading.store import aware
-from ..lti.ags import SCOPE_SCORE
-from ..lti.grade_sync import requeue_course, sync_rows
-from ..lti.roster_sync import RosterSyncError
-from .assignment_views import points, when
-from .auth import page_user
-from .course_access import STAFF_ROLES, course_for, database_for
-from .errors import ApiError
-from .forms import form_user
-from .identity import HubUser
-from .lti_background import grade_passback, sync_roster_now, wake_sender
-from .templating import render
+from coursehub.db.models import LtiContext, LtiPlatform
+from coursehub.errors import CoursehubError
+from coursehub.grading.store import aware
+from coursehub.lti.ags import SCOPE_SCORE
+from coursehub.lti.grade_sync import requeue_course, sync_rows
+from coursehub.lti.roster_sync import RosterSyncError
+from coursehub.service.assignment_views import points, when
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import STAFF_ROLES, course_for, database_for
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_user
+from coursehub.service.identity import HubUser
+from coursehub.service.lti_background import grade_passback, sync_roster_now, wake_sender
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.lti")
 router = APIRouter()

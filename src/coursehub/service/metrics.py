@@ -26,9 +26,9 @@ from prometheus_client.registry import Collector
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .auth import header_token, resolver_of
-from .errors import CODES
-from .identity import HubUnavailable
+from coursehub.service.auth import header_token, resolver_of
+from coursehub.service.errors import CODES
+from coursehub.service.identity import HubUnavailable
 
 log = logging.getLogger("coursehub.service")
 
@@ -222,7 +222,7 @@ class _ScrapeCollector(Collector):
 
 
 def _database(app: Any) -> Any:
-    from .course_access import database_for
+    from coursehub.service.course_access import database_for
 
     return database_for(app)
 
@@ -230,7 +230,7 @@ def _database(app: Any) -> Any:
 def _grading_metrics(app: Any) -> Iterator[Metric]:
     from sqlalchemy import func, select
 
-    from ..db.models import Assignment, Grading, Submission
+    from coursehub.db.models import Assignment, Grading, Submission
 
     query = (
         select(Grading.state, Assignment.format, func.count())
@@ -270,7 +270,7 @@ def _monitor_metrics(app: Any) -> Iterator[Metric]:
     """From the monitor's latest raw sample (absent until it has taken one)."""
     from sqlalchemy import func, select
 
-    from ..db.models import StatSample
+    from coursehub.db.models import StatSample
 
     with _database(app).session() as s:
         latest = s.scalar(select(func.max(StatSample.at)).where(StatSample.resolution == "raw"))
@@ -303,7 +303,7 @@ def _monitor_metrics(app: Any) -> Iterator[Metric]:
 def _outbox_metrics(app: Any) -> Iterator[Metric]:
     from sqlalchemy import func, select
 
-    from ..db.models import LtiGradeSync
+    from coursehub.db.models import LtiGradeSync
 
     counts = dict.fromkeys(OUTBOX_STATES, 0)
     with _database(app).session() as s:
@@ -328,7 +328,7 @@ def _backup_metrics(app: Any) -> Iterator[Metric]:
     folder = (app.state.settings.backup or {}).get("dir")
     if not folder:
         return
-    from ..ops.backup import backup_time, list_backups
+    from coursehub.ops.backup import backup_time, list_backups
 
     found = list_backups(Path(folder))
     yield GaugeMetricFamily(

@@ -10,7 +10,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
+from coursehub.service.errors import error_response
 
 log = logging.getLogger("coursehub.service")
 access_log = logging.getLogger("coursehub.service.access")

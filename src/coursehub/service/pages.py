@@ -10,12 +10,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse
 
-from ..config.layout import DataLayout
-from .auth import page_user
-from .course_listing import courses_for
-from .disk_notice import disk_notice
-from .identity import HubUser
-from .templating import render
+from coursehub.config.layout import DataLayout
+from coursehub.service.auth import page_user
+from coursehub.service.course_listing import courses_for
+from coursehub.service.disk_notice import disk_notice
+from coursehub.service.identity import HubUser
+from coursehub.service.templating import render
 
 router = APIRouter()
 
@@ -34,7 +34,7 @@ async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -
     courses = []
     notice = None
     if settings.database_url and settings.data_dir:
-        from .course_access import store_for
+        from coursehub.service.course_access import store_for
 
         layout = DataLayout(Path(settings.data_dir))
         courses = await asyncio.to_thread(

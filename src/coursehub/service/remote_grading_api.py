@@ -34,21 +34,21 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
-from ..courses.paths import PathRejected, check_relative_path
-from ..grading import lifecycle, otter_format
-from ..grading.autograde import otter_tests
-from ..grading.errors import AssignmentError, QueueFull, SubmissionError
-from ..grading.paths import check_name
-from ..grading.remote_auth import (
+from coursehub.courses.paths import PathRejected, check_relative_path
+from coursehub.grading import lifecycle, otter_format
+from coursehub.grading.autograde import otter_tests
+from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
+from coursehub.grading.paths import check_name
+from coursehub.grading.remote_auth import (
     RemoteAuthConfigError,
     RemoteAuthError,
     RemoteAuthSettings,
     load_settings,
     verify_bearer,
 )
-from ..grading.store import MAX_BYTES, MAX_FILES, aware
-from .errors import ApiError
-from .grading_service import GradingService, grading_of
+from coursehub.grading.store import MAX_BYTES, MAX_FILES, aware
+from coursehub.service.errors import ApiError
+from coursehub.service.grading_service import GradingService, grading_of
 
 log = logging.getLogger("coursehub.service")
 

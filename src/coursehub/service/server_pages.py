@@ -20,16 +20,27 @@ import httpx
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from ..courses.build import env_dir
-from ..monitor import kernel_watch
-from ..monitor.census import ServerState, running_servers, server_kernels, target_from_settings
-from ..monitor.rollout import environment_built_at, older_environment, restartable
-from .auth import page_user
-from .course_access import STAFF_ROLES, course_for, database_for, hub_api_client, layout_of
-from .errors import ApiError
-from .forms import form_user
-from .identity import HubUser
-from .templating import render
+from coursehub.courses.build import env_dir
+from coursehub.monitor import kernel_watch
+from coursehub.monitor.census import (
+    ServerState,
+    running_servers,
+    server_kernels,
+    target_from_settings,
+)
+from coursehub.monitor.rollout import environment_built_at, older_environment, restartable
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import (
+    STAFF_ROLES,
+    course_for,
+    database_for,
+    hub_api_client,
+    layout_of,
+)
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_user
+from coursehub.service.identity import HubUser
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

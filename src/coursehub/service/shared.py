@@ -7,9 +7,9 @@ import asyncio
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
-from ..courses.shares import SNAPSHOT_CSP
-from .course_pages import shares_for
-from .errors import error_response
+from coursehub.courses.shares import SNAPSHOT_CSP
+from coursehub.service.course_pages import shares_for
+from coursehub.service.errors import error_response
 
 router = APIRouter()
 

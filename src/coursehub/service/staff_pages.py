@@ -16,17 +16,23 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from ..courses.build import build_course, environment_state
-from ..errors import CoursehubError
-from ..hubapi import HubClient
-from .auth import page_user
-from .course_access import STAFF_ROLES, course_for, layout_of, progress_for, store_for
-from .disk_notice import staff_disk
-from .errors import ApiError
-from .forms import form_user
-from .identity import HubUser
-from .streaming import stream_operation
-from .templating import render
+from coursehub.courses.build import build_course, environment_state
+from coursehub.errors import CoursehubError
+from coursehub.hubapi import HubClient
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import (
+    STAFF_ROLES,
+    course_for,
+    layout_of,
+    progress_for,
+    store_for,
+)
+from coursehub.service.disk_notice import staff_disk
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_user
+from coursehub.service.identity import HubUser
+from coursehub.service.streaming import stream_operation
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()

@@ -11,14 +11,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, Response
 
-from ..stats.csv_export import TABLES, to_csv
-from ..stats.report import CourseStats, course_stats
-from ..stats.rollup import roll_up
-from .auth import page_user
-from .course_access import STAFF_ROLES, course_for, database_for
-from .errors import ApiError
-from .identity import HubUser
-from .templating import render
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import STAFF_ROLES, course_for, database_for
+from coursehub.service.errors import ApiError
+from coursehub.service.identity import HubUser
+from coursehub.service.templating import render
+from coursehub.stats.csv_export import TABLES, to_csv
+from coursehub.stats.report import CourseStats, course_stats
+from coursehub.stats.rollup import roll_up
 
 router = APIRouter()
 

@@ -10,9 +10,9 @@ from fastapi import Request
 from markupsafe import escape
 from starlette.responses import StreamingResponse
 
-from ..errors import CoursehubError
-from .identity import HubUser
-from .templating import render
+from coursehub.errors import CoursehubError
+from coursehub.service.identity import HubUser
+from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 

@@ -29,7 +29,7 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """Render `template` with the site-wide context (site name, links, XSRF) added."""
-    from .forms import xsrf_token  # forms imports auth, which imports this module
+    from coursehub.service.forms import xsrf_token  # forms imports auth, which imports this module
 
     state = request.app.state
     settings = state.settings

@@ -22,10 +22,10 @@ from typing import Any
 from tornado import web
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from ..hub import unix_accounts
-from ..hub.spawner import CoursehubLocalSpawner
-from .commands import Identity, JobState, SlurmCommands, SlurmError, StateCache
-from .script import JobRequest, batch_script, job_name, sbatch_options
+from coursehub.hub import unix_accounts
+from coursehub.hub.spawner import CoursehubLocalSpawner
+from coursehub.slurm.commands import Identity, JobState, SlurmCommands, SlurmError, StateCache
+from coursehub.slurm.script import JobRequest, batch_script, job_name, sbatch_options
 
 PENDING_AGE = 0.25  # seconds: how old a pending start's view of the queue may be
 RENDEZVOUS_MAX = 4096  # bytes: a rendezvous file is a few dozen

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..errors import CoursehubError
+from coursehub.errors import CoursehubError
 
 DEMO_ACCOUNTS = (
     ("teacher", "Demo Teacher", "instructor"),

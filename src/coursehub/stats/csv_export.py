@@ -7,7 +7,7 @@ import io
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from .report import CourseStats
+from coursehub.stats.report import CourseStats
 
 TABLES = ("daily", "notebooks", "students", "heatmap", "samples")
 

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from ..courses.git import CourseError
-from ..db import models
-from ..db.session import Database
-from .rollup import _aware
+from coursehub.courses.git import CourseError
+from coursehub.db import models
+from coursehub.db.session import Database
+from coursehub.stats.rollup import _aware
 
 STAFF_ROLES = ("instructor", "ta")
 MAX_POINTS = 1500  # samples drawn per series; more are averaged into buckets

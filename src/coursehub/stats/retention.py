@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..db import models
-from ..db.session import Database
-from .rollup import _aware
+from coursehub.db import models
+from coursehub.db.session import Database
+from coursehub.stats.rollup import _aware
 
 AVERAGED = (
     "servers",

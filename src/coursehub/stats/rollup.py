@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import models
-from ..db.session import Database
+from coursehub.db import models
+from coursehub.db.session import Database
 
 CURSOR = "events_daily"
 BATCH = 2000

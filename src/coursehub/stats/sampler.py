@@ -13,11 +13,11 @@ from typing import Any
 
 import psutil
 
-from ..db import models
-from ..db.session import Database
-from ..monitor.census import ServerState
-from .retention import apply_retention
-from .rollup import roll_up
+from coursehub.db import models
+from coursehub.db.session import Database
+from coursehub.monitor.census import ServerState
+from coursehub.stats.retention import apply_retention
+from coursehub.stats.rollup import roll_up
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def record_sample(
 
 
 def recorder(app: Any) -> Callable[[list[ServerState] | None, datetime], None]:
-    from ..service.course_access import database_for, store_for
+    from coursehub.service.course_access import database_for, store_for
 
     settings = app.state.settings
     stats = settings.ops.get("stats") or {}

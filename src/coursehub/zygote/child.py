@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..hub.limits import Limits, apply_in_child
-from .protocol import recv_frame, send_frame
+from coursehub.hub.limits import Limits, apply_in_child
+from coursehub.zygote.protocol import recv_frame, send_frame
 
 SETUP_FAILED = 70  # EX_SOFTWARE: the child could not become the student's server
 _FIELDS = {
@@ -137,7 +137,7 @@ def _use_student_site(home: str) -> None:
 
 
 def _serve(argv: list[str]) -> int:
-    from ..singleuser import main
+    from coursehub.singleuser import main
 
     sys.argv = ["jupyterhub-singleuser", *argv]
     try:

@@ -28,7 +28,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Float, Unicode
 
-from . import kernel_template as kt
+from coursehub.zygote import kernel_template as kt
 
 UNKNOWN_EXIT = 1  # a dead kernel whose exit code nobody knows any more
 

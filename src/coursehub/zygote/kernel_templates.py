@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.layout import DataLayout
-from ..courses.build import env_dir as course_env_dir
-from ..courses.environment import STAMP_NAME
-from ..courses.kernels import template_socket
-from . import kernel_template
-from .kernel_provisioner import template_status
+from coursehub.config.layout import DataLayout
+from coursehub.courses.build import env_dir as course_env_dir
+from coursehub.courses.environment import STAMP_NAME
+from coursehub.courses.kernels import template_socket
+from coursehub.zygote import kernel_template
+from coursehub.zygote.kernel_provisioner import template_status
 
 SCRIPT = Path(kernel_template.__file__).resolve()
 BACKOFF = 5.0  # seconds before restarting a template that died

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .protocol import FORK, STAT, ProtocolError, recv_frame, send_frame
+from coursehub.zygote.protocol import FORK, STAT, ProtocolError, recv_frame, send_frame
 
 REQUEST_TIMEOUT = 10.0  # a fork answers in milliseconds; this is for a wedged template
 RESTART_BACKOFF = 10.0  # at most one restart of a crashed template this often

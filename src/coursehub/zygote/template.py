@@ -23,7 +23,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from .protocol import FORK, STAT, ProtocolError, recv_op, send_frame
+from coursehub.zygote.protocol import FORK, STAT, ProtocolError, recv_op, send_frame
 
 KEEP_EXIT_CODES = 500
 CLIENT_TIMEOUT = 5.0
@@ -100,7 +100,7 @@ class Template:
             return
         pid = os.fork()
         if pid == 0:
-            from .child import run
+            from coursehub.zygote.child import run
 
             run(conn, [self.selector, self.sock])  # never returns
         self.forks += 1
@@ -136,7 +136,7 @@ class Template:
 
 
 def _threads() -> int:
-    from .preload import threads_running
+    from coursehub.zygote.preload import threads_running
 
     return threads_running()
 
@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "--config-dir", action="append", type=Path, default=[], help="Jupyter config dirs"
     )
     args = parser.parse_args(argv)
-    from ..server_config import NBGRADER_SERVER_EXTENSIONS
-    from .preload import CORE_MODULES, enabled_extensions, preload, service_handlers
+    from coursehub.server_config import NBGRADER_SERVER_EXTENSIONS
+    from coursehub.zygote.preload import CORE_MODULES, enabled_extensions, preload, service_handlers
 
     # Where the servers' Jupyter finds the installed extensions' switches.
     config_dirs = args.config_dir or [

@@ -1,8 +1,13 @@
 """An LTI 1.3 platform (an LMS as far as the tool can tell) on 127.0.0.1, for tests:
 launches through the real OIDC browser flow, AGS 2.0, NRPS 2.0 and deep linking."""
 
-from .simulator import DEEP_LINKING, RESOURCE_LINK, PendingLaunch, PlatformSimulator
-from .tokens import (
+from tests.helpers.lti_platform.simulator import (
+    DEEP_LINKING,
+    RESOURCE_LINK,
+    PendingLaunch,
+    PlatformSimulator,
+)
+from tests.helpers.lti_platform.tokens import (
     AGS_CLAIM,
     DL,
     DL_SETTINGS,

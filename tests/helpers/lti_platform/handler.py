@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from .simulator import PlatformSimulator
+    from tests.helpers.lti_platform.simulator import PlatformSimulator
 
 MAX_BODY = 1024 * 1024
 
@@ -136,7 +136,7 @@ def auth(sim: PlatformSimulator, req: Request) -> Response:
 
 
 def routes() -> list[tuple[str, re.Pattern[str], Route]]:
-    from . import services
+    from tests.helpers.lti_platform import services
 
     table: list[tuple[str, str, Route]] = [
         ("GET", r"/jwks", jwks),

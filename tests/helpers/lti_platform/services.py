@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import jwt
 
-from .handler import Request, Response, json_response, page
-from .tokens import (
+from tests.helpers.lti_platform.handler import Request, Response, json_response, page
+from tests.helpers.lti_platform.tokens import (
     ALL_SCOPES,
     ASSERTION_TYPE,
     DL,
@@ -32,7 +32,7 @@ from .tokens import (
 )
 
 if TYPE_CHECKING:
-    from .simulator import PlatformSimulator
+    from tests.helpers.lti_platform.simulator import PlatformSimulator
 
 ACTIVITY = {"Initialized", "Started", "InProgress", "Submitted", "Completed"}
 GRADING = {"FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"}

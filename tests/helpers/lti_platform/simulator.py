@@ -12,8 +12,8 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
-from .handler import PlatformHandler
-from .tokens import (
+from tests.helpers.lti_platform.handler import PlatformHandler
+from tests.helpers.lti_platform.tokens import (
     AGS_CLAIM,
     DL_SETTINGS,
     LTI,
