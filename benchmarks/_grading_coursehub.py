@@ -33,7 +33,7 @@ from coursehub.grading import sandbox
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore, aware
 from coursehub.grading.workers import GradingWorkers
-from coursehub.service.grading_service import limits_from
+from coursehub.service.tasks.grading import limits_from
 
 
 def our_accounts(prefix: str) -> list[tuple[str, int]]:

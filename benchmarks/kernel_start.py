@@ -53,7 +53,7 @@ from _storm.figures import percentile, pss_mib
 from _storm.live_site import make_tokens
 from _storm.procs import run_checked
 from coursehub.courses.kernels import kernel_name, template_socket
-from coursehub.zygote.kernel_provisioner import template_status
+from coursehub.student.kernel_provisioner import template_status
 
 COURSE = "kbench"
 NOTEBOOK = "intro.ipynb"
@@ -116,7 +116,7 @@ def _kernels_of(unix_name: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["username", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["username"] == unix_name and "coursehub.singleuser" not in cmd:
+        if proc.info["username"] == unix_name and "coursehub.student.singleuser" not in cmd:
             found.append(proc)
     return found
 
@@ -124,7 +124,7 @@ def _kernels_of(unix_name: str) -> list[psutil.Process]:
 def _server_of(unix_name: str) -> psutil.Process | None:
     for proc in psutil.process_iter(["username", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["username"] == unix_name and "coursehub.singleuser" in cmd:
+        if proc.info["username"] == unix_name and "coursehub.student.singleuser" in cmd:
             return proc
     return None
 

@@ -81,7 +81,7 @@ def _set_start(mode: str, seen: dict[str, Path]):  # noqa: ANN202
 
 def _server_process(unix_name: str) -> psutil.Process | None:
     for proc in psutil.process_iter(["username", "cmdline"]):
-        if proc.info["username"] == unix_name and "coursehub.singleuser" in " ".join(
+        if proc.info["username"] == unix_name and "coursehub.student.singleuser" in " ".join(
             proc.info["cmdline"] or []
         ):
             return proc

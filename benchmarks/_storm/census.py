@@ -14,7 +14,7 @@ import psutil
 
 KINDS = (
     ("server template", ("zygote.template",)),
-    ("student servers", ("coursehub.singleuser", "jupyterhub-singleuser")),
+    ("student servers", ("coursehub.student.singleuser", "jupyterhub-singleuser")),
     ("kernels", ("ipykernel", "kernel_template")),
     ("coursehub service", ("coursehub.service",)),
     ("proxy", ("configurable-http-proxy",)),

@@ -2,7 +2,7 @@
 and the ingest load of the throughput phase.
 
 Students. A real course server reports through its server extension
-(coursehub.notebook_events): each cell run is a ``cell_executed`` event, each save a
+(coursehub.student.events): each cell run is a ``cell_executed`` event, each save a
 ``notebook_saved`` event with the file's sha256 and its tail (``tail_of``), and the
 events of one burst go in one POST to the service's events API. 100 JupyterLab servers
 do not fit on a 2-core machine, so each simulated student keeps its own copy of the
@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 from tornado.httpclient import AsyncHTTPClient
 
-from coursehub.events.tail import tail_of
+from coursehub.core.notebook_tail import tail_of
 
 ERRORS = ("NameError", "TypeError", "ZeroDivisionError", "KeyError")
 ERROR_SHARE = 0.1  # one cell run in ten fails
@@ -281,7 +281,7 @@ async def _lag_probe(out: list[float], every: float = 0.1) -> None:
 
 
 class Sender:
-    """One student server's EventSender (coursehub.notebook_events.sender), as it behaves:
+    """One student server's EventSender (coursehub.student.events.sender), as it behaves:
     events queue up; after a 50 ms gather window everything queued (up to 500) goes in
     one POST, one POST at a time, so a slow service makes batches larger, not more
     numerous. (Not modelled: its retries after a 5xx or 429; those are counted here.)"""

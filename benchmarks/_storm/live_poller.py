@@ -61,7 +61,7 @@ def one_pass(
 ) -> int:
     import nbformat
 
-    from coursehub.events.tail import tail_of
+    from coursehub.core.notebook_tail import tail_of
 
     done = 0
     for home in sorted(p for p in students.iterdir() if p.is_dir()):
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     # pass: start-up is not part of the work measured
     import nbformat
 
-    import coursehub.events.tail  # noqa: F401
+    import coursehub.core.notebook_tail  # noqa: F401
 
     nbformat.reads('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', 4)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from coursehub.config.layout import DataLayout
+from coursehub.config.secrets import ensure_private_dir
 from coursehub.lti.keys import ToolKey, ensure_tool_key
-from coursehub.secrets_store import ensure_private_dir
 from tests.helpers.gitrepo import commit_all
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-from coursehub.zygote import kernel_template as kt
-from coursehub.zygote.kernel_provisioner import ForkUnavailable, fork_kernel
+from coursehub.forking.kernels import template as kt
+from coursehub.student.kernel_provisioner import ForkUnavailable, fork_kernel
 
 kernels: dict[str, tuple[KernelManager, Any]] = {}
 

@@ -37,7 +37,7 @@ def _auth(token: str) -> dict[str, str]:
 
 def _backup_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "coursehub.ops.backup_cli", *args],
+        [sys.executable, "-m", "coursehub.cli", *args],
         capture_output=True,
         text=True,
         timeout=600,

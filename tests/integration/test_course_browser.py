@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.starter.init import _demo_course
+from coursehub.ops.init_site import _demo_course
 from tests.helpers import hubproc
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 

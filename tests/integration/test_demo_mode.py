@@ -54,7 +54,7 @@ def test_non_root_up_runs_servers_as_itself_and_says_so(
                 "--",
                 sys.executable,
                 "-m",
-                "coursehub.cli",
+                "coursehub.cli.main",
                 "--config",
                 str(site.config),
                 "up",
@@ -73,7 +73,7 @@ def test_non_root_up_runs_servers_as_itself_and_says_so(
         servers = [
             p
             for p in psutil.process_iter(["username", "cmdline", "cwd"])
-            if "coursehub.singleuser" in " ".join(p.info["cmdline"] or [])
+            if "coursehub.student.singleuser" in " ".join(p.info["cmdline"] or [])
             and (p.info["cwd"] or "").startswith(demo_homes)
         ]
         assert servers and all(p.info["username"] == name for p in servers)

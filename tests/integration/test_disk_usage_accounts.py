@@ -21,7 +21,7 @@ import pytest
 from coursehub.config.layout import DataLayout
 from coursehub.courses.store import CourseStore
 from coursehub.db.session import Database, ensure_schema
-from coursehub.hub import unix_accounts
+from coursehub.hub.spawners import unix_accounts
 from coursehub.monitor.disk_usage import DiskMeter, home_finder, read_usage
 from tests.helpers.gitrepo import commit_all
 from tests.unit.test_disk_usage import T0

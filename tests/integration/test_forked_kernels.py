@@ -29,12 +29,12 @@ from coursehub.config.layout import DataLayout
 from coursehub.courses.build import env_dir
 from coursehub.courses.environment import build_environment
 from coursehub.courses.kernels import kernel_name, template_socket, write_kernelspec
-from coursehub.zygote.kernel_provisioner import ForkUnavailable, fork_kernel, template_status
-from coursehub.zygote.kernel_templates import (
+from coursehub.forking.kernels.manager import (
     CLEAN_ENV_KEYS,
     KernelTemplates,
     environment_stamp,
 )
+from coursehub.student.kernel_provisioner import ForkUnavailable, fork_kernel, template_status
 
 pytestmark = [
     pytest.mark.integration,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from coursehub.courses.kernels import kernel_name, template_socket
-from coursehub.zygote.kernel_provisioner import template_status
+from coursehub.student.kernel_provisioner import template_status
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
 from tests.helpers.gitrepo import commit_all

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.zygote.manager import ServerTemplate
+from coursehub.forking.servers.manager import ServerTemplate
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
 from tests.helpers.kernel import run_code
@@ -109,7 +109,7 @@ def test_a_forked_server_is_the_students_own_clean_process(hub: hubproc.RunningH
     assert f'"HOME": "{account.pw_dir}"' in env["stdout"]
     assert "CONFIGPROXY_AUTH_TOKEN" not in env["stdout"]
     # ps shows a server, not a second template
-    assert b"coursehub.singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"coursehub.student.singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes()
     # The template has no secret in its memory: not the hub's, nor alice's token.
     secrets_dir = hub.data_dir / "secrets"
     needles = [p.read_bytes().strip() for p in secrets_dir.iterdir() if p.is_file()]

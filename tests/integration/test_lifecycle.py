@@ -32,7 +32,7 @@ def _user_processes(unix_name: str, servers_only: bool = False) -> list[psutil.P
     for p in psutil.process_iter(["username", "cmdline"]):
         if p.info["username"] != unix_name:
             continue
-        if servers_only and "coursehub.singleuser" not in " ".join(p.info["cmdline"] or []):
+        if servers_only and "coursehub.student.singleuser" not in " ".join(p.info["cmdline"] or []):
             continue
         found.append(p)
     return found

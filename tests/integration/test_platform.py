@@ -87,9 +87,9 @@ def test_servers_start_the_configured_way(hub: hubproc.RunningHub) -> None:
     forked = f"Forked teacher from the server template (pid {server_pid})" in hub.log_tail(2000)
     if hub.extra["start"] == "forked":
         assert forked, hub.log_tail()
-        assert b"coursehub.zygote.template" in parent_args
+        assert b"coursehub.forking.servers.template" in parent_args
     else:
-        assert not forked and b"coursehub.zygote.template" not in parent_args
+        assert not forked and b"coursehub.forking.servers.template" not in parent_args
 
 
 def test_memory_limit_is_enforced_by_cgroup(hub: hubproc.RunningHub) -> None:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from coursehub.grading.remote_auth import RemoteAuthConfigError
 from coursehub.grading.store import MAX_BYTES
-from coursehub.service.remote_grading_api import settings_from
+from coursehub.service.routes.remote_grading.api import settings_from
 from tests.helpers import fake_hub, hubproc
 from tests.helpers.assignments import answer_otter, otter_master
 from tests.helpers.browserless import login

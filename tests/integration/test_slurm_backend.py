@@ -209,7 +209,7 @@ def test_the_server_and_its_kernel_run_inside_the_students_job(
     assert account == hub.unix_name("alice")
     assert Path(cwd) == hub.home_root / hub.unix_name("alice") / "courses" / "algebra"
     # the kernel is the server's own child (started in the job), not a template's
-    assert "coursehub.singleuser" in parent
+    assert "coursehub.student.singleuser" in parent
     # memory, CPUs and wall time asked of Slurm come from coursehub.yaml
     details = _job_details(cluster, job["id"])
     assert details["MinMemoryNode"] == "600M"

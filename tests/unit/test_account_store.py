@@ -13,8 +13,8 @@ from coursehub.accounts import passwords
 from coursehub.accounts.passwords import hash_password, verify_password
 from coursehub.accounts.roster import RosterEntry, parse_roster, read_roster_file
 from coursehub.accounts.store import AccountStore
+from coursehub.core.errors import AccountError, RosterError
 from coursehub.db.session import Database, ensure_schema
-from coursehub.errors import AccountError, RosterError
 from tests.helpers.postgres import throwaway_database
 
 ROSTER = (

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coursehub.config.loader import load_config
-from coursehub.ops import backup_cli
-from coursehub.ops.backup import (
+from coursehub.backups.create import (
     PARTIAL,
     BackupError,
     BackupInvalid,
@@ -26,8 +24,10 @@ from coursehub.ops.backup import (
     prune_backups,
     take_backup,
 )
-from coursehub.ops.restore import restore_backup, verify_backup
-from coursehub.service.backup_schedule import (
+from coursehub.backups.restore import restore_backup, verify_backup
+from coursehub.cli.main import main as cli_main
+from coursehub.config.loader import load_config
+from coursehub.service.tasks.backups import (
     backup_environment,
     run_once,
     seconds_until_due,
@@ -234,7 +234,7 @@ def test_cli_refuses_a_tampered_backup_with_exit_code_2(
     taken: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _flip_byte(taken / "data" / "secrets" / "cookie_secret")
-    code = backup_cli.main(["restore", str(taken), "--data-dir", str(tmp_path / "n")])
+    code = cli_main(["restore", str(taken), "--data-dir", str(tmp_path / "n")])
     assert code == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "data/secrets/cookie_secret: checksum differs" in err

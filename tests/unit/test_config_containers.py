@@ -10,8 +10,8 @@ import pytest
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config, load_config_text
 from coursehub.config.show import help_all
-from coursehub.config.translate import BackendElsewhere, HubSecrets, Machine, translate
-from coursehub.errors import ConfigError
+from coursehub.config.translate.jupyterhub import BackendElsewhere, HubSecrets, Machine, translate
+from coursehub.core.errors import ConfigError
 
 K8S = """\
 spawn:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from coursehub.config.loader import load_config, load_config_text
-from coursehub.errors import ConfigError
+from coursehub.core.errors import ConfigError
 
 
 def _problems(text: str, tmp_path: Path) -> list[str]:

@@ -16,7 +16,14 @@ from tests.helpers.gitrepo import commit_all
 
 def coursehub(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "coursehub.cli", "--config", str(site / "coursehub.yaml"), *args],
+        [
+            sys.executable,
+            "-m",
+            "coursehub.cli.main",
+            "--config",
+            str(site / "coursehub.yaml"),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -67,7 +74,7 @@ def test_containerfile_installs_the_environment_not_the_course(site: Path) -> No
     # a non-root user runs the server
     assert "useradd --uid 1000 --gid 100" in text
     assert text.index("USER 1000:100") > text.index("pip install")
-    assert text.rstrip().endswith('CMD ["python3", "-m", "coursehub.singleuser"]')
+    assert text.rstrip().endswith('CMD ["python3", "-m", "coursehub.student.singleuser"]')
     # what pip reads is copied, as in the repository; notebooks and data are not
     copied = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert copied == [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from coursehub.core.errors import CoursehubError
 from coursehub.courses.manifest import CourseManifest, ManifestError, load_manifest
-from coursehub.errors import CoursehubError
 
 FULL = """\
 title: Data Science 101

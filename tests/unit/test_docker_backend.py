@@ -24,11 +24,11 @@ from traitlets.config import Config
 
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config
-from coursehub.config.translate import HubSecrets, Machine, translate
-from coursehub.containers.spawner import CoursehubDockerSpawner
+from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
+from coursehub.core.errors import ConfigError
 from coursehub.courses.store import CourseStore
 from coursehub.db.session import Database, ensure_schema
-from coursehub.errors import ConfigError
+from coursehub.hub.spawners.docker import CoursehubDockerSpawner
 from tests.helpers.gitrepo import commit_all
 
 SITE = """\
@@ -134,7 +134,7 @@ async def test_a_students_course_container(site: Config, tmp_path: Path) -> None
     host = body["HostConfig"]
     assert body["Image"] == "registry.example.edu/courses/ds101:2025-09"
     assert body["Name"] == "coursehub-alice--ds101"
-    assert body["Cmd"][:3] == ["python3", "-m", "coursehub.singleuser"]
+    assert body["Cmd"][:3] == ["python3", "-m", "coursehub.student.singleuser"]
     assert body["User"] == "1000:100"  # never root, whatever the image says
     # one volume per (student x course) as home; the course checkout read-only
     repo = tmp_path / "coursehub-data" / "courses" / "ds101" / "repo"

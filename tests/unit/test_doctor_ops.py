@@ -14,7 +14,7 @@ import pytest
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import load_config_text
 from coursehub.config.models import BackupConfig
-from coursehub.hubapi import HubClient
+from coursehub.engines.hub_api import HubClient
 from coursehub.ops import doctor
 from coursehub.ops.doctor_ops import (
     _translated_services,

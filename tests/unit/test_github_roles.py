@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coursehub.hub.auth_github import role_from_teams
-from coursehub.roles import groups_for_role
+from coursehub.core.roles import groups_for_role
+from coursehub.hub.auth.github import role_from_teams
 
 TEAM_ROLES = {"teachers": "instructor", "helpers": "ta", "school/organisers": "admin"}
 
@@ -32,7 +32,7 @@ async def test_github_sign_in_is_recorded_and_only_github_users_take_its_path(
     tmp_path: Path,
 ) -> None:
     from coursehub.db.session import ensure_schema
-    from coursehub.hub.auth_github import CoursehubGitHubAuthenticator
+    from coursehub.hub.auth.github import CoursehubGitHubAuthenticator
 
     url = f"sqlite:///{tmp_path / 'c.sqlite'}"
     ensure_schema(url)

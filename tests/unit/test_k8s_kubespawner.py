@@ -27,10 +27,10 @@ from kubernetes_asyncio.client import ApiClient
 from tornado import web
 
 from coursehub.config.layout import DataLayout
+from coursehub.config.translate.helm import helm_values
 from coursehub.courses.store import CourseStore
 from coursehub.db.session import Database, ensure_schema
-from coursehub.k8s.spawner import CoursehubKubeSpawner
-from coursehub.k8s.values import helm_values
+from coursehub.hub.spawners.kubernetes import CoursehubKubeSpawner
 from tests.helpers.chart_values import hub_settings
 from tests.helpers.gitrepo import commit_all
 from tests.helpers.k8s_site import load_site
@@ -121,7 +121,7 @@ async def test_student_pod_for_a_course(spawner_config: Any) -> None:
     container = spec["containers"][0]
     # the course's own image, from its profile
     assert container["image"] == "registry.example.edu/courses/ds101:2025-09"
-    assert container["args"][:3] == ["python3", "-m", "coursehub.singleuser"]
+    assert container["args"][:3] == ["python3", "-m", "coursehub.student.singleuser"]
     # the student's uid, not root; files group-owned by 100
     assert container["securityContext"]["runAsUser"] == 1000
     assert container["securityContext"]["allowPrivilegeEscalation"] is False

@@ -12,12 +12,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from coursehub.cli import main
+from coursehub.cli.main import main
 from coursehub.config.loader import load_config_text
-from coursehub.errors import ConfigError
-from coursehub.k8s.manifests import extra_manifests, grading_job_template
-from coursehub.k8s.render import render
-from coursehub.k8s.values import NotKubernetes, helm_values
+from coursehub.config.translate.helm import NotKubernetes, helm_values
+from coursehub.config.translate.k8s_manifests import extra_manifests, grading_job_template
+from coursehub.core.errors import ConfigError
+from coursehub.ops.k8s_render import render
 from tests.helpers.chart_values import hub_settings, values_problems
 from tests.helpers.k8s_site import SITE, load_site
 
@@ -299,7 +299,7 @@ def test_the_hub_gets_coursehubs_spawner_database_services_and_login_page(
     tmp_path: Path,
 ) -> None:
     c = hub_settings(helm_values(load_site(tmp_path).config), namespace="physics")
-    assert c.JupyterHub.spawner_class == "coursehub.k8s.spawner.CoursehubKubeSpawner"
+    assert c.JupyterHub.spawner_class == "coursehub.hub.spawners.kubernetes.CoursehubKubeSpawner"
     assert c.JupyterHub.db_url == "postgresql://coursehub@db.example.edu:5432/coursehub"
     assert c.CoursehubKubeSpawner.coursehub_db_url == c.JupyterHub.db_url
     services = {s["name"]: s for s in c.JupyterHub.services}

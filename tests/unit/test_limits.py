@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.hub.limits import (
+from coursehub.engines.limits import (
     Cgroups,
     Limits,
     apply_in_child,

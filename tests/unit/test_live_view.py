@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from coursehub.config.layout import DataLayout
+from coursehub.core.notebook_tail import NotebookTail, tail_of
 from coursehub.courses.store import CourseStore
 from coursehub.db.session import Database, ensure_schema
 from coursehub.events.broker import LiveBroker
 from coursehub.events.live import LiveStore
 from coursehub.events.schema import EventIn
-from coursehub.events.tail import NotebookTail, tail_of
-from coursehub.service.live_pages import stream_ticket
+from coursehub.service.routes.live.pages import stream_ticket
 from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, assert_error, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.gitrepo import commit_all
@@ -248,7 +248,7 @@ def test_tickets_are_bound_to_the_cookie_and_course(site) -> None:  # noqa: ANN0
 
 
 async def test_posted_events_are_published_to_the_course_dashboards(site) -> None:  # noqa: ANN001
-    from coursehub.service.events_api import broker_for
+    from coursehub.service.routes.events.api import broker_for
 
     sub = broker_for(site).subscribe("algebra", NB)
     async with client(site) as c:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coursehub.hub.login_throttle import LoginThrottle
+from coursehub.hub.auth.throttle import LoginThrottle
 
 
 class Clock:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from coursehub.config.loader import load_config
-from coursehub.errors import ConfigError
-from coursehub.logs import JsonFormatter, make_formatter, wrap_line
+from coursehub.core.errors import ConfigError
+from coursehub.core.logs import JsonFormatter, make_formatter, wrap_line
 
 
 def _logged(**kwargs) -> dict:  # noqa: ANN003
@@ -92,7 +92,7 @@ def test_unknown_formats_are_refused(tmp_path: Path) -> None:
 
 def test_the_service_logs_json_lines_when_the_site_asks(tmp_path: Path) -> None:
     from coursehub.config.layout import DataLayout, Ports
-    from coursehub.config.translate import HubSecrets, Machine, translate
+    from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
 
     cfg = tmp_path / "coursehub.yaml"
     cfg.write_text("site:\n  log_format: json\n")

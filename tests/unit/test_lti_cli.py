@@ -13,11 +13,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from coursehub import cli
+from coursehub.cli import lti as lti_cli
+from coursehub.cli import main as cli
 from coursehub.config.loader import load_config
 from coursehub.config.models import JwtSignInConfig
 from coursehub.lti import tool_config
-from coursehub.ops import doctor, lti_cli
+from coursehub.ops import doctor
 
 SERVICE = "https://hub.example.edu/services/coursehub/lti/"
 
@@ -279,7 +280,7 @@ class _database:
 
     def __enter__(self):  # noqa: ANN204
         from coursehub.config.layout import DataLayout
-        from coursehub.config.translate import coursehub_database_url
+        from coursehub.config.translate.jupyterhub import coursehub_database_url
         from coursehub.db.session import Database, ensure_schema
         from coursehub.lti.platforms import PlatformStore
 

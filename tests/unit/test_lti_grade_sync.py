@@ -30,7 +30,7 @@ from coursehub.lti.keys import ToolKey, jwks
 from coursehub.lti.platforms import Platform, PlatformStore
 from coursehub.lti.roster_sync import sync_course_roster
 from coursehub.lti.service_token import ServiceTokenError, ServiceTokens, client_assertion
-from coursehub.service.grading_service import GradingService, limits_from
+from coursehub.service.tasks.grading import GradingService, limits_from
 from tests.helpers.lti_fixtures import course_repo, lti_cli, store_key, tool_key
 from tests.helpers.lti_platform import AGS_CLAIM, LEARNER, NRPS_CLAIM, PlatformSimulator
 

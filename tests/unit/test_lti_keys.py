@@ -12,7 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from coursehub.errors import SetupError
+from coursehub.core.errors import SetupError
 from coursehub.lti.keys import ensure_tool_key, jwks, read_tool_key
 
 

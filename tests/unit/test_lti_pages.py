@@ -27,6 +27,7 @@ from fastapi import FastAPI
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
+from coursehub.config.secrets import ensure_private_dir
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
@@ -35,7 +36,6 @@ from coursehub.grading.store import GradingStore
 from coursehub.lti.keys import ToolKey, ensure_tool_key
 from coursehub.lti.launch_records import LaunchStore
 from coursehub.lti.platforms import PlatformStore
-from coursehub.secrets_store import ensure_private_dir
 from coursehub.service import cookies
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, client, user
 from tests.helpers.fake_hub import build as build_app

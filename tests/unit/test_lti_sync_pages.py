@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
+from coursehub.config.secrets import ensure_private_dir
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
@@ -26,10 +27,10 @@ from coursehub.grading.store import GradingStore
 from coursehub.lti.identities import IdentityStore, LmsPerson
 from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
 from coursehub.lti.platforms import PlatformStore
-from coursehub.secrets_store import ensure_private_dir
-from coursehub.service import cookies, lti_sync_pages
-from coursehub.service.grading_service import grading_of
-from coursehub.service.lti_background import start_background
+from coursehub.service import cookies
+from coursehub.service.routes.lti import sync_pages as lti_sync_pages
+from coursehub.service.tasks.grading import grading_of
+from coursehub.service.tasks.lti import start_background
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.gitrepo import commit_all

@@ -12,8 +12,8 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from coursehub.notebook_events import sender as sender_module
-from coursehub.notebook_events.sender import EventSender
+from coursehub.student.events import sender as sender_module
+from coursehub.student.events.sender import EventSender
 
 
 class Service:

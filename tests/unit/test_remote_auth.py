@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 from coursehub.grading.remote_auth import (
     RemoteAuthConfigError,
     RemoteAuthError,

@@ -15,7 +15,7 @@ from coursehub.accounts.roster import (
     validate_username,
 )
 from coursehub.config.models import USERNAME_RE
-from coursehub.errors import RosterError
+from coursehub.core.errors import RosterError
 
 
 def problems_of(text: str, **kwargs) -> dict[int, list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coursehub import runtime
+from coursehub.config import machine as runtime
 from coursehub.config.loader import load_config_text
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from coursehub.config.layout import DataLayout
-from coursehub.errors import SetupError
-from coursehub.secrets_store import ensure_hub_secrets, ensure_secret
+from coursehub.config.secrets import ensure_hub_secrets, ensure_secret
+from coursehub.core.errors import SetupError
 
 
 def test_generated_once_private_and_stable(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from coursehub.monitor.census import KernelState, ServerState
 from coursehub.monitor.kernel_watch import update_watch
 from coursehub.monitor.rollout import restartable, to_restart
 from coursehub.service import cookies
-from coursehub.service.server_pages import server_rows
+from coursehub.service.routes.staff.servers_page import server_rows
 from tests.helpers import stats_week as week
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app

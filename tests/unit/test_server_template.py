@@ -22,16 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.hub.process_state import ProcessGone, process_start_time
-from coursehub.zygote import manager
-from coursehub.zygote.manager import ServerTemplate, TemplateUnavailable
-from coursehub.zygote.protocol import (
+from coursehub.forking.protocol import (
     MAX_FRAME,
     STAT,
     ProtocolError,
     recv_frame,
     send_frame,
 )
+from coursehub.forking.servers import manager
+from coursehub.forking.servers.manager import ServerTemplate, TemplateUnavailable
+from coursehub.hub.spawners.process_state import ProcessGone, process_start_time
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the template forks as root")
 

@@ -123,7 +123,7 @@ def closed_port_settings() -> ServiceSettings:
 def test_real_resolver_builds_the_hub_authorize_url_and_bounds_pending_logins():
     from urllib.parse import parse_qs, urlparse
 
-    from coursehub.service.hub import HubIdentityResolver
+    from coursehub.service.hub_oauth import HubIdentityResolver
 
     resolver = HubIdentityResolver(ServiceSettings.from_env(HUB_ENV), max_pending=3)
     assert resolver.token_cookie_name == "service-coursehub"
@@ -146,7 +146,7 @@ def test_real_resolver_builds_the_hub_authorize_url_and_bounds_pending_logins():
 
 
 async def test_real_resolver_reports_an_unreachable_hub():
-    from coursehub.service.hub import HubIdentityResolver
+    from coursehub.service.hub_oauth import HubIdentityResolver
     from coursehub.service.identity import HubUnavailable
 
     resolver = HubIdentityResolver(closed_port_settings())

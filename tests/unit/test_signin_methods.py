@@ -20,11 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from coursehub.accounts.store import AccountStore
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config
-from coursehub.config.translate import HubSecrets, Machine, translate
+from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
+from coursehub.core.roles import groups_for_role
 from coursehub.db.session import Database, ensure_schema
-from coursehub.hub.auth_common import verified_sign_in
-from coursehub.hub.auth_github import CoursehubGitHubAuthenticator
-from coursehub.hub.auth_jwt import (
+from coursehub.hub.auth.common import verified_sign_in
+from coursehub.hub.auth.github import CoursehubGitHubAuthenticator
+from coursehub.hub.auth.jwt import (
     JwtSignInConfigError,
     JwtSignInRefused,
     JwtSignInSettings,
@@ -32,9 +33,8 @@ from coursehub.hub.auth_jwt import (
     load_jwt_signin,
     verify_signin_token,
 )
-from coursehub.hub.auth_local import CoursehubLocalAuthenticator
-from coursehub.hub.signin_handlers import safe_next_url
-from coursehub.roles import groups_for_role
+from coursehub.hub.auth.local import CoursehubLocalAuthenticator
+from coursehub.hub.auth.signin_handlers import safe_next_url
 
 PORTS = Ports(hub=18081, proxy_api=18001, service=18090)
 SECRETS = HubSecrets("proxy-secret", "service-secret", "cli-secret", "gh-secret")
@@ -451,7 +451,7 @@ def _login_page(methods: dict[str, bool], oauth_url: str) -> str:
     from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
     from jupyterhub._data import DATA_FILES_PATH
 
-    from coursehub.config.translate import HUB_TEMPLATES
+    from coursehub.config.translate.jupyterhub import HUB_TEMPLATES
 
     theirs = os.path.join(DATA_FILES_PATH, "templates")
     loader = ChoiceLoader(

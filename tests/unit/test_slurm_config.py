@@ -13,7 +13,7 @@ import pytest
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config, load_config_text
 from coursehub.config.models import CoursehubConfig
-from coursehub.config.translate import (
+from coursehub.config.translate.jupyterhub import (
     SLURM_AUTO_STARTS,
     HubSecrets,
     Machine,
@@ -22,7 +22,7 @@ from coursehub.config.translate import (
     hub_address,
     translate,
 )
-from coursehub.errors import ConfigError
+from coursehub.core.errors import ConfigError
 
 PORTS = Ports(hub=18081, proxy_api=18001, service=18090)
 SECRETS = HubSecrets("proxy-secret", "service-secret", "cli-secret")
@@ -251,7 +251,7 @@ def test_per_course_slurm_values_are_checked_as_the_sites(tmp_path: Path) -> Non
 
 def test_slurm_site_uses_the_slurm_spawner(tmp_path: Path) -> None:
     c = _translate(SITE, tmp_path)
-    assert c["JupyterHub"]["spawner_class"] == "coursehub.slurm.spawner.CoursehubSlurmSpawner"
+    assert c["JupyterHub"]["spawner_class"] == "coursehub.hub.spawners.slurm.CoursehubSlurmSpawner"
 
 
 def test_servers_on_other_nodes_reach_the_hub_through_the_proxy(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_other_backends_keep_the_hub_on_loopback(tmp_path: Path) -> None:
     text = SITE.replace("backend: slurm", "backend: local")
     c = _translate(text, tmp_path)
     assert c["JupyterHub"]["hub_ip"] == "127.0.0.1"
-    assert c["JupyterHub"]["spawner_class"] == "coursehub.hub.spawner.CoursehubLocalSpawner"
+    assert c["JupyterHub"]["spawner_class"] == "coursehub.hub.spawners.local.CoursehubLocalSpawner"
     assert "CoursehubSlurmSpawner" not in c
     assert urlsplit(c["Spawner"]["environment"]["COURSEHUB_EVENTS_URL"]).hostname == "127.0.0.1"
     assert hub_address(_config(text, tmp_path)) == "127.0.0.1"

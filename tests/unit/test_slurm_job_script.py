@@ -1,5 +1,5 @@
 """A server's Slurm job without a cluster: the sbatch options and batch script the hub
-submits, the in-job starter (coursehub.slurm.job) run as a plain process, and the
+submits, the in-job starter (coursehub.student.slurm_job) run as a plain process, and the
 parsing of Slurm's commands' output, with stand-in commands printing canned output."""
 
 from __future__ import annotations
@@ -20,9 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.slurm import job as starter
-from coursehub.slurm.commands import Identity, JobState, SlurmCommands, SlurmError, StateCache
-from coursehub.slurm.script import JobRequest, batch_script, job_name, sbatch_options
+from coursehub.engines.slurm.commands import (
+    Identity,
+    JobState,
+    SlurmCommands,
+    SlurmError,
+    StateCache,
+)
+from coursehub.engines.slurm.script import JobRequest, batch_script, job_name, sbatch_options
+from coursehub.student import slurm_job as starter
 
 MiB = 2**20
 NASTY = [
@@ -48,7 +54,7 @@ def _request(tmp_path: Path, **changes: object) -> JobRequest:
         "workdir": tmp_path / "work",
         "rendezvous": tmp_path / "jobs" / "ch-alice" / "ds101.json",
         "python": "/venv/bin/python",
-        "server_argv": ["/venv/bin/python", "-m", "coursehub.singleuser", "--debug"],
+        "server_argv": ["/venv/bin/python", "-m", "coursehub.student.singleuser", "--debug"],
         "memory": 2 * 1024**3,
         "cpu": 1.0,
     }
@@ -153,7 +159,7 @@ def test_every_option_is_one_argument(tmp_path: Path) -> None:
 def test_script_execs_the_starter(tmp_path: Path) -> None:
     request = _request(tmp_path, server_ip="10.0.0.9")
     assert _exec_line(batch_script(request)) == [
-        "/venv/bin/python", "-m", "coursehub.slurm.job",
+        "/venv/bin/python", "-m", "coursehub.student.slurm_job",
         "--rendezvous", str(request.rendezvous),
         "--ip", "10.0.0.9",
         "--", *request.server_argv,
@@ -183,7 +189,7 @@ def test_script_quotes_every_word(tmp_path: Path) -> None:
         processes=64,
     )
     assert _exec_line(batch_script(request)) == [
-        "/opt/py $(id)/python", "-m", "coursehub.slurm.job",
+        "/opt/py $(id)/python", "-m", "coursehub.student.slurm_job",
         "--rendezvous", str(request.rendezvous),
         "--ip", "0.0.0.0",
         "--processes", "64",
@@ -229,7 +235,7 @@ def test_script_run_by_sh_hands_every_word_over_unchanged(
     assert proc.returncode == 0
     printed = json.loads(out)
     assert printed["argv"] == [
-        "-m", "coursehub.slurm.job",
+        "-m", "coursehub.student.slurm_job",
         "--rendezvous", str(request.rendezvous),
         "--ip", "::",
         "--processes", "100",
@@ -376,7 +382,7 @@ def _run_starter(
         [
             sys.executable,
             "-m",
-            "coursehub.slurm.job",
+            "coursehub.student.slurm_job",
             "--rendezvous",
             str(rendezvous),
             "--ip",
@@ -451,7 +457,7 @@ def _in_child(code: str) -> list[int]:
 def test_lower_limit_never_raises_the_hard_limit() -> None:
     got = _in_child(
         "import json, resource as r\n"
-        "from coursehub.slurm.job import lower_limit\n"
+        "from coursehub.student.slurm_job import lower_limit\n"
         "r.setrlimit(r.RLIMIT_FSIZE, (1000000, 1000000))\n"
         "lower_limit(r.RLIMIT_FSIZE, 5000000)\n"
         "print(json.dumps(r.getrlimit(r.RLIMIT_FSIZE)))\n"
@@ -462,7 +468,7 @@ def test_lower_limit_never_raises_the_hard_limit() -> None:
 def test_lower_limit_never_raises_the_soft_limit() -> None:
     got = _in_child(
         "import json, resource as r\n"
-        "from coursehub.slurm.job import lower_limit\n"
+        "from coursehub.student.slurm_job import lower_limit\n"
         "r.setrlimit(r.RLIMIT_FSIZE, (1000000, 9000000))\n"
         "lower_limit(r.RLIMIT_FSIZE, 5000000)\n"
         "print(json.dumps(r.getrlimit(r.RLIMIT_FSIZE)))\n"

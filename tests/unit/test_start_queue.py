@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from coursehub.hub.start_queue import StartQueue, Ticket
+from coursehub.hub.spawners.start_queue import StartQueue, Ticket
 
 
 async def test_at_most_slots_run_and_the_rest_wait_in_order() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from jupyterhub.spawner import set_user_setuid
 
-from coursehub.hub.startup_hooks import (
+from coursehub.hub.spawners.hooks import (
     REASON_MAX,
     HookContext,
     HookError,

@@ -406,7 +406,7 @@ def test_the_monitor_recorder_rolls_up_samples_and_downsamples(site) -> None:  #
 
 def test_events_purged_by_retention_were_counted_first(populated: Database) -> None:
     from coursehub.events.store import EventStore
-    from coursehub.service.event_retention import purge_once
+    from coursehub.service.tasks.event_retention import purge_once
 
     with populated.session() as s:
         events = s.scalar(select(func.count()).select_from(models.Event))

@@ -9,7 +9,7 @@ import pytest
 
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config_text
-from coursehub.config.translate import HubSecrets, Machine, translate
+from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
 
 PORTS = Ports(hub=18081, proxy_api=18001, service=18090)
 SECRETS = HubSecrets("proxy-secret", "service-secret", "cli-secret")
@@ -38,7 +38,7 @@ def test_defaults_make_a_hub_that_survives_restarts(tmp_path: Path) -> None:
     assert hub["allow_named_servers"] is True
     assert c["CoursehubSpawner"]["data_dir"] == str(tmp_path / "coursehub-data")
     assert hub["authenticator_class"].endswith("CoursehubLocalAuthenticator")
-    assert c["Spawner"]["cmd"] == ["/venv/bin/python", "-m", "coursehub.singleuser"]
+    assert c["Spawner"]["cmd"] == ["/venv/bin/python", "-m", "coursehub.student.singleuser"]
 
 
 def test_starts_are_queued_not_refused(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_servers_are_forked_by_default_and_can_start_cold(tmp_path: Path) -> Non
     cold = _translate("servers:\n  start: cold\n", tmp_path)["CoursehubSpawner"]
     assert cold["start_method"] == "cold"
     from coursehub.config.loader import load_config_text
-    from coursehub.errors import ConfigError
+    from coursehub.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="servers.start"):
         load_config_text("servers:\n  start: warm\n")
@@ -214,8 +214,8 @@ def test_password_lockout_settings_reach_every_authenticator_with_passwords(
     c = _translate("auth:\n  max_failed_logins: 3\n  lockout: 5m\n", tmp_path)
     assert c["PasswordSignInMixin"] == {"max_failed_logins": 3, "lockout_seconds": 300}
     # the section is named after the mixin both the local and the GitHub classes share
-    from coursehub.hub.auth_github import CoursehubGitHubAuthenticator
-    from coursehub.hub.auth_local import CoursehubLocalAuthenticator, PasswordSignInMixin
+    from coursehub.hub.auth.github import CoursehubGitHubAuthenticator
+    from coursehub.hub.auth.local import CoursehubLocalAuthenticator, PasswordSignInMixin
 
     assert issubclass(CoursehubLocalAuthenticator, PasswordSignInMixin)
     assert issubclass(CoursehubGitHubAuthenticator, PasswordSignInMixin)

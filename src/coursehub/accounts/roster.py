@@ -15,7 +15,7 @@ from pathlib import Path
 
 from coursehub.accounts.passwords import MAX_PASSWORD_BYTES
 from coursehub.config.models import ROLE_NAMES, USERNAME_RE
-from coursehub.errors import RosterError, RosterProblem
+from coursehub.core.errors import RosterError, RosterProblem
 
 # Names that would confuse people or collide with the machine's own accounts.
 RESERVED_NAMES = frozenset({"root", "admin", "coursehub", "jupyterhub", "nobody", "daemon"})

@@ -29,9 +29,9 @@ from coursehub.accounts.roster import (
     validate_role,
     validate_username,
 )
+from coursehub.core.errors import AccountError, RosterError
 from coursehub.db.models import Account
 from coursehub.db.session import Database
-from coursehub.errors import AccountError, RosterError
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from coursehub.config.models import CoursehubConfig
-from coursehub.errors import ConfigError, ConfigProblem
+from coursehub.core.errors import ConfigError, ConfigProblem
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from ruamel.yaml import YAML
 
 from coursehub.config.layout import DataLayout, Ports, python_command
 from coursehub.config.loader import LoadedConfig, _model_in
+from coursehub.config.machine import effective_config
 from coursehub.config.models import CoursehubConfig
-from coursehub.config.translate import HubSecrets, Machine, translate
-from coursehub.runtime import effective_config
+from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
 
 REDACTED = "<secret>"
 

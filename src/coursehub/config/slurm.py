@@ -1,7 +1,7 @@
 """coursehub.yaml sections of the Slurm backend: spawn.slurm and the per-course
 courses.settings.<course>.slurm.
 
-Only their shape lives here; what each becomes is in coursehub.slurm.
+Only their shape lives here; what each becomes is in coursehub.engines.slurm.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from coursehub.config.layout import DataLayout
+from coursehub.core.errors import CoursehubError
 from coursehub.courses.environment import (
     BuildResult,
     EnvironmentBuildError,
@@ -21,8 +22,7 @@ from coursehub.courses.environment import (
 from coursehub.courses.kernels import write_kernelspec
 from coursehub.courses.manifest import load_manifest
 from coursehub.courses.paths import safe_relative_path
-from coursehub.errors import CoursehubError
-from coursehub.hub.course_servers import KERNELS_SUBDIR
+from coursehub.courses.servers import KERNELS_SUBDIR
 
 # pip runs as this account, never as root (requirements may run arbitrary code).
 DEFAULT_BUILD_ACCOUNT = "coursehub-build"

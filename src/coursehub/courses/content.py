@@ -12,11 +12,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coursehub.core.errors import CoursehubError
 from coursehub.courses.manifest import CourseManifest, load_manifest
 from coursehub.courses.paths import PathRejected, safe_relative_path
 from coursehub.courses.progress import file_sha256
 from coursehub.courses.tracks import Track, resolve_tracks
-from coursehub.errors import CoursehubError
 
 log = logging.getLogger("coursehub.courses")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 
 
 class EnvironmentBuildError(CoursehubError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 
 CLONE_TIMEOUT = 600.0
 FETCH_TIMEOUT = 300.0

@@ -5,7 +5,7 @@ servers' JUPYTER_PATH. They point at ``<env_dir>/bin/python`` through the stable
 ``env_dir`` path (never its resolved generation), so a rebuild needs no new spec.
 
 A spec of an environment in the data layout (``<data>/courses/<course>/env``) also
-names the course's kernel template (coursehub.zygote.kernel_template), through the
+names the course's kernel template (coursehub.forking.kernels.template), through the
 ``coursehub-forked`` provisioner; without a running template the kernel starts cold.
 """
 

@@ -22,9 +22,9 @@ from pydantic import (
 )
 
 from coursehub.config.models import USERNAME_RE
+from coursehub.config.yaml_errors import TooManyNodes, parse_mapping, to_plain, validation_problems
+from coursehub.core.errors import ConfigProblem, CoursehubError
 from coursehub.courses.paths import PathRejected, check_relative_path, safe_relative_path
-from coursehub.errors import ConfigProblem, CoursehubError
-from coursehub.yamlerrors import TooManyNodes, parse_mapping, to_plain, validation_problems
 
 MANIFEST_NAME = "course.yaml"
 MAX_MANIFEST_BYTES = 256_000  # ruamel parses ~15k lines/s; real manifests are tiny

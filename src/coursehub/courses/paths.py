@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 
 MAX_PATH_LENGTH = 1024
 

@@ -18,9 +18,9 @@ import nbformat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from coursehub.core.errors import CoursehubError
 from coursehub.db import models
 from coursehub.db.session import Database
-from coursehub.errors import CoursehubError
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 # Served with every snapshot: no script runs, nothing is fetched, and the page is its

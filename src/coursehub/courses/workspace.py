@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 
 TIMEOUT = 60
 MAX_READ_BYTES = 20 * 1024 * 1024  # a notebook to share; larger ones are refused

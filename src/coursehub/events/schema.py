@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from coursehub.events.tail import NotebookTail
+from coursehub.core.notebook_tail import NotebookTail
 
 EVENT_TYPES = {
     "notebook_opened": "a notebook was opened in JupyterLab",

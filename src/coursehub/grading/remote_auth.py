@@ -18,7 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 
 MIN_SECRET_BYTES = 32
 MIN_RSA_BITS = 2048

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 
 ACCOUNT_PREFIX = "chg-"
 MAX_OUTPUT = 1024 * 1024  # bytes of stdout / stderr kept

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coursehub.engines.slurm.commands import SlurmCommands, SlurmError
 from coursehub.grading.grader import GradingLimits
 from coursehub.grading.store import GradingStore
-from coursehub.slurm.commands import SlurmCommands, SlurmError
 
 JOB_MEMORY_EXTRA = 512 * 2**20  # the grading process and its kernel client, beyond the box's
 JOB_TIME_EXTRA = 120  # seconds beyond the sandbox's wall time: set-up and scoring

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from coursehub.grading.autograde import grade_submission
     from coursehub.grading.paths import GradingPaths
     from coursehub.grading.store import GradingStore
-    from coursehub.service.grading_service import limits_from
+    from coursehub.service.tasks.grading import limits_from
 
     store = GradingStore(
         Database(os.environ["COURSEHUB_DATABASE_URL"]),

@@ -11,10 +11,10 @@ from typing import Any
 
 from coursehub.config.layout import DataLayout, Ports, python_command
 from coursehub.config.loader import load_config
-from coursehub.config.translate import Machine, forks_here, translate
-from coursehub.roles import SERVICE_NAME
-from coursehub.runtime import effective_config
-from coursehub.secrets_store import ensure_hub_secrets
+from coursehub.config.machine import effective_config
+from coursehub.config.secrets import ensure_hub_secrets
+from coursehub.config.translate.jupyterhub import Machine, forks_here, translate
+from coursehub.core.roles import SERVICE_NAME
 
 log = logging.getLogger("coursehub.hub")
 
@@ -34,7 +34,7 @@ def configure(c: Any, config_path: str) -> None:
         for key, value in values.items():
             setattr(c[section], key, value)
     # Scheduled backups need coursehub.yaml's own path, which translation does not know.
-    from coursehub.service.backup_schedule import backup_environment
+    from coursehub.service.tasks.backups import backup_environment
 
     for service in c.JupyterHub.services:
         if service["name"] == SERVICE_NAME:
@@ -43,7 +43,7 @@ def configure(c: Any, config_path: str) -> None:
         _load_extra(c, config.extra_config_dir)
     if forks_here(config):
         # Start importing now, so the first students of the day get forked servers.
-        from coursehub.zygote.manager import server_template
+        from coursehub.forking.servers.manager import server_template
 
         template = server_template(
             layout.server_template_socket, machine.python, layout.logs / "server-template.log"
@@ -68,7 +68,7 @@ _kernel_tasks: list[asyncio.Task] = []
 def _keep_kernel_templates(layout: DataLayout) -> None:
     """One kernel template per built course environment, kept up to date by the hub
     (started, restarted, replaced after a rebuild) every few seconds."""
-    from coursehub.zygote.kernel_templates import KernelTemplates, built_courses
+    from coursehub.forking.kernels.manager import KernelTemplates, built_courses
 
     templates = KernelTemplates(layout)
     templates.ensure(built_courses(layout))

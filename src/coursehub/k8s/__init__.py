@@ -1,1 +1,1 @@
-"""coursehub on Kubernetes: Zero-to-JupyterHub values, extra manifests, the spawner."""
+"""Moved: see coursehub.hub.spawners.kubernetes and coursehub.config.translate.helm."""

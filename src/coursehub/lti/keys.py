@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from coursehub.errors import SetupError
-from coursehub.secrets_store import check_private, ensure_private_dir
+from coursehub.config.secrets import check_private, ensure_private_dir
+from coursehub.core.errors import SetupError
 
 KEY_BITS = 3072
 MIN_KEY_BITS = 2048

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from coursehub.config.models import LtiPlatformConfig
+from coursehub.core.errors import CoursehubError
 from coursehub.db.models import LtiPlatform
 from coursehub.db.session import Database
-from coursehub.errors import CoursehubError
 
 
 class PlatformError(CoursehubError):

@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from coursehub.core.errors import CoursehubError
 from coursehub.courses.store import CourseError, CourseStore
 from coursehub.db.models import Course, Enrolment, LtiContext, LtiIdentity
 from coursehub.db.session import Database
-from coursehub.errors import CoursehubError
 from coursehub.grading.store import aware
 from coursehub.lti.grade_sync import retry_new_identities
 from coursehub.lti.identities import IdentityError, IdentityStore

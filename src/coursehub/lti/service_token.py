@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 from coursehub.lti.keys import ToolKey
 from coursehub.lti.platforms import Platform
 

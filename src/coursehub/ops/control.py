@@ -7,7 +7,7 @@ import signal
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
-from coursehub.errors import HubNotRunning
+from coursehub.core.errors import HubNotRunning
 
 
 def up_pid(loaded: LoadedConfig) -> int:

@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as exc:
         print(exc, file=sys.stderr)
         return 2
-    from coursehub.logs import ENV as LOG_ENV
-    from coursehub.logs import make_formatter
+    from coursehub.core.logs import ENV as LOG_ENV
+    from coursehub.core.logs import make_formatter
 
     handler = logging.StreamHandler(sys.stderr)
     try:

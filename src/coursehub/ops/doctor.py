@@ -12,14 +12,14 @@ from rich.console import Console
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import load_config
+from coursehub.config.machine import effective_config, is_root
 from coursehub.config.models import CoursehubConfig, JwtSignInConfig
-from coursehub.config.translate import coursehub_database_url, public_url
-from coursehub.errors import ConfigError, SetupError
-from coursehub.hub.limits import Cgroups, Limits, systemd_is_init
+from coursehub.config.secrets import read_secret
+from coursehub.config.translate.jupyterhub import coursehub_database_url, public_url
+from coursehub.core.errors import ConfigError, SetupError
+from coursehub.engines.limits import Cgroups, Limits, systemd_is_init
 from coursehub.ops.ports import port_is_free
 from coursehub.ops.proxy import find_proxy
-from coursehub.runtime import effective_config, is_root
-from coursehub.secrets_store import read_secret
 
 MIN_FREE_BYTES = 2 * 1024**3
 

@@ -7,15 +7,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from coursehub.backups.create import backup_time, list_backups
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.models import BackupConfig, CoursehubConfig
-from coursehub.config.translate import HubSecrets, Machine, culling_active, public_url, translate
-from coursehub.errors import HubNotRunning
-from coursehub.hub.startup_hooks import SITE, UnsafeHooksError, find_hooks
-from coursehub.hubapi import HubClient
-from coursehub.ops.backup import backup_time, list_backups
+from coursehub.config.translate.jupyterhub import (
+    HubSecrets,
+    Machine,
+    culling_active,
+    public_url,
+    translate,
+)
+from coursehub.core.errors import HubNotRunning
+from coursehub.core.roles import CULLER_SERVICE_NAME, SERVICE_NAME
+from coursehub.engines.hub_api import HubClient
+from coursehub.hub.spawners.hooks import SITE, UnsafeHooksError, find_hooks
 from coursehub.ops.doctor import Check
-from coursehub.roles import CULLER_SERVICE_NAME, SERVICE_NAME
 
 
 def ops_checks(config: CoursehubConfig, layout: DataLayout) -> list[Check]:

@@ -6,12 +6,12 @@ import sys
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.models import CoursehubConfig
-from coursehub.config.translate import forks_here
+from coursehub.config.translate.jupyterhub import forks_here
 from coursehub.courses.kernels import template_socket
+from coursehub.forking.kernels.manager import built_courses
+from coursehub.forking.servers.manager import ServerTemplate
 from coursehub.ops.doctor import Check
-from coursehub.zygote.kernel_provisioner import template_status
-from coursehub.zygote.kernel_templates import built_courses
-from coursehub.zygote.manager import ServerTemplate
+from coursehub.student.kernel_provisioner import template_status
 
 NAME = "server template"
 

@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from coursehub.errors import SetupError
+from coursehub.core.errors import SetupError
 
 PROXY = "configurable-http-proxy"
 

@@ -13,9 +13,9 @@ import sys
 
 import uvicorn
 
-from coursehub.logs import ENV as LOG_ENV
-from coursehub.logs import FORMATS as LOG_FORMATS
-from coursehub.logs import make_formatter
+from coursehub.core.logs import ENV as LOG_ENV
+from coursehub.core.logs import FORMATS as LOG_FORMATS
+from coursehub.core.logs import make_formatter
 from coursehub.service.settings import ServiceConfigError, ServiceSettings
 
 

@@ -10,32 +10,28 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from coursehub.service import (
-    admin_pages,
-    api,
-    assignment_pages,
-    auth,
-    course_pages,
-    events_api,
-    grading_api,
-    health,
-    links,
-    live_pages,
-    lti_content_pages,
-    lti_routes,
-    lti_sync_pages,
-    metrics,
-    pages,
-    remote_grading_api,
-    server_pages,
-    shared,
-    staff_pages,
-    stats_pages,
-)
+from coursehub.service import auth, metrics
 from coursehub.service.cookies import signing_key
 from coursehub.service.errors import install_error_handlers
 from coursehub.service.identity import IdentityResolver
 from coursehub.service.middleware import GuardMiddleware, content_security_policy
+from coursehub.service.routes import health
+from coursehub.service.routes.assignments import api as grading_api
+from coursehub.service.routes.assignments import pages as assignment_pages
+from coursehub.service.routes.courses import admin_pages, links
+from coursehub.service.routes.courses import pages as course_pages
+from coursehub.service.routes.courses import share_links as shared
+from coursehub.service.routes.events import api as events_api
+from coursehub.service.routes.home import page as pages
+from coursehub.service.routes.home import whoami as api
+from coursehub.service.routes.live import pages as live_pages
+from coursehub.service.routes.lti import content_pages as lti_content_pages
+from coursehub.service.routes.lti import launch as lti_routes
+from coursehub.service.routes.lti import sync_pages as lti_sync_pages
+from coursehub.service.routes.remote_grading import api as remote_grading_api
+from coursehub.service.routes.staff import course_page as staff_pages
+from coursehub.service.routes.staff import servers_page as server_pages
+from coursehub.service.routes.staff import stats_page as stats_pages
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.templating import make_environment
 
@@ -49,7 +45,7 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     (HubOAuth). Tests pass a fake to exercise routing without a hub.
     """
     if resolver is None:
-        from coursehub.service.hub import HubIdentityResolver
+        from coursehub.service.hub_oauth import HubIdentityResolver
 
         resolver = HubIdentityResolver(settings)
     checker = health.HealthChecker(resolver, settings.database_url, settings.version)
@@ -58,14 +54,14 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
         if settings.autopull_seconds and settings.database_url and settings.data_dir:
-            from coursehub.service.autopull import autopull_forever
             from coursehub.service.course_access import store_for
+            from coursehub.service.tasks.autopull import autopull_forever
 
             pulls = autopull_forever(store_for(app), settings.autopull_seconds)
             tasks.append(asyncio.create_task(pulls))
         if settings.database_url:
-            from coursehub.service.event_retention import purge_events_forever
-            from coursehub.service.events_api import events_for
+            from coursehub.service.routes.events.api import events_for
+            from coursehub.service.tasks.event_retention import purge_events_forever
 
             purge = purge_events_forever(
                 events_for(app), settings.events_retention_seconds, settings.events_max_stored
@@ -73,21 +69,21 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             tasks.append(asyncio.create_task(purge))
         grading = None
         if settings.database_url and settings.data_dir:
-            from coursehub.service.grading_service import grading_of
+            from coursehub.service.tasks.grading import grading_of
 
             grading = grading_of(app).workers
             if grading is not None:
                 grading.start()
-            from coursehub.service.lti_background import start_background
+            from coursehub.service.tasks.lti import start_background
 
             tasks.extend(start_background(app))
         every = (settings.ops.get("stats") or {}).get("sample_every", 0)
         if settings.database_url and settings.data_dir and every:
-            from coursehub.monitor.loop import monitor_forever
+            from coursehub.service.tasks.monitor import monitor_forever
 
             tasks.append(asyncio.create_task(monitor_forever(app, every)))
         if settings.backup:
-            from coursehub.service.backup_schedule import start_backup_schedule
+            from coursehub.service.tasks.backups import start_backup_schedule
 
             tasks.extend(start_backup_schedule(settings.backup))
         yield

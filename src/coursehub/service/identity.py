@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from coursehub.errors import CoursehubError
-from coursehub.roles import role_from_groups
+from coursehub.core.errors import CoursehubError
+from coursehub.core.roles import role_from_groups
 
 
 class HubUnavailable(CoursehubError):

@@ -328,7 +328,7 @@ def _backup_metrics(app: Any) -> Iterator[Metric]:
     folder = (app.state.settings.backup or {}).get("dir")
     if not folder:
         return
-    from coursehub.ops.backup import backup_time, list_backups
+    from coursehub.backups.create import backup_time, list_backups
 
     found = list_backups(Path(folder))
     yield GaugeMetricFamily(

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from urllib.parse import urlparse
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 
 
 class ServiceConfigError(CoursehubError):

@@ -10,7 +10,7 @@ from fastapi import Request
 from markupsafe import escape
 from starlette.responses import StreamingResponse
 
-from coursehub.errors import CoursehubError
+from coursehub.core.errors import CoursehubError
 from coursehub.service.identity import HubUser
 from coursehub.service.templating import render
 

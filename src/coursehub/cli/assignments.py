@@ -1,0 +1,271 @@
+"""`coursehub assignment ...`: create, list, release, collect, autograde, feedback,
+export and extend, on the hub machine (the running service's workers do the grading)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.translate.jupyterhub import coursehub_database_url
+from coursehub.core.errors import CoursehubError
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("assignment", help="create, release, collect, autograde and export")
+    a = p.add_subparsers(dest="assignment_command", required=True, metavar="ACTION")
+    c = a.add_parser("create", help="make (or remake) an assignment from nbgrader/otter sources")
+    c.add_argument("course")
+    c.add_argument("name")
+    c.add_argument("--from", dest="source", required=True, help="folder or notebook of sources")
+    c.add_argument("--format", choices=("nbgrader", "otter"), help="default: detected")
+    c.add_argument("--title", default="")
+    c.add_argument("--due", help="due date, ISO 8601 with a time zone (2026-12-01T23:59+01:00)")
+    a.add_parser("list", help="a course's assignments").add_argument("course")
+    for name, text in (
+        ("release", "hand out the student version (into workspaces that exist)"),
+        ("collect", "take each student's assignment folder as a submission"),
+        ("feedback", "put each student's latest feedback into their workspace"),
+    ):
+        x = a.add_parser(name, help=text)
+        x.add_argument("course")
+        x.add_argument("name")
+    g = a.add_parser("autograde", help="queue (re-)grading of the latest submissions")
+    g.add_argument("course")
+    g.add_argument("name")
+    g.add_argument("--student", action="append", default=[], help="only these students")
+    g.add_argument("--wait", action="store_true", help="wait until graded, then print scores")
+    e = a.add_parser("export", help="the gradebook as CSV")
+    e.add_argument("course")
+    e.add_argument("name")
+    e.add_argument("--output", "-o", help="file to write (default: standard output)")
+    x = a.add_parser("extend", help="give one student a later due date")
+    x.add_argument("course")
+    x.add_argument("name")
+    x.add_argument("student")
+    x.add_argument("--due", required=True, help="ISO 8601 with a time zone")
+    return p
+
+
+@contextmanager
+def _stores(loaded: LoadedConfig) -> Iterator[tuple[Any, Any]]:
+    from coursehub.courses.store import CourseStore
+    from coursehub.db.session import Database, ensure_schema
+    from coursehub.grading.paths import GradingPaths
+    from coursehub.grading.store import GradingStore
+
+    layout = DataLayout(loaded.config.site.data_dir)
+    url = coursehub_database_url(loaded.config, layout)
+    ensure_schema(url)
+    db = Database(url)
+    try:
+        yield CourseStore(db, layout), GradingStore(db, GradingPaths(layout.root))
+    finally:
+        db.dispose()
+
+
+def _due(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise CoursehubError(f"--due {text!r}: expected ISO 8601 with a time zone")
+    return value
+
+
+def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
+    with _stores(loaded) as (courses, store):
+        if courses.get(args.course) is None and args.assignment_command != "list":
+            raise CoursehubError(f"there is no course {args.course!r} (see: coursehub course list)")
+        return ACTIONS[args.assignment_command](args, loaded, courses, store, console)
+
+
+def _student(loaded: LoadedConfig, username: str) -> Any:
+    from coursehub.courses.workspace import demo_student, local_student
+
+    config = loaded.config
+    if config.spawn.backend == "demo":
+        return demo_student(DataLayout(config.site.data_dir).demo_homes, username)
+    return local_student(f"{config.spawn.local.user_prefix}{username}")
+
+
+def _students_with_workspace(loaded: LoadedConfig, courses: Any, course: str) -> Iterator[tuple]:
+    from coursehub.courses.servers import workspace_for
+    from coursehub.courses.workspace import WorkspaceError
+
+    for member in courses.members(course, role="student"):
+        try:
+            student = _student(loaded, member.username)
+        except WorkspaceError:
+            continue
+        workspace = workspace_for(student.home, course)
+        if workspace.is_dir():
+            yield member.username, student, workspace
+
+
+def _create(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    from coursehub.grading import lifecycle
+
+    row = lifecycle.create(
+        store, args.course, args.name, Path(args.source), args.format, args.title, _due(args.due)
+    )
+    questions = json.loads(row.questions)
+    console.print(
+        f"{row.format} assignment {row.name} of {row.course}: {len(questions)} question(s), "
+        f"{row.max_points:g} points. Hand it out with: coursehub assignment release "
+        f"{row.course} {row.name}",
+        markup=False,
+    )
+    return 0
+
+
+def _list(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    table = Table("name", "format", "points", "due", "released", "submissions")
+    for row in store.assignments(args.course):
+        subs = store.submissions(row.id)
+        table.add_row(
+            row.name, row.format, f"{row.max_points:g}",
+            row.due_at.isoformat() if row.due_at else "-",
+            "yes" if row.released_at else "no",
+            f"{len({s.username for s in subs})} students, {len(subs)} attempts",
+        )  # fmt: skip
+    console.print(table)
+    return 0
+
+
+def _release(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    from coursehub.grading import lifecycle
+
+    row = store.get(args.course, args.name)
+    lifecycle.publish(store, row)
+    row = store.get(args.course, args.name)
+    copied = 0
+    for _name, student, workspace in _students_with_workspace(loaded, courses, args.course):
+        lifecycle.fetch_into(store, row, student, workspace)
+        copied += 1
+    console.print(
+        f"Released {row.name}: copied into {copied} workspace(s); other students get it in "
+        f"{lifecycle.workspace_folder(row.name)} when they open it.",
+        markup=False,
+    )
+    return 0
+
+
+def _collect(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    from coursehub.courses.workspace import WorkspaceError
+    from coursehub.grading import lifecycle
+
+    row = store.get(args.course, args.name)
+    taken = skipped = 0
+    for username, student, workspace in _students_with_workspace(loaded, courses, args.course):
+        try:
+            files = lifecycle.collect(row, student, workspace)
+        except WorkspaceError:
+            skipped += 1
+            continue
+        stored = store.submit(row, username, files, origin="collect")
+        taken += not stored.duplicate
+    console.print(f"Collected {taken} new submission(s); {skipped} without the folder.")
+    return 0
+
+
+def _autograde(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    row = store.get(args.course, args.name)
+    latest = store.latest_submissions(row.id)
+    if args.student:
+        latest = [s for s in latest if s.username in set(args.student)]
+    ids = store.enqueue([s.id for s in latest], "cli")
+    console.print(f"Queued {len(ids)} grading(s); the coursehub service grades them.")
+    if not args.wait:
+        return 0
+    while True:
+        states = [store.grading(g).state for g in ids]
+        if all(s in ("done", "failed") for s in states):
+            break
+        time.sleep(1)
+    for gid in ids:
+        g = store.grading(gid)
+        who = store.submission(g.submission_id).username
+        total = "-" if g.total is None else f"{g.total:g}"
+        console.print(f"{who}: {total} / {g.max_total:g} ({g.outcome})", markup=False)
+    return 0
+
+
+def _feedback(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    from coursehub.courses.workspace import release_folder
+    from coursehub.grading import lifecycle
+    from coursehub.grading.autograde import feedback_pages
+
+    row = store.get(args.course, args.name)
+    given = 0
+    students = {u: (s, w) for u, s, w in _students_with_workspace(loaded, courses, args.course)}
+    for sub in store.latest_submissions(row.id):
+        if sub.username not in students or store.latest_grading(sub.id) is None:
+            continue
+        student, workspace = students[sub.username]
+        pages = feedback_pages(store.paths, row.course, sub.id)
+        with tempfile.TemporaryDirectory(dir=store.paths.data_dir) as tmp:
+            for notebook, page in pages.items():
+                target = Path(tmp) / (notebook + ".html")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(page, target)
+            if student.uid is not None:  # readable by this student only
+                for path in [Path(tmp), *Path(tmp).rglob("*")]:
+                    os.chown(path, student.uid, student.gid)
+            release_folder(
+                student, workspace, Path(tmp), lifecycle.workspace_folder(row.name) + "/feedback"
+            )
+        given += 1
+    console.print(f"Feedback put into {given} workspace(s) under assignments/{row.name}/feedback.")
+    return 0
+
+
+def _export(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    from coursehub.grading import gradebook
+
+    row = store.get(args.course, args.name)
+    students = [m.username for m in courses.members(args.course, role="student")]
+    text = gradebook.to_csv(row, gradebook.gradebook(store, row, students))
+    if args.output:
+        Path(args.output).write_text(text)
+        console.print(f"Wrote {args.output}", markup=False)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _extend(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    row = store.get(args.course, args.name)
+    due = _due(args.due)
+    assert due is not None
+    store.grant_extension(row.id, args.student, due, "cli")
+    console.print(f"{args.student} may submit {row.name} until {due.isoformat()}", markup=False)
+    return 0
+
+
+ACTIONS = {
+    "create": _create,
+    "list": _list,
+    "release": _release,
+    "collect": _collect,
+    "autograde": _autograde,
+    "feedback": _feedback,
+    "export": _export,
+    "extend": _extend,
+}

@@ -1,0 +1,155 @@
+"""`coursehub users ...`: the roster, from the command line, while the hub runs or not."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from coursehub.config.layout import DataLayout
+from coursehub.config.loader import LoadedConfig
+from coursehub.config.translate.jupyterhub import coursehub_database_url
+from coursehub.core.errors import AccountError, HubNotRunning
+from coursehub.engines.hub_api import HubClient
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("users", help="import, add, remove and list accounts")
+    usub = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    i = usub.add_parser("import", help="import a roster file (all lines checked first)")
+    i.add_argument("file", type=Path)
+    i.add_argument("--dry-run", action="store_true", help="check the file, change nothing")
+    a = usub.add_parser("add", help="add one account")
+    a.add_argument("username")
+    a.add_argument("--role", default="student", choices=["admin", "instructor", "ta", "student"])
+    a.add_argument("--full-name", default="")
+    a.add_argument("--email", default="")
+    a.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    r = usub.add_parser("remove", help="remove an account (its files are kept)")
+    r.add_argument("username")
+    lst = usub.add_parser("list", help="list accounts")
+    lst.add_argument("--role", choices=["admin", "instructor", "ta", "student"])
+    return p
+
+
+@contextmanager
+def _store(loaded: LoadedConfig):  # noqa: ANN202
+    from coursehub.accounts.store import AccountStore
+    from coursehub.db.session import Database, ensure_schema
+
+    url = coursehub_database_url(loaded.config, DataLayout(loaded.config.site.data_dir))
+    if url.startswith("sqlite"):
+        # 0711 as `up` makes it: course files below it are read by students
+        DataLayout(loaded.config.site.data_dir).root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    ensure_schema(url)
+    db = Database(url)
+    try:
+        yield AccountStore(db)
+    finally:
+        db.dispose()
+
+
+def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
+    action = args.users_command
+    min_len = loaded.config.auth.min_password_length
+    if action == "import":
+        from coursehub.accounts.roster import read_roster_file
+
+        entries = read_roster_file(args.file, min_password_length=min_len)
+        if args.dry_run:
+            console.print(f"{args.file}: {len(entries)} valid line(s); nothing changed (dry run)")
+            return 0
+        with _store(loaded) as store:
+            result = store.import_entries(entries)
+            from coursehub.courses.roster_enrolment import enrol_roster_entries
+
+            enrolled = enrol_roster_entries(store.db, loaded.config.site.data_dir, entries)
+        console.print(
+            f"Imported {args.file}: {len(result.added)} added, {len(result.updated)} updated, "
+            f"{len(result.unchanged)} unchanged" + (f"; {enrolled}" if enrolled else ""),
+            highlight=False,
+        )
+        return 0
+    if action == "add":
+        password = _password(args, min_len, console)
+        with _store(loaded) as store:
+            store.add(
+                args.username,
+                full_name=args.full_name,
+                email=args.email,
+                role=args.role,
+                password=password,
+            )
+        console.print(f"Added {args.username} ({args.role})")
+        return 0
+    if action == "remove":
+        with _store(loaded) as store:
+            store.remove(args.username)
+        signed_out = _remove_from_hub(loaded, args.username)
+        console.print(
+            f"Removed {args.username}"
+            + ("; their servers were stopped and sessions ended" if signed_out else "")
+            + ". Their files are kept."
+        )
+        return 0
+    from coursehub.monitor.disk_usage import read_usage
+
+    with _store(loaded) as store:
+        accounts = store.list(role=args.role)
+        usage = read_usage(store.db, [acc.username for acc in accounts])
+    table = Table("username", "role", "full name", "email", "password", "disk")
+    for acc in accounts:
+        table.add_row(
+            acc.username,
+            acc.role,
+            acc.full_name,
+            acc.email,
+            "set" if acc.has_password else "-",
+            _disk(usage.get(acc.username), loaded.config.quota.soft),
+        )
+    console.print(table)
+    console.print(f"{len(accounts)} account(s)")
+    return 0
+
+
+def _disk(use: Any, quota: int | None) -> str:
+    """The home's last measured size, marked when over the soft quota."""
+    from coursehub.monitor.disk_usage import human_size
+
+    if use is None:
+        return "-"
+    return human_size(use.home) + (" (over quota)" if use.over(quota) else "")
+
+
+def _password(args: argparse.Namespace, min_len: int, console: Console) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if len(password) < min_len:
+            raise AccountError(f"the password must have at least {min_len} characters")
+        return password
+    password = secrets.token_urlsafe(12)
+    console.print(f"Generated password for {args.username}: {password}", markup=False)
+    return password
+
+
+def _remove_from_hub(loaded: LoadedConfig, username: str) -> bool:
+    """End the user's sessions and servers if the hub is running."""
+    try:
+        client = HubClient.for_layout(DataLayout(loaded.config.site.data_dir))
+    except HubNotRunning:
+        return False
+    try:
+        status = client.delete_user(username)
+    except HubNotRunning:
+        return False
+    finally:
+        client.close()
+    return status in (202, 204)

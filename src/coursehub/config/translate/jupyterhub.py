@@ -1,0 +1,606 @@
+"""The pure translation of a validated coursehub.yaml into JupyterHub settings.
+
+Nothing here reads files, opens sockets or looks at the machine: everything it
+needs is passed in, so the translation is unit-tested without anything running.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coursehub.config.layout import DataLayout, Ports
+from coursehub.config.models import CoursehubConfig
+from coursehub.core.errors import CoursehubError
+from coursehub.core.roles import CLI_SERVICE_NAME, CULLER_SERVICE_NAME, ROLE_GROUPS, SERVICE_NAME
+
+AUTHENTICATORS = {
+    "local": "coursehub.hub.auth.local.CoursehubLocalAuthenticator",
+    "github": "coursehub.hub.auth.github.CoursehubGitHubAuthenticator",
+}
+# JupyterHub template overrides shipped in the package (the login page).
+HUB_TEMPLATES = Path(__file__).parents[2] / "hub" / "templates"
+SIGNIN_METHODS = ("local", "github", "lti", "jwt")
+SPAWNERS = {
+    "local": "coursehub.hub.spawners.local.CoursehubLocalSpawner",
+    "demo": "coursehub.hub.spawners.local.CoursehubDemoSpawner",
+    "docker": "coursehub.hub.spawners.docker.CoursehubDockerSpawner",
+    "slurm": "coursehub.hub.spawners.slurm.CoursehubSlurmSpawner",
+}
+
+
+@dataclass(frozen=True)
+class HubSecrets:
+    """Secret values the hub needs in memory (the cookie secret stays in its file)."""
+
+    proxy_token: str
+    service_token: str
+    cli_token: str
+    github_client_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Facts about where the hub runs, gathered by the caller."""
+
+    python: str
+    cpu_count: int
+
+
+def grading_settings(config: CoursehubConfig, machine: Machine) -> str:
+    """The grading section for the service, as one JSON value (paths, no secrets)."""
+    grading = config.grading
+    parallel = grading.parallel if grading.parallel != "auto" else max(1, machine.cpu_count)
+    return json.dumps(
+        {
+            "parallel": parallel,
+            "max_queued": grading.max_queued,
+            "limits": grading.limits.model_dump(),
+            "remote_api": grading.remote_api.model_dump(mode="json"),
+            "slurm": grading_slurm_settings(config) if grading.run_on == "slurm" else None,
+        }
+    )
+
+
+def grading_slurm_settings(config: CoursehubConfig) -> dict[str, Any]:
+    """Where grading jobs go (grading.run_on: slurm): the cluster of spawn.slurm, with
+    grading.slurm's partition, account and qos over the site's."""
+    slurm = config.spawn.slurm
+    own = config.grading.slurm
+    return {
+        "conf": str(slurm.conf) if slurm.conf else "",
+        "bin_dir": str(slurm.bin_dir) if slurm.bin_dir else "",
+        "partition": (own and own.partition) or slurm.partition or "",
+        "account": (own and own.account) or slurm.account or "",
+        "qos": (own and own.qos) or slurm.qos or "",
+        "options": list(slurm.options),
+    }
+
+
+def lti_settings(config: CoursehubConfig) -> str:
+    """The LMS section for the service, as one JSON value (no secrets)."""
+    lti = config.lti
+    return json.dumps(
+        {
+            "enabled": "lti" in config.auth.methods,
+            "username_claim": lti.username_claim,
+            "auto_create_courses": lti.auto_create_courses,
+            "grade_passback": lti.grade_passback,
+            "roster_sync_seconds": int(lti.roster_sync),
+            "public_url": public_url(config),
+        }
+    )
+
+
+def coursehub_database_url(config: CoursehubConfig, layout: DataLayout) -> str:
+    return config.database.url or f"sqlite:///{layout.coursehub_db_file}"
+
+
+def hub_database_url(config: CoursehubConfig, layout: DataLayout) -> str:
+    # On PostgreSQL both live in one database, in distinct tables.
+    return config.database.url or f"sqlite:///{layout.hub_db_file}"
+
+
+def public_url(config: CoursehubConfig) -> str:
+    site = config.site
+    if site.public_url:
+        return site.public_url
+    host = "127.0.0.1" if site.bind_address in ("0.0.0.0", "::", "") else site.bind_address
+    return f"http://{host}:{site.port}"
+
+
+def frame_ancestors_directive(config: CoursehubConfig) -> str:
+    return " ".join(["frame-ancestors 'self'", *config.site.frame_ancestors])
+
+
+SLURM_AUTO_STARTS = 16  # servers start on the nodes: the hub only submits and waits
+
+
+def concurrent_starts(config: CoursehubConfig, machine: Machine) -> int:
+    value = config.servers.concurrent_starts
+    if value == "auto":
+        return SLURM_AUTO_STARTS if config.spawn.backend == "slurm" else max(1, machine.cpu_count)
+    return max(1, value)
+
+
+def hub_address(config: CoursehubConfig) -> str:
+    """This machine's address as the student servers reach it."""
+    return config.spawn.slurm.hub_address if config.spawn.backend == "slurm" else "127.0.0.1"
+
+
+def servers_via_proxy(config: CoursehubConfig) -> str | None:
+    """The public proxy's URL when servers run elsewhere (Slurm nodes other than this
+    machine): they reach the hub's API and the events API through it, as containers
+    do, and the hub and service themselves stay on 127.0.0.1. None: servers run here."""
+    address = hub_address(config)
+    if config.spawn.backend != "slurm" or ipaddress.ip_address(address).is_loopback:
+        return None
+    return f"http://{url_host(address)}:{config.site.port}"
+
+
+def url_host(address: str) -> str:
+    """An IP address as the host part of a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
+def forks_here(config: CoursehubConfig) -> bool:
+    """Whether servers and kernels fork from templates on this machine."""
+    return config.servers.start == "forked" and config.spawn.backend in ("local", "demo")
+
+
+def translate(
+    config: CoursehubConfig,
+    layout: DataLayout,
+    ports: Ports,
+    secrets: HubSecrets,
+    machine: Machine,
+) -> dict[str, dict[str, Any]]:
+    """JupyterHub configuration as {section: {trait: value}}."""
+    site, servers = config.site, config.servers
+    service_url = f"http://127.0.0.1:{ports.service}"
+    db_url = coursehub_database_url(config, layout)
+    if config.spawn.backend == "kubernetes":
+        raise BackendElsewhere(
+            "spawn.backend is kubernetes: the hub runs in the cluster, not here; write "
+            "its settings with `coursehub k8s render OUTDIR` (docs/kubernetes.md)"
+        )
+
+    hub: dict[str, Any] = {
+        "ip": site.bind_address,
+        "port": site.port,
+        "hub_ip": "127.0.0.1",
+        "hub_port": ports.hub,
+        "hub_connect_ip": "127.0.0.1",
+        "db_url": hub_database_url(config, layout),
+        "cookie_secret_file": str(layout.secret_file("cookie_secret")),
+        "pid_file": str(layout.hub_pid_file),
+        "data_files_path": None,
+        "authenticator_class": AUTHENTICATORS[
+            "github" if "github" in config.auth.methods else "local"
+        ],
+        "spawner_class": SPAWNERS[config.spawn.backend],
+        # The proxy is started by `coursehub up`, outside the hub, so that a hub
+        # restart keeps student servers and their routes alive.
+        "cleanup_servers": False,
+        "cleanup_proxy": False,
+        # Starts beyond this are queued by our spawner rather than refused here.
+        "concurrent_spawn_limit": servers.max_queued,
+        "active_server_limit": 0,
+        # A named server is a (student x course) server; the spawner refuses
+        # names that are not courses the student is enrolled in.
+        "allow_named_servers": True,
+        "named_server_limit_per_user": 0,
+        # Our login page lists every sign-in method the site offers.
+        "template_paths": [str(HUB_TEMPLATES)],
+        "template_vars": {
+            # Shown above the login form (JupyterHub renders it as HTML: escape it).
+            "announcement_login": html.escape(site.name),
+            "coursehub_signin": {m: m in config.auth.methods for m in SIGNIN_METHODS},
+        },
+        "services": _services(config, layout, ports, secrets, machine, service_url, db_url),
+        "load_roles": hub_roles(config),
+        "shutdown_on_logout": False,
+    }
+    hub.pop("data_files_path")
+    if site.frame_ancestors:
+        hub["tornado_settings"] = _framed_hub_settings(config)
+
+    spawner: dict[str, Any] = {
+        "cmd": [machine.python, "-m", "coursehub.student.singleuser"],
+        "default_url": servers.default_url,
+        "start_timeout": servers.start_timeout,
+        # Our spawner returns only once the server answers, so the hub's own wait is short.
+        "http_timeout": 60,
+        "poll_interval": 30,
+        "mem_limit": servers.limits.memory,
+        "cpu_limit": servers.limits.cpu,
+        "environment": {
+            "COURSEHUB_FRAME_ANCESTORS": " ".join(site.frame_ancestors),
+            # course servers post notebook events here (the live class view)
+            "COURSEHUB_EVENTS_URL": f"{service_url}/services/{SERVICE_NAME}/api/events",
+            "COURSEHUB_LAB_SETTINGS_DIR": str(layout.lab_settings),
+        },
+    }
+    coursehub_spawner: dict[str, Any] = {
+        "concurrent_starts": concurrent_starts(config, machine),
+        "ready_timeout": servers.ready_timeout,
+        "process_limit": servers.limits.processes or 0,
+        "file_size_limit": servers.limits.file_size or 0,
+        "log_dir": str(layout.server_logs),
+        "coursehub_db_url": db_url,
+        "data_dir": str(layout.root),
+        # start-up hooks (hooks.dir: site/ and <course>/ as-root and as-user scripts)
+        "hooks_dir": str(config.hooks.dir) if config.hooks.dir else "",
+        "hooks_timeout": config.hooks.timeout,
+        "start_method": servers.start,
+        "template_socket": str(layout.server_template_socket),
+        "template_log": str(layout.logs / "server-template.log"),
+    }
+    if config.spawn.backend in ("local", "slurm"):
+        local = config.spawn.local
+        coursehub_spawner.update(
+            user_prefix=local.user_prefix,
+            home_root=str(local.home_root),
+            login_shell=local.shell,
+        )
+    else:
+        coursehub_spawner.update(home_root=str(layout.demo_homes))
+
+    authenticator: dict[str, Any] = {
+        # Group membership comes from each sign-in; the role groups are created by
+        # load_roles below.
+        "manage_groups": True,
+        # Our authenticators admit exactly the accounts they know.
+        "any_allow_config": True,
+        "auth_refresh_age": 60,
+        "refresh_pre_spawn": True,
+        "admin_users": set(config.roles.admin),
+    }
+    sections: dict[str, dict[str, Any]] = {
+        "JupyterHub": hub,
+        "Spawner": spawner,
+        "CoursehubSpawner": coursehub_spawner,
+        "Authenticator": authenticator,
+        "ConfigurableHTTPProxy": {
+            "should_start": False,
+            "api_url": f"http://127.0.0.1:{ports.proxy_api}",
+            "auth_token": secrets.proxy_token,
+        },
+        **authenticator_sections(config, secrets, db_url),
+    }
+    if config.spawn.backend == "slurm":
+        sections["CoursehubSlurmSpawner"] = slurm_spawner_settings(config, layout)
+        via = servers_via_proxy(config)
+        if via is not None:
+            spawner["hub_connect_url"] = via
+            spawner["environment"]["COURSEHUB_EVENTS_URL"] = (
+                f"{via}/services/{SERVICE_NAME}/api/events"
+            )
+    if config.spawn.backend == "docker":
+        from coursehub.config.translate.docker import docker_settings
+
+        for section, values in docker_settings(config, layout).items():
+            sections.setdefault(section, {}).update(values)
+    return sections
+
+
+def slurm_spawner_settings(config: CoursehubConfig, layout: DataLayout) -> dict[str, Any]:
+    slurm = config.spawn.slurm
+    per_course = {
+        course: settings.slurm.model_dump(exclude_none=True)
+        for course, settings in config.courses.settings.items()
+        if settings.slurm is not None
+    }
+    return {
+        "slurm_conf": str(slurm.conf) if slurm.conf else "",
+        "slurm_bin_dir": str(slurm.bin_dir) if slurm.bin_dir else "",
+        "partition": slurm.partition or "",
+        "account": slurm.account or "",
+        "qos": slurm.qos or "",
+        "job_time": slurm.time or 0,
+        "server_ip": slurm.server_ip,
+        "sbatch_extra": list(slurm.options),
+        "course_options": per_course,
+        "jobs_dir": str(layout.slurm_jobs),
+        "create_accounts": slurm.create_accounts,
+    }
+
+
+class BackendElsewhere(CoursehubError):
+    """The configured backend does not run the hub on this machine."""
+
+    exit_code = 2
+
+
+def _framed_hub_settings(config: CoursehubConfig) -> dict[str, Any]:
+    """Hub pages an LMS may show in an iframe (site.frame_ancestors)."""
+    # JupyterHub's own pages refuse every frame by default; the sign-in and spawn
+    # pages must show inside the LMS too when links are embedded there.
+    settings: dict[str, Any] = {
+        "headers": {
+            "Content-Security-Policy": f"{frame_ancestors_directive(config)}; "
+            "report-uri /hub/security/csp-report"
+        }
+    }
+    if public_url(config).startswith("https://"):
+        # Inside a cross-site iframe browsers send only SameSite=None cookies, which
+        # must be Secure (so never on http). JupyterHub applies these to its login,
+        # session and xsrf cookies, and passes them to student servers.
+        settings["cookie_options"] = {"samesite": "None", "secure": True}
+    return settings
+
+
+def authenticator_sections(
+    config: CoursehubConfig, secrets: HubSecrets, db_url: str
+) -> dict[str, dict[str, Any]]:
+    auth = config.auth
+    common: dict[str, Any] = {
+        "coursehub_db_url": db_url,
+        "role_overrides": _role_overrides(config),
+        "min_password_length": auth.min_password_length,
+        "signin_methods": list(auth.methods),
+    }
+    if "jwt" in auth.methods and auth.jwt is not None:
+        jwt = auth.jwt
+        # Paths only: the hub reads (and checks) the key files when it starts.
+        common.update(
+            jwt_audience=jwt.audience,
+            jwt_issuer=jwt.issuer or "",
+            jwt_secret_file=str(jwt.secret_file or ""),
+            jwt_public_key_file=str(jwt.public_key_file or ""),
+            jwt_username_claim=jwt.username_claim,
+            jwt_create_accounts=jwt.create_accounts,
+        )
+    out: dict[str, dict[str, Any]] = {"CoursehubAuthenticatorMixin": common}
+    if "local" in auth.methods:
+        out["PasswordSignInMixin"] = {
+            "max_failed_logins": auth.max_failed_logins,
+            "lockout_seconds": auth.lockout,
+        }
+    if "github" in auth.methods and auth.github is not None:
+        gh = auth.github
+        out["CoursehubGitHubAuthenticator"] = {
+            "client_id": gh.client_id,
+            "client_secret": secrets.github_client_secret or "",
+            "oauth_callback_url": gh.callback_url or f"{public_url(config)}/hub/oauth_callback",
+            "allowed_organizations": {gh.organization},
+            "team_roles": dict(gh.team_roles),
+            "scope": ["read:org"],
+            "populate_teams_in_auth_state": True,
+        }
+    return out
+
+
+def _role_overrides(config: CoursehubConfig) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    # Later entries win: an admin listed as instructor too stays admin.
+    for role in ("ta", "instructor", "admin"):
+        for name in getattr(config.roles, role):
+            overrides[name] = role
+    return overrides
+
+
+def _services(
+    config: CoursehubConfig,
+    layout: DataLayout,
+    ports: Ports,
+    secrets: HubSecrets,
+    machine: Machine,
+    service_url: str,
+    db_url: str,
+) -> list[dict[str, Any]]:
+    services: list[dict[str, Any]] = [
+        {
+            "name": SERVICE_NAME,
+            "url": service_url,
+            "command": [machine.python, "-m", "coursehub.service"],
+            "api_token": secrets.service_token,
+            "oauth_no_confirm": True,
+            "display": True,
+            "environment": service_environment(config, layout, machine, db_url),
+        },
+        # Token-only service used by the coursehub CLI to manage users and servers.
+        {"name": CLI_SERVICE_NAME, "api_token": secrets.cli_token},
+    ]
+    if culling_active(config):
+        services.append(culler_service(config, machine.python))
+    return services
+
+
+def service_environment(
+    config: CoursehubConfig, layout: DataLayout, machine: Machine, db_url: str
+) -> dict[str, str]:
+    """The coursehub service's own settings, as environment variables (no secrets)."""
+    return {
+        "COURSEHUB_SITE_NAME": config.site.name,
+        "COURSEHUB_DATABASE_URL": db_url,
+        "COURSEHUB_DATA_DIR": str(layout.root),
+        "COURSEHUB_SPAWN_BACKEND": config.spawn.backend,
+        "COURSEHUB_USER_PREFIX": config.spawn.local.user_prefix,
+        "COURSEHUB_DEMO_HOME_ROOT": str(layout.demo_homes),
+        "COURSEHUB_AUTOPULL_SECONDS": str(config.courses.autopull),
+        "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
+        "COURSEHUB_EVENTS_RETENTION_SECONDS": str(config.events.retention),
+        "COURSEHUB_EVENTS_RATE": str(config.events.rate),
+        "COURSEHUB_EVENTS_BURST": str(config.events.burst),
+        "COURSEHUB_EVENTS_MAX_STORED": str(config.events.max_stored),
+        "COURSEHUB_GRADING": grading_settings(config, machine),
+        "COURSEHUB_LTI": lti_settings(config),
+        "COURSEHUB_OPS": ops_settings(config),
+        "COURSEHUB_LOG_FORMAT": config.site.log_format,
+    }
+
+
+def culler_service(config: CoursehubConfig, python: str) -> dict[str, Any]:
+    """The hub-managed idle culler, with the per-course policy of `idle:`."""
+    return {
+        "name": CULLER_SERVICE_NAME,
+        "command": [
+            python,
+            "-m",
+            "coursehub.ops.culler",
+            f"--cull-every={config.idle.check_every}",
+        ],
+        "environment": {
+            "COURSEHUB_CULL_POLICY": cull_policy(config),
+            "COURSEHUB_LOG_FORMAT": config.site.log_format,
+        },
+    }
+
+
+def cull_policy(config: CoursehubConfig) -> str:
+    """The culler's policy as the JSON of COURSEHUB_CULL_POLICY (seconds; a course's
+    null means the site's value)."""
+    idle = config.idle
+    return json.dumps(
+        {
+            "timeout": idle.timeout,
+            "max_age": idle.max_age,
+            "courses": {
+                name: {"timeout": c.timeout, "max_age": c.max_age}
+                for name, c in idle.courses.items()
+            },
+        },
+        sort_keys=True,
+    )
+
+
+def culling_active(config: CoursehubConfig) -> bool:
+    """Whether some server could be culled: the site's limits or any course's."""
+    idle = config.idle
+    if idle.timeout > 0 or idle.max_age > 0:
+        return True
+    return any((c.timeout or 0) > 0 or (c.max_age or 0) > 0 for c in idle.courses.values())
+
+
+def ops_settings(config: CoursehubConfig) -> str:
+    """The operations sections the service needs (monitor, runaway kernels, quota,
+    metrics), as the JSON of COURSEHUB_OPS; durations in seconds, sizes in bytes."""
+    idle = config.idle
+    site = config.site
+    host = "127.0.0.1" if site.bind_address in ("0.0.0.0", "::", "") else site.bind_address
+    return json.dumps(
+        {
+            # where the service reaches course servers (their REST API) through the proxy
+            "proxy_url": f"http://{host}:{site.port}",
+            "idle": {
+                "timeout": idle.timeout,
+                "max_age": idle.max_age,
+                "runaway_after": idle.runaway_after,
+                "courses": {
+                    name: {"timeout": c.timeout, "max_age": c.max_age}
+                    for name, c in idle.courses.items()
+                },
+            },
+            "stats": {
+                "sample_every": config.stats.sample_every,
+                "raw_retention": config.stats.raw_retention,
+                "retention": config.stats.retention,
+            },
+            "quota_soft": config.quota.soft,
+            "metrics": config.metrics.enabled,
+            "hooks_dir": str(config.hooks.dir) if config.hooks.dir else "",
+            "hooks_timeout": config.hooks.timeout,
+        },
+        sort_keys=True,
+    )
+
+
+def hub_roles(config: CoursehubConfig) -> list[dict[str, Any]]:
+    students = ROLE_GROUPS["student"]
+    roles: list[dict[str, Any]] = [
+        {
+            # Every signed-in user may use their own server and the coursehub pages.
+            "name": "user",
+            "scopes": ["self", f"access:services!service={SERVICE_NAME}"],
+        },
+        {
+            # Student servers' own tokens: JupyterHub's defaults, plus posting notebook
+            # events to the coursehub service.
+            "name": "server",
+            "scopes": [
+                "users:activity!user",
+                "access:servers!server",
+                f"access:services!service={SERVICE_NAME}",
+            ],
+        },
+        {
+            # No access:servers here: the live class view shares one student's course
+            # server with one of its staff on demand (JupyterHub sharing).
+            "name": "coursehub-instructor",
+            "description": "Instructors see students and their servers' state.",
+            "scopes": [
+                "list:users",
+                f"read:users!group={students}",
+                f"read:servers!group={students}",
+                f"read:groups!group={students}",
+            ],
+            "groups": [ROLE_GROUPS["instructor"]],
+        },
+        {
+            "name": "coursehub-ta",
+            "description": "Teaching assistants see students and their servers' state.",
+            "scopes": [
+                "list:users",
+                f"read:users!group={students}",
+                f"read:servers!group={students}",
+            ],
+            "groups": [ROLE_GROUPS["ta"]],
+        },
+        {
+            "name": "coursehub-service",
+            "description": "The coursehub service sees whether a student's servers run, "
+            "and shares one with a course's staff member who asks to help.",
+            "scopes": [
+                "read:users:name",
+                # the monitor lists running servers and asks them for their kernels
+                "list:users",
+                "read:servers",
+                "access:servers",
+                # the staff servers page stops students' servers (never removes them)
+                f"delete:servers!group={students}",
+                "shares",
+                "read:shares",
+                "read:users:shares",
+            ],
+            "services": [SERVICE_NAME],
+        },
+        {
+            "name": "coursehub-cli",
+            "description": "The coursehub command line manages users and servers.",
+            "scopes": [
+                "admin:users",
+                "admin:servers",
+                "admin:groups",
+                "list:users",
+                "read:hub",
+                # doctor: is the idle culler running?
+                "read:services",
+                "tokens",
+                # taking someone out of a course revokes the live view's help shares
+                "shares",
+                "read:shares",
+                "read:users:shares",
+            ],
+            "services": [CLI_SERVICE_NAME],
+        },
+    ]
+    if culling_active(config):
+        roles.append(
+            {
+                "name": "idle-culler",
+                "description": "Stops idle servers.",
+                "scopes": [
+                    "list:users",
+                    "read:users:activity",
+                    "read:servers",
+                    "delete:servers",
+                ],
+                "services": [CULLER_SERVICE_NAME],
+            }
+        )
+    return roles

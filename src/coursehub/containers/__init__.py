@@ -1,1 +1,0 @@
-"""Student servers in containers: DockerSpawner settings, the spawner, course images."""

@@ -1,0 +1,702 @@
+"""The kernel template of one course environment (stdlib only; run by path).
+
+    <env>/bin/python /path/to/kernel_template.py --socket PATH --env-stamp STAMP
+
+Started by the hub (root, environment of PATH/LANG only, no secret) with the course
+environment's own interpreter, which does not have coursehub installed. It imports
+ipykernel and what a kernel imports while it starts, freezes those objects for the
+garbage collector, and then serves a Unix socket in a plain blocking loop: no thread,
+no event loop. Each FORK forks a child that becomes the requesting student (the
+socket peer, known from SO_PEERCRED) and runs the kernel; the parent never reads a
+byte of a request, which only the child parses, after dropping to the student.
+
+Protocol (4-byte operation first):
+- ``STAT``: one JSON line about the template (no secret); ``exited`` holds the exit
+  codes of the asking account's own kernels only.
+- ``FORK``: the parent forks at once (or answers ``{"error": ...}``). The child takes
+  the peer's session, cgroup, rlimits, groups and ids, then reads one request frame
+  (4-byte big-endian length, JSON ``{"argv", "env", "cwd"}``; up to two descriptors by
+  SCM_RIGHTS for the kernel's stdout and stderr) and answers ``{"pid": N}`` or
+  ``{"error": "..."}`` as a JSON line. ``argv`` must be this environment's
+  ``python -m ipykernel_launcher -f <connection file> ...``.
+
+The module is importable without side effects: the server-side provisioner uses its
+framing helpers and constants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+FORK = b"FORK"
+STAT = b"STAT"
+MAX_REQUEST = 4 << 20  # argv + env of a kernel: a few KiB; anything this big is refused
+REQUEST_TIMEOUT = 5.0  # the child waits this long for the request, then gives up
+OP_TIMEOUT = 2.0  # a connection that has not said its operation by then is dropped
+MAX_PENDING = 64  # connections waiting for their operation (oldest dropped beyond)
+KEEP_EXIT_CODES = 1000
+SETUP_FAILED = 70
+RLIMITS = ("RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_NOFILE")
+RLIMITS += ("RLIMIT_CORE",)
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.comm",
+    "IPython",
+    "IPython.core.interactiveshell",
+    "IPython.core.completer",
+    "zmq",
+    "jupyter_client.session",
+    "comm",
+    "debugpy",
+    "ipykernel.debugger",
+)
+_LEN = struct.Struct("!I")
+
+
+class RequestError(Exception):
+    """The request is not one the template carries out (the client starts cold)."""
+
+
+# --- framing (shared with the provisioner) ---------------------------------------------
+
+
+def send_request(sock: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+    body = json.dumps(request).encode()
+    payload = _LEN.pack(len(body)) + body
+    sent = socket.send_fds(sock, [payload[:4]], fds) if fds else sock.send(payload[:4])
+    sock.sendall(payload[sent:])
+
+
+def recv_request(sock: socket.socket) -> tuple[Any, list[int]]:
+    """One length-prefixed JSON value and the descriptors sent with its first bytes."""
+    head, fds, _flags, _addr = socket.recv_fds(sock, _LEN.size, 2)
+    fds = list(fds)
+    try:
+        head += _recv_exactly(sock, _LEN.size - len(head))
+        (size,) = _LEN.unpack(head)
+        if size > MAX_REQUEST:
+            raise RequestError(f"a request of {size} bytes is over the {MAX_REQUEST} limit")
+        return json.loads(_recv_exactly(sock, size)), fds
+    except BaseException:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        raise
+
+
+def send_line(sock: socket.socket, data: dict[str, Any]) -> None:
+    sock.sendall(json.dumps(data).encode() + b"\n")
+
+
+def recv_line(sock: socket.socket, limit: int = 1 << 20) -> dict[str, Any]:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RequestError("the template closed the connection without an answer")
+        data += chunk
+        if len(data) > limit:
+            raise RequestError("the template's answer is too long")
+    answer = json.loads(data)
+    if not isinstance(answer, dict):
+        raise RequestError("the template's answer is not a JSON object")
+    return answer
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size > 0:
+        chunk = sock.recv(min(size, 65536))
+        if not chunk:
+            raise RequestError("the connection closed mid-request")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process that connected, as the kernel recorded it."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return pid, uid, gid
+
+
+def env_generation(python: str) -> str:
+    """The environment directory `python` runs from, resolved (a rebuild changes it)."""
+    return os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(python))))
+
+
+# --- the parent --------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} kernel-template[{os.getpid()}] {message}")
+    sys.stdout.flush()
+
+
+class Template:
+    def __init__(self, path: str, stamp: str, preloaded: list[str], failed: dict[str, str]):
+        self.path = path
+        self.stamp = stamp
+        self.preloaded = preloaded
+        self.failed = failed
+        self.generation = env_generation(sys.executable)
+        self.started = time.time()
+        self.forks = 0
+        self.refused = 0
+        self.children: dict[int, int] = {}  # pid -> uid it runs as
+        self.exited: OrderedDict[int, tuple[int, int]] = OrderedDict()  # pid -> (uid, code)
+        self.pending: dict[socket.socket, tuple[float, bytes]] = {}
+        self.stopping = False
+        self.parent = os.getppid()
+        self.sock = _listen(path)
+        self.inode = os.stat(path).st_ino  # the socket file we made (not a successor)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.sock, selectors.EVENT_READ)
+        # SIGCHLD wakes the loop up through this pair, so exits are reaped at once.
+        self.wakeup, self._wakeup_w = socket.socketpair()
+        for end in (self.wakeup, self._wakeup_w):
+            end.setblocking(False)
+        self.selector.register(self.wakeup, selectors.EVENT_READ)
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGCHLD, lambda _sig, _frame: None)
+        signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
+        log(f"ready on {self.path}: {len(self.preloaded)} modules preloaded")
+        try:
+            while not self.stopping:
+                for key, _events in self.selector.select(timeout=1.0):
+                    if key.fileobj is self.sock:
+                        self._accept()
+                    elif key.fileobj is self.wakeup:
+                        with contextlib.suppress(OSError):
+                            self.wakeup.recv(4096)
+                    else:
+                        self._read_op(key.fileobj)  # type: ignore[arg-type]
+                self._reap()
+                self._expire()
+                if os.getppid() != self.parent:
+                    log("the hub is gone: exiting (running kernels go on)")
+                    break
+        finally:
+            log("stopping")
+            for conn in list(self.pending):
+                self._drop(conn)
+            self.selector.close()
+            self.sock.close()
+            with contextlib.suppress(OSError):
+                if os.stat(self.path).st_ino == self.inode:
+                    os.unlink(self.path)  # not a newer template's socket
+
+    def _stop(self, _sig: int, _frame: Any) -> None:
+        self.stopping = True
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        conn.setblocking(False)  # a silent client must never hold the loop up
+        if len(self.pending) >= MAX_PENDING:
+            self._drop(min(self.pending, key=lambda c: self.pending[c][0]))
+        self.pending[conn] = (time.monotonic(), b"")
+        self.selector.register(conn, selectors.EVENT_READ)
+
+    def _read_op(self, conn: socket.socket) -> None:
+        since, got = self.pending[conn]
+        try:
+            chunk = conn.recv(4 - len(got))
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop(conn)
+            return
+        got += chunk
+        if len(got) < 4:
+            self.pending[conn] = (since, got)
+            return
+        self.selector.unregister(conn)
+        del self.pending[conn]
+        try:
+            conn.settimeout(1.0)
+            if got == STAT:
+                _pid, uid, _gid = peer_credentials(conn)
+                send_line(conn, self.status(uid))
+            elif got == FORK:
+                self._fork(conn)
+        except OSError as exc:
+            log(f"client error: {exc}")
+        finally:
+            conn.close()
+
+    def _drop(self, conn: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn)
+        self.pending.pop(conn, None)
+        conn.close()
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for conn, (since, _got) in list(self.pending.items()):
+            if now - since > OP_TIMEOUT:
+                self._drop(conn)
+
+    def _fork(self, conn: socket.socket) -> None:
+        peer_pid, uid, gid = peer_credentials(conn)
+        why = self._refusal(uid)
+        if why is not None:
+            self.refused += 1
+            log(f"fork refused for uid {uid}: {why}")
+            send_line(conn, {"error": why})
+            return
+        try:
+            # Pins the peer: if its pid is reused later, this descriptor still says
+            # the process that connected has gone.
+            pidfd = os.pidfd_open(peer_pid)
+        except OSError as exc:
+            send_line(conn, {"error": f"the requesting process is gone: {exc}"})
+            return
+        try:
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                others = [self.sock, self.wakeup, self._wakeup_w, *self.pending]
+                _child(conn, others, self.selector, peer_pid, pidfd, uid, gid)  # never returns
+            self.forks += 1
+            self.children[pid] = uid
+        finally:
+            os.close(pidfd)
+
+    def _refusal(self, uid: int) -> str | None:
+        if uid == 0:
+            return "kernels are never forked for root"
+        threads = threading.active_count()
+        if threads != 1:  # a fork would copy some thread's half-done work
+            return f"the template runs {threads} threads; not forking"
+        if env_generation(sys.executable) != self.generation:
+            return "the course environment was rebuilt since this template started"
+        return None
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            uid = self.children.pop(pid, -1)
+            self.exited[pid] = (uid, os.waitstatus_to_exitcode(status))
+            while len(self.exited) > KEEP_EXIT_CODES:
+                self.exited.popitem(last=False)
+
+    def status(self, uid: int) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "env_stamp": self.stamp,
+            "generation": self.generation,
+            "python": sys.executable,
+            "started": self.started,
+            "forks": self.forks,
+            "refused": self.refused,
+            "children": len(self.children),
+            "threads": threading.active_count(),
+            "preloaded": len(self.preloaded),
+            "failed": self.failed,
+            "current": env_generation(sys.executable) == self.generation,
+            "exited": {str(p): code for p, (u, code) in self.exited.items() if u == uid},
+        }
+
+
+def _listen(path: str) -> socket.socket:
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o711, exist_ok=True)
+    os.chmod(folder, 0o711)  # students reach the socket; they cannot list the folder
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    # Anyone may connect: who is asking is SO_PEERCRED's to say, not the file mode.
+    os.chmod(path, 0o666)
+    sock.listen(128)
+    return sock
+
+
+# --- the child -----------------------------------------------------------------------------
+
+
+def _child(
+    conn: socket.socket,
+    others: list[socket.socket],
+    selector: selectors.BaseSelector,
+    peer_pid: int,
+    pidfd: int,
+    uid: int,
+    gid: int,
+) -> None:
+    """Become the student's kernel; never returns."""
+    code = SETUP_FAILED
+    try:
+        selector.close()
+        for other in others:
+            other.close()
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setsid()  # the template's and the hub's signals never reach the kernel
+        try:
+            _become(peer_pid, pidfd, uid, gid)
+            conn.settimeout(REQUEST_TIMEOUT)
+            request, fds = recv_request(conn)  # untrusted: read only as the student
+            argv, env, cwd = _check(request, fds)
+            os.chdir(cwd)
+        except Exception as exc:  # noqa: BLE001 - told to the client, which starts cold
+            with contextlib.suppress(OSError):
+                send_line(conn, {"error": f"{type(exc).__name__}: {exc}"})
+            raise
+        _redirect(fds)
+        send_line(conn, {"pid": os.getpid()})
+        conn.close()
+        _close_inherited(keep={pidfd})
+        _watch_peer(pidfd)
+        code = _run_kernel(argv, env)
+    except BaseException:  # noqa: BLE001 - the reason goes to the kernel's log
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # exiting whatever happens
+                stream.flush()
+        os._exit(code)
+
+
+def _become(peer_pid: int, pidfd: int, uid: int, gid: int) -> None:
+    """Take the peer's cgroup, limits, groups and ids, as root, then drop root."""
+    status = _read(f"/proc/{peer_pid}/status")
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    uids = [int(x) for x in fields["Uid"].split()]
+    if set(uids) != {uid}:
+        raise RequestError("the requesting process changed identity")
+    groups = [int(x) for x in fields.get("Groups", "").split()]
+    cgroups = _read(f"/proc/{peer_pid}/cgroup")
+    limits = _peer_limits(peer_pid)
+    # Everything above must describe the process that connected: if that one has
+    # exited meanwhile (its pid perhaps reused), its pidfd has become readable.
+    if _exited(pidfd):
+        raise RequestError("the requesting process exited")
+    _join_cgroups(cgroups)
+    import resource
+
+    for which, (soft, hard) in limits.items():
+        # Without CAP_SYS_RESOURCE (containers) a hard limit can only go down: the
+        # kernel never gets more than the template has, nor more than the student.
+        _mine, my_hard = resource.getrlimit(which)
+        hard = _lower(hard, my_hard)
+        resource.setrlimit(which, (_lower(soft, hard), hard))
+    os.setgroups(groups)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise RequestError("could not take the student's ids")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:
+        raise RequestError("could still become root after dropping privileges")
+    _set_dumpable()
+
+
+_LIMIT_NAMES = {
+    "RLIMIT_NPROC": "Max processes",
+    "RLIMIT_FSIZE": "Max file size",
+    "RLIMIT_AS": "Max address space",
+    "RLIMIT_DATA": "Max data size",
+    "RLIMIT_NOFILE": "Max open files",
+    "RLIMIT_CORE": "Max core file size",
+}
+
+
+def _peer_limits(pid: int) -> dict[int, tuple[int, int]]:
+    """The peer's rlimits: prlimit(2), or /proc/<pid>/limits where prlimit needs the
+    CAP_SYS_RESOURCE that a container's root may lack."""
+    import resource
+
+    try:
+        return {
+            getattr(resource, name): resource.prlimit(pid, getattr(resource, name))
+            for name in RLIMITS
+        }
+    except PermissionError:
+        pass
+    rows = {}
+    for line in _read(f"/proc/{pid}/limits").splitlines()[1:]:
+        label = line[:26].strip()
+        values = line[26:].split()
+        if len(values) >= 2:
+            rows[label] = tuple(_limit_value(v) for v in values[:2])
+    limits = {}
+    for name in RLIMITS:
+        if _LIMIT_NAMES[name] not in rows:
+            raise RequestError(f"cannot read the requesting process's {name}")
+        limits[getattr(resource, name)] = rows[_LIMIT_NAMES[name]]
+    return limits  # type: ignore[return-value]
+
+
+def _limit_value(text: str) -> int:
+    import resource
+
+    return resource.RLIM_INFINITY if text == "unlimited" else int(text)
+
+
+def _lower(a: int, b: int) -> int:
+    import resource
+
+    if a == resource.RLIM_INFINITY:
+        return b
+    if b == resource.RLIM_INFINITY:
+        return a
+    return min(a, b)
+
+
+def _set_dumpable() -> None:
+    """A cold kernel, being exec'd, is dumpable: its owner may inspect and debug it
+    (and read its /proc files), others may not. A setuid without exec clears that."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, SUID_DUMP_USER
+    except (OSError, AttributeError):
+        pass
+
+
+def _exited(pidfd: int) -> bool:
+    import select
+
+    readable, _, _ = select.select([pidfd], [], [], 0)
+    return bool(readable)
+
+
+def _join_cgroups(text: str) -> None:
+    """Put this process into the peer's cgroups (v2 and v1), where they differ from ours."""
+    mine = _cgroup_paths(_read("/proc/self/cgroup"))
+    mounts = _cgroup_mounts()
+    for hierarchy, path in _cgroup_paths(text).items():
+        if mine.get(hierarchy) == path:
+            continue
+        mount = mounts.get(hierarchy)
+        if mount is None:
+            raise RequestError(f"cgroup hierarchy {hierarchy or 'v2'} is not mounted here")
+        target = os.path.join(mount, path.lstrip("/"), "cgroup.procs")
+        with open(target, "w") as procs:
+            procs.write(str(os.getpid()))
+
+
+def _cgroup_paths(text: str) -> dict[str, str]:
+    """hierarchy (sorted controllers, or '' for v2) -> path."""
+    paths = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            paths[",".join(sorted(c for c in parts[1].split(",") if c))] = parts[2]
+    return paths
+
+
+def _cgroup_mounts() -> dict[str, str]:
+    mounts: dict[str, str] = {}
+    for line in _read("/proc/self/mountinfo").splitlines():
+        left, _, right = line.partition(" - ")
+        fstype, _source, options = (right.split() + ["", "", ""])[:3]
+        mount_point = left.split()[4]
+        if fstype == "cgroup2":
+            mounts.setdefault("", mount_point)
+        elif fstype == "cgroup":
+            known = {"rw", "ro", "nosuid", "nodev", "noexec", "relatime", "clone_children"}
+            controllers = [o for o in options.split(",") if o not in known and "=" not in o]
+            controllers += [o for o in options.split(",") if o.startswith("name=")]
+            mounts.setdefault(",".join(sorted(controllers)), mount_point)
+    return mounts
+
+
+def _check(request: Any, fds: list[int]) -> tuple[list[str], dict[str, str], str]:
+    if not isinstance(request, dict):
+        raise RequestError("the request must be a JSON object")
+    argv, env, cwd = request.get("argv"), request.get("env"), request.get("cwd")
+    if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv)):
+        raise RequestError("argv must be a list of strings")
+    if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
+        raise RequestError("env must map names to strings")
+    if not isinstance(cwd, str) or not os.path.isabs(cwd):
+        raise RequestError("cwd must be an absolute path")
+    if len(argv) < 5 or argv[1:4] != ["-m", "ipykernel_launcher", "-f"]:
+        raise RequestError("only `python -m ipykernel_launcher -f FILE ...` is forked")
+    if os.path.abspath(argv[0]) != sys.executable:
+        raise RequestError(f"this template runs {sys.executable}, not {argv[0]}")
+    if len(fds) > 2:
+        raise RequestError("at most two descriptors (stdout, stderr)")
+    return argv, {str(k): v for k, v in env.items()}, cwd
+
+
+def _redirect(fds: list[int]) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    out = fds[0] if fds else null
+    err = fds[1] if len(fds) > 1 else out
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    for fd in {null, *fds}:
+        os.close(fd)
+
+
+def _close_inherited(keep: set[int]) -> None:
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = soft if 0 < soft < (1 << 20) else 65536
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, top)
+
+
+def _watch_peer(pidfd: int) -> None:
+    """Exit when the student's server exits, as ipykernel's parent poller makes a cold
+    kernel do (here the parent is the template, so that poller is switched off)."""
+
+    def watch() -> None:
+        import select
+
+        select.select([pidfd], [], [])
+        print("The kernel's server exited: shutting down.", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="server-watch", daemon=True).start()
+
+
+def _run_kernel(argv: list[str], env: dict[str, str]) -> int:
+    os.environ.clear()
+    os.environ.update(env)
+    _student_paths(env)
+    from ipykernel import kernelapp
+
+    launcher = sys.modules.get("ipykernel_launcher")
+    sys.argv = [getattr(launcher, "__file__", "ipykernel_launcher"), *argv[3:]]
+    try:
+        # JPY_PARENT_PID stays in the environment as for a cold kernel, but ipykernel's
+        # parent poller would watch the template (_watch_peer watches the server).
+        # 1 is the value it skips polling for; 0 would also print connection notes
+        # into the server's log as for a kernel started by hand.
+        kernelapp.launch_new_instance(argv=[*sys.argv[1:], "--IPKernelApp.parent_handle=1"])
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    import atexit
+
+    atexit._run_exitfuncs()  # what a normal interpreter exit would run
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def _student_paths(env: dict[str, str]) -> None:
+    """sys.path as a cold `python -m ipykernel_launcher` under the student's account and
+    environment would have it: PYTHONPATH first, then the student's user site (only
+    where the interpreter enables user sites at all; a course venv does not)."""
+    import site
+
+    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[0:0] = [os.path.abspath(p) for p in extra]
+    if not site.ENABLE_USER_SITE or env.get("PYTHONNOUSERSITE"):
+        site.ENABLE_USER_SITE = False if env.get("PYTHONNOUSERSITE") else site.ENABLE_USER_SITE
+        return
+    import pwd
+
+    home = env.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+    base = env.get("PYTHONUSERBASE") or os.path.join(home, ".local")
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site.USER_BASE = base
+    site.USER_SITE = os.path.join(base, "lib", version, "site-packages")
+    if os.path.isdir(site.USER_SITE):
+        site.addsitedir(site.USER_SITE)
+
+
+def _read(path: str) -> str:
+    with open(path) as file:
+        return file.read()
+
+
+# --- start-up --------------------------------------------------------------------------------
+
+
+def preload() -> tuple[list[str], dict[str, str]]:
+    """Import what a kernel imports; return what was imported and what failed."""
+    import importlib
+
+    # As coursehub.student.singleuser does: jsonschema's optional rfc3987 grammar costs seconds.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    done, failed = [], {}
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - optional pieces (debugpy) may be missing
+            failed[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            done.append(name)
+    with contextlib.suppress(ImportError):
+        import ipykernel_launcher  # noqa: F401 - for its __file__ (the kernel's argv[0])
+    # Objects made so far are never collected in the children, so their pages stay
+    # shared copy-on-write with the template.
+    gc.collect()
+    gc.freeze()
+    return done, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    # Run by path, Python put this file's folder first on sys.path: kernels must not
+    # import coursehub's modules (or anything else there) by accident.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    parser = argparse.ArgumentParser(prog="kernel_template.py")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--env-stamp", default="")
+    args = parser.parse_args(argv)
+    os.umask(0o022)
+    os.chdir("/")
+    done, failed = preload()
+    for name, reason in failed.items():
+        log(f"not preloaded: {name}: {reason}")
+    template = Template(args.socket, args.env_stamp, done, failed)
+    if threading.active_count() != 1:
+        names = [t.name for t in threading.enumerate()]
+        log(f"an import started threads {names}: every fork is refused (kernels start cold)")
+    template.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,476 @@
+"""Assignments over HTTP: students fetch, submit and read their feedback; staff create,
+release, autograde, grade by hand and export. Identity always comes from the caller's
+hub token or sign-in; nobody names the student they act as."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, UploadFile
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from coursehub.core.errors import CoursehubError
+from coursehub.courses.servers import workspace_for
+from coursehub.courses.workspace import WorkspaceError
+from coursehub.grading import gradebook, lifecycle
+from coursehub.grading.autograde import feedback_pages
+from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
+from coursehub.grading.store import MAX_BYTES, MAX_FILES, aware
+from coursehub.service.auth import api_user
+from coursehub.service.course_access import STAFF_ROLES, course_role, store_for, student_of
+from coursehub.service.errors import ApiError
+from coursehub.service.identity import HubUser
+from coursehub.service.routes.live.pages import VIEW_CSP
+from coursehub.service.tasks.grading import grading_of
+
+router = APIRouter()
+
+MAX_COMMENT = 5000  # characters of a grader's comment on one question
+
+
+def _role(request: Request, user: HubUser, course: str) -> str:
+    role = course_role(store_for(request.app), user, course)
+    if role is None:
+        raise ApiError(404, f"There is no course called {course!r} that you are enrolled in.")
+    return role
+
+
+def _assignment(request: Request, course: str, name: str, role: str) -> Any:
+    store = grading_of(request.app).store
+    try:
+        row = store.get(course, name)
+    except AssignmentError:
+        row = None
+    if row is None or (role not in STAFF_ROLES and row.released_at is None):
+        raise ApiError(404, f"Course {course} has no assignment {name!r}.")
+    return row
+
+
+def _staff(role: str, instructor: bool = False) -> None:
+    if role not in STAFF_ROLES or (instructor and role != "instructor"):
+        who = "instructors" if instructor else "instructors and teaching assistants"
+        raise ApiError(403, f"Only the course's {who} may do this.")
+
+
+def _staff_assignment(
+    request: Request, user: HubUser, course: str, name: str, instructor: bool = False
+) -> Any:
+    """The assignment, for the course's staff (instructors only when asked); else 403/404."""
+    role = _role(request, user, course)
+    _staff(role, instructor)
+    return _assignment(request, course, name, role)
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = aware(value)
+    return value.isoformat() if value else None
+
+
+def assignment_json(row: Any, staff: bool) -> dict[str, Any]:
+    data = {
+        "name": row.name,
+        "title": row.title,
+        "format": row.format,
+        "due_at": _iso(row.due_at),
+        "released": row.released_at is not None,
+        "closed": row.closed,
+        "max_points": row.max_points,
+        "folder": lifecycle.workspace_folder(row.name),
+        "questions": [
+            {"name": q["name"], "points": q["points"], "kind": q["kind"]}
+            for q in json.loads(row.questions)
+        ],
+    }
+    if staff:
+        data["origin"] = row.origin
+    return data
+
+
+@router.get("/courses/{course}/assignments")
+async def list_assignments(
+    request: Request, course: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    role = await asyncio.to_thread(_role, request, user, course)
+    rows = await asyncio.to_thread(grading_of(request.app).store.assignments, course)
+    staff = role in STAFF_ROLES
+    shown = [assignment_json(r, staff) for r in rows if staff or r.released_at is not None]
+    return {"course": course, "role": role, "assignments": shown}
+
+
+@router.post("/courses/{course}/assignments", status_code=201)
+async def create_assignment(
+    request: Request,
+    course: str,
+    user: Annotated[HubUser, Depends(api_user)],
+    name: str = "",
+    files: list[UploadFile] | None = None,
+) -> dict[str, Any]:
+    """Create or remake an assignment from uploaded notebooks (and data files)."""
+    role = await asyncio.to_thread(_role, request, user, course)
+    _staff(role, instructor=True)
+    if not files:
+        raise ApiError(400, "Upload the assignment's notebooks as 'files' (multipart).")
+    uploads = await _read_uploads(files)
+
+    def make() -> Any:
+        grading = grading_of(request.app)
+        with tempfile.TemporaryDirectory(dir=grading.store.paths.data_dir) as tmp:
+            for rel, data in uploads.items():
+                target = Path(tmp) / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            return lifecycle.create(grading.store, course, name, Path(tmp))
+
+    try:
+        row = await asyncio.to_thread(make)
+    except AssignmentError as exc:
+        raise ApiError(400, str(exc)) from None
+    return assignment_json(row, True)
+
+
+async def _read_uploads(files: list[UploadFile]) -> dict[str, bytes]:
+    from coursehub.courses.paths import PathRejected, check_relative_path
+
+    if len(files) > MAX_FILES:
+        raise ApiError(413, f"At most {MAX_FILES} files.")
+    found: dict[str, bytes] = {}
+    total = 0
+    for upload in files:
+        rel = (upload.filename or "").strip()
+        try:
+            check_relative_path(rel)
+        except PathRejected as exc:
+            raise ApiError(400, f"File name refused: {exc}") from None
+        data = await upload.read(MAX_BYTES + 1)
+        total += len(data)
+        if total > MAX_BYTES:
+            raise ApiError(413, f"At most {MAX_BYTES >> 20} MB in all.")
+        found[rel] = data
+    return found
+
+
+@router.post("/courses/{course}/assignments/{name}/release")
+async def release(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name, True)
+    copied = await asyncio.to_thread(release_to_students, request, row)
+    return {"released": True, "copied_to": copied}
+
+
+def release_to_students(request: Request, row: Any) -> int:
+    """Publish, then copy into the workspace of every student who has one already;
+    the others get it when they open the assignment."""
+    grading = grading_of(request.app)
+    lifecycle.publish(grading.store, row)
+    row = grading.store.by_id(row.id)
+    copied = 0
+    for member in store_for(request.app).members(row.course, role="student"):
+        try:
+            student = student_of(request, member.username)
+        except WorkspaceError:
+            continue  # no account yet: fetched on first open
+        if not student.home.is_dir():
+            continue
+        try:
+            lifecycle.fetch_into(
+                grading.store, row, student, workspace_for(student.home, row.course)
+            )
+            copied += 1
+        except CoursehubError:
+            continue
+    return copied
+
+
+@router.post("/courses/{course}/assignments/{name}/fetch")
+async def fetch(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    """Copy the released assignment into the caller's course workspace."""
+    role = await asyncio.to_thread(_role, request, user, course)
+    row = await asyncio.to_thread(_assignment, request, course, name, role)
+
+    def copy() -> dict:
+        student = student_of(request, user.name)
+        store = grading_of(request.app).store
+        return lifecycle.fetch_into(store, row, student, workspace_for(student.home, course))
+
+    try:
+        result = await asyncio.to_thread(copy)
+    except (WorkspaceError, AssignmentError) as exc:
+        raise ApiError(409, str(exc)) from None
+    return {"folder": lifecycle.workspace_folder(name), **result}
+
+
+@router.post("/courses/{course}/assignments/{name}/submit", status_code=201)
+async def submit(
+    request: Request,
+    course: str,
+    name: str,
+    user: Annotated[HubUser, Depends(api_user)],
+    files: list[UploadFile] | None = None,
+) -> JSONResponse:
+    """Submit the caller's work: the uploaded files, or else the assignment folder
+    of their course workspace. `Idempotency-Key` makes retries safe."""
+    role = await asyncio.to_thread(_role, request, user, course)
+    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    key = request.headers.get("idempotency-key")
+    uploads = await _read_uploads(files) if files else None
+    result = await submit_work(request, row, user.name, uploads, key)
+    return JSONResponse(result, status_code=200 if result["duplicate"] else 201)
+
+
+async def submit_work(
+    request: Request, row: Any, username: str, uploads: dict[str, bytes] | None, key: str | None
+) -> dict[str, Any]:
+    grading = grading_of(request.app)
+
+    def store_it() -> Any:
+        files = uploads
+        origin = "upload"
+        if files is None:
+            student = student_of(request, username)
+            files = lifecycle.collect(row, student, workspace_for(student.home, row.course))
+            origin = "workspace"
+        return grading.store.submit(row, username, files, origin=origin, client_key=key)
+
+    try:
+        stored = await asyncio.to_thread(store_it)
+    except (SubmissionError, WorkspaceError) as exc:
+        raise ApiError(409, str(exc)) from None
+    sub = stored.submission
+    if not stored.duplicate:
+        await asyncio.to_thread(grading.store.enqueue, [sub.id], "submission")
+        grading.wake()
+    return {
+        "id": sub.id,
+        "attempt": sub.attempt,
+        "submitted_at": _iso(sub.submitted_at),
+        "late_seconds": sub.late_seconds,
+        "files": json.loads(sub.files),
+        "duplicate": stored.duplicate,
+    }
+
+
+@router.get("/courses/{course}/assignments/{name}/submissions")
+async def my_submissions(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    """The caller's own attempts with their results (hidden tests never shown)."""
+    role = await asyncio.to_thread(_role, request, user, course)
+    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    return await asyncio.to_thread(submissions_of, request, row, user.name, False)
+
+
+def submissions_of(request: Request, row: Any, username: str, staff: bool) -> dict[str, Any]:
+    store = grading_of(request.app).store
+    attempts = []
+    for sub in store.submissions(row.id, username):
+        current = store.latest_grading(sub.id, finished=False)
+        done = store.latest_grading(sub.id)
+        manual = store.manual_grades(sub.id)
+        points, total, pending = gradebook.combine(done, manual, json.loads(row.questions))
+        questions = json.loads(done.questions) if done else {}
+        entry: dict[str, Any] = {
+            "id": sub.id,
+            "attempt": sub.attempt,
+            "submitted_at": _iso(sub.submitted_at),
+            "late_seconds": sub.late_seconds,
+            "status": current.state if current else "submitted",
+            "total": total,
+            "max": row.max_points,
+            "pending_manual": pending,
+            "questions": {
+                q: {
+                    "points": points.get(q),
+                    "max": info.get("max"),
+                    "passed": info.get("passed"),
+                    "message": info.get("message", ""),
+                    "comment": manual[q].comment if q in manual else "",
+                }
+                for q, info in questions.items()
+            },
+            "feedback": sorted(feedback_pages(store.paths, row.course, sub.id)),
+        }
+        if staff and done is not None:
+            entry.update(
+                outcome=done.outcome, notes=json.loads(done.notes or "[]"), output=done.output
+            )
+        elif done is not None:
+            entry["outcome"] = done.outcome
+        attempts.append(entry)
+    return {"assignment": row.name, "username": username, "attempts": attempts}
+
+
+@router.get("/courses/{course}/assignments/{name}/feedback/{sid}/{notebook:path}")
+async def feedback(
+    request: Request,
+    course: str,
+    name: str,
+    sid: int,
+    notebook: str,
+    user: Annotated[HubUser, Depends(api_user)],
+) -> Response:
+    """A graded notebook as a page, for its author or the course's staff; sandboxed
+    (the student's outputs are not trusted)."""
+    role = await asyncio.to_thread(_role, request, user, course)
+    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    store = grading_of(request.app).store
+    try:
+        sub = await asyncio.to_thread(store.submission, sid)
+    except SubmissionError:
+        sub = None
+    if (
+        sub is None
+        or sub.assignment_id != row.id
+        or (role not in STAFF_ROLES and sub.username != user.name)
+    ):
+        raise ApiError(404, "There is no such feedback.")
+    page = feedback_pages(store.paths, course, sid).get(notebook)
+    if page is None:
+        raise ApiError(404, "There is no such feedback.")
+    return HTMLResponse(
+        page.read_text(), headers={"Content-Security-Policy": VIEW_CSP, "Cache-Control": "no-store"}
+    )
+
+
+@router.post("/courses/{course}/assignments/{name}/autograde")
+async def autograde(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    """(Re-)grade every student's latest submission, or the ids given as ?submission=."""
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
+    grading = grading_of(request.app)
+    wanted = [int(v) for v in request.query_params.getlist("submission") if v.isdigit()]
+
+    def queue() -> list[int]:
+        latest = grading.store.latest_submissions(row.id)
+        ids = wanted or [s.id for s in latest]
+        known = {s.id for s in grading.store.submissions(row.id)}
+        ids = [i for i in ids if i in known]
+        return grading.store.enqueue(ids, user.name, grading.max_queued)
+
+    try:
+        queued = await asyncio.to_thread(queue)
+    except QueueFull as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "30"}) from None
+    grading.wake()
+    return {"queued": len(queued)}
+
+
+@router.get("/courses/{course}/assignments/{name}/gradebook")
+async def gradebook_json(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
+    rows = await asyncio.to_thread(_gradebook_rows, request, row)
+    return {
+        "assignment": assignment_json(row, True),
+        "rows": [
+            {
+                "username": r.username,
+                "status": r.status,
+                "submission": r.submission_id,
+                "attempt": r.attempt,
+                "submitted_at": _iso(r.submitted_at),
+                "late_seconds": r.late_seconds,
+                "points": r.points,
+                "comments": r.comments,
+                "total": r.total,
+                "pending_manual": r.pending_manual,
+                "notes": r.notes,
+            }
+            for r in rows
+        ],
+    }
+
+
+def _gradebook_rows(request: Request, row: Any) -> list[gradebook.Row]:
+    students = [m.username for m in store_for(request.app).members(row.course, role="student")]
+    return gradebook.gradebook(grading_of(request.app).store, row, students)
+
+
+@router.get("/courses/{course}/assignments/{name}/gradebook.csv")
+async def gradebook_csv(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> Response:
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
+    rows = await asyncio.to_thread(_gradebook_rows, request, row)
+    filename = f"{course}-{name}-grades.csv"
+    return Response(
+        gradebook.to_csv(row, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/courses/{course}/assignments/{name}/students/{username}")
+async def student_detail(
+    request: Request,
+    course: str,
+    name: str,
+    username: str,
+    user: Annotated[HubUser, Depends(api_user)],
+) -> dict[str, Any]:
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
+    return await asyncio.to_thread(submissions_of, request, row, username, True)
+
+
+@router.post("/courses/{course}/assignments/{name}/manual")
+async def manual_grade(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    """Body: {"submission": id, "question": name, "points": number or null, "comment": ""}."""
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
+    try:
+        body = await request.json()
+        sid, question = int(body["submission"]), str(body["question"])
+        points = body.get("points")
+        points = None if points is None else float(points)
+        comment = str(body.get("comment", ""))[:MAX_COMMENT]
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "Send JSON: submission, question, points (or null), comment.") from None
+    questions = {q["name"]: q for q in json.loads(row.questions)}
+    if question not in questions:
+        raise ApiError(400, f"{name} has no question {question!r}.")
+    if points is not None and not 0 <= points <= float(questions[question]["points"]):
+        raise ApiError(400, f"Points must be between 0 and {questions[question]['points']:g}.")
+    store = grading_of(request.app).store
+    sub = await asyncio.to_thread(store.submission, sid)
+    if sub.assignment_id != row.id:
+        raise ApiError(404, "There is no such submission in this assignment.")
+    await asyncio.to_thread(store.set_manual, sid, question, points, comment, user.name)
+    await grading_of(request.app).manual_changed(sid)
+    return {"saved": True}
+
+
+@router.post("/courses/{course}/assignments/{name}/extensions")
+async def extension(
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
+) -> dict[str, Any]:
+    """Body: {"username": ..., "due_at": ISO 8601 with a time zone}."""
+    row = await asyncio.to_thread(_staff_assignment, request, user, course, name, True)
+    try:
+        body = await request.json()
+        username = str(body["username"])
+        due = datetime.fromisoformat(str(body["due_at"]))
+        if due.tzinfo is None:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "Send JSON: username, due_at (ISO 8601 with a time zone).") from None
+    await asyncio.to_thread(check_student, request, row.course, username)
+    store = grading_of(request.app).store
+    await asyncio.to_thread(store.grant_extension, row.id, username, due, user.name)
+    return {"username": username, "due_at": due.isoformat()}
+
+
+def check_student(request: Request, course: str, username: str) -> None:
+    """400 unless `username` is a student of `course` (extensions are for students)."""
+    members = store_for(request.app).members(course, role="student")
+    if username not in {m.username for m in members}:
+        raise ApiError(400, f"{username[:64]!r} is not a student of this course.")

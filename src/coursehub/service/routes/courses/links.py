@@ -1,0 +1,104 @@
+"""Stable notebook links: /services/coursehub/open/<course>/<path to notebook>.
+
+Opening a link signs the student in (through the hub), starts their server for
+the course (the hub's own spawn page shows the progress), copies the notebook
+from the course checkout into their workspace the first time (never over their
+own version), adds the course's read-only mappings beside it, and lands in
+JupyterLab on that notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from coursehub.config.layout import DataLayout
+from coursehub.core.errors import CoursehubError
+from coursehub.courses.manifest import load_manifest
+from coursehub.courses.paths import PathRejected, safe_relative_path
+from coursehub.courses.servers import CourseAccessError, resolve_course_server, workspace_for
+from coursehub.courses.tracks import is_notebook
+from coursehub.courses.workspace import Student, WorkspaceError, copy_notebook
+from coursehub.service import metrics
+from coursehub.service.auth import page_user
+from coursehub.service.course_access import hub_api_client, progress_for, store_for, student_of
+from coursehub.service.errors import error_response
+from coursehub.service.identity import HubUser
+
+log = logging.getLogger("coursehub.service")
+router = APIRouter()
+
+
+async def server_ready(request: Request, username: str, server: str) -> bool:
+    settings = request.app.state.settings
+    response = await hub_api_client(request.app).get(
+        f"{settings.api_url}/users/{quote(username)}",
+        headers={"Authorization": f"token {settings.api_token}"},
+    )
+    if response.status_code != 200:
+        return False
+    model = (response.json().get("servers") or {}).get(server) or {}
+    return bool(model.get("ready"))
+
+
+@router.get("/open/{course}/{path:path}", include_in_schema=False)
+async def open_notebook(
+    request: Request, course: str, path: str, user: Annotated[HubUser, Depends(page_user)]
+) -> Response:
+    settings = request.app.state.settings
+    layout = DataLayout(Path(settings.data_dir))
+    store = store_for(request.app)
+    repo = layout.course_repo(course) if store.get(course) else None
+    if repo is None or not repo.is_dir():
+        return error_response(request, 404, f"There is no course called {course!r}.")
+    try:
+        source = safe_relative_path(repo, path)
+    except PathRejected as exc:
+        return error_response(request, 400, f"This notebook link is not valid: {exc.reason}.")
+    if not source.is_file() or not is_notebook(source):
+        return error_response(request, 404, f"The course {course!r} has no notebook {path!r}.")
+
+    try:
+        # Access first: nobody is sent to start a server they may not have.
+        await asyncio.to_thread(
+            resolve_course_server, store, layout, user.name, user.role, course, Path("/")
+        )
+    except CourseAccessError as exc:
+        return error_response(request, 403, f"You cannot open this notebook: {exc}.")
+
+    ready = await server_ready(request, user.name, course)
+    if metrics.enabled(request.app):
+        seen = metrics.metrics_of(request.app)
+        (seen.ready_seen if ready else seen.start_seen)(user.name, course)
+    if not ready:
+        # The hub starts the server with its progress page, then sends the browser
+        # back to this same link.
+        back = quote(request.url.path)
+        spawn = f"{settings.hub_prefix}spawn/{quote(user.name)}/{quote(course)}?next={back}"
+        return RedirectResponse(spawn, status_code=302)
+
+    try:
+        student = student_of(request, user.name)
+        copied = await asyncio.to_thread(_place, course, repo, source, path, student)
+        progress = progress_for(request.app)
+        await asyncio.to_thread(progress.record_open, course, user.name, path, copied)
+    except (WorkspaceError, CoursehubError) as exc:
+        log.warning("opening %s/%s for %s failed: %s", course, path, user.name, exc)
+        return error_response(request, 500, str(exc))
+    log.info("%s opened %s/%s (%s)", user.name, course, path, "copied" if copied else "kept")
+    lab = f"{settings.base_url}user/{quote(user.name)}/{quote(course)}/lab/tree/{quote(path)}"
+    return RedirectResponse(lab, status_code=302)
+
+
+def _place(course: str, repo: Path, source: Path, path: str, student: Student) -> str | None:
+    """Copy the notebook and add the course's mappings, as the student (access was
+    checked before the server was started); the copy's sha256, None if kept."""
+    manifest = load_manifest(repo, course)
+    mappings = [(safe_relative_path(repo, m.source), m.target) for m in manifest.mappings]
+    return copy_notebook(student, workspace_for(student.home, course), source, path, mappings)

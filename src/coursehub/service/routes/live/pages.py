@@ -1,0 +1,328 @@
+"""The live class view: per course and per notebook, every student's latest state,
+pushed to the instructor's browser as server-sent events.
+
+- `/course/<c>/live`: the course's notebooks with how many students started, are
+  stuck on an error, or finished each one;
+- `/course/<c>/live/nb/<path>`: one card per student with the tail of their copy,
+  updated live, with filters;
+- `/course/<c>/live/view/<user>/<path>`: one student's copy in full, rendered by
+  nbconvert into a sandboxed frame (student HTML and script never run on our origin);
+- `POST /course/<c>/live/help/<user>/<path>`: share that student's course server
+  with the caller (JupyterHub sharing: `access:servers` for that one server) and go.
+
+Only the course's instructors and TAs (and site admins) get any of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from html import escape
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from coursehub.courses.content import CourseContent
+from coursehub.courses.servers import workspace_for
+from coursehub.courses.shares import SNAPSHOT_CSP, ShareError, notebook_html
+from coursehub.courses.workspace import WorkspaceError, read_notebook
+from coursehub.events.live import STATUSES, LiveState
+from coursehub.service.auth import header_token, identify, page_user, resolver_of
+from coursehub.service.course_access import (
+    STAFF_ROLES,
+    course_for,
+    course_role,
+    hub_api_client,
+    store_for,
+    student_of,
+)
+from coursehub.service.errors import ApiError
+from coursehub.service.forms import form_user
+from coursehub.service.identity import HubUser
+from coursehub.service.routes.courses.links import server_ready
+from coursehub.service.routes.events.api import broker_for, live_for
+from coursehub.service.templating import render
+
+log = logging.getLogger("coursehub.service")
+router = APIRouter()
+
+KEEPALIVE_SECONDS = 15.0
+# The full view is framed by our own page only; nothing in it may run or navigate.
+VIEW_CSP = SNAPSHOT_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+
+
+def _staff(role: str) -> None:
+    if role not in STAFF_ROLES:
+        raise ApiError(404, "There is no such page for you here.")
+
+
+def stream_ticket(request: Request, course: str) -> str:
+    """What our dashboard page hands its script for the event stream: an HMAC of the
+    visitor's signed token cookie (HttpOnly, so other scripts on this origin cannot
+    compute it) and the course."""
+    raw = request.cookies.get(resolver_of(request).token_cookie_name)
+    if not raw:
+        return ""
+    key = request.app.state.cookie_key
+    return hmac.new(key, f"live|{course}|{raw}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+async def _stream_user(request: Request, course: str) -> HubUser:
+    """The caller of the event stream: a header token (API clients), or the cookie
+    together with the ticket our page gave its script (EventSource cannot send headers)."""
+    if header_token(request) is not None:
+        user = await identify(request)
+    else:
+        sent = request.query_params.get("ticket", "")
+        expected = stream_ticket(request, course)
+        if not (expected and hmac.compare_digest(sent.encode(), expected.encode())):
+            raise ApiError(403, "This live view has expired. Reload the page.")
+        user = await identify(request, form_checked=True)
+    if user is None:
+        raise ApiError(401, "Sign in first.")
+    if not resolver_of(request).has_access(user):
+        raise ApiError(403, "Your hub account is not allowed to use this site.")
+    return user
+
+
+def _students(request: Request, course: str) -> list[str]:
+    return sorted(m.username for m in store_for(request.app).members(course) if m.role == "student")
+
+
+def _notebook_of(content: CourseContent, path: str) -> str:
+    if path not in content.notebooks:
+        raise ApiError(404, f"{path!r} is not a notebook of this course.")
+    return path
+
+
+async def _staff_course(request: Request, user: HubUser, course: str) -> CourseContent:
+    content, role = await asyncio.to_thread(course_for, request, user, course)
+    _staff(role)
+    return content
+
+
+def _live_url(request: Request, course: str) -> str:
+    return f"{request.app.state.settings.service_prefix}course/{quote(course)}/live"
+
+
+@router.get("/course/{course}/live", response_class=HTMLResponse, include_in_schema=False)
+async def live_course(
+    request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
+) -> HTMLResponse:
+    content = await _staff_course(request, user, course)
+
+    def gather() -> tuple[list[str], dict[str, dict[str, int]]]:
+        students = _students(request, course)
+        enrolled = set(students)
+        counts = {nb: dict.fromkeys(STATUSES, 0) for nb in content.notebooks}
+        for state in live_for(request.app).course(course):
+            if state.username in enrolled and state.path in counts:
+                counts[state.path][state.status] += 1
+        for c in counts.values():
+            c["not_started"] = len(students) - sum(v for k, v in c.items() if k != "not_started")
+        return students, counts
+
+    students, counts = await asyncio.to_thread(gather)
+    return render(
+        request,
+        "live_course.html",
+        user=user,
+        course=content,
+        students=students,
+        counts=counts,
+        live_url=_live_url(request, course),
+        staff_url=_live_url(request, course).removesuffix("/live") + "/staff",
+        quote=quote,
+    )
+
+
+@router.get(
+    "/course/{course}/live/nb/{path:path}", response_class=HTMLResponse, include_in_schema=False
+)
+async def live_notebook(
+    request: Request, course: str, path: str, user: Annotated[HubUser, Depends(page_user)]
+) -> HTMLResponse:
+    content = await _staff_course(request, user, course)
+    _notebook_of(content, path)
+    live = _live_url(request, course)
+    return render(
+        request,
+        "live_notebook.html",
+        user=user,
+        course=content,
+        path=path,
+        live_url=live,
+        stream_url=f"{live}/stream?path={quote(path)}&ticket={stream_ticket(request, course)}",
+        view_base=f"{live}/view/",
+        help_base=f"{live}/help/",
+        statuses=STATUSES,
+    )
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+@router.get("/course/{course}/live/stream", include_in_schema=False)
+async def live_stream(request: Request, course: str, path: str | None = None) -> Response:
+    """Server-sent events: first `snapshot` (the roster and every known state), then one
+    `update` per change; `reload` when this client fell too far behind."""
+    user = await _stream_user(request, course)
+    store = store_for(request.app)
+    exists = await asyncio.to_thread(store.get, course)
+    role = await asyncio.to_thread(course_role, store, user, course) if exists else None
+    if role not in STAFF_ROLES:
+        raise ApiError(403, f"Only the staff of {course!r} may follow its class live.")
+    # Subscribe before reading the snapshot so no update falls between the two.
+    broker = broker_for(request.app)
+    sub = broker.subscribe(course, path or None)
+
+    def snapshot() -> dict[str, Any]:
+        live = live_for(request.app)
+        states: list[LiveState] = live.notebook(course, path) if path else live.course(course)
+        return {
+            "course": course,
+            "path": path,
+            "students": _students(request, course),
+            "states": [s.as_json() for s in states],
+        }
+
+    try:
+        first = await asyncio.to_thread(snapshot)
+    except BaseException:
+        broker.unsubscribe(sub)
+        raise
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield _sse("snapshot", first)
+            while True:
+                try:
+                    update = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": keepalive\n\n"
+                    continue
+                yield _sse("update", update)
+                if sub.lagged and sub.queue.empty():
+                    yield _sse("reload", {"reason": "too many updates to keep up"})
+                    return
+        finally:
+            broker.unsubscribe(sub)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _student_notebook(
+    request: Request, user: HubUser, course: str, username: str, path: str
+) -> CourseContent:
+    """The course, once the caller is its staff, `path` one of its notebooks and
+    `username` one of its students (404 otherwise)."""
+    content = await _staff_course(request, user, course)
+    _notebook_of(content, path)
+    if username not in await asyncio.to_thread(_students, request, course):
+        raise ApiError(404, f"{username!r} is not a student of this course.")
+    return content
+
+
+@router.get("/course/{course}/live/view/{username}/{path:path}", include_in_schema=False)
+async def live_view(
+    request: Request,
+    course: str,
+    username: str,
+    path: str,
+    user: Annotated[HubUser, Depends(page_user)],
+) -> HTMLResponse:
+    content = await _student_notebook(request, user, course, username, path)
+    state = await asyncio.to_thread(live_for(request.app).one, course, path, username)
+    live = _live_url(request, course)
+    return render(
+        request,
+        "live_view.html",
+        user=user,
+        course=content,
+        path=path,
+        student=username,
+        state=state,
+        back_url=f"{live}/nb/{quote(path)}",
+        render_url=f"{live}/render/{quote(username)}/{quote(path)}",
+        help_url=f"{live}/help/{quote(username)}/{quote(path)}",
+    )
+
+
+@router.get("/course/{course}/live/render/{username}/{path:path}", include_in_schema=False)
+async def live_render(
+    request: Request,
+    course: str,
+    username: str,
+    path: str,
+    user: Annotated[HubUser, Depends(page_user)],
+) -> Response:
+    """The student's copy rendered by nbconvert, for the sandboxed frame of the view."""
+    await _student_notebook(request, user, course, username, path)
+
+    def build() -> str:
+        student = student_of(request, username)
+        data = read_notebook(student, workspace_for(student.home, course), path)
+        return notebook_html(data, path)
+
+    try:
+        html = await asyncio.to_thread(build)
+    except (WorkspaceError, ShareError) as exc:
+        message = str(exc).replace("your notebook", "the student's notebook")
+        message = message.replace("your workspace", "the student's workspace")
+        html = f"<p>Cannot show this notebook: {escape(message)}.</p>"
+    return HTMLResponse(
+        html, headers={"Content-Security-Policy": VIEW_CSP, "Cache-Control": "no-store"}
+    )
+
+
+@router.post("/course/{course}/live/help/{username}/{path:path}", include_in_schema=False)
+async def live_help(
+    request: Request,
+    course: str,
+    username: str,
+    path: str,
+    user: Annotated[HubUser, Depends(form_user)],
+) -> Response:
+    """Share the student's course server with the caller, then open the notebook there."""
+    await _student_notebook(request, user, course, username, path)
+    if not await server_ready(request, username, course):
+        raise ApiError(
+            409,
+            f"{username}'s server for this course is not running; "
+            "they need to open a notebook first.",
+        )
+    settings = request.app.state.settings
+    client = hub_api_client(request.app)
+    auth = {"Authorization": f"token {settings.api_token}"}
+    if user.name != username:
+        granted = await client.post(
+            f"{settings.api_url}/shares/{quote(username)}/{quote(course)}",
+            headers=auth,
+            json={"user": user.name},
+        )
+        if granted.status_code != 200:
+            log.warning(
+                "sharing %s/%s with %s failed: %s %s",
+                username,
+                course,
+                user.name,
+                granted.status_code,
+                granted.text[:200],
+            )
+            raise ApiError(502, "The hub refused to open this server for you; see the service log.")
+        log.info("shared %s/%s with %s (help)", username, course, user.name)
+    target = f"{settings.base_url}user/{quote(username)}/{quote(course)}/lab/tree/{quote(path)}"
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,50 @@
+# Loaded by every coursehub student server (the spawner puts this folder on
+# JUPYTER_CONFIG_PATH). Values come from the environment the spawner sets.
+import json
+import os
+
+c = get_config()  # noqa: F821 (provided by Jupyter when it loads this file)
+
+# Sites that may show JupyterLab in an iframe (site.frame_ancestors): LMS pages
+# embedding notebook links. Without it jupyterhub-singleuser refuses every frame.
+_ancestors = os.environ.get("COURSEHUB_FRAME_ANCESTORS", "").split()
+if _ancestors:
+    _prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    c.ServerApp.tornado_settings = {
+        "headers": {
+            "Content-Security-Policy": "frame-ancestors 'self' "
+            + " ".join(_ancestors)
+            + f"; report-uri {_prefix}api/security/csp-report"
+        }
+    }
+    # On https sites the hub asks for SameSite=None cookies (JUPYTERHUB_COOKIE_OPTIONS),
+    # which its OAuth cookies get; JupyterLab's own _xsrf cookie needs the same inside
+    # a cross-site LMS iframe, or every save from the frame is refused.
+    _cookie_options = json.loads(os.environ.get("JUPYTERHUB_COOKIE_OPTIONS") or "{}")
+    _same_site = {k.lower(): str(v).lower() for k, v in _cookie_options.items()}.get("samesite")
+    if _same_site == "none":
+        c.ServerApp.tornado_settings["xsrf_cookie_kwargs"] = {"samesite": "None", "secure": True}
+
+# Lab-wide setting defaults (students may still change them): Jupytext and MyST
+# Markdown course notebooks open as notebooks, not as text; course servers save every
+# few seconds (events.autosave). The hub writes the site's copy; the packaged one is
+# the fallback.
+c.LabApp.app_settings_dir = os.environ.get("COURSEHUB_LAB_SETTINGS_DIR") or os.path.join(
+    os.path.dirname(__file__), "lab-settings"
+)
+
+# Course servers report notebook events (opened, saved, cells run, kernels) to the
+# coursehub service for the live class view.
+if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE"):
+    c.ServerApp.jpserver_extensions.update({"coursehub.student.events": True})
+    c.ServerApp.kernel_websocket_connection_class = (
+        "coursehub.student.events.kernel_watch.CourseKernelConnection"
+    )
+
+# nbgrader is installed for the grading service; its notebook-side tools (formgrader,
+# assignment list, exchange) are not for course servers: assignments go through the
+# coursehub service. labconfig/page_config.json next to this file hides its lab
+# extension the same way.
+from coursehub.student.jupyter_config import NBGRADER_SERVER_EXTENSIONS  # noqa: E402
+
+c.ServerApp.jpserver_extensions.update(dict.fromkeys(NBGRADER_SERVER_EXTENSIONS, False))
