@@ -30,10 +30,10 @@ from typing import Any
 from _grading_measure import mark, result
 from coursehub.db.session import Database
 from coursehub.grading import sandbox
+from coursehub.grading.grader import limits_from
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore, aware
 from coursehub.grading.workers import GradingWorkers
-from coursehub.service.tasks.grading import limits_from
 
 
 def our_accounts(prefix: str) -> list[tuple[str, int]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-from coursehub.forking.kernels import template as kt
+from coursehub.core import kernel_wire as kt
 from coursehub.student.kernel_provisioner import ForkUnavailable, fork_kernel
 
 kernels: dict[str, tuple[KernelManager, Any]] = {}

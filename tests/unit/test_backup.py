@@ -27,8 +27,8 @@ from coursehub.backups.create import (
 from coursehub.backups.restore import restore_backup, verify_backup
 from coursehub.cli.main import main as cli_main
 from coursehub.config.loader import load_config
+from coursehub.config.translate.services import backup_environment
 from coursehub.service.tasks.backups import (
-    backup_environment,
     run_once,
     seconds_until_due,
     start_backup_schedule,

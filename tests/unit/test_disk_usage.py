@@ -20,8 +20,8 @@ from coursehub.config.layout import DataLayout
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
-from coursehub.monitor import disk_usage
 from coursehub.monitor.disk_usage import DiskMeter, HomeWalk, human_size, read_usage
+from coursehub.service.tasks.monitor import recorders_for
 from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.gitrepo import commit_all
@@ -245,7 +245,7 @@ def _site(tmp_path: Path, store: CourseStore, quota: int | None):  # noqa: ANN20
         COURSEHUB_DEMO_HOME_ROOT=str(homes),
         COURSEHUB_OPS=json.dumps({"quota_soft": quota}),
     )
-    disk_usage.recorder(app)(None, T0)  # the monitor's own recorder for this app
+    dict(recorders_for(app))["disk use"](None, T0)  # the monitor's own recorder for this app
     return app
 
 

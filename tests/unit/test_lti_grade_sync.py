@@ -21,6 +21,7 @@ from coursehub.config.models import LtiPlatformConfig
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
+from coursehub.grading.grader import limits_from
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
 from coursehub.grading.workers import GradingWorkers
@@ -30,7 +31,7 @@ from coursehub.lti.keys import ToolKey, jwks
 from coursehub.lti.platforms import Platform, PlatformStore
 from coursehub.lti.roster_sync import sync_course_roster
 from coursehub.lti.service_token import ServiceTokenError, ServiceTokens, client_assertion
-from coursehub.service.tasks.grading import GradingService, limits_from
+from coursehub.service.tasks.grading import GradingService
 from tests.helpers.lti_fixtures import course_repo, lti_cli, store_key, tool_key
 from tests.helpers.lti_platform import AGS_CLAIM, LEARNER, NRPS_CLAIM, PlatformSimulator
 

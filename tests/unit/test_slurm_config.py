@@ -423,6 +423,6 @@ def test_grading_job_asks_for_the_box_and_runs_the_job_entry(tmp_path: Path) -> 
     assert "--partition=grading" in options and options[-1] == "--comment=x"
     script = grader.script(7, limits, "/venv/bin/python", tmp_path / "g7.json")
     argv = shlex.split(script.splitlines()[-1])[1:]
-    assert argv[:3] == ["/venv/bin/python", "-m", "coursehub.grading.slurm_job"]
+    assert argv[:3] == ["/venv/bin/python", "-m", "coursehub.ops.grading_job"]
     sent = json.loads(argv[argv.index("--limits") + 1])
     assert sent["memory"] == 2**30 and sent["wall_time"] == 300 and sent["cell_time"] == 30

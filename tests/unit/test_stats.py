@@ -380,9 +380,9 @@ def test_the_stats_command_prints_a_summary_without_the_hub(tmp_path: Path) -> N
 
 def test_the_monitor_recorder_rolls_up_samples_and_downsamples(site) -> None:  # noqa: ANN001
     from coursehub.service.course_access import database_for
-    from coursehub.stats.sampler import recorder
+    from coursehub.service.tasks.monitor import recorders_for
 
-    record = recorder(site)
+    record = dict(recorders_for(site))["statistics"]
     now = datetime.now(UTC)
     record([_server("amy", week.COURSE, ("busy",))], now)
     db = database_for(site)

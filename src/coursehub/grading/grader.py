@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coursehub.grading import harness
 from coursehub.grading.kernel_runner import KernelStartError, SandboxKernel
@@ -19,6 +20,19 @@ from coursehub.grading.sandbox import SandboxLimits, sandbox_account
 class GradingLimits:
     sandbox: SandboxLimits = SandboxLimits()
     cell_seconds: float = 60.0  # one cell; the whole run is sandbox.wall_seconds
+
+
+def limits_from(section: dict[str, Any]) -> GradingLimits:
+    """Limits from the service's `grading` settings (each default when absent)."""
+    raw = section.get("limits", {})
+    sandbox = SandboxLimits(
+        cpu_seconds=int(raw.get("cpu_time", 120)),
+        memory=int(raw.get("memory", 1024**3)),
+        processes=int(raw.get("processes", 64)),
+        file_size=int(raw.get("file_size", 64 * 1024**2)),
+        wall_seconds=float(raw.get("wall_time", 300)),
+    )
+    return GradingLimits(sandbox=sandbox, cell_seconds=float(raw.get("cell_time", 60)))
 
 
 def run_plan(

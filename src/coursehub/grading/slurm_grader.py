@@ -1,5 +1,5 @@
 """Gradings as Slurm jobs (grading.run_on: slurm): the service's workers submit one
-job per grading and wait for it; the job (coursehub.grading.slurm_job) grades in
+job per grading and wait for it; the job (coursehub.ops.grading_job) grades in
 the sandbox on its node and leaves the result in a file the worker records."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class SlurmGrader:
             "cell_time": limits.cell_seconds,
         }
         argv = [
-            python, "-m", "coursehub.grading.slurm_job", "--gid", str(gid),
+            python, "-m", "coursehub.ops.grading_job", "--gid", str(gid),
             "--limits", json.dumps(raw), "--result", str(result),
         ]  # fmt: skip
         return f"#!/bin/sh\nexec {shlex.join(argv)}\n"

@@ -14,6 +14,7 @@ from coursehub.config.loader import load_config
 from coursehub.config.machine import effective_config
 from coursehub.config.secrets import ensure_hub_secrets
 from coursehub.config.translate.jupyterhub import Machine, forks_here, translate
+from coursehub.config.translate.services import backup_environment
 from coursehub.core.roles import SERVICE_NAME
 
 log = logging.getLogger("coursehub.hub")
@@ -34,8 +35,6 @@ def configure(c: Any, config_path: str) -> None:
         for key, value in values.items():
             setattr(c[section], key, value)
     # Scheduled backups need coursehub.yaml's own path, which translation does not know.
-    from coursehub.service.tasks.backups import backup_environment
-
     for service in c.JupyterHub.services:
         if service["name"] == SERVICE_NAME:
             service["environment"].update(backup_environment(loaded))

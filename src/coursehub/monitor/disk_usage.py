@@ -281,14 +281,9 @@ def quota_of(settings: Any) -> int | None:
     return int(quota) if quota else None
 
 
-def recorder(app: Any) -> Callable[[Any, datetime], None]:
-    """The monitor's disk-use recorder for `app` (a no-op without a database)."""
-    settings = app.state.settings
-    if not settings.database_url:
-        return lambda census, now: None
-    from coursehub.service.course_access import database_for
-
-    return DiskMeter(database_for(app), home_finder(settings), quota_of(settings))
+def recorder(db: Database, settings: Any) -> Callable[[Any, datetime], None]:
+    """The monitor's disk-use recorder for a site with these service `settings`."""
+    return DiskMeter(db, home_finder(settings), quota_of(settings))
 
 
 # reading

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -112,10 +111,8 @@ def forget_server(db: Database, username: str, course: str) -> None:
         )
 
 
-def recorder(app: Any) -> Callable[[list[ServerState] | None, datetime], None]:
-    from coursehub.service.course_access import database_for
-
+def recorder(db: Database) -> Callable[[list[ServerState] | None, datetime], None]:
     def record(census: list[ServerState] | None, now: datetime) -> None:
-        update_watch(database_for(app), census, now)
+        update_watch(db, census, now)
 
     return record

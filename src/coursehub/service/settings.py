@@ -66,7 +66,7 @@ class ServiceSettings:
     # the LMS settings (see config.translate: COURSEHUB_LTI): enabled, username_claim,
     # auto_create_courses, grade_passback, roster_sync_seconds, public_url
     lti: dict = field(default_factory=dict, hash=False, compare=False)
-    # scheduled backups (service.backup_schedule.backup_environment): COURSEHUB_BACKUP
+    # scheduled backups (config.translate.services.backup_environment): COURSEHUB_BACKUP
     backup: dict = field(default_factory=dict, hash=False, compare=False)
     # operations (config.translate.ops_settings): COURSEHUB_OPS with keys idle
     # ({timeout, max_age, courses: {course: {timeout, max_age}}, runaway_after}),

@@ -96,10 +96,10 @@ def record_sample(
         s.add_all(sample_rows(census, courses, machine, now))
 
 
-def recorder(app: Any) -> Callable[[list[ServerState] | None, datetime], None]:
-    from coursehub.service.course_access import database_for, store_for
-
-    settings = app.state.settings
+def recorder(
+    db: Database, courses: Callable[[], Iterable[str]], settings: Any
+) -> Callable[[list[ServerState] | None, datetime], None]:
+    """The statistics recorder: `courses()` names the courses sampled each round."""
     stats = settings.ops.get("stats") or {}
     raw_retention = timedelta(seconds=int(stats.get("raw_retention") or 14 * 86400))
     retention = timedelta(seconds=int(stats.get("retention") or 400 * 86400))
@@ -107,11 +107,9 @@ def recorder(app: Any) -> Callable[[list[ServerState] | None, datetime], None]:
     psutil.cpu_percent(interval=None)  # the first call only starts the measurement
 
     def record(census: list[ServerState] | None, now: datetime) -> None:
-        db = database_for(app)
         # First: events are purged after a while, their counts must be taken before.
         roll_up(db)
-        courses = [c.name for c in store_for(app).list(include_archived=False)]
-        record_sample(db, census, courses, machine_figures(data_dir), now)
+        record_sample(db, census, list(courses()), machine_figures(data_dir), now)
         apply_retention(db, now, raw_retention, retention)
 
     return record

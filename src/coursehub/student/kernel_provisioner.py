@@ -28,7 +28,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Float, Unicode
 
-from coursehub.forking.kernels import template as kt
+from coursehub.core import kernel_wire as kt
 
 UNKNOWN_EXIT = 1  # a dead kernel whose exit code nobody knows any more
 

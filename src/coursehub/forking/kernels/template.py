@@ -20,29 +20,24 @@ Protocol (4-byte operation first):
   ``{"error": "..."}`` as a JSON line. ``argv`` must be this environment's
   ``python -m ipykernel_launcher -f <connection file> ...``.
 
-The module is importable without side effects: the server-side provisioner uses its
-framing helpers and constants.
+The framing lives in coursehub/core/kernel_wire.py (stdlib only), shared with the
+provisioner in the student's server; the module is importable without side effects.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import selectors
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
-FORK = b"FORK"
-STAT = b"STAT"
-MAX_REQUEST = 4 << 20  # argv + env of a kernel: a few KiB; anything this big is refused
 REQUEST_TIMEOUT = 5.0  # the child waits this long for the request, then gives up
 OP_TIMEOUT = 2.0  # a connection that has not said its operation by then is dropped
 MAX_PENDING = 64  # connections waiting for their operation (oldest dropped beyond)
@@ -64,75 +59,34 @@ PRELOAD = (
     "debugpy",
     "ipykernel.debugger",
 )
-_LEN = struct.Struct("!I")
 
 
-class RequestError(Exception):
-    """The request is not one the template carries out (the client starts cold)."""
+def _load_wire() -> Any:
+    """The socket framing shared with the provisioner: coursehub/core/kernel_wire.py.
+    Run by path, with the course environment's Python (no coursehub there), the file
+    is loaded by its path inside the same installed package."""
+    if __package__:
+        from coursehub.core import kernel_wire
+
+        return kernel_wire
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, os.pardir, os.pardir, "core", "kernel_wire.py")
+    spec = importlib.util.spec_from_file_location("coursehub_kernel_wire", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-# --- framing (shared with the provisioner) ---------------------------------------------
-
-
-def send_request(sock: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
-    body = json.dumps(request).encode()
-    payload = _LEN.pack(len(body)) + body
-    sent = socket.send_fds(sock, [payload[:4]], fds) if fds else sock.send(payload[:4])
-    sock.sendall(payload[sent:])
-
-
-def recv_request(sock: socket.socket) -> tuple[Any, list[int]]:
-    """One length-prefixed JSON value and the descriptors sent with its first bytes."""
-    head, fds, _flags, _addr = socket.recv_fds(sock, _LEN.size, 2)
-    fds = list(fds)
-    try:
-        head += _recv_exactly(sock, _LEN.size - len(head))
-        (size,) = _LEN.unpack(head)
-        if size > MAX_REQUEST:
-            raise RequestError(f"a request of {size} bytes is over the {MAX_REQUEST} limit")
-        return json.loads(_recv_exactly(sock, size)), fds
-    except BaseException:
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        raise
-
-
-def send_line(sock: socket.socket, data: dict[str, Any]) -> None:
-    sock.sendall(json.dumps(data).encode() + b"\n")
-
-
-def recv_line(sock: socket.socket, limit: int = 1 << 20) -> dict[str, Any]:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise RequestError("the template closed the connection without an answer")
-        data += chunk
-        if len(data) > limit:
-            raise RequestError("the template's answer is too long")
-    answer = json.loads(data)
-    if not isinstance(answer, dict):
-        raise RequestError("the template's answer is not a JSON object")
-    return answer
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = []
-    while size > 0:
-        chunk = sock.recv(min(size, 65536))
-        if not chunk:
-            raise RequestError("the connection closed mid-request")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the process that connected, as the kernel recorded it."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, gid = struct.unpack("3i", raw)
-    return pid, uid, gid
+_wire = _load_wire()
+FORK, STAT, MAX_REQUEST = _wire.FORK, _wire.STAT, _wire.MAX_REQUEST
+RequestError = _wire.RequestError
+send_request, recv_request = _wire.send_request, _wire.recv_request
+send_line, recv_line = _wire.send_line, _wire.recv_line
+peer_credentials = _wire.peer_credentials
 
 
 def env_generation(python: str) -> str:

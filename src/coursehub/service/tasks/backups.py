@@ -8,7 +8,6 @@ the service neither skips nor repeats a backup.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -22,25 +21,10 @@ from coursehub.backups.create import (
     prune_backups,
     take_backup,
 )
-from coursehub.config.loader import LoadedConfig, load_config
+from coursehub.config.loader import load_config
 
 log = logging.getLogger("coursehub.service")
-ENV = "COURSEHUB_BACKUP"
 RETRY_SECONDS = 600  # after a failed backup, try again this soon (or at `every`)
-
-
-def backup_environment(loaded: LoadedConfig) -> dict[str, str]:
-    """The service's environment for the schedule (nothing when `backup.dir` is unset)."""
-    backup = loaded.config.backup
-    if backup.dir is None or loaded.path is None:
-        return {}
-    settings = {
-        "dir": str(backup.dir),
-        "every_seconds": int(backup.every),
-        "keep": backup.keep,
-        "config_file": str(loaded.path),
-    }
-    return {ENV: json.dumps(settings)}
 
 
 def seconds_until_due(dest: Path, every_seconds: float, now: datetime | None = None) -> float:

@@ -9,24 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coursehub.grading.grader import GradingLimits
+from coursehub.grading.grader import limits_from
 from coursehub.grading.paths import GradingPaths
-from coursehub.grading.sandbox import SandboxLimits
 from coursehub.grading.store import GradingStore
 from coursehub.grading.workers import Graded, GradingWorkers
 from coursehub.service.course_access import database_for
-
-
-def limits_from(section: dict[str, Any]) -> GradingLimits:
-    raw = section.get("limits", {})
-    sandbox = SandboxLimits(
-        cpu_seconds=int(raw.get("cpu_time", 120)),
-        memory=int(raw.get("memory", 1024**3)),
-        processes=int(raw.get("processes", 64)),
-        file_size=int(raw.get("file_size", 64 * 1024**2)),
-        wall_seconds=float(raw.get("wall_time", 300)),
-    )
-    return GradingLimits(sandbox=sandbox, cell_seconds=float(raw.get("cell_time", 60)))
 
 
 def _grader(section: dict[str, Any], settings: Any) -> Callable[..., dict[str, Any]]:
@@ -80,4 +67,4 @@ def grading_of(app: Any) -> GradingService:
     return state.grading
 
 
-__all__ = ["Graded", "GradingService", "grading_of", "limits_from"]
+__all__ = ["Graded", "GradingService", "grading_of"]

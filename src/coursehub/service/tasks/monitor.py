@@ -1,7 +1,7 @@
 """The service's monitor loop: every `stats.sample_every`, one census of the running
 servers, handed to each recorder (statistics, runaway kernels, disk use).
 
-A recorder is made per app by a factory `recorder(app) -> Recorder`; it gets the
+Each recorder is made for the app from its database and settings; it gets the
 census and the sample time and does its (blocking) database work; it runs in a
 worker thread so the event loop keeps serving pages. One failing recorder is logged
 and does not stop the others or the next round.
@@ -10,40 +10,37 @@ and does not stop the others or the next round.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from coursehub.monitor import disk_usage, kernel_watch
 from coursehub.monitor.census import ServerState, take_census, target_from_settings
+from coursehub.service.course_access import database_for, hub_api_client, store_for
+from coursehub.stats import sampler
 
 log = logging.getLogger("coursehub.monitor")
 
 Recorder = Callable[[list[ServerState] | None, datetime], None]
 
-# module paths of the recorder factories, in the order they run
-RECORDERS = (
-    "coursehub.stats.sampler",
-    "coursehub.monitor.kernel_watch",
-    "coursehub.monitor.disk_usage",
-)
-
 
 def recorders_for(app: Any) -> list[tuple[str, Recorder]]:
-    found = []
-    for name in RECORDERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-        found.append((name, module.recorder(app)))
-    return found
+    """The recorders of this app's site, in the order they run."""
+    settings = app.state.settings
+    db = database_for(app)
+
+    def courses() -> list[str]:
+        return [c.name for c in store_for(app).list(include_archived=False)]
+
+    return [
+        ("statistics", sampler.recorder(db, courses, settings)),
+        ("runaway kernels", kernel_watch.recorder(db)),
+        ("disk use", disk_usage.recorder(db, settings)),
+    ]
 
 
 async def monitor_once(app: Any, recorders: list[tuple[str, Recorder]]) -> None:
-    from coursehub.service.course_access import hub_api_client
-
     now = datetime.now(UTC)
     try:
         census: list[ServerState] | None = await take_census(

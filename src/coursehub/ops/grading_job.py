@@ -1,7 +1,7 @@
 """Runs inside a grading job on a Slurm node, as root: one grading, in the same
 sandbox as on the hub's machine, its result written for the service to record.
 
-    python -m coursehub.grading.slurm_job --gid 12 --limits '{...}' --result FILE
+    python -m coursehub.ops.grading_job --gid 12 --limits '{...}' --result FILE
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coursehub.grading.slurm_job")
+    parser = argparse.ArgumentParser(prog="python -m coursehub.ops.grading_job")
     parser.add_argument("--gid", type=int, required=True)
     parser.add_argument("--limits", required=True, help="grading limits, as JSON")
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
     from coursehub.db.session import Database
     from coursehub.grading.autograde import grade_submission
+    from coursehub.grading.grader import limits_from
     from coursehub.grading.paths import GradingPaths
     from coursehub.grading.store import GradingStore
-    from coursehub.service.tasks.grading import limits_from
 
     store = GradingStore(
         Database(os.environ["COURSEHUB_DATABASE_URL"]),
