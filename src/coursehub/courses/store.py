@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from coursehub.accounts.roster import validate_username
 from coursehub.config.layout import DataLayout
+from coursehub.core.times import utc
 from coursehub.courses import git
 from coursehub.courses.git import CourseError, PullResult
 from coursehub.db import models
@@ -56,7 +57,7 @@ class CourseInfo:
         last = row.last_pull_at
         return cls(
             *(row.name, git.redact(row.repo_url), row.branch, row.archived),
-            *(_aware(row.created_at), last and _aware(last), row.last_pull_ok),
+            *(row.created_at, last, row.last_pull_ok),
             *(row.last_pull_output, row.current_commit, members),
         )
 
@@ -170,8 +171,8 @@ class CourseStore:
         query = select(models.Course.name, models.Course.last_pull_at).order_by("name")
         with self.db.session() as s:
             rows = s.execute(query.where(models.Course.archived.is_(False))).all()
-        now = _aware(now)
-        return [n for n, at in rows if at is None or now - _aware(at) >= interval]
+        now = utc(now)
+        return [n for n, at in rows if at is None or now - at >= interval]
 
     def get(self, name: str) -> CourseInfo | None:
         with self.db.session() as s:
@@ -314,11 +315,6 @@ def _locked(path: Path) -> Iterator[None]:
     with open(path, "a") as fd:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield  # closing the file releases the lock
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite returns naive datetimes; coursehub stores UTC everywhere.
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _check(problem: str | None) -> None:

@@ -9,7 +9,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -20,6 +19,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from coursehub.db.types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -49,10 +50,8 @@ class Account(Base):
     role: Mapped[str] = mapped_column(String(16), default="student")
     # bcrypt hash; NULL for accounts that sign in through GitHub or an LMS
     password_hash: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Course(Base):
@@ -65,8 +64,8 @@ class Course(Base):
     repo_url: Mapped[str] = mapped_column(String(2000))
     branch: Mapped[str] = mapped_column(String(255))
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_pull_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     last_pull_output: Mapped[str] = mapped_column(Text, default="")
     # 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones
@@ -85,7 +84,7 @@ class Enrolment(Base):
     )
     username: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(16), default="student")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class NotebookCopy(Base):
@@ -101,9 +100,9 @@ class NotebookCopy(Base):
     path: Mapped[str] = mapped_column(String(1000), primary_key=True)
     # sha256 of the course file the copy was made from
     source_sha256: Mapped[str] = mapped_column(String(64))
-    copied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    first_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    copied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    first_opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     opens: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -120,8 +119,8 @@ class Share(Base):
     )
     username: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(1000))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Event(Base):
@@ -144,8 +143,8 @@ class Event(Base):
     filename: Mapped[str] = mapped_column(String(255), default="")
     path: Mapped[str] = mapped_column(String(1000), default="")
     # when it happened (the sender's clock, checked), and when the service got it
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # type-specific details as JSON text (content hash, error name, ...), bounded
     data: Mapped[str] = mapped_column(Text, default="{}")
 
@@ -160,16 +159,16 @@ class LiveNotebook(Base):
     course: Mapped[str] = mapped_column(String(40))
     path: Mapped[str] = mapped_column(String(1000))
     username: Mapped[str] = mapped_column(String(64))
-    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the compact tail (events.tail.NotebookTail) as JSON text
     tail: Mapped[str | None] = mapped_column(Text, nullable=True)
-    ran_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_status: Mapped[str | None] = mapped_column(String(8), nullable=True)  # ok / error
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     kernel: Mapped[str | None] = mapped_column(String(8), nullable=True)  # started / died
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Assignment(Base):
@@ -189,16 +188,16 @@ class Assignment(Base):
     format: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(200), default="")
     origin: Mapped[str] = mapped_column(String(16), default="course")  # course | remote
-    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
     # JSON: [{"name", "points", "kind": "auto" | "manual", "notebook"}]
     questions: Mapped[str] = mapped_column(Text, default="[]")
     max_points: Mapped[float] = mapped_column(default=0.0)
     # JSON: relative paths of the student version's files
     files: Mapped[str] = mapped_column(Text, default="[]")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Extension(Base):
@@ -210,9 +209,9 @@ class Extension(Base):
         ForeignKey("coursehub_assignments.id", ondelete="CASCADE"), primary_key=True
     )
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     granted_by: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Submission(Base):
@@ -235,7 +234,7 @@ class Submission(Base):
     )
     username: Mapped[str] = mapped_column(String(64), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     late_seconds: Mapped[int] = mapped_column(Integer, default=0)  # 0: on time
     sha256: Mapped[str] = mapped_column(String(64))  # of the stored files, in order
     size: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -257,9 +256,9 @@ class Grading(Base):
     )
     state: Mapped[str] = mapped_column(String(16), default="queued")
     requested_by: Mapped[str] = mapped_column(String(64), default="")
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     tries: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[float | None] = mapped_column(nullable=True)
     max_total: Mapped[float] = mapped_column(default=0.0)
@@ -284,7 +283,7 @@ class ManualGrade(Base):
     points: Mapped[float | None] = mapped_column(nullable=True)
     comment: Mapped[str] = mapped_column(Text, default="")
     grader: Mapped[str] = mapped_column(String(64), default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LtiPlatform(Base):
@@ -303,7 +302,7 @@ class LtiPlatform(Base):
     auth_token_url: Mapped[str] = mapped_column(String(2000))
     key_set_url: Mapped[str] = mapped_column(String(2000))
     source: Mapped[str] = mapped_column(String(8), default="cli")  # config | cli
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LtiIdentity(Base):
@@ -317,8 +316,8 @@ class LtiIdentity(Base):
     )
     subject: Mapped[str] = mapped_column(String(255), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_launch_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_launch_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class LtiContext(Base):
@@ -343,11 +342,9 @@ class LtiContext(Base):
     ags_lineitems_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     ags_scopes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     nrps_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
-    roster_synced_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
+    roster_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     roster_sync_outcome: Mapped[str] = mapped_column(String(300), default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LtiState(Base):
@@ -361,8 +358,8 @@ class LtiState(Base):
     platform_id: Mapped[int] = mapped_column(
         ForeignKey("coursehub_lti_platforms.id", ondelete="CASCADE")
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class SignInTicket(Base):
@@ -377,9 +374,9 @@ class SignInTicket(Base):
     binding_hash: Mapped[str] = mapped_column(String(64))
     username: Mapped[str] = mapped_column(String(64))
     next_url: Mapped[str] = mapped_column(String(2000), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class LtiLaunch(Base):
@@ -397,9 +394,9 @@ class LtiLaunch(Base):
     )
     message_type: Mapped[str] = mapped_column(String(64))
     claims: Mapped[str] = mapped_column(Text, default="{}")  # the id_token's claims, JSON
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class LtiLineItem(Base):
@@ -414,7 +411,7 @@ class LtiLineItem(Base):
     )
     assignment: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(String(2000))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LtiGradeSync(Base):
@@ -437,13 +434,13 @@ class LtiGradeSync(Base):
     score: Mapped[float | None] = mapped_column(nullable=True)
     max_score: Mapped[float] = mapped_column(default=0.0)
     # when the score was made (sent as the AGS timestamp, so resends are idempotent)
-    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     status: Mapped[str] = mapped_column(String(8), default="pending")  # pending|sending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_try_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str] = mapped_column(String(300), default="")
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StatSample(Base):
@@ -456,7 +453,7 @@ class StatSample(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolution: Mapped[str] = mapped_column(String(8), default="raw")  # raw | hour
     course: Mapped[str] = mapped_column(String(40), default="")
     servers: Mapped[float] = mapped_column(Float, default=0.0)
@@ -500,7 +497,7 @@ class StatCursor(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class KernelWatch(Base):
@@ -516,8 +513,8 @@ class KernelWatch(Base):
     kernel_id: Mapped[str] = mapped_column(String(64))
     kernel_name: Mapped[str] = mapped_column(String(100), default="")
     execution_state: Mapped[str] = mapped_column(String(16), default="")
-    busy_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    busy_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class DiskUsage(Base):
@@ -532,4 +529,4 @@ class DiskUsage(Base):
     course: Mapped[str] = mapped_column(String(40), default="")
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     files: Mapped[int] = mapped_column(Integer, default=0)
-    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

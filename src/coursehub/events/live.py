@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,12 +22,6 @@ from coursehub.db.session import Database
 from coursehub.events.schema import EventIn
 
 STATUSES = ("not_started", "working", "error", "finished")
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -92,15 +86,15 @@ def _state(row: models.LiveNotebook) -> LiveState:
         course=row.course,
         path=row.path,
         username=row.username,
-        opened_at=_aware(row.opened_at),
-        saved_at=_aware(row.saved_at),
+        opened_at=row.opened_at,
+        saved_at=row.saved_at,
         sha256=row.sha256,
         tail=json.loads(row.tail) if row.tail else None,
-        ran_at=_aware(row.ran_at),
+        ran_at=row.ran_at,
         last_status=row.last_status,
         last_error=row.last_error,
         kernel=row.kernel,
-        updated_at=_aware(row.updated_at),
+        updated_at=row.updated_at,
     )
 
 

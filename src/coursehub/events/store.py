@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -25,10 +25,6 @@ class EventFilter:
     since: datetime | None = None
     until: datetime | None = None
     after_id: int = 0  # the page cursor: only events with a larger id
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def event_rows(events: list[EventIn], username: str, now: datetime) -> list[dict[str, Any]]:
@@ -89,8 +85,8 @@ class EventStore:
                     course=r.course,
                     filename=r.filename,
                     path=r.path,
-                    timestamp=_aware(r.timestamp),
-                    received_at=_aware(r.received_at),
+                    timestamp=r.timestamp,
+                    received_at=r.received_at,
                     data=json.loads(r.data or "{}"),
                 )
                 for r in s.scalars(q)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from coursehub.db.models import Assignment, Grading, ManualGrade
-from coursehub.grading.store import GradingStore, aware
+from coursehub.grading.store import GradingStore
 
 
 @dataclass
@@ -63,7 +63,7 @@ def gradebook(store: GradingStore, assignment: Assignment, students: list[str]) 
         latest = subs[-1]
         row = rows.setdefault(username, Row(username))
         row.submission_id, row.attempt, row.attempts = latest.id, latest.attempt, len(subs)
-        row.submitted_at, row.late_seconds = aware(latest.submitted_at), latest.late_seconds
+        row.submitted_at, row.late_seconds = latest.submitted_at, latest.late_seconds
         current = store.latest_grading(latest.id, finished=False)
         finished = store.latest_grading(latest.id)
         manual = store.manual_grades(latest.id)

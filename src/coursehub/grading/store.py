@@ -31,13 +31,6 @@ MAX_FILES = 500
 MAX_BYTES = 50 * 1024 * 1024
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything here is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 @dataclass(frozen=True)
 class Stored:
     submission: Submission
@@ -143,7 +136,7 @@ class GradingStore:
     def due_for(self, assignment: Assignment, username: str) -> datetime | None:
         with self.db.session() as s:
             ext = s.get(Extension, (assignment.id, username))
-        return aware(ext.due_at if ext else assignment.due_at)
+        return ext.due_at if ext else assignment.due_at
 
     # ---- submissions -------------------------------------------------------
 
@@ -230,7 +223,7 @@ class GradingStore:
                     .limit(3)
                 )
                 for twin in twins:
-                    if abs(now - aware(twin.submitted_at)) < DOUBLE_CLICK:
+                    if abs(now - twin.submitted_at) < DOUBLE_CLICK:
                         return Stored(twin, True)
                 row = Submission(
                     assignment_id=assignment.id,

@@ -26,7 +26,6 @@ from coursehub.db.models import (
 )
 from coursehub.db.session import Database
 from coursehub.grading.gradebook import combine
-from coursehub.grading.store import aware
 from coursehub.grading.workers import Graded, ScoreListener
 from coursehub.lti.ags import AgsContext, ScorePost, send_score
 from coursehub.lti.identities import IdentityStore
@@ -90,8 +89,8 @@ def current_score(db: Database, course: str, assignment: str, username: str) -> 
         _points, total, pending = combine(grading, manual, json.loads(a.questions or "[]"))
         if total is None or grading is None:
             return None
-        times = [aware(grading.finished_at or grading.requested_at)]
-        times += [aware(m.updated_at) for m in manual.values()]
+        times = [grading.finished_at or grading.requested_at]
+        times += [m.updated_at for m in manual.values()]
         return CurrentScore(total, a.max_points, max(t for t in times if t), pending)
 
 
@@ -176,7 +175,7 @@ def _upsert(
                     and row.status in ("pending", "sending", "sent")
                     and row.score == score.total
                     and row.max_score == score.max_total
-                    and aware(row.scored_at) == score.scored_at
+                    and row.scored_at == score.scored_at
                 ):
                     return 0
                 row.score, row.max_score, row.scored_at = (
@@ -333,7 +332,7 @@ def _send(db: Database, tokens: ServiceTokens, claim: _Claim) -> None:
     current = current_score(db, row.course, row.assignment, row.username)
     partial = current is not None and current.pending_manual and current.total == row.score
     progress = "PendingManual" if partial else "FullyGraded"
-    post = ScorePost(subject, row.score, row.max_score, aware(row.scored_at), progress)
+    post = ScorePost(subject, row.score, row.max_score, row.scored_at, progress)
     send_score(db, tokens, platform, context, a.name, a.title or a.name, a.max_points, post)
 
 
@@ -408,7 +407,7 @@ def next_due_in(db: Database, now: datetime | None = None) -> float | None:
             .order_by(LtiGradeSync.next_try_at)
             .limit(1)
         )
-    return None if soonest is None else max(0.0, (aware(soonest) - now).total_seconds())
+    return None if soonest is None else max(0.0, (soonest - now).total_seconds())
 
 
 async def send_forever(
@@ -463,7 +462,7 @@ def sync_rows(db: Database, course: str, limit: int = 5000) -> list[SyncRow]:
         found = [
             SyncRow(
                 *(r.username, r.assignment, r.score, r.max_score, r.status, r.attempts),
-                *(r.last_error, aware(r.sent_at), aware(r.next_try_at), r.context_pk),
+                *(r.last_error, r.sent_at, r.next_try_at, r.context_pk),
             )
             for r in rows
         ]

@@ -68,10 +68,7 @@ class LaunchStore:
             row = s.get(LtiLaunch, launch_id)
             if row is None:
                 return None
-            expires = row.expires_at
-            if expires.tzinfo is None:  # SQLite gives naive UTC back
-                expires = expires.replace(tzinfo=UTC)
-            if expires < datetime.now(UTC):
+            if row.expires_at < datetime.now(UTC):
                 return None
             return LaunchRecord(
                 row.id,

@@ -21,7 +21,6 @@ from coursehub.core.errors import CoursehubError
 from coursehub.courses.store import CourseError, CourseStore
 from coursehub.db.models import Course, Enrolment, LtiContext, LtiIdentity
 from coursehub.db.session import Database
-from coursehub.grading.store import aware
 from coursehub.lti.grade_sync import retry_new_identities
 from coursehub.lti.identities import IdentityError, IdentityStore
 from coursehub.lti.nrps import fetch_members
@@ -212,5 +211,5 @@ def courses_due(
             .join(Course, Course.name == LtiContext.course)
             .where(LtiContext.nrps_url.is_not(None), Course.archived.is_(False))
         ).all()
-    due = {c for c, at in rows if at is None or now - aware(at) >= interval}
+    due = {c for c, at in rows if at is None or now - at >= interval}
     return sorted(due)

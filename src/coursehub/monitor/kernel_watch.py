@@ -30,13 +30,6 @@ class WatchedKernel:
     last_seen: datetime
 
 
-def _aware(when: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored here is UTC
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)
-
-
 def update_watch(db: Database, census: list[ServerState] | None, now: datetime) -> None:
     """Bring the watch rows in line with one census (see the module doc)."""
     if census is None:
@@ -84,8 +77,8 @@ def watched(db: Database, course: str) -> list[WatchedKernel]:
                 kernel_id=r.kernel_id,
                 kernel_name=r.kernel_name,
                 execution_state=r.execution_state,
-                busy_since=_aware(r.busy_since),
-                last_seen=_aware(r.last_seen) or datetime.now(UTC),
+                busy_since=r.busy_since,
+                last_seen=r.last_seen or datetime.now(UTC),
             )
             for r in rows
         ]

@@ -281,7 +281,7 @@ def _monitor_metrics(app: Any) -> Iterator[Metric]:
                 select(StatSample).where(StatSample.resolution == "raw", StatSample.at == latest)
             )
         )
-    when = latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+    when = latest
     yield GaugeMetricFamily(
         "coursehub_monitor_sample_timestamp_seconds",
         "When the monitor took the sample the coursehub_monitor_* figures come from.",

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from coursehub.core.times import utc
 from coursehub.courses.git import CourseError
 from coursehub.db import models
 from coursehub.db.session import Database
-from coursehub.stats.rollup import _aware
 
 STAFF_ROLES = ("instructor", "ta")
 MAX_POINTS = 1500  # samples drawn per series; more are averaged into buckets
@@ -119,7 +119,7 @@ def course_stats(
     nobody opened them; `also_staff` are left out too (say, the hub admin asking)."""
     if days is not None and days < 1:
         raise ValueError("days must be at least 1")
-    now = _aware(now or datetime.now(UTC))
+    now = utc(now or datetime.now(UTC))
     today = now.date()
     with db.session() as s:
         if s.get(models.Course, course) is None:
@@ -250,8 +250,7 @@ def _samples(s: Session, course: str, start: datetime) -> list[models.StatSample
 
 def _servers(s: Session, course: str, start: datetime) -> list[ServerPoint]:
     points = [
-        ServerPoint(_aware(r.at), r.servers, r.kernels, r.busy_kernels)
-        for r in _samples(s, course, start)
+        ServerPoint(r.at, r.servers, r.kernels, r.busy_kernels) for r in _samples(s, course, start)
     ]
     return bucketed(points)
 
@@ -259,7 +258,7 @@ def _servers(s: Session, course: str, start: datetime) -> list[ServerPoint]:
 def _machine(s: Session, start: datetime) -> list[MachinePoint]:
     points = [
         MachinePoint(
-            _aware(r.at), r.cpu_load, r.cpu_percent, r.memory_used, r.memory_total,
+            r.at, r.cpu_load, r.cpu_percent, r.memory_used, r.memory_total,
             r.disk_free, r.disk_total,
         )
         for r in _samples(s, "", start)

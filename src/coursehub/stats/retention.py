@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from coursehub.core.times import utc
 from coursehub.db import models
 from coursehub.db.session import Database
-from coursehub.stats.rollup import _aware
 
 AVERAGED = (
     "servers",
@@ -28,7 +28,7 @@ CHUNK = timedelta(days=1)  # hours downsampled per transaction
 
 
 def hour_of(when: datetime) -> datetime:
-    return _aware(when).replace(minute=0, second=0, microsecond=0)
+    return utc(when).replace(minute=0, second=0, microsecond=0)
 
 
 def downsample(db: Database, now: datetime, raw_retention: timedelta) -> int:

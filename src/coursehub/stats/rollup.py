@@ -41,10 +41,6 @@ def utc_day(when: datetime) -> date:
     return when.astimezone(UTC).date()
 
 
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def roll_up(db: Database, batch: int = BATCH) -> int:
     """Count every event not counted yet; how many events were read."""
     _ensure_cursor(db)
@@ -93,7 +89,7 @@ def _roll_up_batch(db: Database, batch: int, settled: datetime | None) -> int:
         rows = s.execute(query.order_by(models.Event.id).limit(batch)).all()
         read = len(rows)
         if settled is not None:  # stop at the first event that may have company still
-            fresh = next((i for i, r in enumerate(rows) if _aware(r[-1]) >= settled), None)
+            fresh = next((i for i, r in enumerate(rows) if r[-1] >= settled), None)
             if fresh is not None:
                 rows, read = rows[:fresh], 0  # 0: nothing more to read this time
         if not rows:

@@ -15,12 +15,13 @@ from fastapi import APIRouter, Depends, Request, UploadFile
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from coursehub.core.errors import CoursehubError
+from coursehub.core.times import utc
 from coursehub.courses.servers import workspace_for
 from coursehub.courses.workspace import WorkspaceError
 from coursehub.grading import gradebook, lifecycle
 from coursehub.grading.autograde import feedback_pages
 from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
-from coursehub.grading.store import MAX_BYTES, MAX_FILES, aware
+from coursehub.grading.store import MAX_BYTES, MAX_FILES
 from coursehub.service.auth import api_user
 from coursehub.service.course_access import STAFF_ROLES, course_role, store_for, student_of
 from coursehub.service.errors import ApiError
@@ -67,7 +68,7 @@ def _staff_assignment(
 
 
 def _iso(value: datetime | None) -> str | None:
-    value = aware(value)
+    value = utc(value)
     return value.isoformat() if value else None
 
 

@@ -28,7 +28,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from coursehub.config.layout import DataLayout
 from coursehub.courses.servers import CourseAccessError, resolve_course_server
 from coursehub.grading import lifecycle
-from coursehub.grading.store import aware
 from coursehub.service.auth import page_user
 from coursehub.service.course_access import STAFF_ROLES, store_for
 from coursehub.service.errors import ApiError
@@ -74,7 +73,7 @@ def _summary(request: Request, row: Any, username: str) -> dict[str, Any]:
     return {
         "row": row,
         "due": due,
-        "extended": due is not None and due != aware(row.due_at),
+        "extended": due is not None and due != row.due_at,
         "latest": attempts[-1] if attempts else None,
         "attempts": len(attempts),
     }

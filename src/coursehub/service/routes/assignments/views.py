@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import Request
 from starlette.responses import RedirectResponse
 
-from coursehub.grading.store import aware
+from coursehub.core.times import utc
 from coursehub.service.course_access import course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
@@ -32,7 +32,7 @@ def when(value: datetime | str | None) -> str:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return aware(value).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return utc(value).astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
 def late_text(seconds: int) -> str:

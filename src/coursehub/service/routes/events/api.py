@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from coursehub.core.times import utc
 from coursehub.events.broker import LiveBroker
 from coursehub.events.ingest import EventWriter
 from coursehub.events.live import LiveState, LiveStore
@@ -207,17 +208,11 @@ async def get_events(
             course=course,
             filename=filename,
             path=path,
-            since=_utc(since),
-            until=_utc(until),
+            since=utc(since),
+            until=utc(until),
             after_id=after,
         ),
         limit,
     )
     events = [EventOut.model_validate(e).model_dump(mode="json") for e in found]
     return {"events": events, "next": found[-1].id if len(found) == limit else None}
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)

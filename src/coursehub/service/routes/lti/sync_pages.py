@@ -18,7 +18,6 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from coursehub.core.errors import CoursehubError
 from coursehub.db.models import LtiContext, LtiPlatform
-from coursehub.grading.store import aware
 from coursehub.lti.ags import SCOPE_SCORE
 from coursehub.lti.grade_sync import requeue_course, sync_rows
 from coursehub.lti.roster_sync import RosterSyncError
@@ -72,7 +71,7 @@ def linked_lms_courses(db: Any, course: str) -> list[dict[str, Any]]:
                     "label": ctx.label,
                     "scores": bool(ctx.ags_lineitems_url) and SCOPE_SCORE in scopes,
                     "roster": bool(ctx.nrps_url),
-                    "synced_at": aware(ctx.roster_synced_at),
+                    "synced_at": ctx.roster_synced_at,
                     "outcome": ctx.roster_sync_outcome,
                 }
             )

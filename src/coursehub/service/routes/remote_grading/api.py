@@ -46,7 +46,7 @@ from coursehub.grading.remote_auth import (
     load_settings,
     verify_bearer,
 )
-from coursehub.grading.store import MAX_BYTES, MAX_FILES, aware
+from coursehub.grading.store import MAX_BYTES, MAX_FILES
 from coursehub.service.errors import ApiError
 from coursehub.service.tasks.grading import GradingService, grading_of
 
@@ -479,7 +479,7 @@ def _result_json(grading: GradingService, row: Any, sub: Any, result: Any) -> di
     ]
     if result.output:
         lines.append(result.output)
-    submitted = aware(sub.submitted_at)
+    submitted = sub.submitted_at
     return {
         "course": row.course.removeprefix(COURSE_PREFIX),
         "activity": row.name,
