@@ -10,28 +10,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from coursehub.service import auth, metrics
+from coursehub.service import auth, metrics, routes
 from coursehub.service.cookies import signing_key
 from coursehub.service.errors import install_error_handlers
 from coursehub.service.identity import IdentityResolver
 from coursehub.service.middleware import GuardMiddleware, content_security_policy
 from coursehub.service.routes import health
-from coursehub.service.routes.assignments import api as grading_api
-from coursehub.service.routes.assignments import pages as assignment_pages
-from coursehub.service.routes.courses import admin_pages, links
-from coursehub.service.routes.courses import pages as course_pages
-from coursehub.service.routes.courses import share_links as shared
-from coursehub.service.routes.events import api as events_api
-from coursehub.service.routes.home import page as pages
-from coursehub.service.routes.home import whoami as api
-from coursehub.service.routes.live import pages as live_pages
-from coursehub.service.routes.lti import content_pages as lti_content_pages
-from coursehub.service.routes.lti import launch as lti_routes
-from coursehub.service.routes.lti import sync_pages as lti_sync_pages
-from coursehub.service.routes.remote_grading import api as remote_grading_api
-from coursehub.service.routes.staff import course_page as staff_pages
-from coursehub.service.routes.staff import servers_page as server_pages
-from coursehub.service.routes.staff import stats_page as stats_pages
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.templating import make_environment
 
@@ -116,26 +100,10 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
 
     # The proxy forwards the full path, so every route lives under the service prefix.
     root = prefix.rstrip("/")
-    app.include_router(pages.router, prefix=root)
-    app.include_router(links.router, prefix=root)
-    app.include_router(course_pages.router, prefix=root)
-    app.include_router(staff_pages.router, prefix=root)
-    app.include_router(stats_pages.router, prefix=root)
-    app.include_router(server_pages.router, prefix=root)
-    app.include_router(live_pages.router, prefix=root)
-    app.include_router(assignment_pages.router, prefix=root)
-    app.include_router(shared.router, prefix=root)
-    app.include_router(admin_pages.router, prefix=root)
-    app.include_router(auth.router, prefix=root)
-    app.include_router(health.router, prefix=root)
-    app.include_router(metrics.router, prefix=root)
-    app.include_router(lti_routes.router, prefix=root)
-    app.include_router(lti_content_pages.router, prefix=root)
-    app.include_router(lti_sync_pages.router, prefix=root)
-    app.include_router(api.router, prefix=root + "/api")
-    app.include_router(events_api.router, prefix=root + "/api")
-    app.include_router(grading_api.router, prefix=root + "/api")
-    app.include_router(remote_grading_api.router, prefix=root + "/api")
+    for router in routes.PAGES:
+        app.include_router(router, prefix=root)
+    for router in routes.API:
+        app.include_router(router, prefix=root + "/api")
     app.mount(prefix + "static", StaticFiles(directory=STATIC), name="static")
 
     install_error_handlers(app)

@@ -1,0 +1,51 @@
+"""Every route of the service, grouped by feature, in one list.
+
+`PAGES` live under the service prefix, `API` under `<prefix>api/` (unknown API paths
+get the JSON 404 of errors.py). Where paths could overlap the first router wins, so
+the order below is the order of matching.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from coursehub.service import auth, metrics
+from coursehub.service.routes import health
+from coursehub.service.routes.assignments import api as assignments_api
+from coursehub.service.routes.assignments import pages as assignment_pages
+from coursehub.service.routes.courses import admin_pages, links, share_links
+from coursehub.service.routes.courses import pages as course_pages
+from coursehub.service.routes.events import api as events_api
+from coursehub.service.routes.home import page as home_page
+from coursehub.service.routes.home import whoami
+from coursehub.service.routes.live import pages as live_pages
+from coursehub.service.routes.lti import content_pages as lti_content_pages
+from coursehub.service.routes.lti import launch as lti_launch
+from coursehub.service.routes.lti import sync_pages as lti_sync_pages
+from coursehub.service.routes.remote_grading import api as remote_grading_api
+from coursehub.service.routes.staff import course_page, servers_page, stats_page
+
+PAGES: tuple[APIRouter, ...] = (
+    home_page.router,
+    links.router,
+    course_pages.router,
+    course_page.router,
+    stats_page.router,
+    servers_page.router,
+    live_pages.router,
+    assignment_pages.router,  # with the staff's assignment pages
+    share_links.router,
+    admin_pages.router,
+    auth.router,
+    health.router,
+    metrics.router,
+    lti_launch.router,
+    lti_content_pages.router,
+    lti_sync_pages.router,
+)
+API: tuple[APIRouter, ...] = (
+    whoami.router,
+    events_api.router,
+    assignments_api.router,
+    remote_grading_api.router,
+)

@@ -97,7 +97,7 @@ async def from_lab(request: Request, user: Annotated[HubUser, Depends(page_user)
         return RedirectResponse(page_url(request, courses[0], "assignments"), status_code=303)
     return render(
         request,
-        "assignments_pick.html",
+        "assignments/pick.html",
         user=user,
         courses=sorted(courses),
         url=lambda c: page_url(request, c, "assignments"),
@@ -116,7 +116,7 @@ async def assignments_page(
 
     return render(
         request,
-        "assignments.html",
+        "assignments/list.html",
         user=user,
         course=content,
         role=role,
@@ -151,7 +151,7 @@ async def assignment_page(
     )
     return render(
         request,
-        "assignment.html",
+        "assignments/assignment.html",
         # Without a script: while an attempt is being graded, the page reloads itself.
         headers={"Refresh": "5"} if pending else None,
         user=user,

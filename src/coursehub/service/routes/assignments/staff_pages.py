@@ -99,7 +99,7 @@ async def staff_assignments(
     students = await asyncio.to_thread(store_for(request.app).members, course, "student")
     return render(
         request,
-        "assignments_staff.html",
+        "assignments/staff_list.html",
         user=user,
         course=content,
         role=role,
@@ -165,7 +165,7 @@ async def staff_assignment(
     )
     return render(
         request,
-        "assignment_staff.html",
+        "assignments/staff_assignment.html",
         user=user,
         course=content,
         role=role,
@@ -255,7 +255,7 @@ async def student_page(
     url = page_url(request, course, "staff", "assignments", name)
     return render(
         request,
-        "assignment_grade.html",
+        "assignments/grade.html",
         user=user,
         course=content,
         role=role,

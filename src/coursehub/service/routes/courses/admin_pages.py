@@ -43,7 +43,7 @@ async def courses_page(
     prefix = request.app.state.settings.service_prefix
     return render(
         request,
-        "admin_courses.html",
+        "courses/admin.html",
         user=user,
         courses=courses,
         admin_url=_admin_url(request),

@@ -117,7 +117,7 @@ async def course_page(
     settings = request.app.state.settings
     return render(
         request,
-        "course.html",
+        "courses/course.html",
         disk_notice=notice,
         user=user,
         course=content,
@@ -139,7 +139,7 @@ async def reset_confirm(
     content = await _course_notebook(request, user, course, path)
     return render(
         request,
-        "reset.html",
+        "courses/reset.html",
         user=user,
         course=content,
         path=path,
@@ -170,7 +170,7 @@ async def reset(
     settings = request.app.state.settings
     return render(
         request,
-        "reset_done.html",
+        "courses/reset_done.html",
         user=user,
         course=content,
         path=path,
@@ -200,7 +200,7 @@ async def share(
     settings = request.app.state.settings
     return render(
         request,
-        "share_done.html",
+        "courses/share_done.html",
         user=user,
         course=content,
         path=path,

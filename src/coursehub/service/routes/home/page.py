@@ -43,7 +43,7 @@ async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -
         notice = await asyncio.to_thread(disk_notice, request.app, user.name)
     return render(
         request,
-        "home.html",
+        "home/index.html",
         user=user,
         role=user.role,
         role_label=ROLE_LABELS.get(user.role, user.role),

@@ -131,7 +131,7 @@ async def live_course(
     students, counts = await asyncio.to_thread(gather)
     return render(
         request,
-        "live_course.html",
+        "live/course.html",
         user=user,
         course=content,
         students=students,
@@ -153,7 +153,7 @@ async def live_notebook(
     live = _live_url(request, course)
     return render(
         request,
-        "live_notebook.html",
+        "live/notebook.html",
         user=user,
         course=content,
         path=path,
@@ -249,7 +249,7 @@ async def live_view(
     live = _live_url(request, course)
     return render(
         request,
-        "live_view.html",
+        "live/view.html",
         user=user,
         course=content,
         path=path,

@@ -135,7 +135,7 @@ async def pick_content(
         return error_response(request, 400, f"coursehub cannot answer this LMS: {exc}.")
     return render(
         request,
-        "lti_pick_content.html",
+        "lti/pick_content.html",
         course=course,
         groups=groups,
         assignments=assignments,
@@ -189,7 +189,7 @@ async def send_content(
     return_url = check_request(record.claims)["deep_link_return_url"]
     log.info("%s chose %d item(s) of %s for the LMS", user.name, len(items), course)
     response = render(
-        request, "lti_post_back.html", return_url=return_url, jwt=token, count=len(items)
+        request, "lti/post_back.html", return_url=return_url, jwt=token, count=len(items)
     )
     # This one page posts to the LMS (our pages otherwise post only to ourselves).
     origin = _origin(return_url)
@@ -229,7 +229,7 @@ async def choose_course(
     lti = getattr(request.app.state.settings, "lti", None) or {}
     return render(
         request,
-        "lti_choose_course.html",
+        "lti/choose_course.html",
         lms_title=context.title or context.label or context.context_id,
         courses=courses,
         can_create=bool(lti.get("auto_create_courses", True)),

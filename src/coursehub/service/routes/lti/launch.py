@@ -208,7 +208,7 @@ async def lti_login(request: Request) -> Response:
     glue = "&" if "?" in platform.auth_login_url else "?"
     auth_url = platform.auth_login_url + glue + urlencode(query)
     retry_url = request.url_for("lti_login").path + "?" + urlencode(params)
-    response = render(request, "lti_login.html", auth_url=auth_url, retry_url=retry_url)
+    response = render(request, "lti/login.html", auth_url=auth_url, retry_url=retry_url)
     args = _cookie_args(request)
     response.set_cookie(_state_cookie(login.state), login.state, httponly=True, **args)
     # Readable by the page's script: if it is missing there, the browser blocks our

@@ -106,7 +106,7 @@ async def lms_page(
     url = _page_url(request, course)
     return render(
         request,
-        "lti_sync.html",
+        "lti/sync.html",
         user=user,
         course=content,
         role=role,

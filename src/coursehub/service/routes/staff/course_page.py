@@ -83,7 +83,7 @@ async def staff_page(
     data = await asyncio.to_thread(gather)
     return render(
         request,
-        "staff.html",
+        "staff/course.html",
         user=user,
         course=content,
         role=role,

@@ -188,7 +188,7 @@ async def servers_page(
     course_url = f"{request.app.state.settings.service_prefix}course/{quote(course)}"
     return render(
         request,
-        "servers_staff.html",
+        "staff/servers.html",
         user=user,
         course=content,
         rows=rows,

@@ -119,7 +119,7 @@ async def stats_page(
     most = st.heatmap.most
     return render(
         request,
-        "stats.html",
+        "staff/stats.html",
         user=user,
         course=content,
         stats=st,
