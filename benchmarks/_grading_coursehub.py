@@ -28,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from _grading_measure import mark, result
+from coursehub.config.models import GradingLimitsConfig
 from coursehub.db.session import Database
 from coursehub.grading import sandbox
 from coursehub.grading.grader import limits_from
@@ -62,7 +63,9 @@ def submit_all(store: GradingStore, course: str, name: str, answers: list[dict])
 
 async def grade(spec: dict[str, Any]) -> dict[str, Any]:
     store = GradingStore(Database(spec["db_url"]), GradingPaths(Path(spec["data_dir"])))
-    limits = limits_from({})  # the service's defaults (coursehub.yaml without a grading section)
+    limits = limits_from(
+        GradingLimitsConfig()
+    )  # the service's defaults (coursehub.yaml without a grading section)
     course = spec["course"]
     mark("submit")
     trivial = submit_all(store, course, spec["trivial"], spec["trivial_answers"])

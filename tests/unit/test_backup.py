@@ -27,6 +27,7 @@ from coursehub.backups.create import (
 from coursehub.backups.restore import restore_backup, verify_backup
 from coursehub.cli.main import main as cli_main
 from coursehub.config.loader import load_config
+from coursehub.config.service_sections import BackupSection
 from coursehub.config.translate.services import backup_environment
 from coursehub.service.tasks.backups import (
     run_once,
@@ -308,7 +309,7 @@ def test_scheduled_run_backs_up_the_configured_site_and_keeps_n(
 def test_no_schedule_without_a_backup_dir(site: BackupSources) -> None:
     assert site.config_file is not None
     assert backup_environment(load_config(site.config_file)) == {}
-    assert start_backup_schedule({}) == []
+    assert start_backup_schedule(None) == []
 
 
 @pytest.fixture
@@ -377,8 +378,8 @@ def test_the_service_loop_takes_the_first_backup_at_once(
     dest = tmp_path / "loop"
 
     async def scenario() -> list[Path]:
-        settings = {"dir": str(dest), "every_seconds": 3600, "keep": 2}
-        (task,) = start_backup_schedule({**settings, "config_file": str(site.config_file)})
+        schedule = BackupSection(dir=dest, every_seconds=3600, keep=2, config_file=site.config_file)
+        (task,) = start_backup_schedule(schedule)
         try:
             while not list_backups(dest):  # polled; the test's timeout bounds it
                 assert not task.done(), task

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from coursehub.config.layout import DataLayout
-from coursehub.config.models import LtiPlatformConfig
+from coursehub.config.models import GradingLimitsConfig, LtiPlatformConfig
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
@@ -129,7 +129,7 @@ def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]
         person = LmsPerson(subject="u-alice", email="alice@example.org")
         assert IdentityStore(db).username_for(platform, person, "email") == "alice"
         tokens = ServiceTokens(tool_key)
-        workers = GradingWorkers(grading, limits_from({}))
+        workers = GradingWorkers(grading, limits_from(GradingLimitsConfig()))
         made = Site(sim, db, courses, grading, platform, tokens, workers)
         made.link("physics")
         try:

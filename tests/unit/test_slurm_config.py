@@ -408,12 +408,13 @@ def test_grading_jobs_take_their_own_partition_over_the_sites(tmp_path: Path) ->
 def test_grading_job_asks_for_the_box_and_runs_the_job_entry(tmp_path: Path) -> None:
     import shlex
 
+    from coursehub.config.service_sections import GradingJobTarget
     from coursehub.grading.grader import GradingLimits
     from coursehub.grading.sandbox import SandboxLimits
     from coursehub.grading.slurm_grader import SlurmGrader
 
     grader = SlurmGrader(
-        {"partition": "grading", "options": ["--comment=x"]}, "sqlite://", tmp_path
+        GradingJobTarget(partition="grading", options=["--comment=x"]), "sqlite://", tmp_path
     )
     limits = GradingLimits(SandboxLimits(memory=2**30, wall_seconds=300), cell_seconds=30)
     options = grader.options(7, limits)

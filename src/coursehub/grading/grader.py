@@ -8,8 +8,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from coursehub.config.models import GradingLimitsConfig
 from coursehub.grading import harness
 from coursehub.grading.kernel_runner import KernelStartError, SandboxKernel
 from coursehub.grading.plan import NotebookPlan, NotebookRun, StepResult
@@ -22,17 +22,16 @@ class GradingLimits:
     cell_seconds: float = 60.0  # one cell; the whole run is sandbox.wall_seconds
 
 
-def limits_from(section: dict[str, Any]) -> GradingLimits:
-    """Limits from the service's `grading` settings (each default when absent)."""
-    raw = section.get("limits", {})
+def limits_from(limits: GradingLimitsConfig) -> GradingLimits:
+    """The sandbox's limits from coursehub.yaml's grading.limits."""
     sandbox = SandboxLimits(
-        cpu_seconds=int(raw.get("cpu_time", 120)),
-        memory=int(raw.get("memory", 1024**3)),
-        processes=int(raw.get("processes", 64)),
-        file_size=int(raw.get("file_size", 64 * 1024**2)),
-        wall_seconds=float(raw.get("wall_time", 300)),
+        cpu_seconds=limits.cpu_time,
+        memory=limits.memory,
+        processes=limits.processes,
+        file_size=limits.file_size,
+        wall_seconds=float(limits.wall_time),
     )
-    return GradingLimits(sandbox=sandbox, cell_seconds=float(raw.get("cell_time", 60)))
+    return GradingLimits(sandbox=sandbox, cell_seconds=float(limits.cell_time))
 
 
 def run_plan(

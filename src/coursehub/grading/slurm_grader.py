@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coursehub.config.service_sections import GradingJobTarget
 from coursehub.engines.slurm.commands import SlurmCommands, SlurmError
 from coursehub.grading.grader import GradingLimits
 from coursehub.grading.store import GradingStore
@@ -24,11 +25,11 @@ WAIT_EXTRA = 600  # seconds a job may wait in the queue before the worker gives 
 class SlurmGrader:
     """Callable as grade_submission is: (store, gid, limits, python) -> result."""
 
-    def __init__(self, settings: dict[str, Any], database_url: str, data_dir: Path) -> None:
+    def __init__(self, settings: GradingJobTarget, database_url: str, data_dir: Path) -> None:
         self.settings = settings
         self.database_url = database_url
         self.data_dir = data_dir
-        self.commands = SlurmCommands(settings.get("conf", ""), settings.get("bin_dir", ""))
+        self.commands = SlurmCommands(settings.conf, settings.bin_dir)
 
     @property
     def jobs_dir(self) -> Path:
@@ -48,9 +49,9 @@ class SlurmGrader:
             "--export=ALL",
         ]
         for flag in ("partition", "account", "qos"):
-            if self.settings.get(flag):
-                options.append(f"--{flag}={self.settings[flag]}")
-        return [*options, *self.settings.get("options", [])]
+            if value := getattr(self.settings, flag):
+                options.append(f"--{flag}={value}")
+        return [*options, *self.settings.options]
 
     def script(self, gid: int, limits: GradingLimits, python: str, result: Path) -> str:
         box = limits.sandbox

@@ -147,7 +147,7 @@ async def take_census(
 
 def target_from_settings(settings: Any) -> CensusTarget:
     """The census target of the service's settings (ServiceSettings)."""
-    proxy = (settings.ops.get("proxy_url") or "http://127.0.0.1:8000").rstrip("/")
+    proxy = settings.operations.proxy_url.rstrip("/")
     return CensusTarget(
         api_url=settings.api_url,
         proxy_url=proxy,

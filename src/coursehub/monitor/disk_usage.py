@@ -277,7 +277,7 @@ def home_finder(settings: Any) -> Callable[[str], Path | None]:
 
 
 def quota_of(settings: Any) -> int | None:
-    quota = (settings.ops or {}).get("quota_soft")
+    quota = settings.operations.quota_soft
     return int(quota) if quota else None
 
 

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limits", required=True, help="grading limits, as JSON")
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
+    from coursehub.config.models import GradingLimitsConfig
     from coursehub.db.session import Database
     from coursehub.grading.autograde import grade_submission
     from coursehub.grading.grader import limits_from
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     code = 0
     try:
-        result = grade_submission(store, args.gid, limits_from({"limits": json.loads(args.limits)}))
+        limits = limits_from(GradingLimitsConfig.model_validate_json(args.limits))
+        result = grade_submission(store, args.gid, limits)
     except Exception as exc:  # noqa: BLE001 - recorded on the grading, shown to staff
         result = {"state": "failed", "outcome": f"the grader failed: {exc}"[:300]}
         code = 1

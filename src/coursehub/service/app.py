@@ -61,12 +61,12 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             from coursehub.service.tasks.lti import start_background
 
             tasks.extend(start_background(app))
-        every = (settings.ops.get("stats") or {}).get("sample_every", 0)
+        every = settings.ops.stats.sample_every if settings.ops else 0
         if settings.database_url and settings.data_dir and every:
             from coursehub.service.tasks.monitor import monitor_forever
 
             tasks.append(asyncio.create_task(monitor_forever(app, every)))
-        if settings.backup:
+        if settings.backup is not None:
             from coursehub.service.tasks.backups import start_backup_schedule
 
             tasks.extend(start_backup_schedule(settings.backup))

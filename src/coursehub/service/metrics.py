@@ -114,7 +114,7 @@ def metrics_of(app: Any) -> ServiceMetrics:
 
 
 def enabled(app: Any) -> bool:
-    return bool(app.state.settings.ops.get("metrics", True))
+    return app.state.settings.operations.metrics
 
 
 # --- requests -------------------------------------------------------------------------
@@ -325,9 +325,10 @@ def _outbox_metrics(app: Any) -> Iterator[Metric]:
 
 
 def _backup_metrics(app: Any) -> Iterator[Metric]:
-    folder = (app.state.settings.backup or {}).get("dir")
-    if not folder:
+    schedule = app.state.settings.backup
+    if schedule is None:
         return
+    folder = schedule.dir
     from coursehub.backups.create import backup_time, list_backups
 
     found = list_backups(Path(folder))

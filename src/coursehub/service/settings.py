@@ -7,9 +7,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import TypeVar
 from urllib.parse import urlparse
 
+from pydantic import BaseModel, ValidationError
+
+from coursehub.config.service_sections import (
+    BackupSection,
+    GradingSection,
+    LtiSection,
+    OpsSection,
+)
+from coursehub.config.translate.services import BACKUP_ENV
 from coursehub.core.errors import CoursehubError
+
+S = TypeVar("S", bound=BaseModel)
 
 
 class ServiceConfigError(CoursehubError):
@@ -61,18 +73,17 @@ class ServiceSettings:
     events_rate: float = 20.0  # per student per second (0: unlimited)
     events_burst: int = 200
     events_max_stored: int = 5_000_000
-    # the grading section of coursehub.yaml (see config.translate.grading_settings)
-    grading: dict = field(default_factory=dict, hash=False, compare=False)
-    # the LMS settings (see config.translate: COURSEHUB_LTI): enabled, username_claim,
-    # auto_create_courses, grade_passback, roster_sync_seconds, public_url
-    lti: dict = field(default_factory=dict, hash=False, compare=False)
-    # scheduled backups (config.translate.services.backup_environment): COURSEHUB_BACKUP
-    backup: dict = field(default_factory=dict, hash=False, compare=False)
-    # operations (config.translate.ops_settings): COURSEHUB_OPS with keys idle
-    # ({timeout, max_age, courses: {course: {timeout, max_age}}, runaway_after}),
-    # stats ({sample_every, raw_retention, retention}), quota_soft (bytes or null),
-    # metrics (bool), hooks_dir, hooks_timeout
-    ops: dict = field(default_factory=dict, hash=False, compare=False)
+    # coursehub.yaml's sections for the service, parsed with their models
+    # (config/service_sections.py): absent ones are off (no LMS, no schedule, no monitor)
+    grading: GradingSection = field(default_factory=GradingSection, compare=False)
+    lti: LtiSection = field(default_factory=LtiSection, compare=False)
+    backup: BackupSection | None = field(default=None, compare=False)
+    ops: OpsSection | None = field(default=None, compare=False)
+
+    @property
+    def operations(self) -> OpsSection:
+        """COURSEHUB_OPS, or its defaults when the hub gave none."""
+        return self.ops or OpsSection()
 
     @property
     def hub_prefix(self) -> str:
@@ -117,10 +128,10 @@ class ServiceSettings:
         rate = _float(get, "COURSEHUB_EVENTS_RATE", "20", problems)
         burst = _int(get, "COURSEHUB_EVENTS_BURST", "200", problems)
         max_stored = _int(get, "COURSEHUB_EVENTS_MAX_STORED", "5000000", problems)
-        grading = _json_object(get, "COURSEHUB_GRADING", problems)
-        lti = _json_object(get, "COURSEHUB_LTI", problems)
-        backup = _json_object(get, "COURSEHUB_BACKUP", problems)
-        ops = _json_object(get, "COURSEHUB_OPS", problems)
+        grading = _section(get, "COURSEHUB_GRADING", GradingSection, problems)
+        lti = _section(get, "COURSEHUB_LTI", LtiSection, problems)
+        backup = _section(get, BACKUP_ENV, BackupSection, problems)
+        ops = _section(get, "COURSEHUB_OPS", OpsSection, problems)
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -151,8 +162,8 @@ class ServiceSettings:
             events_rate=rate,
             events_burst=max(burst, 1),
             events_max_stored=max_stored,
-            grading=grading,
-            lti=lti,
+            grading=grading or GradingSection(),
+            lti=lti or LtiSection(),
             backup=backup,
             ops=ops,
         )
@@ -172,15 +183,21 @@ def _access_scopes(raw: str, service_name: str, problems: list[str]) -> frozense
     return frozenset(scopes)
 
 
-def _json_object(get: Callable[[str, str], str], name: str, problems: list[str]) -> dict:
+def _section(
+    get: Callable[[str, str], str], name: str, model: type[S], problems: list[str]
+) -> S | None:
+    """The section in variable `name` (None when unset), checked by its model."""
+    raw = get(name, "")
+    if not raw:
+        return None
     try:
-        value = json.loads(get(name, "{}"))
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        problems.append(f"{name}: expected a JSON object")
-        return {}
-    return value
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'the value'}: {e['msg']}" for e in exc.errors()
+        )
+        problems.append(f"{name}: {where}")
+        return None
 
 
 def _int(get: Callable[[str, str], str], name: str, default: str, problems: list[str]) -> int:

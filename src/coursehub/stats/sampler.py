@@ -100,9 +100,9 @@ def recorder(
     db: Database, courses: Callable[[], Iterable[str]], settings: Any
 ) -> Callable[[list[ServerState] | None, datetime], None]:
     """The statistics recorder: `courses()` names the courses sampled each round."""
-    stats = settings.ops.get("stats") or {}
-    raw_retention = timedelta(seconds=int(stats.get("raw_retention") or 14 * 86400))
-    retention = timedelta(seconds=int(stats.get("retention") or 400 * 86400))
+    stats = settings.operations.stats
+    raw_retention = timedelta(seconds=stats.raw_retention)
+    retention = timedelta(seconds=stats.retention)
     data_dir = Path(settings.data_dir)
     psutil.cpu_percent(interval=None)  # the first call only starts the measurement
 

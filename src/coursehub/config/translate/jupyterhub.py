@@ -15,6 +15,13 @@ from typing import Any
 
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.models import CoursehubConfig
+from coursehub.config.service_sections import (
+    GradingJobTarget,
+    GradingSection,
+    IdleSection,
+    LtiSection,
+    OpsSection,
+)
 from coursehub.core.errors import CoursehubError
 from coursehub.core.roles import CLI_SERVICE_NAME, CULLER_SERVICE_NAME, ROLE_GROUPS, SERVICE_NAME
 
@@ -55,45 +62,43 @@ def grading_settings(config: CoursehubConfig, machine: Machine) -> str:
     """The grading section for the service, as one JSON value (paths, no secrets)."""
     grading = config.grading
     parallel = grading.parallel if grading.parallel != "auto" else max(1, machine.cpu_count)
-    return json.dumps(
-        {
-            "parallel": parallel,
-            "max_queued": grading.max_queued,
-            "limits": grading.limits.model_dump(),
-            "remote_api": grading.remote_api.model_dump(mode="json"),
-            "slurm": grading_slurm_settings(config) if grading.run_on == "slurm" else None,
-        }
+    section = GradingSection(
+        parallel=parallel,
+        max_queued=grading.max_queued,
+        limits=grading.limits,
+        remote_api=grading.remote_api,
+        slurm=grading_slurm_settings(config) if grading.run_on == "slurm" else None,
     )
+    return section.model_dump_json()
 
 
-def grading_slurm_settings(config: CoursehubConfig) -> dict[str, Any]:
+def grading_slurm_settings(config: CoursehubConfig) -> GradingJobTarget:
     """Where grading jobs go (grading.run_on: slurm): the cluster of spawn.slurm, with
     grading.slurm's partition, account and qos over the site's."""
     slurm = config.spawn.slurm
     own = config.grading.slurm
-    return {
-        "conf": str(slurm.conf) if slurm.conf else "",
-        "bin_dir": str(slurm.bin_dir) if slurm.bin_dir else "",
-        "partition": (own and own.partition) or slurm.partition or "",
-        "account": (own and own.account) or slurm.account or "",
-        "qos": (own and own.qos) or slurm.qos or "",
-        "options": list(slurm.options),
-    }
+    return GradingJobTarget(
+        conf=str(slurm.conf) if slurm.conf else "",
+        bin_dir=str(slurm.bin_dir) if slurm.bin_dir else "",
+        partition=(own and own.partition) or slurm.partition or "",
+        account=(own and own.account) or slurm.account or "",
+        qos=(own and own.qos) or slurm.qos or "",
+        options=list(slurm.options),
+    )
 
 
 def lti_settings(config: CoursehubConfig) -> str:
     """The LMS section for the service, as one JSON value (no secrets)."""
     lti = config.lti
-    return json.dumps(
-        {
-            "enabled": "lti" in config.auth.methods,
-            "username_claim": lti.username_claim,
-            "auto_create_courses": lti.auto_create_courses,
-            "grade_passback": lti.grade_passback,
-            "roster_sync_seconds": int(lti.roster_sync),
-            "public_url": public_url(config),
-        }
+    section = LtiSection(
+        enabled="lti" in config.auth.methods,
+        username_claim=lti.username_claim,
+        auto_create_courses=lti.auto_create_courses,
+        grade_passback=lti.grade_passback,
+        roster_sync_seconds=int(lti.roster_sync),
+        public_url=public_url(config),
     )
+    return section.model_dump_json()
 
 
 def coursehub_database_url(config: CoursehubConfig, layout: DataLayout) -> str:
@@ -483,31 +488,21 @@ def ops_settings(config: CoursehubConfig) -> str:
     idle = config.idle
     site = config.site
     host = "127.0.0.1" if site.bind_address in ("0.0.0.0", "::", "") else site.bind_address
-    return json.dumps(
-        {
-            # where the service reaches course servers (their REST API) through the proxy
-            "proxy_url": f"http://{host}:{site.port}",
-            "idle": {
-                "timeout": idle.timeout,
-                "max_age": idle.max_age,
-                "runaway_after": idle.runaway_after,
-                "courses": {
-                    name: {"timeout": c.timeout, "max_age": c.max_age}
-                    for name, c in idle.courses.items()
-                },
-            },
-            "stats": {
-                "sample_every": config.stats.sample_every,
-                "raw_retention": config.stats.raw_retention,
-                "retention": config.stats.retention,
-            },
-            "quota_soft": config.quota.soft,
-            "metrics": config.metrics.enabled,
-            "hooks_dir": str(config.hooks.dir) if config.hooks.dir else "",
-            "hooks_timeout": config.hooks.timeout,
-        },
-        sort_keys=True,
+    section = OpsSection(
+        proxy_url=f"http://{host}:{site.port}",
+        idle=IdleSection(
+            timeout=idle.timeout,
+            max_age=idle.max_age,
+            runaway_after=idle.runaway_after,
+            courses=idle.courses,
+        ),
+        stats=config.stats,
+        quota_soft=config.quota.soft,
+        metrics=config.metrics.enabled,
+        hooks_dir=str(config.hooks.dir) if config.hooks.dir else "",
+        hooks_timeout=config.hooks.timeout,
     )
+    return section.model_dump_json()
 
 
 def hub_roles(config: CoursehubConfig) -> list[dict[str, Any]]:

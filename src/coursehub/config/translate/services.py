@@ -3,9 +3,8 @@ need coursehub.yaml's own path, which `translate()` does not know."""
 
 from __future__ import annotations
 
-import json
-
 from coursehub.config.loader import LoadedConfig
+from coursehub.config.service_sections import BackupSection
 
 BACKUP_ENV = "COURSEHUB_BACKUP"
 
@@ -15,10 +14,7 @@ def backup_environment(loaded: LoadedConfig) -> dict[str, str]:
     backup = loaded.config.backup
     if backup.dir is None or loaded.path is None:
         return {}
-    settings = {
-        "dir": str(backup.dir),
-        "every_seconds": int(backup.every),
-        "keep": backup.keep,
-        "config_file": str(loaded.path),
-    }
-    return {BACKUP_ENV: json.dumps(settings)}
+    section = BackupSection(
+        dir=backup.dir, config_file=loaded.path, every_seconds=backup.every, keep=backup.keep
+    )
+    return {BACKUP_ENV: section.model_dump_json()}

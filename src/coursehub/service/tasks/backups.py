@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from coursehub.backups.create import (
     BackupSources,
@@ -22,6 +20,7 @@ from coursehub.backups.create import (
     take_backup,
 )
 from coursehub.config.loader import load_config
+from coursehub.config.service_sections import BackupSection
 
 log = logging.getLogger("coursehub.service")
 RETRY_SECONDS = 600  # after a failed backup, try again this soon (or at `every`)
@@ -57,11 +56,10 @@ async def backup_forever(config_file: Path, dest: Path, every_seconds: float, ke
         log.info("scheduled backup written to %s (%d old removed)", taken, len(removed))
 
 
-def start_backup_schedule(settings: Mapping[str, Any]) -> list[asyncio.Task]:
-    """Start the loop described by `settings` (the COURSEHUB_BACKUP object), if any."""
-    if not settings.get("dir") or not settings.get("config_file"):
+def start_backup_schedule(schedule: BackupSection | None) -> list[asyncio.Task]:
+    """Start the loop `schedule` (COURSEHUB_BACKUP) describes, if any."""
+    if schedule is None or schedule.config_file is None:
         return []
-    every = max(60.0, float(settings.get("every_seconds") or 86400))
-    keep = max(1, int(settings.get("keep") or 7))
-    loop = backup_forever(Path(settings["config_file"]), Path(settings["dir"]), every, keep)
+    every = max(60.0, float(schedule.every_seconds))
+    loop = backup_forever(schedule.config_file, schedule.dir, every, schedule.keep)
     return [asyncio.create_task(loop)]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coursehub.config.models import RemoteGradingConfig
+from coursehub.config.service_sections import GradingSection
 from coursehub.grading.grader import limits_from
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
@@ -16,12 +18,12 @@ from coursehub.grading.workers import Graded, GradingWorkers
 from coursehub.service.course_access import database_for
 
 
-def _grader(section: dict[str, Any], settings: Any) -> Callable[..., dict[str, Any]]:
+def _grader(section: GradingSection, settings: Any) -> Callable[..., dict[str, Any]]:
     """grade_submission, or a Slurm job per grading (grading.run_on: slurm)."""
-    if section.get("slurm"):
+    if section.slurm is not None:
         from coursehub.grading.slurm_grader import SlurmGrader
 
-        return SlurmGrader(section["slurm"], settings.database_url, Path(settings.data_dir))
+        return SlurmGrader(section.slurm, settings.database_url, Path(settings.data_dir))
     from coursehub.grading.autograde import grade_submission
 
     return grade_submission
@@ -32,7 +34,7 @@ class GradingService:
     store: GradingStore
     workers: GradingWorkers | None  # None where nothing may grade (not root)
     max_queued: int
-    remote: dict[str, Any] = field(default_factory=dict)
+    remote: RemoteGradingConfig = field(default_factory=RemoteGradingConfig)
 
     def wake(self) -> None:
         if self.workers is not None:
@@ -51,19 +53,17 @@ def grading_of(app: Any) -> GradingService:
     state = app.state
     if getattr(state, "grading", None) is None:
         settings = state.settings
-        section = settings.grading or {}
+        section = settings.grading
         store = GradingStore(database_for(app), GradingPaths(Path(settings.data_dir)))
         workers = None
         if os.geteuid() == 0:
             workers = GradingWorkers(
                 store,
-                limits_from(section),
-                int(section.get("parallel", 1)),
+                limits_from(section.limits),
+                section.parallel,
                 grade=_grader(section, settings),
             )
-        state.grading = GradingService(
-            store, workers, int(section.get("max_queued", 500)), section.get("remote_api", {})
-        )
+        state.grading = GradingService(store, workers, section.max_queued, section.remote_api)
     return state.grading
 
 

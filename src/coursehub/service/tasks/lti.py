@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from coursehub.config.layout import DataLayout
+from coursehub.config.service_sections import LtiSection
 from coursehub.core.errors import CoursehubError
 from coursehub.engines.hub_api import HubClient
 from coursehub.lti.grade_sync import score_listener, send_forever
@@ -30,16 +31,16 @@ ROSTER_CHECK_MAX = 600.0  # how often due rosters are looked for, at most this a
 _making_tokens = threading.Lock()  # the sender and the roster sync start together
 
 
-def lti_settings(app: Any) -> dict[str, Any]:
-    return getattr(app.state.settings, "lti", None) or {}
+def lti_settings(app: Any) -> LtiSection:
+    return app.state.settings.lti
 
 
 def grade_passback(app: Any) -> bool:
-    return bool(lti_settings(app).get("grade_passback", True))
+    return lti_settings(app).grade_passback
 
 
 def username_claim(app: Any) -> str:
-    return str(lti_settings(app).get("username_claim") or "email")
+    return lti_settings(app).username_claim
 
 
 def tokens_for(app: Any) -> ServiceTokens:
@@ -132,7 +133,7 @@ def start_background(app: Any) -> list[asyncio.Task]:
     feature is on and the service has a database and data directory."""
     settings = app.state.settings
     lti = lti_settings(app)
-    if not lti.get("enabled") or not settings.database_url or not settings.data_dir:
+    if not lti.enabled or not settings.database_url or not settings.data_dir:
         return []
     tasks: list[asyncio.Task] = []
     if grade_passback(app):
@@ -141,7 +142,7 @@ def start_background(app: Any) -> list[asyncio.Task]:
         if workers is not None:
             workers.listeners.append(score_listener(database_for(app), wake=wake.set))
         tasks.append(asyncio.create_task(_closing(app, _sender(app)), name="lti-grades"))
-    seconds = int(lti.get("roster_sync_seconds") or 0)
+    seconds = lti.roster_sync_seconds
     if seconds > 0:
         tasks.append(asyncio.create_task(_rosters(app, seconds), name="lti-rosters"))
     return tasks

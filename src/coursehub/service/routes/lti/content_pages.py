@@ -226,13 +226,13 @@ async def choose_course(
     except _Refusal as exc:
         return _refused(request, exc)
     courses = await asyncio.to_thread(_linkable, request, user)
-    lti = getattr(request.app.state.settings, "lti", None) or {}
+    lti = request.app.state.settings.lti
     return render(
         request,
         "lti/choose_course.html",
         lms_title=context.title or context.label or context.context_id,
         courses=courses,
-        can_create=bool(lti.get("auto_create_courses", True)),
+        can_create=lti.auto_create_courses,
         action=request.url.path,
     )
 
@@ -243,14 +243,14 @@ async def link_course(
 ) -> Response:
     form = await request.form()
     choice = str(form.get("course") or "")
-    lti = getattr(request.app.state.settings, "lti", None) or {}
+    lti = request.app.state.settings.lti
     try:
         record = await asyncio.to_thread(_launch_for, request, launch_id, user, "link")
         context = await asyncio.to_thread(_context, request, record)
         if context.course:
             raise _Refusal(409, f"This LMS course is already linked to {context.course}.")
         db, store = database_for(request.app), store_for(request.app)
-        allowed = choice == "+new" and lti.get("auto_create_courses", True)
+        allowed = choice == "+new" and lti.auto_create_courses
         if not allowed and choice not in await asyncio.to_thread(_linkable, request, user):
             raise _Refusal(403, "You can link this LMS course only to a course you teach.")
         # Claimed before linking: two posts at once cannot both link or create.

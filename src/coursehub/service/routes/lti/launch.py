@@ -29,6 +29,7 @@ from coursehub.accounts.signin_tickets import (
     new_binding,
 )
 from coursehub.config.layout import DataLayout
+from coursehub.config.service_sections import LtiSection
 from coursehub.core.errors import CoursehubError
 from coursehub.lti.course_link import (
     create_course_for_context,
@@ -93,14 +94,14 @@ async def tool_jwks(request: Request) -> JSONResponse:
     return JSONResponse(jwks(key), headers={"Cache-Control": "public, max-age=300"})
 
 
-def _lti(request: Request) -> dict[str, Any]:
-    return getattr(request.app.state.settings, "lti", None) or {}
+def _lti(request: Request) -> LtiSection:
+    return request.app.state.settings.lti
 
 
 def launch_url(request: Request) -> str:
     """The redirect URI registered with every platform (must match exactly)."""
     settings = request.app.state.settings
-    public = (_lti(request).get("public_url") or settings.public_url or "").rstrip("/")
+    public = (_lti(request).public_url or settings.public_url or "").rstrip("/")
     return f"{public}{settings.service_prefix}lti/launch"
 
 
@@ -118,7 +119,7 @@ def _state_cookie(state: str) -> str:
 
 def _cookie_args(request: Request) -> dict[str, Any]:
     settings = request.app.state.settings
-    secure = browser_uses_https(request, _lti(request).get("public_url") or settings.public_url)
+    secure = browser_uses_https(request, _lti(request).public_url or settings.public_url)
     # Inside an LMS iframe the launch is a cross-site POST: only SameSite=None cookies
     # come back with it, and browsers take those only with Secure (https).
     return {
@@ -154,7 +155,7 @@ async def _params(request: Request) -> dict[str, str]:
 @router.api_route("/lti/login", methods=["GET", "POST"], include_in_schema=False)
 async def lti_login(request: Request) -> Response:
     """OIDC login initiation: the LMS sends the browser here first."""
-    if not _lti(request).get("enabled"):
+    if not _lti(request).enabled:
         return error_response(request, 404, "Sign-in from an LMS is not turned on on this site.")
     try:
         params = await _params(request)
@@ -261,7 +262,7 @@ def _unverified_issuer(id_token: str) -> Any:
 @router.post("/lti/launch", include_in_schema=False)
 async def lti_launch(request: Request) -> Response:
     """The platform posts the signed id_token (and our state) here."""
-    if not _lti(request).get("enabled"):
+    if not _lti(request).enabled:
         return error_response(request, 404, "Sign-in from an LMS is not turned on on this site.")
     if int(request.headers.get("content-length") or 0) > MAX_LAUNCH_BYTES:
         exc = LaunchRefused("too_large", "the launch is far larger than any LTI launch", 413)
@@ -340,7 +341,7 @@ def _land(request: Request, launch: ValidLaunch) -> _Landing:
     lti = _lti(request)
     db = database_for(request.app)
     courses = store_for(request.app)
-    claim = lti.get("username_claim") or "email"
+    claim = lti.username_claim
     person = LmsPerson.from_claims(launch.claims)
     identities = IdentityStore(db)
     new_identity = identities.known(launch.platform.id, person.subject) is None
@@ -358,7 +359,7 @@ def _land(request: Request, launch: ValidLaunch) -> _Landing:
                 409,
             )
         teaches = [e for e in courses.courses_of(username) if e.role == "instructor"]
-        if lti.get("auto_create_courses", True) and not teaches:
+        if lti.auto_create_courses and not teaches:
             layout = DataLayout(Path(settings.data_dir))
             course = create_course_for_context(db, layout, courses, context.pk, username)
             log.info("LTI: created course %s for LMS course %r", course, context.title)

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
+from coursehub.config.models import RemoteGradingConfig
 from coursehub.courses.paths import PathRejected, check_relative_path
 from coursehub.grading import lifecycle, otter_format
 from coursehub.grading.autograde import otter_tests
@@ -59,8 +60,8 @@ RETRY_AFTER = "30"
 _STOPPED_CELL = re.compile(r"^cell (\d+): stopped after (\d+) s$", re.MULTILINE)
 
 
-def remote_section(app: Any) -> dict[str, Any]:
-    return (app.state.settings.grading or {}).get("remote_api") or {}
+def remote_section(app: Any) -> RemoteGradingConfig:
+    return app.state.settings.grading.remote_api
 
 
 def remote_auth_settings(app: Any) -> RemoteAuthSettings:
@@ -71,11 +72,12 @@ def remote_auth_settings(app: Any) -> RemoteAuthSettings:
     return cached
 
 
-def settings_from(section: dict[str, Any]) -> RemoteAuthSettings:
+def settings_from(section: RemoteGradingConfig | dict[str, Any]) -> RemoteAuthSettings:
     """RemoteAuthSettings from coursehub.yaml's grading.remote_api; a shared secret
     file others may read is refused like a short secret."""
-    secret = Path(section["secret_file"]) if section.get("secret_file") else None
-    public = Path(section["public_key_file"]) if section.get("public_key_file") else None
+    if isinstance(section, dict):
+        section = RemoteGradingConfig.model_validate(section)
+    secret, public = section.secret_file, section.public_key_file
     try:
         if secret is not None and secret.exists():
             mode = secret.stat().st_mode
@@ -84,9 +86,7 @@ def settings_from(section: dict[str, Any]) -> RemoteAuthSettings:
                     f"{secret} can be read by other accounts (mode {stat.filemode(mode)}); "
                     f"run `chmod 600 {secret}`"
                 )
-        return load_settings(
-            str(section.get("audience") or ""), str(section.get("issuer") or ""), secret, public
-        )
+        return load_settings(section.audience, section.issuer or "", secret, public)
     except RemoteAuthConfigError as exc:
         raise RemoteAuthConfigError(f"grading.remote_api: {exc}") from None
 
@@ -94,7 +94,7 @@ def settings_from(section: dict[str, Any]) -> RemoteAuthSettings:
 @asynccontextmanager
 async def _check_settings_at_start(app: FastAPI) -> AsyncIterator[None]:
     """A bad secret or key stops the service at start-up, not at the first request."""
-    if remote_section(app).get("enabled"):
+    if remote_section(app).enabled:
         try:
             remote_auth_settings(app)
         except RemoteAuthConfigError as exc:
@@ -108,7 +108,7 @@ router = APIRouter(lifespan=_check_settings_at_start)
 
 async def remote_caller(request: Request) -> dict[str, Any]:
     """Dependency: the verified JWT claims, or 404 (API off) / 401 (token refused)."""
-    if not remote_section(request.app).get("enabled"):
+    if not remote_section(request.app).enabled:
         raise ApiError(404, "There is nothing at this address.")
     settings = remote_auth_settings(request.app)
     try:
@@ -330,7 +330,7 @@ async def delete_assignment(
 
 def _wait_seconds(request: Request) -> float:
     """grading.remote_api.wait, or less when the caller asks (?wait=SECONDS)."""
-    longest = float(remote_section(request.app).get("wait") or 180)
+    longest = float(remote_section(request.app).wait)
     asked = request.query_params.get("wait")
     if asked is None:
         return longest

@@ -163,8 +163,7 @@ async def course_servers(request: Request, course: str) -> list[ServerState]:
 
 
 def _runaway_after(request: Request) -> timedelta:
-    idle = request.app.state.settings.ops.get("idle") or {}
-    return timedelta(seconds=int(idle.get("runaway_after") or 0))
+    return timedelta(seconds=request.app.state.settings.operations.idle.runaway_after)
 
 
 def _servers_url(request: Request, course: str) -> str:
