@@ -61,14 +61,14 @@ class ServiceSettings:
     events_rate: float = 20.0  # per student per second (0: unlimited)
     events_burst: int = 200
     events_max_stored: int = 5_000_000
-    # the grading section of coursehub.yaml (see config.translate.grading_settings)
+    # the grading section of coursehub.yaml (see config.translate.jupyterhub.grading_settings)
     grading: dict = field(default_factory=dict, hash=False, compare=False)
-    # the LMS settings (see config.translate: COURSEHUB_LTI): enabled, username_claim,
+    # the LMS settings (see config.translate.jupyterhub: COURSEHUB_LTI): enabled, username_claim,
     # auto_create_courses, grade_passback, roster_sync_seconds, public_url
     lti: dict = field(default_factory=dict, hash=False, compare=False)
     # scheduled backups (config.translate.services.backup_environment): COURSEHUB_BACKUP
     backup: dict = field(default_factory=dict, hash=False, compare=False)
-    # operations (config.translate.ops_settings): COURSEHUB_OPS with keys idle
+    # operations (config.translate.jupyterhub.ops_settings): COURSEHUB_OPS with keys idle
     # ({timeout, max_age, courses: {course: {timeout, max_age}}, runaway_after}),
     # stats ({sample_every, raw_retention, retention}), quota_soft (bytes or null),
     # metrics (bool), hooks_dir, hooks_timeout
