@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import psutil
 
 KINDS = (
-    ("server template", ("zygote.template",)),
+    ("server template", ("coursehub.forking.servers.template",)),
     ("student servers", ("coursehub.student.singleuser", "jupyterhub-singleuser")),
-    ("kernels", ("ipykernel", "kernel_template")),
+    ("kernels", ("ipykernel", "forking/kernels/template.py")),
     ("coursehub service", ("coursehub.service",)),
     ("proxy", ("configurable-http-proxy",)),
     ("hub", ("jupyterhub",)),

@@ -1,7 +1,7 @@
 """coursehub.yaml sections of the container backends: spawn.kubernetes, spawn.docker.
 
-Only their shape lives here; what each becomes is in coursehub.k8s (values and
-manifests for a cluster) and coursehub.containers (DockerSpawner settings).
+Only their shape lives here; what each becomes is in coursehub.config.translate: helm
+and k8s_manifests (values and manifests for a cluster), docker (DockerSpawner settings).
 """
 
 from __future__ import annotations

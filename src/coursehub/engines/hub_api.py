@@ -1,4 +1,4 @@
-"""A small client for the running hub's REST API, used by the CLI and `up`."""
+"""A small client for the running hub's REST API, used by the CLI, `up` and the service."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Age is decided here, not by `cull_idle`'s site-wide `max_age`, so it can be per 
 Servers are only stopped: named servers are never removed (the student's next open
 starts the same workspace) and no file is touched.
 
-The policy comes as JSON in COURSEHUB_CULL_POLICY (made by config/translate.py);
+The policy comes as JSON in COURSEHUB_CULL_POLICY (made by config/translate/jupyterhub.py);
 JupyterHub gives its managed services JUPYTERHUB_API_URL and JUPYTERHUB_API_TOKEN.
 """
 

@@ -1,6 +1,6 @@
 """Who is calling: the identity model and the contract for resolving it through the hub.
 
-The app only talks to an `IdentityResolver`; `hub.HubIdentityResolver` is the real one
+The app only talks to an `IdentityResolver`; `hub_oauth.HubIdentityResolver` is the real one
 (backed by JupyterHub's HubOAuth) and unit tests inject a fake.
 """
 

@@ -1,6 +1,6 @@
 """The hub side of fast kernel starts: one kernel template per built course environment.
 
-A kernel template (kernel_template.py, run by path with the course environment's own
+A kernel template (forking/kernels/template.py, run by path with the course environment's own
 Python) has imported ipykernel once and forks each student's kernel; students'
 servers reach it through the ``coursehub-forked`` kernel provisioner named in the
 course's kernelspec, and start kernels cold whenever it is not there.

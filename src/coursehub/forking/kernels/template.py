@@ -1,6 +1,6 @@
 """The kernel template of one course environment (stdlib only; run by path).
 
-    <env>/bin/python /path/to/kernel_template.py --socket PATH --env-stamp STAMP
+    <env>/bin/python /path/to/coursehub/forking/kernels/template.py --socket PATH --env-stamp STAMP
 
 Started by the hub (root, environment of PATH/LANG only, no secret) with the course
 environment's own interpreter, which does not have coursehub installed. It imports

@@ -3,7 +3,7 @@
 - `/hub/coursehub/signin?ticket=T` (method lti): the coursehub service validated an LTI
   launch and issued a one-time ticket (accounts.signin_tickets).
 - `/hub/login?auth_token=JWT` and `/hub/jwt_login?auth_token=JWT` (method jwt): a link made
-  by an LMS plugin, checked by hub.auth_jwt.
+  by an LMS plugin, checked by hub.auth.jwt.
 
 Both go through JupyterHub's `login_user`, so blocked users, check_allowed and
 post_auth_hook still apply. Neither the ticket nor the token is ever logged: the query is

@@ -382,7 +382,7 @@ class CoursehubSpawner(LocalProcessSpawner):
         await asyncio.to_thread(Cgroups().remove, self.unit_name)
 
     async def _run_hooks(self) -> None:
-        """site/ then <course>/ hooks, as root then as the student (startup_hooks)."""
+        """site/ then <course>/ hooks, as root then as the student (hooks.py)."""
         course = self._course
         home = Path(self.home_dir)
         context = HookContext(
