@@ -22,6 +22,7 @@ from coursehub.db.session import Database, ensure_schema
 from coursehub.events.broker import LiveBroker
 from coursehub.events.live import LiveStore
 from coursehub.events.schema import EventIn
+from coursehub.service.context import context_of
 from coursehub.service.routes.live.pages import stream_ticket
 from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, assert_error, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
@@ -248,9 +249,8 @@ def test_tickets_are_bound_to_the_cookie_and_course(site) -> None:  # noqa: ANN0
 
 
 async def test_posted_events_are_published_to_the_course_dashboards(site) -> None:  # noqa: ANN001
-    from coursehub.service.routes.events.api import broker_for
 
-    sub = broker_for(site).subscribe("algebra", NB)
+    sub = context_of(site).broker.subscribe("algebra", NB)
     async with client(site) as c:
         tail = tail_of(
             _nb(_cell("1/0", 1, [{"output_type": "error", "ename": "ZeroDivisionError"}]))

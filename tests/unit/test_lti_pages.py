@@ -37,6 +37,7 @@ from coursehub.lti.keys import ToolKey, ensure_tool_key
 from coursehub.lti.launch_records import LaunchStore
 from coursehub.lti.platforms import PlatformStore
 from coursehub.service import cookies
+from coursehub.service.context import context_of
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, client, user
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.gitrepo import commit_all
@@ -172,7 +173,7 @@ def site(tmp_path: Path, tool_key: ToolKey) -> Iterator[Site]:
     )
     yield Site(app, db, courses, platform.id, linked_pk, unlinked_pk)
     if getattr(app.state, "database", None) is not None:
-        app.state.database.dispose()
+        context_of(app).database.dispose()
     db.dispose()
 
 

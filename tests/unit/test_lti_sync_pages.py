@@ -28,8 +28,8 @@ from coursehub.lti.identities import IdentityStore, LmsPerson
 from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
 from coursehub.lti.platforms import PlatformStore
 from coursehub.service import cookies
+from coursehub.service.context import context_of
 from coursehub.service.routes.lti import sync_pages as lti_sync_pages
-from coursehub.service.tasks.grading import grading_of
 from coursehub.service.tasks.lti import start_background
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
@@ -152,13 +152,13 @@ def site(tmp_path: Path, tool_key: ToolKey, sim: PlatformSimulator) -> Iterator[
     )
     if not any(getattr(r, "path", "") == PAGE.replace("algebra", "{course}") for r in app.routes):
         app.include_router(lti_sync_pages.router, prefix=PREFIX.rstrip("/"))
-    app.state.lti_grade_wake = asyncio.Event()
+    context_of(app).lti_grade_wake = asyncio.Event()
     yield app
     tokens = getattr(app.state, "lti_tokens", None)
     if tokens is not None:
         tokens.close()
     if getattr(app.state, "database", None) is not None:
-        app.state.database.dispose()
+        context_of(app).database.dispose()
 
 
 async def test_staff_see_the_linked_lms_course_and_every_score(site: FastAPI) -> None:
@@ -197,7 +197,7 @@ async def _signed_in(site: FastAPI, token: str) -> tuple[httpx.AsyncClient, str]
 
 
 def _rows(site: FastAPI) -> list[tuple[str, str]]:
-    with site.state.database.session() as s:
+    with context_of(site).database.session() as s:
         return [
             (r.username, r.status)
             for r in s.scalars(select(models.LtiGradeSync).order_by(models.LtiGradeSync.id))
@@ -216,11 +216,11 @@ async def test_resend_all_needs_the_xsrf_field_and_an_instructor(site: FastAPI) 
         assert xsrf
         bare = await c.post(f"{PAGE}/resend", data={}, headers=NAVIGATE)
         assert bare.status_code == 403 and _rows(site) == [("sam", "failed")]
-        assert not site.state.lti_grade_wake.is_set()
+        assert not context_of(site).lti_grade_wake.is_set()
         done = await c.post(f"{PAGE}/resend", data={"_xsrf": xsrf}, headers=NAVIGATE)
         assert done.status_code == 303 and done.headers["location"].endswith("/lms?queued=1")
         assert _rows(site) == [("sam", "pending")]
-        assert site.state.lti_grade_wake.is_set()  # the sender goes at once
+        assert context_of(site).lti_grade_wake.is_set()  # the sender goes at once
         shown = await c.get(done.headers["location"], headers=NAVIGATE)
         assert "1 score queued for the LMS." in shown.text
     finally:
@@ -240,7 +240,7 @@ async def test_sync_roster_now_enrols_the_lms_members(
         assert "ok: 2 members listed" in shown.text
     finally:
         await c.aclose()
-    store = CourseStore(site.state.database, DataLayout(Path(site.state.settings.data_dir)))
+    store = context_of(site).courses
     assert store.role_of("algebra", "nina") == "student"
     assert sim.tokens_issued == 1
 
@@ -256,17 +256,17 @@ async def _until(check, what: str) -> None:  # noqa: ANN001
 async def test_the_background_work_sends_scores_and_syncs_rosters(
     site: FastAPI, sim: PlatformSimulator
 ) -> None:
-    workers = grading_of(site).workers
+    workers = context_of(site).grading.workers
     if workers is None:
         pytest.skip("grading workers exist only when the service runs as root")
     tasks = start_background(site)
     try:
         assert len(tasks) == 2 and len(workers.listeners) == 1
-        store = CourseStore(site.state.database, DataLayout(Path(site.state.settings.data_dir)))
+        store = context_of(site).courses
         # the roster is synced at start (never synced before)
         await _until(lambda: store.role_of("algebra", "nina") == "student", "nina enrolled")
         # a grading told to the workers' listeners reaches the LMS without anyone asking
-        with site.state.database.session() as s:
+        with context_of(site).database.session() as s:
             gid = s.scalar(select(models.Grading.id))
         await workers.tell(gid)
         await _until(lambda: bool(sim.scores), "the score sent")

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
+from coursehub.service.context import context_of
 from coursehub.service.identity import HubUser
 from coursehub.service.metrics import ServiceMetrics
 from tests.helpers.fake_hub import (
@@ -248,10 +249,7 @@ def _platform(s) -> int:  # noqa: ANN001
 
 
 def test_server_start_time_is_from_stopped_to_ready_as_links_see_it() -> None:
-    from fastapi import FastAPI
-
-    app = FastAPI()
-    app.state.settings = type("S", (), {"database_url": None, "backup": {}, "ops": {}})()
+    app, _ = build_app()
     metrics = ServiceMetrics(app)
     metrics.ready_seen("sam", "algebra")  # ready without a start seen: nothing to time
     metrics.start_seen("sam", "algebra")
@@ -265,7 +263,6 @@ def test_server_start_time_is_from_stopped_to_ready_as_links_see_it() -> None:
 def test_two_apps_keep_their_own_counters() -> None:
     a, _ = build_app()
     b, _ = build_app()
-    from coursehub.service.metrics import metrics_of
 
-    metrics_of(a).events_stored.inc(5)
-    assert metrics_of(b).registry.get_sample_value("coursehub_events_stored_total") == 0
+    context_of(a).metrics.events_stored.inc(5)
+    assert context_of(b).metrics.registry.get_sample_value("coursehub_events_stored_total") == 0

@@ -27,6 +27,7 @@ from coursehub.monitor.census import KernelState, ServerState
 from coursehub.monitor.kernel_watch import update_watch
 from coursehub.monitor.rollout import restartable, to_restart
 from coursehub.service import cookies
+from coursehub.service.context import context_of
 from coursehub.service.routes.staff.servers_page import server_rows
 from tests.helpers import stats_week as week
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
@@ -163,7 +164,7 @@ def site(tmp_path: Path):  # noqa: ANN201
         COURSEHUB_OPS=json.dumps({"proxy_url": "http://proxy", "idle": {"runaway_after": 1800}}),
     )
     fake = FakeHubApi(servers)
-    app.state.hub_api_client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    context_of(app).hub_api = httpx.AsyncClient(transport=httpx.MockTransport(fake))
     return app, fake
 
 
@@ -232,6 +233,6 @@ async def test_stop_kernel_stop_server_and_restart_idle(site) -> None:  # noqa: 
     async with client(app) as c:
         signed = cookies.sign(cookies.signing_key(API_TOKEN), "service-coursehub", "tok-amy")
         c.cookies.set("service-coursehub", signed)
-        own = hmac.new(app.state.cookie_key, f"xsrf|{signed}".encode(), hashlib.sha256)
+        own = hmac.new(context_of(app).cookie_key, f"xsrf|{signed}".encode(), hashlib.sha256)
         got = await c.post(f"{URL}/bob/stop", data={"_xsrf": own.hexdigest()[:40]}, headers=nav)
         assert got.status_code == 403 and "instructors" in got.text

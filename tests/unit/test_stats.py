@@ -26,6 +26,7 @@ from coursehub.db import models
 from coursehub.db.session import Database, ensure_schema
 from coursehub.monitor.census import KernelState, ServerState
 from coursehub.service import cookies
+from coursehub.service.context import context_of
 from coursehub.stats import rollup
 from coursehub.stats.csv_export import TABLES, safe_cell, to_csv
 from coursehub.stats.report import course_stats
@@ -379,13 +380,12 @@ def test_the_stats_command_prints_a_summary_without_the_hub(tmp_path: Path) -> N
 
 
 def test_the_monitor_recorder_rolls_up_samples_and_downsamples(site) -> None:  # noqa: ANN001
-    from coursehub.service.course_access import database_for
     from coursehub.service.tasks.monitor import recorders_for
 
     record = dict(recorders_for(site))["statistics"]
     now = datetime.now(UTC)
     record([_server("amy", week.COURSE, ("busy",))], now)
-    db = database_for(site)
+    db = context_of(site).database
     with db.session() as s:
         counted = s.scalar(select(func.sum(models.StatDaily.opens)))
         latest = s.scalars(

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from coursehub.service import auth, metrics, routes
+from coursehub.service.context import ServiceContext, context_of
 from coursehub.service.cookies import signing_key
 from coursehub.service.errors import install_error_handlers
 from coursehub.service.identity import IdentityResolver
@@ -38,24 +39,22 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
         if settings.autopull_seconds and settings.database_url and settings.data_dir:
-            from coursehub.service.course_access import store_for
             from coursehub.service.tasks.autopull import autopull_forever
 
-            pulls = autopull_forever(store_for(app), settings.autopull_seconds)
+            pulls = autopull_forever(context_of(app).courses, settings.autopull_seconds)
             tasks.append(asyncio.create_task(pulls))
         if settings.database_url:
-            from coursehub.service.routes.events.api import events_for
             from coursehub.service.tasks.event_retention import purge_events_forever
 
             purge = purge_events_forever(
-                events_for(app), settings.events_retention_seconds, settings.events_max_stored
+                context_of(app).events,
+                settings.events_retention_seconds,
+                settings.events_max_stored,
             )
             tasks.append(asyncio.create_task(purge))
         grading = None
         if settings.database_url and settings.data_dir:
-            from coursehub.service.tasks.grading import grading_of
-
-            grading = grading_of(app).workers
+            grading = context_of(app).grading.workers
             if grading is not None:
                 grading.start()
             from coursehub.service.tasks.lti import start_background
@@ -77,8 +76,8 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             task.cancel()
         # Let them finish their clean-up (the LMS sender closes its HTTP client).
         await asyncio.gather(*tasks, return_exceptions=True)
-        if getattr(app.state, "hub_api_client", None) is not None:
-            await app.state.hub_api_client.aclose()
+        if context_of(app).made("hub_api"):
+            await context_of(app).hub_api.aclose()
         await resolver.close()
         checker.close()
 
@@ -92,11 +91,14 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
         openapi_url=None,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.resolver = resolver
-    app.state.health = checker
-    app.state.templates = make_environment()
-    app.state.cookie_key = signing_key(settings.api_token)
+    app.state.context = ServiceContext(
+        settings=settings,
+        resolver=resolver,
+        health=checker,
+        templates=make_environment(),
+        cookie_key=signing_key(settings.api_token),
+        app=app,
+    )
 
     # The proxy forwards the full path, so every route lives under the service prefix.
     root = prefix.rstrip("/")

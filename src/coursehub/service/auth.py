@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
 from coursehub.service import cookies
+from coursehub.service.context import context_of
 from coursehub.service.errors import ApiError, error_response
 from coursehub.service.identity import HubUnavailable, HubUser, IdentityResolver, OAuthFailed
 
@@ -31,7 +32,7 @@ class LoginRequired(Exception):
 
 
 def resolver_of(request: Request) -> IdentityResolver:
-    return request.app.state.resolver
+    return context_of(request.app).resolver
 
 
 def header_token(request: Request) -> str | None:
@@ -68,7 +69,10 @@ async def identify(request: Request, *, form_checked: bool = False) -> HubUser |
     if token is None and (form_checked or cookie_auth_allowed(request)):
         raw = request.cookies.get(resolver.token_cookie_name)
         token = cookies.unsign(
-            request.app.state.cookie_key, resolver.token_cookie_name, raw, cookies.TOKEN_MAX_AGE
+            context_of(request.app).cookie_key,
+            resolver.token_cookie_name,
+            raw,
+            cookies.TOKEN_MAX_AGE,
         )
         from_cookie = raw is not None
     user = await resolver.user_for_token(token, session_id=session_id) if token else None
@@ -114,7 +118,7 @@ def _safe_next(next_url: str, prefix: str) -> str:
 
 
 async def _start_login(request: Request, exc: Exception) -> Response:
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     resolver = resolver_of(request)
     next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     base = resolver.state_cookie_name
@@ -127,7 +131,7 @@ async def _start_login(request: Request, exc: Exception) -> Response:
     cookies.set_signed_cookie(
         response,
         request,
-        key=request.app.state.cookie_key,
+        key=context_of(request.app).cookie_key,
         name=cookie_name,
         value=pending.state,
         path=settings.service_prefix,
@@ -146,9 +150,9 @@ router = APIRouter()
 @router.get("/oauth_callback", include_in_schema=False)
 async def oauth_callback(request: Request) -> Response:
     """Finish the hub's OAuth flow: check state, swap the code for a token, set the cookie."""
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     resolver = resolver_of(request)
-    key = request.app.state.cookie_key
+    key = context_of(request.app).cookie_key
     params = request.query_params
     if params.get("error"):
         reason = params.get("error_description") or params["error"]

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from coursehub.service.context import context_of
 from coursehub.service.identity import HubUnavailable
 from coursehub.service.templating import render
 
@@ -49,7 +50,7 @@ class ApiError(Exception):
 
 def wants_json(request: Request) -> bool:
     """API routes and health answer JSON; everything else is a page for a browser."""
-    prefix = request.app.state.settings.service_prefix
+    prefix = context_of(request.app).settings.service_prefix
     path = request.url.path
     return path.startswith(prefix + "api/") or path == prefix + "api" or path == prefix + "health"
 

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from coursehub.service.auth import identify, resolver_of
+from coursehub.service.context import context_of
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 
@@ -27,7 +28,7 @@ def xsrf_token(request: Request) -> str:
     raw = request.cookies.get(resolver_of(request).token_cookie_name)
     if not raw:
         return ""
-    key = request.app.state.cookie_key
+    key = context_of(request.app).cookie_key
     return hmac.new(key, f"xsrf|{raw}".encode(), hashlib.sha256).hexdigest()[:40]
 
 

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coursehub.service.auth import header_token, resolver_of
+from coursehub.service.context import context_of
 from coursehub.service.errors import CODES
 from coursehub.service.identity import HubUnavailable
 
@@ -106,15 +107,8 @@ class ServiceMetrics:
             self.server_start.observe(elapsed)
 
 
-def metrics_of(app: Any) -> ServiceMetrics:
-    state = app.state
-    if getattr(state, "metrics", None) is None:
-        state.metrics = ServiceMetrics(app)
-    return state.metrics
-
-
 def enabled(app: Any) -> bool:
-    return app.state.settings.operations.metrics
+    return context_of(app).settings.operations.metrics
 
 
 # --- requests -------------------------------------------------------------------------
@@ -168,7 +162,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            metrics = metrics_of(self.owner)
+            metrics = context_of(self.owner).metrics
             method = scope.get("method", "")
             if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
                 method = "other"  # a hostile verb must not make a new series
@@ -184,17 +178,17 @@ REJECT_REASONS = {400: "invalid", 403: "forbidden", 413: "too_large", 429: "rate
 
 def events_received(app: Any, count: int) -> None:
     if enabled(app):
-        metrics_of(app).events_received.inc(count)
+        context_of(app).metrics.events_received.inc(count)
 
 
 def events_stored(app: Any, count: int) -> None:
     if enabled(app):
-        metrics_of(app).events_stored.inc(count)
+        context_of(app).metrics.events_stored.inc(count)
 
 
 def event_post_rejected(app: Any, status: int) -> None:
     if enabled(app):
-        metrics_of(app).events_rejected.labels(REJECT_REASONS.get(status, "error")).inc()
+        context_of(app).metrics.events_rejected.labels(REJECT_REASONS.get(status, "error")).inc()
 
 
 # --- read at scrape time ----------------------------------------------------------------
@@ -210,7 +204,7 @@ class _ScrapeCollector(Collector):
         return []  # unknown until collected: no name clash checks needed
 
     def collect(self) -> Iterator[Metric]:
-        settings = self.app.state.settings
+        settings = context_of(self.app).settings
         parts = [_backup_metrics] + (
             [_grading_metrics, _monitor_metrics, _outbox_metrics] if settings.database_url else []
         )
@@ -222,9 +216,8 @@ class _ScrapeCollector(Collector):
 
 
 def _database(app: Any) -> Any:
-    from coursehub.service.course_access import database_for
 
-    return database_for(app)
+    return context_of(app).database
 
 
 def _grading_metrics(app: Any) -> Iterator[Metric]:
@@ -325,7 +318,7 @@ def _outbox_metrics(app: Any) -> Iterator[Metric]:
 
 
 def _backup_metrics(app: Any) -> Iterator[Metric]:
-    schedule = app.state.settings.backup
+    schedule = context_of(app).settings.backup
     if schedule is None:
         return
     folder = schedule.dir
@@ -374,6 +367,6 @@ async def metrics_endpoint(request: Request) -> Response:
     request.state.user_name = user.name
     if METRICS_SCOPE not in user.scopes:
         return _error(403, "This token does not have the read:metrics scope.")
-    registry = metrics_of(request.app).registry
+    registry = context_of(request.app).metrics.registry
     body = await asyncio.to_thread(generate_latest, registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -29,10 +29,11 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """Render `template` with the site-wide context (site name, links, XSRF) added."""
+    from coursehub.service.context import context_of
     from coursehub.service.forms import xsrf_token  # forms imports auth, which imports this module
 
-    state = request.app.state
-    settings = state.settings
+    service = context_of(request.app)
+    settings = service.settings
     base = {
         "site_name": settings.site_name,
         "prefix": settings.service_prefix,
@@ -42,5 +43,5 @@ def render(
         "xsrf": xsrf_token(request),
     }
     base.update(context)
-    html = state.templates.get_template(template).render(**base)
+    html = service.templates.get_template(template).render(**base)
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
+from coursehub.service.context import context_of
 from coursehub.service.identity import IdentityResolver
 
 log = logging.getLogger("coursehub.service")
@@ -85,5 +86,5 @@ router = APIRouter()
 @router.get("/health", include_in_schema=False)
 async def health(request: Request) -> JSONResponse:
     """Unauthenticated; 200 when every configured part answers, 503 otherwise."""
-    report = await request.app.state.health.report()
+    report = await context_of(request.app).health.report()
     return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)

@@ -11,11 +11,11 @@ from typing import Any
 
 from coursehub.config.models import RemoteGradingConfig
 from coursehub.config.service_sections import GradingSection
+from coursehub.db.session import Database
 from coursehub.grading.grader import limits_from
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
 from coursehub.grading.workers import Graded, GradingWorkers
-from coursehub.service.course_access import database_for
 
 
 def _grader(section: GradingSection, settings: Any) -> Callable[..., dict[str, Any]]:
@@ -49,22 +49,20 @@ class GradingService:
             await self.workers.tell(grading.id)
 
 
-def grading_of(app: Any) -> GradingService:
-    state = app.state
-    if getattr(state, "grading", None) is None:
-        settings = state.settings
-        section = settings.grading
-        store = GradingStore(database_for(app), GradingPaths(Path(settings.data_dir)))
-        workers = None
-        if os.geteuid() == 0:
-            workers = GradingWorkers(
-                store,
-                limits_from(section.limits),
-                section.parallel,
-                grade=_grader(section, settings),
-            )
-        state.grading = GradingService(store, workers, section.max_queued, section.remote_api)
-    return state.grading
+def make_grading_service(settings: Any, database: Database) -> GradingService:
+    """The grading feature of a service with these settings; its workers grade only
+    where the service runs as root (the sandbox makes throwaway accounts)."""
+    section = settings.grading
+    store = GradingStore(database, GradingPaths(Path(settings.data_dir)))
+    workers = None
+    if os.geteuid() == 0:
+        workers = GradingWorkers(
+            store,
+            limits_from(section.limits),
+            section.parallel,
+            grade=_grader(section, settings),
+        )
+    return GradingService(store, workers, section.max_queued, section.remote_api)
 
 
-__all__ = ["Graded", "GradingService", "grading_of"]
+__all__ = ["Graded", "GradingService", "make_grading_service"]

@@ -7,32 +7,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.service_sections import LtiSection
 from coursehub.core.errors import CoursehubError
 from coursehub.engines.hub_api import HubClient
 from coursehub.lti.grade_sync import score_listener, send_forever
-from coursehub.lti.keys import ensure_tool_key
 from coursehub.lti.roster_sync import RosterReport, courses_due, sync_course_roster
-from coursehub.lti.service_token import ServiceTokens
-from coursehub.service.course_access import database_for, store_for
-from coursehub.service.routes.lti.launch import TOOL_KEY_FILE
-from coursehub.service.tasks.grading import grading_of
+from coursehub.service.context import context_of
 
 log = logging.getLogger("coursehub.lti")
 
 SENDER_INTERVAL = 60.0
 ROSTER_CHECK_MAX = 600.0  # how often due rosters are looked for, at most this apart
-_making_tokens = threading.Lock()  # the sender and the roster sync start together
 
 
 def lti_settings(app: Any) -> LtiSection:
-    return app.state.settings.lti
+    return context_of(app).settings.lti
 
 
 def grade_passback(app: Any) -> bool:
@@ -43,29 +35,12 @@ def username_claim(app: Any) -> str:
     return lti_settings(app).username_claim
 
 
-def tokens_for(app: Any) -> ServiceTokens:
-    """The app's ServiceTokens (made with the tool's key on first use; blocking)."""
-    state = app.state
-    with _making_tokens:
-        if getattr(state, "lti_tokens", None) is None:
-            path = DataLayout(Path(state.settings.data_dir)).secret_file(TOOL_KEY_FILE)
-            state.lti_tokens = ServiceTokens(ensure_tool_key(path))
-    return state.lti_tokens
-
-
-def grade_wake(app: Any) -> asyncio.Event:
-    """The event that wakes the grade sender (a score was queued)."""
-    if getattr(app.state, "lti_grade_wake", None) is None:
-        app.state.lti_grade_wake = asyncio.Event()
-    return app.state.lti_grade_wake
-
-
 def revoke_shares(app: Any, course: str, usernames: list[str]) -> None:
     """Students the roster sync took out of a course keep no help share in it (as
     when staff unenrol them by hand)."""
     if not usernames:
         return
-    settings = app.state.settings
+    settings = context_of(app).settings
     hub = HubClient(settings.api_url, settings.api_token)
     try:
         for username in usernames:
@@ -79,7 +54,11 @@ def revoke_shares(app: Any, course: str, usernames: list[str]) -> None:
 def sync_roster_now(app: Any, course: str) -> RosterReport:
     """One roster sync of `course` (blocking: call it in a thread)."""
     report = sync_course_roster(
-        database_for(app), store_for(app), tokens_for(app), course, username_claim(app)
+        context_of(app).database,
+        context_of(app).courses,
+        context_of(app).lti_tokens,
+        course,
+        username_claim(app),
     )
     revoke_shares(app, course, report.removed_users)
     return report
@@ -87,19 +66,20 @@ def sync_roster_now(app: Any, course: str) -> RosterReport:
 
 def wake_sender(app: Any) -> None:
     """Have the grade sender look now (from the event loop's thread only)."""
-    wake = getattr(app.state, "lti_grade_wake", None)
-    if wake is not None:
-        wake.set()
+    if context_of(app).made("lti_grade_wake"):
+        context_of(app).lti_grade_wake.set()
 
 
 async def _sender(app: Any) -> None:
-    tokens = await asyncio.to_thread(tokens_for, app)
-    await send_forever(database_for(app), tokens, grade_wake(app), SENDER_INTERVAL)
+    tokens = await asyncio.to_thread(lambda: context_of(app).lti_tokens)
+    await send_forever(
+        context_of(app).database, tokens, context_of(app).lti_grade_wake, SENDER_INTERVAL
+    )
 
 
 async def _rosters(app: Any, seconds: int) -> None:
     interval = timedelta(seconds=seconds)
-    db = database_for(app)
+    db = context_of(app).database
     while True:
         try:
             for course in await asyncio.to_thread(courses_due, db, interval):
@@ -121,26 +101,25 @@ async def _closing(app: Any, work: Any) -> None:
     try:
         await work
     finally:
-        tokens = getattr(app.state, "lti_tokens", None)
-        if tokens is not None:
+        if context_of(app).made("_lti_tokens"):
             with contextlib.suppress(Exception):
-                tokens.close()
+                context_of(app).lti_tokens.close()
 
 
 def start_background(app: Any) -> list[asyncio.Task]:
     """Start the LMS work for `app` (call it in the lifespan, after the grading
     workers start; cancel the tasks at shutdown). Nothing starts unless the LMS
     feature is on and the service has a database and data directory."""
-    settings = app.state.settings
+    settings = context_of(app).settings
     lti = lti_settings(app)
     if not lti.enabled or not settings.database_url or not settings.data_dir:
         return []
     tasks: list[asyncio.Task] = []
     if grade_passback(app):
-        wake = grade_wake(app)
-        workers = grading_of(app).workers
+        wake = context_of(app).lti_grade_wake
+        workers = context_of(app).grading.workers
         if workers is not None:
-            workers.listeners.append(score_listener(database_for(app), wake=wake.set))
+            workers.listeners.append(score_listener(context_of(app).database, wake=wake.set))
         tasks.append(asyncio.create_task(_closing(app, _sender(app)), name="lti-grades"))
     seconds = lti.roster_sync_seconds
     if seconds > 0:

@@ -17,7 +17,7 @@ from typing import Any
 
 from coursehub.monitor import disk_usage, kernel_watch
 from coursehub.monitor.census import ServerState, take_census, target_from_settings
-from coursehub.service.course_access import database_for, hub_api_client, store_for
+from coursehub.service.context import context_of
 from coursehub.stats import sampler
 
 log = logging.getLogger("coursehub.monitor")
@@ -27,11 +27,11 @@ Recorder = Callable[[list[ServerState] | None, datetime], None]
 
 def recorders_for(app: Any) -> list[tuple[str, Recorder]]:
     """The recorders of this app's site, in the order they run."""
-    settings = app.state.settings
-    db = database_for(app)
+    settings = context_of(app).settings
+    db = context_of(app).database
 
     def courses() -> list[str]:
-        return [c.name for c in store_for(app).list(include_archived=False)]
+        return [c.name for c in context_of(app).courses.list(include_archived=False)]
 
     return [
         ("statistics", sampler.recorder(db, courses, settings)),
@@ -44,7 +44,7 @@ async def monitor_once(app: Any, recorders: list[tuple[str, Recorder]]) -> None:
     now = datetime.now(UTC)
     try:
         census: list[ServerState] | None = await take_census(
-            hub_api_client(app), target_from_settings(app.state.settings)
+            context_of(app).hub_api, target_from_settings(context_of(app).settings)
         )
     except Exception as exc:  # the hub restarting, say: record what can be recorded
         log.warning("monitor: could not list running servers (%s)", exc)

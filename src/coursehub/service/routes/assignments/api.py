@@ -23,11 +23,11 @@ from coursehub.grading.autograde import feedback_pages
 from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
 from coursehub.grading.store import MAX_BYTES, MAX_FILES
 from coursehub.service.auth import api_user
-from coursehub.service.course_access import STAFF_ROLES, course_role, store_for, student_of
+from coursehub.service.context import context_of
+from coursehub.service.course_access import STAFF_ROLES, course_role, student_of
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.live.pages import VIEW_CSP
-from coursehub.service.tasks.grading import grading_of
 
 router = APIRouter()
 
@@ -35,14 +35,14 @@ MAX_COMMENT = 5000  # characters of a grader's comment on one question
 
 
 def _role(request: Request, user: HubUser, course: str) -> str:
-    role = course_role(store_for(request.app), user, course)
+    role = course_role(context_of(request.app).courses, user, course)
     if role is None:
         raise ApiError(404, f"There is no course called {course!r} that you are enrolled in.")
     return role
 
 
 def _assignment(request: Request, course: str, name: str, role: str) -> Any:
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     try:
         row = store.get(course, name)
     except AssignmentError:
@@ -97,7 +97,7 @@ async def list_assignments(
     request: Request, course: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
     role = await asyncio.to_thread(_role, request, user, course)
-    rows = await asyncio.to_thread(grading_of(request.app).store.assignments, course)
+    rows = await asyncio.to_thread(context_of(request.app).grading.store.assignments, course)
     staff = role in STAFF_ROLES
     shown = [assignment_json(r, staff) for r in rows if staff or r.released_at is not None]
     return {"course": course, "role": role, "assignments": shown}
@@ -119,7 +119,7 @@ async def create_assignment(
     uploads = await _read_uploads(files)
 
     def make() -> Any:
-        grading = grading_of(request.app)
+        grading = context_of(request.app).grading
         with tempfile.TemporaryDirectory(dir=grading.store.paths.data_dir) as tmp:
             for rel, data in uploads.items():
                 target = Path(tmp) / rel
@@ -167,11 +167,11 @@ async def release(
 def release_to_students(request: Request, row: Any) -> int:
     """Publish, then copy into the workspace of every student who has one already;
     the others get it when they open the assignment."""
-    grading = grading_of(request.app)
+    grading = context_of(request.app).grading
     lifecycle.publish(grading.store, row)
     row = grading.store.by_id(row.id)
     copied = 0
-    for member in store_for(request.app).members(row.course, role="student"):
+    for member in context_of(request.app).courses.members(row.course, role="student"):
         try:
             student = student_of(request, member.username)
         except WorkspaceError:
@@ -198,7 +198,7 @@ async def fetch(
 
     def copy() -> dict:
         student = student_of(request, user.name)
-        store = grading_of(request.app).store
+        store = context_of(request.app).grading.store
         return lifecycle.fetch_into(store, row, student, workspace_for(student.home, course))
 
     try:
@@ -229,7 +229,7 @@ async def submit(
 async def submit_work(
     request: Request, row: Any, username: str, uploads: dict[str, bytes] | None, key: str | None
 ) -> dict[str, Any]:
-    grading = grading_of(request.app)
+    grading = context_of(request.app).grading
 
     def store_it() -> Any:
         files = uploads
@@ -269,7 +269,7 @@ async def my_submissions(
 
 
 def submissions_of(request: Request, row: Any, username: str, staff: bool) -> dict[str, Any]:
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     attempts = []
     for sub in store.submissions(row.id, username):
         current = store.latest_grading(sub.id, finished=False)
@@ -321,7 +321,7 @@ async def feedback(
     (the student's outputs are not trusted)."""
     role = await asyncio.to_thread(_role, request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     try:
         sub = await asyncio.to_thread(store.submission, sid)
     except SubmissionError:
@@ -346,7 +346,7 @@ async def autograde(
 ) -> dict[str, Any]:
     """(Re-)grade every student's latest submission, or the ids given as ?submission=."""
     row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
-    grading = grading_of(request.app)
+    grading = context_of(request.app).grading
     wanted = [int(v) for v in request.query_params.getlist("submission") if v.isdigit()]
 
     def queue() -> list[int]:
@@ -392,8 +392,10 @@ async def gradebook_json(
 
 
 def _gradebook_rows(request: Request, row: Any) -> list[gradebook.Row]:
-    students = [m.username for m in store_for(request.app).members(row.course, role="student")]
-    return gradebook.gradebook(grading_of(request.app).store, row, students)
+    students = [
+        m.username for m in context_of(request.app).courses.members(row.course, role="student")
+    ]
+    return gradebook.gradebook(context_of(request.app).grading.store, row, students)
 
 
 @router.get("/courses/{course}/assignments/{name}/gradebook.csv")
@@ -441,12 +443,12 @@ async def manual_grade(
         raise ApiError(400, f"{name} has no question {question!r}.")
     if points is not None and not 0 <= points <= float(questions[question]["points"]):
         raise ApiError(400, f"Points must be between 0 and {questions[question]['points']:g}.")
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     sub = await asyncio.to_thread(store.submission, sid)
     if sub.assignment_id != row.id:
         raise ApiError(404, "There is no such submission in this assignment.")
     await asyncio.to_thread(store.set_manual, sid, question, points, comment, user.name)
-    await grading_of(request.app).manual_changed(sid)
+    await context_of(request.app).grading.manual_changed(sid)
     return {"saved": True}
 
 
@@ -465,13 +467,13 @@ async def extension(
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "Send JSON: username, due_at (ISO 8601 with a time zone).") from None
     await asyncio.to_thread(check_student, request, row.course, username)
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     await asyncio.to_thread(store.grant_extension, row.id, username, due, user.name)
     return {"username": username, "due_at": due.isoformat()}
 
 
 def check_student(request: Request, course: str, username: str) -> None:
     """400 unless `username` is a student of `course` (extensions are for students)."""
-    members = store_for(request.app).members(course, role="student")
+    members = context_of(request.app).courses.members(course, role="student")
     if username not in {m.username for m in members}:
         raise ApiError(400, f"{username[:64]!r} is not a student of this course.")

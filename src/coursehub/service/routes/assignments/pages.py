@@ -29,7 +29,8 @@ from coursehub.config.layout import DataLayout
 from coursehub.courses.servers import CourseAccessError, resolve_course_server
 from coursehub.grading import lifecycle
 from coursehub.service.auth import page_user
-from coursehub.service.course_access import STAFF_ROLES, store_for
+from coursehub.service.context import context_of
+from coursehub.service.course_access import STAFF_ROLES
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
@@ -48,7 +49,6 @@ from coursehub.service.routes.assignments.views import (
     when,
 )
 from coursehub.service.routes.courses.links import server_ready
-from coursehub.service.tasks.grading import grading_of
 from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
@@ -61,13 +61,13 @@ def _lab_url(request: Request, username: str, course: str, row: Any) -> str:
     folder = lifecycle.workspace_folder(row.name)
     notebooks = [f for f in json.loads(row.files) if f.endswith(".ipynb")]
     target = f"{folder}/{notebooks[0]}" if len(notebooks) == 1 else folder
-    base = request.app.state.settings.base_url
+    base = context_of(request.app).settings.base_url
     return f"{base}user/{quote(username)}/{quote(course)}/lab/tree/{quote(target)}"
 
 
 def _summary(request: Request, row: Any, username: str) -> dict[str, Any]:
     """One assignment as a student sees it in the list (runs in a thread)."""
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     attempts = grading_api.submissions_of(request, row, username, False)["attempts"]
     due = store.due_for(row, username)
     return {
@@ -83,8 +83,8 @@ def _summary(request: Request, row: Any, username: str) -> dict[str, Any]:
 async def from_lab(request: Request, user: Annotated[HubUser, Depends(page_user)]) -> Response:
     """Where JupyterLab's Course menu points: the assignments of the course whose
     server the student came from, or their courses to choose from."""
-    settings = request.app.state.settings
-    store = store_for(request.app)
+    settings = context_of(request.app).settings
+    store = context_of(request.app).courses
     courses = [e.course for e in await asyncio.to_thread(store.courses_of, user.name)]
     referer = unquote(urlsplit(request.headers.get("referer", "")).path)
     own = PurePosixPath(f"{settings.base_url}user/{user.name}")
@@ -111,7 +111,7 @@ async def assignments_page(
     content, role = await course_role_of(request, user, course)
 
     def gather() -> list[dict[str, Any]]:
-        rows = grading_of(request.app).store.assignments(course)
+        rows = context_of(request.app).grading.store.assignments(course)
         return [_summary(request, r, user.name) for r in rows if r.released_at is not None]
 
     return render(
@@ -185,12 +185,12 @@ async def open_assignment(
     workspace (never over the student's own) and open them in JupyterLab."""
     _content, role = await course_role_of(request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     layout = DataLayout(Path(settings.data_dir))
     try:
         await asyncio.to_thread(
             resolve_course_server,
-            store_for(request.app),
+            context_of(request.app).courses,
             layout,
             user.name,
             user.role,

@@ -17,7 +17,8 @@ from starlette.responses import HTMLResponse, Response
 
 from coursehub.grading.store import MAX_BYTES, MAX_FILES
 from coursehub.service.auth import page_user
-from coursehub.service.course_access import STAFF_ROLES, store_for
+from coursehub.service.context import context_of
+from coursehub.service.course_access import STAFF_ROLES
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_sender, form_user
 from coursehub.service.identity import HubUser
@@ -42,7 +43,6 @@ from coursehub.service.routes.assignments.views import (
     time_zone,
     when,
 )
-from coursehub.service.tasks.grading import grading_of
 from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
@@ -90,13 +90,13 @@ async def staff_assignments(
     _staff_page(role)
 
     def gather() -> list[dict[str, Any]]:
-        store = grading_of(request.app).store
+        store = context_of(request.app).grading.store
         return [
             {"row": r, "submitted": len({s.username for s in store.submissions(r.id)})}
             for r in store.assignments(course)
         ]
 
-    students = await asyncio.to_thread(store_for(request.app).members, course, "student")
+    students = await asyncio.to_thread(context_of(request.app).courses.members, course, "student")
     return render(
         request,
         "assignments/staff_list.html",
@@ -135,7 +135,7 @@ async def create_page(
     made = await grading_api.create_assignment(request, course, user, name=name, files=files)
     changes = {k: v for k, v in (("title", title), ("due_at", due)) if v}
     if changes:
-        store = grading_of(request.app).store
+        store = context_of(request.app).grading.store
         row = await asyncio.to_thread(store.get, course, made["name"])
         await asyncio.to_thread(store.update_assignment, row.id, **changes)
     log.info("%s created %s/%s from %d uploaded files", user.name, course, name, len(files))
@@ -152,7 +152,7 @@ async def staff_assignment(
 ) -> HTMLResponse:
     content, role, row = await _staff_row(request, user, course, name)
     rows = await asyncio.to_thread(_gradebook_rows, request, row)
-    members = await asyncio.to_thread(store_for(request.app).members, course, "student")
+    members = await asyncio.to_thread(context_of(request.app).courses.members, course, "student")
     notice = notice_for(
         request,
         {
@@ -223,7 +223,7 @@ async def extension_page(
     await asyncio.to_thread(grading_api.check_student, request, course, username)
     if due is None:
         raise ApiError(400, "Give the new due date and time.")
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     await asyncio.to_thread(store.grant_extension, row.id, username, due, user.name)
     log.info("%s extended %s/%s for %s to %s", user.name, course, name, username, due)
     return redirect_back(page_url(request, course, "staff", "assignments", name), extended=1)
@@ -246,9 +246,9 @@ async def student_page(
     latest = work["attempts"][-1] if work["attempts"] else None
     manual = {}
     if latest is not None:
-        store = grading_of(request.app).store
+        store = context_of(request.app).grading.store
         manual = await asyncio.to_thread(store.manual_grades, latest["id"])
-    due = await asyncio.to_thread(grading_of(request.app).store.due_for, row, username)
+    due = await asyncio.to_thread(context_of(request.app).grading.store.due_for, row, username)
     notice = notice_for(
         request, {"saved": "Grades saved.", "queued": "{n} submission{s} queued for grading."}
     )
@@ -321,7 +321,7 @@ async def grade_page(
     the autograder's; a manually graded question stays pending until given points)."""
     _content, _role_, row = await _staff_row(request, user, course, name)
     form = await request.form()
-    store = grading_of(request.app).store
+    store = context_of(request.app).grading.store
     try:
         sid = int(str(form.get("submission") or ""))
     except ValueError:
@@ -336,7 +336,7 @@ async def grade_page(
     for question, value, comment in changes:
         await asyncio.to_thread(store.set_manual, sid, question, value, comment, user.name)
     if changes:
-        await grading_of(request.app).manual_changed(sid)
+        await context_of(request.app).grading.manual_changed(sid)
         log.info("%s graded %s/%s of %s by hand: %s", user.name, course, name, username, changes)
     back = page_url(request, course, "staff", "assignments", name, "students", username)
     return redirect_back(back, saved=len(changes))

@@ -13,6 +13,7 @@ from fastapi import Request
 from starlette.responses import RedirectResponse
 
 from coursehub.core.times import utc
+from coursehub.service.context import context_of
 from coursehub.service.course_access import course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
@@ -71,11 +72,11 @@ def time_zone() -> str:
 
 def page_url(request: Request, course: str, *parts: str) -> str:
     tail = "".join("/" + quote(p, safe="") for p in parts)
-    return f"{request.app.state.settings.service_prefix}course/{quote(course)}{tail}"
+    return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}{tail}"
 
 
 def api_url(request: Request, course: str, name: str) -> str:
-    prefix = request.app.state.settings.service_prefix
+    prefix = context_of(request.app).settings.service_prefix
     return f"{prefix}api/courses/{quote(course)}/assignments/{quote(name)}"
 
 

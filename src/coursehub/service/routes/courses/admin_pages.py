@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, StreamingRespons
 
 from coursehub.core.errors import CoursehubError
 from coursehub.service.auth import page_user
-from coursehub.service.course_access import store_for
+from coursehub.service.context import context_of
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
@@ -31,7 +31,7 @@ def _admin_only(user: HubUser) -> None:
 
 
 def _admin_url(request: Request) -> str:
-    return f"{request.app.state.settings.service_prefix}admin/courses"
+    return f"{context_of(request.app).settings.service_prefix}admin/courses"
 
 
 @router.get("/admin/courses", response_class=HTMLResponse, include_in_schema=False)
@@ -39,8 +39,8 @@ async def courses_page(
     request: Request, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
     _admin_only(user)
-    courses = await asyncio.to_thread(store_for(request.app).list)
-    prefix = request.app.state.settings.service_prefix
+    courses = await asyncio.to_thread(context_of(request.app).courses.list)
+    prefix = context_of(request.app).settings.service_prefix
     return render(
         request,
         "courses/admin.html",
@@ -63,7 +63,7 @@ async def add_course(
     branch = str(form.get("branch") or "").strip() or None
     if not name or not repo:
         raise ApiError(400, "Give the course a name and a repository.")
-    store = store_for(request.app)
+    store = context_of(request.app).courses
 
     def work(out: Callable[[str], None]) -> tuple[bool, str]:
         out(f"Cloning the repository for course {name}…\n")
@@ -92,7 +92,7 @@ async def archive(
     request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> RedirectResponse:
     log.info("%s archives %s", user.name, course)
-    return await _change(request, user, lambda: store_for(request.app).archive(course))
+    return await _change(request, user, lambda: context_of(request.app).courses.archive(course))
 
 
 @router.post("/admin/courses/{course}/unarchive", include_in_schema=False)
@@ -100,7 +100,7 @@ async def unarchive(
     request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> RedirectResponse:
     log.info("%s unarchives %s", user.name, course)
-    return await _change(request, user, lambda: store_for(request.app).unarchive(course))
+    return await _change(request, user, lambda: context_of(request.app).courses.unarchive(course))
 
 
 @router.post("/admin/courses/{course}/remove", include_in_schema=False)
@@ -112,4 +112,4 @@ async def remove(
     if typed != course:
         raise ApiError(400, f"Type the course name, {course}, to confirm its removal.")
     log.info("%s removes %s", user.name, course)
-    return await _change(request, user, lambda: store_for(request.app).remove(course))
+    return await _change(request, user, lambda: context_of(request.app).courses.remove(course))

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from coursehub.monitor.disk_usage import MEASURE_EVERY, DiskUse, human_size, quota_of, read_usage
-from coursehub.service.course_access import database_for
+from coursehub.service.context import context_of
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,11 @@ class DiskNotice:
 
 def disk_notice(app: Any, username: str) -> DiskNotice | None:
     """`username`'s own warning, when a soft quota is set and they are over it (blocking)."""
-    settings = app.state.settings
+    settings = context_of(app).settings
     quota = quota_of(settings)
     if not quota or not settings.database_url:
         return None
-    use = read_usage(database_for(app), [username]).get(username)
+    use = read_usage(context_of(app).database, [username]).get(username)
     if use is None or not use.over(quota):
         return None
     return DiskNotice(human_size(use.home), human_size(quota), use.measured_at)
@@ -54,9 +54,9 @@ class StaffDisk:
 
 def staff_disk(app: Any, course: str, members: list[Any]) -> StaffDisk:
     """Disk use of a course's members (Enrolment rows), blocking."""
-    settings = app.state.settings
+    settings = context_of(app).settings
     quota = quota_of(settings)
-    usage = read_usage(database_for(app), [m.username for m in members], course)
+    usage = read_usage(context_of(app).database, [m.username for m in members], course)
     over = sum(
         1
         for m in members

@@ -27,7 +27,8 @@ from coursehub.courses.tracks import is_notebook
 from coursehub.courses.workspace import Student, WorkspaceError, copy_notebook
 from coursehub.service import metrics
 from coursehub.service.auth import page_user
-from coursehub.service.course_access import hub_api_client, progress_for, store_for, student_of
+from coursehub.service.context import context_of
+from coursehub.service.course_access import student_of
 from coursehub.service.errors import error_response
 from coursehub.service.identity import HubUser
 
@@ -36,8 +37,8 @@ router = APIRouter()
 
 
 async def server_ready(request: Request, username: str, server: str) -> bool:
-    settings = request.app.state.settings
-    response = await hub_api_client(request.app).get(
+    settings = context_of(request.app).settings
+    response = await context_of(request.app).hub_api.get(
         f"{settings.api_url}/users/{quote(username)}",
         headers={"Authorization": f"token {settings.api_token}"},
     )
@@ -51,9 +52,9 @@ async def server_ready(request: Request, username: str, server: str) -> bool:
 async def open_notebook(
     request: Request, course: str, path: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> Response:
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     layout = DataLayout(Path(settings.data_dir))
-    store = store_for(request.app)
+    store = context_of(request.app).courses
     repo = layout.course_repo(course) if store.get(course) else None
     if repo is None or not repo.is_dir():
         return error_response(request, 404, f"There is no course called {course!r}.")
@@ -86,7 +87,7 @@ async def open_notebook(
     try:
         student = student_of(request, user.name)
         copied = await asyncio.to_thread(_place, course, repo, source, path, student)
-        progress = progress_for(request.app)
+        progress = context_of(request.app).progress
         await asyncio.to_thread(progress.record_open, course, user.name, path, copied)
     except (WorkspaceError, CoursehubError) as exc:
         log.warning("opening %s/%s for %s failed: %s", course, path, user.name, exc)

@@ -18,15 +18,13 @@ from coursehub.courses.content import CourseContent
 from coursehub.courses.paths import PathRejected, safe_relative_path
 from coursehub.courses.progress import NotebookStatus, Status, status_of
 from coursehub.courses.servers import workspace_for
-from coursehub.courses.shares import ShareError, ShareStore, notebook_html
+from coursehub.courses.shares import ShareError, notebook_html
 from coursehub.courses.workspace import WorkspaceError, hash_files, read_notebook, reset_notebook
 from coursehub.service.auth import page_user
+from coursehub.service.context import context_of
 from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
-    database_for,
-    layout_of,
-    progress_for,
     student_of,
 )
 from coursehub.service.errors import ApiError
@@ -47,16 +45,9 @@ class NotebookRow:
     share_token: str | None
 
 
-def shares_for(request: Request) -> ShareStore:
-    state = request.app.state
-    if getattr(state, "share_store", None) is None:
-        state.share_store = ShareStore(database_for(request.app), layout_of(request).shares)
-    return state.share_store
-
-
 def _statuses(request: Request, content: CourseContent, username: str) -> dict[str, NotebookStatus]:
     """Status of every notebook of the course for one student (runs in a thread)."""
-    records = progress_for(request.app).copies(content.name, username)
+    records = context_of(request.app).progress.copies(content.name, username)
     mine: dict[str, str | None] = {}
     opened = [p for p in content.notebooks if p in records]
     if opened:
@@ -84,7 +75,7 @@ def _notebook(content: CourseContent, path: str) -> str:
 
 def absolute_url(request: Request, path: str) -> str:
     """`path` on the site as people reach it (the configured public URL, if any)."""
-    public = request.app.state.settings.public_url
+    public = context_of(request.app).settings.public_url
     if public:
         parts = urlsplit(public)
         return f"{parts.scheme}://{parts.netloc}{path}"
@@ -103,7 +94,7 @@ async def _course_notebook(
 
 
 def _course_url(request: Request, course: str) -> str:
-    return f"{request.app.state.settings.service_prefix}course/{quote(course)}"
+    return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}"
 
 
 @router.get("/course/{course}", response_class=HTMLResponse, include_in_schema=False)
@@ -112,9 +103,9 @@ async def course_page(
 ) -> HTMLResponse:
     content, role = await asyncio.to_thread(course_for, request, user, course)
     statuses = await asyncio.to_thread(_statuses, request, content, user.name)
-    shares = await asyncio.to_thread(shares_for(request).shares_of, course, user.name)
+    shares = await asyncio.to_thread(context_of(request.app).shares.shares_of, course, user.name)
     notice = await asyncio.to_thread(disk_notice, request.app, user.name)
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     return render(
         request,
         "courses/course.html",
@@ -159,7 +150,7 @@ async def reset(
     def work() -> Any:
         student = student_of(request, user.name)
         result = reset_notebook(student, workspace_for(student.home, course), source, path, stamp)
-        progress_for(request.app).record_reset(course, user.name, path, result.sha256)
+        context_of(request.app).progress.record_reset(course, user.name, path, result.sha256)
         return result
 
     try:
@@ -167,7 +158,7 @@ async def reset(
     except WorkspaceError as exc:
         raise ApiError(500, f"The notebook was not reset: {exc}.") from None
     log.info("%s reset %s/%s (kept as %s)", user.name, course, path, result.kept_as)
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     return render(
         request,
         "courses/reset_done.html",
@@ -190,14 +181,14 @@ async def share(
         student = student_of(request, user.name)
         data = read_notebook(student, workspace_for(student.home, course), path)
         html = notebook_html(data, path)
-        return shares_for(request).publish(course, user.name, path, html)
+        return context_of(request.app).shares.publish(course, user.name, path, html)
 
     try:
         token = await asyncio.to_thread(work)
     except (WorkspaceError, ShareError) as exc:
         raise ApiError(400, f"The notebook was not shared: {exc}.") from None
     log.info("%s shared %s/%s", user.name, course, path)
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     return render(
         request,
         "courses/share_done.html",
@@ -214,6 +205,6 @@ async def unshare(
     request: Request, course: str, path: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> Response:
     await _course_notebook(request, user, course, path)
-    await asyncio.to_thread(shares_for(request).unpublish, course, user.name, path)
+    await asyncio.to_thread(context_of(request.app).shares.unpublish, course, user.name, path)
     log.info("%s stopped sharing %s/%s", user.name, course, path)
     return RedirectResponse(_course_url(request, course), status_code=303)

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
 from coursehub.courses.shares import SNAPSHOT_CSP
+from coursehub.service.context import context_of
 from coursehub.service.errors import error_response
-from coursehub.service.routes.courses.pages import shares_for
 
 router = APIRouter()
 
 
 @router.get("/shared/{token}", include_in_schema=False)
 async def shared_snapshot(request: Request, token: str) -> Response:
-    html = await asyncio.to_thread(shares_for(request).snapshot, token)
+    html = await asyncio.to_thread(context_of(request.app).shares.snapshot, token)
     if html is None:
         return error_response(
             request, 404, "There is no shared notebook at this address (it may have been unshared)."

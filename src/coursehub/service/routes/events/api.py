@@ -20,15 +20,12 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from coursehub.core.times import utc
-from coursehub.events.broker import LiveBroker
-from coursehub.events.ingest import EventWriter
-from coursehub.events.live import LiveState, LiveStore
-from coursehub.events.ratelimit import RateLimiter
 from coursehub.events.schema import EventIn, EventOut
-from coursehub.events.store import EventFilter, EventStore
+from coursehub.events.store import EventFilter
 from coursehub.service import metrics
 from coursehub.service.auth import api_user
-from coursehub.service.course_access import STAFF_ROLES, course_role, database_for, store_for
+from coursehub.service.context import context_of
+from coursehub.service.course_access import STAFF_ROLES, course_role
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 
@@ -40,63 +37,21 @@ MAX_PAGE = 1000
 MEMBERSHIP_TTL = 30.0  # seconds a (user, course) role is remembered between posts
 
 
-def events_for(app: Any) -> EventStore:
-    state = app.state
-    if getattr(state, "event_store", None) is None:
-        state.event_store = EventStore(database_for(app))
-    return state.event_store
-
-
-def live_for(app: Any) -> LiveStore:
-    state = app.state
-    if getattr(state, "live_store", None) is None:
-        state.live_store = LiveStore(database_for(app))
-    return state.live_store
-
-
-def broker_for(app: Any) -> LiveBroker:
-    state = app.state
-    if getattr(state, "live_broker", None) is None:
-        state.live_broker = LiveBroker()
-    return state.live_broker
-
-
-def writer_for(app: Any) -> EventWriter:
-    state = app.state
-    if getattr(state, "event_writer", None) is None:
-        broker = broker_for(app)
-
-        def publish(states: list[LiveState]) -> None:
-            for live in states:
-                broker.publish(live.course, [live.as_json()])
-
-        state.event_writer = EventWriter(database_for(app), publish)
-    return state.event_writer
-
-
-def _limiter(app: Any) -> RateLimiter:
-    state = app.state
-    if getattr(state, "event_limiter", None) is None:
-        settings = state.settings
-        state.event_limiter = RateLimiter(settings.events_rate, settings.events_burst)
-    return state.event_limiter
-
-
 def _cached_role(app: Any, user: HubUser, course: str) -> tuple[bool, str | None]:
-    hit = getattr(app.state, "event_roles", {}).get((user.name, course))
+    hit = context_of(app).event_roles.get((user.name, course))
     if hit is not None and time.monotonic() - hit[0] < MEMBERSHIP_TTL:
         return True, hit[1]
     return False, None
 
 
 def _lookup_role(app: Any, user: HubUser, course: str) -> str | None:
-    store = store_for(app)
+    store = context_of(app).courses
     role = course_role(store, user, course)
     if role is not None and user.role == "admin" and store.get(course) is None:
         role = None  # course_role makes admins instructors, of existing courses only
-    cache = getattr(app.state, "event_roles", None)
-    if cache is None or len(cache) > 50_000:
-        cache = app.state.event_roles = {}
+    cache = context_of(app).event_roles
+    if len(cache) > 50_000:
+        cache.clear()
     cache[(user.name, course)] = (time.monotonic(), role)
     return role
 
@@ -163,7 +118,7 @@ async def _post_events(request: Request, user: HubUser) -> JSONResponse:
     for event in events:
         if event.user is not None and event.user != user.name:
             raise ApiError(403, "You may only send your own events (the user is your token's).")
-    wait = _limiter(request.app).take(user.name, len(events))
+    wait = context_of(request.app).event_limiter.take(user.name, len(events))
     if wait:
         retry = "60" if wait == float("inf") else str(max(1, round(wait)))
         raise ApiError(
@@ -173,7 +128,7 @@ async def _post_events(request: Request, user: HubUser) -> JSONResponse:
         role = await _role_in(request.app, user, course)
         if role is None:
             raise ApiError(403, f"You are not in a course called {course!r}.")
-    ids = await writer_for(request.app).submit(user.name, events)
+    ids = await context_of(request.app).event_writer.submit(user.name, events)
     metrics.events_stored(request.app, len(ids))
     payload: dict[str, Any] = {"ids": ids} if body.lstrip().startswith(b"[") else {"id": ids[0]}
     return JSONResponse(payload, status_code=201)
@@ -201,7 +156,7 @@ async def get_events(
         if role not in STAFF_ROLES:
             raise ApiError(403, f"Only the staff of {course!r} may read its events.")
     found = await asyncio.to_thread(
-        events_for(request.app).query,
+        context_of(request.app).events.query,
         EventFilter(
             type=type,
             user=user_filter,

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from coursehub.config.layout import DataLayout
 from coursehub.service.auth import page_user
+from coursehub.service.context import context_of
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.courses.disk_notice import disk_notice
 from coursehub.service.routes.home.course_listing import courses_for
@@ -30,15 +31,13 @@ ROLE_LABELS = {
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def home(request: Request, user: Annotated[HubUser, Depends(page_user)]) -> HTMLResponse:
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     courses = []
     notice = None
     if settings.database_url and settings.data_dir:
-        from coursehub.service.course_access import store_for
-
         layout = DataLayout(Path(settings.data_dir))
         courses = await asyncio.to_thread(
-            courses_for, store_for(request.app), layout, user.name, user.role
+            courses_for, context_of(request.app).courses, layout, user.name, user.role
         )
         notice = await asyncio.to_thread(disk_notice, request.app, user.name)
     return render(

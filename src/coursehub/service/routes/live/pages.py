@@ -34,19 +34,17 @@ from coursehub.courses.shares import SNAPSHOT_CSP, ShareError, notebook_html
 from coursehub.courses.workspace import WorkspaceError, read_notebook
 from coursehub.events.live import STATUSES, LiveState
 from coursehub.service.auth import header_token, identify, page_user, resolver_of
+from coursehub.service.context import context_of
 from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
     course_role,
-    hub_api_client,
-    store_for,
     student_of,
 )
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.courses.links import server_ready
-from coursehub.service.routes.events.api import broker_for, live_for
 from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
@@ -69,7 +67,7 @@ def stream_ticket(request: Request, course: str) -> str:
     raw = request.cookies.get(resolver_of(request).token_cookie_name)
     if not raw:
         return ""
-    key = request.app.state.cookie_key
+    key = context_of(request.app).cookie_key
     return hmac.new(key, f"live|{course}|{raw}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
@@ -92,7 +90,9 @@ async def _stream_user(request: Request, course: str) -> HubUser:
 
 
 def _students(request: Request, course: str) -> list[str]:
-    return sorted(m.username for m in store_for(request.app).members(course) if m.role == "student")
+    return sorted(
+        m.username for m in context_of(request.app).courses.members(course) if m.role == "student"
+    )
 
 
 def _notebook_of(content: CourseContent, path: str) -> str:
@@ -108,7 +108,7 @@ async def _staff_course(request: Request, user: HubUser, course: str) -> CourseC
 
 
 def _live_url(request: Request, course: str) -> str:
-    return f"{request.app.state.settings.service_prefix}course/{quote(course)}/live"
+    return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}/live"
 
 
 @router.get("/course/{course}/live", response_class=HTMLResponse, include_in_schema=False)
@@ -121,7 +121,7 @@ async def live_course(
         students = _students(request, course)
         enrolled = set(students)
         counts = {nb: dict.fromkeys(STATUSES, 0) for nb in content.notebooks}
-        for state in live_for(request.app).course(course):
+        for state in context_of(request.app).live.course(course):
             if state.username in enrolled and state.path in counts:
                 counts[state.path][state.status] += 1
         for c in counts.values():
@@ -174,17 +174,17 @@ async def live_stream(request: Request, course: str, path: str | None = None) ->
     """Server-sent events: first `snapshot` (the roster and every known state), then one
     `update` per change; `reload` when this client fell too far behind."""
     user = await _stream_user(request, course)
-    store = store_for(request.app)
+    store = context_of(request.app).courses
     exists = await asyncio.to_thread(store.get, course)
     role = await asyncio.to_thread(course_role, store, user, course) if exists else None
     if role not in STAFF_ROLES:
         raise ApiError(403, f"Only the staff of {course!r} may follow its class live.")
     # Subscribe before reading the snapshot so no update falls between the two.
-    broker = broker_for(request.app)
+    broker = context_of(request.app).broker
     sub = broker.subscribe(course, path or None)
 
     def snapshot() -> dict[str, Any]:
-        live = live_for(request.app)
+        live = context_of(request.app).live
         states: list[LiveState] = live.notebook(course, path) if path else live.course(course)
         return {
             "course": course,
@@ -245,7 +245,7 @@ async def live_view(
     user: Annotated[HubUser, Depends(page_user)],
 ) -> HTMLResponse:
     content = await _student_notebook(request, user, course, username, path)
-    state = await asyncio.to_thread(live_for(request.app).one, course, path, username)
+    state = await asyncio.to_thread(context_of(request.app).live.one, course, path, username)
     live = _live_url(request, course)
     return render(
         request,
@@ -304,8 +304,8 @@ async def live_help(
             f"{username}'s server for this course is not running; "
             "they need to open a notebook first.",
         )
-    settings = request.app.state.settings
-    client = hub_api_client(request.app)
+    settings = context_of(request.app).settings
+    client = context_of(request.app).hub_api
     auth = {"Authorization": f"token {settings.api_token}"}
     if user.name != username:
         granted = await client.post(

@@ -32,12 +32,12 @@ from coursehub.lti.launch_records import LaunchRecord, LaunchStore
 from coursehub.lti.launch_validation import DEEP_LINKING
 from coursehub.lti.platforms import PlatformStore
 from coursehub.service.auth import page_user
-from coursehub.service.course_access import course_role, database_for, layout_of, store_for
+from coursehub.service.context import context_of
+from coursehub.service.course_access import course_role
 from coursehub.service.errors import error_response
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.lti.launch import launch_url, tool_key_path
-from coursehub.service.tasks.grading import grading_of
 from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.lti")
@@ -51,7 +51,7 @@ class _Refusal(Exception):
 
 
 def _launch_for(request: Request, launch_id: str, user: HubUser, kind: str) -> LaunchRecord:
-    record = LaunchStore(database_for(request.app)).get(launch_id)
+    record = LaunchStore(context_of(request.app).database).get(launch_id)
     if record is None:
         raise _Refusal(410, "This LMS launch has expired. Open coursehub again from the LMS.")
     if record.username != user.name:
@@ -67,7 +67,7 @@ def _launch_for(request: Request, launch_id: str, user: HubUser, kind: str) -> L
 
 
 def _context(request: Request, record: LaunchRecord) -> LtiContext:
-    with database_for(request.app).session() as s:
+    with context_of(request.app).database.session() as s:
         row = s.get(LtiContext, record.context_pk) if record.context_pk else None
         if row is None:
             raise _Refusal(404, "The LMS course of this launch is not known any more.")
@@ -89,8 +89,8 @@ Choice = tuple[str, str]  # (notebook path, title offered to the LMS)
 def _choices(request: Request, course: str) -> tuple[list[tuple[str, list[Choice]]], list[Any]]:
     """The course's notebooks grouped as its page shows them (track, section), each
     once, and its assignments."""
-    info = store_for(request.app).get(course)
-    repo = layout_of(request).course_repo(course)
+    info = context_of(request.app).courses.get(course)
+    repo = context_of(request.app).layout.course_repo(course)
     content = course_content(repo, course, info.current_commit if info else None)
     seen: set[str] = set()
     groups: list[tuple[str, list[Choice]]] = []
@@ -101,7 +101,7 @@ def _choices(request: Request, course: str) -> tuple[list[tuple[str, list[Choice
             if fresh:
                 heading = " · ".join(t for t in (track.title, section.title) if t)
                 groups.append((heading, [(nb, _title(nb)) for nb in fresh]))
-    assignments = grading_of(request.app).store.assignments(course)
+    assignments = context_of(request.app).grading.store.assignments(course)
     return groups, assignments
 
 
@@ -111,7 +111,7 @@ def _title(path: str) -> str:
 
 def _staff_course(request: Request, record: LaunchRecord, user: HubUser) -> str:
     context = _context(request, record)
-    store = store_for(request.app)
+    store = context_of(request.app).courses
     if not context.course or store.get(context.course) is None:
         raise _Refusal(404, "This LMS course is not linked to a coursehub course.")
     if course_role(store, user, context.course) not in ("instructor", "ta"):
@@ -170,14 +170,16 @@ async def send_content(
                 raise _Refusal(400, f"{value[:80]!r} is not a notebook or assignment of {course}.")
         if not items:
             raise _Refusal(400, "Choose at least one notebook or assignment.")
-        platform = PlatformStore(database_for(request.app)).get(record.platform_id)
+        platform = PlatformStore(context_of(request.app).database).get(record.platform_id)
         if platform is None:
             raise _Refusal(404, "The LMS of this launch is not registered any more.")
         key = await asyncio.to_thread(
-            ensure_tool_key, tool_key_path(request.app.state.settings.data_dir)
+            ensure_tool_key, tool_key_path(context_of(request.app).settings.data_dir)
         )
         token = response_jwt(key, platform, record.claims, items)
-        if not await asyncio.to_thread(LaunchStore(database_for(request.app)).mark_used, launch_id):
+        if not await asyncio.to_thread(
+            LaunchStore(context_of(request.app).database).mark_used, launch_id
+        ):
             raise _Refusal(
                 410, "This LMS launch was already used. Open coursehub again from the LMS."
             )
@@ -195,7 +197,7 @@ async def send_content(
     origin = _origin(return_url)
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; form-action 'self' {origin}; frame-ancestors 'self' "
-        + " ".join(request.app.state.settings.frame_ancestors)
+        + " ".join(context_of(request.app).settings.frame_ancestors)
         + "; base-uri 'self'; object-src 'none'"
     )
     return response
@@ -210,7 +212,7 @@ def _origin(url: str) -> str:
 
 
 def _linkable(request: Request, user: HubUser) -> list[str]:
-    store = store_for(request.app)
+    store = context_of(request.app).courses
     if user.role == "admin":
         return [c.name for c in store.list(include_archived=False)]
     return sorted(e.course for e in store.courses_of(user.name) if e.role == "instructor")
@@ -226,7 +228,7 @@ async def choose_course(
     except _Refusal as exc:
         return _refused(request, exc)
     courses = await asyncio.to_thread(_linkable, request, user)
-    lti = request.app.state.settings.lti
+    lti = context_of(request.app).settings.lti
     return render(
         request,
         "lti/choose_course.html",
@@ -243,13 +245,13 @@ async def link_course(
 ) -> Response:
     form = await request.form()
     choice = str(form.get("course") or "")
-    lti = request.app.state.settings.lti
+    lti = context_of(request.app).settings.lti
     try:
         record = await asyncio.to_thread(_launch_for, request, launch_id, user, "link")
         context = await asyncio.to_thread(_context, request, record)
         if context.course:
             raise _Refusal(409, f"This LMS course is already linked to {context.course}.")
-        db, store = database_for(request.app), store_for(request.app)
+        db, store = context_of(request.app).database, context_of(request.app).courses
         allowed = choice == "+new" and lti.auto_create_courses
         if not allowed and choice not in await asyncio.to_thread(_linkable, request, user):
             raise _Refusal(403, "You can link this LMS course only to a course you teach.")
@@ -259,7 +261,7 @@ async def link_course(
                 410, "This LMS launch was already used. Open coursehub again from the LMS."
             )
         if allowed:
-            layout = DataLayout(Path(request.app.state.settings.data_dir))
+            layout = DataLayout(Path(context_of(request.app).settings.data_dir))
             course = await asyncio.to_thread(
                 create_course_for_context, db, layout, store, context.id, user.name
             )
@@ -270,10 +272,10 @@ async def link_course(
     except _Refusal as exc:
         return _refused(request, exc)
     log.info("%s linked LMS course %r to %s", user.name, context.title, course)
-    prefix = request.app.state.settings.service_prefix
+    prefix = context_of(request.app).settings.service_prefix
     if record.message_type == DEEP_LINKING:
         # They came to choose content: go on to that, for the course just linked.
-        store = LaunchStore(database_for(request.app))
+        store = LaunchStore(context_of(request.app).database)
         again = await asyncio.to_thread(
             store.save,
             user.name,

@@ -40,7 +40,6 @@ from coursehub.lti.course_link import (
 )
 from coursehub.lti.grade_sync import retry_new_identities
 from coursehub.lti.identities import IdentityError, IdentityStore, LmsPerson
-from coursehub.lti.key_sets import KeySets
 from coursehub.lti.keys import ensure_tool_key, jwks
 from coursehub.lti.launch_validation import (
     DEEP_LINKING,
@@ -50,8 +49,8 @@ from coursehub.lti.launch_validation import (
 )
 from coursehub.lti.oidc_states import STATE_SECONDS, LoginState, StateStore
 from coursehub.lti.platforms import PlatformStore
+from coursehub.service.context import context_of
 from coursehub.service.cookies import browser_uses_https, clear_cookie
-from coursehub.service.course_access import database_for, store_for
 from coursehub.service.errors import ApiError, error_response
 from coursehub.service.templating import render
 
@@ -89,27 +88,20 @@ def tool_key_path(data_dir: str | None) -> Path:
 
 @router.get("/lti/jwks.json")
 async def tool_jwks(request: Request) -> JSONResponse:
-    path = tool_key_path(request.app.state.settings.data_dir)
+    path = tool_key_path(context_of(request.app).settings.data_dir)
     key = await asyncio.to_thread(ensure_tool_key, path)
     return JSONResponse(jwks(key), headers={"Cache-Control": "public, max-age=300"})
 
 
 def _lti(request: Request) -> LtiSection:
-    return request.app.state.settings.lti
+    return context_of(request.app).settings.lti
 
 
 def launch_url(request: Request) -> str:
     """The redirect URI registered with every platform (must match exactly)."""
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     public = (_lti(request).public_url or settings.public_url or "").rstrip("/")
     return f"{public}{settings.service_prefix}lti/launch"
-
-
-def _key_sets(request: Request) -> KeySets:
-    state = request.app.state
-    if getattr(state, "lti_key_sets", None) is None:
-        state.lti_key_sets = KeySets()
-    return state.lti_key_sets
 
 
 def _state_cookie(state: str) -> str:
@@ -118,7 +110,7 @@ def _state_cookie(state: str) -> str:
 
 
 def _cookie_args(request: Request) -> dict[str, Any]:
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     secure = browser_uses_https(request, _lti(request).public_url or settings.public_url)
     # Inside an LMS iframe the launch is a cross-site POST: only SameSite=None cookies
     # come back with it, and browsers take those only with Secure (https).
@@ -165,7 +157,7 @@ async def lti_login(request: Request) -> Response:
     if not issuer or not params.get("login_hint"):
         exc = LaunchRefused("bad_login", "the LMS did not send iss and login_hint")
         return refused(request, exc, issuer)
-    db = database_for(request.app)
+    db = context_of(request.app).database
     platforms = await asyncio.to_thread(
         PlatformStore(db).for_issuer, issuer, params.get("client_id")
     )
@@ -241,12 +233,12 @@ def _check_state_cookie(request: Request, state: str) -> None:
 
 def _validate(request: Request, id_token: str, login: LoginState) -> ValidLaunch:
     issuer = _unverified_issuer(id_token)
-    store = PlatformStore(database_for(request.app))
+    store = PlatformStore(context_of(request.app).database)
     candidates = store.for_issuer(issuer) if isinstance(issuer, str) else []
     return validate_id_token(
         id_token,
         candidates=candidates,
-        key_sets=_key_sets(request),
+        key_sets=context_of(request.app).lti_key_sets,
         expected_nonce=login.nonce,
         expected_platform_id=login.platform_id,
     )
@@ -277,7 +269,7 @@ async def lti_launch(request: Request) -> Response:
         described = str(form.get("error_description") or form.get("error"))[:300]
         exc = LaunchRefused("platform_error", f"the LMS reported an error: {described}")
         return refused(request, exc, issuer)
-    states = StateStore(database_for(request.app))
+    states = StateStore(context_of(request.app).database)
     try:
         if await asyncio.to_thread(states.was_used, state):
             raise _replayed()
@@ -294,14 +286,16 @@ async def lti_launch(request: Request) -> Response:
         return refused(request, LaunchRefused("course_setup", str(exc), 500), issuer)
     if next_url.course and next_url.new_identity:
         # Scores held back until this student had an LMS account can go out now.
-        await asyncio.to_thread(retry_new_identities, database_for(request.app), next_url.course)
+        await asyncio.to_thread(
+            retry_new_identities, context_of(request.app).database, next_url.course
+        )
         from coursehub.service.tasks.lti import wake_sender  # it imports this module
 
         wake_sender(request.app)
-    tickets = SignInTickets(database_for(request.app))
+    tickets = SignInTickets(context_of(request.app).database)
     binding = new_binding()
     ticket = await asyncio.to_thread(tickets.issue, next_url.username, next_url.path, binding)
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     signin = f"{settings.hub_prefix}coursehub/signin"
     response = RedirectResponse(f"{signin}?{urlencode({'ticket': ticket})}", status_code=303)
     args = _cookie_args(request)
@@ -321,7 +315,7 @@ async def lti_launch(request: Request) -> Response:
     )
     # The launch may be a different person than whoever last used this browser: the
     # service's own session starts over (the hub's is replaced by the ticket).
-    resolver = request.app.state.resolver
+    resolver = context_of(request.app).resolver
     if getattr(resolver, "token_cookie_name", None):
         clear_cookie(response, request, resolver.token_cookie_name, settings.service_prefix)
     return response
@@ -337,10 +331,10 @@ class _Landing:
 
 def _land(request: Request, launch: ValidLaunch) -> _Landing:
     """Account, course, enrolment and destination of a valid launch."""
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     lti = _lti(request)
-    db = database_for(request.app)
-    courses = store_for(request.app)
+    db = context_of(request.app).database
+    courses = context_of(request.app).courses
     claim = lti.username_claim
     person = LmsPerson.from_claims(launch.claims)
     identities = IdentityStore(db)

@@ -22,7 +22,8 @@ from coursehub.lti.ags import SCOPE_SCORE
 from coursehub.lti.grade_sync import requeue_course, sync_rows
 from coursehub.lti.roster_sync import RosterSyncError
 from coursehub.service.auth import page_user
-from coursehub.service.course_access import STAFF_ROLES, course_for, database_for
+from coursehub.service.context import context_of
+from coursehub.service.course_access import STAFF_ROLES, course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
@@ -37,7 +38,7 @@ COUNTS = ("added", "updated", "removed", "skipped")
 
 
 def _page_url(request: Request, course: str) -> str:
-    return f"{request.app.state.settings.service_prefix}course/{quote(course)}/lms"
+    return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}/lms"
 
 
 async def _role(request: Request, user: HubUser, course: str, manage: bool = False) -> Any:
@@ -99,7 +100,7 @@ async def lms_page(
     request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
     content, role = await _role(request, user, course)
-    db = database_for(request.app)
+    db = context_of(request.app).database
     linked = await asyncio.to_thread(linked_lms_courses, db, course)
     rows = await asyncio.to_thread(sync_rows, db, course)
     titles = {c["pk"]: f"{c['platform']} · {c['title']}" for c in linked}
@@ -132,7 +133,7 @@ async def resend_all(
     await _role(request, user, course, manage=True)
     if not grade_passback(request.app):
         raise ApiError(400, "Sending scores to the LMS is turned off (lti.grade_passback).")
-    db = database_for(request.app)
+    db = context_of(request.app).database
     queued = await asyncio.to_thread(requeue_course, db, course)
     wake_sender(request.app)
     log.info("%s queued %d scores of %s for the LMS again", user.name, queued, course)

@@ -48,8 +48,9 @@ from coursehub.grading.remote_auth import (
     verify_bearer,
 )
 from coursehub.grading.store import MAX_BYTES, MAX_FILES
+from coursehub.service.context import context_of
 from coursehub.service.errors import ApiError
-from coursehub.service.tasks.grading import GradingService, grading_of
+from coursehub.service.tasks.grading import GradingService
 
 log = logging.getLogger("coursehub.service")
 
@@ -61,15 +62,7 @@ _STOPPED_CELL = re.compile(r"^cell (\d+): stopped after (\d+) s$", re.MULTILINE)
 
 
 def remote_section(app: Any) -> RemoteGradingConfig:
-    return app.state.settings.grading.remote_api
-
-
-def remote_auth_settings(app: Any) -> RemoteAuthSettings:
-    """The token settings, read once from their files and kept on the app."""
-    cached = getattr(app.state, "remote_auth", None)
-    if cached is None:
-        cached = app.state.remote_auth = settings_from(remote_section(app))
-    return cached
+    return context_of(app).settings.grading.remote_api
 
 
 def settings_from(section: RemoteGradingConfig | dict[str, Any]) -> RemoteAuthSettings:
@@ -96,7 +89,7 @@ async def _check_settings_at_start(app: FastAPI) -> AsyncIterator[None]:
     """A bad secret or key stops the service at start-up, not at the first request."""
     if remote_section(app).enabled:
         try:
-            remote_auth_settings(app)
+            _ = context_of(app).remote_auth  # read and checked now
         except RemoteAuthConfigError as exc:
             log.critical("the remote grading API cannot start: %s", exc)
             raise
@@ -110,7 +103,7 @@ async def remote_caller(request: Request) -> dict[str, Any]:
     """Dependency: the verified JWT claims, or 404 (API off) / 401 (token refused)."""
     if not remote_section(request.app).enabled:
         raise ApiError(404, "There is nothing at this address.")
-    settings = remote_auth_settings(request.app)
+    settings = context_of(request.app).remote_auth
     try:
         claims = verify_bearer(request.headers.get("authorization"), settings)
     except RemoteAuthError as exc:
@@ -149,10 +142,7 @@ def _requester(claims: dict[str, Any]) -> str:
 
 def _lock(app: Any, key: str, activity: str) -> asyncio.Lock:
     """One change at a time per assignment (otter assign rebuilds its folder)."""
-    locks = getattr(app.state, "remote_locks", None)
-    if locks is None:
-        locks = app.state.remote_locks = {}
-    return locks.setdefault((key, activity), asyncio.Lock())
+    return context_of(app).remote_locks.setdefault((key, activity), asyncio.Lock())
 
 
 # ---- request bodies ----------------------------------------------------------
@@ -254,7 +244,7 @@ async def create_assignment(
         )
     files = {rel: data for _, rel, data in uploads if rel not in (sent_as, name)}
     files[name] = master
-    grading = grading_of(request.app)
+    grading = context_of(request.app).grading
 
     def make() -> tuple[Any, bool]:
         store = grading.store
@@ -318,7 +308,7 @@ async def delete_assignment(
 ) -> Response:
     """Remove the assignment, its submissions, results and files."""
     key, activity = course_key(course), _check(activity, "activity")
-    grading = grading_of(request.app)
+    grading = context_of(request.app).grading
     async with _lock(request.app, key, activity):
         await _assignment(grading, key, course, activity)
         await asyncio.to_thread(lifecycle.remove, grading.store, key, activity)
@@ -351,7 +341,7 @@ async def grade(
     grade it in the sandbox, and answer with the result (408 if it takes too long)."""
     key, activity = course_key(course), _check(activity, "activity")
     student = _check(student, "student")
-    grading = grading_of(request.app)
+    grading = context_of(request.app).grading
     if grading.workers is None:
         raise ApiError(503, "Grading is not available: the coursehub service is not root.")
     wait = _wait_seconds(request)
@@ -440,7 +430,7 @@ async def latest_result(
     """The result of the student's latest submission (202 while it is graded)."""
     key, activity = course_key(course), _check(activity, "activity")
     student = _check(student, "student")
-    grading = grading_of(request.app)
+    grading = context_of(request.app).grading
     row = await _assignment(grading, key, course, activity)
 
     def latest() -> tuple[Any, Any]:

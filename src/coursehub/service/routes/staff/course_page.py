@@ -20,12 +20,10 @@ from coursehub.core.errors import CoursehubError
 from coursehub.courses.build import build_course, environment_state
 from coursehub.engines.hub_api import HubClient
 from coursehub.service.auth import page_user
+from coursehub.service.context import context_of
 from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
-    layout_of,
-    progress_for,
-    store_for,
 )
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
@@ -55,7 +53,7 @@ async def _manager_of(request: Request, user: HubUser, course: str) -> None:
 
 
 def _staff_url(request: Request, course: str) -> str:
-    return f"{request.app.state.settings.service_prefix}course/{quote(course)}/staff"
+    return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}/staff"
 
 
 @router.get("/course/{course}/staff", response_class=HTMLResponse, include_in_schema=False)
@@ -66,17 +64,17 @@ async def staff_page(
     _staff_only(role)
 
     def gather() -> dict:
-        store = store_for(request.app)
+        store = context_of(request.app).courses
         members = store.members(course)
         students = [m.username for m in members if m.role == "student"]
-        progress = progress_for(request.app)
+        progress = context_of(request.app).progress
         return {
             "info": store.get(course),
             "members": members,
             "students": students,
             "opened": progress.open_counts(course, students),
             "activity": progress.activity(course),
-            "environment": environment_state(layout_of(request), course),
+            "environment": environment_state(context_of(request.app).layout, course),
             "disk": staff_disk(request.app, course, members),
         }
 
@@ -89,7 +87,7 @@ async def staff_page(
         role=role,
         can_manage=role == "instructor",
         staff_url=_staff_url(request, course),
-        course_url=f"{request.app.state.settings.service_prefix}course/{quote(course)}",
+        course_url=f"{context_of(request.app).settings.service_prefix}course/{quote(course)}",
         enrolled=request.query_params.get("enrolled", ""),
         quote=quote,
         **data,
@@ -109,7 +107,9 @@ async def enrol(
     if len(names) > MAX_ENROL:
         raise ApiError(400, f"Enrol at most {MAX_ENROL} people at once, or use a roster file.")
     try:
-        done = await asyncio.to_thread(store_for(request.app).enrol_many, course, names, new_role)
+        done = await asyncio.to_thread(
+            context_of(request.app).courses.enrol_many, course, names, new_role
+        )
     except CoursehubError as exc:
         raise ApiError(400, f"Nobody was enrolled: {exc}.") from None
     log.info("%s enrolled %d in %s as %s", user.name, len(done), course, new_role)
@@ -124,7 +124,7 @@ async def unenrol(
     if username == user.name:
         raise ApiError(400, "You cannot take yourself out of the course here.")
     try:
-        await asyncio.to_thread(store_for(request.app).unenrol, course, username)
+        await asyncio.to_thread(context_of(request.app).courses.unenrol, course, username)
     except CoursehubError as exc:
         raise ApiError(400, f"{exc}.") from None
     log.info("%s unenrolled %s from %s", user.name, username, course)
@@ -134,7 +134,7 @@ async def unenrol(
 
 def _revoke_shares(request: Request, course: str, username: str) -> None:
     """Whoever leaves a course keeps no help share tied to it (live view)."""
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     hub = HubClient(settings.api_url, settings.api_token)
     try:
         revoked = hub.revoke_course_shares(course, username)
@@ -152,7 +152,7 @@ async def pull_now(
     request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> StreamingResponse:
     await _manager_of(request, user, course)
-    store = store_for(request.app)
+    store = context_of(request.app).courses
 
     def work(out: Callable[[str], None]) -> tuple[bool, str]:
         result = store.pull(course, log=out)
@@ -172,7 +172,7 @@ async def build_now(
 ) -> StreamingResponse:
     await _manager_of(request, user, course)
     force = (await request.form()).get("force") == "1"
-    layout = layout_of(request)
+    layout = context_of(request.app).layout
 
     def work(out: Callable[[str], None]) -> tuple[bool, str]:
         result = build_course(layout, course, log=lambda line: out(line + "\n"), force=force)

@@ -30,12 +30,10 @@ from coursehub.monitor.census import (
 )
 from coursehub.monitor.rollout import environment_built_at, older_environment, restartable
 from coursehub.service.auth import page_user
+from coursehub.service.context import context_of
 from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
-    database_for,
-    hub_api_client,
-    layout_of,
 )
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
@@ -144,8 +142,8 @@ async def _staff_of(request: Request, user: HubUser, course: str) -> Any:
 
 async def course_servers(request: Request, course: str) -> list[ServerState]:
     """The course's running servers, with their kernels (asked of each ready one)."""
-    client = hub_api_client(request.app)
-    target = target_from_settings(request.app.state.settings)
+    client = context_of(request.app).hub_api
+    target = target_from_settings(context_of(request.app).settings)
     try:
         everyone = await running_servers(client, target)
     except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -163,11 +161,11 @@ async def course_servers(request: Request, course: str) -> list[ServerState]:
 
 
 def _runaway_after(request: Request) -> timedelta:
-    return timedelta(seconds=request.app.state.settings.operations.idle.runaway_after)
+    return timedelta(seconds=context_of(request.app).settings.operations.idle.runaway_after)
 
 
 def _servers_url(request: Request, course: str) -> str:
-    return f"{request.app.state.settings.service_prefix}course/{quote(course)}/staff/servers"
+    return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}/staff/servers"
 
 
 @router.get("/course/{course}/staff/servers", response_class=HTMLResponse, include_in_schema=False)
@@ -176,15 +174,17 @@ async def servers_page(
 ) -> HTMLResponse:
     content = await _staff_of(request, user, course)
     servers = await course_servers(request, course)
-    watched = await asyncio.to_thread(kernel_watch.watched, database_for(request.app), course)
+    watched = await asyncio.to_thread(
+        kernel_watch.watched, context_of(request.app).database, course
+    )
     busy_since = {(k.username, k.kernel_id): k.busy_since for k in watched}
-    built_at = environment_built_at(env_dir(layout_of(request), course))
+    built_at = environment_built_at(env_dir(context_of(request.app).layout, course))
     now = datetime.now(UTC)
     rows = server_rows(servers, busy_since, _runaway_after(request), built_at, now)
     done = request.query_params.get("done", "")
     count = request.query_params.get("n", "0")
     notice = DONE.get(done, "").format(n=int(count) if count.isdigit() else 0)
-    course_url = f"{request.app.state.settings.service_prefix}course/{quote(course)}"
+    course_url = f"{context_of(request.app).settings.service_prefix}course/{quote(course)}"
     return render(
         request,
         "staff/servers.html",
@@ -204,11 +204,11 @@ async def servers_page(
 
 
 async def _stop_server(request: Request, username: str, course: str) -> None:
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     url = f"{settings.api_url}/users/{quote(username, safe='')}/servers/{quote(course, safe='')}"
     try:
         # no body: the named server is stopped, never removed (the workspace stays)
-        response = await hub_api_client(request.app).delete(
+        response = await context_of(request.app).hub_api.delete(
             url, headers={"Authorization": f"token {settings.api_token}"}
         )
     except httpx.HTTPError as exc:
@@ -221,7 +221,9 @@ async def _stop_server(request: Request, username: str, course: str) -> None:
     if response.status_code not in (202, 204):
         log.warning("stopping %s/%s: HTTP %s", username, course, response.status_code)
         raise ApiError(502, "The hub could not stop this server.")
-    await asyncio.to_thread(kernel_watch.forget_server, database_for(request.app), username, course)
+    await asyncio.to_thread(
+        kernel_watch.forget_server, context_of(request.app).database, username, course
+    )
 
 
 @router.post("/course/{course}/staff/servers/{username}/stop", include_in_schema=False)
@@ -247,14 +249,14 @@ async def stop_kernel(
     await _staff_of(request, user, course)
     if not KERNEL_ID.match(kernel_id):
         raise ApiError(400, "That is not a kernel id.")
-    settings = request.app.state.settings
+    settings = context_of(request.app).settings
     target = target_from_settings(settings)
     url = (
         f"{target.proxy_url}{target.base_url}user/{quote(username, safe='')}/"
         f"{quote(course, safe='')}/api/kernels/{kernel_id}"
     )
     try:
-        response = await hub_api_client(request.app).delete(
+        response = await context_of(request.app).hub_api.delete(
             url, headers={"Authorization": f"token {settings.api_token}"}
         )
     except httpx.HTTPError as exc:
@@ -274,7 +276,7 @@ async def restart_idle(
     request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> RedirectResponse:
     await _staff_of(request, user, course)
-    built_at = environment_built_at(env_dir(layout_of(request), course))
+    built_at = environment_built_at(env_dir(context_of(request.app).layout, course))
     # decided on a fresh look at the kernels, not on what the page showed
     chosen = [s for s in await course_servers(request, course) if restartable(s, built_at)]
     stopped = 0

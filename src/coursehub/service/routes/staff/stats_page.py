@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, Response
 
 from coursehub.service.auth import page_user
-from coursehub.service.course_access import STAFF_ROLES, course_for, database_for
+from coursehub.service.context import context_of
+from coursehub.service.course_access import STAFF_ROLES, course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 from coursehub.service.templating import render
@@ -40,7 +41,7 @@ def _gather(request: Request, user: HubUser, course: str, days: int | None) -> t
     content, role = course_for(request, user, course)
     if role not in STAFF_ROLES:
         raise ApiError(403, "Only the course's instructors and teaching assistants see this page.")
-    db = database_for(request.app)
+    db = context_of(request.app).database
     roll_up(db)  # events not counted yet (the monitor does it too, once a sample)
     # The admin looking is staff too, even without an account row saying so.
     also = [user.name] if user.role == "admin" else []
@@ -115,7 +116,7 @@ async def stats_page(
 ) -> HTMLResponse:
     window = parse_days(days)
     content, st = await asyncio.to_thread(_gather, request, user, course, window)
-    base = f"{request.app.state.settings.service_prefix}course/{quote(course)}"
+    base = f"{context_of(request.app).settings.service_prefix}course/{quote(course)}"
     most = st.heatmap.most
     return render(
         request,
