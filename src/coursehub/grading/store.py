@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,10 @@ MAX_FILES = 500
 MAX_BYTES = 50 * 1024 * 1024
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything here is UTC."""
     if value is not None and value.tzinfo is None:
@@ -286,8 +290,11 @@ class GradingStore:
     ) -> list[int]:
         with self.db.session() as s:
             if max_queued is not None:
-                waiting = s.scalar(
-                    select(func.count()).select_from(Grading).where(Grading.state == "queued")
+                waiting = (
+                    s.scalar(
+                        select(func.count()).select_from(Grading).where(Grading.state == "queued")
+                    )
+                    or 0
                 )
                 if waiting + len(submission_ids) > max_queued:
                     raise QueueFull(f"{waiting} gradings are waiting (at most {max_queued})")
@@ -299,16 +306,20 @@ class GradingStore:
     def waiting_count(self) -> int:
         """Gradings waiting for a worker (the number `enqueue` holds against max_queued)."""
         with self.db.session() as s:
-            return s.scalar(
-                select(func.count()).select_from(Grading).where(Grading.state == "queued")
+            return (
+                s.scalar(select(func.count()).select_from(Grading).where(Grading.state == "queued"))
+                or 0
             )
 
     def queued_count(self) -> int:
         with self.db.session() as s:
-            return s.scalar(
-                select(func.count())
-                .select_from(Grading)
-                .where(Grading.state.in_(("queued", "running")))
+            return (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Grading)
+                    .where(Grading.state.in_(("queued", "running")))
+                )
+                or 0
             )
 
     def claim(self) -> Grading | None:
