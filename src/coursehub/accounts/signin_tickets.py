@@ -13,8 +13,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import CursorResult, delete, update
 
 from coursehub.db.models import SignInTicket
 from coursehub.db.session import Database
@@ -70,14 +71,17 @@ class SignInTickets:
         key, now = _hash(ticket), datetime.now(UTC)
         with self.db.session() as s:
             # One UPDATE decides who wins when the same ticket is redeemed twice at once.
-            won = s.execute(
-                update(SignInTicket)
-                .where(
-                    SignInTicket.ticket_hash == key,
-                    SignInTicket.used_at.is_(None),
-                    SignInTicket.expires_at >= now,
-                )
-                .values(used_at=now)
+            won = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(SignInTicket)
+                    .where(
+                        SignInTicket.ticket_hash == key,
+                        SignInTicket.used_at.is_(None),
+                        SignInTicket.expires_at >= now,
+                    )
+                    .values(used_at=now)
+                ),
             ).rowcount
             if won != 1:
                 return None

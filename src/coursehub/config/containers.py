@@ -48,11 +48,16 @@ def check_image_reference(value: str) -> str:
 
 
 class _Section(BaseModel):
+    # A size or duration whose default is written as in coursehub.yaml ("2G", "10m")
+    # also passes validate_default=True to its Field: the same validation as here, and
+    # it tells type checkers that the default is parsed into the field's type.
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class Resources(_Section):
-    memory: Size = Field("1G", description="Memory limit (and request) of the pod, e.g. 1G.")
+    memory: Size = Field(
+        "1G", validate_default=True, description="Memory limit (and request) of the pod, e.g. 1G."
+    )
     cpu: float = Field(1.0, gt=0, le=64, description="CPU limit of the pod in cores, e.g. 0.5.")
 
 
@@ -62,7 +67,9 @@ class KubernetesStorageConfig(_Section):
         description="StorageClass of the students' volumes (empty: the cluster's default).",
     )
     size: Size = Field(
-        "10G", description="Size of each student's volume, one per (student x course)."
+        "10G",
+        validate_default=True,
+        description="Size of each student's volume, one per (student x course).",
     )
     course_data_storage_class: str | None = Field(
         None,
@@ -71,7 +78,9 @@ class KubernetesStorageConfig(_Section):
         "CephFS, Azure Files, EFS...); empty: the cluster's default.",
     )
     course_data_size: Size = Field(
-        "20G", description="Size of the course-data volume (every course's checkout)."
+        "20G",
+        validate_default=True,
+        description="Size of the course-data volume (every course's checkout).",
     )
 
     @field_validator("storage_class", "course_data_storage_class")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -86,7 +87,7 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _problems(exc: ValidationError, data: CommentedMap, name: str) -> list[ConfigProblem]:
+def _problems(exc: ValidationError, data: dict[Any, Any], name: str) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors():
         loc = [part for part in err["loc"] if not _is_validator_tag(part)]
@@ -121,7 +122,7 @@ def _locate(data: Any, loc: list[Any]) -> tuple[int | None, Any, bool]:
     return line, node, True
 
 
-def _message(err: dict[str, Any], loc: list[Any]) -> str:
+def _message(err: ErrorDetails, loc: list[Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return _unknown_key_message(loc)

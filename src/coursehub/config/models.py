@@ -31,6 +31,9 @@ UNIX_PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 
 
 class Section(BaseModel):
+    # A size or duration whose default is written as in coursehub.yaml ("2G", "10m")
+    # also passes validate_default=True to its Field: the same validation as here, and
+    # it tells type checkers that the default is parsed into the field's type.
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
@@ -165,7 +168,7 @@ class JwtSignInConfig(Section):
 
 class AuthConfig(Section):
     methods: list[AuthMethod] = Field(
-        default_factory=lambda: ["local"],
+        default_factory=lambda: list[AuthMethod](["local"]),
         description="Sign-in methods offered together on the login page. local: usernames "
         "and passwords from the roster. github: GitHub OAuth restricted to one "
         "organisation. lti: launches from an LMS (see the lti section). jwt: "
@@ -180,7 +183,9 @@ class AuthConfig(Section):
     max_failed_logins: int = Field(
         10, ge=1, description="Wrong passwords in a row that lock an account (local sign-in)."
     )
-    lockout: Duration = Field("10m", description="How long such an account stays locked.")
+    lockout: Duration = Field(
+        "10m", validate_default=True, description="How long such an account stays locked."
+    )
     github: GitHubAuthConfig | None = Field(None, description="Settings for method github.")
     jwt: JwtSignInConfig | None = Field(None, description="Settings for method jwt.")
 
@@ -240,14 +245,18 @@ class RolesConfig(Section):
 
 
 class ServerLimits(Section):
-    memory: Size | None = Field("2G", description="Memory per student server (e.g. 2G).")
+    memory: Size | None = Field(
+        "2G", validate_default=True, description="Memory per student server (e.g. 2G)."
+    )
     cpu: float | None = Field(
         1.0, gt=0, le=256, description="CPU cores per student server (e.g. 0.5, 2)."
     )
     processes: int | None = Field(
         512, ge=16, description="Most processes and threads a student may run at once."
     )
-    file_size: Size | None = Field("2G", description="Largest single file a student may write.")
+    file_size: Size | None = Field(
+        "2G", validate_default=True, description="Largest single file a student may write."
+    )
 
 
 class ServersConfig(Section):
@@ -260,11 +269,13 @@ class ServersConfig(Section):
     )
     start_timeout: Duration = Field(
         "15m",
+        validate_default=True,
         description="Longest a student may wait for a server, queue included, "
         "before the start is reported as failed.",
     )
     ready_timeout: Duration = Field(
         "2m",
+        validate_default=True,
         description="Longest a started server may take to answer its first request.",
     )
     max_queued: int = Field(
@@ -366,9 +377,13 @@ class CourseIdleConfig(Section):
 
 class IdleConfig(Section):
     timeout: Duration = Field(
-        "1h", description="Stop a server idle this long (0 disables idle culling)."
+        "1h",
+        validate_default=True,
+        description="Stop a server idle this long (0 disables idle culling).",
     )
-    max_age: Duration = Field("0", description="Stop any server older than this (0: no limit).")
+    max_age: Duration = Field(
+        "0", validate_default=True, description="Stop any server older than this (0: no limit)."
+    )
     courses: dict[str, CourseIdleConfig] = Field(
         default_factory=dict,
         description="Per-course overrides, e.g. {ds101: {timeout: 30m}}: an exam course "
@@ -376,11 +391,13 @@ class IdleConfig(Section):
     )
     runaway_after: Duration = Field(
         "30m",
+        validate_default=True,
         description="A kernel busy without a break this long is reported as runaway on "
         "the staff page, where staff can stop it (0: never reported).",
     )
     check_every: Duration = Field(
         "60s",
+        validate_default=True,
         ge=1,
         description="How often the culler checks servers against these limits (a server "
         "may run up to this much past its limit).",
@@ -394,13 +411,19 @@ class IdleConfig(Section):
 
 class StatsConfig(Section):
     sample_every: Duration = Field(
-        "1m", description="How often the monitor samples servers, kernels, CPU, memory, disk."
+        "1m",
+        validate_default=True,
+        description="How often the monitor samples servers, kernels, CPU, memory, disk.",
     )
     raw_retention: Duration = Field(
-        "14d", description="Keep every sample this long; older ones are kept as hourly averages."
+        "14d",
+        validate_default=True,
+        description="Keep every sample this long; older ones are kept as hourly averages.",
     )
     retention: Duration = Field(
-        "400d", description="Keep hourly statistics this long (notebook opens are kept as counts)."
+        "400d",
+        validate_default=True,
+        description="Keep hourly statistics this long (notebook opens are kept as counts).",
     )
 
 
@@ -413,6 +436,7 @@ class HooksConfig(Section):
     )
     timeout: Duration = Field(
         "60s",
+        validate_default=True,
         description="Longest one hook may run before it is stopped and the start fails "
         "(hook time counts towards servers.start_timeout).",
     )
@@ -424,10 +448,14 @@ class BackupConfig(Section):
         description="Where scheduled backups go (empty: no schedule; `coursehub backup DEST` "
         "still works by hand).",
     )
-    every: Duration = Field("1d", description="How often a scheduled backup is taken.")
+    every: Duration = Field(
+        "1d", validate_default=True, description="How often a scheduled backup is taken."
+    )
     keep: int = Field(7, ge=1, le=1000, description="How many scheduled backups are kept.")
     max_age_warning: Duration = Field(
-        "2d", description="`coursehub doctor` warns when the newest backup is older than this."
+        "2d",
+        validate_default=True,
+        description="`coursehub doctor` warns when the newest backup is older than this.",
     )
 
 
@@ -470,6 +498,7 @@ class CourseSiteSettings(Section):
 class CoursesConfig(Section):
     autopull: Duration = Field(
         "15m",
+        validate_default=True,
         description="Pull every active course from its repository this often (0: only by "
         "hand with `coursehub course pull`). Archived courses are never pulled.",
     )
@@ -487,7 +516,9 @@ class CoursesConfig(Section):
 
 class EventsConfig(Section):
     retention: Duration = Field(
-        "30d", description="Keep notebook events this long (they feed the live class view)."
+        "30d",
+        validate_default=True,
+        description="Keep notebook events this long (they feed the live class view).",
     )
     rate: float = Field(
         20,
@@ -500,23 +531,34 @@ class EventsConfig(Section):
     )
     autosave: Duration = Field(
         "5s",
+        validate_default=True,
         description="Course servers save open notebooks this often, so the live class view "
         "follows students within seconds (0: JupyterLab's own default of two minutes).",
     )
 
 
 class GradingLimitsConfig(Section):
-    cpu_time: Duration = Field("2m", description="CPU time one submission may use.")
-    memory: Size = Field("1G", description="Memory (address space) one submission may use.")
+    cpu_time: Duration = Field(
+        "2m", validate_default=True, description="CPU time one submission may use."
+    )
+    memory: Size = Field(
+        "1G", validate_default=True, description="Memory (address space) one submission may use."
+    )
     processes: int = Field(
         64, ge=8, le=4096, description="Most processes and threads one submission may run."
     )
-    file_size: Size = Field("64M", description="Largest file a submission may write.")
+    file_size: Size = Field(
+        "64M", validate_default=True, description="Largest file a submission may write."
+    )
     wall_time: Duration = Field(
-        "5m", description="Longest a whole grading run may take (kernel start included)."
+        "5m",
+        validate_default=True,
+        description="Longest a whole grading run may take (kernel start included).",
     )
     cell_time: Duration = Field(
-        "1m", description="Longest one cell may run before it is interrupted."
+        "1m",
+        validate_default=True,
+        description="Longest one cell may run before it is interrupted.",
     )
 
 
@@ -539,6 +581,7 @@ class RemoteGradingConfig(Section):
     )
     wait: Duration = Field(
         "3m",
+        validate_default=True,
         description="Longest a grading request waits for its result before it is "
         "answered 408 (the grading goes on; its result is kept).",
     )
@@ -650,6 +693,7 @@ class LtiConfig(Section):
     )
     roster_sync: Duration = Field(
         "6h",
+        validate_default=True,
         description="Fetch each linked LMS course's membership (NRPS) this often, so "
         "accounts and enrolments exist before students first launch (0: only by hand).",
     )

@@ -79,7 +79,7 @@ def _describe(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
 
 
 def _type_name(annotation: Any) -> str:
-    args = getattr(annotation, "__args__", None)
+    args = getattr(annotation, "__args__", ())
     origin = getattr(annotation, "__origin__", None)
     if origin is Literal:
         return " | ".join(repr(a) for a in args)

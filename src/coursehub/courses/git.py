@@ -273,4 +273,8 @@ def _git3(args: list[str], cwd: Path | None, timeout: float) -> tuple[int, str, 
         raise CourseError(
             f"git {args[0]} took longer than {timeout:.0f} s and was stopped:\n{redact(text)}"
         ) from None
-    return proc.returncode, *(redact(b.decode("utf-8", "replace")) for b in (out, err))
+    return (
+        proc.returncode,
+        redact(out.decode("utf-8", "replace")),
+        redact(err.decode("utf-8", "replace")),
+    )

@@ -233,15 +233,15 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
                         included = _inside(root, path.parent, target, value)
                         visit(included, depth + 1, here)
                 if spec:
-                    target = _local_target(spec)
-                    if target is not None:
-                        local = _inside(root, root, target, spec)  # pip's cwd is root
+                    local_target = _local_target(spec)
+                    if local_target is not None:
+                        local = _inside(root, root, local_target, spec)  # pip's cwd is root
                         if local.exists():
                             files.append(show(local))
                         if local.is_file():
                             digest.update(f"{show(local)}\0".encode() + local.read_bytes())
-                    remote = target is None and bool(_URL.match(spec))
-                    match = None if target is not None or remote else PROJECT_NAME.match(spec)
+                    remote = local_target is None and bool(_URL.match(spec))
+                    match = None if local_target is not None or remote else PROJECT_NAME.match(spec)
                     found.append(Requirement(here, canonical_name(match[1]) if match else None))
             except _Refused as exc:
                 raise RequirementsError(f"{here}: {exc}") from None

@@ -60,7 +60,8 @@ class EventWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                group, size = [], 0
+                group: list[_Pending] = []
+                size = 0
                 while self._pending and (not group or size < MAX_GROUP_EVENTS):
                     item = self._pending.pop(0)
                     group.append(item)

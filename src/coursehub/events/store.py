@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import CursorResult, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from coursehub.db import models
@@ -95,8 +95,9 @@ class EventStore:
     def purge(self, older_than: datetime, max_rows: int) -> int:
         """Drop events received before `older_than`, then the oldest beyond `max_rows`."""
         with self.db.session() as s:
-            gone = s.execute(
-                delete(models.Event).where(models.Event.received_at < older_than)
+            gone = cast(
+                CursorResult[Any],
+                s.execute(delete(models.Event).where(models.Event.received_at < older_than)),
             ).rowcount
             newest = s.scalar(select(func.max(models.Event.id)))
             if newest is not None and max_rows > 0:
@@ -108,5 +109,8 @@ class EventStore:
                     .limit(1)
                 )
                 if cut is not None:
-                    gone += s.execute(delete(models.Event).where(models.Event.id <= cut)).rowcount
+                    gone += cast(
+                        CursorResult[Any],
+                        s.execute(delete(models.Event).where(models.Event.id <= cut)),
+                    ).rowcount
         return gone or 0

@@ -185,9 +185,9 @@ def score(run: NotebookRun, questions: list[Question]) -> list[QuestionScore]:
     """Points per grade cell by nbgrader's own rules, applied to what the harness
     reported (an error, something on stderr, or a partial-credit number)."""
     by_cell = {}
-    for step, result in zip(run.plan.steps, run.results, strict=True):
+    for step, step_result in zip(run.plan.steps, run.results, strict=True):
         if step.kind == "test" and step.cell_index is not None:
-            by_cell[step.cell_index] = result
+            by_cell[step.cell_index] = step_result
     names = {(q.notebook, q.name.split(":")[-1]): q.name for q in questions}
     seen: set[str] = set()
     scores = []

@@ -140,6 +140,7 @@ def verify_bearer(
         shown = str(token_alg)[:16]
         raise RemoteAuthError("algorithm_not_allowed", f"only {alg} is accepted, not {shown!r}")
     key = settings.secret if settings.secret is not None else settings.public_key
+    assert key is not None  # the settings hold exactly one of the two
     aud, iss = settings.audience, settings.issuer
     try:
         claims = jwt.decode(

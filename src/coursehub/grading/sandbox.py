@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import psutil
 
@@ -166,7 +167,7 @@ def _preexec(uid: int, gid: int, limits: SandboxLimits) -> None:
     _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
-def _read_bounded(f: tempfile._TemporaryFileWrapper) -> bytes:  # type: ignore[type-arg]
+def _read_bounded(f: IO[bytes]) -> bytes:
     f.seek(0)
     data = f.read(MAX_OUTPUT + 1)
     return data[:MAX_OUTPUT] + (b"\n[output cut]" if len(data) > MAX_OUTPUT else b"")
@@ -190,7 +191,9 @@ class SandboxAccount:
         }
         return {**base, **(extra or {})}
 
-    def popen(self, argv: Sequence[str], env: dict[str, str] | None = None, **kwargs):  # type: ignore[no-untyped-def]
+    def popen(
+        self, argv: Sequence[str], env: dict[str, str] | None = None, **kwargs: Any
+    ) -> subprocess.Popen[bytes]:
         """Start `argv` as this account, inside the box, in its work directory."""
         return subprocess.Popen(
             list(argv),

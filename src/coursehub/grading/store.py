@@ -15,9 +15,9 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from coursehub.courses.paths import PathRejected, check_relative_path
@@ -279,8 +279,11 @@ class GradingStore:
     ) -> list[int]:
         with self.db.session() as s:
             if max_queued is not None:
-                waiting = s.scalar(
-                    select(func.count()).select_from(Grading).where(Grading.state == "queued")
+                waiting = (
+                    s.scalar(
+                        select(func.count()).select_from(Grading).where(Grading.state == "queued")
+                    )
+                    or 0
                 )
                 if waiting + len(submission_ids) > max_queued:
                     raise QueueFull(f"{waiting} gradings are waiting (at most {max_queued})")
@@ -292,16 +295,20 @@ class GradingStore:
     def waiting_count(self) -> int:
         """Gradings waiting for a worker (the number `enqueue` holds against max_queued)."""
         with self.db.session() as s:
-            return s.scalar(
-                select(func.count()).select_from(Grading).where(Grading.state == "queued")
+            return (
+                s.scalar(select(func.count()).select_from(Grading).where(Grading.state == "queued"))
+                or 0
             )
 
     def queued_count(self) -> int:
         with self.db.session() as s:
-            return s.scalar(
-                select(func.count())
-                .select_from(Grading)
-                .where(Grading.state.in_(("queued", "running")))
+            return (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Grading)
+                    .where(Grading.state.in_(("queued", "running")))
+                )
+                or 0
             )
 
     def claim(self) -> Grading | None:
@@ -316,10 +323,15 @@ class GradingStore:
                 )
                 if gid is None:
                     return None
-                taken = s.execute(
-                    update(Grading)
-                    .where(Grading.id == gid, Grading.state == "queued")
-                    .values(state="running", started_at=datetime.now(UTC), tries=Grading.tries + 1)
+                taken = cast(
+                    CursorResult[Any],
+                    s.execute(
+                        update(Grading)
+                        .where(Grading.id == gid, Grading.state == "queued")
+                        .values(
+                            state="running", started_at=datetime.now(UTC), tries=Grading.tries + 1
+                        )
+                    ),
                 )
                 if taken.rowcount == 1:
                     return s.get(Grading, gid)
@@ -328,15 +340,23 @@ class GradingStore:
     def requeue_interrupted(self) -> int:
         """Gradings left running by a stopped service go back to the queue."""
         with self.db.session() as s:
-            failed = s.execute(
-                update(Grading)
-                .where(Grading.state == "running", Grading.tries >= 3)
-                .values(state="failed", outcome="the grader stopped three times while grading this")
+            failed = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(Grading)
+                    .where(Grading.state == "running", Grading.tries >= 3)
+                    .values(
+                        state="failed", outcome="the grader stopped three times while grading this"
+                    )
+                ),
             ).rowcount
             return (
                 failed
-                + s.execute(
-                    update(Grading).where(Grading.state == "running").values(state="queued")
+                + cast(
+                    CursorResult[Any],
+                    s.execute(
+                        update(Grading).where(Grading.state == "running").values(state="queued")
+                    ),
                 ).rowcount
             )
 

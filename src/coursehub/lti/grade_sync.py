@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from coursehub.db.models import (
@@ -298,13 +299,16 @@ def _claim(db: Database, now: datetime) -> _Claim | None:
             if rid is None:
                 return None
             stamp = datetime.now(UTC)
-            taken = s.execute(
-                update(LtiGradeSync)
-                .where(LtiGradeSync.id == rid, _due(now))
-                .values(status="sending", updated_at=stamp, attempts=LtiGradeSync.attempts + 1)
+            taken = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(LtiGradeSync)
+                    .where(LtiGradeSync.id == rid, _due(now))
+                    .values(status="sending", updated_at=stamp, attempts=LtiGradeSync.attempts + 1)
+                ),
             )
             if taken.rowcount == 1:
-                return _Claim(rid, stamp, s.get(LtiGradeSync, rid).attempts)
+                return _Claim(rid, stamp, s.get_one(LtiGradeSync, rid).attempts)
     return None
 
 
@@ -340,14 +344,17 @@ def _finish(db: Database, claim: _Claim, values: dict) -> bool:
     """Record the outcome unless the row was queued again meanwhile (then the new
     score goes out on the next pass)."""
     with db.session() as s:
-        done = s.execute(
-            update(LtiGradeSync)
-            .where(
-                LtiGradeSync.id == claim.id,
-                LtiGradeSync.status == "sending",
-                LtiGradeSync.updated_at == claim.stamp,
-            )
-            .values(**values, updated_at=datetime.now(UTC))
+        done = cast(
+            CursorResult[Any],
+            s.execute(
+                update(LtiGradeSync)
+                .where(
+                    LtiGradeSync.id == claim.id,
+                    LtiGradeSync.status == "sending",
+                    LtiGradeSync.updated_at == claim.stamp,
+                )
+                .values(**values, updated_at=datetime.now(UTC))
+            ),
         )
         return done.rowcount == 1
 

@@ -7,9 +7,9 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import CursorResult, delete, update
 
 from coursehub.db.models import LtiLaunch
 from coursehub.db.session import Database
@@ -83,9 +83,12 @@ class LaunchStore:
     def mark_used(self, launch_id: str) -> bool:
         """True for the first caller only."""
         with self.db.session() as s:
-            won = s.execute(
-                update(LtiLaunch)
-                .where(LtiLaunch.id == launch_id, LtiLaunch.used_at.is_(None))
-                .values(used_at=datetime.now(UTC))
+            won = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(LtiLaunch)
+                    .where(LtiLaunch.id == launch_id, LtiLaunch.used_at.is_(None))
+                    .values(used_at=datetime.now(UTC))
+                ),
             ).rowcount
         return won == 1

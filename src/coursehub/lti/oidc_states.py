@@ -8,8 +8,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import CursorResult, delete, update
 
 from coursehub.db.models import LtiState
 from coursehub.db.session import Database
@@ -53,14 +54,17 @@ class StateStore:
             raise LaunchRefused("bad_state", "the launch's state is missing or malformed", 403)
         now = datetime.now(UTC)
         with self.db.session() as s:
-            won = s.execute(
-                update(LtiState)
-                .where(
-                    LtiState.state == state,
-                    LtiState.used_at.is_(None),
-                    LtiState.created_at >= now - timedelta(seconds=STATE_SECONDS),
-                )
-                .values(used_at=now)
+            won = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(LtiState)
+                    .where(
+                        LtiState.state == state,
+                        LtiState.used_at.is_(None),
+                        LtiState.created_at >= now - timedelta(seconds=STATE_SECONDS),
+                    )
+                    .values(used_at=now)
+                ),
             ).rowcount
             row = s.get(LtiState, state)
             if won == 1 and row is not None:

@@ -207,7 +207,7 @@ def courses_due(
     now = now or datetime.now(UTC)
     with db.session() as s:
         rows = s.execute(
-            select(LtiContext.course, LtiContext.roster_synced_at)
+            select(Course.name, LtiContext.roster_synced_at)
             .join(Course, Course.name == LtiContext.course)
             .where(LtiContext.nrps_url.is_not(None), Course.archived.is_(False))
         ).all()

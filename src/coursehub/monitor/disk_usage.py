@@ -226,9 +226,9 @@ class DiskMeter:
                 )
             }
             before = rows[""].bytes if "" in rows else None
-            for course, row in rows.items():
+            for course, gone in rows.items():
                 if course not in measured:
-                    s.delete(row)
+                    s.delete(gone)
             for course, use in measured.items():
                 row = rows.get(course)
                 if row is None:

@@ -38,12 +38,12 @@ def update_watch(db: Database, census: list[ServerState] | None, now: datetime) 
     with db.session() as s:
         rows = s.scalars(select(models.KernelWatch)).all()
         known = {(r.username, r.course, r.kernel_id): r for r in rows}
-        for key, row in known.items():
+        for key, watched in known.items():
             server = running.get(key[:2])
             if server is None:
-                s.delete(row)  # the server stopped
+                s.delete(watched)  # the server stopped
             elif server.kernels is not None and key[2] not in {k.id for k in server.kernels}:
-                s.delete(row)  # the kernel was shut down
+                s.delete(watched)  # the kernel was shut down
         for server in census:
             for kernel in server.kernels or ():
                 row = known.get((server.username, server.course, kernel.id))

@@ -342,22 +342,22 @@ def _frame_suggestions(platforms: list[LmsPlatform]) -> list[str]:
 def jwt_key_check(jwt: JwtSignInConfig) -> Check:
     """The key of `?auth_token=` sign-in: a private shared secret, or an RSA public key."""
     if jwt.secret_file is not None:
-        path = jwt.secret_file
+        secret_path = jwt.secret_file
         try:
-            read_secret(path)
+            read_secret(secret_path)
         except FileNotFoundError:
             return Check(
                 "jwt sign-in",
                 "fail",
-                f"auth.jwt.secret_file {path} does not exist",
-                f"openssl rand -hex 32 > {path}; chmod 600 {path} (and give the LMS plugin "
-                "the same secret)",
+                f"auth.jwt.secret_file {secret_path} does not exist",
+                f"openssl rand -hex 32 > {secret_path}; chmod 600 {secret_path} "
+                "(and give the LMS plugin the same secret)",
             )
         except SetupError as exc:
             return Check(
                 "jwt sign-in", "fail", str(exc), "a private (mode 600) secret of 32 bytes or more"
             )
-        return Check("jwt sign-in", "ok", f"HS256 secret in {path} (private)")
+        return Check("jwt sign-in", "ok", f"HS256 secret in {secret_path} (private)")
     path = jwt.public_key_file
     assert path is not None  # the config model requires one of the two
     try:

@@ -10,6 +10,7 @@ import logging
 import os
 import ssl
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -44,7 +45,7 @@ def main() -> int:
     configure_logging(fmt=fmt)
     from coursehub.service.app import create_app
 
-    ssl_options: dict[str, object] = {}
+    ssl_options: dict[str, Any] = {}
     if settings.service_url.startswith("https:") and settings.ssl_certfile:
         # The hub's internal SSL: serve with the certificate it issued for us.
         ssl_options = {

@@ -100,7 +100,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     # Framework detail strings are generic ("Not Found"); ours are friendlier and fixed,
     # so nothing from the request is reflected back.
     message = _default_message(exc.status_code)
-    return error_response(request, exc.status_code, message, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, message, headers=headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -32,9 +32,9 @@ def stream_operation(
     The page is plain HTML sent in pieces, so it needs no script. The work goes on
     to the end even if the browser leaves (a half-done pull or build helps nobody).
     """
-    page = render(
-        request, "operation.html", user=user, title=title, back_url=back_url
-    ).body.decode()
+    page = bytes(
+        render(request, "operation.html", user=user, title=title, back_url=back_url).body
+    ).decode()
     head, _, tail = page.partition(OUTPUT_MARK)
     tail = tail.removeprefix("</pre>")  # closed below, before the outcome
     loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
 from coursehub.core.times import utc
@@ -160,7 +160,7 @@ def course_stats(
     return stats
 
 
-def _count_students(s: Session, *where: object) -> int:
+def _count_students(s: Session, *where: ColumnElement[bool]) -> int:
     query = select(func.count(distinct(models.StatDaily.username))).where(*where)
     return int(s.scalar(query) or 0)
 
@@ -176,9 +176,13 @@ def _daily(s: Session, mine: tuple, window: tuple, since: date, today: date) -> 
             ).where(*window).group_by(d.day)
         )
     }  # fmt: skip
-    firsts = select(d.username, func.min(d.day).label("first")).where(*mine).group_by(d.username)
-    firsts = firsts.subquery()
-    new = dict(
+    firsts = (
+        select(d.username, func.min(d.day).label("first"))
+        .where(*mine)
+        .group_by(d.username)
+        .subquery()
+    )
+    new: dict[date, int] = dict(
         s.execute(
             select(firsts.c.first, func.count())
             .where(firsts.c.first >= since)

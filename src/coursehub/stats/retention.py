@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from coursehub.core.times import utc
@@ -68,20 +69,25 @@ def _downsample_until(s: Session, until: datetime) -> int:
             )
         )
     gone = delete(models.StatSample).where(*raw)
-    return s.execute(gone, execution_options={"synchronize_session": False}).rowcount or 0
+    result = s.execute(gone, execution_options={"synchronize_session": False})
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def expire(db: Database, now: datetime, retention: timedelta) -> int:
     """Delete hourly samples and daily counts older than `retention`; rows deleted."""
     cutoff = now - retention
     with db.session() as s:
-        hours = s.execute(
-            delete(models.StatSample).where(
-                models.StatSample.resolution == "hour", models.StatSample.at < cutoff
-            )
+        hours = cast(
+            CursorResult[Any],
+            s.execute(
+                delete(models.StatSample).where(
+                    models.StatSample.resolution == "hour", models.StatSample.at < cutoff
+                )
+            ),
         ).rowcount
-        days = s.execute(
-            delete(models.StatDaily).where(models.StatDaily.day < cutoff.date())
+        days = cast(
+            CursorResult[Any],
+            s.execute(delete(models.StatDaily).where(models.StatDaily.day < cutoff.date())),
         ).rowcount
     return (hours or 0) + (days or 0)
 

@@ -37,6 +37,8 @@ def machine_figures(data_dir: Path) -> MachineFigures:
     except OSError:
         load = None
     memory = psutil.virtual_memory()
+    free: float | None
+    total: float | None
     try:
         disk = psutil.disk_usage(str(data_dir))
         free, total = float(disk.free), float(disk.total)

@@ -96,7 +96,7 @@ def zombie_exit_code(pid: int) -> int | None:
     return UNKNOWN_EXIT
 
 
-class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
+class ForkedKernelProvisioner(LocalProvisioner):
     """LocalProvisioner whose launch asks the course's kernel template first."""
 
     socket = Unicode("", config=True, help="The kernel template's Unix socket.")
@@ -132,7 +132,8 @@ class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         if os.environ.get("COURSEHUB_KERNELS") == "cold":
             # set by the Slurm job starter: a template's kernel would run outside the job
             raise ForkUnavailable("kernels start cold here (COURSEHUB_KERNELS=cold)")
-        env = dict(kwargs.get("env") if kwargs.get("env") is not None else os.environ)
+        given_env = kwargs.get("env")
+        env = dict(given_env if given_env is not None else os.environ)
         if not kwargs.get("independent"):
             env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launcher does
         argv = [os.path.expanduser(part) for part in cmd]

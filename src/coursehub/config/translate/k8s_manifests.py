@@ -96,7 +96,7 @@ def service_env(config: CoursehubConfig) -> list[dict[str, Any]]:
     ours["COURSEHUB_SPAWN_BACKEND"] = "kubernetes"
     ours["COURSEHUB_OPS"] = _ops_through_proxy(ours["COURSEHUB_OPS"])
     ours["COURSEHUB_GRADING"] = _mounted_grading_keys(ours["COURSEHUB_GRADING"])
-    env = [{"name": k, "value": v} for k, v in {**plain, **ours}.items()]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in {**plain, **ours}.items()]
     env.append(
         {
             "name": "JUPYTERHUB_API_TOKEN",

@@ -6,7 +6,7 @@ from coursehub.db.models import Base
 from coursehub.db.session import VERSION_TABLE, make_engine
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
+url = config.get_main_option("sqlalchemy.url") or ""
 
 
 def run_migrations_offline() -> None:
@@ -30,7 +30,7 @@ def run_migrations_online() -> None:
             version_table=VERSION_TABLE,
             render_as_batch=True,
             include_name=lambda name, type_, _parent: (
-                type_ != "table" or name.startswith("coursehub_")
+                type_ != "table" or (name or "").startswith("coursehub_")
             ),
         )
         with context.begin_transaction():

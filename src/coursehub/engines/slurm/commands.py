@@ -73,9 +73,10 @@ class SlurmCommands:
         cwd: str | None = None,
         timeout: float = COMMAND_TIMEOUT,
     ) -> subprocess.CompletedProcess[str]:
-        extra: dict[str, object] = {}
+        # None (the default) runs the command as the hub's own account
+        user = group = extra_groups = None
         if identity is not None:
-            extra = {"user": identity.uid, "group": identity.gid, "extra_groups": identity.groups}
+            user, group, extra_groups = identity.uid, identity.gid, identity.groups
         try:
             return subprocess.run(
                 [self.path(argv[0]), *argv[1:]],
@@ -86,7 +87,9 @@ class SlurmCommands:
                 text=True,
                 timeout=timeout,
                 check=False,
-                **extra,  # type: ignore[arg-type]
+                user=user,
+                group=group,
+                extra_groups=extra_groups,
             )
         except FileNotFoundError:
             raise SlurmError(

@@ -43,7 +43,13 @@ OP_TIMEOUT = 2.0  # a connection that has not said its operation by then is drop
 MAX_PENDING = 64  # connections waiting for their operation (oldest dropped beyond)
 KEEP_EXIT_CODES = 1000
 SETUP_FAILED = 70
-RLIMITS = ("RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_NOFILE")
+RLIMITS: tuple[str, ...] = (
+    "RLIMIT_NPROC",
+    "RLIMIT_FSIZE",
+    "RLIMIT_AS",
+    "RLIMIT_DATA",
+    "RLIMIT_NOFILE",
+)
 RLIMITS += ("RLIMIT_CORE",)
 PRELOAD = (
     "ipykernel.kernelapp",

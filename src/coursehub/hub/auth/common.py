@@ -192,4 +192,6 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
 
         ours = signin_handlers(self.signin_methods)
         taken = {route for route, *_ in ours}
-        return ours + [h for h in super().get_handlers(app) if h[0] not in taken]
+        # the Authenticator this mixin is combined with, after it in the MRO
+        theirs = super().get_handlers(app)  # type: ignore[misc]
+        return ours + [h for h in theirs if h[0] not in taken]

@@ -10,11 +10,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tornado import web
-
 from coursehub.config.layout import DataLayout
 from coursehub.core.roles import role_from_groups
 from coursehub.courses.servers import CourseAccessError, resolve_course_server
+from coursehub.hub.spawners.spawn_page import spawn_page_error
 
 _stores: dict[tuple[str, str], Any] = {}
 
@@ -50,7 +49,6 @@ async def check_course_server(user: Any, server_name: str, db_url: str, data_dir
             Path("/home/jovyan"),
         )
     except CourseAccessError as exc:
-        error = web.HTTPError(403, str(exc))
-        error.jupyterhub_message = f"You cannot start this server: {exc}."
-        raise error from None
+        shown = f"You cannot start this server: {exc}."
+        raise spawn_page_error(403, str(exc), shown) from None
     return course.role

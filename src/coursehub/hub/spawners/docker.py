@@ -20,6 +20,10 @@ DEFAULT_SERVER = "_default"  # {course} of the volume of a server that is no cou
 
 
 class CoursehubDockerSpawner(DockerSpawner):
+    # Traits of DockerSpawner (a package without types) that this class sets
+    user_options: dict[str, Any]
+    image: str
+
     coursehub_db_url = Unicode("", config=True, help="coursehub database URL.")
     data_dir = Unicode("", config=True, help="coursehub data directory (course checkouts).")
     course_images = Dict({}, config=True, help="Image per course; others use DockerSpawner.image.")

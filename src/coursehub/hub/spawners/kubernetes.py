@@ -17,6 +17,10 @@ from coursehub.hub.spawners.container_access import check_course_server
 
 
 class CoursehubKubeSpawner(KubeSpawner):
+    # Traits of KubeSpawner (a package without types) that this class sets
+    volume_mounts: list[dict[str, Any]] | dict[str, dict[str, Any]]
+    environment: dict[str, Any]
+
     coursehub_db_url = Unicode("", config=True, help="coursehub database URL (PostgreSQL).")
     course_data_claim = Unicode(
         names.COURSES_CLAIM, config=True, help="PersistentVolumeClaim of the course checkouts."

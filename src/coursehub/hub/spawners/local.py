@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from tornado import web
 from traitlets import Float, Integer, Unicode
 
 from coursehub.config.layout import DataLayout
@@ -35,6 +34,7 @@ from coursehub.forking.servers.manager import TemplateUnavailable, server_templa
 from coursehub.hub.spawners import unix_accounts
 from coursehub.hub.spawners.hooks import Hook, HookContext, HookError, UnsafeHooksError, run_hooks
 from coursehub.hub.spawners.process_state import ProcessGone, process_start_time
+from coursehub.hub.spawners.spawn_page import spawn_page_error
 from coursehub.hub.spawners.start_queue import Ticket, shared_queue
 from coursehub.student.jupyter_config import CONFIG_DIR as SERVER_CONFIG_DIR
 
@@ -81,6 +81,10 @@ class CoursehubSpawner(LocalProcessSpawner):
     )
     template_socket = Unicode("", config=True, help="The server template's socket.")
     template_log = Unicode("", config=True, help="The server template's log file.")
+
+    # Traits of JupyterHub's Spawner (a package without types) that this class sets
+    cmd: list[str]
+    port: int
 
     _ticket: Ticket | None = None
     _phase: str = "idle"
@@ -223,11 +227,8 @@ class CoursehubSpawner(LocalProcessSpawner):
         try:
             self._course = await asyncio.to_thread(self._resolve_course)
         except CourseAccessError as exc:
-            # JupyterHub passes an HTTPError through to the spawn page; its
-            # `jupyterhub_message` replaces the generic "failed to start" text.
-            error = web.HTTPError(403, str(exc))
-            error.jupyterhub_message = f"You cannot start this server: {exc}."
-            raise error from None
+            shown = f"You cannot start this server: {exc}."
+            raise spawn_page_error(403, str(exc), shown) from None
         queue = shared_queue(self.concurrent_starts)
         self._ticket = Ticket(self.user.name)
         self._phase = "queued"
@@ -419,11 +420,7 @@ class CoursehubSpawner(LocalProcessSpawner):
                     "Start-up hook for %s failed: %s (log: %s)", self._log_name, exc, log_file
                 )
                 reason = str(exc)
-            # An HTTPError reaches the spawn page even when the start fails at once;
-            # its `jupyterhub_message` replaces the generic "failed to start" text.
-            error = web.HTTPError(500, reason)
-            error.jupyterhub_message = reason
-            raise error from exc
+            raise spawn_page_error(500, reason, reason) from exc
         finally:
             self._hook = None
             self._hooks_task = None

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tornado import web
 from traitlets import Bool, Dict, Integer, List, Unicode
 
 from coursehub.engines.slurm.commands import (
@@ -32,6 +31,7 @@ from coursehub.engines.slurm.commands import (
 from coursehub.engines.slurm.script import JobRequest, batch_script, job_name, sbatch_options
 from coursehub.hub.spawners import unix_accounts
 from coursehub.hub.spawners.local import CoursehubLocalSpawner
+from coursehub.hub.spawners.spawn_page import spawn_page_error
 
 PENDING_AGE = 0.25  # seconds: how old a pending start's view of the queue may be
 RENDEZVOUS_MAX = 4096  # bytes: a rendezvous file is a few dozen
@@ -92,9 +92,7 @@ class CoursehubSlurmSpawner(CoursehubLocalSpawner):
                 "site's admins (spawn.slurm.create_accounts is false: the cluster's own "
                 "accounts are used)"
             )
-            error = web.HTTPError(403, reason)
-            error.jupyterhub_message = f"You cannot start a server: {reason}."
-            raise error
+            raise spawn_page_error(403, reason, f"You cannot start a server: {reason}.")
 
     # --- the student's job folder (written by root, owned by the student) ----------
 

@@ -3,7 +3,8 @@
 import json
 import os
 
-c = get_config()  # noqa: F821 (provided by Jupyter when it loads this file)
+# get_config is provided by Jupyter when it loads this file
+c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
 # Sites that may show JupyterLab in an iframe (site.frame_ancestors): LMS pages
 # embedding notebook links. Without it jupyterhub-singleuser refuses every frame.

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import UploadFile as FastAPIUploadFile
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, Response
 
@@ -132,7 +133,9 @@ async def create_page(
         raise ApiError(400, "Give the assignment a short name (letters, digits, - and _).")
     if not files:
         raise ApiError(400, "Choose the assignment's notebook (and any data files) to upload.")
-    made = await grading_api.create_assignment(request, course, user, name=name, files=files)
+    # the form's parts are Starlette's UploadFile, which FastAPI's extends with validators only
+    uploads = cast(list[FastAPIUploadFile], files)
+    made = await grading_api.create_assignment(request, course, user, name=name, files=uploads)
     changes = {k: v for k, v in (("title", title), ("due_at", due)) if v}
     if changes:
         store = context_of(request.app).grading.store

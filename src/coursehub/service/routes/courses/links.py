@@ -75,7 +75,7 @@ async def open_notebook(
 
     ready = await server_ready(request, user.name, course)
     if metrics.enabled(request.app):
-        seen = metrics.metrics_of(request.app)
+        seen = context_of(request.app).metrics
         (seen.ready_seen if ready else seen.start_seen)(user.name, course)
     if not ready:
         # The hub starts the server with its progress page, then sends the browser

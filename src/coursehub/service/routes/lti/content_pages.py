@@ -275,9 +275,9 @@ async def link_course(
     prefix = context_of(request.app).settings.service_prefix
     if record.message_type == DEEP_LINKING:
         # They came to choose content: go on to that, for the course just linked.
-        store = LaunchStore(context_of(request.app).database)
+        launches = LaunchStore(context_of(request.app).database)
         again = await asyncio.to_thread(
-            store.save,
+            launches.save,
             user.name,
             record.platform_id,
             record.context_pk,

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def refused(request: Request, exc: LaunchRefused, issuer: Any = None) -> Respons
 
 async def _params(request: Request) -> dict[str, str]:
     found: dict[str, str] = {}
-    sources = [request.query_params]
+    sources: list[Mapping[str, Any]] = [request.query_params]
     if int(request.headers.get("content-length") or 0) > MAX_LAUNCH_BYTES:
         raise LaunchRefused("too_large", "the login request is far larger than any LTI login", 413)
     if request.method == "POST":
@@ -155,35 +156,35 @@ async def lti_login(request: Request) -> Response:
         return refused(request, exc)
     issuer = params.get("iss")
     if not issuer or not params.get("login_hint"):
-        exc = LaunchRefused("bad_login", "the LMS did not send iss and login_hint")
-        return refused(request, exc, issuer)
+        refusal = LaunchRefused("bad_login", "the LMS did not send iss and login_hint")
+        return refused(request, refusal, issuer)
     db = context_of(request.app).database
     platforms = await asyncio.to_thread(
         PlatformStore(db).for_issuer, issuer, params.get("client_id")
     )
     if not platforms:
-        exc = LaunchRefused(
+        refusal = LaunchRefused(
             "unregistered_issuer",
             f"the launch came from {issuer[:200]!r}, which is not a registered LMS platform; "
             "an admin can register it with `coursehub lti add-platform`",
             403,
         )
-        return refused(request, exc, issuer)
+        return refused(request, refusal, issuer)
     if len(platforms) > 1:
-        exc = LaunchRefused(
+        refusal = LaunchRefused(
             "ambiguous_platform",
             "several registrations share this issuer, and the LMS sent no client_id to choose",
         )
-        return refused(request, exc, issuer)
+        return refused(request, refusal, issuer)
     platform = platforms[0]
     deployment = params.get("lti_deployment_id")
     if deployment and not platform.accepts_deployment(deployment):
-        exc = LaunchRefused(
+        refusal = LaunchRefused(
             "unknown_deployment",
             f"deployment {deployment[:60]!r} of {platform.name} is not registered with coursehub",
             403,
         )
-        return refused(request, exc, issuer)
+        return refused(request, refusal, issuer)
     login: LoginState = await asyncio.to_thread(StateStore(db).begin, platform.id)
     query = {
         "scope": "openid",
