@@ -20,8 +20,8 @@ from rich.table import Table
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
-from coursehub.config.translate.jupyterhub import coursehub_database_url
 from coursehub.core.errors import CoursehubError
+from coursehub.ops.site import open_site
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -62,19 +62,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 @contextmanager
 def _stores(loaded: LoadedConfig) -> Iterator[tuple[Any, Any]]:
-    from coursehub.courses.store import CourseStore
-    from coursehub.db.session import Database, ensure_schema
-    from coursehub.grading.paths import GradingPaths
-    from coursehub.grading.store import GradingStore
-
-    layout = DataLayout(loaded.config.site.data_dir)
-    url = coursehub_database_url(loaded.config, layout)
-    ensure_schema(url)
-    db = Database(url)
-    try:
-        yield CourseStore(db, layout), GradingStore(db, GradingPaths(layout.root))
-    finally:
-        db.dispose()
+    with open_site(loaded) as site:
+        yield site.courses, site.grading
 
 
 def _due(text: str | None) -> datetime | None:

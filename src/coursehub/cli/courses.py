@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
-from coursehub.config.translate.jupyterhub import coursehub_database_url
 from coursehub.core.errors import HubNotRunning
 from coursehub.engines.hub_api import HubClient
+from coursehub.ops.site import open_site
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: imported when a course command runs
     from coursehub.courses.store import CourseInfo, CourseStore
@@ -63,19 +62,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 @contextmanager
 def _store(loaded: LoadedConfig) -> Iterator[CourseStore]:
-    from coursehub.courses.store import CourseStore
-    from coursehub.db.session import Database, ensure_schema
-
-    layout = DataLayout(loaded.config.site.data_dir)
-    url = coursehub_database_url(loaded.config, layout)
-    if url.startswith("sqlite"):
-        layout.root.mkdir(parents=True, exist_ok=True, mode=0o711)
-    ensure_schema(url)
-    db = Database(url)
-    try:
-        yield CourseStore(db, layout)
-    finally:
-        db.dispose()
+    with open_site(loaded) as site:
+        yield site.courses
 
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:

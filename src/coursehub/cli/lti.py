@@ -13,12 +13,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
 from coursehub.config.models import LtiPlatformConfig
-from coursehub.config.translate.jupyterhub import coursehub_database_url, public_url
+from coursehub.config.translate.jupyterhub import public_url
 from coursehub.core.errors import ConfigError, ConfigProblem
 from coursehub.lti import tool_config
+from coursehub.ops.site import open_site
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy: imported when a platform command runs
     from coursehub.lti.platforms import PlatformStore
@@ -109,19 +109,8 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
 
 @contextmanager
 def _platforms(loaded: LoadedConfig) -> Iterator[PlatformStore]:
-    from coursehub.db.session import Database, ensure_schema
-    from coursehub.lti.platforms import PlatformStore
-
-    layout = DataLayout(loaded.config.site.data_dir)
-    url = coursehub_database_url(loaded.config, layout)
-    if url.startswith("sqlite"):
-        layout.root.mkdir(parents=True, exist_ok=True, mode=0o711)
-    ensure_schema(url)
-    db = Database(url)
-    try:
-        yield PlatformStore(db)
-    finally:
-        db.dispose()
+    with open_site(loaded) as site:
+        yield site.platforms
 
 
 # --- config ------------------------------------------------------------------------

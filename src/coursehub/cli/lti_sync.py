@@ -16,10 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
-from coursehub.config.translate.jupyterhub import coursehub_database_url
 from coursehub.core.errors import CoursehubError
+from coursehub.ops.site import open_site
 
 TOOL_KEY_FILE = "lti_tool_key.pem"
 MAX_PASSES = 100  # each pass sends up to grade_sync.BATCH scores
@@ -40,21 +39,15 @@ def add_sync_commands(lti_subparsers: Any) -> None:
 
 @contextmanager
 def _services(loaded: LoadedConfig) -> Iterator[tuple[Any, Any, Any]]:
-    from coursehub.courses.store import CourseStore
-    from coursehub.db.session import Database, ensure_schema
     from coursehub.lti.keys import ensure_tool_key
     from coursehub.lti.service_token import ServiceTokens
 
-    layout = DataLayout(loaded.config.site.data_dir)
-    url = coursehub_database_url(loaded.config, layout)
-    ensure_schema(url)
-    db = Database(url)
-    tokens = ServiceTokens(ensure_tool_key(layout.secret_file(TOOL_KEY_FILE)))
-    try:
-        yield db, CourseStore(db, layout), tokens
-    finally:
-        tokens.close()
-        db.dispose()
+    with open_site(loaded) as site:
+        tokens = ServiceTokens(ensure_tool_key(site.layout.secret_file(TOOL_KEY_FILE)))
+        try:
+            yield site.database, site.courses, tokens
+        finally:
+            tokens.close()
 
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:

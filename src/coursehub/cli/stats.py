@@ -14,6 +14,7 @@ from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
 from coursehub.config.translate.jupyterhub import coursehub_database_url
 from coursehub.core.errors import CoursehubError
+from coursehub.ops.site import open_site
 
 TOP = 10
 GIB = 2**30
@@ -40,7 +41,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
     from coursehub.courses.git import CourseError
-    from coursehub.db.session import Database, ensure_schema
     from coursehub.stats.report import course_stats
     from coursehub.stats.rollup import roll_up
 
@@ -48,18 +48,14 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
     url = coursehub_database_url(loaded.config, layout)
     if url.startswith("sqlite") and not layout.root.is_dir():
         raise StatsError(f"no data directory at {layout.root}: nothing was recorded yet")
-    ensure_schema(url)
-    db = Database(url)
-    try:
-        roll_up(db)
+    with open_site(loaded) as site:
+        roll_up(site.database)
         try:
-            st = course_stats(db, args.course, days=args.days)
+            st = course_stats(site.database, args.course, days=args.days)
         except CourseError:
             raise StatsError(
                 f"no course named {args.course!r} (see `coursehub course list`)"
             ) from None
-    finally:
-        db.dispose()
     _print(st, console)
     return 0
 

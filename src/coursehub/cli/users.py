@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
-from coursehub.config.translate.jupyterhub import coursehub_database_url
 from coursehub.core.errors import AccountError, HubNotRunning
 from coursehub.engines.hub_api import HubClient
+from coursehub.ops.site import open_site
+
+if TYPE_CHECKING:
+    from coursehub.accounts.store import AccountStore
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -41,20 +45,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 @contextmanager
-def _store(loaded: LoadedConfig):  # noqa: ANN202
-    from coursehub.accounts.store import AccountStore
-    from coursehub.db.session import Database, ensure_schema
-
-    url = coursehub_database_url(loaded.config, DataLayout(loaded.config.site.data_dir))
-    if url.startswith("sqlite"):
-        # 0711 as `up` makes it: course files below it are read by students
-        DataLayout(loaded.config.site.data_dir).root.mkdir(parents=True, exist_ok=True, mode=0o711)
-    ensure_schema(url)
-    db = Database(url)
-    try:
-        yield AccountStore(db)
-    finally:
-        db.dispose()
+def _store(loaded: LoadedConfig) -> Iterator[AccountStore]:
+    with open_site(loaded) as site:
+        yield site.accounts
 
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
