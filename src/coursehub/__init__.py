@@ -4,8 +4,10 @@ Packages, top layer first; imports only go down (docs/architecture.md, checked b
 tests/test_layers.py):
 
 - cli/       the `coursehub` command: parser, errors to exit codes, one module per command group
-- ops/       site operations: `coursehub up`'s supervisor, proxy, ports, doctor, init, culler
-- service/   the ASGI app the hub runs as a managed service: routes/, tasks/, templates/
+- ops/       site operations: opening a site, `coursehub up`'s supervisor, proxy, ports, doctor,
+             init, culler
+- service/   the ASGI app the hub runs as a managed service: a typed context, routes/, tasks/,
+             templates/
 - hub/       what JupyterHub loads: bootstrap (the generated config), auth/, spawners/
 - forking/   fast starts: server template and child (servers/), kernel template (kernels/)
 - accounts/  local accounts, rosters, password hashes, one-time sign-in tickets
