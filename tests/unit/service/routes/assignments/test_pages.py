@@ -4,7 +4,7 @@ hostile text stays text, and that forms need the page's XSRF field.
 The hub is faked (tests/helpers/fake_hub.py); the course, the assignment (made by
 nbgrader from a real source notebook), the database and the stored submission are
 real. Grading itself is faked by finishing a queued grading with known results; the
-real grading runs in tests/integration/test_assignment_pages.py.
+real grading runs in tests/integration/grading/test_assignment_pages_browser.py.
 """
 
 from __future__ import annotations

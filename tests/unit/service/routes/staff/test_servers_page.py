@@ -2,7 +2,7 @@
 
 The hub's REST API and the student servers' kernel API are answered by an
 httpx.MockTransport here (no hub runs in unit tests); the integration test
-test_culling_hub.py drives the same page against a real hub and real kernels.
+ops/test_culling_hub.py drives the same page against a real hub and real kernels.
 """
 
 from __future__ import annotations

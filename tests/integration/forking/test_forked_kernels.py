@@ -55,6 +55,7 @@ class Site:
     cold_kernels: Path  # the same spec pointing at no template
     homes: Path
     prefix: str
+    driver: Path  # forked_kernel_driver.py, where every student account can read it
 
     @property
     def socket(self) -> Path:
@@ -104,7 +105,11 @@ def site() -> Iterator[Site]:
         )
         homes = root / "homes"
         homes.mkdir(mode=0o711)
-        site = Site(layout, templates, share, cold, homes, prefix)
+        # a copy beside the homes: the checkout's folders may be closed to students
+        driver = root / DRIVER.name
+        shutil.copyfile(DRIVER, driver)
+        driver.chmod(0o644)
+        site = Site(layout, templates, share, cold, homes, prefix, driver)
         templates.ensure([COURSE])
         site.template_pid()
         yield site
@@ -148,7 +153,7 @@ class Student:
             "STUDENT_MARK": self.name,
         }
         shell = f"ulimit -n {self.nofile}; " if self.nofile else ""
-        command = shell + f"exec {sys.executable} {DRIVER}"
+        command = shell + f"exec {sys.executable} {self.site.driver}"
         self.proc = subprocess.Popen(
             ["runuser", "-u", self.name, "--", "env", "-i"]
             + [f"{k}={v}" for k, v in env.items()]

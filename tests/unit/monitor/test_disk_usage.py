@@ -295,7 +295,7 @@ async def test_without_a_quota_nobody_is_warned(tmp_path: Path, store: CourseSto
 
 
 def test_users_list_shows_disk_use(tmp_path: Path) -> None:
-    from tests.unit.test_cli import coursehub
+    from tests.unit.cli.test_cli import coursehub
 
     cfg = tmp_path / "coursehub.yaml"
     cfg.write_text("site:\n  data_dir: ./data\nquota:\n  soft: 1M\n")

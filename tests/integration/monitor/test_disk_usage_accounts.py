@@ -24,7 +24,7 @@ from coursehub.db.session import Database, ensure_schema
 from coursehub.hub.spawners import unix_accounts
 from coursehub.monitor.disk_usage import DiskMeter, home_finder, read_usage
 from tests.helpers.gitrepo import commit_all
-from tests.unit.test_disk_usage import T0
+from tests.unit.monitor.test_disk_usage import T0
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

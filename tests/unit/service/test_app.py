@@ -2,7 +2,7 @@
 
 This is a unit test of routing: the hub is replaced by `FakeResolver`, injected through
 `create_app(settings, resolver=...)`. The real hub, its OAuth and its token checks are
-exercised in tests/integration/test_service_oauth.py.
+exercised in tests/integration/service/test_service_oauth.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The pages that follow a stored LMS launch, driven from launch records made directly
-(the launch itself is tested in test_lti_launch.py and test_lti_content_pages.py):
+(the launch itself is tested in test_launch.py and test_content_pages.py):
 who may use a launch and when, what the content page offers, what the answer to the
 LMS holds, and linking an LMS course to a coursehub course.
 

@@ -3,7 +3,7 @@ hostile clients, forks it refuses, exit codes, and being replaced when the serve
 stack changes. Real template processes (root), real forks.
 
 The forked server's identity, isolation and faults inside a running hub are in
-tests/integration/test_forked_servers.py.
+tests/integration/forking/test_forked_servers.py.
 """
 
 from __future__ import annotations

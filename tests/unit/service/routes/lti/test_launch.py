@@ -4,7 +4,7 @@ must be refused (with a page saying why, and a log line).
 
 The hub is faked here (tests/helpers/fake_hub.py): the launch ends in a one-time
 sign-in ticket, which these tests redeem directly; the real hub redeems it in
-tests/integration/test_lti_hub.py.
+tests/integration/lti/test_lti_hub.py.
 """
 
 from __future__ import annotations

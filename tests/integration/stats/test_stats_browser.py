@@ -32,7 +32,7 @@ from tests.helpers.fake_hub import build as build_app
 
 pytestmark = [pytest.mark.integration]
 
-DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "statistics.png"
+DOCS_SHOT = Path(__file__).resolve().parents[3] / "docs" / "images" / "statistics.png"
 CHARTS = ("opens", "students", "notebooks", "per-student", "servers", "cpu", "memory", "disk")
 
 
