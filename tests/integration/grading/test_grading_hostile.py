@@ -17,7 +17,6 @@ import nbformat
 import psutil
 import pytest
 
-from coursehub.db.session import Database, ensure_schema
 from coursehub.grading import lifecycle, sandbox
 from coursehub.grading.autograde import feedback_pages, grade_submission
 from coursehub.grading.grader import GradingLimits
@@ -25,6 +24,7 @@ from coursehub.grading.paths import GradingPaths
 from coursehub.grading.sandbox import ACCOUNT_PREFIX, SandboxLimits
 from coursehub.grading.store import GradingStore
 from tests.helpers.assignments import answer_nbgrader, answer_otter, nbgrader_source, otter_master
+from tests.helpers.coursedb import open_database, sqlite_url
 
 pytestmark = [
     pytest.mark.root,
@@ -39,10 +39,8 @@ HONEST = "    return x * x\n"
 
 class Course:
     def __init__(self, root: Path):
-        url = f"sqlite:///{root / 'coursehub.sqlite'}"
-        ensure_schema(url)
         self.root = root
-        self.store = GradingStore(Database(url), GradingPaths(root))
+        self.store = GradingStore(open_database(sqlite_url(root)), GradingPaths(root))
         sources = root / "sources"
         self.ps1 = lifecycle.create(self.store, "c", "ps1", nbgrader_source(sources / "ps1"))
         master = otter_master(sources / "squares" / "squares.ipynb")

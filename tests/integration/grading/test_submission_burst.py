@@ -23,14 +23,13 @@ import httpx
 import nbformat
 import pytest
 
-from coursehub.db.session import Database, ensure_schema
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
 from tests.helpers import hubproc
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.browserless import login
+from tests.helpers.coursedb import open_database, sqlite_url
 from tests.helpers.grading_site import grading_site
-from tests.helpers.postgres import throwaway_database
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +82,7 @@ def _check_exactly_once(
 
 
 def _store_burst(url: str, root: Path) -> None:
-    ensure_schema(url)
-    store = GradingStore(Database(url), GradingPaths(root))
+    store = GradingStore(open_database(url), GradingPaths(root))
     questions = [{"name": "q1", "points": 1, "kind": "auto", "notebook": "ps1.ipynb"}]
     assignment = store.save_assignment("c", "ps1", "nbgrader", questions, ["ps1.ipynb"])
     start = threading.Barrier(16)
@@ -133,12 +131,13 @@ def root() -> Iterator[Path]:
 
 
 def test_store_keeps_each_of_200_racing_submissions_once_sqlite(root: Path) -> None:
-    _store_burst(f"sqlite:///{root / 'coursehub.sqlite'}", root)
+    _store_burst(sqlite_url(root), root)
 
 
-def test_store_keeps_each_of_200_racing_submissions_once_postgresql(root: Path) -> None:
-    for url in throwaway_database("coursehub_burst"):
-        _store_burst(url, root)
+def test_store_keeps_each_of_200_racing_submissions_once_postgresql(
+    root: Path, postgres_url: str
+) -> None:
+    _store_burst(postgres_url, root)
 
 
 # ---- through a real hub ------------------------------------------------------------

@@ -18,12 +18,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from coursehub.config.layout import DataLayout
 from coursehub.courses.store import CourseStore
-from coursehub.db.session import Database, ensure_schema
 from coursehub.hub.spawners import unix_accounts
 from coursehub.monitor.disk_usage import DiskMeter, home_finder, read_usage
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import make_repo
 from tests.unit.monitor.test_disk_usage import T0
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -60,7 +58,7 @@ def _as_student(name: str, script: str) -> None:
 
 
 def test_root_measures_private_homes_and_follows_no_planted_link(
-    tmp_path: Path, students: tuple[str, str]
+    tmp_path: Path, students: tuple[str, str], course_store: CourseStore
 ) -> None:
     a, b = students
     home_b = unix_accounts.lookup(PREFIX + b).pw_dir
@@ -74,16 +72,11 @@ def test_root_measures_private_homes_and_follows_no_planted_link(
     _as_student(b, "import os\nopen('big.bin', 'wb').write(os.urandom(2 * 1024 * 1024))\n")
     assert os.stat(unix_accounts.lookup(PREFIX + a).pw_dir).st_mode & 0o777 == 0o700
 
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "one.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4}))
-    commit_all(repo, "first")
-    store = CourseStore(db, DataLayout(tmp_path / "data"))
-    store.add("algebra", str(repo))
-    store.enrol_many("algebra", [a, b, "never-signed-in"])
+    notebook = json.dumps({"cells": [], "metadata": {}, "nbformat": 4})
+    repo = make_repo(tmp_path / "repo", {"one.ipynb": notebook})
+    db = course_store.db
+    course_store.add("algebra", str(repo))
+    course_store.enrol_many("algebra", [a, b, "never-signed-in"])
 
     settings = SimpleNamespace(spawn_backend="local", user_prefix=PREFIX, demo_home_root="")
     meter = DiskMeter(db, home_finder(settings), quota=1024 * 1024)

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from coursehub.db.session import Database, ensure_schema
 from coursehub.ops.ports import free_port
 from coursehub.service import cookies
 from tests.helpers import stats_week as week
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
+from tests.helpers.coursedb import opened_database, sqlite_url
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, user
 from tests.helpers.fake_hub import build as build_app
 
@@ -41,13 +41,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
     root = tmp_path_factory.mktemp("stats-browser")
-    url = f"sqlite:///{root / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    now = datetime.now(UTC)
-    week.populate(db, root / "data", root, now)
-    week.add_samples(db, now)
-    db.dispose()
+    url = sqlite_url(root)
+    with opened_database(url) as db:
+        now = datetime.now(UTC)
+        week.populate(db, root / "data", root, now)
+        week.add_samples(db, now)
     users = dict(USERS)
     users["tok-amy"] = user("amy", ("coursehub-students",))
     app, _ = build_app(

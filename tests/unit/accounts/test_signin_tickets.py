@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from coursehub.accounts.signin_tickets import SignInTickets, new_binding
 from coursehub.db.models import SignInTicket
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 
 
 @pytest.fixture
-def tickets(tmp_path: Path) -> SignInTickets:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    return SignInTickets(Database(url))
+def tickets(db: Database) -> SignInTickets:
+    return SignInTickets(db)
 
 
 BINDING = new_binding()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
@@ -14,8 +13,7 @@ from coursehub.accounts.passwords import hash_password, verify_password
 from coursehub.accounts.roster import RosterEntry, parse_roster, read_roster_file
 from coursehub.accounts.store import AccountStore
 from coursehub.core.errors import AccountError, RosterError
-from coursehub.db.session import Database, ensure_schema
-from tests.helpers.postgres import throwaway_database
+from coursehub.db.session import Database
 
 ROSTER = (
     "username,full_name,email,role,password\n"
@@ -25,43 +23,21 @@ ROSTER = (
 )
 
 
-def _postgres_database() -> Iterator[Database]:
-    for url in throwaway_database():
-        ensure_schema(url)
-        db = Database(url)
-        try:
-            yield db
-        finally:
-            db.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "postgresql":
-        yield from _postgres_database()
-        return
-    url = f"sqlite:///{tmp_path / 'coursehub.sqlite'}"
-    ensure_schema(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-
-
 @pytest.fixture
-def store(db: Database) -> AccountStore:
-    return AccountStore(db)
+def store(any_db: Database) -> AccountStore:
+    return AccountStore(any_db)
 
 
-def stored_hashes(db: Database) -> dict[str, str | None]:
-    with db.engine.connect() as conn:
+def stored_hashes(any_db: Database) -> dict[str, str | None]:
+    with any_db.engine.connect() as conn:
         rows = conn.execute(text("SELECT username, password_hash FROM coursehub_accounts"))
         return dict(rows.all())
 
 
-def refuse_inserts_of(db: Database, username: str) -> None:
+def refuse_inserts_of(any_db: Database, username: str) -> None:
     """A real database-side failure: a trigger that aborts inserting `username`."""
-    with db.engine.begin() as conn:
-        if db.engine.dialect.name == "sqlite":
+    with any_db.engine.begin() as conn:
+        if any_db.engine.dialect.name == "sqlite":
             conn.execute(
                 text(
                     "CREATE TRIGGER refuse BEFORE INSERT ON coursehub_accounts "
@@ -88,7 +64,7 @@ def refuse_inserts_of(db: Database, username: str) -> None:
 # --- roster import ---------------------------------------------------------------
 
 
-def test_import_adds_accounts_with_hashed_passwords(store: AccountStore, db: Database):
+def test_import_adds_accounts_with_hashed_passwords(store: AccountStore, any_db: Database):
     result = store.import_entries(parse_roster(ROSTER))
     assert result.added == ["alice", "bob", "carol"]
     assert result.updated == result.unchanged == []
@@ -101,7 +77,7 @@ def test_import_adds_accounts_with_hashed_passwords(store: AccountStore, db: Dat
         "instructor",
         True,
     )
-    hashes = stored_hashes(db)
+    hashes = stored_hashes(any_db)
     assert hashes["carol"] is None
     for name, plain in [("alice", "alice-pass-1"), ("bob", "bob-pass-01")]:
         assert plain not in hashes[name]
@@ -115,14 +91,14 @@ def test_import_of_username_password_lines(store: AccountStore):
     assert store.authenticate("eve", "eve-pass-01") is not None
 
 
-def test_reimport_updates_without_duplicating(store: AccountStore, db: Database):
+def test_reimport_updates_without_duplicating(store: AccountStore, any_db: Database):
     store.import_entries(parse_roster(ROSTER))
-    before = stored_hashes(db)
+    before = stored_hashes(any_db)
 
     again = store.import_entries(parse_roster(ROSTER))
     assert again.unchanged == ["alice", "bob", "carol"]
     assert again.added == again.updated == []
-    assert stored_hashes(db) == before  # same password: hash left alone
+    assert stored_hashes(any_db) == before  # same password: hash left alone
 
     changed = store.import_entries(
         parse_roster(
@@ -167,12 +143,12 @@ def test_invalid_entries_given_directly_import_nothing(store: AccountStore):
     assert store.list() == []
 
 
-def test_import_is_atomic_when_the_database_fails_midway(store: AccountStore, db: Database):
+def test_import_is_atomic_when_the_database_fails_midway(store: AccountStore, any_db: Database):
     store.add("alice", role="student", password="alice-pass-1")
-    refuse_inserts_of(db, "mallory")
+    refuse_inserts_of(any_db, "mallory")
     written: list[str] = []
 
-    @event.listens_for(db.engine, "after_cursor_execute")
+    @event.listens_for(any_db.engine, "after_cursor_execute")
     def record(conn, cursor, statement, params, context, executemany):  # noqa: ANN001
         if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
             written.append(statement.split()[0].upper())
@@ -185,7 +161,7 @@ def test_import_is_atomic_when_the_database_fails_midway(store: AccountStore, db
     ]
     with pytest.raises(AccountError, match="nothing was imported") as info:
         store.import_entries(entries)
-    event.remove(db.engine, "after_cursor_execute", record)
+    event.remove(any_db.engine, "after_cursor_execute", record)
 
     assert "refused by test trigger" in str(info.value)
     assert "UPDATE" in written  # alice's change really reached the database first...
@@ -275,8 +251,8 @@ def test_set_password_and_role(store: AccountStore):
         store.set_role("alice", "owner")
 
 
-def test_min_password_length_is_configurable(db: Database):
-    store = AccountStore(db, min_password_length=12)
+def test_min_password_length_is_configurable(any_db: Database):
+    store = AccountStore(any_db, min_password_length=12)
     with pytest.raises(AccountError, match="shorter than 12"):
         store.add("alice", password="eleven-char")
     assert store.add("alice", password="twelve-chars").has_password

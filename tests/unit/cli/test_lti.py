@@ -281,13 +281,11 @@ class _database:
     def __enter__(self):  # noqa: ANN204
         from coursehub.config.layout import DataLayout
         from coursehub.config.translate.jupyterhub import coursehub_database_url
-        from coursehub.db.session import Database, ensure_schema
         from coursehub.lti.platforms import PlatformStore
+        from tests.helpers.coursedb import open_database
 
         config = load_config(self.cfg).config
-        url = coursehub_database_url(config, DataLayout(config.site.data_dir))
-        ensure_schema(url)
-        self.db = Database(url)
+        self.db = open_database(coursehub_database_url(config, DataLayout(config.site.data_dir)))
         return self.db, PlatformStore(self.db)
 
     def __exit__(self, *exc: object) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from coursehub.courses.progress import CopyRecord, ProgressStore, Status, status_of
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 
 OLD, NEW, MINE = "a" * 64, "b" * 64, "c" * 64
 
@@ -35,13 +33,8 @@ def test_status_labels(record, course, mine, label) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ProgressStore:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    with db.session() as s:
-        s.add(models.Course(name="stats", repo_url="/x", branch="main", last_pull_output=""))
-    return ProgressStore(db)
+def store(stats_db: Database) -> ProgressStore:
+    return ProgressStore(stats_db)
 
 
 def test_opens_counted_per_student_and_copies_remember_their_source(store: ProgressStore) -> None:

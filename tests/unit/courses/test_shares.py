@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from coursehub.courses.shares import SNAPSHOT_CSP, ShareError, ShareStore, notebook_html
-from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 
 
 def _nb(*cells: dict) -> bytes:
@@ -19,13 +18,8 @@ def _nb(*cells: dict) -> bytes:
 
 
 @pytest.fixture
-def shares(tmp_path: Path) -> ShareStore:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    with db.session() as s:
-        s.add(models.Course(name="stats", repo_url="/x", branch="main", last_pull_output=""))
-    return ShareStore(db, tmp_path / "shares")
+def shares(stats_db: Database, tmp_path: Path) -> ShareStore:
+    return ShareStore(stats_db, tmp_path / "shares")
 
 
 def test_same_notebook_keeps_its_token_and_unsharing_removes_it(shares: ShareStore) -> None:

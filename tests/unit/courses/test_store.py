@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import stat
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +21,6 @@ from coursehub.courses.store import CourseError, CourseStore, Enrolment, PullRes
 from coursehub.db.models import utcnow
 from coursehub.db.session import Database, alembic_config, ensure_schema
 from tests.helpers.gitrepo import run_git
-from tests.helpers.postgres import throwaway_database
 
 
 def commit(repo: Path, files: dict[str, str]) -> str:
@@ -43,30 +41,13 @@ def source(tmp_path: Path) -> Path:
     return repo
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database, no tables yet."""
-    if request.param == "postgresql":
-        yield from throwaway_database()
-    else:
-        yield f"sqlite:///{tmp_path / 'coursehub.sqlite'}"
-
-
 @pytest.fixture
-def db(empty_url: str) -> Iterator[Database]:
-    ensure_schema(empty_url)
-    database = Database(empty_url)
-    yield database
-    database.dispose()
+def store(any_db: Database, tmp_path: Path) -> CourseStore:
+    return CourseStore(any_db, DataLayout(tmp_path / "data"))
 
 
-@pytest.fixture
-def store(db: Database, tmp_path: Path) -> CourseStore:
-    return CourseStore(db, DataLayout(tmp_path / "data"))
-
-
-def count(db: Database, table: str) -> int:
-    with db.engine.connect() as conn:
+def count(any_db: Database, table: str) -> int:
+    with any_db.engine.connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM coursehub_{table}")).scalar_one()
 
 
@@ -262,10 +243,10 @@ def test_enrol_checks_everything_first(store: CourseStore, source: Path):
 # --- schema ------------------------------------------------------------------------
 
 
-def test_migration_0002_keeps_accounts_of_a_0001_database(empty_url: str):
-    cfg = alembic_config(empty_url)
+def test_migration_0002_keeps_accounts_of_a_0001_database(any_db_url: str):
+    cfg = alembic_config(any_db_url)
     command.upgrade(cfg, "0001")
-    db = Database(empty_url)
+    db = Database(any_db_url)
     try:
         with db.engine.begin() as conn:
             conn.execute(
@@ -276,7 +257,7 @@ def test_migration_0002_keeps_accounts_of_a_0001_database(empty_url: str):
                 ),
                 {"now": utcnow()},
             )
-        ensure_schema(empty_url)
+        ensure_schema(any_db_url)
         assert count(db, "accounts") == 1 and count(db, "courses") == 0
         with db.engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM coursehub_alembic_version"))

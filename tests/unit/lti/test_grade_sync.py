@@ -16,11 +16,10 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.grading.grader import limits_from
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
@@ -32,10 +31,9 @@ from coursehub.lti.platforms import Platform, PlatformStore
 from coursehub.lti.roster_sync import sync_course_roster
 from coursehub.lti.service_token import ServiceTokenError, ServiceTokens, client_assertion
 from coursehub.service.tasks.grading import GradingService
-from tests.helpers.lti_fixtures import course_repo, lti_cli, store_key, tool_key
+from tests.helpers.lti_fixtures import lti_cli
 from tests.helpers.lti_platform import AGS_CLAIM, LEARNER, NRPS_CLAIM, PlatformSimulator
 
-__all__ = ["course_repo", "tool_key"]  # fixtures
 QUESTIONS = [
     {"name": "q1", "points": 2, "kind": "auto"},
     {"name": "q2", "points": 1, "kind": "manual"},
@@ -93,16 +91,8 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]:
-    layout = DataLayout(tmp_path / "data")
-    layout.root.mkdir()
-    (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
-    store_key(tool_key, layout)
-    url = f"sqlite:///{layout.coursehub_db_file}"  # where the CLI finds it
-    ensure_schema(url)
-    db = Database(url)
-    courses = CourseStore(db, layout)
-    courses.add("physics", str(course_repo))
+def site(tool_key: ToolKey, cli_courses: CourseStore) -> Iterator[Site]:
+    courses, db, layout = cli_courses, cli_courses.db, cli_courses.layout
     for name in ("alice", "bob"):
         courses.enrol("physics", name)
     grading = GradingStore(db, GradingPaths(layout.root))
@@ -136,7 +126,6 @@ def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]
             yield made
         finally:
             tokens.close()
-            db.dispose()
 
 
 def _listen(site: Site) -> list[int]:

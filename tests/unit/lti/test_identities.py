@@ -3,13 +3,11 @@ platforms; registrations from coursehub.yaml follow the file."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from coursehub.accounts.store import AccountStore
 from coursehub.config.models import LtiPlatformConfig
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.lti.identities import IdentityError, IdentityStore, LmsPerson, readable_base
 from coursehub.lti.platforms import PlatformError, PlatformStore
 
@@ -25,13 +23,6 @@ def spec(
         auth_token_url=f"{issuer}/token",
         key_set_url=f"{issuer}/jwks",
     )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    return Database(url)
 
 
 def test_usernames_are_readable_stable_and_distinct_per_platform(db: Database) -> None:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
+from coursehub.lti.keys import ToolKey, jwks
 from tests.helpers.lti_platform import (
     AGS_CLAIM,
     DL,
@@ -61,11 +61,6 @@ class FormPage(HTMLParser):
             self.fields[a["name"]] = a.get("value", "")
         elif tag == "iframe":
             self.iframe_src = a.get("src", "")
-
-
-@pytest.fixture(scope="module")
-def tool_key(tmp_path_factory: pytest.TempPathFactory) -> ToolKey:
-    return ensure_tool_key(tmp_path_factory.mktemp("lti") / "secrets" / "tool_key.pem")
 
 
 @pytest.fixture(scope="module")

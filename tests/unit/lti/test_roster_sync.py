@@ -11,11 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
 from coursehub.lti.identities import IdentityStore, LmsPerson
@@ -23,10 +22,9 @@ from coursehub.lti.keys import ToolKey, jwks
 from coursehub.lti.platforms import Platform, PlatformStore
 from coursehub.lti.roster_sync import RosterSyncError, sync_course_roster
 from coursehub.lti.service_token import LmsCallError, ServiceTokens, next_link
-from tests.helpers.lti_fixtures import course_repo, lti_cli, store_key, tool_key
+from tests.helpers.lti_fixtures import lti_cli
 from tests.helpers.lti_platform import INSTRUCTOR, LEARNER, TA, PlatformSimulator
 
-__all__ = ["course_repo", "tool_key"]  # fixtures
 MENTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor"
 
 
@@ -64,16 +62,8 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]:
-    layout = DataLayout(tmp_path / "data")
-    layout.root.mkdir()
-    (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
-    store_key(tool_key, layout)
-    url = f"sqlite:///{layout.coursehub_db_file}"  # where the CLI finds it
-    ensure_schema(url)
-    db = Database(url)
-    courses = CourseStore(db, layout)
-    courses.add("physics", str(course_repo))
+def site(tool_key: ToolKey, cli_courses: CourseStore) -> Iterator[Site]:
+    courses, db = cli_courses, cli_courses.db
     with PlatformSimulator() as sim:
         sim.tool_jwks = jwks(tool_key)
         sim.page_size = 2
@@ -109,7 +99,6 @@ def site(tmp_path: Path, tool_key: ToolKey, course_repo: Path) -> Iterator[Site]
             yield made
         finally:
             tokens.close()
-            db.dispose()
 
 
 def test_every_page_of_members_gets_an_account_and_their_role(site: Site) -> None:

@@ -19,12 +19,13 @@ from sqlalchemy import select
 from coursehub.config.layout import DataLayout
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.monitor.disk_usage import DiskMeter, HomeWalk, human_size, read_usage
 from coursehub.service.tasks.monitor import recorders_for
+from tests.helpers.coursedb import add_courses
 from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import make_repo
 
 KIB = 1024
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -41,24 +42,10 @@ def _blocks(*paths: Path) -> int:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    return Database(url)
-
-
-@pytest.fixture
-def store(tmp_path: Path, db: Database) -> CourseStore:
-    repo = tmp_path / "repo"
-    (repo / "lab").mkdir(parents=True)
-    (repo / "lab" / "one.ipynb").write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    )
-    commit_all(repo, "first")
-    s = CourseStore(db, DataLayout(tmp_path / "data"))
-    for name in ("algebra", "physics"):
-        s.add(name, str(repo))
-    return s
+def store(tmp_path: Path, course_store: CourseStore) -> CourseStore:
+    notebook = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    repo = make_repo(tmp_path / "repo", {"lab/one.ipynb": notebook})
+    return add_courses(course_store, repo, {"algebra": {}, "physics": {}})
 
 
 def _rows(db: Database) -> dict[tuple[str, str], tuple[int, int, datetime]]:

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.monitor.census import KernelState, ServerState
 from coursehub.monitor.kernel_watch import forget_server, runaway, update_watch, watched
 
 T0 = datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    database = Database(url)
-    yield database
-    database.dispose()
 
 
 def _server(user: str, course: str, *kernels: tuple[str, str] | None) -> ServerState:

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.service.identity import HubUser
 from coursehub.service.metrics import ServiceMetrics
 from tests.helpers.fake_hub import (
@@ -41,21 +41,17 @@ def _users() -> dict[str, HubUser]:
 
 
 @pytest.fixture
-def site(tmp_path: Path):  # noqa: ANN201
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
+def site(db: Database, tmp_path: Path):  # noqa: ANN201
     with db.session() as s:
         s.add(models.Course(name="algebra", repo_url="/x", branch="main", last_pull_output=""))
         s.add(models.Enrolment(course="algebra", username="sam", role="student"))
     app, _ = build_app(
         FakeResolver(_users()),
-        COURSEHUB_DATABASE_URL=url,
+        COURSEHUB_DATABASE_URL=db.url,
         COURSEHUB_DATA_DIR=str(tmp_path / "data"),
         COURSEHUB_BACKUP=json.dumps({"dir": str(tmp_path / "backups"), "every_seconds": 86400}),
     )
-    yield app, db, tmp_path
-    db.dispose()
+    return app, db, tmp_path
 
 
 async def scrape(c, token: str = "tok-prom") -> dict[tuple[str, tuple], float]:

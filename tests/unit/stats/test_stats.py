@@ -13,7 +13,6 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from sqlalchemy import func, select
 from coursehub.config.layout import DataLayout
 from coursehub.courses.git import CourseError
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.monitor.census import KernelState, ServerState
 from coursehub.service import cookies
 from coursehub.stats import rollup
@@ -32,33 +31,17 @@ from coursehub.stats.report import course_stats
 from coursehub.stats.retention import downsample, expire
 from coursehub.stats.sampler import MachineFigures, machine_figures, record_sample
 from tests.helpers import stats_week as week
+from tests.helpers.coursedb import opened_database
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
-from tests.helpers.postgres import throwaway_database
 
 NOW = datetime(2026, 3, 15, 15, 30, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "postgresql":
-        for url in throwaway_database():
-            ensure_schema(url)
-            database = Database(url)
-            yield database
-            database.dispose()
-        return
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-
-
 @pytest.fixture
-def populated(db: Database, tmp_path: Path) -> Database:
-    week.populate(db, tmp_path / "data", tmp_path, NOW)
-    return db
+def populated(any_db: Database, tmp_path: Path) -> Database:
+    week.populate(any_db, tmp_path / "data", tmp_path, NOW)
+    return any_db
 
 
 def _daily_counts(db: Database) -> dict[tuple, tuple[int, int, int]]:
@@ -268,10 +251,7 @@ def test_csv_files_escape_formulas(populated: Database) -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path):  # noqa: ANN201
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
+def site(db: Database, tmp_path: Path):  # noqa: ANN201
     now = datetime.now(UTC)
     week.populate(db, tmp_path / "data", tmp_path, now)
     week.add_samples(db, now)
@@ -281,7 +261,7 @@ def site(tmp_path: Path):  # noqa: ANN201
     users["tok-tom"] = user("tom", ("coursehub-tas",))
     app, _ = build_app(
         FakeResolver(users),
-        COURSEHUB_DATABASE_URL=url,
+        COURSEHUB_DATABASE_URL=db.url,
         COURSEHUB_DATA_DIR=str(tmp_path / "data"),
     )
     return app
@@ -344,13 +324,10 @@ def test_the_stats_command_prints_a_summary_without_the_hub(tmp_path: Path) -> N
     (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
     layout = DataLayout(tmp_path / "data")
     layout.root.mkdir()
-    url = f"sqlite:///{layout.coursehub_db_file}"
-    ensure_schema(url)
-    db = Database(url)
-    now = datetime.now(UTC)
-    week.populate(db, layout.root, tmp_path, now)  # events only: the roll-up runs first
-    week.add_samples(db, now)
-    db.dispose()
+    with opened_database(f"sqlite:///{layout.coursehub_db_file}") as db:
+        now = datetime.now(UTC)
+        week.populate(db, layout.root, tmp_path, now)  # events only: the roll-up runs first
+        week.add_samples(db, now)
 
     done = _stats_cli(tmp_path, week.COURSE)
     assert done.returncode == 0, done.stderr

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from coursehub.core.roles import groups_for_role
+from coursehub.db.session import Database
 from coursehub.hub.auth.github import role_from_teams
 
 TEAM_ROLES = {"teachers": "instructor", "helpers": "ta", "school/organisers": "admin"}
@@ -29,15 +28,12 @@ def test_organisation_name_is_case_insensitive() -> None:
 
 
 async def test_github_sign_in_is_recorded_and_only_github_users_take_its_path(
-    tmp_path: Path,
+    db: Database,
 ) -> None:
-    from coursehub.db.session import ensure_schema
     from coursehub.hub.auth.github import CoursehubGitHubAuthenticator
 
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
     auth = CoursehubGitHubAuthenticator(
-        coursehub_db_url=url,
+        coursehub_db_url=db.url,
         signin_methods=["github", "local"],
         client_id="abc",
         client_secret="gh-secret",

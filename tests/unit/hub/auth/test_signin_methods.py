@@ -22,7 +22,7 @@ from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config
 from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
 from coursehub.core.roles import groups_for_role
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.hub.auth.common import verified_sign_in
 from coursehub.hub.auth.github import CoursehubGitHubAuthenticator
 from coursehub.hub.auth.jwt import (
@@ -160,22 +160,21 @@ def test_cookies_work_in_an_lms_iframe_only_over_https(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'coursehub.sqlite'}"
-    ensure_schema(url)
-    store = AccountStore(Database(url), min_password_length=8)
+def accounts_url(db: Database) -> str:
+    """The test's database (tests/conftest.py) with the accounts alice and bob."""
+    store = AccountStore(db, min_password_length=8)
     store.add("alice", role="instructor", password="alice-pass-1")
     store.add("bob")
-    return url
+    return db.url
 
 
-def _local(db_url: str, methods: list[str]) -> CoursehubLocalAuthenticator:
-    return CoursehubLocalAuthenticator(coursehub_db_url=db_url, signin_methods=methods)
+def _local(accounts_url: str, methods: list[str]) -> CoursehubLocalAuthenticator:
+    return CoursehubLocalAuthenticator(coursehub_db_url=accounts_url, signin_methods=methods)
 
 
-def _github(db_url: str, methods: list[str]) -> CoursehubGitHubAuthenticator:
+def _github(accounts_url: str, methods: list[str]) -> CoursehubGitHubAuthenticator:
     return CoursehubGitHubAuthenticator(
-        coursehub_db_url=db_url,
+        coursehub_db_url=accounts_url,
         signin_methods=methods,
         client_id="abc",
         client_secret="gh-secret",
@@ -194,13 +193,13 @@ def _github(db_url: str, methods: list[str]) -> CoursehubGitHubAuthenticator:
         {"username": "alice", "password": "wrong-password"},
     ],
 )
-async def test_form_data_cannot_pass_for_a_verified_sign_in(db_url: str, form: dict) -> None:
-    auth = _local(db_url, ["local", "lti"])
+async def test_form_data_cannot_pass_for_a_verified_sign_in(accounts_url: str, form: dict) -> None:
+    auth = _local(accounts_url, ["local", "lti"])
     assert await auth.get_authenticated_user(None, form) is None
 
 
-async def test_verified_sign_in_uses_the_account_row(db_url: str) -> None:
-    auth = _local(db_url, ["local", "lti"])
+async def test_verified_sign_in_uses_the_account_row(accounts_url: str) -> None:
+    auth = _local(accounts_url, ["local", "lti"])
     auth.role_overrides = {"bob": "ta"}
     model = await auth.get_authenticated_user(None, verified_sign_in("bob", "lti"))
     assert model is not None
@@ -213,34 +212,34 @@ async def test_verified_sign_in_uses_the_account_row(db_url: str) -> None:
     assert password is not None and password["user_info"] == {"coursehub_signin": "local"}
 
 
-async def test_verified_sign_in_needs_the_method_on_and_an_account(db_url: str) -> None:
-    auth = _local(db_url, ["local", "lti"])
+async def test_verified_sign_in_needs_the_method_on_and_an_account(accounts_url: str) -> None:
+    auth = _local(accounts_url, ["local", "lti"])
     assert await auth.get_authenticated_user(None, verified_sign_in("bob", "jwt")) is None
     assert await auth.get_authenticated_user(None, verified_sign_in("nobody", "lti")) is None
     with pytest.raises(ValueError):
         verified_sign_in("bob", "local")
 
 
-async def test_github_site_without_local_refuses_passwords(db_url: str) -> None:
-    auth = _github(db_url, ["github", "lti"])
+async def test_github_site_without_local_refuses_passwords(accounts_url: str) -> None:
+    auth = _github(accounts_url, ["github", "lti"])
     form = {"username": "alice", "password": "alice-pass-1"}
     assert await auth.get_authenticated_user(None, form) is None
     model = await auth.get_authenticated_user(None, verified_sign_in("alice", "lti"))
     assert model is not None and model["admin"] is False and model["name"] == "alice"
-    both = _github(db_url, ["github", "local"])
+    both = _github(accounts_url, ["github", "local"])
     assert (await both.get_authenticated_user(None, form) or {}).get("name") == "alice"
 
 
-async def test_refresh_drops_removed_lms_accounts_and_keeps_github_users(db_url: str) -> None:
-    auth = _github(db_url, ["github", "local", "lti"])
+async def test_refresh_drops_removed_lms_accounts_and_keeps_github_users(accounts_url: str) -> None:
+    auth = _github(accounts_url, ["github", "local", "lti"])
     bob = SimpleNamespace(name="bob", user_info={"coursehub_signin": "lti"})
     assert (await auth.refresh_user(bob))["name"] == "bob"
-    AccountStore(Database(db_url)).remove("bob")
+    AccountStore(Database(accounts_url)).remove("bob")
     assert await auth.refresh_user(bob) is False
     # GitHub users have no account row; OAuthenticator decides for them
     octo = SimpleNamespace(name="octo", user_info={"coursehub_signin": "github"})
     assert await auth.refresh_user(octo) is True
-    local = _local(db_url, ["local"])
+    local = _local(accounts_url, ["local"])
     assert await local.refresh_user(SimpleNamespace(name="octo", user_info=None)) is False
 
 
@@ -399,8 +398,8 @@ def test_reserved_username_is_refused() -> None:
     )
 
 
-def test_unknown_users_need_create_accounts(db_url: str) -> None:
-    store = AccountStore(Database(db_url))
+def test_unknown_users_need_create_accounts(accounts_url: str) -> None:
+    store = AccountStore(Database(accounts_url))
     assert ensure_account(store, "bob", create=False) is False
     with pytest.raises(JwtSignInRefused) as info:
         ensure_account(store, "dora", create=False)
@@ -430,15 +429,17 @@ def test_key_files_are_checked_at_start(tmp_path: Path, rsa_keys: tuple) -> None
     assert load(secret_file=None, public_key_file=pem).algorithm == "RS256"
 
 
-def test_the_hub_refuses_to_start_with_a_readable_secret(tmp_path: Path, db_url: str) -> None:
+def test_the_hub_refuses_to_start_with_a_readable_secret(tmp_path: Path, accounts_url: str) -> None:
     secret = _secret_file(tmp_path, mode=0o640)
     with pytest.raises(JwtSignInConfigError):
         CoursehubLocalAuthenticator(
-            coursehub_db_url=db_url, signin_methods=["local", "jwt"], jwt_secret_file=str(secret)
+            coursehub_db_url=accounts_url,
+            signin_methods=["local", "jwt"],
+            jwt_secret_file=str(secret),
         )
     os.chmod(secret, 0o600)
     auth = CoursehubLocalAuthenticator(
-        coursehub_db_url=db_url, signin_methods=["local", "jwt"], jwt_secret_file=str(secret)
+        coursehub_db_url=accounts_url, signin_methods=["local", "jwt"], jwt_secret_file=str(secret)
     )
     assert auth.jwt_signin.algorithm == "HS256" and SECRET not in repr(auth.jwt_signin).encode()
 

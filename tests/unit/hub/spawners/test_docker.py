@@ -11,7 +11,7 @@ SQLite coursehub database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,8 @@ from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config
 from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
 from coursehub.core.errors import ConfigError
-from coursehub.courses.store import CourseStore
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.hub.spawners.docker import CoursehubDockerSpawner
-from tests.helpers.gitrepo import commit_all
 
 SITE = """\
 site: {bind_address: 0.0.0.0, port: 8000}
@@ -78,29 +76,19 @@ def _settings(tmp_path: Path, text: str = SITE) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Config]:
+def site(tmp_path: Path, alice_courses: Callable[[str, Path], Database]) -> Config:
     """Translated settings of SITE, with ds101 and lab (alice enrolled in both)."""
     settings = _settings(tmp_path)
-    url = settings["CoursehubDockerSpawner"]["coursehub_db_url"]
     (tmp_path / "coursehub-data").mkdir()
-    ensure_schema(url)
-    db = Database(url)
-    store = CourseStore(db, DataLayout(Path(settings["CoursehubDockerSpawner"]["data_dir"])))
-    for course in ("ds101", "lab"):
-        repo = tmp_path / f"{course}-src"
-        repo.mkdir()
-        (repo / "intro.ipynb").write_text("{}\n")
-        commit_all(repo, "first")
-        store.add(course, str(repo))
-        store.enrol(course, "alice")
+    spawner = settings["CoursehubDockerSpawner"]
+    alice_courses(spawner["coursehub_db_url"], Path(spawner["data_dir"]))
     config = Config()
     for section, values in settings.items():
         for key, value in values.items():
             setattr(config[section], key, value)
     # no engine to ask for its API version: name one (Docker 24's)
     config.DockerSpawner.client_kwargs = {**config.DockerSpawner.client_kwargs, "version": "1.43"}
-    yield config
-    db.dispose()
+    return config
 
 
 def _spawner(config: Config, user: HubUser, server: str) -> CoursehubDockerSpawner:

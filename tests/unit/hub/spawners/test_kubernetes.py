@@ -14,7 +14,7 @@ cluster it is the PostgreSQL named in the values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,10 @@ from jupyterhub import orm
 from kubernetes_asyncio.client import ApiClient
 from tornado import web
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.translate.helm import helm_values
-from coursehub.courses.store import CourseStore
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.hub.spawners.kubernetes import CoursehubKubeSpawner
 from tests.helpers.chart_values import hub_settings
-from tests.helpers.gitrepo import commit_all
 from tests.helpers.k8s_site import load_site
 
 KUBECONFIG = """\
@@ -63,22 +60,11 @@ class HubUser:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
+def db_url(db_url: str, tmp_path: Path, alice_courses: Callable[[str, Path], Database]) -> str:
     """A coursehub database with course ds101 (alice enrolled) and course lab (alice
     enrolled, no image of its own); bob is enrolled nowhere."""
-    url = f"sqlite:///{tmp_path / 'coursehub.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    store = CourseStore(db, DataLayout(tmp_path / "data"))
-    for course in ("ds101", "lab"):
-        repo = tmp_path / f"{course}-src"
-        repo.mkdir()
-        (repo / "intro.ipynb").write_text("{}\n")
-        commit_all(repo, "first")
-        store.add(course, str(repo))
-        store.enrol(course, "alice")
-    yield url
-    db.dispose()
+    alice_courses(db_url, tmp_path / "data")
+    return db_url
 
 
 @pytest.fixture

@@ -21,15 +21,15 @@ import pytest
 
 from coursehub.config.layout import DataLayout
 from coursehub.courses.store import CourseStore
-from coursehub.db.session import Database, ensure_schema
 from coursehub.grading import lifecycle
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
 from coursehub.service import cookies
 from tests.helpers.assignments import nbgrader_source
+from tests.helpers.coursedb import add_courses, open_database, sqlite_url
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import make_repo
 
 HOSTILE = "<script>alert('t')</script> & <b>co</b>"
 STAFF_PATHS = (
@@ -45,21 +45,14 @@ NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
 def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """A course with an assignment made by nbgrader (slow), copied for each test."""
     root = tmp_path_factory.mktemp("assignment-site")
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
-    commit_all(repo, "first")
+    repo = make_repo(root / "repo", {"intro.ipynb": nbformat.writes(nbformat.v4.new_notebook())})
     data = root / "data"
-    url = f"sqlite:///{root / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    store = CourseStore(db, DataLayout(data))
-    for name in ("algebra", "physics"):
-        store.add(name, str(repo))
-    store.enrol("algebra", "sam")
-    store.enrol("algebra", "ines", "instructor")
-    store.enrol("algebra", "tom", "ta")
-    store.enrol("physics", "tara", "instructor")
+    db = open_database(sqlite_url(root, "c.sqlite"))
+    members = {
+        "algebra": {"sam": "student", "ines": "instructor", "tom": "ta"},
+        "physics": {"tara": "instructor"},
+    }
+    add_courses(CourseStore(db, DataLayout(data)), repo, members)
     grading = GradingStore(db, GradingPaths(data))
     due = datetime.now(UTC) - timedelta(hours=2)
     source = nbgrader_source(root / "src" / "ps1")

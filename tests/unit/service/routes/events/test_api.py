@@ -13,20 +13,16 @@ from pathlib import Path
 import pytest
 
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.events.store import EventStore
 from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, assert_error, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
-from tests.helpers.postgres import throwaway_database
 
 API = PREFIX + "api/events"
 
 
 @pytest.fixture
-def site(tmp_path: Path):  # noqa: ANN201
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
+def site(db: Database, tmp_path: Path):  # noqa: ANN201
     with db.session() as s:
         for name in ("algebra", "physics"):
             s.add(models.Course(name=name, repo_url="/x", branch="main", last_pull_output=""))
@@ -37,7 +33,7 @@ def site(tmp_path: Path):  # noqa: ANN201
     users["tok-tara"] = user("tara", ("coursehub-tas",))
     app, _ = build_app(
         FakeResolver(users),
-        COURSEHUB_DATABASE_URL=url,
+        COURSEHUB_DATABASE_URL=db.url,
         COURSEHUB_DATA_DIR=str(tmp_path / "data"),
         COURSEHUB_EVENTS_RATE="5",
         COURSEHUB_EVENTS_BURST="20",
@@ -180,18 +176,8 @@ async def test_oversized_bodies_and_floods_are_refused(site) -> None:
     assert len(EventStore(db).query(_all(), 100)) == 21
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def events_url(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
-    if request.param == "postgresql":
-        yield from throwaway_database()
-    else:
-        yield f"sqlite:///{tmp_path / 'c.sqlite'}"
-
-
-def test_purge_keeps_storage_bounded(events_url: str) -> None:
-    url = events_url
-    ensure_schema(url)
-    store = EventStore(Database(url))
+def test_purge_keeps_storage_bounded(any_db: Database) -> None:
+    store = EventStore(any_db)
     from coursehub.events.schema import EventIn
 
     ids = store.add([EventIn(type="kernel_started")] * 50, "sam")

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.config.layout import DataLayout
 from coursehub.core.notebook_tail import NotebookTail, tail_of
 from coursehub.courses.store import CourseStore
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.events.broker import LiveBroker
 from coursehub.events.live import LiveStore
 from coursehub.events.schema import EventIn
 from coursehub.service.routes.live.pages import stream_ticket
+from tests.helpers.coursedb import add_courses
 from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, assert_error, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import make_repo
 
 NB = "lab/one.ipynb"
 
@@ -106,10 +106,8 @@ def _event(type_: str, **kw) -> EventIn:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> LiveStore:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    return LiveStore(Database(url))
+def live(db: Database) -> LiveStore:
+    return LiveStore(db)
 
 
 def test_states_follow_the_latest_event(live: LiveStore) -> None:
@@ -177,25 +175,19 @@ async def test_a_slow_dashboard_is_told_to_reload_not_waited_for() -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path):  # noqa: ANN201
-    repo = tmp_path / "repo"
-    (repo / "lab").mkdir(parents=True)
-    (repo / NB).write_text(json.dumps(_nb(_cell("x = 1"))))
-    commit_all(repo, "first")
-    data = tmp_path / "data"
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    store = CourseStore(db, DataLayout(data))
-    for name in ("algebra", "physics"):
-        store.add(name, str(repo))
-    store.enrol("algebra", "sam")
-    store.enrol("algebra", "ines", "instructor")
-    store.enrol("physics", "tara", "instructor")
+def site(course_store: CourseStore, tmp_path: Path):  # noqa: ANN201
+    repo = make_repo(tmp_path / "repo", {NB: json.dumps(_nb(_cell("x = 1")))})
+    members = {
+        "algebra": {"sam": "student", "ines": "instructor"},
+        "physics": {"tara": "instructor"},
+    }
+    add_courses(course_store, repo, members)
     users = dict(USERS)
     users["tok-tara"] = user("tara", ("coursehub-instructors",))
     app, _ = build_app(
-        FakeResolver(users), COURSEHUB_DATABASE_URL=url, COURSEHUB_DATA_DIR=str(data)
+        FakeResolver(users),
+        COURSEHUB_DATABASE_URL=course_store.db.url,
+        COURSEHUB_DATA_DIR=str(course_store.layout.root),
     )
     return app
 

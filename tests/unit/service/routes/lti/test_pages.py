@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,21 +24,21 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
-from coursehub.config.secrets import ensure_private_dir
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
-from coursehub.lti.keys import ToolKey, ensure_tool_key
+from coursehub.lti.keys import ToolKey
 from coursehub.lti.launch_records import LaunchStore
 from coursehub.lti.platforms import PlatformStore
 from coursehub.service import cookies
+from tests.helpers.coursedb import add_courses
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, client, user
 from tests.helpers.fake_hub import build as build_app
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import make_repo
+from tests.helpers.lti_fixtures import store_key
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -64,20 +63,6 @@ tracks:
       - title: Labs
         notebooks: [labs/*.ipynb]
 """
-
-
-@pytest.fixture(scope="module")
-def tool_key(tmp_path_factory: pytest.TempPathFactory) -> ToolKey:
-    return ensure_tool_key(tmp_path_factory.mktemp("tool") / "secrets" / "lti_tool_key.pem")
-
-
-def _store_key(key: ToolKey, data: Path) -> None:
-    """The module's key where the service looks for it (making one is slow)."""
-    path = DataLayout(data).secret_file("lti_tool_key.pem")
-    ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_pem)
 
 
 @dataclass
@@ -117,26 +102,21 @@ def request_claims(**settings: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, tool_key: ToolKey) -> Iterator[Site]:
-    repo = tmp_path / "repo"
-    for name in ("week1/intro.ipynb", "week1/sets.ipynb", "labs/lab1.ipynb"):
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(IPYNB)
-    (repo / "README.md").write_text("# Algebra\n")
-    (repo / "course.yaml").write_text(MANIFEST)
-    commit_all(repo, "first")
-    data = tmp_path / "data"
-    _store_key(tool_key, data)
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    courses = CourseStore(db, DataLayout(data))
-    for name in ("algebra", "physics"):
-        courses.add(name, str(repo))
-    courses.enrol("algebra", "ines", "instructor")
-    courses.enrol("algebra", "tom", "ta")
-    courses.enrol("algebra", "sam")
-    courses.enrol("physics", "tara", "instructor")
+def site(tmp_path: Path, tool_key: ToolKey, course_store: CourseStore) -> Iterator[Site]:
+    notebooks = ("week1/intro.ipynb", "week1/sets.ipynb", "labs/lab1.ipynb")
+    files = {name: IPYNB for name in notebooks} | {
+        "README.md": "# Algebra\n",
+        "course.yaml": MANIFEST,
+    }
+    repo = make_repo(tmp_path / "repo", files)
+    courses, db = course_store, course_store.db
+    data = courses.layout.root
+    store_key(tool_key, courses.layout)
+    members = {
+        "algebra": {"ines": "instructor", "tom": "ta", "sam": "student"},
+        "physics": {"tara": "instructor"},
+    }
+    add_courses(courses, repo, members)
     grading = GradingStore(db, GradingPaths(data))
     questions = [{"name": "q1", "points": 4}, {"name": "q2", "points": 2}]
     grading.save_assignment("algebra", "ps1", "nbgrader", questions, ["ps1.ipynb"], "Sets <i>1</i>")
@@ -166,14 +146,13 @@ def site(tmp_path: Path, tool_key: ToolKey) -> Iterator[Site]:
     users["tok-tara"] = user("tara", ("coursehub-instructors",))
     app, _ = build_app(
         FakeResolver(users),
-        COURSEHUB_DATABASE_URL=url,
+        COURSEHUB_DATABASE_URL=db.url,
         COURSEHUB_DATA_DIR=str(data),
         COURSEHUB_LTI=json.dumps({"enabled": True, "public_url": PUBLIC}),
     )
     yield Site(app, db, courses, platform.id, linked_pk, unlinked_pk)
     if getattr(app.state, "database", None) is not None:
         app.state.database.dispose()
-    db.dispose()
 
 
 def signed_in(site: Site, username: str) -> httpx.AsyncClient:

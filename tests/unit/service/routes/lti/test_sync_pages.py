@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,32 +17,27 @@ from sqlalchemy import select
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
-from coursehub.config.secrets import ensure_private_dir
 from coursehub.courses.store import CourseStore
 from coursehub.db import models
-from coursehub.db.session import Database, ensure_schema
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
 from coursehub.lti.identities import IdentityStore, LmsPerson
-from coursehub.lti.keys import ToolKey, ensure_tool_key, jwks
+from coursehub.lti.keys import ToolKey, jwks
 from coursehub.lti.platforms import PlatformStore
 from coursehub.service import cookies
 from coursehub.service.routes.lti import sync_pages as lti_sync_pages
 from coursehub.service.tasks.grading import grading_of
 from coursehub.service.tasks.lti import start_background
+from tests.helpers.coursedb import add_courses
 from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
 from tests.helpers.fake_hub import build as build_app
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import make_repo
+from tests.helpers.lti_fixtures import store_key
 from tests.helpers.lti_platform import AGS_CLAIM, LEARNER, NRPS_CLAIM, PlatformSimulator
 
 HOSTILE = "<script>alert('x')</script> & co"
 PAGE = f"{PREFIX}course/algebra/lms"
 NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
-
-
-@pytest.fixture(scope="module")
-def tool_key(tmp_path_factory: pytest.TempPathFactory) -> ToolKey:
-    return ensure_tool_key(tmp_path_factory.mktemp("tool") / "secrets" / "lti_tool_key.pem")
 
 
 @pytest.fixture
@@ -62,33 +56,18 @@ def sim(tool_key: ToolKey) -> Iterator[PlatformSimulator]:
         yield platform
 
 
-def _store_key(key: ToolKey, data: Path) -> None:
-    """The tool's key where the service looks for it (made once per module: slow)."""
-    path = DataLayout(data).secret_file("lti_tool_key.pem")
-    ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_pem)
-
-
 @pytest.fixture
-def site(tmp_path: Path, tool_key: ToolKey, sim: PlatformSimulator) -> Iterator[FastAPI]:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "README.md").write_text("# Algebra\n")
-    commit_all(repo, "first")
-    data = tmp_path / "data"
-    _store_key(tool_key, data)
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
-    courses = CourseStore(db, DataLayout(data))
-    courses.add("algebra", str(repo))
-    courses.add("physics", str(repo))
-    courses.enrol("algebra", "sam")
-    courses.enrol("algebra", "ines", "instructor")
-    courses.enrol("algebra", "tom", "ta")
-    courses.enrol("physics", "tara", "instructor")
+def site(
+    tmp_path: Path, tool_key: ToolKey, sim: PlatformSimulator, course_store: CourseStore
+) -> Iterator[FastAPI]:
+    repo = make_repo(tmp_path / "repo", {"README.md": "# Algebra\n"})
+    db, data = course_store.db, course_store.layout.root
+    store_key(tool_key, course_store.layout)
+    members = {
+        "algebra": {"sam": "student", "ines": "instructor", "tom": "ta"},
+        "physics": {"tara": "instructor"},
+    }
+    add_courses(course_store, repo, members)
     spec = LtiPlatformConfig(
         name="sim",
         issuer=sim.issuer,
@@ -144,7 +123,7 @@ def site(tmp_path: Path, tool_key: ToolKey, sim: PlatformSimulator) -> Iterator[
     users["tok-tara"] = user("tara", ("coursehub-instructors",))
     app, _ = build_app(
         FakeResolver(users),
-        COURSEHUB_DATABASE_URL=url,
+        COURSEHUB_DATABASE_URL=db.url,
         COURSEHUB_DATA_DIR=str(data),
         COURSEHUB_LTI=json.dumps(
             {"enabled": True, "grade_passback": True, "roster_sync_seconds": 3600}

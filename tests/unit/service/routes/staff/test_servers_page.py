@@ -22,7 +22,7 @@ import pytest
 from coursehub.config.layout import DataLayout
 from coursehub.courses.build import env_dir
 from coursehub.courses.environment import STAMP_NAME
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.monitor.census import KernelState, ServerState
 from coursehub.monitor.kernel_watch import update_watch
 from coursehub.monitor.rollout import restartable, to_restart
@@ -134,10 +134,7 @@ class FakeHubApi:
 
 
 @pytest.fixture
-def site(tmp_path: Path):  # noqa: ANN201
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    ensure_schema(url)
-    db = Database(url)
+def site(db: Database, tmp_path: Path):  # noqa: ANN201
     week.populate(db, tmp_path / "data", tmp_path, NOW)
     old = BUILT - timedelta(hours=2)
     servers = [
@@ -158,7 +155,7 @@ def site(tmp_path: Path):  # noqa: ANN201
     users["tok-tom"] = user("tom", ("coursehub-tas",))
     app, _ = build_app(
         FakeResolver(users),
-        COURSEHUB_DATABASE_URL=url,
+        COURSEHUB_DATABASE_URL=db.url,
         COURSEHUB_DATA_DIR=str(tmp_path / "data"),
         COURSEHUB_OPS=json.dumps({"proxy_url": "http://proxy", "idle": {"runaway_after": 1800}}),
     )
