@@ -23,8 +23,7 @@ from coursehub.db.session import Database
 from coursehub.monitor.disk_usage import DiskMeter, HomeWalk, human_size, read_usage
 from coursehub.service.tasks.monitor import recorders_for
 from tests.helpers.coursedb import add_courses
-from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, bearer, client, user
-from tests.helpers.fake_hub import build as build_app
+from tests.helpers.fake_hub import PREFIX, bearer, client, service_on, user
 from tests.helpers.gitrepo import make_repo
 
 KIB = 1024
@@ -222,12 +221,10 @@ def _site(tmp_path: Path, store: CourseStore, quota: int | None):  # noqa: ANN20
     homes = tmp_path / "homes"
     _write(homes / "sam" / "courses" / "algebra" / "big.bin", 600 * KIB)
     _write(homes / "sue" / "courses" / "algebra" / "small.bin", 10 * KIB)
-    users = dict(USERS)
-    users["tok-sue"] = user("sue", ("coursehub-students",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=store.db.url,
-        COURSEHUB_DATA_DIR=str(store.layout.root),
+    app = service_on(
+        store.db.url,
+        store.layout.root,
+        {"tok-sue": user("sue", ("coursehub-students",))},
         COURSEHUB_SPAWN_BACKEND="demo",
         COURSEHUB_DEMO_HOME_ROOT=str(homes),
         COURSEHUB_OPS=json.dumps({"quota_soft": quota}),

@@ -32,8 +32,14 @@ from coursehub.stats.retention import downsample, expire
 from coursehub.stats.sampler import MachineFigures, machine_figures, record_sample
 from tests.helpers import stats_week as week
 from tests.helpers.coursedb import opened_database
-from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
-from tests.helpers.fake_hub import build as build_app
+from tests.helpers.fake_hub import (
+    API_TOKEN,
+    PREFIX,
+    bearer,
+    client,
+    service_on,
+    user,
+)
 
 NOW = datetime(2026, 3, 15, 15, 30, tzinfo=UTC)
 
@@ -256,15 +262,11 @@ def site(db: Database, tmp_path: Path):  # noqa: ANN201
     week.populate(db, tmp_path / "data", tmp_path, now)
     week.add_samples(db, now)
     db.dispose()
-    users = dict(USERS)
-    users["tok-amy"] = user("amy", ("coursehub-students",))
-    users["tok-tom"] = user("tom", ("coursehub-tas",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=db.url,
-        COURSEHUB_DATA_DIR=str(tmp_path / "data"),
-    )
-    return app
+    more = {
+        "tok-amy": user("amy", ("coursehub-students",)),
+        "tok-tom": user("tom", ("coursehub-tas",)),
+    }
+    return service_on(db.url, tmp_path / "data", more)
 
 
 def _stats_url(path: str = "") -> str:

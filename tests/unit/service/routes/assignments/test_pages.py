@@ -27,8 +27,14 @@ from coursehub.grading.store import GradingStore
 from coursehub.service import cookies
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.coursedb import add_courses, open_database, sqlite_url
-from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
-from tests.helpers.fake_hub import build as build_app
+from tests.helpers.fake_hub import (
+    API_TOKEN,
+    PREFIX,
+    bearer,
+    client,
+    service_on,
+    user,
+)
 from tests.helpers.gitrepo import make_repo
 
 HOSTILE = "<script>alert('t')</script> & <b>co</b>"
@@ -82,13 +88,13 @@ def site(made: tuple[Path, int], tmp_path: Path):  # noqa: ANN201
     for part in ("data", "c.sqlite"):
         copy = shutil.copytree if (root / part).is_dir() else shutil.copy2
         copy(root / part, tmp_path / part)
-    users = dict(USERS)
-    users["tok-tom"] = user("tom", ("coursehub-students",))
-    users["tok-tara"] = user("tara", ("coursehub-instructors",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=f"sqlite:///{tmp_path / 'c.sqlite'}",
-        COURSEHUB_DATA_DIR=str(tmp_path / "data"),
+    app = service_on(
+        sqlite_url(tmp_path, "c.sqlite"),
+        tmp_path / "data",
+        {
+            "tok-tom": user("tom", ("coursehub-students",)),
+            "tok-tara": user("tara", ("coursehub-instructors",)),
+        },
     )
     app.state.test_submission = sid
     return app

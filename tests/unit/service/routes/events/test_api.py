@@ -15,8 +15,14 @@ import pytest
 from coursehub.db import models
 from coursehub.db.session import Database
 from coursehub.events.store import EventStore
-from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, assert_error, bearer, client, user
-from tests.helpers.fake_hub import build as build_app
+from tests.helpers.fake_hub import (
+    PREFIX,
+    assert_error,
+    bearer,
+    client,
+    service_on,
+    user,
+)
 
 API = PREFIX + "api/events"
 
@@ -29,12 +35,10 @@ def site(db: Database, tmp_path: Path):  # noqa: ANN201
         s.add(models.Enrolment(course="algebra", username="sam", role="student"))
         s.add(models.Enrolment(course="algebra", username="ines", role="instructor"))
         s.add(models.Enrolment(course="physics", username="tara", role="ta"))
-    users = dict(USERS)
-    users["tok-tara"] = user("tara", ("coursehub-tas",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=db.url,
-        COURSEHUB_DATA_DIR=str(tmp_path / "data"),
+    app = service_on(
+        db.url,
+        tmp_path / "data",
+        {"tok-tara": user("tara", ("coursehub-tas",))},
         COURSEHUB_EVENTS_RATE="5",
         COURSEHUB_EVENTS_BURST="20",
     )

@@ -23,8 +23,14 @@ from coursehub.events.live import LiveStore
 from coursehub.events.schema import EventIn
 from coursehub.service.routes.live.pages import stream_ticket
 from tests.helpers.coursedb import add_courses
-from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver, assert_error, bearer, client, user
-from tests.helpers.fake_hub import build as build_app
+from tests.helpers.fake_hub import (
+    PREFIX,
+    assert_error,
+    bearer,
+    client,
+    service_on,
+    user,
+)
 from tests.helpers.gitrepo import make_repo
 
 NB = "lab/one.ipynb"
@@ -182,14 +188,11 @@ def site(course_store: CourseStore, tmp_path: Path):  # noqa: ANN201
         "physics": {"tara": "instructor"},
     }
     add_courses(course_store, repo, members)
-    users = dict(USERS)
-    users["tok-tara"] = user("tara", ("coursehub-instructors",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=course_store.db.url,
-        COURSEHUB_DATA_DIR=str(course_store.layout.root),
+    return service_on(
+        course_store.db.url,
+        course_store.layout.root,
+        {"tok-tara": user("tara", ("coursehub-instructors",))},
     )
-    return app
 
 
 async def test_staff_see_the_dashboard_and_nobody_else(site) -> None:  # noqa: ANN001

@@ -35,8 +35,7 @@ from coursehub.lti.launch_records import LaunchStore
 from coursehub.lti.platforms import PlatformStore
 from coursehub.service import cookies
 from tests.helpers.coursedb import add_courses
-from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, client, user
-from tests.helpers.fake_hub import build as build_app
+from tests.helpers.fake_hub import API_TOKEN, PREFIX, client, service_on, user
 from tests.helpers.gitrepo import make_repo
 from tests.helpers.lti_fixtures import store_key
 
@@ -141,13 +140,13 @@ def site(tmp_path: Path, tool_key: ToolKey, course_store: CourseStore) -> Iterat
         s.add_all([linked, unlinked])
         s.flush()
         linked_pk, unlinked_pk = linked.id, unlinked.id
-    users = dict(USERS)
-    users["tok-tom"] = user("tom", ("coursehub-students",))
-    users["tok-tara"] = user("tara", ("coursehub-instructors",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=db.url,
-        COURSEHUB_DATA_DIR=str(data),
+    app = service_on(
+        db.url,
+        data,
+        {
+            "tok-tom": user("tom", ("coursehub-students",)),
+            "tok-tara": user("tara", ("coursehub-instructors",)),
+        },
         COURSEHUB_LTI=json.dumps({"enabled": True, "public_url": PUBLIC}),
     )
     yield Site(app, db, courses, platform.id, linked_pk, unlinked_pk)

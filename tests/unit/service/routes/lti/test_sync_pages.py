@@ -29,7 +29,14 @@ from coursehub.service.routes.lti import sync_pages as lti_sync_pages
 from coursehub.service.tasks.grading import grading_of
 from coursehub.service.tasks.lti import start_background
 from tests.helpers.coursedb import add_courses
-from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
+from tests.helpers.fake_hub import (
+    API_TOKEN,
+    PREFIX,
+    bearer,
+    client,
+    service_on,
+    user,
+)
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.gitrepo import make_repo
 from tests.helpers.lti_fixtures import store_key
@@ -118,13 +125,13 @@ def site(
     grading.finish(gid, state="done", total=2.0, max_total=3.0, questions=results)
     db.dispose()
 
-    users = dict(USERS)
-    users["tok-tom"] = user("tom", ("coursehub-students",))
-    users["tok-tara"] = user("tara", ("coursehub-instructors",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=db.url,
-        COURSEHUB_DATA_DIR=str(data),
+    app = service_on(
+        db.url,
+        data,
+        {
+            "tok-tom": user("tom", ("coursehub-students",)),
+            "tok-tara": user("tara", ("coursehub-instructors",)),
+        },
         COURSEHUB_LTI=json.dumps(
             {"enabled": True, "grade_passback": True, "roster_sync_seconds": 3600}
         ),

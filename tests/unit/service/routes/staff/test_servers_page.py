@@ -29,8 +29,14 @@ from coursehub.monitor.rollout import restartable, to_restart
 from coursehub.service import cookies
 from coursehub.service.routes.staff.servers_page import server_rows
 from tests.helpers import stats_week as week
-from tests.helpers.fake_hub import API_TOKEN, PREFIX, USERS, FakeResolver, bearer, client, user
-from tests.helpers.fake_hub import build as build_app
+from tests.helpers.fake_hub import (
+    API_TOKEN,
+    PREFIX,
+    bearer,
+    client,
+    service_on,
+    user,
+)
 
 NOW = datetime.now(UTC)
 BUILT = NOW - timedelta(hours=1)
@@ -150,13 +156,13 @@ def site(db: Database, tmp_path: Path):  # noqa: ANN201
     env.mkdir(parents=True)
     (env / STAMP_NAME).write_text("{}")
     os.utime(env / STAMP_NAME, (BUILT.timestamp(), BUILT.timestamp()))
-    users = dict(USERS)
-    users["tok-amy"] = user("amy", ("coursehub-students",))
-    users["tok-tom"] = user("tom", ("coursehub-tas",))
-    app, _ = build_app(
-        FakeResolver(users),
-        COURSEHUB_DATABASE_URL=db.url,
-        COURSEHUB_DATA_DIR=str(tmp_path / "data"),
+    app = service_on(
+        db.url,
+        tmp_path / "data",
+        {
+            "tok-amy": user("amy", ("coursehub-students",)),
+            "tok-tom": user("tom", ("coursehub-tas",)),
+        },
         COURSEHUB_OPS=json.dumps({"proxy_url": "http://proxy", "idle": {"runaway_after": 1800}}),
     )
     fake = FakeHubApi(servers)
