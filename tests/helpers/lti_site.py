@@ -55,15 +55,7 @@ def sim() -> Iterator[PlatformSimulator]:
 
 def register(db: Database, sim: PlatformSimulator, name: str = "sim") -> None:
     PlatformStore(db).add(
-        LtiPlatformConfig(
-            name=name,
-            issuer=sim.issuer,
-            client_id=sim.client_id,
-            deployment_ids=[sim.deployment_id],
-            auth_login_url=sim.auth_login_url,
-            auth_token_url=sim.auth_token_url,
-            key_set_url=sim.key_set_url,
-        )
+        LtiPlatformConfig(**sim.platform_fields(name), deployment_ids=[sim.deployment_id])
     )
 
 

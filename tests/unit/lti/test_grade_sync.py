@@ -107,14 +107,7 @@ def site(tool_key: ToolKey, cli_courses: CourseStore) -> Iterator[Site]:
             email="alice@example.org",
             roles=[LEARNER],
         )
-        spec = LtiPlatformConfig(
-            name="sim",
-            issuer=sim.issuer,
-            client_id=sim.client_id,
-            auth_login_url=sim.auth_login_url,
-            auth_token_url=sim.auth_token_url,
-            key_set_url=sim.key_set_url,
-        )
+        spec = LtiPlatformConfig(**sim.platform_fields())
         platform = PlatformStore(db).add(spec)
         person = LmsPerson(subject="u-alice", email="alice@example.org")
         assert IdentityStore(db).username_for(platform, person, "email") == "alice"

@@ -19,15 +19,7 @@ def sim() -> Iterator[PlatformSimulator]:
 
 
 def platform_of(sim: PlatformSimulator) -> Platform:
-    return Platform(
-        id=1,
-        name="sim",
-        issuer=sim.issuer,
-        client_id=sim.client_id,
-        auth_login_url=sim.auth_login_url,
-        auth_token_url=sim.auth_token_url,
-        key_set_url=sim.key_set_url,
-    )
+    return Platform(id=1, **sim.platform_fields())
 
 
 def test_keys_are_cached_and_rotation_is_picked_up(sim: PlatformSimulator) -> None:

@@ -67,14 +67,7 @@ def site(tool_key: ToolKey, cli_courses: CourseStore) -> Iterator[Site]:
     with PlatformSimulator() as sim:
         sim.tool_jwks = jwks(tool_key)
         sim.page_size = 2
-        spec = LtiPlatformConfig(
-            name="sim",
-            issuer=sim.issuer,
-            client_id=sim.client_id,
-            auth_login_url=sim.auth_login_url,
-            auth_token_url=sim.auth_token_url,
-            key_set_url=sim.key_set_url,
-        )
+        spec = LtiPlatformConfig(**sim.platform_fields())
         platform = PlatformStore(db).add(spec)
         with db.session() as s:
             row = models.LtiContext(

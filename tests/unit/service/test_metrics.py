@@ -17,15 +17,7 @@ from coursehub.db import models
 from coursehub.db.session import Database
 from coursehub.service.identity import HubUser
 from coursehub.service.metrics import ServiceMetrics
-from tests.helpers.fake_hub import (
-    ACCESS,
-    PREFIX,
-    USERS,
-    FakeResolver,
-    assert_error,
-    bearer,
-    client,
-)
+from tests.helpers.fake_hub import ACCESS, PREFIX, USERS, FakeResolver, assert_error, bearer, client
 from tests.helpers.fake_hub import build as build_app
 
 METRICS = PREFIX + "metrics"

@@ -32,14 +32,7 @@ from coursehub.stats.retention import downsample, expire
 from coursehub.stats.sampler import MachineFigures, machine_figures, record_sample
 from tests.helpers import stats_week as week
 from tests.helpers.coursedb import opened_database
-from tests.helpers.fake_hub import (
-    API_TOKEN,
-    PREFIX,
-    bearer,
-    client,
-    service_on,
-    user,
-)
+from tests.helpers.fake_hub import API_TOKEN, PREFIX, bearer, client, service_on, user
 
 NOW = datetime(2026, 3, 15, 15, 30, tzinfo=UTC)
 

@@ -27,14 +27,7 @@ from coursehub.grading.store import GradingStore
 from coursehub.service import cookies
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.coursedb import add_courses, open_database, sqlite_url
-from tests.helpers.fake_hub import (
-    API_TOKEN,
-    PREFIX,
-    bearer,
-    client,
-    service_on,
-    user,
-)
+from tests.helpers.fake_hub import API_TOKEN, PREFIX, bearer, client, service_on, user
 from tests.helpers.gitrepo import make_repo
 
 HOSTILE = "<script>alert('t')</script> & <b>co</b>"

@@ -15,14 +15,7 @@ import pytest
 from coursehub.db import models
 from coursehub.db.session import Database
 from coursehub.events.store import EventStore
-from tests.helpers.fake_hub import (
-    PREFIX,
-    assert_error,
-    bearer,
-    client,
-    service_on,
-    user,
-)
+from tests.helpers.fake_hub import PREFIX, assert_error, bearer, client, service_on, user
 
 API = PREFIX + "api/events"
 

@@ -23,14 +23,7 @@ from coursehub.events.live import LiveStore
 from coursehub.events.schema import EventIn
 from coursehub.service.routes.live.pages import stream_ticket
 from tests.helpers.coursedb import add_courses
-from tests.helpers.fake_hub import (
-    PREFIX,
-    assert_error,
-    bearer,
-    client,
-    service_on,
-    user,
-)
+from tests.helpers.fake_hub import PREFIX, assert_error, bearer, client, service_on, user
 from tests.helpers.gitrepo import make_repo
 
 NB = "lab/one.ipynb"

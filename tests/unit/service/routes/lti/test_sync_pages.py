@@ -29,14 +29,7 @@ from coursehub.service.routes.lti import sync_pages as lti_sync_pages
 from coursehub.service.tasks.grading import grading_of
 from coursehub.service.tasks.lti import start_background
 from tests.helpers.coursedb import add_courses
-from tests.helpers.fake_hub import (
-    API_TOKEN,
-    PREFIX,
-    bearer,
-    client,
-    service_on,
-    user,
-)
+from tests.helpers.fake_hub import API_TOKEN, PREFIX, bearer, client, service_on, user
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.gitrepo import make_repo
 from tests.helpers.lti_fixtures import store_key
@@ -75,14 +68,7 @@ def site(
         "physics": {"tara": "instructor"},
     }
     add_courses(course_store, repo, members)
-    spec = LtiPlatformConfig(
-        name="sim",
-        issuer=sim.issuer,
-        client_id=sim.client_id,
-        auth_login_url=sim.auth_login_url,
-        auth_token_url=sim.auth_token_url,
-        key_set_url=sim.key_set_url,
-    )
+    spec = LtiPlatformConfig(**sim.platform_fields())
     platform = PlatformStore(db).add(spec)
     IdentityStore(db).username_for(
         platform, LmsPerson(subject="u-sam", email="sam@example.org"), "email"

@@ -29,14 +29,7 @@ from coursehub.monitor.rollout import restartable, to_restart
 from coursehub.service import cookies
 from coursehub.service.routes.staff.servers_page import server_rows
 from tests.helpers import stats_week as week
-from tests.helpers.fake_hub import (
-    API_TOKEN,
-    PREFIX,
-    bearer,
-    client,
-    service_on,
-    user,
-)
+from tests.helpers.fake_hub import API_TOKEN, PREFIX, bearer, client, service_on, user
 
 NOW = datetime.now(UTC)
 BUILT = NOW - timedelta(hours=1)
