@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,26 +20,19 @@ USERS = {"nina": "nina-pass-123", "ivan": "ivan-pass-456"}
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+def repo() -> Iterator[Path]:
+    repo = _demo_course(Path(f"/tmp/coursehub-test-demo-{secrets.token_hex(4)}"))
+    yield repo
+    shutil.rmtree(repo, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hub(start_hub: Callable[..., hubproc.RunningHub], repo: Path) -> hubproc.RunningHub:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("course-browser"), users=USERS, roles={"ivan": "instructor"}
-    )
-    repo = _demo_course(Path(f"/tmp/coursehub-test-demo-{secrets.token_hex(4)}"))
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", "demo", "--repo", str(repo)),
-            ("course", "enrol", "demo", "nina"),
-            ("course", "enrol", "demo", "ivan", "--role", "instructor"),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
+    staff = {"ivan": "instructor"}
+    demo = hubproc.Course(repo, ("nina",), staff)
+    return start_hub("course-browser", users=USERS, roles=staff, courses={"demo": demo})
 
 
 def test_student_walks_from_sign_in_to_an_open_course_notebook(

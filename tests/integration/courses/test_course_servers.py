@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import EMPTY_NOTEBOOK
 from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -22,41 +21,28 @@ pytestmark = [pytest.mark.integration, pytest.mark.root]
 USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456"}
 
 
-def _course_repo() -> Path:
+def _course_repo(make_course_repo: Callable[..., Path]) -> Path:
     repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    (repo / "notebooks").mkdir(parents=True)
-    (repo / "notebooks" / "intro.ipynb").write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    )
-    (repo / "data").mkdir()
-    (repo / "data" / "points.csv").write_text("x,y\n1,2\n")
-    (repo / "course.yaml").write_text("title: Test course\nmappings:\n  - data -> data\n")
     # a hostile link in the course pointing out of it (checked out as a plain file)
+    (repo / "notebooks").mkdir(parents=True)
     (repo / "notebooks" / "evil.ipynb").symlink_to("/etc/shadow")
-    commit_all(repo, "first")
-    return repo
+    files = {
+        "notebooks/intro.ipynb": EMPTY_NOTEBOOK,
+        "data/points.csv": "x,y\n1,2\n",
+        "course.yaml": "title: Test course\nmappings:\n  - data -> data\n",
+    }
+    return make_course_repo(files, repo)
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    site = hubproc.write_site(tmp_path_factory.mktemp("courses-site"), users=USERS)
-    repo = _course_repo()
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", "algebra", "--repo", str(repo)),
-            ("course", "add", "physics", "--repo", str(repo)),
-            ("course", "add", "chem", "--repo", str(repo)),
-            ("course", "enrol", "chem", "alice", "--role", "student"),
-            ("course", "enrol", "algebra", "alice", "--role", "student"),
-            ("course", "enrol", "physics", "alice", "--role", "student"),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
+def hub(
+    start_hub: Callable[..., hubproc.RunningHub], make_course_repo: Callable[..., Path]
+) -> hubproc.RunningHub:
+    repo = _course_repo(make_course_repo)
+    alice = hubproc.Course(repo, ("alice",))
+    return start_hub(
+        "courses-site", users=USERS, courses={"algebra": alice, "physics": alice, "chem": alice}
+    )
 
 
 def test_each_course_gets_its_own_server_and_workspace(hub: hubproc.RunningHub) -> None:

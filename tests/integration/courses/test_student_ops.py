@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import pwd
 import re
-import secrets
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -37,33 +35,24 @@ def _notebook(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo() -> Iterator[Path]:
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    (repo / "week1").mkdir(parents=True)
-    (repo / "week1" / "intro.ipynb").write_text(_notebook("# Course version one"))
-    (repo / "week1" / "more.ipynb").write_text(_notebook("# More"))
-    (repo / "course.yaml").write_text("title: Statistics\n")
-    commit_all(repo, "first")
-    yield repo
-    shutil.rmtree(repo, ignore_errors=True)
+def repo(make_course_repo: Callable[..., Path]) -> Path:
+    return make_course_repo(
+        {
+            "week1/intro.ipynb": _notebook("# Course version one"),
+            "week1/more.ipynb": _notebook("# More"),
+            "course.yaml": "title: Statistics\n",
+        }
+    )
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> Iterator[hubproc.RunningHub]:
-    roles = {"tina": "instructor", "adam": "admin"}
-    site = hubproc.write_site(tmp_path_factory.mktemp("student-ops"), users=USERS, roles=roles)
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", COURSE, "--repo", str(repo)),
-            ("course", "enrol", COURSE, "alice", "bob"),
-            ("course", "enrol", COURSE, "tina", "--role", "instructor"),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
+def hub(start_hub: Callable[..., hubproc.RunningHub], repo: Path) -> hubproc.RunningHub:
+    return start_hub(
+        "student-ops",
+        users=USERS,
+        roles={"tina": "instructor", "adam": "admin"},
+        courses={COURSE: hubproc.Course(repo, ("alice", "bob"), {"tina": "instructor"})},
+    )
 
 
 def _open(client: httpx.Client, user: str, path: str) -> httpx.Response:

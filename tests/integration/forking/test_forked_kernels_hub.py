@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import secrets
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,7 +21,7 @@ from coursehub.courses.kernels import kernel_name, template_socket
 from coursehub.student.kernel_provisioner import template_status
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import EMPTY_NOTEBOOK
 from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -34,31 +32,24 @@ PROBE = "import os, json; print(json.dumps([os.getuid(), os.getppid(), os.getcwd
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+def hub(
+    start_hub: Callable[..., hubproc.RunningHub], make_course_repo: Callable[..., Path]
+) -> hubproc.RunningHub:
+    repo = make_course_repo(
+        {
+            "intro.ipynb": EMPTY_NOTEBOOK,
+            "course.yaml": (
+                "title: Forked kernels\nenvironment:\n  requirements: requirements.txt\n"
+            ),
+            "requirements.txt": "# nothing beyond the kernel itself\n",
+        }
     )
-    (repo / "course.yaml").write_text(
-        "title: Forked kernels\nenvironment:\n  requirements: requirements.txt\n"
+    return start_hub(
+        "fk-site",
+        users=USERS,
+        courses={COURSE: hubproc.Course(repo, ("alice",))},
+        then=[("course", "build", COURSE)],
     )
-    (repo / "requirements.txt").write_text("# nothing beyond the kernel itself\n")
-    commit_all(repo, "first")
-    site = hubproc.write_site(tmp_path_factory.mktemp("fk-site"), users=USERS)
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", COURSE, "--repo", str(repo)),
-            ("course", "enrol", COURSE, "alice"),
-            ("course", "build", COURSE),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stdout + done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
 
 
 def _template(hub: hubproc.RunningHub) -> dict:

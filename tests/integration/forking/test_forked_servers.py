@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,12 +29,8 @@ USERS = {name: f"{name}-pass-123" for name in ("alice", "bob", "s1", "s2", "s3",
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    site = hubproc.write_site(tmp_path_factory.mktemp("site"), users=USERS)
-    try:
-        yield hubproc.start(site)
-    finally:
-        hubproc.stop(site)
+def hub(start_hub: Callable[..., hubproc.RunningHub]) -> hubproc.RunningHub:
+    return start_hub("site", users=USERS)
 
 
 def _start(hub: hubproc.RunningHub, user: str) -> tuple[str, str]:

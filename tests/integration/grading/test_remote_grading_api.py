@@ -11,9 +11,8 @@ import hashlib
 import hmac
 import json
 import secrets
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from coursehub.service.routes.remote_grading.api import settings_from
 from tests.helpers import fake_hub, hubproc
 from tests.helpers.assignments import answer_otter, otter_master
 from tests.helpers.browserless import login
-from tests.helpers.gitrepo import commit_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -52,44 +50,33 @@ def _site_yaml(key_line: str, **grading: str) -> str:
     )
 
 
-def _site_folder() -> Path:
-    # not under /tmp: each grading sandbox gets a private /tmp of its own
-    base = Path(f"/srv/coursehub-test-remote-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o711)
-    return base
-
-
 @pytest.fixture(scope="module")
-def hs_site() -> Iterator[tuple[hubproc.RunningHub, bytes]]:
+def hs_site(
+    site_folder: Callable[..., Path],
+    start_hub: Callable[..., hubproc.RunningHub],
+    make_course_repo: Callable[..., Path],
+) -> tuple[hubproc.RunningHub, bytes]:
     """One grader, one waiting grading at most, HS256 tokens; a hub course c101 with
     an instructor-made assignment hw1 and a student alice."""
-    base = _site_folder()
+    base = site_folder("remote", outside_tmp=True)
     secret = secrets.token_hex(32).encode()
     (base / "remote-secret").write_bytes(secret + b"\n")
     (base / "remote-secret").chmod(0o600)
-    repo = base / "repo"
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
-    commit_all(repo, "first")
-    extra = _site_yaml(f"secret_file: {base / 'remote-secret'}", parallel="1", max_queued="1")
-    site = hubproc.write_site(
-        base, users=USERS, roles={"tina": "instructor"}, extra_yaml=extra, data_dir=base / "data"
+    notebook = nbformat.writes(nbformat.v4.new_notebook())
+    repo = make_course_repo({"intro.ipynb": notebook}, base / "repo")
+    master = otter_master(base / "hub-source" / "squares.ipynb")
+    site = start_hub(
+        base,
+        users=USERS,
+        roles={"tina": "instructor"},
+        extra_yaml=_site_yaml(
+            f"secret_file: {base / 'remote-secret'}", parallel="1", max_queued="1"
+        ),
+        data_dir=base / "data",
+        courses={HUB_COURSE: hubproc.Course(repo, ("alice",), {"tina": "instructor"})},
+        then=[("assignment", "create", HUB_COURSE, "hw1", "--from", str(master))],
     )
-    try:
-        hubproc.start(site)
-        master = otter_master(base / "hub-source" / "squares.ipynb")
-        for args in (
-            ("course", "add", HUB_COURSE, "--repo", str(repo)),
-            ("course", "enrol", HUB_COURSE, "alice"),
-            ("course", "enrol", HUB_COURSE, "tina", "--role", "instructor"),
-            ("assignment", "create", HUB_COURSE, "hw1", "--from", str(master)),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stdout + done.stderr
-        yield site, secret
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(base, ignore_errors=True)
+    return site, secret
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +91,16 @@ def _public_pem(key: rsa.RSAPrivateKey) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def rs_site(rsa_key: rsa.RSAPrivateKey) -> Iterator[hubproc.RunningHub]:
+def rs_site(
+    rsa_key: rsa.RSAPrivateKey,
+    site_folder: Callable[..., Path],
+    start_hub: Callable[..., hubproc.RunningHub],
+) -> hubproc.RunningHub:
     """A second site whose LMS signs with RS256."""
-    base = _site_folder()
+    base = site_folder("remote", outside_tmp=True)
     (base / "lms.pem").write_bytes(_public_pem(rsa_key))
     extra = _site_yaml(f"public_key_file: {base / 'lms.pem'}")
-    site = hubproc.write_site(base, users={"tina": USERS["tina"]}, extra_yaml=extra,
-                              data_dir=base / "data")  # fmt: skip
-    try:
-        yield hubproc.start(site)
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(base, ignore_errors=True)
+    return start_hub(base, users={"tina": USERS["tina"]}, extra_yaml=extra, data_dir=base / "data")
 
 
 # ---- tokens and requests -------------------------------------------------------

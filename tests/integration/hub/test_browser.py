@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +17,8 @@ USERS = {"dana": "dana-pass-123", "prof": "prof-pass-456"}
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("browser-site"), users=USERS, roles={"prof": "instructor"}
-    )
-    try:
-        yield hubproc.start(site)
-    finally:
-        hubproc.stop(site)
+def hub(start_hub: Callable[..., hubproc.RunningHub]) -> hubproc.RunningHub:
+    return start_hub("browser-site", users=USERS, roles={"prof": "instructor"})
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +20,7 @@ STUDENTS = {f"burst{i}": f"burst-pass-{i:03d}" for i in range(4)}
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+def hooks() -> Iterator[Path]:
     # One start at a time, each held 4 s by a start-up script, keeps students in the
     # queue after the hub's spawn request has returned (forked servers alone are
     # ready in well under a second, before anyone could see the queue).
@@ -30,16 +30,18 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
     os.chmod(hooks, 0o755)
     script.write_text("#!/bin/sh\nsleep 4\n")
     os.chmod(script, 0o755)
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("burst-site"),
+    yield hooks
+    shutil.rmtree(hooks, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hub(hooks: Path, start_hub: Callable[..., hubproc.RunningHub]) -> hubproc.RunningHub:
+    # (hooks first: the hub stops before its hooks go)
+    return start_hub(
+        "burst-site",
         users=STUDENTS,
         extra_yaml=f"servers:\n  concurrent_starts: 1\nhooks:\n  dir: {hooks}\n  timeout: 30s\n",
     )
-    try:
-        yield hubproc.start(site)
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(hooks, ignore_errors=True)
 
 
 def test_simultaneous_starts_wait_their_turn_and_all_succeed(hub: hubproc.RunningHub) -> None:

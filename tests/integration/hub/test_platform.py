@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -33,21 +33,19 @@ USERS = {
 
 @pytest.fixture(scope="module", params=["forked", "cold"])
 def hub(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, site_folder: Callable[..., Path]
 ) -> Iterator[hubproc.RunningHub]:
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("site"),
+    # not start_hub: each kind of start gets its hub, stopped before the next one starts
+    with hubproc.running(
+        site_folder("site"),
         users=USERS,
         roles={"teacher": "instructor"},
         extra_yaml="servers:\n  limits: {memory: 1G, cpu: 1.0, processes: 300}\n"
         f"  start: {request.param}\n"
         "auth:\n  max_failed_logins: 3\n",
-    )
-    site.extra["start"] = request.param
-    try:
-        yield hubproc.start(site)
-    finally:
-        hubproc.stop(site)
+    ) as site:
+        site.extra["start"] = request.param
+        yield site
 
 
 def _ready_server(hub: hubproc.RunningHub, user: str) -> tuple[str, str]:

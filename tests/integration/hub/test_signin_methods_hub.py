@@ -11,7 +11,8 @@ import base64
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,12 +35,14 @@ LANDING = "/hub/token"  # any page of the hub that needs a signed-in user
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    base = tmp_path_factory.mktemp("signin-site")
+def hub(
+    site_folder: Callable[..., Path], start_hub: Callable[..., hubproc.RunningHub]
+) -> hubproc.RunningHub:
+    base = site_folder("signin-site")
     secret = base / "jwt.secret"
     secret.write_bytes(SECRET + b"\n")
     os.chmod(secret, 0o600)
-    site = hubproc.write_site(
+    return start_hub(
         base,
         users=USERS,
         roles={"prof": "instructor"},
@@ -48,10 +51,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
             f"  jwt:\n    secret_file: {secret}\n    audience: {AUD}\n    issuer: {ISS}\n"
         ),
     )
-    try:
-        yield hubproc.start(site)
-    finally:
-        hubproc.stop(site)
 
 
 def token(key: bytes = SECRET, **changes: Any) -> str:

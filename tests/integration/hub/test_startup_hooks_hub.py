@@ -9,7 +9,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import EMPTY_NOTEBOOK
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -32,7 +32,8 @@ def _script(path: Path, body: str) -> None:
     os.chmod(path, 0o755)
 
 
-def _hooks_dir() -> Path:
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[Path]:
     hooks = Path(f"/tmp/coursehub-test-hooks-{secrets.token_hex(4)}")
     hooks.mkdir(mode=0o755)
     os.chmod(hooks, 0o755)
@@ -43,42 +44,30 @@ def _hooks_dir() -> Path:
     # a course folder anybody could write to: a student could plant an as-root hook
     _script(hooks / "planted" / "as-root", "touch planted-ran\n")
     os.chmod(hooks / "planted", 0o777)
-    return hooks
-
-
-def _course_repo() -> Path:
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    )
-    commit_all(repo, "first")
-    return repo
+    yield hooks
+    shutil.rmtree(hooks, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    hooks = _hooks_dir()
-    repo = _course_repo()
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("hooks-site"),
+def hub(
+    hooks: Path,
+    start_hub: Callable[..., hubproc.RunningHub],
+    make_course_repo: Callable[..., Path],
+) -> hubproc.RunningHub:
+    # (hooks first: the hub stops before its hooks go)
+    repo = make_course_repo({"intro.ipynb": EMPTY_NOTEBOOK})
+    alice = hubproc.Course(repo, ("alice",))
+    return start_hub(
+        "hooks-site",
         users=USERS,
         extra_yaml=f"hooks:\n  dir: {hooks}\n  timeout: {HOOK_TIMEOUT}s\n",
+        courses={
+            "algebra": hubproc.Course(repo, ("alice", "bob")),
+            "failing": alice,
+            "hanging": alice,
+            "planted": alice,
+        },
     )
-    try:
-        hubproc.start(site)
-        for course in ("algebra", "failing", "hanging", "planted"):
-            done = site.cli("course", "add", course, "--repo", str(repo))
-            assert done.returncode == 0, done.stderr
-            done = site.cli("course", "enrol", course, "alice", "--role", "student")
-            assert done.returncode == 0, done.stderr
-        done = site.cli("course", "enrol", "algebra", "bob", "--role", "student")
-        assert done.returncode == 0, done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(hooks, ignore_errors=True)
 
 
 def _workspace(hub: hubproc.RunningHub, user: str, course: str) -> Path:

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
-from tests.helpers.gitrepo import commit_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -32,11 +29,11 @@ HOSTILE = (
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+def hub(
+    start_hub: Callable[..., hubproc.RunningHub], make_course_repo: Callable[..., Path]
+) -> hubproc.RunningHub:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
     cell = {
         "cell_type": "code",
         "id": "c1",
@@ -46,25 +43,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub
         "execution_count": None,
     }
     nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    (repo / NOTEBOOK).write_text(json.dumps(nb))
-    (repo / "course.yaml").write_text("title: Live lab\n")
-    commit_all(repo, "first")
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("live-browser"), users=USERS, roles={"ivan": "instructor"}
-    )
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", COURSE, "--repo", str(repo)),
-            ("course", "enrol", COURSE, "nina"),
-            ("course", "enrol", COURSE, "ivan", "--role", "instructor"),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
+    repo = make_course_repo({NOTEBOOK: json.dumps(nb), "course.yaml": "title: Live lab\n"})
+    staff = {"ivan": "instructor"}
+    live = hubproc.Course(repo, ("nina",), staff)
+    return start_hub("live-browser", users=USERS, roles=staff, courses={COURSE: live})
 
 
 def _sign_in(page, url: str, name: str) -> None:  # noqa: ANN001

@@ -9,12 +9,10 @@ import hashlib
 import json
 import queue
 import re
-import secrets
-import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,7 +21,6 @@ import websockets
 
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
-from tests.helpers.gitrepo import commit_all
 from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -56,36 +53,25 @@ def _nb(*sources: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def repo() -> Iterator[Path]:
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
-    (repo / NOTEBOOK).write_text(json.dumps(_nb("x = 1", "print(x)")))
-    (repo / "course.yaml").write_text("title: Live lab\n")
-    commit_all(repo, "first")
-    yield repo
-    shutil.rmtree(repo, ignore_errors=True)
+def repo(make_course_repo: Callable[..., Path]) -> Path:
+    notebook = json.dumps(_nb("x = 1", "print(x)"))
+    return make_course_repo({NOTEBOOK: notebook, "course.yaml": "title: Live lab\n"})
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, repo: Path) -> Iterator[hubproc.RunningHub]:
-    roles = {"tina": "instructor", "olga": "instructor"}
-    site = hubproc.write_site(tmp_path_factory.mktemp("live"), users=USERS, roles=roles)
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", COURSE, "--repo", str(repo)),
-            ("course", "add", OTHER, "--repo", str(repo)),
-            ("course", "enrol", COURSE, "alice", "bob"),
-            ("course", "enrol", COURSE, "tina", "--role", "instructor"),
-            ("course", "enrol", OTHER, "olga", "--role", "instructor"),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stderr
-        for name, password in USERS.items():  # hub users exist from their first sign-in
-            login(site.url, name, password)
-        yield site
-    finally:
-        hubproc.stop(site)
+def hub(start_hub: Callable[..., hubproc.RunningHub], repo: Path) -> hubproc.RunningHub:
+    site = start_hub(
+        "live",
+        users=USERS,
+        roles={"tina": "instructor", "olga": "instructor"},
+        courses={
+            COURSE: hubproc.Course(repo, ("alice", "bob"), {"tina": "instructor"}),
+            OTHER: hubproc.Course(repo, staff={"olga": "instructor"}),
+        },
+    )
+    for name, password in USERS.items():  # hub users exist from their first sign-in
+        login(site.url, name, password)
+    return site
 
 
 class Stream:

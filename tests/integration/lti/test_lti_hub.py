@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -61,7 +59,7 @@ def sim() -> Iterator[PlatformSimulator]:
 
 
 @pytest.fixture(scope="module")
-def hub(sim: PlatformSimulator) -> Iterator[hubproc.RunningHub]:
+def hub(sim: PlatformSimulator, start_hub: Callable[..., hubproc.RunningHub]) -> hubproc.RunningHub:
     lms_site = f"http://localhost:{sim.port}"  # the LMS page that frames coursehub
     extra = (
         "auth:\n  methods: [local, lti]\n"
@@ -72,25 +70,18 @@ def hub(sim: PlatformSimulator) -> Iterator[hubproc.RunningHub]:
         f"      auth_token_url: {sim.auth_token_url}\n"
         f"      key_set_url: {sim.key_set_url}\n"
     )
-    # Outside /tmp: each grading sandbox gets a private /tmp, which would hide it.
-    base = Path(f"/srv/coursehub-test-lti-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o711)
-    site = hubproc.write_site(
-        base, users=USERS, roles={"admin1": "admin"}, data_dir=base / "data", extra_yaml=extra
-    )
-    text = site.config.read_text()
-    site.config.write_text(
-        text.replace("site:\n", f"site:\n  frame_ancestors: ['{lms_site}']\n", 1)
+    site = start_hub(
+        "lti",
+        outside_tmp=True,  # it grades
+        users=USERS,
+        roles={"admin1": "admin"},
+        site_yaml=f"frame_ancestors: ['{lms_site}']\n",
+        extra_yaml=extra,
     )
     sim.tool_login_url = f"{site.url}/services/coursehub/lti/login"
     sim.tool_launch_url = f"{site.url}/services/coursehub/lti/launch"
     sim.tool_jwks_url = f"{site.url}/services/coursehub/lti/jwks.json"
-    try:
-        hubproc.start(site)
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(base, ignore_errors=True)
+    return site
 
 
 def _store(hub: hubproc.RunningHub) -> CourseStore:

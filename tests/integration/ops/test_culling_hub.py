@@ -13,12 +13,10 @@ import asyncio
 import contextlib
 import json
 import re
-import secrets
-import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,23 +26,20 @@ import websockets
 
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import EMPTY_NOTEBOOK
 from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456", "ines": "ines-pass-789"}
 SERVICE = "/services/coursehub"
-IDLE = """idle:
-  timeout: 0
-  max_age: 60s
-  check_every: 1s
-  runaway_after: 2s
-  courses:
-    quick: {timeout: 10s}
-    long: {timeout: 1h, max_age: 0}
-stats:
-  sample_every: 1s
+IDLE = """timeout: 0
+max_age: 60s
+check_every: 1s
+runaway_after: 2s
+courses:
+  quick: {timeout: 10s}
+  long: {timeout: 1h, max_age: 0}
 """
 
 
@@ -58,36 +53,22 @@ def _wait(what: str, check: Callable[[], object], hub: hubproc.RunningHub, timeo
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
-    site = hubproc.write_site(
-        tmp_path_factory.mktemp("culling-site"), users=USERS, roles={"ines": "instructor"}
+def hub(
+    start_hub: Callable[..., hubproc.RunningHub], make_course_repo: Callable[..., Path]
+) -> hubproc.RunningHub:
+    repo = make_course_repo({"intro.ipynb": EMPTY_NOTEBOOK, "course.yaml": "title: Culling\n"})
+    staff = {"ines": "instructor"}
+    return start_hub(
+        "culling-site",
+        users=USERS,
+        roles=staff,
+        idle_yaml=IDLE,
+        extra_yaml="stats:\n  sample_every: 1s\n",
+        courses={
+            "quick": hubproc.Course(repo, ("alice", "bob"), staff),
+            "long": hubproc.Course(repo, ("alice",), staff),
+        },
     )
-    text = site.config.read_text()
-    assert "idle:\n  timeout: 0\n" in text
-    site.config.write_text(text.replace("idle:\n  timeout: 0\n", IDLE))
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    repo.mkdir()
-    (repo / "intro.ipynb").write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    )
-    (repo / "course.yaml").write_text("title: Culling\n")
-    commit_all(repo, "first")
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", "quick", "--repo", str(repo)),
-            ("course", "add", "long", "--repo", str(repo)),
-            ("course", "enrol", "quick", "alice", "bob"),
-            ("course", "enrol", "long", "alice"),
-            ("course", "enrol", "quick", "ines", "--role", "instructor"),
-            ("course", "enrol", "long", "ines", "--role", "instructor"),
-        ):
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
 
 
 def _running(hub: hubproc.RunningHub, user: str) -> set[str]:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 
 import psutil
 import pytest
@@ -39,39 +40,35 @@ def _user_processes(unix_name: str, servers_only: bool = False) -> list[psutil.P
 
 
 def test_crashed_hub_is_restarted_and_ctrl_c_stops_everything(
-    tmp_path_factory: pytest.TempPathFactory,
+    start_hub: Callable[..., hubproc.RunningHub],
 ) -> None:
-    site = hubproc.write_site(tmp_path_factory.mktemp("lifecycle"), users=USERS)
-    try:
-        hubproc.start(site)
-        client = login(site.url, "fay", USERS["fay"])
-        assert start_server(client, "fay")[-1].get("ready")
-        server_pids = {p.pid for p in _user_processes(site.unix_name("fay"), servers_only=True)}
-        assert server_pids
+    site = start_hub("lifecycle", users=USERS)
+    client = login(site.url, "fay", USERS["fay"])
+    assert start_server(client, "fay")[-1].get("ready")
+    server_pids = {p.pid for p in _user_processes(site.unix_name("fay"), servers_only=True)}
+    assert server_pids
 
-        # The hub dies hard: `coursehub up` starts a new one; the server survives.
-        pid_file = site.data_dir / "runtime" / "jupyterhub.pid"
-        old = int(pid_file.read_text())
-        os.kill(old, signal.SIGKILL)
-        _wait_for(
-            lambda: pid_file.exists() and pid_file.read_text().strip() not in ("", str(old)),
-            90,
-            "a new hub",
-        )
-        hubproc.wait_healthy(site)
-        alive = {p.pid for p in _user_processes(site.unix_name("fay"), servers_only=True)}
-        assert server_pids == alive
-        assert login(site.url, "fay", USERS["fay"]).get("/hub/home").status_code == 200
+    # The hub dies hard: `coursehub up` starts a new one; the server survives.
+    pid_file = site.data_dir / "runtime" / "jupyterhub.pid"
+    old = int(pid_file.read_text())
+    os.kill(old, signal.SIGKILL)
+    _wait_for(
+        lambda: pid_file.exists() and pid_file.read_text().strip() not in ("", str(old)),
+        90,
+        "a new hub",
+    )
+    hubproc.wait_healthy(site)
+    alive = {p.pid for p in _user_processes(site.unix_name("fay"), servers_only=True)}
+    assert server_pids == alive
+    assert login(site.url, "fay", USERS["fay"]).get("/hub/home").status_code == 200
 
-        # Ctrl-C: servers, hub, service and proxy all stop; `up` exits cleanly.
-        assert site.proc is not None
-        site.proc.send_signal(signal.SIGINT)
-        assert site.proc.wait(90) == 0
-        assert _user_processes(site.unix_name("fay")) == []
-        leftovers = subprocess.run(
-            ["pgrep", "-f", str(site.data_dir)], capture_output=True, text=True
-        ).stdout.split()
-        assert leftovers == [], leftovers
-        assert "stopping 1 student server(s)" in site.log_tail(200)
-    finally:
-        hubproc.stop(site)
+    # Ctrl-C: servers, hub, service and proxy all stop; `up` exits cleanly.
+    assert site.proc is not None
+    site.proc.send_signal(signal.SIGINT)
+    assert site.proc.wait(90) == 0
+    assert _user_processes(site.unix_name("fay")) == []
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(site.data_dir)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == [], leftovers
+    assert "stopping 1 student server(s)" in site.log_tail(200)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,8 +22,10 @@ METRICS = "/services/coursehub/metrics"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[hubproc.RunningHub, str]]:
-    base = tmp_path_factory.mktemp("ops")
+def site(
+    site_folder: Callable[..., Path], start_hub: Callable[..., hubproc.RunningHub]
+) -> tuple[hubproc.RunningHub, str]:
+    base = site_folder("ops")
     prometheus_token = secrets.token_hex(32)
     token_file = base / "prometheus-token"
     token_file.write_text(prometheus_token)
@@ -37,16 +40,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[hubproc.Run
         "c.JupyterHub.load_roles.append({'name': 'prometheus', "
         "'scopes': ['read:metrics'], 'services': ['prometheus']})\n"
     )
-    hub = hubproc.write_site(
-        base, users=USERS, extra_yaml="extra_config_dir: ./jupyterhub_config.d\n"
+    hub = start_hub(
+        base,
+        users=USERS,
+        site_yaml="log_format: json\n",
+        idle_yaml="timeout: 2h\n",
+        extra_yaml="extra_config_dir: ./jupyterhub_config.d\n",
     )
-    text = hub.config.read_text().replace("idle:\n  timeout: 0\n", "idle:\n  timeout: 2h\n")
-    text = text.replace("site:\n", "site:\n  log_format: json\n", 1)
-    hub.config.write_text(text)
-    try:
-        yield hubproc.start(hub), prometheus_token
-    finally:
-        hubproc.stop(hub)
+    return hub, prometheus_token
 
 
 def test_metrics_need_the_read_metrics_scope(site) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ import pytest
 from tests.helpers import hubproc
 from tests.helpers.assignments import answer_nbgrader, nbgrader_source
 from tests.helpers.browserless import login, start_server
-from tests.helpers.gitrepo import commit_all
+from tests.helpers.gitrepo import EMPTY_NOTEBOOK
 from tests.helpers.kernel import run_code
 from tests.helpers.slurm_cluster import (
     OTHER_PARTITION,
@@ -40,7 +39,7 @@ SERVICE = "/services/coursehub"
 LIMITS = "servers:\n  limits:\n    memory: 600M\n    cpu: 1.5\n"
 GRADING = "grading:\n  run_on: slurm\n  slurm: {partition: lab}\n"
 # the hub's own culler stops physics servers idle 15 s
-IDLE = "idle:\n  timeout: 0\n  check_every: 1s\n  courses:\n    physics: {timeout: 15s}\n"
+IDLE = "timeout: 0\ncheck_every: 1s\ncourses:\n  physics: {timeout: 15s}\n"
 
 
 def _wait(what: str, check: Callable[[], object], hub: hubproc.RunningHub, timeout: float = 60):
@@ -65,17 +64,6 @@ def cluster() -> Iterator[SlurmCluster]:
         stop_cluster(found)
 
 
-def _course_repo() -> Path:
-    repo = Path(f"/tmp/coursehub-test-repo-{secrets.token_hex(4)}")
-    (repo / "notebooks").mkdir(parents=True)
-    (repo / "notebooks" / "intro.ipynb").write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    )
-    (repo / "course.yaml").write_text("title: Slurm course\n")
-    commit_all(repo, "first")
-    return repo
-
-
 def _slurm_yaml(cluster: SlurmCluster) -> str:
     return (
         f"backend: slurm\nslurm:\n  conf: {cluster.conf}\n  time: 2h\n"
@@ -89,42 +77,30 @@ def _courses_yaml() -> str:
 
 @pytest.fixture(scope="module")
 def hub(
-    cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[hubproc.RunningHub]:
+    cluster: SlurmCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    start_hub: Callable[..., hubproc.RunningHub],
+    make_course_repo: Callable[..., Path],
+) -> hubproc.RunningHub:
     """The site, run first with the local backend (the switching test), then Slurm."""
-    # outside /tmp: each grading sandbox gets a private /tmp of its own
-    base = Path(f"/srv/coursehub-test-slurm-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o711)
-    site = hubproc.write_site(
-        base,
+    sources = tmp_path_factory.mktemp("sources")
+    repo = make_course_repo(
+        {"notebooks/intro.ipynb": EMPTY_NOTEBOOK, "course.yaml": "title: Slurm course\n"}
+    )
+    source = str(nbgrader_source(sources / "ps1"))
+    return start_hub(
+        "slurm",
+        outside_tmp=True,  # it grades
         users=USERS,
         roles={"tina": "instructor"},
+        idle_yaml=IDLE,
         extra_yaml=LIMITS + GRADING + _courses_yaml(),
-        data_dir=base / "data",
+        courses={
+            "algebra": hubproc.Course(repo, ("alice", "bob"), {"tina": "instructor"}),
+            "physics": hubproc.Course(repo, ("alice",)),
+        },
+        then=[("assignment", "create", "algebra", "ps1", "--from", source)],
     )
-    sources = tmp_path_factory.mktemp("sources")
-    text = site.config.read_text()
-    assert "idle:\n  timeout: 0\n" in text
-    site.config.write_text(text.replace("idle:\n  timeout: 0\n", IDLE))
-    repo = _course_repo()
-    try:
-        hubproc.start(site)
-        for args in (
-            ("course", "add", "algebra", "--repo", str(repo)),
-            ("course", "add", "physics", "--repo", str(repo)),
-            ("course", "enrol", "algebra", "alice", "bob"),
-            ("course", "enrol", "physics", "alice"),
-            ("course", "enrol", "algebra", "tina", "--role", "instructor"),
-            ("assignment", "create", "algebra", "ps1", "--from",
-             str(nbgrader_source(sources / "ps1"))),
-        ):  # fmt: skip
-            done = site.cli(*args)
-            assert done.returncode == 0, done.stderr
-        yield site
-    finally:
-        hubproc.stop(site)
-        shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _switch_to_slurm(hub: hubproc.RunningHub, cluster: SlurmCluster) -> None:
