@@ -7,6 +7,7 @@ its token checks are exercised by the integration tests.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -121,3 +122,15 @@ def assert_security_headers(response: httpx.Response) -> None:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def service_on(
+    db_url: str, data_dir: Path | str, more_users: dict[str, HubUser] | None = None, **env
+) -> FastAPI:
+    """The service on the coursehub database at `db_url`, its data in `data_dir`, for
+    USERS and `more_users` (token -> user); `env`: more of its settings."""
+    users = {**USERS, **(more_users or {})}
+    app, _ = build(
+        FakeResolver(users), COURSEHUB_DATABASE_URL=db_url, COURSEHUB_DATA_DIR=str(data_dir), **env
+    )
+    return app

@@ -6,6 +6,9 @@ import os
 import subprocess
 from pathlib import Path
 
+# The JSON of a notebook with no cells.
+EMPTY_NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
 GIT_ENV = {
     **os.environ,
     "GIT_AUTHOR_NAME": "Teacher",
@@ -28,3 +31,16 @@ def commit_all(repo: Path, message: str) -> None:
         run_git(repo, "init", "-q", "-b", "main")
     run_git(repo, "add", "-A")
     run_git(repo, "commit", "-qm", message)
+
+
+def make_repo(repo: Path, files: dict[str, str | bytes], message: str = "first") -> Path:
+    """A git repository at `repo` holding `files` (path inside it -> content), committed."""
+    for name, content in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    commit_all(repo, message)
+    return repo

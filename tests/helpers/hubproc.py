@@ -15,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,12 +81,16 @@ def write_site(
     extra_yaml: str = "",
     data_dir: Path | None = None,
     spawn_yaml: str = "",
+    site_yaml: str = "",
+    idle_yaml: str = "timeout: 0\n",
 ) -> RunningHub:
     """A site with a roster of `users` (name -> password); nothing started yet.
 
     `data_dir`: where the site keeps its data (default: a new folder under /tmp). Sites
     that grade need one outside /tmp: each grading sandbox gets a private /tmp.
-    `spawn_yaml`: more keys of the spawn section (backend, slurm, ...), unindented."""
+    `spawn_yaml`, `site_yaml`, `idle_yaml`: the keys of those sections beyond the ones
+    written here (backend, slurm, frame_ancestors, ...), unindented; `idle_yaml`
+    replaces the default, no culling."""
     port = free_port()
     prefix = f"cht{secrets.token_hex(2)}-"
     # Homes must be reachable by student accounts: not under pytest's 0700 tmp dirs.
@@ -106,10 +112,12 @@ def write_site(
     config = base / "coursehub.yaml"
     config.write_text(
         f"site:\n  name: Test hub\n  port: {port}\n  data_dir: {data_dir}\n"
-        f"roster:\n  file: ./roster.csv\n"
+        + textwrap.indent(site_yaml, "  ")
+        + "roster:\n  file: ./roster.csv\n"
         f"spawn:\n  local:\n    user_prefix: {prefix}\n    home_root: {home_root}\n"
         + textwrap.indent(spawn_yaml, "  ")
-        + "idle:\n  timeout: 0\n"
+        + "idle:\n"
+        + textwrap.indent(idle_yaml, "  ")
         + extra_yaml
     )
     return RunningHub(
@@ -201,3 +209,61 @@ def remove_accounts(prefix: str) -> None:
         if pattern.match(entry.pw_name):
             subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
             subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True, check=False)
+
+
+@dataclass
+class Course:
+    """A course for set_up(): cloned from `repo`, with its students and its staff
+    (username -> course role: instructor or ta)."""
+
+    repo: Path
+    students: Sequence[str] = ()
+    staff: dict[str, str] = field(default_factory=dict)
+
+
+def set_up(hub: RunningHub, courses: dict[str, Course], then: Sequence[Sequence[str]] = ()) -> None:
+    """`coursehub course add` for each of `courses` (name -> Course), then `course enrol`
+    for their members, then the commands in `then`; each must succeed."""
+    steps: list[Sequence[str]] = [
+        ("course", "add", name, "--repo", str(course.repo)) for name, course in courses.items()
+    ]
+    for name, course in courses.items():
+        if course.students:
+            steps.append(("course", "enrol", name, *course.students))
+        steps += [
+            ("course", "enrol", name, user, "--role", role) for user, role in course.staff.items()
+        ]
+    for args in [*steps, *then]:
+        done = hub.cli(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@contextmanager
+def running(
+    base: Path,
+    *,
+    courses: dict[str, Course] | None = None,
+    then: Sequence[Sequence[str]] = (),
+    **site: object,
+) -> Iterator[RunningHub]:
+    """write_site(base, **site), started, with `courses` set up (see set_up); stopped
+    afterwards, its accounts, homes and data removed."""
+    hub = write_site(base, **site)  # type: ignore[arg-type]
+    try:
+        start(hub)
+        set_up(hub, courses or {}, then)
+        yield hub
+    finally:
+        stop(hub)
+
+
+@contextmanager
+def outside_tmp(label: str) -> Iterator[Path]:
+    """A folder for a site that grades, /srv/coursehub-test-<label>-…: each grading
+    sandbox gets a private /tmp, which would hide one under /tmp. Removed afterwards."""
+    base = Path(f"/srv/coursehub-test-{label}-{secrets.token_hex(4)}")
+    base.mkdir(mode=0o711)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,5 +1,6 @@
-"""Shared pieces of the LMS service tests: the tool's key (slow to make: once per
-module), a one-commit course repository, the key where the CLI finds it, and the CLI."""
+"""Shared pieces of the LMS service tests: the tool's key where the CLI and the service
+find it, and the CLI (the key itself and a course repository are fixtures of
+tests/unit/conftest.py and tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,26 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from coursehub.config.layout import DataLayout
 from coursehub.config.secrets import ensure_private_dir
-from coursehub.lti.keys import ToolKey, ensure_tool_key
-from tests.helpers.gitrepo import commit_all
-
-
-@pytest.fixture(scope="module")
-def tool_key(tmp_path_factory: pytest.TempPathFactory) -> ToolKey:
-    return ensure_tool_key(tmp_path_factory.mktemp("tool") / "secrets" / "lti_tool_key.pem")
-
-
-@pytest.fixture(scope="module")
-def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("course") / "repo"
-    repo.mkdir()
-    (repo / "README.md").write_text("# Physics\n")
-    commit_all(repo, "first")
-    return repo
+from coursehub.lti.keys import ToolKey
 
 
 def store_key(key: ToolKey, layout: DataLayout) -> None:

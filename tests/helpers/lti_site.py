@@ -17,8 +17,9 @@ from coursehub.accounts.signin_tickets import BINDING_COOKIE, SignInTickets
 from coursehub.config.layout import DataLayout
 from coursehub.config.models import LtiPlatformConfig
 from coursehub.courses.store import CourseStore
-from coursehub.db.session import Database, ensure_schema
+from coursehub.db.session import Database
 from coursehub.lti.platforms import PlatformStore
+from tests.helpers.coursedb import open_database, sqlite_url
 from tests.helpers.fake_hub import PREFIX, USERS, FakeResolver
 from tests.helpers.fake_hub import build as build_app
 from tests.helpers.lti_platform import INSTRUCTOR, LEARNER, PlatformSimulator
@@ -54,24 +55,15 @@ def sim() -> Iterator[PlatformSimulator]:
 
 def register(db: Database, sim: PlatformSimulator, name: str = "sim") -> None:
     PlatformStore(db).add(
-        LtiPlatformConfig(
-            name=name,
-            issuer=sim.issuer,
-            client_id=sim.client_id,
-            deployment_ids=[sim.deployment_id],
-            auth_login_url=sim.auth_login_url,
-            auth_token_url=sim.auth_token_url,
-            key_set_url=sim.key_set_url,
-        )
+        LtiPlatformConfig(**sim.platform_fields(name), deployment_ids=[sim.deployment_id])
     )
 
 
 class Site:
     def __init__(self, root: Path, sim: PlatformSimulator, auto_create: bool = True) -> None:
         self.data = root / "data"
-        url = f"sqlite:///{root / 'c.sqlite'}"
-        ensure_schema(url)
-        self.db = Database(url)
+        url = sqlite_url(root, "c.sqlite")
+        self.db = open_database(url)
         register(self.db, sim)
         lti = {"enabled": True, "public_url": BASE, "auto_create_courses": auto_create}
         self.app, _ = build_app(

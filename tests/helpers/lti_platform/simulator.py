@@ -316,6 +316,18 @@ class PlatformSimulator:
             "lti_deployment_id": self.deployment_id,
         }
 
+    def platform_fields(self, name: str = "sim") -> dict[str, str]:
+        """What coursehub is told of this platform when it is registered (the fields of
+        LtiPlatformConfig and of Platform)."""
+        return {
+            "name": name,
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "auth_login_url": self.auth_login_url,
+            "auth_token_url": self.auth_token_url,
+            "key_set_url": self.key_set_url,
+        }
+
     def initiation_url(self, user_id: str, *, method: str = "GET", **launch_options: Any) -> str:
         """GET: tool_login_url with the initiation query. POST: this platform's /start
         page, which auto-POSTs the same fields to tool_login_url (as Moodle does)."""

@@ -1,0 +1,67 @@
+"""Fixtures every test folder may use: coursehub databases (SQLite, and PostgreSQL
+where the test runs on both), and a course store on a real git repository.
+
+`db` and `db_url`: SQLite in the test's tmp_path. `any_db` and `any_db_url`: the same
+test once on SQLite and once on PostgreSQL (127.0.0.1:5432); the PostgreSQL run is
+skipped, with the reason, when no server answers. The `_url` fixtures are empty
+databases (no tables yet); the others have the schema made."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coursehub.config.layout import DataLayout
+from coursehub.courses.store import CourseStore
+from coursehub.db.session import Database
+from tests.helpers.coursedb import opened_database, sqlite_url
+from tests.helpers.gitrepo import commit_all
+from tests.helpers.postgres import throwaway_database
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from throwaway_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "postgresql":
+        yield from throwaway_database()
+    else:
+        yield sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    with opened_database(db_url) as database:
+        yield database
+
+
+@pytest.fixture
+def any_db(any_db_url: str) -> Iterator[Database]:
+    with opened_database(any_db_url) as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A course's git repository, one commit of a README (shared by the module)."""
+    repo = tmp_path_factory.mktemp("course") / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("# Physics\n")
+    commit_all(repo, "first")
+    return repo
+
+
+@pytest.fixture
+def course_store(db: Database, tmp_path: Path) -> CourseStore:
+    """Courses on `db`, their files under tmp_path/data."""
+    return CourseStore(db, DataLayout(tmp_path / "data"))
