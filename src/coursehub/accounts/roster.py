@@ -159,7 +159,7 @@ def entry_problems(entry: RosterEntry, min_password_length: int) -> list[str]:
 
 
 def validate_courses(entry: RosterEntry) -> str | None:
-    from coursehub.courses.store import validate_course_name
+    from coursehub.core.names import validate_course_name
 
     for course, role in entry.course_roles:
         problem = validate_course_name(course)

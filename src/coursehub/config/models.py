@@ -21,6 +21,7 @@ from coursehub.config.containers import (
 )
 from coursehub.config.slurm import SlurmJobOptions, SlurmSpawnConfig
 from coursehub.config.units import Duration, Size
+from coursehub.core.names import COURSE_NAME_RE, COURSE_NAME_RULE
 
 ROLE_NAMES = ("admin", "instructor", "ta", "student")
 Role = Literal["admin", "instructor", "ta", "student"]
@@ -349,7 +350,6 @@ class SpawnConfig(Section):
         return self
 
 
-COURSE_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 _Value = TypeVar("_Value")
@@ -358,11 +358,8 @@ _Value = TypeVar("_Value")
 def _course_keys(v: dict[str, _Value]) -> dict[str, _Value]:
     """Keys of a per-course mapping must be course names."""
     for name in v:
-        if not COURSE_KEY_RE.match(name):
-            raise ValueError(
-                f"{name!r} is not a course name: use 1-40 lower-case letters, digits, "
-                "'-' or '_', starting with a letter"
-            )
+        if not COURSE_NAME_RE.match(name):
+            raise ValueError(f"{name!r} is not a course name: {COURSE_NAME_RULE}")
     return v
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import builtins
 import fcntl
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from coursehub.accounts.roster import validate_username
 from coursehub.config.layout import DataLayout
+from coursehub.core.names import validate_course_name
 from coursehub.core.times import utc
 from coursehub.courses import git
 from coursehub.courses.git import CourseError, PullResult
@@ -34,7 +34,6 @@ from coursehub.db.session import Database
 
 __all__ = ["CourseError", "CourseInfo", "CourseStore", "Enrolment", "PullResult"]
 
-COURSE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 COURSE_ROLES = ("instructor", "ta", "student")
 T = TypeVar("T")
 
@@ -67,17 +66,6 @@ class Enrolment:
     course: str
     username: str
     role: str
-
-
-def validate_course_name(name: str) -> str | None:
-    """An error message saying how to fix `name`, or None if it is usable."""
-    if COURSE_NAME_RE.match(name):
-        return None
-    hint = f"; use {name.lower()!r}" if COURSE_NAME_RE.match(name.lower()) else ""
-    return (
-        f"course name {name[:60]!r} is not valid: use 1-40 lower-case letters, digits, "
-        f"'-' or '_', starting with a letter{hint}"
-    )
 
 
 class CourseStore:

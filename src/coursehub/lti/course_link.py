@@ -20,8 +20,9 @@ from urllib.parse import quote
 from sqlalchemy import select
 
 from coursehub.config.layout import DataLayout
+from coursehub.core.names import validate_course_name
 from coursehub.courses.git import CourseError
-from coursehub.courses.store import CourseStore, validate_course_name
+from coursehub.courses.store import CourseStore
 from coursehub.db.models import LtiContext
 from coursehub.db.session import Database
 from coursehub.lti.launch_validation import ValidLaunch
