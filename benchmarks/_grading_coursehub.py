@@ -33,7 +33,7 @@ from coursehub.db.session import Database
 from coursehub.grading import sandbox
 from coursehub.grading.grader import limits_from
 from coursehub.grading.paths import GradingPaths
-from coursehub.grading.store import GradingStore, aware
+from coursehub.grading.store import GradingStore
 from coursehub.grading.workers import GradingWorkers
 
 
@@ -103,7 +103,7 @@ async def grade(spec: dict[str, Any]) -> dict[str, Any]:
         await workers.stop()
     mark("done")
     rows = [store.grading(g) for g in gids]
-    last = max(aware(r.finished_at).timestamp() for r in rows)  # type: ignore[union-attr]
+    last = max(r.finished_at.timestamp() for r in rows)  # type: ignore[union-attr]
     return {
         "trivial": [_row(store.grading(g)) for g in trivial_gids],
         "trivial_seconds": one_by_one,
