@@ -62,7 +62,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 @contextmanager
 def _stores(loaded: LoadedConfig) -> Iterator[tuple[Any, Any]]:
-    with open_site(loaded) as site:
+    with open_site(loaded, create=False) as site:
         yield site.courses, site.grading
 
 

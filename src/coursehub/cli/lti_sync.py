@@ -42,7 +42,7 @@ def _services(loaded: LoadedConfig) -> Iterator[tuple[Any, Any, Any]]:
     from coursehub.lti.keys import ensure_tool_key
     from coursehub.lti.service_token import ServiceTokens
 
-    with open_site(loaded) as site:
+    with open_site(loaded, create=False) as site:
         tokens = ServiceTokens(ensure_tool_key(site.layout.secret_file(TOOL_KEY_FILE)))
         try:
             yield site.database, site.courses, tokens

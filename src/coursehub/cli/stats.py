@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
     url = coursehub_database_url(loaded.config, layout)
     if url.startswith("sqlite") and not layout.root.is_dir():
         raise StatsError(f"no data directory at {layout.root}: nothing was recorded yet")
-    with open_site(loaded) as site:
+    with open_site(loaded, create=False) as site:
         roll_up(site.database)
         try:
             st = course_stats(site.database, args.course, days=args.days)

@@ -58,12 +58,12 @@ class Site:
 
 
 @contextmanager
-def open_site(loaded: LoadedConfig) -> Iterator[Site]:
-    """The site of `loaded`; on SQLite its data directory is made (0711, as `coursehub
-    up` makes it: course files below it are read by students)."""
+def open_site(loaded: LoadedConfig, create: bool = True) -> Iterator[Site]:
+    """The site of `loaded`; on SQLite its data directory is made when `create` (0711,
+    as `coursehub up` makes it: course files below it are read by students)."""
     layout = DataLayout(loaded.config.site.data_dir)
     url = coursehub_database_url(loaded.config, layout)
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite") and create:
         layout.root.mkdir(parents=True, exist_ok=True, mode=0o711)
     ensure_schema(url)
     database = Database(url)

@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 
+from coursehub.config.models import StatsConfig
 from coursehub.db import models
 from coursehub.db.session import Database
 from coursehub.monitor.census import ServerState
@@ -103,8 +104,9 @@ def recorder(
 ) -> Callable[[list[ServerState] | None, datetime], None]:
     """The statistics recorder: `courses()` names the courses sampled each round."""
     stats = settings.operations.stats
-    raw_retention = timedelta(seconds=stats.raw_retention)
-    retention = timedelta(seconds=stats.retention)
+    default = StatsConfig()  # 0 keeps the defaults, as it always has (never "delete all")
+    raw_retention = timedelta(seconds=stats.raw_retention or default.raw_retention)
+    retention = timedelta(seconds=stats.retention or default.retention)
     data_dir = Path(settings.data_dir)
     psutil.cpu_percent(interval=None)  # the first call only starts the measurement
 

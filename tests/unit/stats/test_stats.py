@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -389,3 +390,20 @@ def test_events_purged_by_retention_were_counted_first(populated: Database) -> N
     # With no monitor sampling, the week's figures survive the purge all the same.
     st = course_stats(populated, week.COURSE, days=1, now=NOW)
     assert [(r.opens, r.active, r.new) for r in st.daily] == [(3, 2, 0)]
+
+
+def test_a_retention_of_zero_keeps_the_default_and_deletes_nothing(
+    db: Database, tmp_path: Path
+) -> None:
+    from coursehub.service.tasks.monitor import recorders_for
+
+    now = datetime.now(UTC)
+    week.populate(db, tmp_path / "data", tmp_path, now)
+    week.add_samples(db, now)
+    ops = json.dumps({"stats": {"sample_every": 60, "raw_retention": 0, "retention": 0}})
+    site = service_on(db.url, tmp_path / "data", COURSEHUB_OPS=ops)
+    dict(recorders_for(site))["statistics"]([], now)
+    with db.session() as s:
+        daily = s.scalar(select(func.sum(models.StatDaily.opens)))
+        raw = s.scalar(select(func.count()).where(models.StatSample.resolution == "raw"))
+    assert daily == 18 and raw > 3  # the week's counts and its raw samples are all kept

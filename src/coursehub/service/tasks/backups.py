@@ -20,6 +20,7 @@ from coursehub.backups.create import (
     take_backup,
 )
 from coursehub.config.loader import load_config
+from coursehub.config.models import BackupConfig
 from coursehub.config.service_sections import BackupSection
 
 log = logging.getLogger("coursehub.service")
@@ -60,6 +61,7 @@ def start_backup_schedule(schedule: BackupSection | None) -> list[asyncio.Task]:
     """Start the loop `schedule` (COURSEHUB_BACKUP) describes, if any."""
     if schedule is None or schedule.config_file is None:
         return []
-    every = max(60.0, float(schedule.every_seconds))
+    # 0 means the default (daily), as it always has; never more often than a minute
+    every = max(60.0, float(schedule.every_seconds or BackupConfig().every))
     loop = backup_forever(schedule.config_file, schedule.dir, every, schedule.keep)
     return [asyncio.create_task(loop)]

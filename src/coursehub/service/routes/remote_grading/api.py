@@ -320,7 +320,8 @@ async def delete_assignment(
 
 def _wait_seconds(request: Request) -> float:
     """grading.remote_api.wait, or less when the caller asks (?wait=SECONDS)."""
-    longest = float(remote_section(request.app).wait)
+    # wait: 0 means the default, as it always has (never "answer at once")
+    longest = float(remote_section(request.app).wait or RemoteGradingConfig().wait)
     asked = request.query_params.get("wait")
     if asked is None:
         return longest
