@@ -43,7 +43,6 @@ def hub(start_hub: Callable[..., hubproc.RunningHub]) -> hubproc.RunningHub:
     return start_hub("private-data", outside_tmp=True, users=USERS)
 
 
-@pytest.mark.xfail(strict=True, reason="the databases are created readable by everyone")
 def test_a_student_cannot_read_the_sites_databases(hub: hubproc.RunningHub) -> None:
     client = login(hub.url, "alice", USERS["alice"])
     events = start_server(client, "alice")

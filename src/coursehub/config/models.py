@@ -350,8 +350,6 @@ class SpawnConfig(Section):
         return self
 
 
-
-
 _Value = TypeVar("_Value")
 
 

@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 VERSION_TABLE = "coursehub_alembic_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None: another database, or in memory)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def keep_private(url: str) -> None:
+    """Make a SQLite database and its -wal, -shm and -journal files readable by their
+    owner only, creating the database file so that it is never born readable. It holds
+    password hashes, grades and share tokens, and students may know its path; SQLite
+    gives the files it adds the database file's own mode."""
+    path = sqlite_file(url)
+    if path is None or not path.parent.is_dir():
+        return
+    _private(str(path), os.O_RDWR | os.O_CREAT)
+    for suffix in ("-wal", "-shm", "-journal"):
+        with suppress(FileNotFoundError):
+            _private(f"{path}{suffix}", os.O_RDONLY)
+
+
+def _private(path: str, flags: int) -> None:
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for many short transactions from hub, service and CLI at once."""
     if url.startswith("sqlite"):
+        keep_private(url)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -16,6 +16,7 @@ from coursehub.config.secrets import ensure_hub_secrets
 from coursehub.config.translate.jupyterhub import Machine, forks_here, translate
 from coursehub.config.translate.services import backup_environment
 from coursehub.core.roles import SERVICE_NAME
+from coursehub.db.session import keep_private
 
 log = logging.getLogger("coursehub.hub")
 
@@ -34,6 +35,7 @@ def configure(c: Any, config_path: str) -> None:
     for section, values in translate(config, layout, ports, secrets, machine).items():
         for key, value in values.items():
             setattr(c[section], key, value)
+    keep_private(c.JupyterHub.db_url)  # before JupyterHub makes it, readable by all
     # Scheduled backups need coursehub.yaml's own path, which translation does not know.
     for service in c.JupyterHub.services:
         if service["name"] == SERVICE_NAME:
