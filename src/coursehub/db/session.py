@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -28,22 +29,24 @@ def keep_private(url: str) -> None:
     """Make a SQLite database and its -wal, -shm and -journal files readable by their
     owner only, creating the database file so that it is never born readable. It holds
     password hashes, grades and share tokens, and students may know its path; SQLite
-    gives the files it adds the database file's own mode."""
+    gives the files it adds the database file's own mode.
+
+    An existing file is changed by path, never opened: closing a descriptor of a file
+    drops every POSIX lock this process holds on it, which are SQLite's locks."""
     path = sqlite_file(url)
     if path is None or not path.parent.is_dir():
         return
-    _private(str(path), os.O_RDWR | os.O_CREAT)
-    for suffix in ("-wal", "-shm", "-journal"):
-        with suppress(FileNotFoundError):
-            _private(f"{path}{suffix}", os.O_RDONLY)
-
-
-def _private(path: str, flags: int) -> None:
-    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    for name in (str(path), *(f"{path}{suffix}" for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            info = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{name} is not a regular file: coursehub will not use it")
+        if stat.S_IMODE(info.st_mode) != 0o600:
+            os.chmod(name, 0o600)
 
 
 def make_engine(url: str) -> Engine:

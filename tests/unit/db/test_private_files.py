@@ -56,3 +56,27 @@ def test_other_databases_are_left_alone(tmp_path: Path) -> None:
     keep_private("postgresql+psycopg://postgres@127.0.0.1/test")
     keep_private("sqlite://")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_making_files_private_keeps_this_processs_sqlite_locks(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "coursehub.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("create table t (x int)")
+    holder.execute("begin exclusive")  # a writer mid-transaction, as the service may be
+    try:
+        path.chmod(0o644)
+        keep_private(f"sqlite:///{path}")  # as a second engine in the same process does
+        other = subprocess.run(
+            [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], "
+             "timeout=0.2); c.execute('insert into t values (1)'); c.commit()", str(path)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "database is locked" in other.stderr, other  # the lock still holds
+        assert _mode(path) == 0o600
+    finally:
+        holder.execute("rollback")
+        holder.close()
