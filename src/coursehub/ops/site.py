@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class Site:
-    loaded: LoadedConfig
     layout: DataLayout
     database: Database
 
@@ -68,6 +67,6 @@ def open_site(loaded: LoadedConfig, create: bool = True) -> Iterator[Site]:
     ensure_schema(url)
     database = Database(url)
     try:
-        yield Site(loaded, layout, database)
+        yield Site(layout, database)
     finally:
         database.dispose()
