@@ -202,3 +202,43 @@ def test_an_uploaded_otter_test_file_never_runs_as_root(
     assert all(uid != 0 for uid, _ in seen), seen
     assert all(readable == "NOREAD" for _, readable in seen), seen
     assert answer.status_code < 500, answer.text  # a clear refusal at worst
+
+
+SANDBOXED_FORK = """
+import json, socket
+from coursehub.core import kernel_wire as kt
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.settimeout(20)
+    s.connect({socket!r})
+    s.sendall(kt.FORK)
+    try:
+        kt.send_request(s, {{"argv": [{python!r}, "-m", "ipykernel_launcher", "-f",
+                                     "/nonexistent.json"], "env": {{}}, "cwd": "/"}}, [])
+    except OSError:
+        pass
+    print(json.dumps(kt.recv_line(s)))
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the kernel template forks for any non-root peer, a grading sandbox's included",
+)
+def test_a_grading_sandbox_cannot_have_the_template_fork_a_kernel(
+    hub: hubproc.RunningHub,
+) -> None:
+    import sys
+
+    from coursehub.grading.sandbox import run_sandboxed
+
+    _template(hub)
+    socket = str(template_socket(hub.data_dir, COURSE))
+    python = str(hub.data_dir / "courses" / COURSE / "env" / "bin" / "python")
+    work = hub.data_dir / "grading-work" / "peer-attack"
+    work.mkdir(parents=True)
+    code = SANDBOXED_FORK.format(socket=socket, python=python)
+    result = run_sandboxed([sys.executable, "-c", code], work)
+    assert result.returncode == 0, result.stderr.decode()
+    answer = json.loads(result.stdout)
+    assert "pid" not in answer, answer  # a kernel outside the sandbox's namespaces
+    assert "error" in answer
