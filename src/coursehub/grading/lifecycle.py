@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import shutil
 import tarfile
 from dataclasses import asdict
@@ -84,7 +85,8 @@ def create(
         questions = nbgrader_format.generate(source, root, name)
     else:
         root = store.paths.otter_root(course, name)
-        questions, tests, _notebook = otter_format.generate(source, root)
+        work = store.paths.work(f"author-{course}-{name}-{secrets.token_hex(4)}")
+        questions, tests, _notebook = otter_format.generate(source, root, work)
         (root / "tests.json").write_text(json.dumps(tests))
         _warn_empty_otter_tests(tests)
     if not questions:

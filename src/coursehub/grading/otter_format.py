@@ -8,10 +8,7 @@ ones included) run at the end against the final state.
 from __future__ import annotations
 
 import copy
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,47 +50,32 @@ def master_notebook(source: Path) -> Path:
     return found[0]
 
 
-def generate(source: Path, root: Path) -> tuple[list[Question], dict[str, Any], str]:
-    """Run `otter assign` on `source` into root/dist; the questions, the tests (by
-    question) and the student notebook's name. The student version is root/release."""
+def generate(source: Path, root: Path, work: Path) -> tuple[list[Question], dict[str, Any], str]:
+    """Run `otter assign` on `source` in the grading sandbox (coursehub.grading.authoring,
+    in the work folder `work`); the questions, the tests (by question) and the student
+    notebook's name. The student version is root/release."""
+    from coursehub.grading.authoring import otter_assign
+
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, mode=0o700)
     shutil.copytree(source, root / "source", symlinks=False)
-    master = master_notebook(root / "source")
-    bindir = str(Path(sys.executable).parent)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "otter",
-            "assign",
-            "--no-run-tests",
-            "--no-pdfs",
-            master.name,
-            str(root / "dist"),
-        ],
-        cwd=root / "source",
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}"},
-        timeout=600,
-    )
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-8:]
-        raise AssignmentError("otter assign failed:\n" + "\n".join(tail))
-    tests = tests_of(root / "dist" / "autograder", master.name)
-    shutil.copytree(root / "dist" / "student", root / "release")
-    questions = [
-        Question(name, float(OKTestFile.from_spec(spec).possible), "auto", master.name)
-        for name, spec in tests.items()
-    ]
-    return questions, tests, master.name
+    master_notebook(root / "source")  # a clear error before anything runs
+    made = otter_assign(root / "source", work, root / "release")
+    try:
+        questions = [
+            Question(name, float(OKTestFile.from_spec(spec).possible), "auto", made.notebook)
+            for name, spec in made.tests.items()
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AssignmentError(f"otter made tests coursehub cannot read: {exc}") from None
+    return questions, made.tests, made.notebook
 
 
 def tests_of(autograder: Path, notebook: str) -> dict[str, Any]:
     """The OK-format tests by question: from the autograder notebook's metadata, or
-    from tests/*.py when the assignment keeps them in files."""
+    from tests/*.py when the assignment keeps them in files. Those files are the
+    instructor's Python: only ever called in the authoring sandbox (author_worker)."""
     nb = nbformat.read(autograder / notebook, as_version=4)
     tests = nb.metadata.get("otter", {}).get("tests")
     if tests:

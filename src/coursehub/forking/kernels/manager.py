@@ -1,9 +1,11 @@
 """The hub side of fast kernel starts: one kernel template per built course environment.
 
-A kernel template (forking/kernels/template.py, run by path with the course environment's own
-Python) has imported ipykernel once and forks each student's kernel; students'
-servers reach it through the ``coursehub-forked`` kernel provisioner named in the
-course's kernelspec, and start kernels cold whenever it is not there.
+A kernel template (forking/kernels/template.py, run by path with coursehub's own Python,
+never the course environment's: nothing an instructor installs may run as root) has
+imported ipykernel once and forks each student's kernel, which enters the course
+environment only once it is the student; students' servers reach it through the
+``coursehub-forked`` kernel provisioner named in the course's kernelspec, and start
+kernels cold whenever it is not there.
 
 For the hub (root):
 
@@ -21,7 +23,8 @@ For the hub (root):
   over its socket, 1 s at most each: call it from a thread or the CLI).
 
 Sockets: ``<data>/kernel-templates/<course>.sock`` (folder 0711, socket 0666; the
-template authenticates by SO_PEERCRED). Logs: ``<logs>/kernel-templates/<course>.log``
+template authenticates by SO_PEERCRED and serves only login accounts in its own
+namespaces). Logs: ``<logs>/kernel-templates/<course>.log``
 (0600).
 """
 
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coursehub.config.layout import DataLayout
+from coursehub.config.layout import DataLayout, python_command
 from coursehub.courses.build import env_dir as course_env_dir
 from coursehub.courses.environment import STAMP_NAME
 from coursehub.courses.kernels import template_socket
@@ -95,9 +98,17 @@ class _Template:
 class KernelTemplates:
     """The kernel templates of one hub (see the module doc)."""
 
-    def __init__(self, layout: DataLayout, *, script: Path = SCRIPT, backoff: float = BACKOFF):
+    def __init__(
+        self,
+        layout: DataLayout,
+        *,
+        script: Path = SCRIPT,
+        backoff: float = BACKOFF,
+        python: str | None = None,
+    ):
         self.layout = layout
         self.script = Path(script)
+        self.python = python or python_command()  # coursehub's, never a course's
         self.first_backoff = backoff
         self.templates: dict[str, _Template] = {}
         self._retiring: list[subprocess.Popen[bytes]] = []
@@ -159,8 +170,8 @@ class KernelTemplates:
             # memory, which every kernel starts as a copy of.
             clean = {k: os.environ[k] for k in CLEAN_ENV_KEYS if k in os.environ}
             clean.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-            cmd = [str(env / "bin" / "python"), str(self.script)]
-            cmd += ["--socket", str(t.socket), "--env-stamp", stamp]
+            cmd = [self.python, str(self.script), "--socket", str(t.socket)]
+            cmd += ["--env", str(env), "--env-stamp", stamp]
             t.proc = subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,

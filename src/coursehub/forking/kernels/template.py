@@ -1,14 +1,24 @@
 """The kernel template of one course environment (stdlib only; run by path).
 
-    <env>/bin/python /path/to/coursehub/forking/kernels/template.py --socket PATH --env-stamp STAMP
+    <coursehub's python> /path/to/coursehub/forking/kernels/template.py \
+        --socket PATH --env ENV_DIR --env-stamp STAMP
 
-Started by the hub (root, environment of PATH/LANG only, no secret) with the course
-environment's own interpreter, which does not have coursehub installed. It imports
-ipykernel and what a kernel imports while it starts, freezes those objects for the
-garbage collector, and then serves a Unix socket in a plain blocking loop: no thread,
-no event loop. Each FORK forks a child that becomes the requesting student (the
-socket peer, known from SO_PEERCRED) and runs the kernel; the parent never reads a
-byte of a request, which only the child parses, after dropping to the student.
+Started by the hub (root, environment of PATH/LANG only, no secret) with coursehub's
+own interpreter, never the course environment's: everything in a course environment
+(a requirement's ``.pth`` file, its copy of ipykernel or numpy) is the instructor's,
+and none of it may run as root. As root the template imports only what coursehub's
+own environment provides, and only the packages the course environment has at the
+very same version (so a kernel gets the code its course asked for), freezes those
+objects for the garbage collector, and serves a Unix socket in a plain blocking loop:
+no thread, no event loop. Each FORK forks a child that becomes the requesting student
+(the socket peer, known from SO_PEERCRED), then leaves coursehub's environment for the
+course's (``site.addsitedir``, which runs its ``.pth`` files, now as the student) and
+runs the kernel; the parent never reads a byte of a request, which only the child
+parses, after dropping to the student.
+
+Only login accounts in the template's own namespaces are served: never root, a
+system account (the build account, a grading sandbox's) or a process in other
+namespaces (a grading sandbox), whatever the socket's mode lets connect.
 
 Protocol (4-byte operation first):
 - ``STAT``: one JSON line about the template (no secret); ``exited`` holds the exit
@@ -17,7 +27,7 @@ Protocol (4-byte operation first):
   the peer's session, cgroup, rlimits, groups and ids, then reads one request frame
   (4-byte big-endian length, JSON ``{"argv", "env", "cwd"}``; up to two descriptors by
   SCM_RIGHTS for the kernel's stdout and stderr) and answers ``{"pid": N}`` or
-  ``{"error": "..."}`` as a JSON line. ``argv`` must be this environment's
+  ``{"error": "..."}`` as a JSON line. ``argv`` must be the course environment's
   ``python -m ipykernel_launcher -f <connection file> ...``.
 
 The framing lives in coursehub/core/kernel_wire.py (stdlib only), shared with the
@@ -51,6 +61,9 @@ RLIMITS: tuple[str, ...] = (
     "RLIMIT_NOFILE",
 )
 RLIMITS += ("RLIMIT_CORE",)
+# What a kernel imports while it starts, by group; a group is preloaded only when
+# every distribution it loads is in the course environment at the same version.
+PRELOAD_GROUPS: dict[str, tuple[str, ...]] = {}
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
@@ -65,6 +78,12 @@ PRELOAD = (
     "debugpy",
     "ipykernel.debugger",
 )
+PRELOAD_GROUPS["kernel"] = PRELOAD
+LEADS = {"kernel": "ipykernel", "numpy": "numpy", "pandas": "pandas"}
+# Heavy libraries real notebooks start with (seconds each when imported cold).
+PRELOAD_GROUPS["numpy"] = ("numpy",)
+PRELOAD_GROUPS["pandas"] = ("pandas",)
+MAX_METADATA = 256 * 1024  # bytes of a METADATA file read (as root, from the course env)
 
 
 def _load_wire() -> Any:
@@ -100,6 +119,139 @@ def env_generation(python: str) -> str:
     return os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(python))))
 
 
+# --- the course environment, seen from coursehub's interpreter ------------------------------
+
+
+class CourseEnv:
+    """Where a course environment (a venv made from coursehub's base interpreter) is."""
+
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)  # the stable path (a symlink to a generation)
+        self.python = os.path.join(self.root, "bin", "python")
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        self.site = os.path.join(self.root, "lib", version, "site-packages")
+
+    def mismatch(self) -> str | None:
+        """Why this interpreter cannot serve the environment's kernels (None: it can)."""
+        stamp = _read_json(os.path.join(self.root, "coursehub-environment.json"))
+        base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if stamp.get("python") != base or stamp.get("python_version") != version:
+            return (
+                f"the environment was built with {stamp.get('python')!r}, not with this "
+                f"interpreter's base {base}: rebuild it with `coursehub course build`"
+            )
+        return None
+
+
+def _read_small(path: str, limit: int = MAX_METADATA) -> str:
+    """A regular file's first `limit` bytes, never through a link (the course
+    environment's files are the instructor's: this runs as root)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        import stat
+
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        return os.read(fd, limit).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(_read_small(path))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _canonical(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def course_versions(site_dir: str) -> dict[str, str]:
+    """Distribution name -> version installed in a course environment, read as data
+    (bounded, links not followed): nothing of it is imported."""
+    found: dict[str, str] = {}
+    try:
+        entries = list(os.scandir(site_dir))
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.name.endswith(".dist-info") or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            text = _read_small(os.path.join(site_dir, entry.name, "METADATA"))
+        except OSError:
+            continue
+        headers: dict[str, str] = {}
+        for line in text.split("\n\n", 1)[0].splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key in ("Name", "Version"):
+                headers.setdefault(key, value.strip())
+        if "Name" in headers and "Version" in headers:
+            found[_canonical(headers["Name"])] = headers["Version"]
+    return found
+
+
+def our_versions() -> dict[str, str]:
+    """The same for coursehub's own environment (this interpreter's)."""
+    from importlib import metadata
+
+    return {
+        _canonical(d.metadata["Name"]): d.version
+        for d in metadata.distributions()
+        if d.metadata["Name"]
+    }
+
+
+def template_paths() -> list[str]:
+    """sys.path entries of coursehub's environment (all but the standard library's):
+    removed in each kernel, which gets the course environment's instead."""
+    import sysconfig
+
+    stdlib = [sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")]
+    stdlib = [os.path.realpath(p) for p in stdlib if p]
+    major, minor = sys.version_info[:2]
+    zipped = os.path.join(sys.base_prefix, "lib", f"python{major}{minor}.zip")
+
+    def standard(entry: str) -> bool:
+        if entry == zipped:
+            return True
+        real = os.path.realpath(entry or ".")
+        inside = any(real == s or real.startswith(s + os.sep) for s in stdlib)
+        return inside and os.sep + "site-packages" not in real and "dist-packages" not in real
+
+    return [p for p in sys.path if not standard(p)]
+
+
+def _distributions_of(modules: list[str], our_dirs: list[str]) -> dict[str, set[str]]:
+    """Module name -> the distributions (of coursehub's environment) it came from;
+    modules from elsewhere (the standard library) are left out."""
+    from importlib import metadata
+
+    top_level = metadata.packages_distributions()
+    dirs = [os.path.realpath(d) for d in our_dirs if os.path.isdir(d)]
+    found: dict[str, set[str]] = {}
+    for name in modules:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        for folder in dirs:
+            if real.startswith(folder + os.sep):
+                first = real[len(folder) + 1 :].split(os.sep, 1)[0]
+                top = first.split(".", 1)[0]
+                found[name] = {_canonical(d) for d in top_level.get(top, [])} or {f"?{top}"}
+                break
+    return found
+
+
 # --- the parent --------------------------------------------------------------------------
 
 
@@ -109,12 +261,23 @@ def log(message: str) -> None:
 
 
 class Template:
-    def __init__(self, path: str, stamp: str, preloaded: list[str], failed: dict[str, str]):
+    def __init__(
+        self,
+        path: str,
+        stamp: str,
+        env: CourseEnv,
+        preloaded: list[str],
+        failed: dict[str, str],
+    ):
         self.path = path
         self.stamp = stamp
+        self.env = env
         self.preloaded = preloaded
         self.failed = failed
-        self.generation = env_generation(sys.executable)
+        self.mismatch = env.mismatch()
+        self.own_paths = template_paths()
+        self.login_uids = _login_uid_range()
+        self.generation = env_generation(env.python)
         self.started = time.time()
         self.forks = 0
         self.refused = 0
@@ -198,8 +361,9 @@ class Template:
         try:
             conn.settimeout(1.0)
             if got == STAT:
-                _pid, uid, _gid = peer_credentials(conn)
-                send_line(conn, self.status(uid))
+                pid, uid, _gid = peer_credentials(conn)
+                why = None if uid == 0 else self._stranger(pid, uid)  # root: the hub
+                send_line(conn, {"error": why} if why else self.status(uid))
             elif got == FORK:
                 self._fork(conn)
         except OSError as exc:
@@ -221,7 +385,7 @@ class Template:
 
     def _fork(self, conn: socket.socket) -> None:
         peer_pid, uid, gid = peer_credentials(conn)
-        why = self._refusal(uid)
+        why = self._refusal(peer_pid, uid)
         if why is not None:
             self.refused += 1
             log(f"fork refused for uid {uid}: {why}")
@@ -239,20 +403,43 @@ class Template:
             if pid == 0:
                 signal.set_wakeup_fd(-1)
                 others = [self.sock, self.wakeup, self._wakeup_w, *self.pending]
-                _child(conn, others, self.selector, peer_pid, pidfd, uid, gid)  # never returns
+                _child(conn, others, self.selector, self, peer_pid, pidfd, uid, gid)  # no return
             self.forks += 1
             self.children[pid] = uid
         finally:
             os.close(pidfd)
 
-    def _refusal(self, uid: int) -> str | None:
+    def _refusal(self, pid: int, uid: int) -> str | None:
         if uid == 0:
             return "kernels are never forked for root"
+        stranger = self._stranger(pid, uid)
+        if stranger is not None:
+            return stranger
+        if self.mismatch is not None:
+            return self.mismatch
         threads = threading.active_count()
         if threads != 1:  # a fork would copy some thread's half-done work
             return f"the template runs {threads} threads; not forking"
-        if env_generation(sys.executable) != self.generation:
+        if env_generation(self.env.python) != self.generation:
             return "the course environment was rebuilt since this template started"
+        return None
+
+    def _stranger(self, pid: int, uid: int) -> str | None:
+        """Why the peer is not a student's server this template serves (None: it is).
+        Students are login accounts in the host's namespaces; the build account and
+        grading sandboxes' accounts are system accounts, and sandboxes have their own
+        namespaces: a kernel forked from here would escape them."""
+        low, high = self.login_uids
+        if not low <= uid <= high:
+            return f"uid {uid} is not a login account ({low}-{high}): not served"
+        for kind in NAMESPACES:
+            try:
+                theirs = os.readlink(f"/proc/{pid}/ns/{kind}")
+                mine = os.readlink(f"/proc/self/ns/{kind}")
+            except OSError:
+                return "cannot see the requesting process's namespaces"
+            if theirs != mine:
+                return f"the requesting process is in another {kind} namespace: not served"
         return None
 
     def _reap(self) -> None:
@@ -274,7 +461,8 @@ class Template:
             "pid": os.getpid(),
             "env_stamp": self.stamp,
             "generation": self.generation,
-            "python": sys.executable,
+            "python": self.env.python,
+            "interpreter": sys.executable,
             "started": self.started,
             "forks": self.forks,
             "refused": self.refused,
@@ -282,9 +470,27 @@ class Template:
             "threads": threading.active_count(),
             "preloaded": len(self.preloaded),
             "failed": self.failed,
-            "current": env_generation(sys.executable) == self.generation,
+            "current": env_generation(self.env.python) == self.generation,
+            "mismatch": self.mismatch,
             "exited": {str(p): code for p, (u, code) in self.exited.items() if u == uid},
         }
+
+
+NAMESPACES = ("mnt", "net", "ipc", "pid", "user")
+
+
+def _login_uid_range(path: str = "/etc/login.defs") -> tuple[int, int]:
+    """UID_MIN..UID_MAX: the uids useradd gives ordinary (login) accounts."""
+    values = {"UID_MIN": 1000, "UID_MAX": 60000}
+    try:
+        text = _read_small(path)
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in values and parts[1].isdigit():
+            values[parts[0]] = int(parts[1])
+    return values["UID_MIN"], values["UID_MAX"]
 
 
 def _listen(path: str) -> socket.socket:
@@ -295,7 +501,8 @@ def _listen(path: str) -> socket.socket:
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(path)
-    # Anyone may connect: who is asking is SO_PEERCRED's to say, not the file mode.
+    # Anyone may connect: who is asking is SO_PEERCRED's to say, not the file mode
+    # (Template._stranger refuses all but students' servers).
     os.chmod(path, 0o666)
     sock.listen(128)
     return sock
@@ -308,6 +515,7 @@ def _child(
     conn: socket.socket,
     others: list[socket.socket],
     selector: selectors.BaseSelector,
+    template: Template,
     peer_pid: int,
     pidfd: int,
     uid: int,
@@ -327,7 +535,7 @@ def _child(
             _become(peer_pid, pidfd, uid, gid)
             conn.settimeout(REQUEST_TIMEOUT)
             request, fds = recv_request(conn)  # untrusted: read only as the student
-            argv, env, cwd = _check(request, fds)
+            argv, env, cwd = _check(request, fds, template.env.python)
             os.chdir(cwd)
         except Exception as exc:  # noqa: BLE001 - told to the client, which starts cold
             with contextlib.suppress(OSError):
@@ -338,7 +546,7 @@ def _child(
         conn.close()
         _close_inherited(keep={pidfd})
         _watch_peer(pidfd)
-        code = _run_kernel(argv, env)
+        code = _run_kernel(argv, env, template)
     except BaseException:  # noqa: BLE001 - the reason goes to the kernel's log
         import traceback
 
@@ -499,7 +707,9 @@ def _cgroup_mounts() -> dict[str, str]:
     return mounts
 
 
-def _check(request: Any, fds: list[int]) -> tuple[list[str], dict[str, str], str]:
+def _check(
+    request: Any, fds: list[int], python: str
+) -> tuple[list[str], dict[str, str], str]:
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object")
     argv, env, cwd = request.get("argv"), request.get("env"), request.get("cwd")
@@ -511,8 +721,8 @@ def _check(request: Any, fds: list[int]) -> tuple[list[str], dict[str, str], str
         raise RequestError("cwd must be an absolute path")
     if len(argv) < 5 or argv[1:4] != ["-m", "ipykernel_launcher", "-f"]:
         raise RequestError("only `python -m ipykernel_launcher -f FILE ...` is forked")
-    if os.path.abspath(argv[0]) != sys.executable:
-        raise RequestError(f"this template runs {sys.executable}, not {argv[0]}")
+    if os.path.abspath(argv[0]) != python:
+        raise RequestError(f"this template runs {python}, not {argv[0]}")
     if len(fds) > 2:
         raise RequestError("at most two descriptors (stdout, stderr)")
     return argv, {str(k): v for k, v in env.items()}, cwd
@@ -555,9 +765,10 @@ def _watch_peer(pidfd: int) -> None:
     threading.Thread(target=watch, name="server-watch", daemon=True).start()
 
 
-def _run_kernel(argv: list[str], env: dict[str, str]) -> int:
+def _run_kernel(argv: list[str], env: dict[str, str], template: Template) -> int:
     os.environ.clear()
     os.environ.update(env)
+    _enter_environment(template.env, template.own_paths)
     _student_paths(env)
     from ipykernel import kernelapp
 
@@ -579,6 +790,22 @@ def _run_kernel(argv: list[str], env: dict[str, str]) -> int:
     if code is None:
         return 0
     return code if isinstance(code, int) else 1
+
+
+def _enter_environment(env: CourseEnv, own_paths: list[str]) -> None:
+    """Leave coursehub's environment for the course's, as a cold kernel started by the
+    course environment's Python would be: its site-packages (whose .pth files run here,
+    as the student, never in the template) and its interpreter's name."""
+    import importlib
+    import site
+
+    sys.path[:] = [p for p in sys.path if p not in own_paths]
+    sys.prefix = sys.exec_prefix = env.root
+    sys.executable = env.python
+    site.PREFIXES[:] = [env.root]
+    site.ENABLE_USER_SITE = False  # a course venv has none (user site: _student_paths)
+    site.addsitedir(env.site)
+    importlib.invalidate_caches()
 
 
 def _student_paths(env: dict[str, str]) -> None:
@@ -611,27 +838,55 @@ def _read(path: str) -> str:
 # --- start-up --------------------------------------------------------------------------------
 
 
-def preload() -> tuple[list[str], dict[str, str]]:
-    """Import what a kernel imports; return what was imported and what failed."""
+def preload(
+    env: CourseEnv, skip: list[str]
+) -> tuple[list[str], dict[str, str], tuple[str, set[str]] | None]:
+    """Import, from coursehub's environment, what a kernel of `env` would import from
+    its own, group by group, where the course has the same versions; return what was
+    imported, what was not (and why), and a group that turned out to load a
+    distribution the course lacks at that version (the template must start afresh
+    without it: what is imported cannot be taken back)."""
     import importlib
 
     # As coursehub.student.singleuser does: jsonschema's optional rfc3987 grammar costs seconds.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-    done, failed = [], {}
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # noqa: BLE001 - optional pieces (debugpy) may be missing
-            failed[name] = f"{type(exc).__name__}: {exc}"
-        else:
-            done.append(name)
-    with contextlib.suppress(ImportError):
-        import ipykernel_launcher  # noqa: F401 - for its __file__ (the kernel's argv[0])
+    ours = our_versions()
+    theirs = course_versions(env.site)
+    same = {name for name, version in ours.items() if theirs.get(name) == version}
+    own = template_paths()
+    done: list[str] = []
+    failed: dict[str, str] = {}
+    for group, names in PRELOAD_GROUPS.items():
+        lead = LEADS[group]
+        if group in skip:
+            failed[group] = "loads packages the course environment has at other versions"
+            continue
+        if lead not in same:
+            failed[group] = (
+                f"the course environment has {lead} {theirs.get(lead, '(none)')}, "
+                f"coursehub {ours.get(lead, '(none)')}"
+            )
+            continue
+        before = set(sys.modules)
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # noqa: BLE001 - optional pieces (debugpy) may be missing
+                failed[name] = f"{type(exc).__name__}: {exc}"
+            else:
+                done.append(name)
+        if group == "kernel":
+            with contextlib.suppress(ImportError):
+                import ipykernel_launcher  # noqa: F401 - for its __file__ (the kernel's argv[0])
+        loaded = _distributions_of([m for m in sys.modules if m not in before], own)
+        foreign = {d for dists in loaded.values() for d in dists if d not in same}
+        if foreign:
+            return done, failed, (group, foreign)
     # Objects made so far are never collected in the children, so their pages stay
     # shared copy-on-write with the template.
     gc.collect()
     gc.freeze()
-    return done, failed
+    return done, failed, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -641,16 +896,34 @@ def main(argv: list[str] | None = None) -> int:
     # import coursehub's modules (or anything else there) by accident.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    given = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="kernel_template.py")
     parser.add_argument("--socket", required=True)
+    parser.add_argument("--env", required=True, help="the course environment's folder")
     parser.add_argument("--env-stamp", default="")
-    args = parser.parse_args(argv)
+    parser.add_argument("--skip", action="append", default=[], help="a group not to preload")
+    args = parser.parse_args(given)
     os.umask(0o022)
     os.chdir("/")
-    done, failed = preload()
+    env = CourseEnv(args.env)
+    mismatch = env.mismatch()
+    if mismatch is not None:
+        log(f"every fork is refused (kernels start cold): {mismatch}")
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        bad = None
+    else:
+        done, failed, bad = preload(env, args.skip)
+    if bad is not None:
+        group, foreign = bad
+        log(f"preloading {group} loaded {sorted(foreign)}, not in the course environment at "
+            "these versions: starting again without it")
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), *given,
+                                  "--skip", group])  # fmt: skip
     for name, reason in failed.items():
         log(f"not preloaded: {name}: {reason}")
-    template = Template(args.socket, args.env_stamp, done, failed)
+    template = Template(args.socket, args.env_stamp, env, done, failed)
     if threading.active_count() != 1:
         names = [t.name for t in threading.enumerate()]
         log(f"an import started threads {names}: every fork is refused (kernels start cold)")
