@@ -109,7 +109,6 @@ def _put_back(home: Path, before: tuple[int, int, int], victim: Path) -> None:
     os.chmod(victim, mode)
 
 
-@pytest.mark.xfail(strict=True, reason="root creates and chowns ~/courses/<course> by path")
 def test_a_student_cannot_redirect_roots_chown_of_their_workspace(
     hub: hubproc.RunningHub,
 ) -> None:
