@@ -13,6 +13,7 @@ real hub again, to show the workspace is still made as it was."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -24,6 +25,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from coursehub.hub.spawners.hooks import HookContext, HookError, run_hooks
 from coursehub.hub.spawners.local import CoursehubLocalSpawner
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
@@ -170,3 +172,58 @@ def test_a_student_cannot_redirect_roots_chown_of_their_workspace(
     entry = os.lstat(workspace)
     assert stat.S_ISDIR(entry.st_mode) and stat.S_IMODE(entry.st_mode) == 0o700
     assert (entry.st_uid, entry.st_gid) == (os.lstat(home).st_uid, os.lstat(home).st_gid)
+
+
+# Run from alice's notebook: the workspace her server runs in is put aside and a link
+# to a folder of root's takes its name, as a swap right after the spawner's check would.
+SWAP_WORKSPACE = r"""
+import os
+ws = os.path.expanduser("~/courses/{course}")
+os.rename(ws, ws + ".real")
+os.symlink({target!r}, ws)
+print("SWAPPED", os.path.islink(ws))
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="as-root hooks start in the workspace by path")
+def test_a_student_cannot_move_an_as_root_hook_into_a_folder_of_roots(
+    hub: hubproc.RunningHub, site_folder: Callable[..., Path]
+) -> None:
+    """The hooks run right after the workspace is checked; the student's link is put in
+    place before `run_hooks` is called, as the spawner's `_run_hooks` calls it."""
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    base = site_folder("root-hooks", outside_tmp=True)
+    target = base / "roots-own"
+    target.mkdir(mode=0o755)
+    hooks = base / "hooks"
+    (hooks / "site").mkdir(parents=True, mode=0o755)
+    script = hooks / "site" / "as-root"
+    script.write_text("#!/bin/sh\ntouch hook-was-here\n")
+    script.chmod(0o755)
+
+    spawner = CoursehubLocalSpawner(
+        user=SimpleNamespace(name="alice"), user_prefix=hub.prefix, home_root=str(hub.home_root)
+    )
+    home = Path(spawner.home_dir)
+    workspace = home / "courses" / COURSE
+    code = SWAP_WORKSPACE.format(course=COURSE, target=str(target))
+    out = run_code(f"{hub.url}/user/alice/{COURSE}/", hub.user_token("alice"), code)
+    assert "SWAPPED True" in out["stdout"], out
+    context = HookContext(
+        user="alice",
+        course=COURSE,
+        home=home,
+        workspace=workspace,
+        unix_user=spawner.system_username,
+    )
+    try:
+        with contextlib.suppress(
+            HookError
+        ):  # a refused start is fine; a hook in root's folder is not
+            asyncio.run(run_hooks(hooks, context, 30, base / "hooks.log", spawner.switch_user()))
+    finally:
+        os.unlink(workspace)
+        os.rename(home / "courses" / f"{COURSE}.real", workspace)
+    assert list(target.iterdir()) == []
