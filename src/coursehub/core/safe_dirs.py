@@ -54,11 +54,10 @@ def parts_below(top: Path, path: Path) -> list[str]:
 
 
 def open_dir(path: Path) -> int:
-    """A descriptor of the folder `path`, whose last name must not be a link.
-
-    For anchors: the folders above `path` must be ones only root can change."""
+    """A descriptor of the anchor folder `path`: it and the folders above it must be
+    ones only root can change, so links there (the admin's) are followed."""
     try:
-        return os.open(path, DIR_FLAGS)
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno in _NOT_A_FOLDER:
             raise _refuse(str(path)) from None
