@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import time
@@ -25,6 +26,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from coursehub.backups.create import BackupSources, take_backup
 from coursehub.hub.spawners.hooks import HookContext, HookError, run_hooks
 from coursehub.hub.spawners.local import CoursehubLocalSpawner
 from tests.helpers import hubproc
@@ -227,3 +229,80 @@ def test_a_student_cannot_move_an_as_root_hook_into_a_folder_of_roots(
         os.rename(home / "courses" / f"{COURSE}.real", workspace)
     assert list(target.iterdir()) == []
     assert "course folder" in refused and "symbolic link" in refused, refused
+
+
+ROOTS_SECRET = "root's secret: only root may read this\n"
+
+# Run from alice's notebook: ~/work holds a file of hers named like root's file; the
+# loop keeps swapping ~/work with a link to root's folder while root backs up homes.
+START_BACKUP_RACER = r"""
+import os, subprocess, sys
+home = os.path.expanduser("~")
+os.makedirs(os.path.join(home, "work"), exist_ok=True)
+with open(os.path.join(home, "work", "secret"), "w") as f:
+    f.write("alice's own notes\n")
+if not os.path.lexists(os.path.join(home, "decoy")):
+    os.symlink({target!r}, os.path.join(home, "decoy"))
+loop = '''
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+renameat2 = libc.renameat2
+renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+os.chdir(sys.argv[1])
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    for _ in range(1000):
+        renameat2(-100, b"work", -100, b"decoy", 2)
+'''
+racer = subprocess.Popen(
+    [sys.executable, "-I", "-c", loop, home, str({seconds})],
+    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    start_new_session=True,
+)
+print("RACER", racer.pid)
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="backups walk homes by path as root")
+def test_a_student_cannot_get_roots_file_into_their_home_through_a_backup(
+    hub: hubproc.RunningHub, site_folder: Callable[..., Path]
+) -> None:
+    """Root's side is `take_backup`, the function `coursehub backup` and the service's
+    backup task call, run in this process as root once per try (a whole `coursehub
+    backup` per try would only be slower). A backup that records root's file as one of
+    alice's would give it to her at the next restore."""
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    base = site_folder("root-backup", outside_tmp=True)
+    secret_dir = base / "roots-own"
+    secret_dir.mkdir(mode=0o700)
+    (secret_dir / "secret").write_text(ROOTS_SECRET)
+    dest = base / "backups"
+    sources = BackupSources(data_dir=hub.data_dir, home_root=hub.home_root, user_prefix=hub.prefix)
+    code = START_BACKUP_RACER.format(target=str(secret_dir), seconds=RACE_SECONDS + 10)
+    out = run_code(f"{hub.url}/user/alice/{COURSE}/", hub.user_token("alice"), code)
+    racer = int(out["stdout"].split("RACER")[1].split()[0])
+    tries, leaked, failed = 0, [], []
+    try:
+        deadline = time.monotonic() + RACE_SECONDS
+        while time.monotonic() < deadline and not leaked:
+            tries += 1
+            try:
+                taken = take_backup(sources, dest)
+            except OSError as exc:  # a name changed kind under the walk
+                failed.append(str(exc))
+                continue
+            homes = taken / "homes"
+            leaked = [
+                str(p.relative_to(taken))
+                for p in homes.rglob("*")
+                if p.is_file() and not p.is_symlink() and p.read_bytes() == ROOTS_SECRET.encode()
+            ]
+            shutil.rmtree(taken)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(racer, signal.SIGKILL)
+    assert leaked == [], f"root's file went into the backup of alice's home after {tries} tries"
+    assert tries > 10, tries  # the race was really run
+    assert failed == [], f"{len(failed)} of {tries} backups failed: {failed[:3]}"
