@@ -263,7 +263,6 @@ print("RACER", racer.pid)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="backups walk homes by path as root")
 def test_a_student_cannot_get_roots_file_into_their_home_through_a_backup(
     hub: hubproc.RunningHub, site_folder: Callable[..., Path]
 ) -> None:
