@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -26,7 +27,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from coursehub.backups.create import BackupSources, take_backup
+from coursehub.backups.create import BackupError, BackupSources, take_backup
+from coursehub.backups.restore import restore_backup
 from coursehub.hub.spawners.hooks import HookContext, HookError, run_hooks
 from coursehub.hub.spawners.local import CoursehubLocalSpawner
 from tests.helpers import hubproc
@@ -305,3 +307,85 @@ def test_a_student_cannot_get_roots_file_into_their_home_through_a_backup(
     assert leaked == [], f"root's file went into the backup of alice's home after {tries} tries"
     assert tries > 10, tries  # the race was really run
     assert failed == [], f"{len(failed)} of {tries} backups failed: {failed[:3]}"
+
+
+# Run from alice's notebook: ~/restore-here is an empty folder of hers, swapped over and
+# over with a link to root's folder while root restores a backup into the home root.
+START_RESTORE_RACER = r"""
+import os, subprocess, sys
+home = os.path.expanduser("~")
+os.makedirs(os.path.join(home, "restore-here"), exist_ok=True)
+if not os.path.lexists(os.path.join(home, "restore-decoy")):
+    os.symlink({target!r}, os.path.join(home, "restore-decoy"))
+loop = '''
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+renameat2 = libc.renameat2
+renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+os.chdir(sys.argv[1])
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    for _ in range(1000):
+        renameat2(-100, b"restore-here", -100, b"restore-decoy", 2)
+'''
+racer = subprocess.Popen(
+    [sys.executable, "-I", "-c", loop, home, str({seconds})],
+    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    start_new_session=True,
+)
+print("RACER", racer.pid)
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="restores write into homes by path as root")
+def test_a_student_cannot_make_a_restore_write_into_roots_folder(
+    hub: hubproc.RunningHub, site_folder: Callable[..., Path]
+) -> None:
+    """A restore of student homes into a home root where the students' accounts and
+    homes already are (the default: where they were). Root's side is `restore_backup`,
+    as `coursehub restore` calls it, run in this process once per try into a new data
+    directory (a whole `coursehub restore` per try would only be slower)."""
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    alice = pwd.getpwnam(hub.unix_name("alice"))
+    base = site_folder("root-restore", outside_tmp=True)
+    roots_own = base / "roots-own"
+    roots_own.mkdir(mode=0o755)
+    # A backup whose only home is alice's, holding restore-here/notes.
+    src_home = base / "src-homes" / alice.pw_name
+    (src_home / "restore-here").mkdir(parents=True, mode=0o700)
+    (src_home / "restore-here" / "notes").write_text("alice's notes\n")
+    for path in (src_home, src_home / "restore-here", src_home / "restore-here" / "notes"):
+        os.chown(path, alice.pw_uid, alice.pw_gid)
+    sources = BackupSources(
+        data_dir=hub.data_dir, home_root=src_home.parent, user_prefix=hub.prefix
+    )
+    backup = take_backup(sources, base / "backups")
+    home = Path(alice.pw_dir)
+
+    code = START_RESTORE_RACER.format(target=str(roots_own), seconds=RACE_SECONDS + 10)
+    out = run_code(f"{hub.url}/user/alice/{COURSE}/", hub.user_token("alice"), code)
+    racer = int(out["stdout"].split("RACER")[1].split()[0])
+    tries = refused = 0
+    try:
+        deadline = time.monotonic() + RACE_SECONDS
+        while time.monotonic() < deadline and not any(roots_own.iterdir()):
+            tries += 1
+            into = base / f"try-{tries}"
+            try:
+                restore_backup(
+                    backup, into / "data", into / "coursehub.yaml", home_root=hub.home_root
+                )
+            except (BackupError, OSError):
+                refused += 1  # a refused restore is fine; one written into root's folder is not
+            shutil.rmtree(into)
+            for folder in ("restore-here", "restore-decoy"):
+                with contextlib.suppress(OSError):
+                    os.unlink(home / folder / "notes")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(racer, signal.SIGKILL)
+    found = {p.name: os.lstat(p).st_uid for p in roots_own.iterdir()}
+    assert found == {}, f"the restore wrote {found} into root's folder after {tries} tries"
+    assert tries > 10, (tries, refused)  # the race was really run
