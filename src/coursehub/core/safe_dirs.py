@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -145,3 +146,46 @@ def closing_fd(fd: int) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def walk_folders(top: Path) -> Iterator[tuple[int, list[str]]]:
+    """Each folder of the tree at `top` (top first) as (descriptor, sorted names).
+
+    A folder is listed only through a descriptor checked to be the folder seen in its
+    parent's listing, so a folder swapped for a link (anywhere on its path) is left
+    out rather than followed. Act on the names through the descriptor (dir_fd=...,
+    follow_symlinks=False); it is closed when the next folder is asked for."""
+    stack = [(top, os.lstat(top))]
+    while stack:
+        path, seen = stack.pop()
+        try:
+            fd = os.open(path, DIR_FLAGS)
+        except OSError:
+            continue  # removed, or no longer a folder
+        try:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):
+                continue
+            names = sorted(os.listdir(fd))
+            yield fd, names
+            for name in reversed(names):
+                try:
+                    child = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(child.st_mode):
+                    stack.append((path / name, child))
+        finally:
+            os.close(fd)
+
+
+def chown_tree(top: Path, uid: int, gid: int) -> None:
+    """Give `top` and everything in it to uid:gid; links are changed themselves, never
+    followed, and nothing outside the tree is reached."""
+    os.chown(top, uid, gid, follow_symlinks=False)
+    for fd, names in walk_folders(top):
+        for name in names:
+            try:
+                os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue

@@ -61,3 +61,38 @@ def test_open_below_reaches_a_real_folder_only(tmp_path: Path) -> None:
     (tmp_path / "c").symlink_to(tmp_path / "a")
     with pytest.raises(safe_dirs.UnsafePathError):
         safe_dirs.open_below(tmp_path, ["c", "b"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
+def test_chown_tree_changes_links_themselves_and_nothing_they_point_at(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "file").write_text("x")
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "f").write_text("y")
+    (tree / "to-dir").symlink_to(outside)
+    (tree / "a" / "to-file").symlink_to(outside / "file")
+    safe_dirs.chown_tree(tree, 4321, 4321)
+    for path in (tree, tree / "a", tree / "a" / "b", tree / "a" / "b" / "f", tree / "to-dir"):
+        assert os.lstat(path).st_uid == 4321, path
+    assert os.lstat(tree / "a" / "to-file").st_uid == 4321
+    for path in (outside, outside / "deep", outside / "file"):
+        assert os.lstat(path).st_uid == 0, path
+
+
+def test_walk_folders_skips_a_folder_reached_through_a_link_swapped_in_on_its_way(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "y" / "z").mkdir(parents=True)
+    (outside / "y" / "z" / "secret").write_text("x")
+    tree = tmp_path / "tree"
+    (tree / "x" / "y" / "z").mkdir(parents=True)
+    seen = []
+    for _fd, names in safe_dirs.walk_folders(tree):
+        seen.append(names)
+        if names == ["z"]:  # z is listed next: swap a folder above it for a link
+            os.rename(tree / "x", tmp_path / "moved")
+            (tree / "x").symlink_to(outside)
+    assert seen == [["x"], ["y"], ["z"]]  # never ["secret"]
