@@ -87,7 +87,8 @@ while time.monotonic() < end:
 def hub(
     start_hub: Callable[..., hubproc.RunningHub], make_course_repo: Callable[..., Path]
 ) -> hubproc.RunningHub:
-    repo = make_course_repo({"intro.ipynb": '{"cells": [], "metadata": {}}\n'})
+    notebook = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+    repo = make_course_repo({"intro.ipynb": notebook, "week1/lesson.ipynb": notebook})
     return start_hub(
         "root-paths",
         outside_tmp=True,
@@ -403,3 +404,43 @@ def _remove_restored(home: Path) -> None:
             stack.callback(os.close, folder)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink("notes", dir_fd=folder)
+
+
+# Run from alice's notebook: links in her workspace where the course's files will go.
+PLANT_LINKS = r"""
+import os
+ws = os.path.expanduser("~/courses/{course}")
+for name, target in (("intro.ipynb", {file!r}), ("week1", {folder!r})):
+    path = os.path.join(ws, name)
+    if os.path.lexists(path):
+        os.rename(path, path + ".before")
+    os.symlink(target, path)
+print("PLANTED", sorted(os.listdir(ws)))
+"""
+
+
+def test_links_in_a_workspace_never_lead_a_notebook_copy_into_roots_files(
+    hub: hubproc.RunningHub, site_folder: Callable[..., Path]
+) -> None:
+    """Opening a notebook link copies the course's notebook into the workspace (a
+    release of an assignment copies the same way). Links the student planted where
+    those files go must lead nowhere the student could not write already."""
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    base = site_folder("root-copies", outside_tmp=True)
+    roots_file = base / "roots-file"
+    roots_file.write_text(ROOTS_SECRET)
+    roots_file.chmod(0o644)
+    roots_folder = base / "roots-folder"
+    roots_folder.mkdir(mode=0o755)
+    code = PLANT_LINKS.format(course=COURSE, file=str(roots_file), folder=str(roots_folder))
+    out = run_code(f"{hub.url}/user/alice/{COURSE}/", hub.user_token("alice"), code)
+    assert "PLANTED" in out["stdout"], out
+    kept = client.get(f"/services/coursehub/open/{COURSE}/intro.ipynb", follow_redirects=True)
+    assert "/lab/tree/intro.ipynb" in str(kept.url)  # her own entry is kept, as any file
+    refused = client.get(f"/services/coursehub/open/{COURSE}/week1/lesson.ipynb")
+    assert refused.status_code >= 400 and "copying the notebook" in refused.text
+    assert _owner_and_mode(roots_file) == (0, 0, 0o644)
+    assert roots_file.read_text() == ROOTS_SECRET
+    assert list(roots_folder.iterdir()) == []
