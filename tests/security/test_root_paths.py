@@ -1,15 +1,17 @@
-"""A student tries to make root change a path of their choosing by swapping the names
-root walks through in their home for a symbolic link, between root's check and root's
-use (renameat2 RENAME_EXCHANGE swaps two names in one step, so every instant one of
-them is the real folder and the other the link).
+"""A student tries to make root act on a path of their choosing by swapping a name root
+walks through in their home for a symbolic link, between root's check and root's use
+(renameat2 RENAME_EXCHANGE swaps two names in one step, so at every instant one of them
+is the real folder and the other the link), or by planting a link where root will go.
 
-The attacker is a real student account: a process started from the student's own
-notebook in their course server (through the real hub) runs the swap loop. Root's side
-is the spawner's workspace preparation, `CoursehubLocalSpawner.make_workspace`, called
-as root on a spawner set up as the hub sets up its own (the same prefix and home root):
-the race needs thousands of tries, and a real server start per try (about a second
-each) would leave the test needing hours. The last step starts the server through the
-real hub again, to show the workspace is still made as it was."""
+The attacker is a real student account: code run in the student's own notebook in
+their course server (through the real hub) plants the links or starts the swap loop.
+Root's side is each time the function the hub, the service or the CLI calls, run as
+root in this process on the same site: the spawner's workspace preparation
+(`CoursehubLocalSpawner.make_workspace`, on a spawner set up as the hub sets up its
+own), the start-up hooks (`run_hooks`), `take_backup` and `restore_backup`. A race
+needs up to thousands of tries, and a real server start, `coursehub backup` or
+`coursehub restore` per try would leave a test running for hours. Notebook copies go
+through the real service. Each race is bounded to RACE_SECONDS."""
 
 from __future__ import annotations
 
