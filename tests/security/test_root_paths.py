@@ -446,3 +446,46 @@ def test_links_in_a_workspace_never_lead_a_notebook_copy_into_roots_files(
     assert _owner_and_mode(roots_file) == (0, 0, 0o644)
     assert roots_file.read_text() == ROOTS_SECRET
     assert list(roots_folder.iterdir()) == []
+
+
+# Run from alice's notebook: ~/courses put aside, a link to root's folder in its place.
+PLANT_COURSES_LINK = r"""
+import os
+courses = os.path.expanduser("~/courses")
+os.rename(courses, courses + ".real")
+os.symlink({target!r}, courses)
+print("PLANTED", os.path.islink(courses))
+"""
+
+
+def test_a_link_in_place_of_the_courses_folder_stops_the_start_and_says_so(
+    hub: hubproc.RunningHub, site_folder: Callable[..., Path]
+) -> None:
+    client = login(hub.url, "alice", USERS["alice"])
+    events = start_server(client, "alice", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    base = site_folder("root-courses-link", outside_tmp=True)
+    roots_folder = base / "roots-folder"
+    roots_folder.mkdir(mode=0o755)
+    code = PLANT_COURSES_LINK.format(target=str(roots_folder))
+    out = run_code(f"{hub.url}/user/alice/{COURSE}/", hub.user_token("alice"), code)
+    assert "PLANTED True" in out["stdout"], out
+    home = Path(pwd.getpwnam(hub.unix_name("alice")).pw_dir)
+    auth = {"Authorization": f"token {hub.user_token('alice')}"}
+    try:
+        stop = client.delete(f"/hub/api/users/alice/servers/{COURSE}", headers=auth)
+        assert stop.status_code in (202, 204), stop.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if COURSE not in client.get("/hub/api/users/alice", headers=auth).json()["servers"]:
+                break
+            time.sleep(0.5)
+        events = start_server(client, "alice", server=COURSE)
+    finally:
+        os.unlink(home / "courses")
+        os.rename(home / "courses.real", home / "courses")
+    shown = " ".join(str(e.get("message", "")) for e in events)
+    assert not events[-1].get("ready"), events
+    assert "symbolic link" in shown and str(home / "courses") in shown, events
+    assert _owner_and_mode(roots_folder) == (0, 0, 0o755)
+    assert list(roots_folder.iterdir()) == []
