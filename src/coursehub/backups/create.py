@@ -31,11 +31,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
 from coursehub.config.machine import effective_config
 from coursehub.core.errors import CoursehubError
+from coursehub.core.safe_dirs import DIR_FLAGS, closing_fd
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -45,6 +47,7 @@ STAMP_RE = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
 BLOCK = 1 << 20
 # Parts of a home that are caches or live only while a server runs.
 HOME_SKIP = {".cache", ".local/share/jupyter/runtime"}
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class BackupError(CoursehubError):
@@ -103,58 +106,74 @@ class _Writer:
 
     def tree(self, source: Path, rel: str, skip: set[Path], skip_names: set[str]) -> None:
         """Copy `source` to `rel` without following symlinks; `skip` are absolute
-        paths left out, `skip_names` relative paths (from `source`) left out."""
+        paths left out, `skip_names` relative paths (from `source`) left out.
+
+        Homes are their students' to change while root copies them: any name may be
+        swapped for a link at any moment. So each folder is listed through a
+        descriptor that is checked to be the folder seen when its parent was listed,
+        and each file is opened relative to it without following a link; a file's
+        content, mode and owner all come from that one descriptor. Whatever changed
+        kind meanwhile is left out, as a file removed meanwhile is."""
         try:
             st = os.lstat(source)
         except FileNotFoundError:
             return
-        self._one(source, rel, st)
         if not stat.S_ISDIR(st.st_mode):
+            with closing_fd(os.open(source.parent, DIR_FLAGS)) as parent:
+                self._one(parent, source.name, rel, st)
             return
-        for dirpath, dirnames, filenames in os.walk(source):
-            here = Path(dirpath)
-            sub = here.relative_to(source)
-            kept = []
-            for name in sorted(dirnames):
-                path = here / name
-                inner = (sub / name).as_posix()
-                if path in skip or inner in skip_names:
-                    continue
-                try:
-                    st = os.lstat(path)
-                except FileNotFoundError:
-                    continue
-                self._one(path, f"{rel}/{inner}", st)
-                if stat.S_ISDIR(st.st_mode):
-                    kept.append(name)
-            dirnames[:] = kept  # os.walk does not descend into symlinked dirs
-            for name in sorted(filenames):
-                path = here / name
-                inner = (sub / name).as_posix()
-                if path in skip or inner in skip_names:
-                    continue
-                try:
-                    self._one(path, f"{rel}/{inner}", os.lstat(path))
-                except FileNotFoundError:
-                    continue  # removed while we copied: the site is running
+        self._dir(rel, st)
+        stack = [(source, rel, "", st)]
+        while stack:
+            path, here, inner, seen = stack.pop()
+            fd = _open_seen_folder(path, seen)
+            if fd is None:
+                continue
+            folders = []
+            with closing_fd(fd):
+                for name in sorted(os.listdir(fd)):
+                    child_inner = f"{inner}/{name}" if inner else name
+                    if path / name in skip or child_inner in skip_names:
+                        continue
+                    try:
+                        child = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISDIR(child.st_mode):
+                        self._dir(f"{here}/{name}", child)
+                        folders.append((path / name, f"{here}/{name}", child_inner, child))
+                    else:
+                        self._one(fd, name, f"{here}/{name}", child)
+            stack.extend(reversed(folders))
 
-    def _one(self, source: Path, rel: str, st: os.stat_result) -> None:
+    def _dir(self, rel: str, st: os.stat_result) -> None:
+        target = self.root / rel
+        target.mkdir(mode=0o700)
+        self._dirs.append((target, st))
+        self._record(rel, "dir", st)
+
+    def _one(self, dir_fd: int, name: str, rel: str, st: os.stat_result) -> None:
+        """Copy the link or file `name` of the folder `dir_fd` (listed as `st`)."""
         target = self.root / rel
         mode = st.st_mode
-        if stat.S_ISDIR(mode):
-            target.mkdir(mode=0o700)
-            self._dirs.append((target, st))
-            self._record(rel, "dir", st)
-        elif stat.S_ISLNK(mode):
-            link = os.readlink(source)
+        if stat.S_ISLNK(mode):
+            try:
+                link = os.readlink(name, dir_fd=dir_fd)
+            except OSError:
+                return  # removed, or no longer a link
             os.symlink(link, target)
             _set_owner(target, st, follow=False)
             self._record(rel, "symlink", st, target=link, sha256=_sha(link.encode()))
         elif stat.S_ISREG(mode):
             try:
-                size, digest = _copy_file(source, target)
-            except FileNotFoundError:
-                return
+                fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+            except OSError:
+                return  # removed, or swapped for a link, a FIFO, a folder
+            with os.fdopen(fd, "rb") as src:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return
+                size, digest = _copy_open(src, target)
             _apply_meta(target, st)
             self._record(rel, "file", st, size=size, sha256=digest)
         else:
@@ -372,19 +391,37 @@ def _backup_homes(sources: BackupSources, dest: Path, writer: _Writer) -> list[s
 
 def _copy_file(source: Path, target: Path) -> tuple[int, str]:
     """Copy and hash in one pass, so the manifest describes exactly the copy."""
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    fd = os.open(source, FILE_FLAGS)
     with os.fdopen(fd, "rb") as src:
         if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
             raise FileNotFoundError(source)
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        digest = hashlib.sha256()
-        size = 0
-        with os.fdopen(out, "wb") as dst:
-            for block in iter(lambda: src.read(BLOCK), b""):
-                digest.update(block)
-                dst.write(block)
-                size += len(block)
+        return _copy_open(src, target)
+
+
+def _copy_open(src: BinaryIO, target: Path) -> tuple[int, str]:
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    digest = hashlib.sha256()
+    size = 0
+    with os.fdopen(out, "wb") as dst:
+        for block in iter(lambda: src.read(BLOCK), b""):
+            digest.update(block)
+            dst.write(block)
+            size += len(block)
     return size, digest.hexdigest()
+
+
+def _open_seen_folder(path: Path, seen: os.stat_result) -> int | None:
+    """A descriptor of the folder at `path` if it is still the one listed as `seen`
+    (a link anywhere on the way leads to another folder, or fails), else None."""
+    try:
+        fd = os.open(path, DIR_FLAGS)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != (seen.st_dev, seen.st_ino):
+        os.close(fd)
+        return None
+    return fd
 
 
 def _hash_file(path: Path) -> tuple[int, str]:

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from coursehub.backups.create import (
+    BLOCK,
     FORMAT_VERSION,
     MANIFEST,
     MANIFEST_SUM,
@@ -34,6 +35,7 @@ from coursehub.backups.create import (
     sha256_file,
 )
 from coursehub.config.layout import DataLayout
+from coursehub.core import safe_dirs
 
 TOP = ("db", "data", "config", "homes")
 
@@ -147,7 +149,19 @@ class _Plan:
             return self.layout.hub_db_file
         return None  # config files and a PostgreSQL dump are handled apart
 
+    def place(self, target: Path) -> tuple[Path, list[str]]:
+        """The folder only root can change that `target` lies below (the data
+        directory, the home root), and the names from there down to `target`."""
+        for anchor in (self.layout.root, self.home_root):
+            if anchor is not None and (target == anchor or anchor in target.parents):
+                return anchor, safe_dirs.parts_below(anchor, target)
+        return target.parent, [target.name]
+
     def run(self, result: RestoreResult) -> None:
+        """Write every entry. Homes already in the home root are their students' to
+        change while root writes into them, so every entry is reached by descriptors
+        from the data directory or the home root, never through a link, and gets its
+        owner and mode on its own descriptor."""
         if self.layout.root.parent != self.layout.root:
             self.layout.root.parent.mkdir(parents=True, exist_ok=True)
         if self.home_root is not None and not self.home_root.exists():
@@ -160,20 +174,18 @@ class _Plan:
             target = self.target(rel)
             if target is None:
                 continue
-            _check_parent(target)
-            kind = entry["type"]
-            if kind == "dir":
+            anchor, parts = self.place(target)
+            if not parts:  # the data directory or the home root itself
                 _make_dir(target)
                 dirs.append((target, entry))
-            elif kind == "symlink":
-                os.symlink(entry["target"], target)
-                self._chown(target, entry, follow=False)
-            else:
-                _copy_file(self.src / rel, target)
-                self._meta(target, entry)
-                result.files += 1
+                continue
+            with safe_dirs.closing_fd(_open_folder(anchor, parts[:-1], target)) as parent:
+                self._write(parent, parts[-1], target, entry, result)
+            if entry["type"] == "dir":
+                dirs.append((target, entry))
         for target, entry in reversed(dirs):
-            self._meta(target, entry)
+            with safe_dirs.closing_fd(_open_folder(*self.place(target), target)) as fd:
+                self._meta_fd(fd, entry)
         if os.geteuid() != 0:
             result.notes.append("not running as root: every file is owned by this account")
         for name, uid in sorted(self._missing.items()):
@@ -182,14 +194,41 @@ class _Plan:
                 "(create the account, then chown its home)"
             )
 
-    def _meta(self, target: Path, entry: dict) -> None:
-        self._chown(target, entry, follow=True)
-        os.chmod(target, entry["mode"])
-        os.utime(target, (entry["mtime"], entry["mtime"]))
+    def _write(
+        self, parent: int, name: str, target: Path, entry: dict, result: RestoreResult
+    ) -> None:
+        """Entry `name` in the folder `parent`: a folder (kept if there), a link or a file."""
+        kind = entry["type"]
+        if kind == "dir":
+            try:
+                os.close(safe_dirs.make_dir_at(parent, name, 0o700, shown=str(target)))
+            except safe_dirs.UnsafePathError:
+                raise BackupError(f"{target} exists and is not a directory") from None
+        elif kind == "symlink":
+            os.symlink(entry["target"], name, dir_fd=parent)
+            if os.geteuid() == 0:
+                os.chown(name, *self._owner(entry), dir_fd=parent, follow_symlinks=False)
+        else:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(name, flags, 0o600, dir_fd=parent)
+            with os.fdopen(fd, "wb") as out, open(self.src / entry["path"], "rb") as src:
+                shutil.copyfileobj(src, out, BLOCK)
+                out.flush()
+                self._meta_fd(out.fileno(), entry)
+            result.files += 1
 
-    def _chown(self, target: Path, entry: dict, follow: bool) -> None:
-        if os.geteuid() != 0:
-            return
+    def _meta(self, target: Path, entry: dict) -> None:
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with safe_dirs.closing_fd(fd):
+            self._meta_fd(fd, entry)
+
+    def _meta_fd(self, fd: int, entry: dict) -> None:
+        if os.geteuid() == 0:
+            os.fchown(fd, *self._owner(entry))
+        os.fchmod(fd, entry["mode"])
+        os.utime(fd, (entry["mtime"], entry["mtime"]))
+
+    def _owner(self, entry: dict) -> tuple[int, int]:
         uid, gid = entry["uid"], entry["gid"]
         if entry.get("user"):
             try:
@@ -199,7 +238,17 @@ class _Plan:
         if entry.get("group"):
             with contextlib.suppress(KeyError):
                 gid = grp.getgrnam(entry["group"]).gr_gid
-        os.chown(target, uid, gid, follow_symlinks=follow)
+        return uid, gid
+
+
+def _open_folder(anchor: Path, parts: list[str], target: Path) -> int:
+    try:
+        return safe_dirs.open_below(anchor, parts)
+    except safe_dirs.UnsafePathError:
+        raise BackupError(
+            f"a folder on the way to {target} is a symbolic link or is not a directory; "
+            "nothing more was restored"
+        ) from None
 
 
 def _refuse_existing(plan: _Plan, config_out: Path, manifest: dict) -> None:
@@ -310,12 +359,6 @@ def _write_config(
 
 def _config_name(rel: str) -> str:
     return PurePosixPath(rel).name.split("-", 1)[1]
-
-
-def _check_parent(target: Path) -> None:
-    """Never write through a symbolic link: a restore runs as root."""
-    if not stat.S_ISDIR(os.lstat(target.parent).st_mode):
-        raise BackupError(f"{target.parent} is not a directory; nothing more was restored")
 
 
 def _make_dir(target: Path) -> None:

@@ -40,6 +40,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursehub.core import safe_dirs
 from coursehub.courses.environment_errors import EnvironmentBuildError, RequirementsError
 from coursehub.courses.requirements import (
     PROJECT_NAME,
@@ -316,23 +317,26 @@ def _build_tree(root: Path, env_dir: Path, account: BuildAccount) -> Iterator[Pa
 
 
 def _stop_processes_of(uid: int) -> None:
-    """Whatever a build left running as the build account (daemons included)."""
+    """Whatever a build left running as the build account (daemons included); again
+    until none is left, since one may fork while the list is read."""
     import psutil
 
-    for proc in psutil.process_iter(["uids"]):
-        uids = proc.info["uids"]
-        if uids is not None and uid in (uids.real, uids.effective):
-            with suppress(psutil.Error):
-                proc.kill()
+    for _ in range(50):
+        found = False
+        for proc in psutil.process_iter(["uids"]):
+            uids = proc.info["uids"]
+            if uids is not None and uid in (uids.real, uids.effective):
+                found = True
+                with suppress(psutil.Error):
+                    proc.kill()
+        if not found:
+            return
+        time.sleep(0.02)
 
 
 def _take_back(top: Path) -> None:
     """Make root (the caller) own the whole generation again, links included."""
-    me, group = os.getuid(), os.getgid()
-    os.lchown(top, me, group)
-    for dirpath, dirnames, filenames in os.walk(top):
-        for name in [*dirnames, *filenames]:
-            os.lchown(os.path.join(dirpath, name), me, group)
+    safe_dirs.chown_tree(top, os.getuid(), os.getgid())
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 import psutil
 
+from coursehub.core import safe_dirs
 from coursehub.core.errors import CoursehubError
 
 ACCOUNT_PREFIX = "chg-"
@@ -282,8 +283,4 @@ def run_sandboxed(
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
     """Give `root` and everything below it to uid:gid, never following symlinks (what
     the sandboxed code left there may point anywhere)."""
-    os.chown(root, uid, gid, follow_symlinks=False)
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        for name in dirs + files:
-            with contextlib.suppress(FileNotFoundError):
-                os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+    safe_dirs.chown_tree(root, uid, gid)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursehub.core import safe_dirs
 from coursehub.core.errors import CoursehubError
 
 SITE = "site"
@@ -159,12 +160,13 @@ async def run_hook(
 
     The exit is watched by polling, not by the end of the output: something a hook
     leaves in the background may hold its output open."""
+    # No cwd here: Popen would chdir by path as root, through whatever link the
+    # student has put in place of the workspace. `preexec` moves into it.
     proc = subprocess.Popen(  # noqa: S603 - a checked, admin-owned script
         [str(hook.path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        cwd=str(context.workspace),
         env=context.environment(hook.as_root),
         preexec_fn=preexec,
         start_new_session=True,
@@ -315,18 +317,52 @@ async def run_hooks(
     `switch_user` is the preexec step that makes a process the student (None: stay
     as the hub's account, as the demo backend does)."""
     hooks = await asyncio.to_thread(find_hooks, hooks_dir, context.course)
+    if not hooks:
+        return hooks
     workdir = str(context.workspace)
+    # The student may swap their workspace for a link at any moment: as-root hooks
+    # start in the folder opened here, without following links, from the home down.
+    try:
+        workdir_fd = await asyncio.to_thread(_open_workspace, context)
+    except (safe_dirs.UnsafePathError, OSError) as exc:
+        raise HookError(f"The start-up scripts cannot run in your course folder: {exc}") from None
+
+    def as_root() -> None:
+        os.fchdir(workdir_fd)
 
     def as_student() -> None:
         if switch_user is not None:
             switch_user()
-        os.chdir(workdir)  # the switch may have moved to the home folder
+        os.chdir(workdir)  # as the student: a link leads only where they may go
 
+    try:
+        return await _run_each(hooks, context, timeout, log_file, as_root, as_student, on_hook)
+    finally:
+        os.close(workdir_fd)
+
+
+def _open_workspace(context: HookContext) -> int:
+    """The workspace's descriptor, reached from the home (whose folder is root's)."""
+    home, workspace = context.home, context.workspace
+    if workspace == home or home in workspace.parents:
+        return safe_dirs.open_below(home, safe_dirs.parts_below(home, workspace))
+    return safe_dirs.open_dir(workspace)
+
+
+async def _run_each(
+    hooks: list[Hook],
+    context: HookContext,
+    timeout: float,
+    log_file: Path,
+    as_root: Callable[[], None],
+    as_student: Callable[[], None],
+    on_hook: Callable[[Hook], None] | None,
+) -> list[Hook]:
     for hook in hooks:
         if on_hook is not None:
             on_hook(hook)
         try:
-            result = await run_hook(hook, context, timeout, None if hook.as_root else as_student)
+            result = await run_hook(hook, context, timeout, as_root if hook.as_root else as_student)
         except (OSError, subprocess.SubprocessError) as exc:
             whose = "site's" if hook.scope == SITE else "course's"
             raise HookError(f"The {whose} start-up script could not be started: {exc}") from exc

@@ -20,6 +20,7 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Float, Integer, Unicode
 
 from coursehub.config.layout import DataLayout
+from coursehub.core import safe_dirs
 from coursehub.core.roles import role_from_groups
 from coursehub.courses.servers import CourseAccessError, CourseServer, resolve_course_server
 from coursehub.engines.limits import (
@@ -239,7 +240,11 @@ class CoursehubSpawner(LocalProcessSpawner):
                 self._phase = "preparing"
                 await self.prepare_account()
                 if self._course is not None:
-                    await asyncio.to_thread(self.make_workspace, self._course.workspace)
+                    try:
+                        await asyncio.to_thread(self.make_workspace, self._course.workspace)
+                    except safe_dirs.UnsafePathError as exc:
+                        shown = f"Your course folder could not be prepared: {exc}"
+                        raise spawn_page_error(409, str(exc), shown) from None
                     self.notebook_dir = str(self._course.workspace)
                 if self.hooks_dir:
                     self._phase = "hooks"
@@ -552,14 +557,13 @@ class CoursehubLocalSpawner(CoursehubSpawner):
         entry = unix_accounts.lookup(self.system_username)
         if entry is None:
             raise RuntimeError(f"no Unix account {self.system_username}")
-        # Each level is made by root and handed to the student: ~/courses, ~/courses/<c>.
+        # Each missing level (~/courses, ~/courses/<c>) is made by root and handed to
+        # the student. The student owns the home and may swap any name in it for a
+        # link at any moment: walk it by descriptors, from the home (its folder is
+        # root's), never following a link.
         home = Path(entry.pw_dir)
-        for part in (home / "courses", path):
-            if not part.exists():
-                part.mkdir(mode=0o700)
-                os.chown(part, entry.pw_uid, entry.pw_gid)
-            elif part.is_symlink():
-                raise RuntimeError(f"{part} is a symbolic link; refusing to use it")
+        owner = (entry.pw_uid, entry.pw_gid)
+        os.close(safe_dirs.make_dirs_below(home, safe_dirs.parts_below(home, path), 0o700, owner))
 
     def systemd_prefix(self) -> list[str] | None:
         if not systemd_is_init():

@@ -138,9 +138,11 @@ class CoursehubSlurmSpawner(CoursehubLocalSpawner):
         except OSError as exc:
             raise RuntimeError(f"cannot open the server's log {path}: {exc.strerror}") from None
         fh = os.fdopen(fd, "ab", buffering=0)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        # A second name would be a hard link the student made to someone else's file.
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
             fh.close()
-            raise RuntimeError(f"{path} is not a file; remove it and start again")
+            raise RuntimeError(f"{path} is not a file of its own; remove it and start again")
         uid, gid, _ = self.fork_identity()
         os.fchown(fd, uid, gid)
         fh.write(f"--- server start {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
