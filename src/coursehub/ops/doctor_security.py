@@ -27,6 +27,8 @@ def security_checks(config: CoursehubConfig, layout: DataLayout) -> list[Check]:
         database_files_check(config, layout),
         database_backend_check(config),
         logs_check(layout),
+        anchor_folders_check(config, layout),
+        link_protection_check(),
     ]
 
 
@@ -110,3 +112,59 @@ def logs_check(layout: DataLayout) -> Check:
             f"chmod -R o-rwx {layout.logs}",
         )
     return Check("logs", "ok", f"{layout.logs} is private")
+
+
+def _unsafe_ancestor(folder: Path) -> str | None:
+    """The first folder from `folder` up to / that is not root's or that others may
+    write to: root walks below these folders by name."""
+    for part in (folder, *folder.parents):
+        try:
+            info = part.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid != 0:
+            return f"{part} is owned by uid {info.st_uid}, not root"
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+            return f"{part} may be written by other accounts ({stat.filemode(info.st_mode)})"
+    return None
+
+
+def anchor_folders_check(config: CoursehubConfig, layout: DataLayout) -> Check:
+    """Root reaches homes and the data directory by name from these folders and opens
+    everything below them without following links: they must be root's alone."""
+    folders = [layout.root]
+    if config.spawn.backend == "local":
+        folders.append(config.spawn.local.home_root)
+    problems = [p for p in map(_unsafe_ancestor, folders) if p]
+    if problems:
+        return Check(
+            "root's folders",
+            "fail",
+            "; ".join(problems),
+            "make every folder above the data directory and the home root root's, "
+            "not writable by group or others (chown root: and chmod go-w)",
+        )
+    names = " and ".join(str(f) for f in folders)
+    return Check("root's folders", "ok", f"{names} and every folder above are root's alone")
+
+
+def link_protection_check(proc_sys: Path = Path("/proc/sys/fs")) -> Check:
+    """Linux's own refusals to follow students' links and hard links in shared
+    folders: a second wall behind coursehub's own care."""
+    wanted = ("protected_symlinks", "protected_hardlinks", "protected_regular")
+    off = []
+    for name in wanted:
+        try:
+            if (proc_sys / name).read_text().strip() in ("", "0"):
+                off.append(name)
+        except OSError:
+            off.append(name)
+    if off:
+        settings = " ".join(f"fs.{n}=1" for n in off)
+        return Check(
+            "link protection",
+            "warn",
+            "the kernel follows other accounts' links in shared folders: " + ", ".join(off),
+            f"sysctl -w {settings} (and put it in /etc/sysctl.d/)",
+        )
+    return Check("link protection", "ok", "the kernel's link protections are on")

@@ -9,7 +9,13 @@ from coursehub.config.layout import DataLayout
 from coursehub.config.loader import load_config_text
 from coursehub.config.models import CoursehubConfig
 from coursehub.ops import doctor
-from coursehub.ops.doctor_security import database_files_check, https_check, logs_check
+from coursehub.ops.doctor_security import (
+    anchor_folders_check,
+    database_files_check,
+    https_check,
+    link_protection_check,
+    logs_check,
+)
 
 
 def _config(text: str, tmp_path: Path) -> CoursehubConfig:
@@ -70,3 +76,25 @@ def test_the_security_report_is_part_of_doctor(tmp_path: Path) -> None:
     cfg.write_text(f"site:\n  data_dir: {tmp_path / 'data'}\n")
     names = {c.name for c in doctor.run_checks(cfg)}
     assert {"https", "database files", "database", "logs"} <= names
+
+
+def test_a_data_dir_below_a_folder_others_may_write_fails(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # no sticky bit: anyone may rename what is inside
+    config = load_config_text(f"site:\n  data_dir: {shared / 'data'}\n").config
+    check = anchor_folders_check(config, DataLayout(config.site.data_dir))
+    assert check.status == "fail" and str(shared) in check.detail
+    os.chmod(shared, 0o755)
+    assert anchor_folders_check(config, DataLayout(config.site.data_dir)).status == "ok"
+
+
+def test_link_protections_off_are_a_warning_naming_the_sysctl(tmp_path: Path) -> None:
+    for name, value in (("protected_symlinks", "0"), ("protected_hardlinks", "1")):
+        (tmp_path / name).write_text(value + "\n")
+    (tmp_path / "protected_regular").write_text("2\n")
+    check = link_protection_check(tmp_path)
+    assert check.status == "warn" and check.fix.startswith("sysctl -w fs.protected_symlinks=1")
+    assert "hardlinks" not in check.detail
+    (tmp_path / "protected_symlinks").write_text("1\n")
+    assert link_protection_check(tmp_path).status == "ok"
