@@ -110,7 +110,8 @@ def test_writes_outside_the_work_directory_go_nowhere(work: Path) -> None:
     code = (
         f"open('/tmp/{marker}', 'w').write('x')\n"
         f"open('/dev/shm/{marker}', 'w').write('x')\n"
-        "try:\n    open('/etc/coursehub-escape', 'w')\nexcept PermissionError:\n    print('denied')"
+        # read-only in the box (EROFS), and root's anyway (EACCES)
+        "try:\n    open('/etc/coursehub-escape', 'w')\nexcept OSError:\n    print('denied')"
     )
     result = _run(work, code)
     assert result.outcome == "ok" and b"denied" in result.stdout, result
@@ -124,7 +125,9 @@ def test_other_peoples_files_cannot_be_read(work: Path) -> None:
     secret_dir.mkdir(mode=0o700)
     (secret_dir / "tests.py").write_text("assert answer == 42")
     result = _run(work, f"print(open('{secret_dir}/tests.py').read())")
-    assert result.returncode == 1 and b"PermissionError" in result.stderr
+    # the box does not even show the host's folders beside the work directory
+    denied = (b"PermissionError", b"FileNotFoundError")
+    assert result.returncode == 1 and any(e in result.stderr for e in denied), result
     _honest_run_works(work)
 
 
