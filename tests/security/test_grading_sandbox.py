@@ -30,10 +30,10 @@ from coursehub.config.layout import DataLayout
 from coursehub.courses.build import env_dir
 from coursehub.courses.environment import build_environment
 from coursehub.courses.kernels import template_socket
-from coursehub.engines.limits import Cgroups
 from coursehub.forking.kernels.manager import KernelTemplates
 from coursehub.grading.kernel_runner import SandboxKernel
 from coursehub.grading.sandbox import SandboxLimits, run_sandboxed, sandbox_account
+from coursehub.grading.sandbox_support import memory_cgroup_support
 from coursehub.student.kernel_provisioner import template_status
 
 pytestmark = [
@@ -279,15 +279,10 @@ os.killpg(0, 9)
 """
 
 
-def _memory_cgroup_reason() -> str | None:
-    if "memory" in Cgroups().controllers():
-        return None
-    return "no writable memory cgroup controller here: the sandbox's memory is bounded per process"
-
-
 def test_several_processes_cannot_hold_more_than_the_memory_limit(data: Path) -> None:
-    if (reason := _memory_cgroup_reason()) is not None:
-        pytest.skip(reason)
+    available, why = memory_cgroup_support()  # what `coursehub doctor` reports
+    if not available:
+        pytest.skip(why)
     limits = SandboxLimits(cpu_seconds=20, memory=256 * 1024**2, processes=20, wall_seconds=60)
     size = 100 * 1024**2  # each under the limit, three of them over it
     result = run_sandboxed([PYTHON, "-c", _HOGS, str(size), "3"], _work(data), limits)

@@ -85,7 +85,7 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
 
 
-def _bind(path: str, *, readonly: bool) -> None:
+def _bind(path: str, *, readonly: bool, device: bool = False) -> None:
     """Show the host's `path` at the same place in the box (a symlink stays a symlink:
     sandbox.py lists its target as well)."""
     old, new = OLD + path, NEW + path
@@ -103,7 +103,8 @@ def _bind(path: str, *, readonly: bool) -> None:
     elif not os.path.exists(new):
         os.close(os.open(new, os.O_CREAT | os.O_WRONLY, 0o600))
     mount(old, new, None, MS_BIND)
-    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (MS_RDONLY if readonly else 0)
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (MS_RDONLY if readonly else 0)
+    flags |= 0 if device else MS_NODEV
     mount(None, new, None, flags)
 
 
@@ -131,7 +132,7 @@ def build_view(spec: dict[str, Any]) -> None:
         _bind(path, readonly=True)
     _tmpfs(NEW + "/dev", 64 * 1024, "0755", MS_NOSUID | MS_NOEXEC)
     for name in DEVICES:
-        _bind("/dev/" + name, readonly=False)
+        _bind("/dev/" + name, readonly=False, device=True)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0")):
         os.symlink(target, f"{NEW}/dev/{name}")
     for name, target in (("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):

@@ -168,6 +168,33 @@ def _rlimits(limits: SandboxLimits) -> dict[str, tuple[int, int]]:
     }
 
 
+def box_command(
+    argv: Sequence[str],
+    uid: int,
+    gid: int,
+    workdir: Path | str,
+    limits: SandboxLimits,
+    readable: Sequence[Path] = (),
+    cgroup_procs: Sequence[Path] = (),
+    pass_fds: Sequence[int] = (),
+) -> list[str]:
+    """The command running `argv` as uid:gid in a box around `workdir`: the box's
+    shim (forking/sandbox_init.py) with its spec, then `argv`."""
+    argv = list(argv)
+    spec = {
+        "uid": uid,
+        "gid": gid,
+        "workdir": str(workdir),
+        "readonly": readonly_paths([sys.executable, argv[0]], readable),
+        "tmp_size": limits.tmp_size,
+        "rlimits": _rlimits(limits),
+        "cgroup_procs": [str(p) for p in cgroup_procs],
+        "pass_fds": list(pass_fds),
+    }
+    shim = [sys.executable, "-I", "-m", "coursehub.forking.sandbox_init", json.dumps(spec)]
+    return shim + argv
+
+
 def _read_bounded(f: IO[bytes]) -> bytes:
     f.seek(0)
     data = f.read(MAX_OUTPUT + 1)
@@ -200,20 +227,18 @@ class SandboxAccount:
         """Start `argv` as this account, inside the box, in its work directory. The
         process returned is the box's shim (forking/sandbox_init.py): it ends as `argv` ends
         and passes on the signals it is sent."""
-        argv = list(argv)
-        spec = {
-            "uid": self.uid,
-            "gid": self.gid,
-            "workdir": str(self.workdir),
-            "readonly": readonly_paths([sys.executable, argv[0]], self.readable),
-            "tmp_size": self.limits.tmp_size,
-            "rlimits": _rlimits(self.limits),
-            "cgroup_procs": [str(p) for p in self.cgroup_procs],
-            "pass_fds": list(kwargs.get("pass_fds", ())),
-        }
-        shim = [sys.executable, "-I", "-m", "coursehub.forking.sandbox_init", json.dumps(spec)]
+        command = box_command(
+            argv,
+            self.uid,
+            self.gid,
+            self.workdir,
+            self.limits,
+            self.readable,
+            self.cgroup_procs,
+            kwargs.get("pass_fds", ()),
+        )
         return subprocess.Popen(
-            shim + argv,
+            command,
             cwd="/",
             env=self.env(env),
             stdin=subprocess.DEVNULL,

@@ -66,6 +66,22 @@ def test_an_honest_run_gets_its_output_and_files(work: Path) -> None:
     assert int(uid) > 0 and groups.strip() == "[]"
 
 
+def test_the_usual_devices_and_files_are_there(work: Path) -> None:
+    code = (
+        "import os, pwd, tempfile\n"
+        "assert open('/dev/null').read() == '' and len(open('/dev/urandom', 'rb').read(4)) == 4\n"
+        "open('/dev/null', 'w').write('x')\n"
+        "with tempfile.NamedTemporaryFile() as f:\n"
+        "    f.write(b'x')\n"
+        "print(pwd.getpwuid(os.getuid()).pw_name, os.getcwd() == os.environ['HOME'])"
+    )
+    result = _run(work, code)
+    assert result.outcome == "ok", result
+    name, at_home = result.stdout.split()
+    assert name.startswith(ACCOUNT_PREFIX.encode()) and at_home == b"True"
+    _honest_run_works(work)
+
+
 def test_an_infinite_loop_stops_at_the_cpu_limit(work: Path) -> None:
     result = _run(work, "while True: pass")
     assert result.outcome == "stopped at the CPU-time limit", result
