@@ -259,22 +259,27 @@ _HOGS = """
 import os, sys, time
 size, count = int(sys.argv[1]), int(sys.argv[2])
 r, w = os.pipe()
+children = []
 for _ in range(count):
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         os.close(r)
         block = b"x" * size  # touched: resident, not just reserved
         os.write(w, b"+")
-        time.sleep(20)
+        time.sleep(30)
         os._exit(0)
+    children.append(pid)
 os.close(w)
 got = 0
-deadline = time.monotonic() + 15
+deadline = time.monotonic() + 20
 while time.monotonic() < deadline and got < count:
-    chunk = os.read(r, 1)
-    if not chunk:
+    if not os.read(r, 1):
         break
     got += 1
-print("HELD", got * size, flush=True)
+time.sleep(0.5)
+# held at once: the children that filled their block and are still alive now
+alive = sum(1 for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0))
+print("HELD", min(got, alive) * size, "got", got, "alive", alive, flush=True)
 os.killpg(0, 9)
 """
 
