@@ -47,8 +47,10 @@ Processes (who starts each one, and as which Unix account):
 - start-up hooks: the hub; as-root ones as root, as-user ones as the student
 - workspace helpers (`python -I -c ...`): the service or the CLI; the student
 - course builds (venv, pip): the service or `coursehub course build`; coursehub-build
+- grading sandboxes (`python -I -m coursehub.forking.sandbox_init`): the service's grading
+  workers (or `coursehub doctor`, to try one); root, then PID 1 of the box as its account
 - grading kernels (`python -P -m coursehub.grading.kernel_launch`): the service's
-  grading workers; a throwaway `chg-...` account per run, in a sandbox
+  grading workers, in a sandbox; a throwaway `chg-...` account per run
 - Slurm server jobs (`python -m coursehub.student.slurm_job`): the hub's sbatch; the student
 - Slurm grading jobs (`python -m coursehub.ops.grading_job`): the service's sbatch; root
 - `coursehub` commands (`python -m coursehub.cli`): an admin; usually root

@@ -179,13 +179,33 @@ def walk_folders(top: Path) -> Iterator[tuple[int, list[str]]]:
             os.close(fd)
 
 
-def chown_tree(top: Path, uid: int, gid: int) -> None:
+def chown_tree(top: Path, uid: int, gid: int, clear_setid: bool = False) -> None:
     """Give `top` and everything in it to uid:gid; links are changed themselves, never
-    followed, and nothing outside the tree is reached."""
+    followed, and nothing outside the tree is reached. `clear_setid` also drops every
+    setuid and setgid bit (a chown clears them on executables only, not on folders or
+    on a setgid file without group execute)."""
     os.chown(top, uid, gid, follow_symlinks=False)
+    if clear_setid:
+        _clear_setid_at(None, str(top))
     for fd, names in walk_folders(top):
         for name in names:
             try:
                 os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+                if clear_setid:
+                    _clear_setid_at(fd, name)
             except FileNotFoundError:
                 continue
+
+
+def _clear_setid_at(dir_fd: int | None, name: str) -> None:
+    mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    if not mode & (stat.S_ISUID | stat.S_ISGID):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return  # a device or pipe: opening it could block or act; setid means nothing there
+    # chmod by name follows links: open the entry itself, refusing a link put in its place
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+    finally:
+        os.close(fd)

@@ -6,4 +6,5 @@ imported the single-user server stack once, and forks a child per student start.
 - protocol: the small framed protocol on the template's local socket
 - preload: which modules the template imports
 - manager: the hub side (starts, checks and replaces templates; asks for forks)
+- sandbox_init: the first processes of a grading sandbox (root, then the run's account)
 """

@@ -1,13 +1,27 @@
 """Run untrusted code (a student's submission) as a throwaway Unix account in a box.
 
 Each run gets:
-- its own system account, made for the run and deleted after it, with no home, no
-  supplementary groups and no way to gain privileges (`PR_SET_NO_NEW_PRIVS`);
-- its own network namespace with only a loopback that is down: no network at all;
-- its own mount namespace with fresh, small tmpfs on /tmp, /var/tmp and /dev/shm, so
-  the only place it can write to is its work directory;
-- limits on CPU time, address space (memory), processes (per the fresh uid, so a fork
-  bomb hits it at once), file size, and wall time; output is kept to a bounded size;
+- its own system account, made for the run and deleted after it, with a uid and gid
+  drawn at random from a range nothing else uses (never the uid of an earlier run:
+  whatever a uid could have kept, a kernel keyring, a file, is no later run's), no
+  home, no supplementary groups and no way to gain privileges (`PR_SET_NO_NEW_PRIVS`);
+- its own PID namespace (it sees and signals only its own processes, in its own
+  /proc), IPC namespace (SysV shared memory and queues, bounded, gone with the run),
+  network namespace (only a loopback that is down: no network at all; no abstract
+  Unix socket of the host) and UTS namespace;
+- its own file system (sandbox_view.py, forking/sandbox_init.py): a read-only root
+  holding only /usr, /etc and the Python installations it runs, the work directory,
+  fresh small tmpfs on /tmp, /var/tmp and /dev/shm, a few devices. Nothing else of
+  the host is there, so no path leads to a host Unix socket (kernel templates, the
+  hub, PostgreSQL, D-Bus) and nothing it writes outside the work directory outlives
+  it. We build this view from nothing rather than hiding the known dangerous places
+  (/run, the data directory, homes) because a deny list misses the next socket;
+  everything is mounted nosuid, and setuid bits are stripped when the work directory
+  goes back to root;
+- limits on CPU time, address space (each process), processes, file size and wall
+  time, and where a writable memory cgroup exists (engines.limits.Cgroups: cgroup v2,
+  or v1's memory controller) one per run bounding the memory of all its processes,
+  shared memory and tmpfs together (`sandbox_support()` says which);
 - on the way out, every process of the account is killed, wherever it went.
 
 Needs root (creating accounts and namespaces). Linux only.
@@ -17,13 +31,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
+import json
 import os
 import pwd
-import resource
 import secrets
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -35,13 +49,14 @@ import psutil
 
 from coursehub.core import safe_dirs
 from coursehub.core.errors import CoursehubError
+from coursehub.engines.limits import Cgroups, Limits
+from coursehub.grading.sandbox_view import readonly_paths
 
 ACCOUNT_PREFIX = "chg-"
 MAX_OUTPUT = 1024 * 1024  # bytes of stdout / stderr kept
-_CLONE_NEWNS = 0x00020000
-_CLONE_NEWNET = 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 16384, 1 << 18
-_PR_SET_NO_NEW_PRIVS = 38
+# Sandbox uids and gids: random in a range above the subordinate ids of login.defs
+# and systemd's container ranges, below systemd's foreign range (0x7FFE0000).
+UID_BASE, UID_SPAN = 0x70000000, 0x0F000000
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 # The last accounts this process made: what it checks it left nothing of (other
 # processes, another service or a grading job, make their own at the same time).
@@ -55,7 +70,7 @@ class SandboxError(CoursehubError):
 @dataclass(frozen=True)
 class SandboxLimits:
     cpu_seconds: int = 60
-    memory: int = 1024**3  # bytes of address space
+    memory: int = 1024**3  # bytes of address space per process; of the run's cgroup
     processes: int = 64
     file_size: int = 64 * 1024**2  # bytes, any one file
     wall_seconds: float = 120.0
@@ -86,37 +101,30 @@ class SandboxResult:
         return f"exit status {self.returncode}"
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 @contextlib.contextmanager
 def throwaway_account() -> Iterator[tuple[str, int, int]]:
-    """A fresh system account (name, uid, gid), gone afterwards with its processes."""
+    """A fresh system account (name, uid, gid), gone afterwards with its processes.
+    Its uid (= gid) is new: drawn at random from a range of 250 million, never one
+    in use, so no later run has it again."""
     name = ACCOUNT_PREFIX + secrets.token_hex(5)
     recent_accounts.append(name)
-    done = subprocess.run(
-        [
-            "useradd",
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            name,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SandboxError(f"cannot create a sandbox account: {done.stderr.strip()[:200]}")
+    error = ""
+    for _ in range(5):
+        uid = UID_BASE + secrets.randbelow(UID_SPAN)
+        ids = [f"-K{key}={uid}" for key in ("SYS_UID_MIN", "SYS_UID_MAX")]
+        ids += [f"-K{key}={uid}" for key in ("SYS_GID_MIN", "SYS_GID_MAX")]
+        done = subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-log-init", *ids]
+            + ["--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"]
+            + [name],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode == 0:
+            break
+        error = done.stderr.strip()[:200]  # most likely: that uid or gid is taken
+    else:
+        raise SandboxError(f"cannot create a sandbox account: {error}")
     entry = pwd.getpwnam(name)
     try:
         yield name, entry.pw_uid, entry.pw_gid
@@ -132,8 +140,10 @@ def kill_all_of(uid: int, rounds: int = 50) -> int:
     for _ in range(rounds):
         found = [
             p
-            for p in psutil.process_iter(["uids"])
-            if p.info["uids"] and p.info["uids"].real == uid
+            for p in psutil.process_iter(["uids", "status"])
+            if p.info["uids"]
+            and p.info["uids"].real == uid
+            and p.info["status"] != psutil.STATUS_ZOMBIE
         ]
         if not found:
             break
@@ -145,27 +155,44 @@ def kill_all_of(uid: int, rounds: int = 50) -> int:
     return len(killed)
 
 
-def _preexec(uid: int, gid: int, limits: SandboxLimits) -> None:
-    """In the child, as root, before exec: namespaces, private tmp, limits, then drop."""
-    _check(_libc.unshare(_CLONE_NEWNET | _CLONE_NEWNS), "unshare")
-    _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "private mounts")
-    options = f"size={limits.tmp_size},mode=1777".encode()
-    for target in PRIVATE_TMP:
-        if os.path.isdir(target):
-            _check(
-                _libc.mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options),
-                f"tmpfs on {target}",
-            )
+def _rlimits(limits: SandboxLimits) -> dict[str, tuple[int, int]]:
     cpu = max(1, int(limits.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    # +1 process: the box's init runs as the account too
+    nproc = limits.processes + 1
+    return {
+        "RLIMIT_CPU": (cpu, cpu + 1),
+        "RLIMIT_AS": (limits.memory, limits.memory),
+        "RLIMIT_NPROC": (nproc, nproc),
+        "RLIMIT_FSIZE": (limits.file_size, limits.file_size),
+        "RLIMIT_CORE": (0, 0),
+    }
+
+
+def box_command(
+    argv: Sequence[str],
+    uid: int,
+    gid: int,
+    workdir: Path | str,
+    limits: SandboxLimits,
+    readable: Sequence[Path] = (),
+    cgroup_procs: Sequence[Path] = (),
+    pass_fds: Sequence[int] = (),
+) -> list[str]:
+    """The command running `argv` as uid:gid in a box around `workdir`: the box's
+    shim (forking/sandbox_init.py) with its spec, then `argv`."""
+    argv = list(argv)
+    spec = {
+        "uid": uid,
+        "gid": gid,
+        "workdir": str(workdir),
+        "readonly": readonly_paths([sys.executable, argv[0]], readable),
+        "tmp_size": limits.tmp_size,
+        "rlimits": _rlimits(limits),
+        "cgroup_procs": [str(p) for p in cgroup_procs],
+        "pass_fds": list(pass_fds),
+    }
+    shim = [sys.executable, "-I", "-m", "coursehub.forking.sandbox_init", json.dumps(spec)]
+    return shim + argv
 
 
 def _read_bounded(f: IO[bytes]) -> bytes:
@@ -183,6 +210,8 @@ class SandboxAccount:
     gid: int
     workdir: Path
     limits: SandboxLimits
+    cgroup_procs: tuple[Path, ...] = ()  # the run's cgroup(s) every process joins
+    readable: tuple[Path, ...] = ()  # host paths shown read-only beyond the defaults
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         base = {
@@ -195,13 +224,24 @@ class SandboxAccount:
     def popen(
         self, argv: Sequence[str], env: dict[str, str] | None = None, **kwargs: Any
     ) -> subprocess.Popen[bytes]:
-        """Start `argv` as this account, inside the box, in its work directory."""
+        """Start `argv` as this account, inside the box, in its work directory. The
+        process returned is the box's shim (forking/sandbox_init.py): it ends as `argv` ends
+        and passes on the signals it is sent."""
+        command = box_command(
+            argv,
+            self.uid,
+            self.gid,
+            self.workdir,
+            self.limits,
+            self.readable,
+            self.cgroup_procs,
+            kwargs.get("pass_fds", ()),
+        )
         return subprocess.Popen(
-            list(argv),
-            cwd=self.workdir,
+            command,
+            cwd="/",
             env=self.env(env),
             stdin=subprocess.DEVNULL,
-            preexec_fn=lambda: _preexec(self.uid, self.gid, self.limits),  # noqa: PLW0108
             start_new_session=True,
             **kwargs,
         )
@@ -221,12 +261,39 @@ def hidden_in_sandbox(path: Path) -> str | None:
 
 
 @contextlib.contextmanager
+def run_cgroup(name: str, limits: SandboxLimits) -> Iterator[tuple[Path, ...]]:
+    """A memory cgroup for one run where one can be written (else nothing): the
+    cgroup.procs files its processes join; removed afterwards."""
+    cgroups = Cgroups()
+    unit = f"grading-{name}"
+    if "memory" not in cgroups.controllers():
+        yield ()
+        return
+    try:
+        procs = cgroups.prepare(unit, Limits(memory=limits.memory))
+    except OSError as exc:
+        raise SandboxError(f"cannot make the grading run's memory cgroup: {exc}") from exc
+    if not cgroups.v2:  # v1: only the memory hierarchy (a cpu group would share a weight)
+        procs = [p for p in procs if cgroups.root / "memory" in p.parents]
+    try:
+        yield tuple(procs)
+    finally:
+        for _ in range(50):  # the last killed processes may still be exiting
+            cgroups.remove(unit)
+            if not any(p.parent.exists() for p in procs):
+                break
+            time.sleep(0.02)
+
+
+@contextlib.contextmanager
 def sandbox_account(
-    workdir: Path, limits: SandboxLimits = SandboxLimits()
+    workdir: Path, limits: SandboxLimits = SandboxLimits(), readable: Sequence[Path] = ()
 ) -> Iterator[SandboxAccount]:
     """A throwaway account owning `workdir` for the block; afterwards every process of
-    it is killed, the work directory goes back to root and the account is removed."""
-    workdir = Path(workdir)
+    it is killed, the work directory goes back to root (setuid bits stripped) and the
+    account is removed. `readable`: host paths the box shows read-only besides the
+    system's and the Python installations it runs (see sandbox_view.py)."""
+    workdir = Path(os.path.abspath(workdir))
     if (private := hidden_in_sandbox(workdir)) is not None:
         raise SandboxError(
             f"cannot grade in {workdir}: each grading sandbox gets its own empty {private}; "
@@ -234,10 +301,10 @@ def sandbox_account(
         )
     if os.geteuid() != 0:
         raise SandboxError("the grading sandbox needs root (it creates throwaway accounts)")
-    with throwaway_account() as (name, uid, gid):
+    with throwaway_account() as (name, uid, gid), run_cgroup(name, limits) as procs:
         _chown_tree(workdir, uid, gid)
         try:
-            yield SandboxAccount(name, uid, gid, workdir, limits)
+            yield SandboxAccount(name, uid, gid, workdir, limits, procs, tuple(readable))
         finally:
             kill_all_of(uid)
             _chown_tree(workdir, 0, 0)
@@ -248,11 +315,12 @@ def run_sandboxed(
     workdir: Path,
     limits: SandboxLimits = SandboxLimits(),
     env: dict[str, str] | None = None,
+    readable: Sequence[Path] = (),
 ) -> SandboxResult:
     """Run `argv` in `workdir` (handed to the throwaway account for the run, back to
     root after it) inside the sandbox; never raises for what the code inside does."""
     with (
-        sandbox_account(workdir, limits) as account,
+        sandbox_account(workdir, limits, readable) as account,
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile() as err,
     ):
@@ -282,5 +350,6 @@ def run_sandboxed(
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
     """Give `root` and everything below it to uid:gid, never following symlinks (what
-    the sandboxed code left there may point anywhere)."""
-    safe_dirs.chown_tree(root, uid, gid)
+    the sandboxed code left there may point anywhere), with no setuid or setgid bit
+    left on anything."""
+    safe_dirs.chown_tree(root, uid, gid, clear_setid=True)

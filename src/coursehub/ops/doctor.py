@@ -61,6 +61,8 @@ def run_checks(config_path: Path) -> list[Check]:
     checks.append(_disk_check(layout.root))
     checks.extend(_permission_checks(layout))
     checks.append(_grading_dir_check(layout.root))
+    if is_root():
+        checks.extend(_sandbox_checks())
     limits = config.servers.limits
     checks.append(_limits_check(Limits(limits.memory, limits.cpu, limits.processes)))
     if "lti" in config.auth.methods:
@@ -210,6 +212,28 @@ def _grading_dir_check(root: Path) -> Check:
         "autograding cannot run",
         f"set site.data_dir to a directory outside {private} (e.g. /srv/coursehub)",
     )
+
+
+def _sandbox_checks() -> list[Check]:
+    from coursehub.grading.sandbox_support import sandbox_support
+
+    found = sandbox_support()
+    box_fix = "run coursehub as root on Linux where namespaces may be made (not a locked container)"
+    memory_fix = "give coursehub a writable memory cgroup (cgroup v2 with memory, or systemd)"
+    return [
+        Check(
+            "grading sandbox",
+            "ok" if found.box else "fail",
+            found.box_detail,
+            "" if found.box else box_fix,
+        ),
+        Check(
+            "grading memory",
+            "ok" if found.memory_cgroup else "warn",
+            found.memory_detail,
+            "" if found.memory_cgroup else memory_fix,
+        ),
+    ]
 
 
 def _limits_check(limits: Limits) -> Check:

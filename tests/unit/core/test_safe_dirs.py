@@ -96,3 +96,20 @@ def test_walk_folders_skips_a_folder_reached_through_a_link_swapped_in_on_its_wa
             os.rename(tree / "x", tmp_path / "moved")
             (tree / "x").symlink_to(outside)
     assert seen == [["x"], ["y"], ["z"]]  # never ["secret"]
+
+
+def test_chown_tree_can_clear_every_setuid_and_setgid_bit(tmp_path: Path) -> None:
+    top = tmp_path / "work"
+    (top / "sub").mkdir(parents=True)
+    tool = top / "sub" / "tool"
+    tool.write_text("#!/bin/sh\n")
+    os.chmod(tool, 0o6755)
+    os.chmod(top / "sub", 0o2755)
+    kept = tmp_path / "kept"
+    kept.write_text("")
+    os.chmod(kept, 0o4755)
+    (top / "link").symlink_to(kept)
+    safe_dirs.chown_tree(top, os.getuid(), os.getgid(), clear_setid=True)
+    assert stat.S_IMODE(tool.stat().st_mode) == 0o755
+    assert stat.S_IMODE((top / "sub").stat().st_mode) == 0o755
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o4755  # outside the tree, behind a link
