@@ -72,11 +72,6 @@ def _browser_session(hub: hubproc.RunningHub, user: str) -> tuple[str, str]:
     return cookie, xsrf.group(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="upload parameters and forms are parsed before the caller is identified, and "
-    "chunked bodies have no limit while they are read",
-)
 def test_unauthenticated_chunked_bodies_are_refused_before_they_are_read(
     hub: hubproc.RunningHub,
 ) -> None:
@@ -111,9 +106,6 @@ def test_unauthenticated_chunked_bodies_are_refused_before_they_are_read(
     assert grown < 64 * MB, (grown // MB, summary)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="chunked bodies are read whole: no limit applies while they stream"
-)
 def test_signed_in_students_bodies_are_cut_at_the_routes_limit(hub: hubproc.RunningHub) -> None:
     service = service_process(hub.data_dir)
     peak_before = memory(service)
