@@ -166,4 +166,4 @@ def test_links_to_unknown_courses_or_courses_of_others_are_refused(
     assert unknown.status_code == 404
     other = client.get(f"{hub.url}/services/coursehub/open/chem/notebooks/intro.ipynb")
     # a course of others looks exactly like one that does not exist
-    assert other.status_code == 404 and "no course called 'chem'" in other.text
+    assert other.status_code == 404 and "no course called" in other.text

@@ -281,7 +281,7 @@ def test_only_the_course_staff_follow_it(hub: hubproc.RunningHub) -> None:
     bob_page = login(hub.url, "bob", USERS["bob"]).get(
         f"{SERVICE}/course/{COURSE}/live/nb/{NOTEBOOK}", follow_redirects=True
     )
-    assert bob_page.status_code == 404
+    assert bob_page.status_code == 403  # a student of the course: refused for his role
     assert "alice" not in bob_page.text
 
 
