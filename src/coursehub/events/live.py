@@ -3,6 +3,11 @@
 Events are the history; this table is the present, one row per (course, notebook,
 student), updated as events arrive, so the dashboard opens with one query and survives
 a restart of the service.
+
+Paths come from the student's own server, so the table is bounded: at most
+`MAX_PER_STUDENT` rows per (course, student). Past that the rows updated longest ago
+go, so the notebooks a student works on now are always there; a student who invents
+paths only pushes out their own old rows.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +27,7 @@ from coursehub.db.session import Database
 from coursehub.events.schema import EventIn
 
 STATUSES = ("not_started", "working", "error", "finished")
+MAX_PER_STUDENT = 1000  # notebooks one student has in one course, with room to spare
 
 
 @dataclass
@@ -132,6 +138,7 @@ def apply_in(
 ) -> list[LiveState]:
     """`LiveStore.apply` inside the caller's transaction."""
     out = []
+    grown: set[str] = set()  # courses in which this student got new rows
     for (course, path), cols in _changes(events, now).items():
         row = s.scalar(
             select(models.LiveNotebook).where(
@@ -143,6 +150,7 @@ def apply_in(
         if row is None:
             row = models.LiveNotebook(course=course, path=path, username=username)
             s.add(row)
+            grown.add(course)
         for name, value in cols.items():
             setattr(row, name, value)
         row.updated_at = now
@@ -150,7 +158,32 @@ def apply_in(
         state = _state(row)
         state.fields_changed = set(cols)
         out.append(state)
+    for course in grown:
+        _evict(s, course, username)
     return out
+
+
+def _evict(s: Session, course: str, username: str) -> None:
+    """Drop the student's rows of `course` beyond the MAX_PER_STUDENT most recently
+    updated."""
+    keep = MAX_PER_STUDENT
+    mine = (models.LiveNotebook.course == course) & (models.LiveNotebook.username == username)
+    cut = s.scalar(
+        select(models.LiveNotebook.id)
+        .where(mine)
+        .order_by(models.LiveNotebook.updated_at.desc(), models.LiveNotebook.id.desc())
+        .offset(keep)
+        .limit(1)
+    )
+    if cut is None:
+        return
+    old = (
+        select(models.LiveNotebook.id)
+        .where(mine)
+        .order_by(models.LiveNotebook.updated_at.desc(), models.LiveNotebook.id.desc())
+        .offset(keep)
+    )
+    s.execute(delete(models.LiveNotebook).where(models.LiveNotebook.id.in_(old)))
 
 
 class LiveStore:

@@ -29,6 +29,9 @@ from coursehub.grading.paths import GradingPaths, check_name, ensure_private
 DOUBLE_CLICK = timedelta(seconds=10)
 MAX_FILES = 500
 MAX_BYTES = 50 * 1024 * 1024
+# Attempts one student may store for one assignment: every attempt is kept (files
+# too), so without a bound one student could fill the table and the disk.
+MAX_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,11 @@ class GradingStore:
                 for twin in twins:
                     if abs(now - twin.submitted_at) < DOUBLE_CLICK:
                         return Stored(twin, True)
+                if attempt > MAX_ATTEMPTS:
+                    raise SubmissionError(
+                        f"{assignment.name} already has your {MAX_ATTEMPTS} submissions, the "
+                        "most one student may make; ask the course's staff if you need another"
+                    )
                 row = Submission(
                     assignment_id=assignment.id,
                     username=username,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from coursehub.service import auth, metrics, routes
+from coursehub.service.body_limits import BodyLimitMiddleware
 from coursehub.service.context import ServiceContext, context_of
 from coursehub.service.cookies import signing_key
 from coursehub.service.errors import install_error_handlers
@@ -110,6 +111,8 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
 
     install_error_handlers(app)
     auth.install_auth(app)
+    # Inside the guard, so its 413s get the security headers and the access log line.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         GuardMiddleware,
         static_prefix=prefix + "static/",

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from coursehub.service.auth import identify, resolver_of
+from coursehub.service.body_limits import lower_body_limit
 from coursehub.service.context import context_of
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
@@ -42,7 +43,25 @@ async def form_user(request: Request) -> HubUser:
     """Dependency for form posts: the signed-in caller, after the XSRF check."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         raise ApiError(413, "This form is far larger than any of our forms.")
+    await signed_in_before_body(request)
+    lower_body_limit(request.scope, MAX_FORM_BYTES)  # chunked forms too
     return await form_sender(request, await request.form())
+
+
+async def signed_in_before_body(request: Request) -> HubUser:
+    """The caller of a form post, known before its body is read: only signed-in,
+    allowed visitors on a same-site navigation get their form parsed (form_sender then
+    checks its XSRF field)."""
+    if not (xsrf_token(request) and _same_origin_navigation(request)):
+        raise ApiError(
+            403, "This form has expired or did not come from this site. Reload the page and retry."
+        )
+    user = await identify(request, form_checked=True)
+    if user is None:
+        raise ApiError(401, "Your sign-in has expired. Reload the page to sign in again.")
+    if not resolver_of(request).has_access(user):
+        raise ApiError(403, "Your hub account is not allowed to use this site.")
+    return user
 
 
 async def form_sender(request: Request, form: Any) -> HubUser:

@@ -209,8 +209,8 @@ def _walk_through(
     assert "extended for you" in student.inner_text("#due")
     student.screenshot(path=str(SHOTS / "assignments-student.png"), full_page=True)
 
-    # The staff pages do not exist for a student.
+    # The staff pages refuse a student of the course (for their role).
     for url in (staff_list, staff_page, f"{staff_page}/students/sam"):
         answer = student.goto(url)
-        assert answer is not None and answer.status == 404, url
-        assert "There is no such page" in student.inner_text("main")
+        assert answer is not None and answer.status == 403, url
+        assert "instructors and teaching assistants" in student.inner_text("main")

@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from coursehub.core.errors import CoursehubError
@@ -23,8 +25,15 @@ from coursehub.grading.autograde import feedback_pages
 from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
 from coursehub.grading.store import MAX_BYTES, MAX_FILES
 from coursehub.service.auth import api_user
+from coursehub.service.body_limits import body_limit
 from coursehub.service.context import context_of
-from coursehub.service.course_access import STAFF_ROLES, course_role, student_of
+from coursehub.service.course_access import (
+    ANY_ROLE,
+    INSTRUCTORS,
+    STAFF_ROLES,
+    require_role,
+    student_of,
+)
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.live.pages import VIEW_CSP
@@ -32,13 +41,12 @@ from coursehub.service.routes.live.pages import VIEW_CSP
 router = APIRouter()
 
 MAX_COMMENT = 5000  # characters of a grader's comment on one question
+MAX_UPLOAD_BODY = MAX_BYTES + 1024 * 1024  # an upload's files plus the form around them
 
 
-def _role(request: Request, user: HubUser, course: str) -> str:
-    role = course_role(context_of(request.app).courses, user, course)
-    if role is None:
-        raise ApiError(404, f"There is no course called {course!r} that you are enrolled in.")
-    return role
+def _role(request: Request, user: HubUser, course: str, allowed: tuple[str, ...] = ANY_ROLE) -> str:
+    """The caller's role in `course` (course_access.require_role: 404 or 403)."""
+    return require_role(context_of(request.app).courses, user, course, allowed)
 
 
 def _assignment(request: Request, course: str, name: str, role: str) -> Any:
@@ -52,18 +60,11 @@ def _assignment(request: Request, course: str, name: str, role: str) -> Any:
     return row
 
 
-def _staff(role: str, instructor: bool = False) -> None:
-    if role not in STAFF_ROLES or (instructor and role != "instructor"):
-        who = "instructors" if instructor else "instructors and teaching assistants"
-        raise ApiError(403, f"Only the course's {who} may do this.")
-
-
 def _staff_assignment(
     request: Request, user: HubUser, course: str, name: str, instructor: bool = False
 ) -> Any:
     """The assignment, for the course's staff (instructors only when asked); else 403/404."""
-    role = _role(request, user, course)
-    _staff(role, instructor)
+    role = _role(request, user, course, INSTRUCTORS if instructor else STAFF_ROLES)
     return _assignment(request, course, name, role)
 
 
@@ -104,19 +105,21 @@ async def list_assignments(
 
 
 @router.post("/courses/{course}/assignments", status_code=201)
+@body_limit(MAX_UPLOAD_BODY)
 async def create_assignment(
-    request: Request,
-    course: str,
-    user: Annotated[HubUser, Depends(api_user)],
-    name: str = "",
-    files: list[UploadFile] | None = None,
+    request: Request, course: str, user: Annotated[HubUser, Depends(api_user)], name: str = ""
 ) -> dict[str, Any]:
     """Create or remake an assignment from uploaded notebooks (and data files)."""
-    role = await asyncio.to_thread(_role, request, user, course)
-    _staff(role, instructor=True)
-    if not files:
+    await asyncio.to_thread(_role, request, user, course, INSTRUCTORS)
+    return await create_from_uploads(request, course, name, await _uploaded(request))
+
+
+async def create_from_uploads(
+    request: Request, course: str, name: str, uploads: dict[str, bytes] | None
+) -> dict[str, Any]:
+    """Make the assignment from files the caller (checked to be an instructor) sent."""
+    if not uploads:
         raise ApiError(400, "Upload the assignment's notebooks as 'files' (multipart).")
-    uploads = await _read_uploads(files)
 
     def make() -> Any:
         grading = context_of(request.app).grading
@@ -134,7 +137,22 @@ async def create_assignment(
     return assignment_json(row, True)
 
 
-async def _read_uploads(files: list[UploadFile]) -> dict[str, bytes]:
+async def _uploaded(request: Request) -> dict[str, bytes] | None:
+    """The 'files' of a multipart body (None when the body is not a form). Read only
+    here, after the caller was identified and allowed: FastAPI would parse a File
+    parameter before any dependency ran, for anyone."""
+    ctype = request.headers.get("content-type", "").lower()
+    if not ctype.startswith("multipart/form-data"):
+        return None
+    try:
+        async with request.form(max_files=MAX_FILES, max_fields=MAX_FILES) as form:
+            files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+            return await read_uploads(files) if files else None
+    except HTTPException:
+        raise ApiError(400, "The body is not valid multipart/form-data.") from None
+
+
+async def read_uploads(files: list[UploadFile]) -> dict[str, bytes]:
     from coursehub.courses.paths import PathRejected, check_relative_path
 
     if len(files) > MAX_FILES:
@@ -209,19 +227,17 @@ async def fetch(
 
 
 @router.post("/courses/{course}/assignments/{name}/submit", status_code=201)
+@body_limit(MAX_UPLOAD_BODY)
 async def submit(
-    request: Request,
-    course: str,
-    name: str,
-    user: Annotated[HubUser, Depends(api_user)],
-    files: list[UploadFile] | None = None,
+    request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> JSONResponse:
-    """Submit the caller's work: the uploaded files, or else the assignment folder
-    of their course workspace. `Idempotency-Key` makes retries safe."""
+    """Submit the caller's work: the uploaded files (multipart, field 'files'), or else
+    the assignment folder of their course workspace. `Idempotency-Key` makes retries
+    safe."""
     role = await asyncio.to_thread(_role, request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     key = request.headers.get("idempotency-key")
-    uploads = await _read_uploads(files) if files else None
+    uploads = await _uploaded(request)
     result = await submit_work(request, row, user.name, uploads, key)
     return JSONResponse(result, status_code=200 if result["duplicate"] else 201)
 

@@ -1,34 +1,35 @@
 """The staff's assignment pages: the course's assignments, create by upload, release,
 grade again, the gradebook, grading by hand, extensions and the CSV export (served by
-the API). Students get 404 here, as for a course they are not in; TAs get 403 for
-what only instructors may do (create, release, extend), as in the API."""
+the API). Access is course_access's one check: students of the course get 403,
+as TAs do for what only instructors may do (create, release, extend); everyone else
+404."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi import UploadFile as FastAPIUploadFile
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, Response
 
 from coursehub.grading.store import MAX_BYTES, MAX_FILES
 from coursehub.service.auth import page_user
+from coursehub.service.body_limits import body_limit
 from coursehub.service.context import context_of
-from coursehub.service.course_access import STAFF_ROLES
+from coursehub.service.course_access import INSTRUCTORS, STAFF_ROLES
 from coursehub.service.errors import ApiError
-from coursehub.service.forms import form_sender, form_user
+from coursehub.service.forms import form_sender, form_user, signed_in_before_body
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.assignments import api as grading_api
 from coursehub.service.routes.assignments.api import (
     MAX_COMMENT,
+    MAX_UPLOAD_BODY,
     _assignment,
     _gradebook_rows,
-    _staff,
 )
 from coursehub.service.routes.assignments.views import (
     ATTEMPT_STATES,
@@ -49,34 +50,24 @@ from coursehub.service.templating import render
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
 
-# An upload of the assignment's files: the API's own limit, plus the form's fields.
-MAX_UPLOAD_FORM = MAX_BYTES + 64 * 1024
-
-
-def _staff_page(role: str) -> None:
-    """Staff pages do not exist for students (404, as for a course they are not in)."""
-    if role not in STAFF_ROLES:
-        raise ApiError(404, "There is no such page for you here.")
-
 
 async def _staff_row(
     request: Request, user: HubUser, course: str, name: str, instructor: bool = False
 ) -> tuple[Any, str, Any]:
-    content, role = await course_role_of(request, user, course)
-    _staff_page(role)
-    _staff(role, instructor)
+    allowed = INSTRUCTORS if instructor else STAFF_ROLES
+    content, role = await course_role_of(request, user, course, allowed)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     return content, role, row
 
 
 async def upload_user(request: Request) -> HubUser:
-    """forms.form_user for the one form that carries files: the same XSRF and
-    navigation checks, with the assignment API's size limit instead of 64 KiB."""
+    """forms.form_user for the one form that carries files: the same checks (the
+    caller's before the body is read), with the assignment API's size limit (the
+    route's body_limit) instead of 64 KiB."""
     length = request.headers.get("content-length", "")
-    if not length.isdigit():
-        raise ApiError(400, "Send the files as a normal form upload (with a Content-Length).")
-    if int(length) > MAX_UPLOAD_FORM:
+    if length.isdigit() and int(length) > MAX_UPLOAD_BODY:
         raise ApiError(413, f"An assignment's files may hold at most {MAX_BYTES >> 20} MB.")
+    await signed_in_before_body(request)
     form = await request.form(max_files=MAX_FILES, max_fields=20)
     return await form_sender(request, form)
 
@@ -87,8 +78,7 @@ async def upload_user(request: Request) -> HubUser:
 async def staff_assignments(
     request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
-    content, role = await course_role_of(request, user, course)
-    _staff_page(role)
+    content, role = await course_role_of(request, user, course, STAFF_ROLES)
 
     def gather() -> list[dict[str, Any]]:
         store = context_of(request.app).grading.store
@@ -117,13 +107,12 @@ async def staff_assignments(
 
 
 @router.post("/course/{course}/staff/assignments", include_in_schema=False)
+@body_limit(MAX_UPLOAD_BODY)
 async def create_page(
     request: Request, course: str, user: Annotated[HubUser, Depends(upload_user)]
 ) -> Response:
     """Create (or remake) an assignment from uploaded notebooks and data files."""
-    _content, role = await course_role_of(request, user, course)
-    _staff_page(role)
-    _staff(role, instructor=True)
+    await course_role_of(request, user, course, INSTRUCTORS)
     form = await request.form()
     name = str(form.get("name") or "").strip()
     title = str(form.get("title") or "").strip()[:200]
@@ -133,9 +122,8 @@ async def create_page(
         raise ApiError(400, "Give the assignment a short name (letters, digits, - and _).")
     if not files:
         raise ApiError(400, "Choose the assignment's notebook (and any data files) to upload.")
-    # the form's parts are Starlette's UploadFile, which FastAPI's extends with validators only
-    uploads = cast(list[FastAPIUploadFile], files)
-    made = await grading_api.create_assignment(request, course, user, name=name, files=uploads)
+    uploads = await grading_api.read_uploads(files)
+    made = await grading_api.create_from_uploads(request, course, name, uploads)
     changes = {k: v for k, v in (("title", title), ("due_at", due)) if v}
     if changes:
         store = context_of(request.app).grading.store

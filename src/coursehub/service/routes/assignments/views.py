@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse
 
 from coursehub.core.times import utc
 from coursehub.service.context import context_of
-from coursehub.service.course_access import course_for
+from coursehub.service.course_access import ANY_ROLE, course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 
@@ -100,6 +100,8 @@ def notice_for(request: Request, messages: dict[str, str]) -> str:
     return ""
 
 
-async def course_role_of(request: Request, user: HubUser, course: str) -> tuple[Any, str]:
-    """The course (404 unless the caller is in it) and the caller's role."""
-    return await asyncio.to_thread(course_for, request, user, course)
+async def course_role_of(
+    request: Request, user: HubUser, course: str, allowed: tuple[str, ...] = ANY_ROLE
+) -> tuple[Any, str]:
+    """The course and the caller's role, if `allowed` (course_access.course_for)."""
+    return await asyncio.to_thread(course_for, request, user, course, allowed)

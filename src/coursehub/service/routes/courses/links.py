@@ -5,6 +5,10 @@ the course (the hub's own spawn page shows the progress), copies the notebook
 from the course checkout into their workspace the first time (never over their
 own version), adds the course's read-only mappings beside it, and lands in
 JupyterLab on that notebook.
+
+Access is checked before anything about the course is looked at: someone outside the
+course gets the same 404 for an existing course, a missing one, and any notebook path
+(course_access.require_role), so links cannot be used to probe what exists.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from coursehub.courses.workspace import Student, WorkspaceError, copy_notebook
 from coursehub.service import metrics
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
-from coursehub.service.course_access import student_of
+from coursehub.service.course_access import not_yours, require_role, student_of
 from coursehub.service.errors import error_response
 from coursehub.service.identity import HubUser
 
@@ -55,9 +59,11 @@ async def open_notebook(
     settings = context_of(request.app).settings
     layout = DataLayout(Path(settings.data_dir))
     store = context_of(request.app).courses
-    repo = layout.course_repo(course) if store.get(course) else None
-    if repo is None or not repo.is_dir():
-        return error_response(request, 404, f"There is no course called {course!r}.")
+    # Access first: only members learn what the course holds.
+    await asyncio.to_thread(require_role, store, user, course)
+    repo = layout.course_repo(course)
+    if not repo.is_dir():
+        raise not_yours(course)
     try:
         source = safe_relative_path(repo, path)
     except PathRejected as exc:

@@ -5,6 +5,7 @@ Who may do what:
   different `user` field is refused), into a course they are enrolled in;
 - reading: site admins everything; instructors and TAs the events of a course they
   teach (the `course` filter is then required); students nothing.
+A course the caller is not in is "not found" (404), as everywhere (course_access).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from coursehub.events.store import EventFilter
 from coursehub.service import metrics
 from coursehub.service.auth import api_user
 from coursehub.service.context import context_of
-from coursehub.service.course_access import STAFF_ROLES, course_role
+from coursehub.service.course_access import STAFF_ROLES, not_yours, require_role
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 
@@ -45,10 +46,10 @@ def _cached_role(app: Any, user: HubUser, course: str) -> tuple[bool, str | None
 
 
 def _lookup_role(app: Any, user: HubUser, course: str) -> str | None:
-    store = context_of(app).courses
-    role = course_role(store, user, course)
-    if role is not None and user.role == "admin" and store.get(course) is None:
-        role = None  # course_role makes admins instructors, of existing courses only
+    try:
+        role: str | None = require_role(context_of(app).courses, user, course)
+    except ApiError:
+        role = None  # not a member, or no such course
     cache = context_of(app).event_roles
     if len(cache) > 50_000:
         cache.clear()
@@ -127,7 +128,7 @@ async def _post_events(request: Request, user: HubUser) -> JSONResponse:
     for course in {e.course for e in events if e.course}:
         role = await _role_in(request.app, user, course)
         if role is None:
-            raise ApiError(403, f"You are not in a course called {course!r}.")
+            raise not_yours(course)
     ids = await context_of(request.app).event_writer.submit(user.name, events)
     metrics.events_stored(request.app, len(ids))
     payload: dict[str, Any] = {"ids": ids} if body.lstrip().startswith(b"[") else {"id": ids[0]}
@@ -153,6 +154,8 @@ async def get_events(
         if course is None:
             raise ApiError(403, "Name the course whose events you want (?course=...).")
         role = await _role_in(request.app, user, course)
+        if role is None:
+            raise not_yours(course)
         if role not in STAFF_ROLES:
             raise ApiError(403, f"Only the staff of {course!r} may read its events.")
     found = await asyncio.to_thread(

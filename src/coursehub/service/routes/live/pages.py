@@ -38,7 +38,7 @@ from coursehub.service.context import context_of
 from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
-    course_role,
+    require_role,
     student_of,
 )
 from coursehub.service.errors import ApiError
@@ -53,11 +53,6 @@ router = APIRouter()
 KEEPALIVE_SECONDS = 15.0
 # The full view is framed by our own page only; nothing in it may run or navigate.
 VIEW_CSP = SNAPSHOT_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
-
-
-def _staff(role: str) -> None:
-    if role not in STAFF_ROLES:
-        raise ApiError(404, "There is no such page for you here.")
 
 
 def stream_ticket(request: Request, course: str) -> str:
@@ -102,8 +97,7 @@ def _notebook_of(content: CourseContent, path: str) -> str:
 
 
 async def _staff_course(request: Request, user: HubUser, course: str) -> CourseContent:
-    content, role = await asyncio.to_thread(course_for, request, user, course)
-    _staff(role)
+    content, _role = await asyncio.to_thread(course_for, request, user, course, STAFF_ROLES)
     return content
 
 
@@ -175,10 +169,7 @@ async def live_stream(request: Request, course: str, path: str | None = None) ->
     `update` per change; `reload` when this client fell too far behind."""
     user = await _stream_user(request, course)
     store = context_of(request.app).courses
-    exists = await asyncio.to_thread(store.get, course)
-    role = await asyncio.to_thread(course_role, store, user, course) if exists else None
-    if role not in STAFF_ROLES:
-        raise ApiError(403, f"Only the staff of {course!r} may follow its class live.")
+    await asyncio.to_thread(require_role, store, user, course, STAFF_ROLES)
     # Subscribe before reading the snapshot so no update falls between the two.
     broker = context_of(request.app).broker
     sub = broker.subscribe(course, path or None)

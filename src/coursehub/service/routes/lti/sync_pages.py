@@ -23,7 +23,7 @@ from coursehub.lti.grade_sync import requeue_course, sync_rows
 from coursehub.lti.roster_sync import RosterSyncError
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
-from coursehub.service.course_access import STAFF_ROLES, course_for
+from coursehub.service.course_access import INSTRUCTORS, STAFF_ROLES, course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
@@ -42,11 +42,8 @@ def _page_url(request: Request, course: str) -> str:
 
 
 async def _role(request: Request, user: HubUser, course: str, manage: bool = False) -> Any:
-    content, role = await asyncio.to_thread(course_for, request, user, course)
-    if role not in STAFF_ROLES:
-        raise ApiError(403, "Only the course's instructors and teaching assistants see this page.")
-    if manage and role != "instructor":
-        raise ApiError(403, "Only the course's instructors can resend scores or sync the roster.")
+    allowed = INSTRUCTORS if manage else STAFF_ROLES
+    content, role = await asyncio.to_thread(course_for, request, user, course, allowed)
     return content, role
 
 

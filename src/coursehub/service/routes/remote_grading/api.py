@@ -48,6 +48,7 @@ from coursehub.grading.remote_auth import (
     verify_bearer,
 )
 from coursehub.grading.store import MAX_BYTES, MAX_FILES
+from coursehub.service.body_limits import body_limit
 from coursehub.service.context import context_of
 from coursehub.service.errors import ApiError
 from coursehub.service.tasks.grading import GradingService
@@ -223,6 +224,7 @@ def _read_notebook(data: bytes) -> nbformat.NotebookNode:
 
 
 @router.post("/grading/{course}/{activity}")
+@body_limit(MAX_BODY)
 async def create_assignment(
     request: Request, course: str, activity: str, claims: Caller
 ) -> JSONResponse:
@@ -335,6 +337,7 @@ def _wait_seconds(request: Request) -> float:
 
 
 @router.post("/grading/{course}/{activity}/{student}")
+@body_limit(MAX_BODY)
 async def grade(
     request: Request, course: str, activity: str, student: str, claims: Caller
 ) -> JSONResponse:

@@ -22,6 +22,7 @@ from coursehub.engines.hub_api import HubClient
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
 from coursehub.service.course_access import (
+    INSTRUCTORS,
     STAFF_ROLES,
     course_for,
 )
@@ -39,17 +40,9 @@ USERNAME_SPLIT = re.compile(r"[\s,;]+")
 MAX_ENROL = 2000
 
 
-def _staff_only(role: str, *, manage: bool = False) -> None:
-    if role not in STAFF_ROLES:
-        raise ApiError(403, "Only the course's instructors and teaching assistants see this page.")
-    if manage and role != "instructor":
-        raise ApiError(403, "Only the course's instructors can pull or build it.")
-
-
 async def _manager_of(request: Request, user: HubUser, course: str) -> None:
     """Refuse anyone but the course's instructors (and site admins)."""
-    _content, role = await asyncio.to_thread(course_for, request, user, course)
-    _staff_only(role, manage=True)
+    await asyncio.to_thread(course_for, request, user, course, INSTRUCTORS)
 
 
 def _staff_url(request: Request, course: str) -> str:
@@ -60,8 +53,7 @@ def _staff_url(request: Request, course: str) -> str:
 async def staff_page(
     request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
-    content, role = await asyncio.to_thread(course_for, request, user, course)
-    _staff_only(role)
+    content, role = await asyncio.to_thread(course_for, request, user, course, STAFF_ROLES)
 
     def gather() -> dict:
         store = context_of(request.app).courses

@@ -119,12 +119,13 @@ async def test_students_see_released_assignments_with_their_points_and_comments(
         assert hidden.status_code == 404
 
 
-async def test_students_and_other_courses_get_404_on_staff_pages(site) -> None:  # noqa: ANN001
+async def test_students_get_403_and_other_courses_404_on_staff_pages(site) -> None:  # noqa: ANN001
+    # course_access: members are refused for their role, outsiders as for no course
     async with client(site) as c:
-        for token in ("tok-student", "tok-tara"):
+        for token, status in (("tok-student", 403), ("tok-tara", 404)):
             for path in STAFF_PATHS:
                 got = await c.get(_page(path), headers=bearer(token))
-                assert got.status_code == 404, (token, path)
+                assert got.status_code == status, (token, path)
                 assert "Say" not in got.text
 
 

@@ -18,6 +18,7 @@ import pytest
 from coursehub.core.notebook_tail import NotebookTail, tail_of
 from coursehub.courses.store import CourseStore
 from coursehub.db.session import Database
+from coursehub.events import live as live_module
 from coursehub.events.broker import LiveBroker
 from coursehub.events.live import LiveStore
 from coursehub.events.schema import EventIn
@@ -148,6 +149,24 @@ def test_states_follow_the_latest_event(live: LiveStore) -> None:
     assert live.apply("sam", [EventIn.model_validate({"type": "kernel_started"})]) == []
 
 
+def test_each_students_rows_are_bounded_and_the_oldest_go(
+    live: LiveStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_module, "MAX_PER_STUDENT", 5)
+    for n in range(8):
+        live.apply("sam", [_event("notebook_opened", path=f"junk/{n}.ipynb")])
+    live.apply("sam", [_event("notebook_opened", path="junk/3.ipynb")])  # touched again
+    live.apply("ann", [_event("notebook_opened")])
+    sams = {s.path for s in live.course("algebra") if s.username == "sam"}
+    assert sams == {"junk/3.ipynb", "junk/4.ipynb", "junk/5.ipynb", "junk/6.ipynb", "junk/7.ipynb"}
+    # another student's rows are untouched
+    assert [s.username for s in live.notebook("algebra", NB)] == ["ann"]
+    # one batch larger than the bound keeps its newest rows
+    live.apply("sam", [_event("notebook_opened", path=f"more/{n}.ipynb") for n in range(9)])
+    sams = {s.path for s in live.course("algebra") if s.username == "sam"}
+    assert sams == {f"more/{n}.ipynb" for n in range(4, 9)}
+
+
 def test_a_tail_comes_only_with_saves_and_is_checked() -> None:
     with pytest.raises(ValueError, match="only notebook_saved"):
         _event("cell_executed", tail={"cells": [], "summary": {}})
@@ -196,10 +215,11 @@ async def test_staff_see_the_dashboard_and_nobody_else(site) -> None:  # noqa: A
         assert 'id="live-grid"' in page.text and "static/live.js" in page.text
         overview = await c.get(f"{PREFIX}course/algebra/live", headers=bearer("tok-inst"))
         assert re.search(r"lab/one.ipynb</a></td>\s*<td class=\"count\">1</td>", overview.text)
-        for token in ("tok-student", "tok-tara"):  # a student; another course's instructor
+        # a student (refused for their role); another course's instructor (not found)
+        for token, status in (("tok-student", 403), ("tok-tara", 404)):
             for path in ("live", f"live/nb/{NB}", f"live/view/sam/{NB}", f"live/render/sam/{NB}"):
                 r = await c.get(f"{PREFIX}course/algebra/{path}", headers=bearer(token))
-                assert r.status_code == 404, (token, path)
+                assert r.status_code == status, (token, path)
                 assert "sam" not in r.text or token == "tok-student"
         # not a notebook of the course, not a student of it
         r = await c.get(
@@ -213,9 +233,12 @@ async def test_staff_see_the_dashboard_and_nobody_else(site) -> None:  # noqa: A
 async def test_the_stream_needs_course_staff_and_our_page_ticket(site) -> None:  # noqa: ANN001
     async with client(site) as c:
         url = f"{PREFIX}course/algebra/live/stream"
-        for token in ("tok-student", "tok-tara"):
+        for token, status, why in (
+            ("tok-student", 403, "instructors and teaching assistants"),
+            ("tok-tara", 404, "no course called"),
+        ):
             r = await c.get(url, headers=bearer(token))
-            assert r.status_code == 403 and "Only the staff of" in r.text
+            assert r.status_code == status and why in r.text
         r = await c.get(url)  # no ticket, no token
         assert r.status_code == 403 and "Reload the page" in r.text
         # A browser's cookie alone is not enough: another page on this origin could use it.
