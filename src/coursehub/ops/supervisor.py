@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -180,6 +181,7 @@ class Supervisor:
             self.config.site.port,
             self.ports.proxy_api,
             self.ports.hub,
+            host_routing=self.config.site.user_subdomains,
         )
         env = dict(os.environ)
         env["CONFIGPROXY_AUTH_TOKEN"] = _read(self.layout.secret_file("proxy_token"))
@@ -230,7 +232,13 @@ class Supervisor:
             f"{public}/services/{SERVICE_NAME}/health",
         ]
         deadline = time.monotonic() + READY_TIMEOUT
-        async with httpx.AsyncClient(timeout=3) as client:
+        # With subdomains the proxy routes by host: ask as a browser at the hub's host.
+        headers = (
+            {"Host": urlsplit(public_url(self.config)).netloc}
+            if self.config.site.user_subdomains
+            else {}
+        )
+        async with httpx.AsyncClient(timeout=3, headers=headers) as client:
             for url in urls:
                 while True:
                     if time.monotonic() > deadline or self._stopping.is_set():
