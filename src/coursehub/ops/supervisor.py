@@ -25,7 +25,11 @@ from coursehub.config.loader import LoadedConfig
 from coursehub.config.machine import effective_config
 from coursehub.config.models import CoursehubConfig
 from coursehub.config.secrets import ensure_hub_secrets, ensure_private_dir
-from coursehub.config.translate.jupyterhub import coursehub_database_url, public_url
+from coursehub.config.translate.jupyterhub import (
+    coursehub_database_url,
+    public_url,
+    subdomain_host,
+)
 from coursehub.core.errors import SetupError
 from coursehub.core.roles import SERVICE_NAME
 from coursehub.db.session import ensure_schema
@@ -55,7 +59,7 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     os.chmod(layout.root, 0o711)
     for d in (layout.runtime, layout.logs, layout.server_logs):
         ensure_private_dir(d)
-    write_lab_settings(layout.lab_settings, config.events.autosave)
+    write_lab_settings(layout.lab_settings, config.events.autosave, subdomain_host(config))
     gh = config.auth.github
     ensure_hub_secrets(layout, gh.client_secret_file if gh else None)
     db_url = coursehub_database_url(config, layout)
