@@ -23,7 +23,8 @@ tests/test_layers.py):
 - config/    coursehub.yaml: models, loader, layout, secrets; translate/ (pure)
 - student/   what runs as the student: server entry point, Jupyter config, events
              extension, kernel provisioner, Slurm job starter; imports only core/
-- core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing
+- core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing,
+             per-user subdomain names
 - starter/   data files for `coursehub init`
 
 Shims, kept only for paths written outside the package: singleuser, server_config,

@@ -83,6 +83,7 @@ def write_site(
     spawn_yaml: str = "",
     site_yaml: str = "",
     idle_yaml: str = "timeout: 0\n",
+    public_host: str = "",
 ) -> RunningHub:
     """A site with a roster of `users` (name -> password); nothing started yet.
 
@@ -90,7 +91,8 @@ def write_site(
     that grade need one outside /tmp: each grading sandbox gets a private /tmp.
     `spawn_yaml`, `site_yaml`, `idle_yaml`: the keys of those sections beyond the ones
     written here (backend, slurm, frame_ancestors, ...), unindented; `idle_yaml`
-    replaces the default, no culling."""
+    replaces the default, no culling. `public_host`: a host name browsers use instead
+    of 127.0.0.1 (it becomes site.public_url, e.g. localhost for per-user subdomains)."""
     port = free_port()
     prefix = f"cht{secrets.token_hex(2)}-"
     # Homes must be reachable by student accounts: not under pytest's 0700 tmp dirs.
@@ -110,6 +112,9 @@ def write_site(
     )
     os.chmod(roster, 0o600)
     config = base / "coursehub.yaml"
+    url = f"http://{public_host or '127.0.0.1'}:{port}"
+    if public_host:
+        site_yaml = f"public_url: {url}\n{site_yaml}"
     config.write_text(
         f"site:\n  name: Test hub\n  port: {port}\n  data_dir: {data_dir}\n"
         + textwrap.indent(site_yaml, "  ")
@@ -121,7 +126,7 @@ def write_site(
         + extra_yaml
     )
     return RunningHub(
-        url=f"http://127.0.0.1:{port}",
+        url=url,
         config=config,
         data_dir=data_dir,
         prefix=prefix,

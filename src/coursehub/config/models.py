@@ -10,6 +10,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -73,6 +74,34 @@ class SiteConfig(Section):
         "line per record) or json (one JSON object per line, for a log collector). The "
         "hub's own lines stay JupyterHub's text (inside a JSON object with json).",
     )
+    user_subdomains: bool = Field(
+        False,
+        description="Serve each user's servers at their own subdomain of site.public_url's "
+        "host (nina.hub.example.edu), the hub and the coursehub service at that host. "
+        "Recommended in production: students' JupyterLab and notebook outputs then never "
+        "run on the hub's origin, so staff can open a student's live JupyterLab (live "
+        "view Help). Needs site.public_url with a host name and wildcard DNS (and a "
+        "wildcard certificate for https); *.localhost works without DNS for a trial.",
+    )
+
+    @model_validator(mode="after")
+    def _subdomains_need_a_host_name(self) -> SiteConfig:
+        if not self.user_subdomains:
+            return self
+        url = self.public_url or ""
+        host = urlsplit(url).hostname or ""
+        if not url or _is_ip(host):
+            raise ValueError(
+                "site.user_subdomains needs site.public_url with a host name that has "
+                "subdomains, e.g. https://hub.example.edu or http://localhost:8000 (got "
+                f"{url or 'none'}); an IP address has none"
+            )
+        if re.match(r"^https?://[^/]+/.", url):
+            raise ValueError(
+                f"site.user_subdomains needs site.public_url without a path (got {url}): "
+                "each user's host serves the same paths as the hub's"
+            )
+        return self
 
     @field_validator("frame_ancestors")
     @classmethod
@@ -91,6 +120,14 @@ class SiteConfig(Section):
         if v is not None and not re.match(r"^https?://[^/\s]+(/\S*)?$", v):
             raise ValueError("expected a URL starting with http:// or https://")
         return v.rstrip("/") if v else v
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class DatabaseConfig(Section):
@@ -773,6 +810,17 @@ class CoursehubConfig(Section):
                 "spawn.backend docker: containers cannot reach this machine's 127.0.0.1; "
                 "set site.bind_address to 0.0.0.0 (or this machine's address on the "
                 "container network) and put HTTPS in front"
+            )
+        remote_slurm = spawn.backend == "slurm" and not ipaddress.ip_address(address).is_loopback
+        if self.site.user_subdomains and (
+            spawn.backend in ("docker", "kubernetes") or remote_slurm
+        ):
+            # Their servers reach the service through the proxy by address, and the
+            # proxy routes by host name with subdomains.
+            raise ValueError(
+                "site.user_subdomains works with servers on this machine (spawn.backend "
+                f"local or demo, or slurm with a loopback hub_address), not {spawn.backend} "
+                "yet; turn it off, or keep the servers here"
             )
         return self
 

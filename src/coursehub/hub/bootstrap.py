@@ -16,6 +16,7 @@ from coursehub.config.secrets import ensure_hub_secrets
 from coursehub.config.translate.jupyterhub import Machine, forks_here, translate
 from coursehub.config.translate.services import backup_environment
 from coursehub.core.roles import SERVICE_NAME
+from coursehub.core.subdomains import subdomain_hook
 from coursehub.db.session import keep_private
 
 log = logging.getLogger("coursehub.hub")
@@ -35,6 +36,10 @@ def configure(c: Any, config_path: str) -> None:
     for section, values in translate(config, layout, ports, secrets, machine).items():
         for key, value in values.items():
             setattr(c[section], key, value)
+    if config.site.user_subdomains:
+        # Users at their own subdomain, the coursehub service at the hub's host (a
+        # function, so translation, which writes plain values, cannot carry it).
+        c.JupyterHub.subdomain_hook = subdomain_hook
     keep_private(c.JupyterHub.db_url)  # before JupyterHub makes it, readable by all
     # Scheduled backups need coursehub.yaml's own path, which translation does not know.
     for service in c.JupyterHub.services:

@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import httpx
 
+from coursehub.core.subdomains import host_header
+
 log = logging.getLogger("coursehub.monitor")
 
 PAGINATION = "application/jupyterhub-pagination+json"
@@ -54,6 +56,7 @@ class CensusTarget:
     proxy_url: str
     base_url: str
     token: str
+    subdomain_host: str = ""  # site.user_subdomains: the proxy routes by host
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -98,7 +101,9 @@ async def server_kernels(
     """The kernels of one ready server, or None if it did not answer sensibly."""
     url = f"{target.proxy_url}{target.base_url}user/{quote(username)}/{quote(course)}/api/kernels"
     try:
-        response = await client.get(url, headers={"Authorization": f"token {target.token}"})
+        headers = host_header(target.subdomain_host, username)
+        headers["Authorization"] = f"token {target.token}"
+        response = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:
         log.debug("kernels of %s/%s: %s", username, course, exc)
         return None
@@ -153,4 +158,5 @@ def target_from_settings(settings: Any) -> CensusTarget:
         proxy_url=proxy,
         base_url=settings.base_url,
         token=settings.api_token,
+        subdomain_host=settings.subdomain_host,
     )

@@ -70,10 +70,12 @@ def run_checks(config_path: Path) -> list[Check]:
     if "jwt" in config.auth.methods and config.auth.jwt is not None:
         checks.append(jwt_key_check(config.auth.jwt))
     from coursehub.ops.doctor_ops import ops_checks
+    from coursehub.ops.doctor_origin import subdomains_check
     from coursehub.ops.doctor_security import security_checks
     from coursehub.ops.doctor_templates import kernel_templates_check, server_template_check
 
     checks.extend(ops_checks(config, layout))
+    checks.append(subdomains_check(config))
     checks.append(server_template_check(config, layout))
     checks.append(kernel_templates_check(config, layout))
     checks.extend(security_checks(config, layout))

@@ -25,8 +25,13 @@ def find_proxy() -> str:
     )
 
 
-def proxy_command(proxy: str, bind: str, port: int, api_port: int, hub_port: int) -> list[str]:
+def proxy_command(
+    proxy: str, bind: str, port: int, api_port: int, hub_port: int, *, host_routing: bool = False
+) -> list[str]:
+    """The proxy's command line. `host_routing` (site.user_subdomains): routes start with
+    a host name, as JupyterHub writes them when users have subdomains."""
     hub = f"http://127.0.0.1:{hub_port}"
+    routing = ["--host-routing"] if host_routing else []
     return [
         proxy,
         "--ip",
@@ -43,4 +48,5 @@ def proxy_command(proxy: str, bind: str, port: int, api_port: int, hub_port: int
         f"{hub}/hub/error",
         "--log-level",
         "warn",
+        *routing,
     ]

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -24,7 +25,11 @@ from coursehub.config.loader import LoadedConfig
 from coursehub.config.machine import effective_config
 from coursehub.config.models import CoursehubConfig
 from coursehub.config.secrets import ensure_hub_secrets, ensure_private_dir
-from coursehub.config.translate.jupyterhub import coursehub_database_url, public_url
+from coursehub.config.translate.jupyterhub import (
+    coursehub_database_url,
+    public_url,
+    subdomain_host,
+)
 from coursehub.core.errors import SetupError
 from coursehub.core.roles import SERVICE_NAME
 from coursehub.db.session import ensure_schema
@@ -54,7 +59,7 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     os.chmod(layout.root, 0o711)
     for d in (layout.runtime, layout.logs, layout.server_logs):
         ensure_private_dir(d)
-    write_lab_settings(layout.lab_settings, config.events.autosave)
+    write_lab_settings(layout.lab_settings, config.events.autosave, subdomain_host(config))
     gh = config.auth.github
     ensure_hub_secrets(layout, gh.client_secret_file if gh else None)
     db_url = coursehub_database_url(config, layout)
@@ -180,6 +185,7 @@ class Supervisor:
             self.config.site.port,
             self.ports.proxy_api,
             self.ports.hub,
+            host_routing=self.config.site.user_subdomains,
         )
         env = dict(os.environ)
         env["CONFIGPROXY_AUTH_TOKEN"] = _read(self.layout.secret_file("proxy_token"))
@@ -230,7 +236,13 @@ class Supervisor:
             f"{public}/services/{SERVICE_NAME}/health",
         ]
         deadline = time.monotonic() + READY_TIMEOUT
-        async with httpx.AsyncClient(timeout=3) as client:
+        # With subdomains the proxy routes by host: ask as a browser at the hub's host.
+        headers = (
+            {"Host": urlsplit(public_url(self.config)).netloc}
+            if self.config.site.user_subdomains
+            else {}
+        )
+        async with httpx.AsyncClient(timeout=3, headers=headers) as client:
             for url in urls:
                 while True:
                     if time.monotonic() > deadline or self._stopping.is_set():

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from coursehub.core.subdomains import users_source
 from coursehub.service import auth, metrics, routes
 from coursehub.service.body_limits import BodyLimitMiddleware
 from coursehub.service.context import ServiceContext, context_of
@@ -116,7 +117,10 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     app.add_middleware(
         GuardMiddleware,
         static_prefix=prefix + "static/",
-        csp=content_security_policy(settings.frame_ancestors),
+        csp=content_security_policy(
+            settings.frame_ancestors,
+            (users_source(settings.subdomain_host),) if settings.subdomain_host else (),
+        ),
     )
     # Outside the guard, so requests it answers with a 500 are counted too.
     app.add_middleware(metrics.MetricsMiddleware, prefix=prefix, owner=app)

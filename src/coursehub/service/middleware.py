@@ -21,12 +21,17 @@ SECURITY_HEADERS = {
 }
 
 
-def content_security_policy(frame_ancestors: tuple[str, ...] = ()) -> str:
-    """The pages' policy; `frame_ancestors` are the sites (an LMS) that may frame them."""
+def content_security_policy(
+    frame_ancestors: tuple[str, ...] = (), form_targets: tuple[str, ...] = ()
+) -> str:
+    """The pages' policy; `frame_ancestors` are the sites (an LMS) that may frame them,
+    `form_targets` where our forms may lead besides us (the live view's Help redirects
+    to a student's server on their own subdomain)."""
     ancestors = " ".join(["'self'", *frame_ancestors])
+    forms = " ".join(["'self'", *form_targets])
     return (
         f"default-src 'self'; frame-ancestors {ancestors}; base-uri 'self'; "
-        "form-action 'self'; object-src 'none'"
+        f"form-action {forms}; object-src 'none'"
     )
 
 

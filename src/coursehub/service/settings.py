@@ -57,6 +57,8 @@ class ServiceSettings:
     access_scopes: frozenset[str] = frozenset()
     public_url: str = ""
     hub_host: str = ""
+    # site.user_subdomains: the hub's origin, users' servers at <user>.<its host>; '' off
+    subdomain_host: str = ""
     ssl_keyfile: str = ""
     ssl_certfile: str = ""
     ssl_client_ca: str = ""
@@ -146,6 +148,7 @@ class ServiceSettings:
             access_scopes=scopes,
             public_url=get("JUPYTERHUB_PUBLIC_URL"),
             hub_host=get("JUPYTERHUB_HOST"),
+            subdomain_host=get("COURSEHUB_SUBDOMAIN_HOST").rstrip("/"),
             ssl_keyfile=get("JUPYTERHUB_SSL_KEYFILE"),
             ssl_certfile=get("JUPYTERHUB_SSL_CERTFILE"),
             ssl_client_ca=get("JUPYTERHUB_SSL_CLIENT_CA"),

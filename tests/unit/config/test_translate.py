@@ -219,3 +219,52 @@ def test_password_lockout_settings_reach_every_authenticator_with_passwords(
 
     assert issubclass(CoursehubLocalAuthenticator, PasswordSignInMixin)
     assert issubclass(CoursehubGitHubAuthenticator, PasswordSignInMixin)
+
+
+def test_user_subdomains_put_servers_on_their_own_hosts(tmp_path: Path) -> None:
+    from coursehub.core.subdomains import subdomain_hook
+    from coursehub.ops.proxy import proxy_command
+
+    off = _translate("", tmp_path)
+    assert "subdomain_host" not in off["JupyterHub"]
+    service = off["JupyterHub"]["services"][0]
+    assert service["environment"]["COURSEHUB_SUBDOMAIN_HOST"] == ""
+    on = _translate(
+        "site:\n  public_url: http://localhost:8000\n  user_subdomains: true\n", tmp_path
+    )
+    assert on["JupyterHub"]["subdomain_host"] == "http://localhost:8000"
+    service = on["JupyterHub"]["services"][0]
+    assert service["environment"]["COURSEHUB_SUBDOMAIN_HOST"] == "http://localhost:8000"
+    # users at their own subdomain (JupyterHub's naming), the service at the hub's host
+    assert subdomain_hook("nina", "localhost", "user") == "nina.localhost"
+    assert subdomain_hook("coursehub", "localhost", "service") == "localhost"
+    assert "--host-routing" in proxy_command(
+        "chp", "127.0.0.1", 8000, 8001, 8081, host_routing=True
+    )
+    assert "--host-routing" not in proxy_command("chp", "127.0.0.1", 8000, 8001, 8081)
+
+
+@pytest.mark.parametrize(
+    ("site", "says"),
+    [
+        ("user_subdomains: true\n", "needs site.public_url with a host name"),
+        ("public_url: http://10.0.0.5:8000\n  user_subdomains: true\n", "an IP address"),
+        ("public_url: https://hub.example.edu/jh\n  user_subdomains: true\n", "without a path"),
+    ],
+)
+def test_user_subdomains_need_a_host_name(tmp_path: Path, site: str, says: str) -> None:
+    from coursehub.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=says):
+        _translate(f"site:\n  {site}", tmp_path)
+
+
+def test_user_subdomains_need_servers_on_this_machine(tmp_path: Path) -> None:
+    from coursehub.core.errors import ConfigError
+
+    text = (
+        "site:\n  public_url: https://hub.example.edu\n  user_subdomains: true\n"
+        "  bind_address: 0.0.0.0\nspawn:\n  backend: docker\n  docker:\n    image: x/y:1\n"
+    )
+    with pytest.raises(ConfigError, match="servers on this machine"):
+        _translate(text, tmp_path)

@@ -211,3 +211,21 @@ def test_the_kernel_templates_check_names_the_courses_that_start_cold(tmp_path: 
     assert "kernel-templates" in check.fix
     cold = _config("servers:\n  start: cold\n", tmp_path)
     assert kernel_templates_check(cold, layout).status == "info"
+
+
+def test_doctor_says_whether_student_code_can_run_on_the_hubs_origin(tmp_path: Path) -> None:
+    from coursehub.ops.doctor_origin import subdomains_check
+
+    off = subdomains_check(_config("", tmp_path))
+    assert off.status == "warn" and "Help is read-only" in off.detail
+    assert "site.user_subdomains: true" in off.fix
+
+    def site(url: str):  # noqa: ANN202
+        text = f"site:\n  public_url: {url}\n  user_subdomains: true\n  data_dir: {tmp_path}\n"
+        return load_config_text(text).config
+
+    on = subdomains_check(site("https://hub.example.edu"))
+    assert on.status == "ok" and "<user>.hub.example.edu" in on.detail
+    assert subdomains_check(site("http://localhost:8000")).status == "ok"  # a trial
+    clear = subdomains_check(site("http://hub.example.edu"))
+    assert clear.status == "warn" and "https" in clear.fix

@@ -118,6 +118,12 @@ def public_url(config: CoursehubConfig) -> str:
     return f"http://{host}:{site.port}"
 
 
+def subdomain_host(config: CoursehubConfig) -> str:
+    """JupyterHub's subdomain_host: the hub's origin when site.user_subdomains is on
+    (the model checked that public_url names a host without a path), else ''."""
+    return public_url(config) if config.site.user_subdomains else ""
+
+
 def frame_ancestors_directive(config: CoursehubConfig) -> str:
     return " ".join(["frame-ancestors 'self'", *config.site.frame_ancestors])
 
@@ -211,6 +217,10 @@ def translate(
         "shutdown_on_logout": False,
     }
     hub.pop("data_files_path")
+    if site.user_subdomains:
+        # Users' servers at <user>.<host>; the proxy routes by host (ops/proxy.py) and
+        # hub/bootstrap.py keeps the service at the hub's own host.
+        hub["subdomain_host"] = subdomain_host(config)
     if site.frame_ancestors:
         hub["tornado_settings"] = _framed_hub_settings(config)
 
@@ -437,6 +447,7 @@ def service_environment(
         "COURSEHUB_LTI": lti_settings(config),
         "COURSEHUB_OPS": ops_settings(config),
         "COURSEHUB_LOG_FORMAT": config.site.log_format,
+        "COURSEHUB_SUBDOMAIN_HOST": subdomain_host(config),
     }
 
 

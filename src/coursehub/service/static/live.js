@@ -56,7 +56,17 @@
   }
 
   function helpForm(user) {
+    if (grid.dataset.liveHelp !== "1") {
+      // No per-user subdomains: the student's JupyterLab would run on this site's
+      // origin with our cookies, so help is the read-only view.
+      const view = el("a", "", "Help (read-only)");
+      view.href = grid.dataset.viewBase + encodeURIComponent(user) + "/" + encodePath(path);
+      view.target = "_blank";
+      view.dataset.help = "read-only";
+      return view;
+    }
     const form = el("form");
+    form.dataset.help = "live";
     form.method = "post";
     form.target = "_blank";
     form.action = grid.dataset.helpBase + encodeURIComponent(user) + "/" + encodePath(path);

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from coursehub.config.layout import DataLayout
+from coursehub.core.subdomains import server_url
 from coursehub.courses.servers import CourseAccessError, resolve_course_server
 from coursehub.grading import lifecycle
 from coursehub.service.auth import page_user
@@ -61,8 +62,9 @@ def _lab_url(request: Request, username: str, course: str, row: Any) -> str:
     folder = lifecycle.workspace_folder(row.name)
     notebooks = [f for f in json.loads(row.files) if f.endswith(".ipynb")]
     target = f"{folder}/{notebooks[0]}" if len(notebooks) == 1 else folder
-    base = context_of(request.app).settings.base_url
-    return f"{base}user/{quote(username)}/{quote(course)}/lab/tree/{quote(target)}"
+    settings = context_of(request.app).settings
+    server = server_url(settings.base_url, settings.subdomain_host, username, course)
+    return f"{server}lab/tree/{quote(target)}"
 
 
 def _summary(request: Request, row: Any, username: str) -> dict[str, Any]:

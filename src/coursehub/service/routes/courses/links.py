@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from coursehub.config.layout import DataLayout
 from coursehub.core.errors import CoursehubError
+from coursehub.core.subdomains import server_url
 from coursehub.courses.manifest import load_manifest
 from coursehub.courses.paths import PathRejected, safe_relative_path
 from coursehub.courses.servers import CourseAccessError, resolve_course_server, workspace_for
@@ -99,7 +100,8 @@ async def open_notebook(
         log.warning("opening %s/%s for %s failed: %s", course, path, user.name, exc)
         return error_response(request, 500, str(exc))
     log.info("%s opened %s/%s (%s)", user.name, course, path, "copied" if copied else "kept")
-    lab = f"{settings.base_url}user/{quote(user.name)}/{quote(course)}/lab/tree/{quote(path)}"
+    server = server_url(settings.base_url, settings.subdomain_host, user.name, course)
+    lab = f"{server}lab/tree/{quote(path)}"
     return RedirectResponse(lab, status_code=302)
 
 

@@ -7,8 +7,12 @@ pushed to the instructor's browser as server-sent events.
   updated live, with filters;
 - `/course/<c>/live/view/<user>/<path>`: one student's copy in full, rendered by
   nbconvert into a sandboxed frame (student HTML and script never run on our origin);
-- `POST /course/<c>/live/help/<user>/<path>`: share that student's course server
-  with the caller (JupyterHub sharing: `access:servers` for that one server) and go.
+- `POST /course/<c>/live/help/<user>/<path>`: with per-user subdomains
+  (site.user_subdomains), share that student's course server with the caller
+  (JupyterHub sharing: `access:servers` for that one server) and go there, on the
+  student's own origin. Without them the student's JupyterLab would run on the hub's
+  origin with the helper's cookies (their extensions, config and trusted outputs are
+  theirs), so help is the read-only view above and nothing is shared.
 
 Only the course's instructors and TAs (and site admins) get any of it.
 """
@@ -28,6 +32,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from coursehub.core.subdomains import server_url
 from coursehub.courses.content import CourseContent
 from coursehub.courses.servers import workspace_for
 from coursehub.courses.shares import SNAPSHOT_CSP, ShareError, notebook_html
@@ -101,6 +106,11 @@ async def _staff_course(request: Request, user: HubUser, course: str) -> CourseC
     return content
 
 
+def opens_live_lab(request: Request) -> bool:
+    """Whether Help may open a student's live JupyterLab: only on their own origin."""
+    return bool(context_of(request.app).settings.subdomain_host)
+
+
 def _live_url(request: Request, course: str) -> str:
     return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}/live"
 
@@ -155,6 +165,7 @@ async def live_notebook(
         stream_url=f"{live}/stream?path={quote(path)}&ticket={stream_ticket(request, course)}",
         view_base=f"{live}/view/",
         help_base=f"{live}/help/",
+        live_help=opens_live_lab(request),
         statuses=STATUSES,
     )
 
@@ -249,6 +260,7 @@ async def live_view(
         back_url=f"{live}/nb/{quote(path)}",
         render_url=f"{live}/render/{quote(username)}/{quote(path)}",
         help_url=f"{live}/help/{quote(username)}/{quote(path)}",
+        live_help=opens_live_lab(request),
     )
 
 
@@ -287,8 +299,15 @@ async def live_help(
     path: str,
     user: Annotated[HubUser, Depends(form_user)],
 ) -> Response:
-    """Share the student's course server with the caller, then open the notebook there."""
+    """Share the student's course server with the caller, then open the notebook there
+    (per-user subdomains); without subdomains, the read-only view."""
     await _student_notebook(request, user, course, username, path)
+    if not opens_live_lab(request):
+        log.info(
+            "%s asked to help %s in %s: read-only (no subdomains)", user.name, username, course
+        )
+        view = f"{_live_url(request, course)}/view/{quote(username)}/{quote(path)}"
+        return RedirectResponse(view, status_code=303)
     if not await server_ready(request, username, course):
         raise ApiError(
             409,
@@ -315,5 +334,6 @@ async def live_help(
             )
             raise ApiError(502, "The hub refused to open this server for you; see the service log.")
         log.info("shared %s/%s with %s (help)", username, course, user.name)
-    target = f"{settings.base_url}user/{quote(username)}/{quote(course)}/lab/tree/{quote(path)}"
+    server = server_url(settings.base_url, settings.subdomain_host, username, course)
+    target = f"{server}lab/tree/{quote(path)}"
     return RedirectResponse(target, status_code=303)

@@ -20,6 +20,7 @@ import httpx
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from coursehub.core.subdomains import host_header
 from coursehub.courses.build import env_dir
 from coursehub.monitor import kernel_watch
 from coursehub.monitor.census import (
@@ -207,7 +208,11 @@ async def _stop_server(request: Request, username: str, course: str) -> None:
     try:
         # no body: the named server is stopped, never removed (the workspace stays)
         response = await context_of(request.app).hub_api.delete(
-            url, headers={"Authorization": f"token {settings.api_token}"}
+            url,
+            headers={
+                **host_header(settings.subdomain_host, username),
+                "Authorization": f"token {settings.api_token}",
+            },
         )
     except httpx.HTTPError as exc:
         log.warning("could not stop %s/%s: %s", username, course, exc)
@@ -255,7 +260,11 @@ async def stop_kernel(
     )
     try:
         response = await context_of(request.app).hub_api.delete(
-            url, headers={"Authorization": f"token {settings.api_token}"}
+            url,
+            headers={
+                **host_header(settings.subdomain_host, username),
+                "Authorization": f"token {settings.api_token}",
+            },
         )
     except httpx.HTTPError as exc:
         log.warning("could not stop kernel %s of %s/%s: %s", kernel_id, username, course, exc)

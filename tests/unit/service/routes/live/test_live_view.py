@@ -16,16 +16,18 @@ from pathlib import Path
 import pytest
 
 from coursehub.core.notebook_tail import NotebookTail, tail_of
+from coursehub.core.subdomains import host_header, server_url
 from coursehub.courses.store import CourseStore
 from coursehub.db.session import Database
 from coursehub.events import live as live_module
 from coursehub.events.broker import LiveBroker
 from coursehub.events.live import LiveStore
 from coursehub.events.schema import EventIn
+from coursehub.service import cookies
 from coursehub.service.context import context_of
 from coursehub.service.routes.live.pages import stream_ticket
 from tests.helpers.coursedb import add_courses
-from tests.helpers.fake_hub import PREFIX, assert_error, bearer, client, service_on, user
+from tests.helpers.fake_hub import API_TOKEN, PREFIX, assert_error, bearer, client, service_on, user
 from tests.helpers.gitrepo import make_repo
 
 NB = "lab/one.ipynb"
@@ -304,3 +306,85 @@ async def test_concurrent_batches_share_one_transaction(live: LiveStore) -> None
     }
     states = [s for group in published for s in group]
     assert sorted(s.username for s in states) == sorted(students)
+
+
+# help: read-only without per-user subdomains; forms only from our own origin
+
+NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
+
+
+async def _signed_in(c, token: str, page: str) -> tuple[str, str]:  # noqa: ANN001
+    signed = cookies.sign(cookies.signing_key(API_TOKEN), "service-coursehub", token)
+    c.cookies.set("service-coursehub", signed)
+    got = await c.get(page, headers={"Sec-Fetch-Mode": "navigate"})
+    assert got.status_code == 200, got.text[-300:]
+    found = re.search(r'name="coursehub-xsrf" content="([^"]+)"', got.text)
+    assert found
+    return got.text, found.group(1)
+
+
+async def test_without_subdomains_help_is_the_read_only_view(site) -> None:  # noqa: ANN001
+    view = f"{PREFIX}course/algebra/live/view/sam/{NB}"
+    async with client(site) as c:
+        board = await c.get(f"{PREFIX}course/algebra/live/nb/{NB}", headers=bearer("tok-inst"))
+        assert 'data-live-help="0"' in board.text
+        page, xsrf = await _signed_in(c, "tok-inst", view)
+        assert 'data-help="read-only"' in page and "site.user_subdomains" in page
+        assert f"live/help/sam/{NB}" not in page  # no form that would open the live lab
+        # A form posted anyway (an old page) shows the read-only view; nothing is shared
+        # (the fake hub would refuse any call).
+        helped = await c.post(
+            f"{PREFIX}course/algebra/live/help/sam/{NB}", data={"_xsrf": xsrf}, headers=NAVIGATE
+        )
+        assert helped.status_code == 303 and helped.headers["location"] == view
+
+
+async def test_with_subdomains_help_offers_the_students_own_origin(
+    course_store: CourseStore, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {NB: json.dumps(_nb(_cell("x = 1")))})
+    add_courses(course_store, repo, {"algebra": {"sam": "student", "ines": "instructor"}})
+    app = service_on(
+        course_store.db.url,
+        course_store.layout.root,
+        COURSEHUB_SUBDOMAIN_HOST="http://hub.test:8000",
+    )
+    async with client(app) as c:
+        board = await c.get(f"{PREFIX}course/algebra/live/nb/{NB}", headers=bearer("tok-inst"))
+        assert 'data-live-help="1"' in board.text
+        view = f"{PREFIX}course/algebra/live/view/sam/{NB}"
+        page, _ = await _signed_in(c, "tok-inst", view)
+        assert 'data-help="live"' in page and f"live/help/sam/{NB}" in page
+        # the Help form may lead to a student's own host, and nowhere else
+        policy = (await c.get(view, headers=bearer("tok-inst"))).headers["content-security-policy"]
+        assert "form-action 'self' http://*.hub.test:8000;" in policy
+    assert server_url("/", "http://hub.test:8000", "sam", "algebra") == (
+        "http://sam.hub.test:8000/user/sam/algebra/"
+    )
+    assert host_header("http://hub.test:8000", "sam") == {"Host": "sam.hub.test:8000"}
+    assert host_header("", "sam") == {}
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        ("http://testserver", 303),  # our own page
+        ("http://sam.testserver", 403),  # a student's subdomain: same site, other origin
+        ("https://evil.example", 403),
+        ("null", 403),  # a sandboxed frame
+        ("http://testserver:99999", 403),  # malformed
+    ],
+)
+async def test_forms_are_taken_only_from_our_own_origin(site, origin: str, status: int) -> None:  # noqa: ANN001
+    view = f"{PREFIX}course/algebra/live/view/sam/{NB}"
+    async with client(site) as c:
+        _, xsrf = await _signed_in(c, "tok-inst", view)
+        # Even with the right XSRF value (which other origins cannot read anyway).
+        sent = await c.post(
+            f"{PREFIX}course/algebra/live/help/sam/{NB}",
+            data={"_xsrf": xsrf},
+            headers={**NAVIGATE, "Origin": origin},
+        )
+        assert sent.status_code == status, sent.text
+        if status == 403:
+            assert "another site" in sent.text
