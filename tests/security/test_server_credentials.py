@@ -252,11 +252,6 @@ def _valid(hub: hubproc.RunningHub, token: str) -> bool:
     return response.status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a student's ~/.jupyter config runs in their server and the service sends its "
-    "hub token (access to every server, list:users) to it",
-)
 def test_code_from_the_students_home_never_sees_a_token_beyond_their_server(
     hub: hubproc.RunningHub,
 ) -> None:
@@ -286,17 +281,8 @@ def test_code_from_the_students_home_never_sees_a_token_beyond_their_server(
 
 
 def test_tokens_in_the_memory_of_the_students_processes_open_only_their_server(
-    hub: hubproc.RunningHub, request: pytest.FixtureRequest
+    hub: hubproc.RunningHub,
 ) -> None:
-    if "cold" in request.node.name:
-        # forked servers are not dumpable (they dropped root): their memory is closed
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="a cold-started server's memory holds the service's hub token "
-                "its census requests carried",
-            )
-        )
     _ensure_server(hub, "bob")
     _ensure_server(hub, "alice")
     alice = hub.user_token("alice")
@@ -373,11 +359,6 @@ print("launched")
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the census and stop kernel send the service's hub token to whatever answers "
-    "on the student's server's port",
-)
 def test_a_listener_in_place_of_the_students_server_gets_no_token_beyond_it(
     hub: hubproc.RunningHub,
 ) -> None:

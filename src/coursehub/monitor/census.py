@@ -1,5 +1,6 @@
-"""Which course servers run and what their kernels do, asked of the hub and of the
-servers themselves (their REST API, through the proxy, with the service's token).
+"""Which course servers run and what their kernels do, asked of the hub (with the
+service's token) and of the servers themselves (their REST API, through the proxy,
+each with a token that opens that one server only: see server_tokens).
 
 Backend-neutral: nothing here looks at processes, so it works the same for local,
 Slurm or Kubernetes servers.
@@ -15,6 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from coursehub.monitor.server_tokens import ServerTokens
 
 log = logging.getLogger("coursehub.monitor")
 
@@ -47,13 +50,20 @@ class ServerState:
 
 @dataclass(frozen=True)
 class CensusTarget:
-    """Where to ask: the hub API, the proxy in front of the servers, and a token with
-    read:servers, list:users and access:servers."""
+    """Where to ask: the hub API (with `token`: read:servers and list:users; it never
+    goes to a server), the proxy in front of the servers, and where each server's own
+    token comes from."""
 
     api_url: str
     proxy_url: str
     base_url: str
     token: str
+    server_tokens: ServerTokens
+
+    def server_url(self, username: str, server: str) -> str:
+        """The base URL of a server, through the proxy (ends with a slash)."""
+        owner, name = quote(username, safe=""), quote(server, safe="")
+        return f"{self.proxy_url}{self.base_url}user/{owner}/{name}/"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -96,13 +106,18 @@ async def server_kernels(
     client: httpx.AsyncClient, target: CensusTarget, username: str, course: str
 ) -> tuple[KernelState, ...] | None:
     """The kernels of one ready server, or None if it did not answer sensibly."""
-    url = f"{target.proxy_url}{target.base_url}user/{quote(username)}/{quote(course)}/api/kernels"
+    token = await target.server_tokens.token(client, username, course)
+    if token is None:
+        return None
+    url = f"{target.server_url(username, course)}api/kernels"
     try:
-        response = await client.get(url, headers={"Authorization": f"token {target.token}"})
+        response = await client.get(url, headers={"Authorization": f"token {token}"})
     except httpx.HTTPError as exc:
         log.debug("kernels of %s/%s: %s", username, course, exc)
         return None
     if response.status_code != 200:
+        if response.status_code in (401, 403):
+            target.server_tokens.forget(username, course)  # a new one next time
         log.debug("kernels of %s/%s: HTTP %s", username, course, response.status_code)
         return None
     try:
@@ -145,7 +160,7 @@ async def take_census(
     return list(await asyncio.gather(*(with_kernels(s) for s in servers)))
 
 
-def target_from_settings(settings: Any) -> CensusTarget:
+def target_from_settings(settings: Any, server_tokens: ServerTokens) -> CensusTarget:
     """The census target of the service's settings (ServiceSettings)."""
     proxy = settings.operations.proxy_url.rstrip("/")
     return CensusTarget(
@@ -153,4 +168,5 @@ def target_from_settings(settings: Any) -> CensusTarget:
         proxy_url=proxy,
         base_url=settings.base_url,
         token=settings.api_token,
+        server_tokens=server_tokens,
     )
