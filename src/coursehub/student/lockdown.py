@@ -18,8 +18,10 @@ server and see every request it gets. So:
   serves back), takes anything under the home off `sys.path`, and then clears the two
   Python variables again.
 
-Kernels and terminals keep the student's usual Python: their own `pip install --user`
-packages, `~/.ipython` start-up files and the notebook's folder on the kernel's path.
+Kernels and terminals keep the student's usual Python: `~/.ipython` start-up files, the
+notebook's folder on the kernel's path, and their `pip install --user` packages where
+the interpreter has a user site at all (a venv, as coursehub's and courses' are, has
+none).
 A kernel is the student's own process, started by the server, and holds nothing of
 anyone else; it never sees a request to the server.
 """
