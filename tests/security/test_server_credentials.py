@@ -187,6 +187,11 @@ def _ensure_server(hub: hubproc.RunningHub, user: str) -> None:
 
 def _restart_server(hub: hubproc.RunningHub, user: str, token: str) -> None:
     """What a student does from the hub's home page: stop their server, start it."""
+    _stop_server(hub, user, token)
+    _ensure_server(hub, user)
+
+
+def _stop_server(hub: hubproc.RunningHub, user: str, token: str) -> None:
     api = f"{hub.url}/hub/api/users/{user}/servers/{COURSE}"
     auth = {"Authorization": f"token {token}"}
     assert httpx.delete(api, headers=auth, timeout=60).status_code in (202, 204)
@@ -196,7 +201,6 @@ def _restart_server(hub: hubproc.RunningHub, user: str, token: str) -> None:
         if COURSE not in (model.get("servers") or {}):
             break
         time.sleep(0.3)
-    _ensure_server(hub, user)
 
 
 def _xsrf(page: str) -> str:
@@ -296,6 +300,51 @@ def test_tokens_in_the_memory_of_the_students_processes_open_only_their_server(
     assert not any(leaked.values()), (leaked, out["stdout"][-3000:])
 
 
+def test_the_students_own_settings_notebooks_and_kernel_start_up_still_work(
+    hub: hubproc.RunningHub,
+) -> None:
+    """What stays the student's: JupyterLab settings, saving notebooks, and their own
+    kernel (a kernel is their process; `~/.ipython` start-up files run there)."""
+    _ensure_server(hub, "alice")
+    alice = hub.user_token("alice")
+    auth = {"Authorization": f"token {alice}"}
+    server = _server_url(hub, "alice")
+    startup = "import os\nos.environ['STARTED_FROM'] = 'ipython startup'\n"
+    code = (
+        "import os\n"
+        "d = os.path.expanduser('~/.ipython/profile_default/startup')\n"
+        "os.makedirs(d, exist_ok=True)\n"
+        f"open(os.path.join(d, '00-mine.py'), 'w').write({startup!r})\n"
+    )
+    assert run_code(server, alice, code)["error"] is None
+    out = run_code(server, alice, "import os; print(os.environ.get('STARTED_FROM'))")
+    assert out["stdout"].strip() == "ipython startup", out
+
+    theme = "@jupyterlab/apputils-extension:themes"
+    saved = httpx.put(
+        f"{server}lab/api/settings/{theme}",
+        headers=auth,
+        json={"raw": '{"theme": "JupyterLab Dark"}'},
+        timeout=30,
+    )
+    assert saved.status_code == 204, saved.text
+    settings = _home(hub, "alice") / ".jupyter" / "lab" / "user-settings"
+    assert (
+        "JupyterLab Dark"
+        in (
+            settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
+        ).read_text()
+    )
+    notebook = json.loads(EMPTY_NOTEBOOK)
+    put = httpx.put(
+        f"{server}api/contents/mine.ipynb",
+        headers=auth,
+        json={"type": "notebook", "format": "json", "content": notebook},
+        timeout=30,
+    )
+    assert put.status_code in (200, 201), put.text
+
+
 # The student's listener: it takes over the server's port and answers as a server would,
 # recording the headers of every request the proxy sends it.
 IMPOSTOR = r"""
@@ -381,53 +430,9 @@ def test_a_listener_in_place_of_the_students_server_gets_no_token_beyond_it(
         f"{url}/alice/kernels/impostor-kernel/stop", data={"_xsrf": _xsrf(page.text)}
     )
     assert stopped.status_code == 303, stopped.text
+    _stop_server(hub, "alice", alice)  # the hub forgets the server the listener replaced
     records = [json.loads(line) for line in captures.read_text().splitlines()]
     tokens = {r["authorization"].split()[-1] for r in records if r["authorization"]}
     assert tokens, records  # the attack was made: the service's requests came to it
     leaked = {t[:6]: _powers(hub, t) for t in tokens}
     assert not any(leaked.values()), leaked
-
-
-def test_the_students_own_settings_notebooks_and_kernel_start_up_still_work(
-    hub: hubproc.RunningHub,
-) -> None:
-    """What stays the student's: JupyterLab settings, saving notebooks, and their own
-    kernel (a kernel is their process; `~/.ipython` start-up files run there)."""
-    _ensure_server(hub, "alice")
-    alice = hub.user_token("alice")
-    auth = {"Authorization": f"token {alice}"}
-    server = _server_url(hub, "alice")
-    startup = "import os\nos.environ['STARTED_FROM'] = 'ipython startup'\n"
-    code = (
-        "import os\n"
-        "d = os.path.expanduser('~/.ipython/profile_default/startup')\n"
-        "os.makedirs(d, exist_ok=True)\n"
-        f"open(os.path.join(d, '00-mine.py'), 'w').write({startup!r})\n"
-    )
-    assert run_code(server, alice, code)["error"] is None
-    out = run_code(server, alice, "import os; print(os.environ.get('STARTED_FROM'))")
-    assert out["stdout"].strip() == "ipython startup", out
-
-    theme = "@jupyterlab/apputils-extension:themes"
-    saved = httpx.put(
-        f"{server}lab/api/settings/{theme}",
-        headers=auth,
-        json={"raw": '{"theme": "JupyterLab Dark"}'},
-        timeout=30,
-    )
-    assert saved.status_code == 204, saved.text
-    settings = _home(hub, "alice") / ".jupyter" / "lab" / "user-settings"
-    assert (
-        "JupyterLab Dark"
-        in (
-            settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
-        ).read_text()
-    )
-    notebook = json.loads(EMPTY_NOTEBOOK)
-    put = httpx.put(
-        f"{server}api/contents/mine.ipynb",
-        headers=auth,
-        json={"type": "notebook", "format": "json", "content": notebook},
-        timeout=30,
-    )
-    assert put.status_code in (200, 201), put.text

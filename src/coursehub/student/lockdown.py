@@ -58,11 +58,26 @@ def server_environment(home: str) -> dict[str, str]:
     }
 
 
-def _inside(path: str, folder: Path) -> bool:
+def _resolved(path: str) -> Path | None:
     try:
-        return Path(path or ".").resolve().is_relative_to(folder)
+        return Path(path or ".").resolve()
     except (OSError, RuntimeError):
+        return None
+
+
+def _from_home(path: str, home: Path, cwd: Path | None) -> bool:
+    """Whether a sys.path entry is the student's to write: in their home (but not the
+    Python installation or coursehub itself, should those lie there), or the working
+    directory that `python -m` puts first."""
+    where = _resolved(path)
+    if where is None:
         return True  # unresolvable: not worth the risk
+    if path == "" or (cwd is not None and where == cwd):
+        return True
+    ours = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).parents[2])]
+    if any(where.is_relative_to(t) for t in filter(None, map(_resolved, ours))):
+        return False
+    return home != Path("/") and where.is_relative_to(home)
 
 
 def lock_down(environ: MutableMapping[str, str] = os.environ) -> list[str]:
@@ -78,11 +93,8 @@ def lock_down(environ: MutableMapping[str, str] = os.environ) -> list[str]:
         )
     site.ENABLE_USER_SITE = False  # jupyter_core adds ~/.local/etc and share otherwise
     environ.update(server_environment(home))
-    folders = [Path(home).resolve()]
-    if not sys.flags.safe_path and "PYTHONSAFEPATH" not in environ:
-        folders.append(Path.cwd().resolve())
-    folders = [f for f in folders if f != Path("/")]  # a home of "/" is no reason to empty it
-    removed = [p for p in sys.path if any(_inside(p, f) for f in folders)]
+    cwd = None if sys.flags.safe_path or "PYTHONSAFEPATH" in environ else _resolved("")
+    removed = [p for p in sys.path if _from_home(p, Path(home).resolve(), cwd)]
     sys.path[:] = [p for p in sys.path if p not in removed]
     for name in _PYTHON_ONLY:
         environ.pop(name, None)

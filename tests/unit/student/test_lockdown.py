@@ -22,16 +22,19 @@ def saved_path():  # noqa: ANN201
 
 
 def test_jupyter_folders_are_coursehubs_and_home_leaves_sys_path(
-    tmp_path: Path, saved_path: None
+    tmp_path: Path, saved_path: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
     user_site = home / ".local" / "lib" / "python3.11" / "site-packages"
     user_site.mkdir(parents=True)
+    # a Python installed in the home (an admin's own venv) is not the student's code
+    venv = home / "venv"
+    monkeypatch.setattr(sys, "prefix", str(venv))
     environ = {"HOME": str(home), **lockdown.SERVER_ENV}
-    sys.path[:0] = [str(user_site), str(home / "courses" / "algebra")]
+    sys.path[:0] = [str(user_site), str(home / "courses" / "algebra"), f"{venv}/lib/site"]
     removed = lockdown.lock_down(environ)
     assert removed == [str(user_site), str(home / "courses" / "algebra")]
-    assert not any(p.startswith(str(home)) for p in sys.path)
+    assert [p for p in sys.path if p.startswith(str(home))] == [f"{venv}/lib/site"]
     assert site.ENABLE_USER_SITE is False
     # Jupyter's user config and data: coursehub's, not the home's
     assert environ["JUPYTER_CONFIG_DIR"] == str(lockdown.SERVER_HOME / "config")
