@@ -1,5 +1,6 @@
-"""Which course servers run and what their kernels do, asked of the hub and of the
-servers themselves (their REST API, through the proxy, with the service's token).
+"""Which course servers run and what their kernels do, asked of the hub (with the
+service's token) and of the servers themselves (their REST API, through the proxy,
+each with a token that opens that one server only: see server_tokens).
 
 Backend-neutral: nothing here looks at processes, so it works the same for local,
 Slurm or Kubernetes servers.
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from coursehub.core.subdomains import host_header
+from coursehub.monitor.server_tokens import ServerTokens
 
 log = logging.getLogger("coursehub.monitor")
 
@@ -49,14 +51,21 @@ class ServerState:
 
 @dataclass(frozen=True)
 class CensusTarget:
-    """Where to ask: the hub API, the proxy in front of the servers, and a token with
-    read:servers, list:users and access:servers."""
+    """Where to ask: the hub API (with `token`: read:servers and list:users; it never
+    goes to a server), the proxy in front of the servers, and where each server's own
+    token comes from."""
 
     api_url: str
     proxy_url: str
     base_url: str
     token: str
+    server_tokens: ServerTokens
     subdomain_host: str = ""  # site.user_subdomains: the proxy routes by host
+
+    def server_url(self, username: str, server: str) -> str:
+        """The base URL of a server, through the proxy (ends with a slash)."""
+        owner, name = quote(username, safe=""), quote(server, safe="")
+        return f"{self.proxy_url}{self.base_url}user/{owner}/{name}/"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -99,15 +108,20 @@ async def server_kernels(
     client: httpx.AsyncClient, target: CensusTarget, username: str, course: str
 ) -> tuple[KernelState, ...] | None:
     """The kernels of one ready server, or None if it did not answer sensibly."""
-    url = f"{target.proxy_url}{target.base_url}user/{quote(username)}/{quote(course)}/api/kernels"
+    token = await target.server_tokens.token(client, username, course)
+    if token is None:
+        return None
+    url = f"{target.server_url(username, course)}api/kernels"
     try:
         headers = host_header(target.subdomain_host, username)
-        headers["Authorization"] = f"token {target.token}"
+        headers["Authorization"] = f"token {token}"
         response = await client.get(url, headers=headers)
     except httpx.HTTPError as exc:
         log.debug("kernels of %s/%s: %s", username, course, exc)
         return None
     if response.status_code != 200:
+        if response.status_code in (401, 403):
+            target.server_tokens.forget(username, course)  # a new one next time
         log.debug("kernels of %s/%s: HTTP %s", username, course, response.status_code)
         return None
     try:
@@ -150,7 +164,7 @@ async def take_census(
     return list(await asyncio.gather(*(with_kernels(s) for s in servers)))
 
 
-def target_from_settings(settings: Any) -> CensusTarget:
+def target_from_settings(settings: Any, server_tokens: ServerTokens) -> CensusTarget:
     """The census target of the service's settings (ServiceSettings)."""
     proxy = settings.operations.proxy_url.rstrip("/")
     return CensusTarget(
@@ -158,5 +172,6 @@ def target_from_settings(settings: Any) -> CensusTarget:
         proxy_url=proxy,
         base_url=settings.base_url,
         token=settings.api_token,
+        server_tokens=server_tokens,
         subdomain_host=settings.subdomain_host,
     )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from coursehub.grading.remote_auth import RemoteAuthSettings
     from coursehub.lti.key_sets import KeySets
     from coursehub.lti.service_token import ServiceTokens
+    from coursehub.monitor.server_tokens import ServerTokens
     from coursehub.service.metrics import ServiceMetrics
     from coursehub.service.routes.health import HealthChecker
     from coursehub.service.tasks.grading import GradingService
@@ -92,6 +93,14 @@ class ServiceContext:
         """One client for the hub API for the app's lifetime (closed at shutdown): making
         one per request costs tens of ms of CPU on the event loop (TLS set-up)."""
         return httpx.AsyncClient(timeout=10, verify=self.settings.api_url.startswith("https:"))
+
+    @cached_property
+    def server_tokens(self) -> ServerTokens:
+        """Single-server tokens for asking students' servers anything: the service's own
+        token never goes to a server (monitor/server_tokens.py)."""
+        from coursehub.monitor.server_tokens import ServerTokens
+
+        return ServerTokens(self.settings.api_url, self.settings.api_token)
 
     @cached_property
     def events(self) -> EventStore:

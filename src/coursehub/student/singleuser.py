@@ -9,6 +9,10 @@ import sys
 
 
 def main() -> None:
+    from coursehub.student.lockdown import lock_down
+
+    # before anything else is imported: nothing from the student's home is loaded
+    lock_down()
     # jsonschema imports rfc3987_syntax when installed, and that module compiles a
     # Lark grammar at import time: about 2 CPU-seconds of every server start, spent
     # on an IRI format check that nothing in a student server uses. Marking it

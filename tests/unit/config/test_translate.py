@@ -117,6 +117,15 @@ def test_services_and_least_privilege_roles(tmp_path: Path) -> None:
         "access:servers!server",
         "access:services!service=coursehub",
     }
+    # the service reaches no server with its own token (students read what their server
+    # gets): it has the hub issue single-server tokens of the servers' non-admin owners
+    service = roles["coursehub-service"]["scopes"]
+    assert not any(s.startswith(("access:servers", "admin", "inherit")) for s in service)
+    assert {s for s in service if s.startswith("tokens")} == {
+        "tokens!group=coursehub-students",
+        "tokens!group=coursehub-tas",
+        "tokens!group=coursehub-instructors",
+    }
     env = c["Spawner"]["environment"]
     assert env["COURSEHUB_EVENTS_URL"].endswith("/services/coursehub/api/events")
     assert env["COURSEHUB_EVENTS_URL"].startswith("http://127.0.0.1:")

@@ -14,6 +14,7 @@ from coursehub.config.containers import DockerSpawnConfig
 from coursehub.config.layout import DataLayout
 from coursehub.config.models import CoursehubConfig
 from coursehub.core.roles import SERVICE_NAME
+from coursehub.student.lockdown import SERVER_ENV
 
 SPAWNER_CLASS = "coursehub.hub.spawners.docker.CoursehubDockerSpawner"
 HOME = "/home/jovyan"  # uid 1000, gid 100, as in Jupyter's images and `course image`
@@ -60,6 +61,8 @@ def docker_settings(config: CoursehubConfig, layout: DataLayout) -> dict[str, di
             "environment": {
                 "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
                 "COURSEHUB_EVENTS_URL": f"{via}/services/{SERVICE_NAME}/api/events",
+                # nothing from the student's home runs in their server (student/lockdown.py)
+                **SERVER_ENV,
             },
         },
         "DockerSpawner": {

@@ -31,6 +31,7 @@ from coursehub.config.translate.jupyterhub import (
 )
 from coursehub.core.errors import CoursehubError
 from coursehub.core.roles import SERVICE_NAME
+from coursehub.student.lockdown import SERVER_ENV
 
 SPAWNER_CLASS = "coursehub.hub.spawners.kubernetes.CoursehubKubeSpawner"
 # JupyterHub finds coursehub's login page inside the hub image's coursehub package.
@@ -277,6 +278,8 @@ def _singleuser(config: CoursehubConfig, k8s: KubernetesSpawnConfig) -> dict[str
             # through the proxy: student pods never reach the service's own port
             "COURSEHUB_EVENTS_URL": f"{names.PROXY_PUBLIC_URL}/services/{SERVICE_NAME}/api/events",
             "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
+            # nothing from the student's home runs in their server (student/lockdown.py)
+            **SERVER_ENV,
         },
         "networkPolicy": {
             "enabled": True,

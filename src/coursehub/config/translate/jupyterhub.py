@@ -24,6 +24,7 @@ from coursehub.config.service_sections import (
 )
 from coursehub.core.errors import CoursehubError
 from coursehub.core.roles import CLI_SERVICE_NAME, CULLER_SERVICE_NAME, ROLE_GROUPS, SERVICE_NAME
+from coursehub.student.lockdown import SERVER_ENV
 
 AUTHENTICATORS = {
     "local": "coursehub.hub.auth.local.CoursehubLocalAuthenticator",
@@ -238,6 +239,8 @@ def translate(
             # course servers post notebook events here (the live class view)
             "COURSEHUB_EVENTS_URL": f"{service_url}/services/{SERVICE_NAME}/api/events",
             "COURSEHUB_LAB_SETTINGS_DIR": str(layout.lab_settings),
+            # nothing from the student's home runs in their server (student/lockdown.py)
+            **SERVER_ENV,
         },
     }
     coursehub_spawner: dict[str, Any] = {
@@ -563,10 +566,14 @@ def hub_roles(config: CoursehubConfig) -> list[dict[str, Any]]:
             "and shares one with a course's staff member who asks to help.",
             "scopes": [
                 "read:users:name",
-                # the monitor lists running servers and asks them for their kernels
+                # the monitor lists running servers
                 "list:users",
                 "read:servers",
-                "access:servers",
+                # ... and asks each for its kernels with a token of the server's owner
+                # that opens that one server (monitor/server_tokens.py): a student reads
+                # every header their server gets, so no access:servers here. Admins'
+                # servers are left out: a token of an admin could carry admin scopes.
+                *(f"tokens!group={ROLE_GROUPS[r]}" for r in ("student", "ta", "instructor")),
                 # the staff servers page stops students' servers (never removes them)
                 f"delete:servers!group={students}",
                 "shares",

@@ -115,25 +115,19 @@ def _become(request: dict[str, Any], log_fd: int) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in request["env"].items()})
-    _use_student_site(request["home"])
+    _no_user_site()
 
 
-def _use_student_site(home: str) -> None:
-    """The template's user site (root's) out of sys.path, the student's in, as a
-    cold start under their account would have it."""
+def _no_user_site() -> None:
+    """No user site in the server, as for a cold start (PYTHONNOUSERSITE): not the
+    template's (root's), and never the student's, whose .pth files would run here
+    (student/lockdown.py; the server's kernels get the student's own)."""
     import site
 
     ours = site.getusersitepackages() if site.ENABLE_USER_SITE else None
     if ours and ours in sys.path:
         sys.path.remove(ours)
-    if not site.ENABLE_USER_SITE:
-        return
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    theirs = os.path.join(home, ".local", "lib", version, "site-packages")
-    site.USER_BASE = os.path.join(home, ".local")
-    site.USER_SITE = theirs
-    if os.path.isdir(theirs):
-        site.addsitedir(theirs)
+    site.ENABLE_USER_SITE = False
 
 
 def _serve(argv: list[str]) -> int:

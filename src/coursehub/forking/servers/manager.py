@@ -103,6 +103,9 @@ class ServerTemplate:
             # memory, which every student server starts as a copy of.
             env = {k: os.environ[k] for k in CLEAN_ENV_KEYS if k in os.environ}
             env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+            # As every server starts: no user site, no working directory on sys.path
+            # (its children keep the sys.path it starts with; student/lockdown.py).
+            env.update(PYTHONNOUSERSITE="1", PYTHONSAFEPATH="1")
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
             self.proc = subprocess.Popen(

@@ -38,6 +38,7 @@ from coursehub.hub.spawners.process_state import ProcessGone, process_start_time
 from coursehub.hub.spawners.spawn_page import spawn_page_error
 from coursehub.hub.spawners.start_queue import Ticket, shared_queue
 from coursehub.student.jupyter_config import CONFIG_DIR as SERVER_CONFIG_DIR
+from coursehub.student.lockdown import SERVER_ENV
 
 LOG_TAIL_LINES = 5
 _course_stores: dict[tuple[str, str], Any] = {}
@@ -214,7 +215,10 @@ class CoursehubSpawner(LocalProcessSpawner):
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
-        # coursehub's own server settings (frame-ancestors, ...), below the student's.
+        # nothing from the student's home runs in the server, whatever the site's
+        # Spawner.environment says (student/lockdown.py)
+        env.update(SERVER_ENV)
+        # coursehub's own server settings (frame-ancestors, ...); the student's are off.
         env["JUPYTER_CONFIG_PATH"] = str(SERVER_CONFIG_DIR)
         course = self._course
         if course is not None:

@@ -43,8 +43,9 @@ def recorders_for(app: Any) -> list[tuple[str, Recorder]]:
 async def monitor_once(app: Any, recorders: list[tuple[str, Recorder]]) -> None:
     now = datetime.now(UTC)
     try:
+        context = context_of(app)
         census: list[ServerState] | None = await take_census(
-            context_of(app).hub_api, target_from_settings(context_of(app).settings)
+            context.hub_api, target_from_settings(context.settings, context.server_tokens)
         )
     except Exception as exc:  # the hub restarting, say: record what can be recorded
         log.warning("monitor: could not list running servers (%s)", exc)

@@ -34,6 +34,19 @@ c.LabApp.app_settings_dir = os.environ.get("COURSEHUB_LAB_SETTINGS_DIR") or os.p
     os.path.dirname(__file__), "lab-settings"
 )
 
+# Jupyter's data folder is coursehub's read-only one (student/lockdown.py); notebook
+# trust (the signatures database and its secret) stays the student's own data, in
+# their home where it always was.
+c.NotebookNotary.data_dir = os.path.join(os.path.expanduser("~"), ".local", "share", "jupyter")
+
+# JupyterLab's user settings and workspaces: the student's, in their home. Said here
+# because LabApp takes its defaults when jupyterlab is imported, which for a forked
+# server happened in the template, as root (/root/.jupyter).
+if os.environ.get("JUPYTERLAB_SETTINGS_DIR"):
+    c.LabApp.user_settings_dir = os.environ["JUPYTERLAB_SETTINGS_DIR"]
+if os.environ.get("JUPYTERLAB_WORKSPACES_DIR"):
+    c.LabApp.workspaces_dir = os.environ["JUPYTERLAB_WORKSPACES_DIR"]
+
 # Course servers report notebook events (opened, saved, cells run, kernels) to the
 # coursehub service for the live class view.
 if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE"):

@@ -141,8 +141,9 @@ async def _staff_of(request: Request, user: HubUser, course: str) -> Any:
 
 async def course_servers(request: Request, course: str) -> list[ServerState]:
     """The course's running servers, with their kernels (asked of each ready one)."""
-    client = context_of(request.app).hub_api
-    target = target_from_settings(context_of(request.app).settings)
+    context = context_of(request.app)
+    client = context.hub_api
+    target = target_from_settings(context.settings, context.server_tokens)
     try:
         everyone = await running_servers(client, target)
     except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -208,11 +209,7 @@ async def _stop_server(request: Request, username: str, course: str) -> None:
     try:
         # no body: the named server is stopped, never removed (the workspace stays)
         response = await context_of(request.app).hub_api.delete(
-            url,
-            headers={
-                **host_header(settings.subdomain_host, username),
-                "Authorization": f"token {settings.api_token}",
-            },
+            url, headers={"Authorization": f"token {settings.api_token}"}
         )
     except httpx.HTTPError as exc:
         log.warning("could not stop %s/%s: %s", username, course, exc)
@@ -252,23 +249,26 @@ async def stop_kernel(
     await _staff_of(request, user, course)
     if not KERNEL_ID.match(kernel_id):
         raise ApiError(400, "That is not a kernel id.")
-    settings = context_of(request.app).settings
-    target = target_from_settings(settings)
-    url = (
-        f"{target.proxy_url}{target.base_url}user/{quote(username, safe='')}/"
-        f"{quote(course, safe='')}/api/kernels/{kernel_id}"
-    )
+    context = context_of(request.app)
+    target = target_from_settings(context.settings, context.server_tokens)
+    # the student's server is asked with a token that opens that server only
+    token = await context.server_tokens.token(context.hub_api, username, course)
+    if token is None:
+        raise ApiError(503, "The hub gave no access to the student's server; try again.")
+    url = f"{target.server_url(username, course)}api/kernels/{kernel_id}"
     try:
-        response = await context_of(request.app).hub_api.delete(
+        response = await context.hub_api.delete(
             url,
             headers={
-                **host_header(settings.subdomain_host, username),
-                "Authorization": f"token {settings.api_token}",
+                **host_header(context.settings.subdomain_host, username),
+                "Authorization": f"token {token}",
             },
         )
     except httpx.HTTPError as exc:
         log.warning("could not stop kernel %s of %s/%s: %s", kernel_id, username, course, exc)
         raise ApiError(503, "The student's server did not answer; try again.") from None
+    if response.status_code in (401, 403):
+        context.server_tokens.forget(username, course)
     if response.status_code == 404:
         raise ApiError(404, "That kernel is not running any more.")
     if response.status_code != 204:

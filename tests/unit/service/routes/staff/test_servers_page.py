@@ -85,16 +85,32 @@ def test_rows_flag_runaway_kernels_and_older_environments() -> None:
 
 
 class FakeHubApi:
-    """The hub's /users list and DELETE server, the servers' kernels API."""
+    """The hub's /users list, DELETE server and token API, the servers' kernels API.
+
+    The service's token is good for the hub API only: a server accepts only a token
+    issued for that one server."""
 
     def __init__(self, servers: list[ServerState]):
         self.servers = {s.username: s for s in servers}
         self.calls: list[tuple[str, str]] = []
+        self.issued: dict[str, tuple[str, str]] = {}  # token -> (owner, server)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        assert request.headers["authorization"] == f"token {API_TOKEN}"
         path = request.url.raw_path.decode().split("?")[0]
         self.calls.append((request.method, path))
+        if not path.startswith("/hub/api/"):
+            return self._server(request, path)
+        assert request.headers["authorization"] == f"token {API_TOKEN}"
+        m = re.fullmatch(r"/hub/api/users/([^/]+)/tokens", path)
+        if request.method == "POST" and m:
+            owner = unquote(m[1])
+            body = json.loads(request.content)
+            (scope,) = body["scopes"]
+            server = scope.removeprefix(f"access:servers!server={owner}/")
+            assert scope != server and 0 < body["expires_in"] <= 3600, body
+            token = f"server-token-{len(self.issued)}"
+            self.issued[token] = (owner, server)
+            return httpx.Response(201, json={"token": token})
         if request.method == "GET" and path == "/hub/api/users":
             items = [
                 {
@@ -114,9 +130,16 @@ class FakeHubApi:
         if request.method == "DELETE" and m:
             assert not request.content  # never {"remove": true}
             return httpx.Response(204 if self.servers.pop(unquote(m[1]), None) else 404)
+        return httpx.Response(404)
+
+    def _server(self, request: httpx.Request, path: str) -> httpx.Response:
         m = re.fullmatch(r"/user/([^/]+)/([^/]+)/api/kernels(?:/([^/]+))?", path)
-        if m and m[1] in self.servers:
-            server = self.servers[m[1]]
+        token = request.headers["authorization"].removeprefix("token ")
+        assert token != API_TOKEN, "the service's own token went to a student's server"
+        if m and self.issued.get(token) != (unquote(m[1]), unquote(m[2])):
+            return httpx.Response(403)
+        if m and unquote(m[1]) in self.servers:
+            server = self.servers[unquote(m[1])]
             if request.method == "GET":
                 return httpx.Response(
                     200,
@@ -128,7 +151,7 @@ class FakeHubApi:
             kept = tuple(k for k in server.kernels or () if k.id != m[3])
             if len(kept) == len(server.kernels or ()):
                 return httpx.Response(404)
-            self.servers[m[1]] = ServerState(**{**server.__dict__, "kernels": kept})
+            self.servers[unquote(m[1])] = ServerState(**{**server.__dict__, "kernels": kept})
             return httpx.Response(204)
         return httpx.Response(404)
 
