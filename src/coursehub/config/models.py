@@ -641,7 +641,8 @@ class LtiPlatformConfig(Section):
     client_id: str = Field(..., min_length=1, description="Client id the platform gave coursehub.")
     deployment_ids: list[str] = Field(
         default_factory=list,
-        description="Deployment ids accepted from this platform (empty: any).",
+        description="Deployment ids accepted from this platform (the LMS shows them once "
+        "coursehub is added there). Empty: no launch is accepted.",
     )
     auth_login_url: str = Field(..., description="The platform's OIDC authentication URL.")
     auth_token_url: str = Field(

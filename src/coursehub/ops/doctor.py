@@ -273,7 +273,17 @@ def lms_checks(config: CoursehubConfig, platforms: list[LmsPlatform]) -> list[Ch
     for p in platforms:
         detail = f"{p.issuer}, client id {p.client_id}, keys from {p.key_set_url}"
         loose = [u for u in (p.key_set_url, p.auth_token_url) if not _safe_url(u)]
-        if loose:
+        if not p.deployment_ids:
+            checks.append(
+                Check(
+                    f"lms {p.name}",
+                    "warn",
+                    detail + "; no deployment id is registered, so every launch is refused",
+                    "add the deployment id the LMS shows to the platform's deployment_ids "
+                    "(or register it again with --deployment-id)",
+                )
+            )
+        elif loose:
             checks.append(
                 Check(
                     f"lms {p.name}",
@@ -294,13 +304,21 @@ class LmsPlatform:
     client_id: str
     key_set_url: str
     auth_token_url: str
+    deployment_ids: tuple[str, ...] = ()
 
 
 def _registered_platforms(config: CoursehubConfig, layout: DataLayout) -> list[LmsPlatform]:
     """coursehub.yaml's platforms and those added with `coursehub lti add-platform`
     (read from the database when it exists; doctor never creates it)."""
     found = {
-        p.name: LmsPlatform(p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url)
+        p.name: LmsPlatform(
+            p.name,
+            p.issuer,
+            p.client_id,
+            p.key_set_url,
+            p.auth_token_url,
+            tuple(p.deployment_ids),
+        )  # fmt: skip
         for p in config.lti.platforms
     }
     url = coursehub_database_url(config, layout)
@@ -314,8 +332,9 @@ def _registered_platforms(config: CoursehubConfig, layout: DataLayout) -> list[L
         for p in PlatformStore(db).list():
             if p.source != "config":
                 found[p.name] = LmsPlatform(
-                    p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url
-                )
+                    p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url,
+                    p.deployment_ids,
+                )  # fmt: skip
     except Exception:  # noqa: BLE001 - unreachable or not yet upgraded: the database check says
         pass
     finally:
