@@ -36,7 +36,6 @@ def hub(
     )
 
 
-@pytest.mark.xfail(strict=True, reason="instructors' hub role reads every student's model")
 def test_an_instructors_token_reads_no_other_courses_student(hub: hubproc.RunningHub) -> None:
     for user, password in USERS.items():  # each has signed in once: the hub knows them
         login(hub.url, user, password).close()

@@ -111,6 +111,8 @@ def test_services_and_least_privilege_roles(tmp_path: Path) -> None:
     instructor = roles["coursehub-instructor"]["scopes"]
     assert not any(s.startswith(("admin", "access:servers")) for s in instructor)
     assert not any(s.startswith("access:servers") for s in roles["coursehub-ta"]["scopes"])
+    # nor any student's hub model: their tokens do what a student's do
+    assert instructor == roles["coursehub-ta"]["scopes"] == ["self"]
     # student servers may post notebook events to the service, and nothing more
     assert set(roles["server"]["scopes"]) == {
         "users:activity!user",

@@ -523,27 +523,22 @@ def hub_roles(config: CoursehubConfig) -> list[dict[str, Any]]:
                 f"access:services!service={SERVICE_NAME}",
             ],
         },
+        # Staff's own hub tokens (/hub/token, an LMS instructor's included) read no
+        # student: the hub's groups are site roles, not courses, so any read scope would
+        # reach every course's students. Staff pages read students through the service,
+        # which checks the course role; the live class view shares one student's server
+        # with one of its staff on demand (JupyterHub sharing). The roles stay, scoped
+        # like `user`, so that their groups exist.
         {
-            # No access:servers here: the live class view shares one student's course
-            # server with one of its staff on demand (JupyterHub sharing).
             "name": "coursehub-instructor",
-            "description": "Instructors see students and their servers' state.",
-            "scopes": [
-                "list:users",
-                f"read:users!group={students}",
-                f"read:servers!group={students}",
-                f"read:groups!group={students}",
-            ],
+            "description": "Instructors: their own server and the coursehub pages.",
+            "scopes": ["self"],
             "groups": [ROLE_GROUPS["instructor"]],
         },
         {
             "name": "coursehub-ta",
-            "description": "Teaching assistants see students and their servers' state.",
-            "scopes": [
-                "list:users",
-                f"read:users!group={students}",
-                f"read:servers!group={students}",
-            ],
+            "description": "Teaching assistants: their own server and the coursehub pages.",
+            "scopes": ["self"],
             "groups": [ROLE_GROUPS["ta"]],
         },
         {
