@@ -56,7 +56,6 @@ def _follow(hub: hubproc.RunningHub, link: str, path: str = "/hub/login") -> tup
     return answer.status_code, answer.text, (me or {}).get("name", "")
 
 
-@pytest.mark.xfail(strict=True, reason="a sign-in link can be replayed for its whole lifetime")
 def test_a_sign_in_link_works_once(hub: hubproc.RunningHub) -> None:
     link = _link("jo")
     assert _follow(hub, link)[::2] == (302, "jo")  # the student's own use

@@ -179,8 +179,9 @@ def _enrol(args: argparse.Namespace, store: CourseStore, console: Console) -> in
     unknown = [e.username for e in done if accounts.get(e.username) is None]
     if unknown:
         console.print(
-            f"Note: no account yet for {', '.join(unknown)}; the enrolment applies once they "
-            "sign in (GitHub, LMS) or are added with `coursehub users add`.",
+            f"Note: no account yet for {', '.join(unknown)}; the enrolment applies to the "
+            "account that gets the name: a GitHub user of that login at their first sign-in, "
+            "or one added with `coursehub users add` (LMS users never get such a name).",
             markup=False,
         )
     return 0

@@ -1,6 +1,7 @@
 """LMS users as coursehub accounts: (platform, `sub`) maps to one readable username,
 made on the first launch or roster sync and kept for good. The same `sub` from two
-platforms is two people; a name already taken gets a number."""
+platforms is two people; a name already taken (by an account of any sign-in method, or
+by an enrolment waiting for its account) gets a number."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coursehub.accounts.roster import MAX_FULL_NAME, validate_email
 from coursehub.config.models import USERNAME_RE
-from coursehub.db.models import Account, LtiIdentity
+from coursehub.db.models import Account, AccountSignIn, Enrolment, LtiIdentity
 from coursehub.db.session import Database
 from coursehub.lti.platforms import Platform
 
@@ -120,6 +121,23 @@ class IdentityStore:
                 )
             ).first()
 
+    def move(self, from_username: str, to_username: str) -> int:
+        """Let the LMS users that open `from_username` open `to_username` instead (an
+        admin's link of an LMS user to their existing account); how many moved."""
+        try:
+            with self.db.session() as s:
+                rows = list(
+                    s.scalars(select(LtiIdentity).where(LtiIdentity.username == from_username))
+                )
+                for row in rows:
+                    row.username = to_username
+                s.flush()
+        except IntegrityError:
+            raise IdentityError(
+                f"{to_username!r} already has an LMS user on the same platform"
+            ) from None
+        return len(rows)
+
     def _touch(self, platform_id: int, subject: str) -> None:
         with self.db.session() as s:
             row = s.get(LtiIdentity, (platform_id, subject))
@@ -130,13 +148,13 @@ class IdentityStore:
         base = readable_base(person, claim)
         email = person.email if validate_email(person.email) is None else ""
         with self.db.session() as s:
-            taken = set(
-                s.scalars(
-                    select(Account.username).where(
-                        (Account.username == base) | Account.username.like(f"{base}-%")
-                    )
+            taken: set[str] = set()
+            # Names of enrolments made before their account exists are someone else's
+            # (a GitHub user or an account still to be added): never an LMS user's.
+            for column in (Account.username, Enrolment.username):
+                taken.update(
+                    s.scalars(select(column).where((column == base) | column.like(f"{base}-%")))
                 )
-            )
             username = base
             number = 2
             while username in taken:
@@ -147,5 +165,7 @@ class IdentityStore:
                 Account(username=username, full_name=person.full_name, email=email, role="student")
             )
             s.add(LtiIdentity(platform_id=platform.id, subject=person.subject, username=username))
+            # opened by LMS launches only (accounts.signins)
+            s.add(AccountSignIn(username=username, method="lti"))
             s.flush()
         return username

@@ -67,9 +67,11 @@ def run_checks(config_path: Path) -> list[Check]:
         checks.extend(lms_checks(config, _registered_platforms(config, layout)))
     if "jwt" in config.auth.methods and config.auth.jwt is not None:
         checks.append(jwt_key_check(config.auth.jwt))
+    from coursehub.ops.doctor_identity import roles_check
     from coursehub.ops.doctor_ops import ops_checks
     from coursehub.ops.doctor_templates import kernel_templates_check, server_template_check
 
+    checks.append(roles_check(config, layout))
     checks.extend(ops_checks(config, layout))
     checks.append(server_template_check(config, layout))
     checks.append(kernel_templates_check(config, layout))
