@@ -192,3 +192,32 @@ def test_a_sign_in_link_naming_a_local_instructor_is_not_that_instructor(
     assert me is None or me["name"] != "prof", me
     assert answer.status_code in (401, 403), answer.status_code
     assert "another sign-in method" in answer.text
+
+
+@pytest.mark.xfail(strict=True, reason="a GitHub login someone gave up opens their account")
+def test_a_github_login_given_up_does_not_open_its_former_owners_account(
+    hub: hubproc.RunningHub, github: FakeGitHub
+) -> None:
+    lena = GitHubUser(login="lena", id=90010, orgs=("school",), teams=(("school", "teachers"),))
+    github.next_user = lena
+    with _client(hub) as client:
+        assert github_sign_in(client).status_code == 302
+        assert (whoami(client) or {}).get("name") == "lena"
+    # Lena renames her GitHub login; another member of the organisation takes "lena".
+    github.next_user = GitHubUser(login="lena", id=90011, orgs=("school",))
+    with _client(hub) as client:
+        answer = github_sign_in(client)
+        me = whoami(client)
+    assert me is None or me["name"] != "lena", me
+    assert not _staff_groups(me), me
+    if me is None:
+        assert answer.status_code == 403 and "another sign-in method" in answer.text
+    # Lena, under her new login, still opens her own account.
+    github.next_user = GitHubUser(
+        login="lena-renamed", id=90010, orgs=("school",), teams=(("school", "teachers"),)
+    )
+    with _client(hub) as client:
+        assert github_sign_in(client).status_code == 302
+        me = whoami(client)
+    assert me is not None and me["name"] == "lena", me
+    assert ROLE_GROUPS["instructor"] in me["groups"]
