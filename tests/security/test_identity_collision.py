@@ -194,7 +194,6 @@ def test_a_sign_in_link_naming_a_local_instructor_is_not_that_instructor(
     assert "another sign-in method" in answer.text
 
 
-@pytest.mark.xfail(strict=True, reason="a GitHub login someone gave up opens their account")
 def test_a_github_login_given_up_does_not_open_its_former_owners_account(
     hub: hubproc.RunningHub, github: FakeGitHub
 ) -> None:
