@@ -184,14 +184,16 @@ def test_a_sign_in_link_naming_a_local_instructor_is_not_that_instructor(
     hub: hubproc.RunningHub,
 ) -> None:
     now = int(time.time())
-    claims = {"iss": ISS, "aud": AUD, "iat": now, "exp": now + 300, "username": "prof"}
-    link = jwt.encode(claims, SECRET, algorithm="HS256")
-    with _client(hub) as client:
-        answer = client.get("/hub/login", params={"auth_token": link, "next": "/hub/token"})
-        me = whoami(client)
-    assert me is None or me["name"] != "prof", me
-    assert answer.status_code in (401, 403), answer.status_code
-    assert "another sign-in method" in answer.text
+    # Names are lower-cased by every method: "PROF" is prof, and refused the same way.
+    for name in ("prof", "PROF"):
+        claims = {"iss": ISS, "aud": AUD, "iat": now, "exp": now + 300, "username": name}
+        link = jwt.encode(claims, SECRET, algorithm="HS256")
+        with _client(hub) as client:
+            answer = client.get("/hub/login", params={"auth_token": link, "next": "/hub/token"})
+            me = whoami(client)
+        assert me is None or me["name"] != "prof", (name, me)
+        assert answer.status_code in (401, 403), answer.status_code
+        assert "another sign-in method" in answer.text
 
 
 def test_a_github_login_given_up_does_not_open_its_former_owners_account(

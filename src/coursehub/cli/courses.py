@@ -181,7 +181,9 @@ def _enrol(args: argparse.Namespace, store: CourseStore, console: Console) -> in
         console.print(
             f"Note: no account yet for {', '.join(unknown)}; the enrolment applies to the "
             "account that gets the name: a GitHub user of that login at their first sign-in, "
-            "or one added with `coursehub users add` (LMS users never get such a name).",
+            "one added with `coursehub users add`, or (students only) an LMS user whose name "
+            "it is. LMS users never get a name enrolled as staff: enrol them after their "
+            "first launch or a roster sync.",
             markup=False,
         )
     return 0

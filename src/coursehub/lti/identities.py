@@ -1,7 +1,7 @@
 """LMS users as coursehub accounts: (platform, `sub`) maps to one readable username,
 made on the first launch or roster sync and kept for good. The same `sub` from two
 platforms is two people; a name already taken (by an account of any sign-in method, or
-by an enrolment waiting for its account) gets a number."""
+by a staff enrolment waiting for its account) gets a number."""
 
 from __future__ import annotations
 
@@ -148,13 +148,24 @@ class IdentityStore:
         base = readable_base(person, claim)
         email = person.email if validate_email(person.email) is None else ""
         with self.db.session() as s:
-            taken: set[str] = set()
-            # Names of enrolments made before their account exists are someone else's
-            # (a GitHub user or an account still to be added): never an LMS user's.
-            for column in (Account.username, Enrolment.username):
-                taken.update(
-                    s.scalars(select(column).where((column == base) | column.like(f"{base}-%")))
+            taken = set(
+                s.scalars(
+                    select(Account.username).where(
+                        (Account.username == base) | Account.username.like(f"{base}-%")
+                    )
                 )
+            )
+            # A course's staff enrolled by name before their account exists are someone
+            # an admin chose (a GitHub user, an account still to be added): an LMS user
+            # whose e-mail says that name never gets it, nor the course's staff role.
+            taken.update(
+                s.scalars(
+                    select(Enrolment.username).where(
+                        Enrolment.role.in_(("instructor", "ta")),
+                        (Enrolment.username == base) | Enrolment.username.like(f"{base}-%"),
+                    )
+                )
+            )
             username = base
             number = 2
             while username in taken:
