@@ -13,7 +13,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -30,7 +30,7 @@ from coursehub.accounts.roster import (
     validate_username,
 )
 from coursehub.core.errors import AccountError, RosterError
-from coursehub.db.models import Account
+from coursehub.db.models import Account, AccountSignIn
 from coursehub.db.session import Database
 
 T = TypeVar("T")
@@ -146,6 +146,7 @@ class AccountStore:
                 rows = {a.username: a for a in s.scalars(query)}
                 if {name: a.password_hash for name, a in rows.items()} != seen:
                     raise _Stale
+                _refuse_other_methods(s, list(rows))
                 for entry in entries:
                     row = rows.get(entry.username)
                     if row is None:
@@ -158,6 +159,7 @@ class AccountStore:
                                 password_hash=new_hashes.get(entry.username),
                             )
                         )
+                        s.add(AccountSignIn(username=entry.username, method="local"))
                         result.added.append(entry.username)
                     elif _update(row, entry, new_hashes.get(entry.username)):
                         result.updated.append(entry.username)
@@ -178,8 +180,10 @@ class AccountStore:
         email: str = "",
         role: str = "student",
         password: str | None = None,
+        signin: str = "local",
     ) -> AccountInfo:
-        """Create an account; AccountError if it exists or a value is invalid."""
+        """Create an account opened by the sign-in method `signin` (see
+        accounts.signins); AccountError if it exists or a value is invalid."""
         role = normalize_role(role)
         _fail(
             [
@@ -199,6 +203,7 @@ class AccountStore:
         try:
             with self.db.session() as s:
                 s.add(row)
+                s.add(AccountSignIn(username=username, method=signin))
                 s.flush()
                 return AccountInfo.of(row)
         except IntegrityError as exc:  # created by someone else meanwhile
@@ -227,10 +232,13 @@ class AccountStore:
             _existing(s.get(Account, username), username).role = role
 
     def authenticate(self, username: str, password: str) -> AccountInfo | None:
-        """The account if the password is right. Unknown users and accounts without a
-        password cost one bcrypt check too, so timing does not reveal who exists."""
+        """The account if the password is right and passwords open it (accounts of
+        other sign-in methods never do). Unknown users and accounts without a password
+        cost one bcrypt check too, so timing does not reveal who exists."""
         with self.db.session() as s:
             row = s.get(Account, username)
+            if row is not None and s.get(AccountSignIn, (username, "local")) is None:
+                row = None
             info = None if row is None else AccountInfo.of(row)
             hashed = None if row is None else row.password_hash
         # Checked after the session closed: no connection is held during bcrypt.
@@ -249,6 +257,28 @@ class AccountStore:
             query = query.where(Account.role == role)
         with self.db.session() as s:
             return [AccountInfo.of(row) for row in s.scalars(query)]
+
+
+def _refuse_other_methods(s: Any, names: builtins.list[str]) -> None:
+    """A roster line names a local account: never change one that signs in another way
+    (a GitHub or LMS user who took the name first)."""
+    if not names:
+        return
+    local = set(
+        s.scalars(
+            select(AccountSignIn.username).where(
+                AccountSignIn.username.in_(names), AccountSignIn.method == "local"
+            )
+        )
+    )
+    others = sorted(set(names) - local)
+    if others:
+        raise AccountError(
+            "the roster names accounts that do not sign in with a password: "
+            + ", ".join(others)
+            + ". If they are the same people, link them first (coursehub users link NAME "
+            "local); otherwise give the roster lines other usernames. Nothing was imported."
+        )
 
 
 def _update(row: Account, entry: RosterEntry, new_hash: str | None) -> bool:

@@ -179,8 +179,11 @@ def _enrol(args: argparse.Namespace, store: CourseStore, console: Console) -> in
     unknown = [e.username for e in done if accounts.get(e.username) is None]
     if unknown:
         console.print(
-            f"Note: no account yet for {', '.join(unknown)}; the enrolment applies once they "
-            "sign in (GitHub, LMS) or are added with `coursehub users add`.",
+            f"Note: no account yet for {', '.join(unknown)}; the enrolment applies to the "
+            "account that gets the name: a GitHub user of that login at their first sign-in, "
+            "one added with `coursehub users add`, or (students only) an LMS user whose name "
+            "it is. LMS users never get a name enrolled as staff: enrol them after their "
+            "first launch or a roster sync.",
             markup=False,
         )
     return 0

@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         action="append",
         default=[],
         dest="deployment_ids",
-        help="a deployment id to accept (repeatable; none given: any deployment)",
+        help="a deployment id to accept (repeatable; none given: no launch is accepted)",
     )
     a.add_argument(
         "--auth-login-url", help="OIDC authentication URL (Moodle: Authentication request URL)"
@@ -272,12 +272,20 @@ def _add_platform(args: argparse.Namespace, loaded: LoadedConfig, console: Conso
             )
     with _platforms(loaded) as store:
         platform = store.add(spec, source="cli")
-    deployments = ", ".join(platform.deployment_ids) or "any deployment"
-    console.print(
-        f"Registered platform {platform.name}: launches from {platform.issuer} "
-        f"(client id {platform.client_id}, {deployments}) are accepted from now on.",
-        markup=False,
-    )
+    if platform.deployment_ids:
+        console.print(
+            f"Registered platform {platform.name}: launches from {platform.issuer} "
+            f"(client id {platform.client_id}, deployments "
+            f"{', '.join(platform.deployment_ids)}) are accepted from now on.",
+            markup=False,
+        )
+    else:
+        console.print(
+            f"Registered platform {platform.name} without a deployment id: it accepts no "
+            f"launch. Remove it (coursehub lti remove-platform {platform.name}) and add it "
+            "again with --deployment-id and the id the LMS shows.",
+            markup=False,
+        )
     _notes(*_site_warnings(loaded))
     return 0
 
@@ -294,13 +302,14 @@ def _list(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> i
         if p.source == "config":
             source = "coursehub.yaml" if p.name in listed else "removed from coursehub.yaml"
         table.add_row(
-            p.name, p.issuer, p.client_id, ", ".join(p.deployment_ids) or "any",
+            p.name, p.issuer, p.client_id, ", ".join(p.deployment_ids) or "none (no launch)",
             p.key_set_url, source,
         )  # fmt: skip
     pending = [spec for name, spec in listed.items() if name not in {p.name for p in registered}]
     for spec in pending:
         table.add_row(
-            spec.name, spec.issuer, spec.client_id, ", ".join(spec.deployment_ids) or "any",
+            spec.name, spec.issuer, spec.client_id,
+            ", ".join(spec.deployment_ids) or "none (no launch)",
             spec.key_set_url, "coursehub.yaml (not registered yet)",
         )  # fmt: skip
     _print_whole(console, table)

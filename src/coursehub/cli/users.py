@@ -41,6 +41,28 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     r.add_argument("username")
     lst = usub.add_parser("list", help="list accounts")
     lst.add_argument("--role", choices=["admin", "instructor", "ta", "student"])
+    methods = ["local", "github", "lti", "jwt"]
+    ln = usub.add_parser(
+        "link",
+        help="let another sign-in method open an account (the same person)",
+        description="An account is opened only by the sign-in method that made it and "
+        "those linked here: a GitHub login, LMS user or sign-in link that names another "
+        "method's account is refused until an admin links them. github: the next GitHub "
+        "sign-in of that login is pinned to the account. jwt: links naming the account "
+        "open it. lti: give --from, the account the LMS user's launch made (e.g. prof-2). "
+        "local: passwords open it (set one with a roster import).",
+    )
+    ln.add_argument("username", help="the account to open")
+    ln.add_argument("method", choices=methods)
+    ln.add_argument(
+        "--from",
+        dest="from_account",
+        metavar="ACCOUNT",
+        help="lti only: the account made by the LMS user's launch",
+    )
+    un = usub.add_parser("unlink", help="stop a sign-in method opening an account")
+    un.add_argument("username")
+    un.add_argument("method", choices=methods)
     return p
 
 
@@ -93,16 +115,21 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
             + ". Their files are kept."
         )
         return 0
+    if action in ("link", "unlink"):
+        return _link(args, loaded, console)
+    from coursehub.accounts.signins import AccountSignIns
     from coursehub.monitor.disk_usage import read_usage
 
     with _store(loaded) as store:
         accounts = store.list(role=args.role)
         usage = read_usage(store.db, [acc.username for acc in accounts])
-    table = Table("username", "role", "full name", "email", "password", "disk")
+        signins = AccountSignIns(store.db).all_methods()
+    table = Table("username", "role", "sign-in", "full name", "email", "password", "disk")
     for acc in accounts:
         table.add_row(
             acc.username,
             acc.role,
+            ", ".join(signins.get(acc.username, ())) or "-",
             acc.full_name,
             acc.email,
             "set" if acc.has_password else "-",
@@ -110,6 +137,46 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
         )
     console.print(table)
     console.print(f"{len(accounts)} account(s)")
+    return 0
+
+
+def _link(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
+    from coursehub.accounts.signins import AccountSignIns
+
+    if args.users_command == "unlink":
+        with _store(loaded) as store:
+            left = AccountSignIns(store.db).unlink(args.username, args.method)
+        console.print(
+            f"{args.username} no longer signs in with {args.method}; "
+            f"sign-in: {', '.join(left) or 'none'}. Its open sessions end within a minute.",
+            markup=False,
+        )
+        return 0
+    if (args.method == "lti") != (args.from_account is not None):
+        raise AccountError(
+            "give --from ACCOUNT (the account the LMS user's launch made) with lti, and "
+            "only with lti"
+        )
+    with _store(loaded) as store:
+        if store.get(args.username) is None:
+            raise AccountError(f"no account named {args.username!r}")
+        moved = 0
+        if args.method == "lti":
+            from coursehub.lti.identities import IdentityError, IdentityStore
+
+            try:
+                moved = IdentityStore(store.db).move(args.from_account, args.username)
+            except IdentityError as exc:
+                raise AccountError(str(exc)) from None
+            if not moved:
+                raise AccountError(f"{args.from_account!r} was not made by an LMS launch")
+        methods = AccountSignIns(store.db).link(args.username, args.method)
+    console.print(
+        f"Linked: {args.username} now signs in with {', '.join(methods)}"
+        + (f" (the LMS user of {args.from_account} opens it from now on)" if moved else "")
+        + ".",
+        markup=False,
+    )
     return 0
 
 

@@ -265,19 +265,52 @@ class RosterConfig(Section):
     )
 
 
+SIGNIN_METHODS = ("local", "github", "lti", "jwt")
+# GitHub logins, lower-cased as the hub does: letters, digits and '-'.
+GITHUB_LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}$")
+ROLE_NAMES_HELP = (
+    " A bare name is a local account (roster, `coursehub users add`); write "
+    "github:LOGIN, lti:NAME or jwt:NAME for an account of another sign-in method."
+)
+
+
+def signin_qualified(name: str) -> tuple[str, str]:
+    """(method, username) of a name in the roles section; a bare name is local."""
+    method, sep, username = name.partition(":")
+    return (method, username) if sep else ("local", name)
+
+
 class RolesConfig(Section):
-    admin: list[str] = Field(default_factory=list, description="Usernames with full admin rights.")
-    instructor: list[str] = Field(default_factory=list, description="Usernames of instructors.")
-    ta: list[str] = Field(default_factory=list, description="Usernames of teaching assistants.")
+    admin: list[str] = Field(
+        default_factory=list, description="Usernames with full admin rights." + ROLE_NAMES_HELP
+    )
+    instructor: list[str] = Field(
+        default_factory=list, description="Usernames of instructors." + ROLE_NAMES_HELP
+    )
+    ta: list[str] = Field(
+        default_factory=list, description="Usernames of teaching assistants." + ROLE_NAMES_HELP
+    )
 
     @field_validator("admin", "instructor", "ta")
     @classmethod
     def _usernames(cls, names: list[str]) -> list[str]:
         for name in names:
-            if not USERNAME_RE.match(name):
+            method, username = signin_qualified(name)
+            if method not in SIGNIN_METHODS:
+                raise ValueError(
+                    f"{name!r}: {method!r} is not a sign-in method; write a bare username "
+                    "(a local account) or github:LOGIN, lti:NAME, jwt:NAME"
+                )
+            if method == "github":
+                if not GITHUB_LOGIN_RE.match(username):
+                    raise ValueError(
+                        f"{name!r} is not a GitHub login in lower case (letters, digits, '-')"
+                    )
+            elif not USERNAME_RE.match(username):
                 raise ValueError(
                     f"{name!r} is not a valid username: use 1-31 lower-case letters, "
                     "digits, '.', '_' or '-', starting with a letter"
+                    + ("" if method == "local" or ":" not in name else " after the method")
                 )
         return names
 
@@ -678,7 +711,8 @@ class LtiPlatformConfig(Section):
     client_id: str = Field(..., min_length=1, description="Client id the platform gave coursehub.")
     deployment_ids: list[str] = Field(
         default_factory=list,
-        description="Deployment ids accepted from this platform (empty: any).",
+        description="Deployment ids accepted from this platform (the LMS shows them once "
+        "coursehub is added there). Empty: no launch is accepted.",
     )
     auth_login_url: str = Field(..., description="The platform's OIDC authentication URL.")
     auth_token_url: str = Field(

@@ -54,6 +54,36 @@ class Account(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class AccountSignIn(Base):
+    """A sign-in method that opens an account: the one that made it, and any an admin
+    linked (`coursehub users link`). A name chosen through one method never opens an
+    account of another. `subject` pins the outside identity where the method has a
+    stable one (GitHub's numeric user id), so whoever takes a login someone gave up
+    does not inherit their account."""
+
+    __tablename__ = "coursehub_account_signins"
+    __table_args__ = (UniqueConstraint("method", "subject"),)
+
+    username: Mapped[str] = mapped_column(
+        String(64), ForeignKey("coursehub_accounts.username", ondelete="CASCADE"), primary_key=True
+    )
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
+    linked_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UsedSignInLink(Base):
+    """An `?auth_token=` sign-in link already followed: links work once. Kept until the
+    link expires, then pruned."""
+
+    __tablename__ = "coursehub_used_signin_links"
+
+    # sha256 of the link's verified claims
+    link_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class Course(Base):
     """A course: a git repository that coursehub keeps a read-only checkout of."""
 

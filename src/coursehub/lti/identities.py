@@ -1,6 +1,7 @@
 """LMS users as coursehub accounts: (platform, `sub`) maps to one readable username,
 made on the first launch or roster sync and kept for good. The same `sub` from two
-platforms is two people; a name already taken gets a number."""
+platforms is two people; a name already taken (by an account of any sign-in method, or
+by a staff enrolment waiting for its account) gets a number."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coursehub.accounts.roster import MAX_FULL_NAME, validate_email
 from coursehub.config.models import USERNAME_RE
-from coursehub.db.models import Account, LtiIdentity
+from coursehub.db.models import Account, AccountSignIn, Enrolment, LtiIdentity
 from coursehub.db.session import Database
 from coursehub.lti.platforms import Platform
 
@@ -120,6 +121,23 @@ class IdentityStore:
                 )
             ).first()
 
+    def move(self, from_username: str, to_username: str) -> int:
+        """Let the LMS users that open `from_username` open `to_username` instead (an
+        admin's link of an LMS user to their existing account); how many moved."""
+        try:
+            with self.db.session() as s:
+                rows = list(
+                    s.scalars(select(LtiIdentity).where(LtiIdentity.username == from_username))
+                )
+                for row in rows:
+                    row.username = to_username
+                s.flush()
+        except IntegrityError:
+            raise IdentityError(
+                f"{to_username!r} already has an LMS user on the same platform"
+            ) from None
+        return len(rows)
+
     def _touch(self, platform_id: int, subject: str) -> None:
         with self.db.session() as s:
             row = s.get(LtiIdentity, (platform_id, subject))
@@ -137,6 +155,17 @@ class IdentityStore:
                     )
                 )
             )
+            # A course's staff enrolled by name before their account exists are someone
+            # an admin chose (a GitHub user, an account still to be added): an LMS user
+            # whose e-mail says that name never gets it, nor the course's staff role.
+            taken.update(
+                s.scalars(
+                    select(Enrolment.username).where(
+                        Enrolment.role.in_(("instructor", "ta")),
+                        (Enrolment.username == base) | Enrolment.username.like(f"{base}-%"),
+                    )
+                )
+            )
             username = base
             number = 2
             while username in taken:
@@ -147,5 +176,7 @@ class IdentityStore:
                 Account(username=username, full_name=person.full_name, email=email, role="student")
             )
             s.add(LtiIdentity(platform_id=platform.id, subject=person.subject, username=username))
+            # opened by LMS launches only (accounts.signins)
+            s.add(AccountSignIn(username=username, method="lti"))
             s.flush()
         return username

@@ -207,11 +207,7 @@ def _check_lti_claims(claims: dict[str, Any], platform: Platform) -> None:
     if not isinstance(deployment, str) or not deployment:
         raise LaunchRefused("missing_deployment", "the launch names no deployment id")
     if not platform.accepts_deployment(deployment):
-        raise LaunchRefused(
-            "unknown_deployment",
-            f"deployment {deployment[:60]!r} of {platform.name} is not registered with coursehub",
-            403,
-        )
+        raise LaunchRefused("unknown_deployment", platform.deployment_refusal(deployment), 403)
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 255:
         raise LaunchRefused(

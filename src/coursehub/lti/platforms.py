@@ -36,7 +36,20 @@ class Platform:
     source: str = "cli"
 
     def accepts_deployment(self, deployment_id: str) -> bool:
-        return not self.deployment_ids or deployment_id in self.deployment_ids
+        # An empty list accepts nobody: anyone who can add the tool to a course space of
+        # their own in the LMS makes a new deployment of the same client id.
+        return deployment_id in self.deployment_ids
+
+    def deployment_refusal(self, deployment_id: str) -> str:
+        """Why a launch through `deployment_id` is refused, and what an admin can do."""
+        if not self.deployment_ids:
+            return (
+                f"no deployment of {self.name} is registered with coursehub, so it accepts "
+                f"no launch; an admin adds the deployment id the LMS shows "
+                f"(lti.platforms deployment_ids, or `coursehub lti add-platform "
+                f"--deployment-id`)"
+            )
+        return f"deployment {deployment_id[:60]!r} of {self.name} is not registered with coursehub"
 
     @classmethod
     def of(cls, row: LtiPlatform) -> Platform:

@@ -69,11 +69,13 @@ def run_checks(config_path: Path) -> list[Check]:
         checks.extend(lms_checks(config, _registered_platforms(config, layout)))
     if "jwt" in config.auth.methods and config.auth.jwt is not None:
         checks.append(jwt_key_check(config.auth.jwt))
+    from coursehub.ops.doctor_identity import roles_check
     from coursehub.ops.doctor_ops import ops_checks
     from coursehub.ops.doctor_origin import subdomains_check
     from coursehub.ops.doctor_security import security_checks
     from coursehub.ops.doctor_templates import kernel_templates_check, server_template_check
 
+    checks.append(roles_check(config, layout))
     checks.extend(ops_checks(config, layout))
     checks.append(subdomains_check(config))
     checks.append(server_template_check(config, layout))
@@ -301,7 +303,17 @@ def lms_checks(config: CoursehubConfig, platforms: list[LmsPlatform]) -> list[Ch
     for p in platforms:
         detail = f"{p.issuer}, client id {p.client_id}, keys from {p.key_set_url}"
         loose = [u for u in (p.key_set_url, p.auth_token_url) if not _safe_url(u)]
-        if loose:
+        if not p.deployment_ids:
+            checks.append(
+                Check(
+                    f"lms {p.name}",
+                    "warn",
+                    detail + "; no deployment id is registered, so every launch is refused",
+                    "add the deployment id the LMS shows to the platform's deployment_ids "
+                    "(or register it again with --deployment-id)",
+                )
+            )
+        elif loose:
             checks.append(
                 Check(
                     f"lms {p.name}",
@@ -322,13 +334,21 @@ class LmsPlatform:
     client_id: str
     key_set_url: str
     auth_token_url: str
+    deployment_ids: tuple[str, ...] = ()
 
 
 def _registered_platforms(config: CoursehubConfig, layout: DataLayout) -> list[LmsPlatform]:
     """coursehub.yaml's platforms and those added with `coursehub lti add-platform`
     (read from the database when it exists; doctor never creates it)."""
     found = {
-        p.name: LmsPlatform(p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url)
+        p.name: LmsPlatform(
+            p.name,
+            p.issuer,
+            p.client_id,
+            p.key_set_url,
+            p.auth_token_url,
+            tuple(p.deployment_ids),
+        )  # fmt: skip
         for p in config.lti.platforms
     }
     url = coursehub_database_url(config, layout)
@@ -342,8 +362,9 @@ def _registered_platforms(config: CoursehubConfig, layout: DataLayout) -> list[L
         for p in PlatformStore(db).list():
             if p.source != "config":
                 found[p.name] = LmsPlatform(
-                    p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url
-                )
+                    p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url,
+                    p.deployment_ids,
+                )  # fmt: skip
     except Exception:  # noqa: BLE001 - unreachable or not yet upgraded: the database check says
         pass
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ import jwt
 import pytest
 
 from coursehub.accounts.signin_tickets import BINDING_COOKIE, SignInTickets, new_binding
+from coursehub.accounts.store import AccountStore
 from coursehub.config.layout import DataLayout
 from coursehub.db.session import Database
 from tests.helpers import hubproc
@@ -46,6 +48,8 @@ def hub(
         base,
         users=USERS,
         roles={"prof": "instructor"},
+        # stu's LMS links name their local account: an admin linked the two
+        then=[("users", "link", "stu", "jwt")],
         extra_yaml=(
             "auth:\n  methods: [local, lti, jwt]\n"
             f"  jwt:\n    secret_file: {secret}\n    audience: {AUD}\n    issuer: {ISS}\n"
@@ -55,7 +59,9 @@ def hub(
 
 def token(key: bytes = SECRET, **changes: Any) -> str:
     now = int(time.time())
+    # each link the LMS plugin makes is new (links work once)
     claims = {"iss": ISS, "aud": AUD, "iat": now, "exp": now + 300, "username": "Stu"}
+    claims["jti"] = secrets.token_hex(8)
     claims.update(changes)
     return jwt.encode(claims, key, algorithm="HS256")
 
@@ -126,20 +132,22 @@ def test_a_ticket_signs_in_once_and_only_the_browser_it_was_issued_to(
     hub: hubproc.RunningHub,
 ) -> None:
     url = f"sqlite:///{DataLayout(hub.data_dir).coursehub_db_file}"
+    # tickets are issued for accounts that LMS launches made
+    AccountStore(Database(url)).add("lena", signin="lti")
     binding = new_binding()
-    ticket = SignInTickets(Database(url)).issue("prof", LANDING, binding)
+    ticket = SignInTickets(Database(url)).issue("lena", LANDING, binding)
     # A forwarded ticket link (login CSRF): another browser is not signed in, and the
     # ticket is burnt.
     with httpx.Client(base_url=hub.url, timeout=30) as other:
         forwarded = other.get("/hub/coursehub/signin", params={"ticket": ticket})
         assert forwarded.status_code == 403
         assert signed_in_as(other) is None
-    ticket = SignInTickets(Database(url)).issue("prof", LANDING, binding)
+    ticket = SignInTickets(Database(url)).issue("lena", LANDING, binding)
     with httpx.Client(base_url=hub.url, timeout=30) as client:
         client.cookies.set(BINDING_COOKIE, binding, path="/hub/coursehub/signin")
         first = client.get("/hub/coursehub/signin", params={"ticket": ticket})
         assert first.status_code == 302 and first.headers["location"] == LANDING
-        assert signed_in_as(client) == "prof"
+        assert signed_in_as(client) == "lena"
     with httpx.Client(base_url=hub.url, timeout=30) as client:
         client.cookies.set(BINDING_COOKIE, binding, path="/hub/coursehub/signin")
         again = client.get("/hub/coursehub/signin", params={"ticket": ticket})

@@ -125,6 +125,29 @@ def test_users_add_with_password_from_stdin_and_remove(tmp_path: Path) -> None:
     assert missing.returncode != 0
 
 
+def test_users_link_and_unlink_sign_in_methods(tmp_path: Path) -> None:
+    cfg = tmp_path / "coursehub.yaml"
+    cfg.write_text("site:\n  data_dir: ./data\n")
+
+    def users(*args: str) -> subprocess.CompletedProcess:
+        return coursehub("--config", str(cfg), "users", *args, input="a-good-password\n")
+
+    assert users("add", "prof", "--password-stdin").returncode == 0
+    assert "local" in users("list").stdout
+    linked = users("link", "prof", "github")
+    assert linked.returncode == 0 and "prof now signs in with local, github" in linked.stdout
+    assert "local, github" in users("list").stdout
+    no_from = users("link", "prof", "lti")
+    assert no_from.returncode != 0 and "--from ACCOUNT" in no_from.stderr
+    not_lms = users("link", "prof", "lti", "--from", "prof")
+    assert not_lms.returncode != 0 and "was not made by an LMS launch" in not_lms.stderr
+    assert users("link", "nobody", "jwt").returncode != 0
+    unlinked = users("unlink", "prof", "github")
+    assert unlinked.returncode == 0 and "sign-in: local" in unlinked.stdout
+    again = users("unlink", "prof", "github")
+    assert again.returncode != 0 and "does not sign in with github" in again.stderr
+
+
 def test_servers_command_without_a_running_hub_says_so(tmp_path: Path) -> None:
     cfg = tmp_path / "coursehub.yaml"
     cfg.write_text("site:\n  data_dir: ./data\n")

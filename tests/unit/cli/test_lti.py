@@ -191,7 +191,7 @@ def test_add_list_and_remove_platforms(site, capsys) -> None:
     )  # fmt: skip
     assert code == 0 and "Registered platform moodle" in out and "1, 7" in out
     code, out, _ = lti(site, capsys, "add-platform", "canvas", "--canvas", "--client-id", "1000")
-    assert code == 0 and "any deployment" in out
+    assert code == 0 and "without a deployment id: it accepts no launch" in out
 
     code, out, _ = lti(site, capsys, "platforms")
     assert code == 0 and "2 platform(s)" in out
@@ -322,7 +322,7 @@ def test_doctor_reports_each_platform_with_its_key_set_url(tmp_path) -> None:
     )
     config = load_config(cfg).config
     platforms = [
-        doctor.LmsPlatform(p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url)
+        doctor.LmsPlatform(p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url, ("2",))
         for p in config.lti.platforms
     ]
     checks = {c.name: c for c in doctor.lms_checks(config, platforms)}
@@ -331,6 +331,11 @@ def test_doctor_reports_each_platform_with_its_key_set_url(tmp_path) -> None:
     assert "http://lms.uni.edu/mod/lti/certs.php" in campus.detail
     assert campus.status == "warn" and "without https" in campus.detail
     assert "lms platforms" not in checks
+    # an empty deployment list accepts no launch, and doctor says so
+    bare = [doctor.LmsPlatform(p.name, p.issuer, p.client_id, p.key_set_url, p.auth_token_url)
+            for p in config.lti.platforms]  # fmt: skip
+    campus = {c.name: c for c in doctor.lms_checks(config, bare)}["lms campus"]
+    assert campus.status == "warn" and "every launch is refused" in campus.detail
 
 
 def test_doctor_suggests_the_lms_sites_as_frame_ancestors() -> None:

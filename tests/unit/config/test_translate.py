@@ -111,6 +111,8 @@ def test_services_and_least_privilege_roles(tmp_path: Path) -> None:
     instructor = roles["coursehub-instructor"]["scopes"]
     assert not any(s.startswith(("admin", "access:servers")) for s in instructor)
     assert not any(s.startswith("access:servers") for s in roles["coursehub-ta"]["scopes"])
+    # nor any student's hub model: their tokens do what a student's do
+    assert instructor == roles["coursehub-ta"]["scopes"] == ["self"]
     # student servers may post notebook events to the service, and nothing more
     assert set(roles["server"]["scopes"]) == {
         "users:activity!user",
@@ -172,10 +174,37 @@ def test_courses_that_turn_culling_off_do_not_start_a_culler(tmp_path: Path) -> 
 
 
 def test_roles_section_overrides_roster_and_admin_wins(tmp_path: Path) -> None:
-    c = _translate("roles:\n  admin: [root1]\n  instructor: [root1, prof]\n", tmp_path)
+    c = _translate(
+        "roles:\n  admin: [root1, 'github:octo']\n  instructor: [root1, prof]\n"
+        "  ta: ['lti:kim-2', 'jwt:jo']\n",
+        tmp_path,
+    )
     overrides = c["CoursehubAuthenticatorMixin"]["role_overrides"]
-    assert overrides == {"root1": "admin", "prof": "instructor"}
+    # a bare name is the local account; others name their sign-in method
+    assert overrides == {
+        "local:root1": "admin",
+        "local:prof": "instructor",
+        "github:octo": "admin",
+        "lti:kim-2": "ta",
+        "jwt:jo": "ta",
+    }
     assert c["Authenticator"]["admin_users"] == {"root1"}
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("saml:prof", "'saml' is not a sign-in method"),
+        ("github:Octo_Cat", "not a GitHub login"),
+        ("lti:Kim", "not a valid username"),
+        ("Prof", "not a valid username"),
+    ],
+)
+def test_roles_section_names_are_checked(tmp_path: Path, name: str, words: str) -> None:
+    from coursehub.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=words):
+        _translate(f"roles:\n  ta: ['{name}']\n", tmp_path)
 
 
 def test_github_settings(tmp_path: Path) -> None:

@@ -53,6 +53,30 @@ def test_existing_roster_accounts_are_never_taken_over(db: Database) -> None:
     assert AccountStore(db).get("bob").full_name == "Local Bob"
 
 
+def test_lms_users_get_neither_other_methods_names_nor_pending_staff_names(db: Database) -> None:
+    from coursehub.accounts.signins import AccountSignIns
+    from coursehub.db.models import Course, Enrolment
+
+    AccountSignIns(db).claim("octo", "github", subject="9", create=True)
+    with db.session() as s:  # staff enrolled by name before their first GitHub sign-in
+        s.add(Course(name="algebra", repo_url="/srv/r", branch="main"))
+        s.add(Enrolment(course="algebra", username="tara", role="ta"))
+        s.add(Enrolment(course="algebra", username="sam", role="student"))
+    moodle = PlatformStore(db).add(spec("moodle"))
+    ids = IdentityStore(db)
+    octo = ids.username_for(moodle, LmsPerson(subject="1", email="octo@x.org"), "email")
+    tara = ids.username_for(moodle, LmsPerson(subject="2", email="tara@x.org"), "email")
+    assert (octo, tara) == ("octo-2", "tara-2")
+    # a student enrolled by name before their first launch gets that name
+    sam = ids.username_for(moodle, LmsPerson(subject="3", email="sam@x.org"), "email")
+    assert sam == "sam"
+    assert AccountSignIns(db).methods_of("octo-2") == ("lti",)
+    assert AccountSignIns(db).methods_of("octo") == ("github",)
+    # an admin links the LMS user of octo-2 to octo: their launches open octo
+    assert ids.move("octo-2", "octo") == 1
+    assert ids.known(moodle.id, "1") == "octo"
+
+
 @pytest.mark.parametrize(
     ("person", "claim", "expected"),
     [

@@ -27,6 +27,7 @@ from coursehub.config.translate.jupyterhub import (
     culler_service,
     frame_ancestors_directive,
     hub_roles,
+    local_admins,
     public_url,
 )
 from coursehub.core.errors import CoursehubError
@@ -174,7 +175,7 @@ def _hub_config(config: CoursehubConfig, db_url: str) -> dict[str, Any]:
             "any_allow_config": True,
             "auth_refresh_age": 60,
             "refresh_pre_spawn": True,
-            "admin_users": sorted(config.roles.admin),
+            "admin_users": sorted(local_admins(config)),
         },
         "CoursehubKubeSpawner": {
             "coursehub_db_url": db_url,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from coursehub.config.layout import DataLayout, Ports
-from coursehub.config.models import CoursehubConfig
+from coursehub.config.models import SIGNIN_METHODS, CoursehubConfig, signin_qualified
 from coursehub.config.service_sections import (
     GradingJobTarget,
     GradingSection,
@@ -32,7 +32,6 @@ AUTHENTICATORS = {
 }
 # JupyterHub template overrides shipped in the package (the login page).
 HUB_TEMPLATES = Path(__file__).parents[2] / "hub" / "templates"
-SIGNIN_METHODS = ("local", "github", "lti", "jwt")
 SPAWNERS = {
     "local": "coursehub.hub.spawners.local.CoursehubLocalSpawner",
     "demo": "coursehub.hub.spawners.local.CoursehubDemoSpawner",
@@ -276,7 +275,9 @@ def translate(
         "any_allow_config": True,
         "auth_refresh_age": 60,
         "refresh_pre_spawn": True,
-        "admin_users": set(config.roles.admin),
+        # Only local accounts by name: the hub knows nothing of sign-in methods, and
+        # our auth models decide admin rights at every sign-in anyway.
+        "admin_users": local_admins(config),
     }
     sections: dict[str, dict[str, Any]] = {
         "JupyterHub": hub,
@@ -394,12 +395,20 @@ def authenticator_sections(
 
 
 def _role_overrides(config: CoursehubConfig) -> dict[str, str]:
+    """method:username -> role (a bare name in the roles section is local)."""
     overrides: dict[str, str] = {}
     # Later entries win: an admin listed as instructor too stays admin.
     for role in ("ta", "instructor", "admin"):
         for name in getattr(config.roles, role):
-            overrides[name] = role
+            method, username = signin_qualified(name)
+            overrides[f"{method}:{username}"] = role
     return overrides
+
+
+def local_admins(config: CoursehubConfig) -> set[str]:
+    """The roles section's admins that are local accounts."""
+    names = (signin_qualified(name) for name in config.roles.admin)
+    return {username for method, username in names if method == "local"}
 
 
 def _services(
@@ -537,27 +546,22 @@ def hub_roles(config: CoursehubConfig) -> list[dict[str, Any]]:
                 f"access:services!service={SERVICE_NAME}",
             ],
         },
+        # Staff's own hub tokens (/hub/token, an LMS instructor's included) read no
+        # student: the hub's groups are site roles, not courses, so any read scope would
+        # reach every course's students. Staff pages read students through the service,
+        # which checks the course role; the live class view shares one student's server
+        # with one of its staff on demand (JupyterHub sharing). The roles stay, scoped
+        # like `user`, so that their groups exist.
         {
-            # No access:servers here: the live class view shares one student's course
-            # server with one of its staff on demand (JupyterHub sharing).
             "name": "coursehub-instructor",
-            "description": "Instructors see students and their servers' state.",
-            "scopes": [
-                "list:users",
-                f"read:users!group={students}",
-                f"read:servers!group={students}",
-                f"read:groups!group={students}",
-            ],
+            "description": "Instructors: their own server and the coursehub pages.",
+            "scopes": ["self"],
             "groups": [ROLE_GROUPS["instructor"]],
         },
         {
             "name": "coursehub-ta",
-            "description": "Teaching assistants see students and their servers' state.",
-            "scopes": [
-                "list:users",
-                f"read:users!group={students}",
-                f"read:servers!group={students}",
-            ],
+            "description": "Teaching assistants: their own server and the coursehub pages.",
+            "scopes": ["self"],
             "groups": [ROLE_GROUPS["ta"]],
         },
         {

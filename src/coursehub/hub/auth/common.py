@@ -1,6 +1,10 @@
 """What every coursehub authenticator shares: the sign-in methods offered together, roles
 from the coursehub database, and identities our own hub pages have already verified.
 
+Each sign-in opens only an account its method may open (accounts.signins): one person,
+one account, whatever names the methods choose. Roles granted by username
+(`role_overrides`, keyed method:username) apply through those methods only.
+
 JupyterHub has one authenticator. Ours dispatches inside `authenticate()` on what the
 data is: form fields (password sign-in), None (the OAuth callback, GitHub), or a
 `_VerifiedSignIn` made by our sign-in pages (LMS tickets, `?auth_token=` links). Form
@@ -57,7 +61,8 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
     )
     role_overrides = Dict(
         config=True,
-        help="username -> role from coursehub.yaml's roles section; wins over the roster.",
+        help="method:username -> role from coursehub.yaml's roles section (a bare name "
+        "there is local:name); wins over the roster.",
     )
     min_password_length = Integer(8, config=True, help="Shortest accepted password.")
     signin_methods = List(
@@ -76,6 +81,7 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
     )
 
     _account_store: Any = None
+    _signins: Any = None
     jwt_signin: Any = None
 
     def __init__(self, **kwargs: Any) -> None:
@@ -105,8 +111,20 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
             )
         return self._account_store
 
-    def role_for(self, username: str, stored_role: str | None) -> str:
-        return self.role_overrides.get(username) or stored_role or "student"
+    @property
+    def signins(self) -> Any:
+        if self._signins is None:
+            from coursehub.accounts.signins import AccountSignIns
+
+            self._signins = AccountSignIns(self.account_store.db)
+        return self._signins
+
+    def role_for(self, username: str, stored_role: str | None, methods: tuple[str, ...]) -> str:
+        """The override granted to this account's methods, else its stored role."""
+        from coursehub.accounts.signins import role_override
+
+        override = role_override(self.role_overrides, username, methods)
+        return override or stored_role or "student"
 
     def auth_model(
         self, username: str, role: str, method: str | None = None, **extra: Any
@@ -152,13 +170,19 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
         return False
 
     async def _account_model(self, username: str, method: str) -> dict[str, Any] | None:
-        account = await asyncio.to_thread(self.account_store.get, username)
-        if account is None:
+        from coursehub.accounts.signins import IdentityConflict
+
+        try:
+            claimed = await asyncio.to_thread(self.signins.claim, username, method)
+        except IdentityConflict as exc:
+            self.log.warning("Sign-in (%s) for %r refused: %s", method, username, exc)
+            return None
+        if claimed is None:
             self.log.warning("Sign-in (%s) for %r refused: no such account", method, username)
             return None
-        return self.auth_model(
-            account.username, self.role_for(account.username, account.role), method
-        )
+        account = claimed.account
+        role = self.role_for(account.username, account.role, claimed.methods)
+        return self.auth_model(account.username, role, method)
 
     async def check_allowed(
         self, username: str, authentication: dict[str, Any] | None = None
@@ -175,17 +199,17 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
         GitHub users are refreshed by OAuthenticator; everyone else has an account row.
         """
         method = signin_method_of(getattr(user, "user_info", None))
+        if method is None and "github" in self.signin_methods:
+            method = "github"  # signed in before the method was recorded: most likely GitHub
+        account = await asyncio.to_thread(self.account_store.get, user.name)
+        methods = await asyncio.to_thread(self.signins.methods_of, user.name)
+        if account is None or method not in methods:
+            # removed, or unlinked from the method this session was opened with
+            return False
         if method == "github":
             return await self.oauth_refresh(user, handler)
-        account = await asyncio.to_thread(self.account_store.get, user.name)
-        if account is None:
-            if method is None and "github" in self.signin_methods:
-                # signed in before the method was recorded: most likely through GitHub
-                return await self.oauth_refresh(user, handler)
-            return False
-        return self.auth_model(
-            account.username, self.role_for(account.username, account.role), method
-        )
+        role = self.role_for(account.username, account.role, methods)
+        return self.auth_model(account.username, role, method)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         from coursehub.hub.auth.signin_handlers import signin_handlers

@@ -2,18 +2,26 @@
 
 The class stays an OAuthenticator so its oauth_login/oauth_callback pages keep working;
 passwords, LMS tickets and `?auth_token=` links are offered beside it when configured.
+
+A GitHub user gets a coursehub account at their first sign-in, pinned to their GitHub
+user id (accounts.signins): a login equal to another method's username is refused,
+and a login someone gave up does not open its former owner's account.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from oauthenticator.github import GitHubOAuthenticator
+from tornado import web
 from traitlets import Dict
 
+from coursehub.accounts.signins import ROLE_STRENGTH, IdentityConflict
 from coursehub.hub.auth.local import PasswordSignInMixin
 
-ROLE_STRENGTH = {"student": 0, "ta": 1, "instructor": 2, "admin": 3}
+# Where update_auth_model leaves the role GitHub's teams grant, for oauth_sign_in.
+TEAM_ROLE_KEY = "coursehub_team_role"
 
 
 def role_from_teams(teams: list[tuple[str, str]], organization: str, team_roles: dict) -> str:
@@ -39,14 +47,47 @@ class CoursehubGitHubAuthenticator(PasswordSignInMixin, GitHubOAuthenticator):
     )
 
     async def oauth_sign_in(self, handler: Any) -> dict[str, Any] | None:
-        return await GitHubOAuthenticator.authenticate(self, handler, None)
+        model = await GitHubOAuthenticator.authenticate(self, handler, None)
+        return await self._open_account(model) if model else None
 
     async def oauth_allowed(self, username: str, authentication: dict[str, Any]) -> bool:
-        # organisation membership, checked with the user's GitHub token
-        return await GitHubOAuthenticator.check_allowed(self, username, authentication)
+        # organisation membership, checked with the user's GitHub token, for their
+        # GitHub login (the account's name stays the login it was made with)
+        github_user = (authentication.get("auth_state") or {}).get("github_user") or {}
+        login = github_user.get("login") or username
+        return await GitHubOAuthenticator.check_allowed(self, login, authentication)
 
     async def oauth_refresh(self, user: Any, handler: Any) -> bool | dict[str, Any]:
-        return await GitHubOAuthenticator.refresh_user(self, user, handler)
+        refreshed = await GitHubOAuthenticator.refresh_user(self, user, handler)
+        if isinstance(refreshed, dict):
+            return await self._open_account(refreshed)
+        return refreshed
+
+    async def _open_account(self, model: dict[str, Any]) -> dict[str, Any]:
+        """The account this GitHub user opens (made at their first sign-in), with the
+        role their teams, the roles section and the account grant."""
+        state = model.get("auth_state") or {}
+        github_id = (state.get("github_user") or {}).get("id")
+        login = model["name"]
+        try:
+            claimed = await asyncio.to_thread(
+                self.signins.claim,
+                login,
+                "github",
+                subject=str(github_id) if github_id is not None else None,
+                create=True,
+            )
+        except IdentityConflict as exc:
+            self.log.warning("GitHub sign-in of %r refused: %s", login, exc)
+            raise web.HTTPError(403, exc.page_message) from None
+        assert claimed is not None  # create=True
+        account = claimed.account
+        team_role = state.get(TEAM_ROLE_KEY) or "student"
+        stronger = max(team_role, account.role, key=ROLE_STRENGTH.__getitem__)
+        role = self.role_for(account.username, stronger, claimed.methods)
+        # after oauthenticator's own managed groups, which know nothing of our roles
+        model.update(self.auth_model(account.username, role, "github"))
+        return model
 
     async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
         # populate_teams_in_auth_state makes oauthenticator fetch /user/teams for us.
@@ -55,6 +96,9 @@ class CoursehubGitHubAuthenticator(PasswordSignInMixin, GitHubOAuthenticator):
         teams = [(t["organization"]["login"], t["slug"]) for t in raw_teams]
         org = next(iter(self.allowed_organizations))
         name = self.normalize_username(auth_model["name"])
-        role = self.role_for(name, role_from_teams(teams, org, self.team_roles))
+        team_role = role_from_teams(teams, org, self.team_roles)
+        if isinstance(auth_model.get("auth_state"), dict):
+            auth_model["auth_state"][TEAM_ROLE_KEY] = team_role
+        role = self.role_for(name, team_role, ("github",))
         auth_model.update(self.auth_model(name, role, "github"))
         return auth_model

@@ -4,6 +4,11 @@ The token is checked exactly as the remote grading API checks its bearer tokens
 (grading.remote_auth: one algorithm chosen by the configured key, exp with leeway, iat,
 at most an hour of lifetime, aud, iss); this module only adds the username claim, the
 account rules and refusals worded for the person holding the link.
+
+The links' usernames are the LMS's: a link opens only an account made by a link
+(`create_accounts`) or one an admin linked to this method (`coursehub users link NAME
+jwt`), never a local, GitHub or LTI account that happens to have the name. Each link
+works once (accounts.signin_links).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 from coursehub.accounts.roster import validate_username
 from coursehub.config.secrets import read_secret
-from coursehub.core.errors import AccountError, CoursehubError, SetupError
+from coursehub.core.errors import CoursehubError, SetupError
 from coursehub.grading.remote_auth import (
     RemoteAuthConfigError,
     RemoteAuthError,
@@ -34,6 +39,7 @@ _REASONS = {
     "token_not_yet_valid": "the sign-in link is not valid yet (the LMS clock may be ahead)",
     "token_too_long_lived": "the sign-in link is valid for too long (one hour at most)",
     "missing_claim": "the sign-in link is incomplete",
+    "link_used": "the sign-in link has already been used (each link works once)",
 }
 _DAMAGED = "the sign-in link is damaged"
 
@@ -116,11 +122,27 @@ def load_jwt_signin(
 
 def verify_signin_token(token: str, settings: JwtSignInSettings, now: float | None = None) -> str:
     """The username a valid token names; JwtSignInRefused otherwise."""
+    return verify_signin_link(token, settings, now)[0]
+
+
+def verify_signin_link(
+    token: str, settings: JwtSignInSettings, now: float | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The username a valid token names, and its verified claims; JwtSignInRefused
+    otherwise."""
     try:
         claims = verify_bearer(f"Bearer {token}", settings, now)
     except RemoteAuthError as exc:
         raise JwtSignInRefused(exc.code, _REASONS.get(exc.code, _DAMAGED), str(exc)) from None
-    return signin_username(claims, settings.username_claim)
+    return signin_username(claims, settings.username_claim), claims
+
+
+def use_once(db: Any, claims: dict[str, Any], settings: JwtSignInSettings) -> None:
+    """Record the link's first use; JwtSignInRefused when it was used before."""
+    from coursehub.accounts.signin_links import UsedSignInLinks
+
+    if not UsedSignInLinks(db).first_use(claims, settings.leeway_seconds):
+        raise JwtSignInRefused("link_used", _REASONS["link_used"], "the link was used before")
 
 
 def signin_username(claims: dict[str, Any], claim: str) -> str:
@@ -141,21 +163,26 @@ def signin_username(claims: dict[str, Any], claim: str) -> str:
 
 
 def ensure_account(store: Any, username: str, create: bool) -> bool:
-    """Whether `username` may sign in; a new student account is made when `create`.
+    """Whether a link naming `username` may sign in; a new student account, opened by
+    links only, is made when `create`.
 
-    Returns True when the account was just made; JwtSignInRefused when unknown."""
-    if store.get(username) is not None:
-        return False
-    if not create:
+    Returns True when the account was just made; JwtSignInRefused when unknown or an
+    account of another sign-in method."""
+    from coursehub.accounts.signins import AccountSignIns, IdentityConflict
+
+    try:
+        claimed = AccountSignIns(store.db).claim(username, "jwt", create=create)
+    except IdentityConflict as exc:
+        raise JwtSignInRefused(
+            "other_method",
+            f"the account {username!r} belongs to someone who signs in with another "
+            "sign-in method; if it is yours, ask an admin to link it",
+            str(exc),
+        ) from None
+    if claimed is None:
         raise JwtSignInRefused(
             "unknown_user",
             f"there is no coursehub account {username!r}; ask your instructor to add you",
             f"no account {username!r} and auth.jwt.create_accounts is off",
         )
-    try:
-        store.add(username, role="student")
-    except AccountError:
-        if store.get(username) is None:  # not made by a concurrent sign-in either
-            raise
-        return False
-    return True
+    return claimed.created

@@ -60,7 +60,8 @@ class PasswordSignInMixin(CoursehubAuthenticatorMixin):
             self.log.warning("Failed sign-in for %r", username)
             return None
         self.throttle.succeeded(username)
-        role = self.role_for(account.username, account.role)
+        methods = await asyncio.to_thread(self.signins.methods_of, account.username)
+        role = self.role_for(account.username, account.role, methods)
         return self.auth_model(account.username, role, "local")
 
 

@@ -3,7 +3,7 @@
 - `/hub/coursehub/signin?ticket=T` (method lti): the coursehub service validated an LTI
   launch and issued a one-time ticket (accounts.signin_tickets).
 - `/hub/login?auth_token=JWT` and `/hub/jwt_login?auth_token=JWT` (method jwt): a link made
-  by an LMS plugin, checked by hub.auth.jwt.
+  by an LMS plugin, checked by hub.auth.jwt; each link works once.
 
 Both go through JupyterHub's `login_user`, so blocked users, check_allowed and
 post_auth_hook still apply. Neither the ticket nor the token is ever logged: the query is
@@ -21,7 +21,12 @@ from jupyterhub.handlers.login import LoginHandler
 from jupyterhub.utils import url_path_join
 
 from coursehub.hub.auth.common import verified_sign_in
-from coursehub.hub.auth.jwt import JwtSignInRefused, ensure_account, verify_signin_token
+from coursehub.hub.auth.jwt import (
+    JwtSignInRefused,
+    ensure_account,
+    use_once,
+    verify_signin_link,
+)
 
 TICKET_REFUSED = (
     "This sign-in link has expired or was already used. Open coursehub again from your LMS."
@@ -75,8 +80,10 @@ class _SignInSteps(BaseHandler):
         self._forget_query()
         auth: Any = self.authenticator
         try:
-            username = verify_signin_token(token, auth.jwt_signin)
+            username, claims = verify_signin_link(token, auth.jwt_signin)
             store, create = auth.account_store, auth.jwt_signin.create_accounts
+            # burnt by its first use, whatever comes of it
+            await asyncio.to_thread(use_once, store.db, claims, auth.jwt_signin)
             if await asyncio.to_thread(ensure_account, store, username, create):
                 self.log.info("Student account %r made for a sign-in link", username)
         except JwtSignInRefused as exc:

@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from coursehub.accounts.signins import AccountSignIns
 from coursehub.accounts.store import AccountStore
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.loader import load_config
@@ -164,7 +165,7 @@ def accounts_url(db: Database) -> str:
     """The test's database (tests/conftest.py) with the accounts alice and bob."""
     store = AccountStore(db, min_password_length=8)
     store.add("alice", role="instructor", password="alice-pass-1")
-    store.add("bob")
+    store.add("bob", signin="lti")
     return db.url
 
 
@@ -200,7 +201,7 @@ async def test_form_data_cannot_pass_for_a_verified_sign_in(accounts_url: str, f
 
 async def test_verified_sign_in_uses_the_account_row(accounts_url: str) -> None:
     auth = _local(accounts_url, ["local", "lti"])
-    auth.role_overrides = {"bob": "ta"}
+    auth.role_overrides = {"lti:bob": "ta"}
     model = await auth.get_authenticated_user(None, verified_sign_in("bob", "lti"))
     assert model is not None
     assert (model["name"], model["admin"]) == ("bob", False)
@@ -224,6 +225,9 @@ async def test_github_site_without_local_refuses_passwords(accounts_url: str) ->
     auth = _github(accounts_url, ["github", "lti"])
     form = {"username": "alice", "password": "alice-pass-1"}
     assert await auth.get_authenticated_user(None, form) is None
+    # alice is a local account: an LMS ticket naming her opens it only once linked
+    assert await auth.get_authenticated_user(None, verified_sign_in("alice", "lti")) is None
+    AccountSignIns(Database(accounts_url)).link("alice", "lti")
     model = await auth.get_authenticated_user(None, verified_sign_in("alice", "lti"))
     assert model is not None and model["admin"] is False and model["name"] == "alice"
     both = _github(accounts_url, ["github", "local"])
@@ -236,9 +240,20 @@ async def test_refresh_drops_removed_lms_accounts_and_keeps_github_users(account
     assert (await auth.refresh_user(bob))["name"] == "bob"
     AccountStore(Database(accounts_url)).remove("bob")
     assert await auth.refresh_user(bob) is False
-    # GitHub users have no account row; OAuthenticator decides for them
+    # GitHub users have an account made at their first sign-in; OAuthenticator decides
+    # for them as long as GitHub still opens it
     octo = SimpleNamespace(name="octo", user_info={"coursehub_signin": "github"})
+    assert await auth.refresh_user(octo) is False
+    AccountSignIns(Database(accounts_url)).claim("octo", "github", subject="7", create=True)
     assert await auth.refresh_user(octo) is True
+    # a session opened by a method that no longer opens the account ends
+    assert await auth.refresh_user(SimpleNamespace(name="octo", user_info=None)) is True
+    assert (
+        await auth.refresh_user(
+            SimpleNamespace(name="octo", user_info={"coursehub_signin": "local"})
+        )
+        is False
+    )
     local = _local(accounts_url, ["local"])
     assert await local.refresh_user(SimpleNamespace(name="octo", user_info=None)) is False
 
@@ -400,6 +415,14 @@ def test_reserved_username_is_refused() -> None:
 
 def test_unknown_users_need_create_accounts(accounts_url: str) -> None:
     store = AccountStore(Database(accounts_url))
+    # alice signs in with a password, bob through the LMS: links naming them open
+    # nothing until an admin links them
+    for name in ("alice", "bob"):
+        with pytest.raises(JwtSignInRefused) as info:
+            ensure_account(store, name, create=True)
+        assert info.value.code == "other_method"
+        assert "another sign-in method" in info.value.page_message
+    AccountSignIns(store.db).link("bob", "jwt")
     assert ensure_account(store, "bob", create=False) is False
     with pytest.raises(JwtSignInRefused) as info:
         ensure_account(store, "dora", create=False)

@@ -179,11 +179,7 @@ async def lti_login(request: Request) -> Response:
     platform = platforms[0]
     deployment = params.get("lti_deployment_id")
     if deployment and not platform.accepts_deployment(deployment):
-        refusal = LaunchRefused(
-            "unknown_deployment",
-            f"deployment {deployment[:60]!r} of {platform.name} is not registered with coursehub",
-            403,
-        )
+        refusal = LaunchRefused("unknown_deployment", platform.deployment_refusal(deployment), 403)
         return refused(request, refusal, issuer)
     login: LoginState = await asyncio.to_thread(StateStore(db).begin, platform.id)
     query = {

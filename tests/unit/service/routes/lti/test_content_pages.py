@@ -146,6 +146,14 @@ def teaching(site: Site, tmp_path) -> Site:  # noqa: ANN001
     commit_all(repo, "first")
     for name in ("algebra", "biology"):
         site.courses.add(name, str(repo))
+    # Her account came from the LMS (a roster sync) before an admin enrolled her: a
+    # name enrolled as staff with no account yet is never given to an LMS user.
+    from coursehub.lti.identities import IdentityStore, LmsPerson
+    from coursehub.lti.platforms import PlatformStore
+
+    (platform,) = PlatformStore(site.db).list()
+    person = LmsPerson(subject="u-ines", email="ines@uni.example")
+    assert IdentityStore(site.db).username_for(platform, person, "email") == "ines"
     site.courses.enrol("algebra", "ines", "instructor")
     return site
 
