@@ -22,8 +22,10 @@ tests/test_layers.py):
 - db/        the coursehub tables, sessions, Alembic migrations
 - config/    coursehub.yaml: models, loader, layout, secrets; translate/ (pure)
 - student/   what runs as the student: server entry point, Jupyter config, events
-             extension, kernel provisioner, Slurm job starter; imports only core/
-- core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing
+             extension, kernel provisioner, Slurm job starter, grading kernel copies;
+             imports only core/
+- core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing,
+             the grading wire (values between a notebook's copy and its tests)
 - starter/   data files for `coursehub init`
 
 Shims, kept only for paths written outside the package: singleuser, server_config,
@@ -49,6 +51,10 @@ Processes (who starts each one, and as which Unix account):
 - course builds (venv, pip): the service or `coursehub course build`; coursehub-build
 - grading kernels (`python -P -m coursehub.grading.kernel_launch`): the service's
   grading workers; a throwaway `chg-...` account per run, in a sandbox
+- copies of a grading kernel at each test's place (student/grading_snapshot.py): the
+  grading kernel (fork); the same throwaway account
+- grading test processes (`python -I -m coursehub.grading.evaluator`): the service's
+  grading workers; a second throwaway `chg-...` account per run, in a sandbox of its own
 - Slurm server jobs (`python -m coursehub.student.slurm_job`): the hub's sbatch; the student
 - Slurm grading jobs (`python -m coursehub.ops.grading_job`): the service's sbatch; root
 - `coursehub` commands (`python -m coursehub.cli`): an admin; usually root
