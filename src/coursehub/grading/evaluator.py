@@ -176,7 +176,10 @@ def run_nbgrader(job: dict[str, Any], session: Session) -> dict[str, Any]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            ns = namespace(session, [source])
+            earlier = str(job.get("earlier") or "")
+            ns = namespace(session, [earlier, source])
+            with contextlib.suppress(Exception):  # as when those cells ran before
+                exec(compile(earlier, "<earlier tests>", "exec"), ns)
             tree = ast.parse(source)
             last = None
             if tree.body and isinstance(tail := tree.body[-1], ast.Expr):

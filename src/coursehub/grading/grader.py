@@ -181,13 +181,13 @@ def _run_tests(
     """Each test in the test process of its own box: tests without hidden parts first
     (their messages may be shown), then the hidden ones. Tests stopped at their time
     limit are added to `stopped` as the steps' time-limit lines."""
-    jobs = [
-        (hidden, index, job)
-        for index in ready
-        for hidden, job in harness.jobs_for(
-            plan.steps[index].test_kind, plan.steps[index].question, plan.steps[index].payload
-        )
-    ]
+    jobs = []
+    for index in ready:
+        step = plan.steps[index]
+        before = [s.payload for s in plan.steps[:index] if s.kind == "test"]
+        earlier = harness.definitions(before) if step.test_kind == "nbgrader" else ""
+        for hidden, job in harness.jobs_for(step.test_kind, step.question, step.payload, earlier):
+            jobs.append((hidden, index, job))
     jobs.sort(key=lambda item: item[0])
     parts: dict[int, list[tuple[bool, dict[str, Any]]]] = {i: [] for i in ready}
     for hidden, index, job in jobs:

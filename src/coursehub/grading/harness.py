@@ -46,15 +46,18 @@ What this still cannot rule out:
   over it: a file the student hands in that the instructor has none of is read as
   handed in, as before.
 - Each test sees the state at its own place; state a test changes is not seen by the
-  next one (the copies are separate processes).
+  next one (the copies are separate processes), nor by the student's later cells:
+  of earlier test cells, a test sees only the imports, functions and classes.
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any
 
 HIDDEN_MARK = "BEGIN HIDDEN TESTS"  # nbgrader's delimiter of hidden tests
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def snapshot_code(fd: int, reap: bool = False) -> str:
@@ -63,11 +66,28 @@ def snapshot_code(fd: int, reap: bool = False) -> str:
     return f"{module}.fork({fd}, reap={reap})"
 
 
-def jobs_for(kind: str, name: str, payload: Any) -> list[tuple[bool, dict[str, Any]]]:
-    """The test process's jobs for one test step, each with whether it is hidden."""
+def definitions(sources: list[str]) -> str:
+    """The imports, functions and classes that earlier test cells define: tests run in
+    a fresh namespace each, and a later test cell may use them (`assert_equal`)."""
+    kept: list[ast.stmt] = []
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        kept += [node for node in tree.body if isinstance(node, _DEFINITIONS)]
+    return ast.unparse(ast.Module(body=kept, type_ignores=[])) if kept else ""
+
+
+def jobs_for(
+    kind: str, name: str, payload: Any, earlier: str = ""
+) -> list[tuple[bool, dict[str, Any]]]:
+    """The test process's jobs for one test step, each with whether it is hidden;
+    `earlier` is what earlier test cells define (nbgrader)."""
     if kind == "nbgrader":
         hidden = HIDDEN_MARK in str(payload).upper()
-        return [(hidden, {"kind": "nbgrader", "name": name, "source": payload})]
+        job = {"kind": "nbgrader", "name": name, "source": payload, "earlier": earlier}
+        return [(hidden, job)]
     from otter.test_files.ok_test import OKTestFile
 
     cases = OKTestFile.from_spec(payload, path=name).test_cases

@@ -111,3 +111,15 @@ def test_the_wire_builds_only_plain_values() -> None:
     for bad in (["A", "|O", [1], ""], ["Q"], "x", ["I", 5]):
         with pytest.raises(wire.WireError):
             wire.decode(bad, refuse)
+
+
+def test_a_test_uses_what_earlier_test_cells_import_and_define(session: Session) -> None:
+    from coursehub.grading.harness import definitions
+
+    earlier = definitions(
+        ["from math import sqrt\nassert square(1) == 1\ndef check(v):\n    assert v == 9\n"]
+    )
+    assert "assert square" not in earlier
+    job = {"kind": "nbgrader", "name": "t", "source": "check(square(3))\nassert sqrt(9) == 3"}
+    assert run_nbgrader({**job, "earlier": earlier}, session)["ok"] is True
+    assert run_nbgrader(job, session)["ok"] is False
