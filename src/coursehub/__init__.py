@@ -22,9 +22,11 @@ tests/test_layers.py):
 - db/        the coursehub tables, sessions, Alembic migrations
 - config/    coursehub.yaml: models, loader, layout, secrets; translate/ (pure)
 - student/   what runs as the student: server entry point, Jupyter config, events
-             extension, kernel provisioner, Slurm job starter; imports only core/
+             extension, kernel provisioner, Slurm job starter, grading kernel copies;
+             imports only core/
 - core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing,
-             per-user subdomain names
+             per-user subdomain names, folders walked without following links, the
+             grading wire (values between a notebook's copy and its tests)
 - starter/   data files for `coursehub init`
 
 Shims, kept only for paths written outside the package: singleuser, server_config,
@@ -51,7 +53,11 @@ Processes (who starts each one, and as which Unix account):
 - grading sandboxes (`python -I -m coursehub.forking.sandbox_init`): the service's grading
   workers (or `coursehub doctor`, to try one); root, then PID 1 of the box as its account
 - grading kernels (`python -P -m coursehub.grading.kernel_launch`): the service's
-  grading workers, in a sandbox; a throwaway `chg-...` account per run
+  grading workers; a throwaway `chg-...` account per run, in a sandbox
+- copies of a grading kernel at each test's place (student/grading_snapshot.py): the
+  grading kernel (fork); the same throwaway account
+- grading test processes (`python -I -m coursehub.grading.evaluator`): the service's
+  grading workers; a second throwaway `chg-...` account per run, in a sandbox of its own
 - Slurm server jobs (`python -m coursehub.student.slurm_job`): the hub's sbatch; the student
 - Slurm grading jobs (`python -m coursehub.ops.grading_job`): the service's sbatch; root
 - `coursehub` commands (`python -m coursehub.cli`): an admin; usually root

@@ -3,8 +3,8 @@
 The kernel runs as a throwaway sandbox account with no network, so it is reached over
 Unix sockets in its work directory (ZeroMQ's ipc transport). The grader stays outside
 the box: it sends each cell, collects outputs up to a bound, enforces per-cell and
-total time, and reads test results from a pipe the kernel inherited (see harness.py),
-so nothing the student's code prints or hides decides a score.
+total time. Tests never run in this kernel: at each test's place it leaves a copy of
+itself on a socket it inherited (see harness.py), and the tests run elsewhere.
 """
 
 from __future__ import annotations
@@ -15,20 +15,19 @@ import queue
 import secrets
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import psutil
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 from coursehub.grading.sandbox import SandboxAccount
 
 MAX_OUTPUT_BYTES = 256 * 1024  # kept per grading run, for feedback and review
-MAX_RESULT_BYTES = 4 * 1024 * 1024  # read from the results pipe
 
 
 class KernelStartError(RuntimeError):
@@ -43,44 +42,6 @@ class CellRun:
     seconds: float = 0.0
 
 
-class _ResultPipe:
-    """Reads the kernel's end of the results pipe in a thread, bounded."""
-
-    def __init__(self) -> None:
-        self.read_fd, self.write_fd = os.pipe()
-        self._buf = bytearray()
-        self._lock = threading.Condition()
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-
-    def start(self) -> None:
-        os.close(self.write_fd)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        while chunk := os.read(self.read_fd, 65536):
-            with self._lock:
-                if len(self._buf) < MAX_RESULT_BYTES:
-                    self._buf.extend(chunk[: MAX_RESULT_BYTES - len(self._buf)])
-                self._lock.notify_all()
-        os.close(self.read_fd)
-
-    def wait_for(self, needle: str, timeout: float) -> None:
-        """Wait until `needle` has arrived (the kernel wrote it before going idle, but
-        the reader thread may not have picked it up yet)."""
-        raw = needle.encode()
-        with self._lock:
-            self._lock.wait_for(lambda: raw in self._buf, timeout=timeout)
-
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-
-    def lines(self) -> list[str]:
-        with self._lock:
-            data = bytes(self._buf)
-        return data.decode("utf-8", "replace").splitlines()
-
-
 class SandboxKernel:
     """One kernel for one grading run. Use as a context manager."""
 
@@ -90,6 +51,7 @@ class SandboxKernel:
         python: str = sys.executable,
         startup_timeout: float = 60.0,
         log_path: Path | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         self.account = account
         self.python = python
@@ -97,8 +59,7 @@ class SandboxKernel:
         self.log_path = log_path
         self.proc: Any = None
         self.client: BlockingKernelClient | None = None
-        self.results = _ResultPipe()
-        self.results_fd = self.results.write_fd  # same number in the kernel (pass_fds)
+        self.pass_fds = pass_fds  # the same numbers in the kernel
         self.output_bytes = 0
         self.outputs_dropped = 0
 
@@ -137,12 +98,11 @@ class SandboxKernel:
                 env=env,
                 stdout=log,
                 stderr=log,
-                pass_fds=(self.results.write_fd,),
+                pass_fds=self.pass_fds,
                 close_fds=True,
             )
         finally:
             log.close()
-        self.results.start()
         client = BlockingKernelClient()
         client.load_connection_file(str(conn))
         client.start_channels()
@@ -240,6 +200,33 @@ class SandboxKernel:
         except (ValueError, KeyError):
             self.outputs_dropped += 1
 
+    def children(self) -> set[int]:
+        """The kernel's child processes now."""
+        with contextlib.suppress(psutil.Error):
+            return {c.pid for c in psutil.Process(self.proc.pid).children()}
+        return set()
+
+    def end_strays(self, keep: set[int]) -> int:
+        """Kill every process of the account but the kernel and `keep`; how many."""
+        keep = keep | {self.proc.pid}
+        ended = []
+        for proc in psutil.process_iter(["uids"]):
+            uids = proc.info["uids"]
+            if uids and uids.real == self.account.uid and proc.pid not in keep:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+                    ended.append(proc)
+        psutil.wait_procs(ended, timeout=2)  # the kernel's own children stay until reaped
+        return len(ended)
+
+    def stop_main(self) -> None:
+        """End the kernel process itself; the copies it left at tests' places stay."""
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=5)
+
     def kill(self) -> None:
         if self.alive:
             with contextlib.suppress(ProcessLookupError):
@@ -257,5 +244,3 @@ class SandboxKernel:
         if self.proc is not None:
             with contextlib.suppress(Exception):
                 self.proc.wait(timeout=5)
-        # the reader ends once every writer (the kernel's processes) is gone
-        self.results.join()

@@ -229,7 +229,12 @@ def score(run: NotebookRun, questions: list[Question]) -> list[QuestionScore]:
             ]
         points, _ = nbg.determine_grade(probe)
         passed = record.ok and not record.stderr
-        message = "passed" if passed else (record.message.strip() or record.stderr.strip())[-500:]
+        if passed:
+            message = "passed"
+        elif record.hidden:  # its source and what it said stay with the instructor
+            message = f"{name} failed ({record.error or 'it wrote on stderr'})"
+        else:
+            message = (record.message.strip() or record.stderr.strip())[-500:]
         scores.append(QuestionScore(name, points, max_points, "auto", passed, message))
     return scores
 

@@ -138,7 +138,7 @@ def score(run: NotebookRun, tests: dict[str, Any]) -> list[QuestionScore]:
             not r.passed and r.test_case.hidden for r in test_file.test_case_results
         )
         if record is None or not record.ok:
-            why = record.message.strip() if record else run.outcome
+            why = (record.message.strip() or record.error) if record else run.outcome
             message = f"not run: {why}"[:500]
         else:
             message = _public_summary(test_file)

@@ -138,6 +138,7 @@ def kill_all_of(uid: int, rounds: int = 50) -> int:
     """SIGKILL every process running as `uid` until none is left; how many there were."""
     killed: set[int] = set()
     for _ in range(rounds):
+        # a zombie has ended already: it waits for its parent (or init) to collect it
         found = [
             p
             for p in psutil.process_iter(["uids", "status"])

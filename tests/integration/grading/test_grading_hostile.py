@@ -159,7 +159,6 @@ def test_hidden_traceback_does_not_hide_a_failure(course: Course) -> None:
     )
     result = course.grade("ps1", course.ps1_with(hide, body="    return x + x\n"))
     assert result["questions"]["test_square"]["points"] == 0
-    assert "restored showtraceback" in result["notes"]
     _then_honest(course)
 
 
@@ -170,7 +169,7 @@ def test_always_equal_object_is_neutralised(course: Course) -> None:
     cheat_global = "class A:\n    def __eq__(self, o):\n        return True\nanswer = A()"
     result = course.grade("ps1", course.ps1_with(cheat_global, body=cheat + "    return A()\n"))
     assert result["questions"]["test_square"]["points"] == 0
-    assert any("equals anything" in n for n in result["notes"])
+    assert any("compared with a test's value: not equal" in n for n in result["notes"])
     _then_honest(course)
 
 
