@@ -58,6 +58,7 @@ class SandboxKernel:
         self.startup_timeout = startup_timeout
         self.log_path = log_path
         self.proc: Any = None
+        self.kernel: psutil.Process | None = None  # the kernel itself, inside the box
         self.client: BlockingKernelClient | None = None
         self.pass_fds = pass_fds  # the same numbers in the kernel
         self.output_bytes = 0
@@ -114,14 +115,32 @@ class SandboxKernel:
                 raise KernelStartError(f"the kernel exited during start-up (status {code})")
             try:
                 client.wait_for_ready(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+                self.kernel = self._find_kernel()
                 return
             except RuntimeError as exc:
                 if time.monotonic() > deadline:
                     raise KernelStartError("the kernel did not start in time") from exc
 
+    def _find_kernel(self) -> psutil.Process | None:
+        """The kernel process itself. `proc` is the sandbox's shim (root), whose child is
+        the box's init, whose first child is the kernel; the copies it leaves are the
+        kernel's children, and become init's when the kernel ends."""
+        with contextlib.suppress(psutil.Error):
+            for init in psutil.Process(self.proc.pid).children():
+                programs = init.children()
+                if programs:
+                    return min(programs, key=lambda p: p.create_time())
+            return psutil.Process(self.proc.pid)  # no box: the program is the process
+        return None
+
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        # the shim lives on while copies of the kernel remain: ask the kernel itself
+        with contextlib.suppress(psutil.Error):
+            return self.kernel is not None and self.kernel.status() != psutil.STATUS_ZOMBIE
+        return False
 
     def execute(self, code: str, timeout: float) -> CellRun:
         """Run one cell; outputs are kept up to the run's output bound."""
@@ -203,12 +222,14 @@ class SandboxKernel:
     def children(self) -> set[int]:
         """The kernel's child processes now."""
         with contextlib.suppress(psutil.Error):
-            return {c.pid for c in psutil.Process(self.proc.pid).children()}
+            if self.kernel is not None:
+                return {c.pid for c in self.kernel.children()}
         return set()
 
     def end_strays(self, keep: set[int]) -> int:
         """Kill every process of the account but the kernel and `keep`; how many."""
-        keep = keep | {self.proc.pid}
+        # the shim and init (the box's PID 1: its end would end every copy) stay too
+        keep = keep | {self.proc.pid} | {p.pid for p in self._ancestors()}
         ended = []
         for proc in psutil.process_iter(["uids"]):
             uids = proc.info["uids"]
@@ -219,13 +240,21 @@ class SandboxKernel:
         psutil.wait_procs(ended, timeout=2)  # the kernel's own children stay until reaped
         return len(ended)
 
+    def _ancestors(self) -> list[psutil.Process]:
+        """The kernel and its parents up to the shim."""
+        found: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            if self.kernel is not None:
+                found = [self.kernel, *self.kernel.parents()]
+        return found
+
     def stop_main(self) -> None:
-        """End the kernel process itself; the copies it left at tests' places stay."""
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                self.proc.wait(timeout=5)
+        """End the kernel process itself; the copies it left at tests' places stay
+        (so neither the shim nor the box's init, whose end would end them, is touched)."""
+        if self.alive and self.kernel is not None:
+            with contextlib.suppress(psutil.Error):
+                self.kernel.kill()
+                self.kernel.wait(timeout=5)
 
     def kill(self) -> None:
         if self.alive:
