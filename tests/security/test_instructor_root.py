@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import pwd
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -155,11 +156,22 @@ def test_a_requirements_pth_file_never_runs_as_root(
     assert (alice, "NOREAD") in seen, seen
 
 
+def _record_or_tell(records: Path, tag: str) -> str:
+    """`_record_line`, or where the records folder cannot be reached (the grading
+    sandbox shows nothing of the host's /srv), the same record in an error, which the
+    service's refusal repeats."""
+    line = _record_line(records, tag)
+    return (
+        f"try:\n    {line}\nexcept OSError:\n"
+        "    raise RuntimeError(f'RECORD {os.getuid()} {r}') from None\n"
+    )
+
+
 def _hostile_otter_master(records: Path) -> bytes:
     """An otter master whose (exception-format, file-based) test carries a decorator:
     it runs wherever the test file is executed."""
     raw = nbformat.v4.new_raw_cell
-    decorator = "@(lambda f: (exec(" + repr(_record_line(records, "otter")) + "), f)[1])"
+    decorator = "@(lambda f: (exec(" + repr(_record_or_tell(records, "otter")) + "), f)[1])"
     test = nbformat.v4.new_code_cell(f"{decorator}\ndef test_q1(sq):\n    assert sq == 49\n")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
@@ -190,7 +202,8 @@ def test_an_uploaded_otter_test_file_never_runs_as_root(
         files=[("files", ("hostile.ipynb", _hostile_otter_master(records)))],
         timeout=300,
     )
-    seen = _uids(records / "otter")
+    told = re.findall(r"RECORD (\d+) (NOREAD|READ)", answer.text)
+    seen = _uids(records / "otter") + [(int(uid), readable) for uid, readable in told]
     assert seen, f"the test file never ran: no attack made ({answer.text})\n{hub.log_tail()}"
     assert all(uid != 0 for uid, _ in seen), seen
     assert all(readable == "NOREAD" for _, readable in seen), seen
@@ -216,6 +229,10 @@ with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
 def test_a_grading_sandbox_cannot_have_the_template_fork_a_kernel(
     hub: hubproc.RunningHub,
 ) -> None:
+    """Two walls: the sandbox shows no host socket at all, and the template itself
+    forks only for login accounts in its own namespaces (shown from outside the box,
+    as `nobody`, a system account that can reach the socket)."""
+    import subprocess
     import sys
 
     from coursehub.grading.sandbox import run_sandboxed
@@ -226,8 +243,14 @@ def test_a_grading_sandbox_cannot_have_the_template_fork_a_kernel(
     work = hub.data_dir / "grading-work" / "peer-attack"
     work.mkdir(parents=True)
     code = SANDBOXED_FORK.format(socket=socket, python=python)
-    result = run_sandboxed([sys.executable, "-c", code], work)
-    assert result.returncode == 0, result.stderr.decode()
-    answer = json.loads(result.stdout)
-    assert "pid" not in answer, answer  # a kernel outside the sandbox's namespaces
+    boxed = run_sandboxed([sys.executable, "-c", code], work)
+    assert b"pid" not in boxed.stdout, boxed.stdout  # a kernel outside the sandbox
+    outside = subprocess.run(
+        ["runuser", "-u", "nobody", "--", sys.executable, "-c", code],
+        capture_output=True,
+        timeout=60,
+    )
+    assert outside.returncode == 0, outside.stderr.decode()
+    answer = json.loads(outside.stdout)
+    assert "pid" not in answer, answer
     assert "error" in answer
