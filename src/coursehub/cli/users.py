@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
@@ -124,7 +124,16 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
         accounts = store.list(role=args.role)
         usage = read_usage(store.db, [acc.username for acc in accounts])
         signins = AccountSignIns(store.db).all_methods()
-    table = Table("username", "role", "sign-in", "full name", "email", "password", "disk")
+    # usernames and disk use stay on one line in a narrow terminal; names and e-mails wrap
+    table = Table(
+        Column("username", no_wrap=True),
+        "role",
+        "sign-in",
+        "full name",
+        "email",
+        "password",
+        Column("disk", no_wrap=True),
+    )
     for acc in accounts:
         table.add_row(
             acc.username,

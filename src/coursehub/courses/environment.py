@@ -340,6 +340,12 @@ def _take_back(top: Path) -> None:
 
 
 @contextmanager
+def _account_lock(account: str) -> Path:
+    """The machine-wide lock of a build account, in root's own /run (a lock file in a
+    folder others may write could be taken by anyone)."""
+    return Path("/run") / f"coursehub-build-{account}.lock"
+
+
 def _locked(env_dir: Path, deadline: float, lock_path: Path | None = None) -> Iterator[None]:
     """Serialise builds of one environment (across processes too)."""
     lock_path = lock_path or env_dir.parent / f".{env_dir.name}.lock"
@@ -438,10 +444,10 @@ def build_environment(
     env_dir.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as held:
         if run_as is not None:
-            # One build at a time per build account: the leftover-process sweep after a
-            # build must not hit another course's pip.
-            shared = env_dir.parent.parent / ".build-account.lock"
-            held.enter_context(_locked(env_dir, deadline, shared))
+            # One build at a time per build account, on the whole machine (sites share
+            # the account): the leftover-process sweep after a build must not hit
+            # another course's pip.
+            held.enter_context(_locked(env_dir, deadline, _account_lock(run_as)))
         held.enter_context(_locked(env_dir, deadline))
         if not force and _up_to_date(env_dir, expected):
             return result(False)  # another process built it while we waited
