@@ -339,13 +339,13 @@ def _take_back(top: Path) -> None:
     safe_dirs.chown_tree(top, os.getuid(), os.getgid())
 
 
-@contextmanager
 def _account_lock(account: str) -> Path:
     """The machine-wide lock of a build account, in root's own /run (a lock file in a
     folder others may write could be taken by anyone)."""
     return Path("/run") / f"coursehub-build-{account}.lock"
 
 
+@contextmanager
 def _locked(env_dir: Path, deadline: float, lock_path: Path | None = None) -> Iterator[None]:
     """Serialise builds of one environment (across processes too)."""
     lock_path = lock_path or env_dir.parent / f".{env_dir.name}.lock"
