@@ -59,6 +59,8 @@ def run_plan(
     records: dict[int, harness.TestRecord] = {}
     output_lines: list[str] = []
     deadline = time.monotonic() + limits.sandbox.wall_seconds
+    if tests_dir.exists():  # left by a run the service's restart cut short
+        shutil.rmtree(tests_dir)
     shutil.copytree(files, tests_dir, symlinks=False)
     tests_dir.chmod(0o700)
     try:
