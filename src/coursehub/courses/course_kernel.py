@@ -11,10 +11,13 @@ rewritten after every pull, since new notebooks may name new kernels.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coursehub.config.layout import DataLayout
-from coursehub.courses.kernel_requests import scan_repository
+from coursehub.courses.kernel_requests import KernelRequest, notebook_kernel, scan_repository
 from coursehub.courses.kernels import KernelOptions, kernel_name, write_kernelspec
 from coursehub.courses.manifest import CourseManifest, load_manifest
 from coursehub.courses.paths import PathRejected, safe_relative_path
@@ -79,3 +82,46 @@ def refresh_course_kernel(layout: DataLayout, course: str) -> bool:
         return False
     write_course_kernel(layout, course)
     return True
+
+
+# --- what a notebook's link page says about kernels ------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferedKernel:
+    display_name: str
+    language: str
+
+
+def _course_spec(layout: DataLayout, course: str) -> dict[str, Any] | None:
+    path = kernels_dir(layout, course) / kernel_name(course) / "kernel.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def offered_kernels(layout: DataLayout, course: str) -> list[OfferedKernel]:
+    """The kernels the course's servers offer (student/kernelspecs.py)."""
+    spec = _course_spec(layout, course)
+    if spec is None:  # not built yet: the server's own Python
+        return [OfferedKernel("Python 3", "python")]
+    offered = [OfferedKernel(str(spec.get("display_name", course)), "python")]
+    own = (spec.get("metadata") or {}).get("coursehub") or {}
+    if own.get("server_python"):
+        offered.append(OfferedKernel("Python 3 (server)", "python"))
+    return offered
+
+
+def unmet_kernel(layout: DataLayout, course: str, notebook: Path) -> KernelRequest | None:
+    """The kernel the course notebook at `notebook` asks for when no kernel of the course
+    answers for it (another language); None when it runs as it is."""
+    request = notebook_kernel(notebook)
+    if request is None or request.is_python:
+        return None
+    spec = _course_spec(layout, course) or {}
+    aliases = ((spec.get("metadata") or {}).get("coursehub") or {}).get("aliases") or []
+    if request.name.lower() in aliases:
+        return None  # course.yaml says this name is the course's kernel
+    return request

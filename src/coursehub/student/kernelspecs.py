@@ -25,6 +25,7 @@ import os
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from jupyter_client.provisioning import KernelProvisionerFactory
 from traitlets import Unicode
 
 LISTED_NAME = "python3"
@@ -78,6 +79,10 @@ class CourseKernelSpecManager(KernelSpecManager):
             return super().get_kernel_spec(kernel_name)
         name = kernel_name.lower()
         if name in self._names(spec):
+            if not KernelProvisionerFactory.instance(parent=self.parent).is_provisioner_available(
+                spec
+            ):
+                raise NoSuchKernel(kernel_name)
             return spec
         if name == SERVER_PYTHON and self._own(spec).get("server_python"):
             return self._server_python()
