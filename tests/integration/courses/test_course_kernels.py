@@ -126,6 +126,10 @@ MOOC_FILES = {
         "print(1)",
     ),  # fmt: skip
     "r/intro.ipynb": notebook({"name": "ir", "display_name": "R", "language": "R"}, "1 + 1"),
+    # metadata is the instructor's text: shown escaped on the notice
+    "r/hostile.ipynb": notebook(
+        {"name": "x", "display_name": "<script>alert(1)</script>", "language": "<b>R</b>"}, "1"
+    ),
     "modules/corrections/__init__.py": "",
     "modules/corrections/regexp_pythonid.py": CORRECTION,
     "lib/course_helpers.py": "def greet():\n    return 'hello from lib'\n",
@@ -215,7 +219,8 @@ def test_the_demo_notebook_runs_as_written_on_the_forked_course_kernel(
     results = run_notebook(server, token, "basics/02-data.ipynb", [*cells, PROBE], name)
     for result in results:
         assert result["error"] is None, results
-    assert "Paris" in results[0]["stdout"] or "name" in results[0]["stdout"], results[0]
+    table = results[0]["stdout"]  # tabulate's table of data/cities.csv
+    assert "city" in table and "Paris" in table and "-----" in table, table
     parent, prefix, cwd, _ = json.loads(results[-1]["stdout"])
     assert parent == _template_pid(hub, DEMO), "the kernel should be forked from the template"
     course_dir = DataLayout(hub.data_dir).course_dir(DEMO).resolve()
@@ -307,6 +312,11 @@ def test_an_r_notebook_link_names_the_kernels_before_any_server_starts(
     location = unquote(anyway.headers["location"])
     assert f"/hub/spawn/carol/{MOOC}?next=" in location
     assert location.endswith("/open/mooc/r/intro.ipynb?kernel=anyway")
+    hostile = client.get(f"/services/coursehub/open/{MOOC}/r/hostile.ipynb")
+    assert hostile.status_code == 200
+    assert "<script>alert(1)" not in hostile.text and "<b>r</b>" not in hostile.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile.text
+    assert "&lt;b&gt;r&lt;/b&gt;" in hostile.text
     # a Python notebook's link has no notice
     python = client.get(f"/services/coursehub/open/{MOOC}/w3/old.ipynb")
     assert python.status_code == 302 and "/hub/spawn/carol/" in python.headers["location"]
