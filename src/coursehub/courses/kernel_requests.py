@@ -18,6 +18,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from coursehub.config.yaml_errors import parse_mapping
@@ -66,12 +67,22 @@ class KernelScan:
 def notebook_kernel(path: Path) -> KernelRequest | None:
     """The kernel the notebook at `path` asks for; None when it names none or cannot be
     read. `path` is opened without following a symlink."""
-    suffix = path.suffix.lower()
+    try:
+        seen = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    # Each link opened asks again: a large notebook is parsed once per version.
+    return _read_kernel(str(path), seen.st_mtime_ns, seen.st_size, seen.st_ino)
+
+
+@lru_cache(maxsize=1024)
+def _read_kernel(path: str, _mtime: int, _size: int, _inode: int) -> KernelRequest | None:
+    suffix = Path(path).suffix.lower()
     try:
         if suffix == ".ipynb":
-            return _from_ipynb(path)
+            return _from_ipynb(Path(path))
         if suffix in _TEXT_SUFFIXES:
-            return _from_text_header(path)
+            return _from_text_header(Path(path))
     except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     return None

@@ -20,6 +20,7 @@ environment.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,7 @@ from coursehub.courses.kernels import template_socket
 from coursehub.ops.init_site import DEMO_FILES
 from coursehub.student.kernel_provisioner import template_status
 from tests.helpers import hubproc
+from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.browserless import login, start_server
 from tests.helpers.kernel import code_cells, run_code, run_notebook
 
@@ -320,3 +322,32 @@ def test_an_r_notebook_link_names_the_kernels_before_any_server_starts(
     # a Python notebook's link has no notice
     python = client.get(f"/services/coursehub/open/{MOOC}/w3/old.ipynb")
     assert python.status_code == 302 and "/hub/spawn/carol/" in python.headers["location"]
+
+
+def test_in_jupyterlab_the_demo_notebook_runs_on_the_course_kernel(
+    hub: hubproc.RunningHub,
+) -> None:
+    """What a student sees: no kernel to choose, the course's title as the kernel's
+    name, and the cell's table from the course environment's tabulate."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("#username_input", "bob")
+        page.fill("#password_input", USERS["bob"])
+        page.click("#login_submit")
+        page.wait_for_url("**/hub/**", timeout=60_000)
+        page.goto(f"{hub.url}/services/coursehub/open/{DEMO}/basics/02-data.ipynb")
+        try:
+            page.wait_for_url("**/lab/tree/basics/02-data.ipynb", timeout=180_000)
+            page.wait_for_selector(".jp-Notebook .jp-CodeCell >> visible=true", timeout=120_000)
+            kernel = page.locator(".jp-Toolbar-kernelName >> visible=true")
+            kernel.filter(has_text="Demo course (course)").wait_for(timeout=60_000)
+            page.locator(".jp-CodeCell .jp-InputArea-editor >> visible=true").first.click()
+            page.keyboard.press("Shift+Enter")
+            output = page.locator(".jp-OutputArea-output >> visible=true")
+            output.filter(has_text="Paris").first.wait_for(timeout=60_000)
+            assert "ModuleNotFoundError" not in page.inner_text(".jp-Notebook")
+        finally:
+            page.screenshot(path=str(SHOTS / "course-kernel-demo.png"))

@@ -210,7 +210,7 @@ class CoursehubSpawner(LocalProcessSpawner):
         )
 
     def get_args(self) -> list[str]:
-        args = super().get_args()
+        args = list(super().get_args())  # a copy: JupyterHub's is the trait's own list
         course = self._course
         if course is not None and course.kernel and course.jupyter_path is not None:
             # The course's kernel answers for python3 and the names its notebooks use.
