@@ -244,7 +244,8 @@ class CourseManifest(_Spec):
     )
     staff: StaffSpec = Field(default_factory=StaffSpec, description="Course staff by username.")
     kernels: KernelsSpec = Field(
-        default_factory=KernelsSpec, description="What the course's kernel answers for."
+        default_factory=KernelsSpec,
+        description="The names the course's kernel answers for and the folders it imports from.",
     )
 
     @model_validator(mode="before")

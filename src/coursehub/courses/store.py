@@ -152,7 +152,8 @@ class CourseStore:
                 row.current_commit = result.new_commit
         if result.ok:
             self.apply_manifest_staff(name)
-            self._refresh_kernel(name)
+            if result.changed:
+                self._refresh_kernel(name)
         return result
 
     def _refresh_kernel(self, name: str) -> None:

@@ -17,6 +17,8 @@ from coursehub.courses.course_kernel import (
 )
 from coursehub.courses.kernel_requests import KernelRequest, notebook_kernel, scan_repository
 from coursehub.courses.manifest import ManifestError, load_manifest
+from coursehub.courses.store import CourseStore
+from tests.helpers.gitrepo import commit_all
 
 
 def ipynb(name: str | None, language: str | None = None, info: str | None = None) -> str:
@@ -266,3 +268,27 @@ def test_bad_kernels_keys_are_refused(tmp_path: Path, yaml: str, expected: str) 
         load_manifest(repo, "ds")
     assert expected in str(caught.value)
     assert "course.yaml:2" in str(caught.value)
+
+
+def test_a_pull_that_brings_new_notebooks_rewrites_the_kernelspec(
+    course_store: CourseStore, tmp_path: Path
+) -> None:
+    source = write(tmp_path / "source", {"a.ipynb": ipynb("python3", "python")})
+    commit_all(source, "first")
+    course_store.add("ds", str(source))
+    spec_dir = write_course_kernel(course_store.layout, "ds")  # as a build does
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    assert "aliases" not in spec["metadata"]["coursehub"] and spec["env"] == {}
+
+    write(source, {"b.ipynb": ipynb("py311", "python"), "modules/m.py": ""})
+    commit_all(source, "second")
+    assert course_store.pull("ds").changed
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    assert spec["metadata"]["coursehub"]["aliases"] == ["py311"]
+    assert spec["env"]["PYTHONPATH"].endswith("/repo/modules")
+
+    # a broken course.yaml keeps the last kernelspec; the pull itself succeeds
+    write(source, {"course.yaml": "kernels:\n  python_path: [../x]\n"})
+    commit_all(source, "third")
+    assert course_store.pull("ds").ok
+    assert json.loads((spec_dir / "kernel.json").read_text()) == spec
