@@ -333,12 +333,11 @@ def test_in_jupyterlab_the_demo_notebook_runs_on_the_course_kernel(
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 800})
-        page.goto(f"{hub.url}/hub/login")
+        # the link itself, signing in on the way
+        page.goto(f"{hub.url}/services/coursehub/open/{DEMO}/basics/02-data.ipynb")
         page.fill("#username_input", "bob")
         page.fill("#password_input", USERS["bob"])
         page.click("#login_submit")
-        page.wait_for_url("**/hub/**", timeout=60_000)
-        page.goto(f"{hub.url}/services/coursehub/open/{DEMO}/basics/02-data.ipynb")
         try:
             page.wait_for_url("**/lab/tree/basics/02-data.ipynb", timeout=180_000)
             page.wait_for_selector(".jp-Notebook .jp-CodeCell >> visible=true", timeout=120_000)
