@@ -243,14 +243,16 @@ def test_every_python_name_the_notebooks_use_is_the_course_kernel(
         parent, prefix, _cwd, _path = json.loads(ran["stdout"])
         assert parent == template, name
         assert Path(prefix).resolve().is_relative_to(course_dir), name
-    # a name nobody uses is no kernel of the course
-    response = httpx.post(
-        f"{server}api/kernels",
-        json={"name": "ir"},
-        headers={"Authorization": f"token {token}"},
-        timeout=30,
-    )
-    assert response.status_code >= 400
+    # other languages, the server's own Python (not asked for by the course), another
+    # course's kernel and path tricks are no kernels of this course
+    for name in ("ir", "python3-server", "coursehub-demo", "../demo/jupyter/kernels/python3"):
+        response = httpx.post(
+            f"{server}api/kernels",
+            json={"name": name},
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+        )
+        assert response.status_code >= 400, (name, response.status_code)  # NoSuchKernel
 
 
 def test_modules_and_python_path_come_from_the_read_only_checkout(
