@@ -106,11 +106,11 @@ def offered_kernels(layout: DataLayout, course: str) -> list[OfferedKernel]:
     """The kernels the course's servers offer (student/kernelspecs.py)."""
     spec = _course_spec(layout, course)
     if spec is None:  # not built yet: the server's own Python
-        return [OfferedKernel("Python 3", "python")]
-    offered = [OfferedKernel(str(spec.get("display_name", course)), "python")]
+        return [OfferedKernel("Python 3", "Python")]
+    offered = [OfferedKernel(str(spec.get("display_name", course)), "Python")]
     own = (spec.get("metadata") or {}).get("coursehub") or {}
     if own.get("server_python"):
-        offered.append(OfferedKernel("Python 3 (server)", "python"))
+        offered.append(OfferedKernel("Python 3 (server)", "Python"))
     return offered
 
 

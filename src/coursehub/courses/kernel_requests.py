@@ -35,7 +35,7 @@ _TEXT_SUFFIXES = {".md", ".py"}
 
 @dataclass(frozen=True)
 class KernelRequest:
-    """The kernel a notebook asks for. `language` is lower case, "" when unsaid."""
+    """The kernel a notebook asks for. `language` as the notebook writes it, "" when unsaid."""
 
     name: str
     language: str = ""
@@ -44,7 +44,7 @@ class KernelRequest:
     @property
     def is_python(self) -> bool:
         if self.language:
-            return self.language in {"python", "python3", "ipython", "ipython3"}
+            return self.language.lower() in {"python", "python3", "ipython", "ipython3"}
         # Older notebooks and hand-written metadata say only the name.
         return "py" in self.name.lower()
 
@@ -195,6 +195,6 @@ def _request(kernelspec: object, language_info: object) -> KernelRequest | None:
     display = kernelspec.get("display_name")
     return KernelRequest(
         name=name.strip()[:100],
-        language=language.strip().lower()[:40] if isinstance(language, str) else "",
+        language=language.strip()[:40] if isinstance(language, str) else "",
         display_name=display.strip()[:100] if isinstance(display, str) else "",
     )

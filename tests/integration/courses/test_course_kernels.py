@@ -306,9 +306,9 @@ def test_an_r_notebook_link_names_the_kernels_before_any_server_starts(
     assert page.status_code == 200, page.text[-500:]
     assert str(page.url).endswith(link), page.url
     text = " ".join(page.text.split())
-    assert "asks for the kernel <strong>ir</strong> (R), for the r language" in text
+    assert "asks for the kernel <strong>ir</strong> (R), for the R language" in text
     assert "This course has no such kernel" in text
-    assert "<li>Python MOOC (course) (python)</li>" in text
+    assert "<li>Python MOOC (course), a Python kernel</li>" in text
     assert _servers_of(hub, "carol") == {}  # no server started for a notebook it cannot run
     # "Open it anyway" goes on to the server start, and comes back past the notice
     anyway = client.get(link + "?kernel=anyway")
@@ -318,9 +318,9 @@ def test_an_r_notebook_link_names_the_kernels_before_any_server_starts(
     assert location.endswith("/open/mooc/r/intro.ipynb?kernel=anyway")
     hostile = client.get(f"/services/coursehub/open/{MOOC}/r/hostile.ipynb")
     assert hostile.status_code == 200
-    assert "<script>alert(1)" not in hostile.text and "<b>r</b>" not in hostile.text
+    assert "<script>alert(1)" not in hostile.text and "<b>R</b>" not in hostile.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile.text
-    assert "&lt;b&gt;r&lt;/b&gt;" in hostile.text
+    assert "&lt;b&gt;R&lt;/b&gt;" in hostile.text
     # a Python notebook's link has no notice
     python = client.get(f"/services/coursehub/open/{MOOC}/w3/old.ipynb")
     assert python.status_code == 302 and "/hub/spawn/carol/" in python.headers["location"]

@@ -10,9 +10,12 @@ import pytest
 from coursehub.config.layout import DataLayout
 from coursehub.courses import kernel_requests
 from coursehub.courses.course_kernel import (
+    OfferedKernel,
     import_path,
     kernel_options,
+    offered_kernels,
     refresh_course_kernel,
+    unmet_kernel,
     write_course_kernel,
 )
 from coursehub.courses.kernel_requests import KernelRequest, notebook_kernel, scan_repository
@@ -100,7 +103,7 @@ def test_a_notebook_names_its_kernel(tmp_path: Path) -> None:
     write(tmp_path, files)
     got = {name: notebook_kernel(tmp_path / name) for name in files}
     assert got["a.ipynb"] == KernelRequest("python3", "python", "PYTHON3")
-    assert got["b.ipynb"] == KernelRequest("ir", "r", "IR")
+    assert got["b.ipynb"] == KernelRequest("ir", "R", "IR")
     assert got["c.ipynb"] == KernelRequest("py39", "python", "PY39")
     assert got["d.ipynb"] is not None and got["d.ipynb"].is_python
     assert got["e.ipynb"] is None
@@ -292,3 +295,27 @@ def test_a_pull_that_brings_new_notebooks_rewrites_the_kernelspec(
     commit_all(source, "third")
     assert course_store.pull("ds").ok
     assert json.loads((spec_dir / "kernel.json").read_text()) == spec
+
+
+def test_what_a_link_page_says_about_a_notebooks_kernel(tmp_path: Path) -> None:
+    layout = course(
+        tmp_path,
+        {
+            "course.yaml": "title: DS\nkernels:\n  aliases: [sos]\n  server_python: true\n",
+            "py.ipynb": ipynb("conda-root-py", info="python"),
+            "r.ipynb": ipynb("ir", "R"),
+            "sos.ipynb": ipynb("sos", "sos"),  # course.yaml says the course kernel answers
+            "none.ipynb": ipynb(None),
+        },
+    )
+    repo = layout.course_repo("ds")
+    # before the environment is built: the server's own Python
+    assert offered_kernels(layout, "ds") == [OfferedKernel("Python 3", "Python")]
+    write_course_kernel(layout, "ds")
+    assert offered_kernels(layout, "ds") == [
+        OfferedKernel("DS (course)", "Python"),
+        OfferedKernel("Python 3 (server)", "Python"),
+    ]
+    assert unmet_kernel(layout, "ds", repo / "r.ipynb") == KernelRequest("ir", "R", "IR")
+    for fine in ("py.ipynb", "sos.ipynb", "none.ipynb", "missing.ipynb"):
+        assert unmet_kernel(layout, "ds", repo / fine) is None, fine
