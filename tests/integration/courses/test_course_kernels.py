@@ -345,8 +345,11 @@ def test_in_jupyterlab_the_demo_notebook_runs_on_the_course_kernel(
             page.wait_for_selector(".jp-Notebook .jp-CodeCell >> visible=true", timeout=120_000)
             kernel = page.locator(".jp-Toolbar-kernelName >> visible=true")
             kernel.filter(has_text="Demo course (course)").wait_for(timeout=60_000)
+            # the status bar says the kernel is up before anything runs
+            page.wait_for_selector("text=Demo course (course) | Idle", timeout=60_000)
             page.locator(".jp-CodeCell .jp-InputArea-editor >> visible=true").first.click()
-            page.keyboard.press("Shift+Enter")
+            page.click("text=Run >> visible=true")
+            page.click("text=Run All Cells >> visible=true")
             output = page.locator(".jp-OutputArea-output >> visible=true")
             output.filter(has_text="Paris").first.wait_for(timeout=60_000)
             assert "ModuleNotFoundError" not in page.inner_text(".jp-Notebook")
