@@ -348,8 +348,7 @@ def test_in_jupyterlab_the_demo_notebook_runs_on_the_course_kernel(
             # the status bar says the kernel is up before anything runs
             page.wait_for_selector("text=Demo course (course) | Idle", timeout=60_000)
             page.locator(".jp-CodeCell .jp-InputArea-editor >> visible=true").first.click()
-            page.click("text=Run >> visible=true")
-            page.click("text=Run All Cells >> visible=true")
+            page.keyboard.press("Shift+Enter")
             output = page.locator(".jp-OutputArea-output >> visible=true")
             output.filter(has_text="Paris").first.wait_for(timeout=60_000)
             assert "ModuleNotFoundError" not in page.inner_text(".jp-Notebook")
