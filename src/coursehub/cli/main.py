@@ -47,7 +47,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         console.print("Demo accounts (also in demo-credentials.txt, mode 600):")
         for name, role, password in result.credentials:
             console.print(f"  {name:<10} {role:<10} {password}", markup=False)
-    console.print(f"Next: coursehub --config {result.config_file} up")
+    if not args.no_demo_accounts:
+        console.print(f"Next: coursehub --config {result.config_file} up", markup=False)
+    else:
+        console.print(
+            f"Next: coursehub --config {result.config_file} users add NAME --role admin, then `up`",
+            markup=False,
+        )
     return 0
 
 
