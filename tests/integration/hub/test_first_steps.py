@@ -24,7 +24,7 @@ import pytest
 from tests.helpers import hubproc
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.fake_github import FakeGitHub, GitHubUser
-from tests.helpers.lti_platform import LEARNER, PlatformSimulator
+from tests.helpers.lti_platform import INSTRUCTOR, LEARNER, PlatformSimulator
 from tests.helpers.signin_flows import follow_ticket, github_sign_in, lti_launch, whoami
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -52,6 +52,10 @@ def github() -> Iterator[FakeGitHub]:
 @pytest.fixture(scope="module")
 def sim() -> Iterator[PlatformSimulator]:
     with PlatformSimulator() as platform:
+        platform.add_member(
+            "u-lina", name="Lina", given_name="Lina", family_name="L",
+            email="lina@uni.example", roles=[INSTRUCTOR],
+        )  # fmt: skip
         platform.add_member(
             "u-lou", name="Lou", given_name="Lou", family_name="L",
             email="lou@uni.example", roles=[LEARNER],
@@ -279,6 +283,11 @@ def test_a_sign_in_link_without_a_next_page_lands_on_my_courses(
 def test_an_lms_launch_lands_in_coursehub_without_starting_a_server(
     hub: hubproc.RunningHub, sim: PlatformSimulator
 ) -> None:
+    # The LMS course's instructor opens coursehub first, which makes its course.
+    with _client(hub) as client:
+        first = follow_ticket(client, lti_launch(client, sim, "u-lina"))
+        assert first.status_code == 302, first.text[:500]
+        assert first.headers["location"].startswith(HOME), first.headers["location"]
     with _client(hub) as client:
         launched = lti_launch(client, sim, "u-lou")
         signed_in = follow_ticket(client, launched)

@@ -403,6 +403,10 @@ def authenticator_sections(
             "oauth_callback_url": gh.callback_url or f"{public_url(config)}/hub/oauth_callback",
             "allowed_organizations": {gh.organization},
             "team_roles": dict(gh.team_roles),
+            "team_courses": {
+                team: [list(grant) for grant in grants]
+                for team, grants in gh.course_grants().items()
+            },
             "scope": ["read:org"],
             "populate_teams_in_auth_state": True,
         }
