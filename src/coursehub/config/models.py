@@ -165,9 +165,9 @@ class GitHubAuthConfig(Section):
     team_courses: dict[str, str | list[str]] = Field(
         default_factory=dict,
         description="Map of team slug to the course enrolments its members get, as "
-        "\"course:role\" (role: instructor, ta or student; a bare course name is "
-        "student), or a list of them, e.g. {teachers: \"ds101:instructor\", "
-        "students-2026: [\"ds101:student\", \"ml102:student\"]}. Applied at each GitHub "
+        '"course:role" (role: instructor, ta or student; a bare course name is '
+        'student), or a list of them, e.g. {teachers: "ds101:instructor", '
+        'students-2026: ["ds101:student", "ml102:student"]}. Applied at each GitHub '
         "sign-in: joining a team enrols, leaving it unenrols from what the team gave "
         "(enrolments from a roster or made by hand are left alone).",
     )
@@ -231,14 +231,14 @@ def course_grant(grant: str) -> tuple[str, str]:
 
 def course_grant_problem(grant: object) -> str | None:
     if not isinstance(grant, str):
-        return f"{grant!r} is not \"course:role\" text"
+        return f'{grant!r} is not "course:role" text'
     course, role = course_grant(grant)
     if not COURSE_NAME_RE.match(course):
         return f"{grant!r}: course name {course!r} is not valid: {COURSE_NAME_RULE}"
     if role not in COURSE_ROLE_NAMES:
         return (
             f"{grant!r}: course role {role!r} is not one of "
-            f"{', '.join(COURSE_ROLE_NAMES)} (write \"course:role\", e.g. \"{course}:student\")"
+            f'{", ".join(COURSE_ROLE_NAMES)} (write "course:role", e.g. "{course}:student")'
         )
     return None
 

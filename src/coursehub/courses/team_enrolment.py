@@ -65,7 +65,9 @@ def courses_from_teams(
     return wanted
 
 
-def sync_team_enrolments(db: Database, username: str, wanted: dict[str, str]) -> TeamEnrolmentChanges:
+def sync_team_enrolments(
+    db: Database, username: str, wanted: dict[str, str]
+) -> TeamEnrolmentChanges:
     """Make `username`'s team-given enrolments match `wanted` (course -> role), in one
     transaction; courses that do not exist are reported, not made."""
     for attempt in range(3):

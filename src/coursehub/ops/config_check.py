@@ -19,9 +19,7 @@ def team_course_warnings(loaded: LoadedConfig) -> list[str]:
     if github is None or not github.team_courses:
         return []
     named = {
-        course: team
-        for team, grants in github.course_grants().items()
-        for course, _ in grants
+        course: team for team, grants in github.course_grants().items() for course, _ in grants
     }
     layout = DataLayout(loaded.config.site.data_dir)
     url = coursehub_database_url(loaded.config, layout)

@@ -12,7 +12,6 @@ made by hand: none is recorded.
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
