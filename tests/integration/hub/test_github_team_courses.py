@@ -26,7 +26,7 @@ from tests.helpers.signin_flows import github_sign_in, whoami
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-USERS = {"prof": "prof-pass-123"}
+USERS = {"prof": "prof-pass-123", "lee": "lee-pass-123"}
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 TEAM_COURSES = (
     "    team_courses:\n"
@@ -174,3 +174,17 @@ def test_a_course_that_does_not_exist_is_named_in_config_check_and_the_log(
     assert "team 'helpers' names course 'ghost', which does not exist" in check.stdout
     assert "coursehub course add" in check.stdout
     assert "ds101" not in check.stdout.split("warning", 1)[-1]
+
+
+def test_a_github_login_named_like_a_local_account_gets_no_enrolments(
+    hub: hubproc.RunningHub, github: FakeGitHub
+) -> None:
+    # lee has a local account; a member of the organisation renames their GitHub login
+    # to lee and joins the students' team
+    github.next_user = GitHubUser(login="lee", id=81006, teams=(("school", "students-2026"),))
+    with httpx.Client(base_url=hub.url, timeout=60, follow_redirects=False) as client:
+        answer = github_sign_in(client, next_url="/services/coursehub/")
+        assert answer.status_code == 403, answer.text[:500]
+        assert whoami(client) is None
+    # the local lee was not enrolled by someone else's teams
+    assert "lee" not in members(hub, "ds101") and "lee" not in members(hub, "ml102")

@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 
 from coursehub.config.layout import DataLayout, Ports
-from coursehub.config.loader import load_config, load_config_text
+from coursehub.config.loader import LoadedConfig, load_config, load_config_text
 from coursehub.config.translate.helm import helm_values
 from coursehub.config.translate.jupyterhub import HubSecrets, Machine, translate
 from coursehub.core.errors import ConfigError
+from coursehub.db import models
+from coursehub.ops.config_check import team_course_warnings
 from tests.helpers.chart_values import values_problems
+from tests.helpers.coursedb import opened_database
 from tests.helpers.k8s_site import load_site
 
 GITHUB = (
@@ -92,3 +95,32 @@ def test_the_organisations_own_prefix_is_accepted(tmp_path: Path) -> None:
     assert c["CoursehubGitHubAuthenticator"]["team_courses"] == {
         "School/teachers": [["ds101", "ta"]]
     }
+
+
+def _site_with_team_courses(tmp_path: Path) -> LoadedConfig:
+    path = tmp_path / "coursehub.yaml"
+    path.write_text(
+        f"site:\n  data_dir: {tmp_path / 'data'}\n"
+        + GITHUB
+        + "    team_courses: {teachers: 'ds101:instructor', helpers: [ghost]}\n"
+    )
+    return load_config(path)
+
+
+def test_config_check_says_team_courses_are_checked_once_the_site_has_a_database(
+    tmp_path: Path,
+) -> None:
+    (warning,) = team_course_warnings(_site_with_team_courses(tmp_path))
+    assert "names courses (ds101, ghost)" in warning and "no database yet" in warning
+
+
+def test_config_check_names_each_team_course_that_does_not_exist(tmp_path: Path) -> None:
+    loaded = _site_with_team_courses(tmp_path)
+    layout = DataLayout(loaded.config.site.data_dir)
+    layout.root.mkdir()
+    with opened_database(f"sqlite:///{layout.coursehub_db_file}") as db, db.session() as s:
+        s.add(models.Course(name="ds101", repo_url="/x", branch="main", last_pull_output=""))
+    assert team_course_warnings(loaded) == [
+        "auth.github.team_courses: team 'helpers' names course 'ghost', which does not "
+        "exist: add it with `coursehub course add` (until then its members are not enrolled)"
+    ]
