@@ -197,6 +197,11 @@ def test_without_javascript_or_refresh_the_hub_pages_link_to_my_courses(
             assert f'http-equiv="refresh" content="0; url={HOME}"' in page.text, path
             # no Start button, no named-server table
             assert 'id="spawn_form"' not in page.text and "add-server" not in page.text
+        # an old bookmark of the default server's JupyterLab: a way to the courses
+        bookmark = client.get("/user/dana/lab", follow_redirects=True)
+        assert bookmark.status_code == 424, bookmark.text[:500]
+        assert "Go to my courses" in bookmark.text and f'href="{HOME}"' in bookmark.text
+        assert "/hub/spawn/dana" not in bookmark.text
     assert servers_of(hub, "dana") == {}
 
 
