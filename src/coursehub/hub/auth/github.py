@@ -122,7 +122,7 @@ class CoursehubGitHubAuthenticator(PasswordSignInMixin, GitHubOAuthenticator):
         if isinstance(state, dict):
             state[TEAM_ROLE_KEY] = team_role
             if isinstance(raw_teams, list):
-                # only when GitHub answered with the teams: no answer takes nothing away
+                # only when GitHub listed the teams: without that list nothing is taken away
                 grants = {team: [tuple(g) for g in gs] for team, gs in self.team_courses.items()}
                 state[TEAM_COURSES_KEY] = courses_from_teams(teams, org, grants)
         role = self.role_for(name, team_role, ("github",))
