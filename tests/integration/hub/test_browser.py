@@ -1,4 +1,4 @@
-"""What a student sees, in a real browser: sign in, wait, land in JupyterLab."""
+"""What a student sees, in a real browser: sign in, land on My courses, their role."""
 
 from __future__ import annotations
 
