@@ -162,9 +162,85 @@ class GitHubAuthConfig(Section):
         description="Map of team slug to role, e.g. {teachers: instructor, tas: ta}. "
         "Members of the organisation in no listed team are students.",
     )
+    team_courses: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Map of team slug to the course enrolments its members get, as "
+        '"course:role" (role: instructor, ta or student; a bare course name is '
+        'student), or a list of them, e.g. {teachers: "ds101:instructor", '
+        'students-2026: ["ds101:student", "ml102:student"]}. Applied at each GitHub '
+        "sign-in: joining a team enrols, leaving it unenrols from what the team gave "
+        "(enrolments from a roster or made by hand are left alone).",
+    )
     callback_url: str | None = Field(
         None, description="OAuth callback URL; default: <public_url>/hub/oauth_callback."
     )
+
+    @field_validator("team_courses")
+    @classmethod
+    def _team_courses(cls, v: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for team, grants in v.items():
+            problem = team_slug_problem(team)
+            if problem:
+                raise ValueError(problem)
+            for grant in [grants] if isinstance(grants, str) else grants:
+                problem = course_grant_problem(grant)
+                if problem:
+                    raise ValueError(f"team {team!r}: {problem}")
+        return v
+
+    @model_validator(mode="after")
+    def _teams_of_the_organisation(self) -> GitHubAuthConfig:
+        org = self.organization.lower()
+        for team in [*self.team_roles, *self.team_courses]:
+            team_org, sep, _ = team.partition("/")
+            if sep and team_org.lower() != org:
+                raise ValueError(
+                    f"team {team!r} belongs to organisation {team_org!r}, but only teams "
+                    f"of auth.github.organization ({self.organization}) count: write "
+                    "its slug alone"
+                )
+        return self
+
+    def course_grants(self) -> dict[str, list[tuple[str, str]]]:
+        """team_courses as team -> [(course, role)], bare course names as students."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for team, grants in self.team_courses.items():
+            out[team] = [course_grant(g) for g in ([grants] if isinstance(grants, str) else grants)]
+        return out
+
+
+COURSE_ROLE_NAMES = ("instructor", "ta", "student")
+# GitHub team slugs (lower case), optionally after the organisation: school/teachers.
+TEAM_SLUG_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*/)?[a-z0-9][a-z0-9_.-]*$")
+
+
+def team_slug_problem(team: str) -> str | None:
+    if TEAM_SLUG_RE.match(team):
+        return None
+    return (
+        f"{team!r} is not a GitHub team slug: the slug is the team's name in lower case "
+        "with '-' for spaces, as in its URL github.com/orgs/ORG/teams/SLUG"
+    )
+
+
+def course_grant(grant: str) -> tuple[str, str]:
+    """("ds101", "ta") from "ds101:ta"; a bare course name is a student enrolment."""
+    course, _, role = grant.strip().partition(":")
+    return course.strip(), (role.strip() or "student")
+
+
+def course_grant_problem(grant: object) -> str | None:
+    if not isinstance(grant, str):
+        return f'{grant!r} is not "course:role" text'
+    course, role = course_grant(grant)
+    if not COURSE_NAME_RE.match(course):
+        return f"{grant!r}: course name {course!r} is not valid: {COURSE_NAME_RULE}"
+    if role not in COURSE_ROLE_NAMES:
+        return (
+            f"{grant!r}: course role {role!r} is not one of "
+            f'{", ".join(COURSE_ROLE_NAMES)} (write "course:role", e.g. "{course}:student")'
+        )
+    return None
 
 
 AuthMethod = Literal["local", "github", "lti", "jwt"]

@@ -20,6 +20,8 @@ from coursehub.config.translate.jupyterhub import (
     AUTHENTICATORS,
     CLI_SERVICE_NAME,
     CULLER_SERVICE_NAME,
+    FIRST_STEPS,
+    FIRST_STEPS_TEMPLATE_VARS,
     SIGNIN_METHODS,
     HubSecrets,
     Machine,
@@ -167,7 +169,9 @@ def _hub_config(config: CoursehubConfig, db_url: str) -> dict[str, Any]:
             "template_vars": {
                 "announcement_login": _escape(site.name),
                 "coursehub_signin": {m: m in config.auth.methods for m in SIGNIN_METHODS},
+                **FIRST_STEPS_TEMPLATE_VARS,
             },
+            **FIRST_STEPS,
             "tornado_settings": tornado,
         },
         "Authenticator": {

@@ -30,7 +30,7 @@ AUTHENTICATORS = {
     "local": "coursehub.hub.auth.local.CoursehubLocalAuthenticator",
     "github": "coursehub.hub.auth.github.CoursehubGitHubAuthenticator",
 }
-# JupyterHub template overrides shipped in the package (the login page).
+# JupyterHub template overrides shipped in the package (login, home and spawn pages).
 HUB_TEMPLATES = Path(__file__).parents[2] / "hub" / "templates"
 SPAWNERS = {
     "local": "coursehub.hub.spawners.local.CoursehubLocalSpawner",
@@ -38,6 +38,19 @@ SPAWNERS = {
     "docker": "coursehub.hub.spawners.docker.CoursehubDockerSpawner",
     "slurm": "coursehub.hub.spawners.slurm.CoursehubSlurmSpawner",
 }
+
+
+COURSEHUB_HOME = f"/services/{SERVICE_NAME}/"
+# Signing in (every method) lands on the coursehub home, My courses; no server starts
+# until a course is opened. JupyterHub's own home and the default server's spawn page
+# lead there too (hub/templates, hub/spawners/default_server.py).
+FIRST_STEPS: dict[str, Any] = {
+    # where sign-in goes without a ?next=, and where / and /hub/ lead
+    "default_url": COURSEHUB_HOME,
+    # never "start my server" after sign-in: a default server is no course's
+    "redirect_to_server": False,
+}
+FIRST_STEPS_TEMPLATE_VARS = {"coursehub_home": COURSEHUB_HOME}
 
 
 @dataclass(frozen=True)
@@ -211,7 +224,9 @@ def translate(
             # Shown above the login form (JupyterHub renders it as HTML: escape it).
             "announcement_login": html.escape(site.name),
             "coursehub_signin": {m: m in config.auth.methods for m in SIGNIN_METHODS},
+            **FIRST_STEPS_TEMPLATE_VARS,
         },
+        **FIRST_STEPS,
         "services": _services(config, layout, ports, secrets, machine, service_url, db_url),
         "load_roles": hub_roles(config),
         "shutdown_on_logout": False,
@@ -388,6 +403,10 @@ def authenticator_sections(
             "oauth_callback_url": gh.callback_url or f"{public_url(config)}/hub/oauth_callback",
             "allowed_organizations": {gh.organization},
             "team_roles": dict(gh.team_roles),
+            "team_courses": {
+                team: [list(grant) for grant in grants]
+                for team, grants in gh.course_grants().items()
+            },
             "scope": ["read:org"],
             "populate_teams_in_auth_state": True,
         }

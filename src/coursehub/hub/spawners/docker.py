@@ -15,11 +15,12 @@ from traitlets import Dict, Unicode
 
 from coursehub.config.layout import DataLayout
 from coursehub.hub.spawners.container_access import check_course_server
+from coursehub.hub.spawners.default_server import CoursesInsteadOfDefaultServer
 
 DEFAULT_SERVER = "_default"  # {course} of the volume of a server that is no course's
 
 
-class CoursehubDockerSpawner(DockerSpawner):
+class CoursehubDockerSpawner(CoursesInsteadOfDefaultServer, DockerSpawner):
     # Traits of DockerSpawner (a package without types) that this class sets
     user_options: dict[str, Any]
     image: str

@@ -14,9 +14,10 @@ from traitlets import Unicode, default
 
 from coursehub.config.translate import k8s_names as names
 from coursehub.hub.spawners.container_access import check_course_server
+from coursehub.hub.spawners.default_server import CoursesInsteadOfDefaultServer
 
 
-class CoursehubKubeSpawner(KubeSpawner):
+class CoursehubKubeSpawner(CoursesInsteadOfDefaultServer, KubeSpawner):
     # Traits of KubeSpawner (a package without types) that this class sets
     volume_mounts: list[dict[str, Any]] | dict[str, dict[str, Any]]
     environment: dict[str, Any]
