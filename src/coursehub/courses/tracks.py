@@ -6,15 +6,12 @@ hidden directories and never leaves the repository through a symlink.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from coursehub.courses.manifest import CourseManifest
-from coursehub.courses.paths import PathRejected, safe_relative_path
+from coursehub.courses.repo_files import glob_match, visible_files
 
 HEADER_BYTES = 4096
 DEFAULT_TRACK = "default"
@@ -25,7 +22,8 @@ _PERCENT_CELL = re.compile(r"^#\s*%%")
 @dataclass(frozen=True)
 class Section:
     title: str
-    notebooks: list[str]  # relative posix paths, sorted
+    # relative posix paths: each pattern's matches sorted, in the order of the patterns
+    notebooks: list[str]
     unmatched: list[str] = field(default_factory=list)  # patterns that found no notebook
 
 
@@ -82,7 +80,7 @@ def _front_matter_names_notebook(lines: list[str], prefix: str) -> bool:
 
 def resolve_tracks(repo: Path, manifest: CourseManifest) -> list[Track]:
     """The manifest's tracks with globs expanded, or one default track by folder."""
-    files = _visible_files(Path(repo))
+    files = visible_files(Path(repo))
     notebooks = _NotebookFilter(Path(repo))
     if not manifest.tracks:
         return [_default_track(sorted(f for f in files if notebooks(f)), manifest.title)]
@@ -90,14 +88,14 @@ def resolve_tracks(repo: Path, manifest: CourseManifest) -> list[Track]:
     for spec in manifest.tracks:
         sections = []
         for section in spec.sections:
-            found: set[str] = set()
+            found: dict[str, None] = {}  # ordered: a table of contents lists in order
             unmatched = []
             for pattern in section.notebooks:
-                matched = {f for f in files if _glob_match(pattern, f) and notebooks(f)}
+                matched = sorted(f for f in files if glob_match(pattern, f) and notebooks(f))
                 if not matched:
                     unmatched.append(pattern)
-                found |= matched
-            sections.append(Section(section.title, sorted(found), unmatched))
+                found.update(dict.fromkeys(matched))
+            sections.append(Section(section.title, list(found), unmatched))
         tracks.append(Track(spec.name, spec.title or spec.name, sections, spec.description))
     return tracks
 
@@ -120,34 +118,6 @@ def _default_track(notebooks: list[str], course_title: str) -> Track:
     return Track(DEFAULT_TRACK, course_title, sections)
 
 
-def _visible_files(repo: Path) -> list[str]:
-    """Relative posix paths of regular files, skipping hidden names and escaping links."""
-    if not repo.is_dir():
-        return []
-    found = []
-    # followlinks=False: a symlinked directory is never entered, wherever it points.
-    for folder, dirs, names in os.walk(repo, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        base = Path(folder)
-        for name in names:
-            path = base / name
-            if name.startswith(".") or not path.is_file():
-                continue
-            relative = path.relative_to(repo).as_posix()
-            if path.is_symlink() and not _link_is_safe(repo, relative):
-                continue
-            found.append(relative)
-    return found
-
-
-def _link_is_safe(repo: Path, relative: str) -> bool:
-    try:
-        safe_relative_path(repo, relative)  # same rule as when the file is opened
-    except PathRejected:
-        return False
-    return True
-
-
 class _NotebookFilter:
     """is_notebook with a cache, so each file's header is read at most once."""
 
@@ -159,18 +129,3 @@ class _NotebookFilter:
         if relative not in self._seen:
             self._seen[relative] = is_notebook(self._repo / relative)
         return self._seen[relative]
-
-
-def _glob_match(pattern: str, relative: str) -> bool:
-    return _match_parts(tuple(pattern.split("/")), tuple(relative.split("/")))
-
-
-@lru_cache(maxsize=4096)
-def _match_parts(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    # '*', '?' and '[..]' stay within one component; '**' spans zero or more.
-    if not pattern:
-        return not parts
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_match_parts(rest, parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], head) and _match_parts(rest, parts[1:])
