@@ -323,12 +323,13 @@ def _with_repo_formats(
         plain[key] = item.value
         sources[key] = item.source
     environment = plain.get("environment")
-    if found.environment is not None and found.environment.value is not None:
+    env = found.environment
+    if env is not None and env.source:
         if isinstance(environment, dict) and "requirements" in environment:
-            notes.append(f"{found.environment.value} is not used: {MANIFEST_NAME} names its own")
+            notes.append(f"{env.source} is not used: {MANIFEST_NAME} names its own")
         elif environment is None or isinstance(environment, dict):
-            plain["environment"] = {**(environment or {}), "requirements": found.environment.value}
-            sources["environment"] = found.environment.value
+            plain["environment"] = {**(environment or {}), "requirements": env.value}
+            sources["environment"] = env.source
     return plain, sources, notes
 
 

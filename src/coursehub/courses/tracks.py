@@ -6,17 +6,15 @@ hidden directories and never leaves the repository through a symlink.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from coursehub.courses.manifest import CourseManifest
-from coursehub.courses.repo_files import glob_match, visible_files
+from coursehub.courses.repo_files import glob_match, is_notebook, visible_files
 
-HEADER_BYTES = 4096
+__all__ = ["DEFAULT_TRACK", "Section", "Track", "all_notebooks", "is_notebook", "resolve_tracks"]
+
 DEFAULT_TRACK = "default"
-_HEADER_KEY = re.compile(r"^\s*(jupytext|kernelspec)\s*:")
-_PERCENT_CELL = re.compile(r"^#\s*%%")
 
 
 @dataclass(frozen=True)
@@ -33,49 +31,6 @@ class Track:
     title: str
     sections: list[Section]
     description: str = ""
-
-
-def is_notebook(path: Path) -> bool:
-    """An .ipynb file, or a Jupytext/MyST .md or percent-format .py with its header.
-
-    Only the first 4 KB are read: the header is at the top or the file is plain text.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in {".ipynb", ".md", ".py"} or not path.is_file():
-        return False
-    if suffix == ".ipynb":
-        return True
-    try:
-        with path.open("rb") as f:
-            head = f.read(HEADER_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    lines = head.removeprefix("\ufeff").splitlines()
-    if suffix == ".md":
-        return _front_matter_names_notebook(lines, prefix="")
-    if lines and lines[0].startswith("#!"):
-        lines = lines[1:]  # jupytext keeps a shebang above the header
-    return _front_matter_names_notebook(lines, prefix="#") and (
-        "format_name: percent" in head or any(_PERCENT_CELL.match(line) for line in lines)
-    )
-
-
-def _front_matter_names_notebook(lines: list[str], prefix: str) -> bool:
-    # Header: "---" ... "---" (in .py every line commented with "# ").
-    def strip(line: str) -> str:
-        return line[len(prefix) :].strip() if line.startswith(prefix) else "\0"
-
-    if not lines or strip(lines[0]) != "---":
-        return False
-    found = False
-    for line in lines[1:]:
-        text = strip(line)
-        if text == "---":
-            return found
-        if text == "\0":
-            return False
-        found = found or bool(_HEADER_KEY.match(line[len(prefix) :]))
-    return False  # header not closed within the first 4 KB
 
 
 def resolve_tracks(repo: Path, manifest: CourseManifest) -> list[Track]:

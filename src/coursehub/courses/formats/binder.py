@@ -67,4 +67,5 @@ def read_binder(repo: Path) -> Found | None:
         notes.append(f"not used by coursehub: {', '.join(unused)}")
     if chosen is None and not notes:
         return None
-    return Found(chosen or "", chosen, notes)
+    # a binder/ folder without an environment file: the top-level ones are still ignored
+    return Found(chosen or (f"{folder}/" if folder else ""), chosen, notes)

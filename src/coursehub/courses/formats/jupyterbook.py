@@ -23,6 +23,7 @@ from coursehub.courses.formats.reading import (
     repo_file,
 )
 from coursehub.courses.paths import PathRejected, check_relative_path
+from coursehub.courses.repo_files import is_notebook
 
 SUFFIXES = (".ipynb", ".md", ".py", ".myst", ".rst")
 MAX_ENTRIES = 20_000
@@ -206,10 +207,11 @@ class _Book:
         path = self._path(value)
         if path is None:
             return None
-        if PurePosixPath(path).suffix in SUFFIXES and repo_file(self.repo, path):
-            return path
-        for suffix in SUFFIXES:
-            if repo_file(self.repo, path + suffix):
-                return path + suffix
-        self.notes.append(f"{self.file}: {value!r} is not in the repository")
-        return None
+        names = [path] if PurePosixPath(path).suffix in SUFFIXES else []
+        names += [path + suffix for suffix in SUFFIXES]
+        found = [n for n in names if repo_file(self.repo, n) is not None]
+        if not found:
+            self.notes.append(f"{self.file}: {value!r} is not in the repository")
+            return None
+        # a page that is no notebook (a plain README.md) is not listed to students
+        return next((n for n in found if is_notebook(self.repo / n)), None)
