@@ -126,8 +126,12 @@ def nbhosting_course(repo: Path) -> Path:
         "data/compare.py": "def compare(a, b):\n    return a == b\n",
         "media/logo.svg": "<svg/>\n",
         "modules/corrections/__init__.py": "",
-        "w1/w1-s1-c1-versions-python.md": myst("# Versions de Python\n\n```{code-cell}\nimport sys\nprint(sys.version)\n```"),
-        "w1/w1-s6-x1-flottants.md": myst("# Flottants\n\n```{code-cell}\nprint(open('data/cities.txt').read())\n```"),
+        "w1/w1-s1-c1-versions-python.md": myst(
+            "# Versions de Python\n\n```{code-cell}\nimport sys\nprint(sys.version)\n```"
+        ),
+        "w1/w1-s6-x1-flottants.md": myst(
+            "# Flottants\n\n```{code-cell}\nprint(open('data/cities.txt').read())\n```"
+        ),
         "w1/fibonacci_prompt.py": "print('not a notebook')\n",
         "w2/w2-s2-c1-outils-chaines.md": myst("# Chaînes"),
         "w2/w2-s6-x1-label.md": myst("# Label"),

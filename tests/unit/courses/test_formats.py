@@ -22,6 +22,9 @@ from tests.helpers.course_formats import (
     write_files,
 )
 
+W1_C1 = "w1/w1-s1-c1-versions-python.md"
+W2_C1 = "w2/w2-s2-c1-outils-chaines.md"
+
 
 def _tracks(repo: Path, name: str = "course") -> list[tuple[str, str, list[tuple[str, list[str]]]]]:
     manifest = load_manifest(repo, name)
@@ -42,8 +45,8 @@ def test_nbhosting_course_reads_tracks_globs_and_static_mappings(tmp_path: Path)
             "mooc",
             "mooc",
             [
-                ("1. prise en mains", ["w1/w1-s1-c1-versions-python.md", "w1/w1-s6-x1-flottants.md"]),
-                ("2. types de base / syntaxe", ["w2/w2-s2-c1-outils-chaines.md", "w2/w2-s6-x1-label.md"]),
+                ("1. prise en mains", [W1_C1, "w1/w1-s6-x1-flottants.md"]),
+                ("2. types de base / syntaxe", [W2_C1, "w2/w2-s6-x1-label.md"]),
             ],
         ),
         (
@@ -78,7 +81,8 @@ def test_nbhosting_filter_retry_and_default_mappings(tmp_path: Path) -> None:
             "nbhosting/nbhosting.yaml": (
                 "tracks-filter: [web]\n"
                 "tracks:\n"
-                "- {id: web, name: 'course #1: HTML', sections: [{name: intro, notebooks: ['notebooks/0-intro']}]}\n"
+                "- {id: web, name: 'course #1: HTML',\n"
+                "   sections: [{name: intro, notebooks: ['notebooks/0-intro']}]}\n"
                 "- {id: other, name: Other, sections: [{name: x, notebooks: ['*.md']}]}\n"
             ),
             "notebooks/0-intro.md": myst("# Intro"),
@@ -185,7 +189,8 @@ def test_jupyter_book_parts_and_the_old_list_format(tmp_path: Path) -> None:
         },
     )
     assert _tracks(tmp_path, "book") == [
-        ("book", "book", [("book", ["intro.ipynb"]), ("Basics", ["basics/one.ipynb", "basics/two.md"]),
+        ("book", "book", [("book", ["intro.ipynb"]),
+                          ("Basics", ["basics/one.ipynb", "basics/two.md"]),
                           ("More", ["more/a.ipynb", "more/b.ipynb"])]),
     ]  # fmt: skip
     (tmp_path / "_toc.yml").write_text(
@@ -216,7 +221,8 @@ def test_toc_entries_outside_the_repository_are_left_out(tmp_path: Path) -> None
     write_files(
         tmp_path / "r",
         {
-            "_toc.yml": "root: a\nchapters:\n- file: ../../etc/passwd\n- file: .git/config\n- glob: /etc/*\n",
+            "_toc.yml": "root: a\nchapters:\n- file: ../../etc/passwd\n- file: .git/config\n"
+            "- glob: /etc/*\n",
             "a.ipynb": "{}",
         },
     )
@@ -244,7 +250,7 @@ def test_binder_folder_wins_over_the_top_and_postbuild_is_refused(
         {
             "requirements.txt": "numpy\n",
             f"{folder}/requirements.txt": "tabulate\n",
-            f"{folder}/postBuild": "#!/bin/bash\njupyter labextension install @jupyter-widgets/jupyterlab-manager\n",
+            f"{folder}/postBuild": "#!/bin/bash\njupyter labextension install ipywidgets\n",
             f"{folder}/apt.txt": "graphviz\n",
         },
     )  # fmt: skip
@@ -273,8 +279,10 @@ def test_binder_folder_without_an_environment_file_uses_none(tmp_path: Path) -> 
 
 
 def test_course_yaml_may_name_an_environment_yml(tmp_path: Path) -> None:
-    write_files(tmp_path, {"envs/environment.yml": QUANTECON_ENVIRONMENT,
-                           "course.yaml": "environment:\n  requirements: envs/environment.yml\n"})  # fmt: skip
+    course_yaml = "environment:\n  requirements: envs/environment.yml\n"
+    write_files(
+        tmp_path, {"envs/environment.yml": QUANTECON_ENVIRONMENT, "course.yaml": course_yaml}
+    )
     manifest = load_manifest(tmp_path, "b")
     assert manifest.environment.requirements == "envs/environment.yml"
     assert manifest.sources == {"environment": "course.yaml"}
