@@ -153,10 +153,10 @@ def test_jupyter_book_toc_in_a_folder_keeps_its_order(tmp_path: Path) -> None:
     assert _tracks(repo, "qe") == [
         (
             "book",
-            "qe",
+            "A Mini Example",  # the book's title, from _config.yml beside _toc.yml
             [
                 (
-                    "qe",
+                    "A Mini Example",
                     [  # the toc's order, not alphabetical; learn_more.md is no notebook
                         "mini_book/docs/index.md",
                         "mini_book/docs/about_py.md",

@@ -59,6 +59,9 @@ def read_toc(repo: Path, title: str) -> Found | None:
         sections = book.myst(project.get("toc"), str(project.get("title") or title))
         title = str(project.get("title") or title)
     else:
+        config = str(PurePosixPath(name).with_name("_config.yml"))
+        if repo_file(repo, config) is not None:
+            title = str(read_yaml_mapping(repo, config).get("title") or title)
         sections = book.jupyter_book(read_yaml_any(repo, name), title)
     if not sections:
         return None
