@@ -305,7 +305,8 @@ def _with_repo_formats(
     repo: Path, plain: dict[str, Any], context: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """course.yaml's data with what other systems' files say for the keys it leaves out."""
-    title = plain.get("title") if isinstance(plain.get("title"), str) else context["course_name"]
+    title = plain.get("title")
+    title = title if isinstance(title, str) else str(context["course_name"])
     try:
         found = derive(repo, title)
     except FormatError as exc:

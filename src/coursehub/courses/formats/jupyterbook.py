@@ -72,7 +72,8 @@ def read_toc(repo: Path, title: str) -> Found | None:
 def _myst_project(repo: Path, name: str) -> dict[str, Any]:
     """myst.yml's `project`, with the `extends:` files it names merged under it."""
     data = read_yaml_mapping(repo, name)
-    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    found = data.get("project")
+    project: dict[str, Any] = found if isinstance(found, dict) else {}
     base = PurePosixPath(name).parent
     extends = data.get("extends") or []
     for extra in (extends if isinstance(extends, list) else [extends])[:MAX_EXTENDS]:
