@@ -360,3 +360,11 @@ def test_hidden_binder_folder_is_allowed_only_as_the_first_component(tmp_path: P
     (tmp_path / "course.yaml").write_text("environment: {requirements: .binder/linked.txt}\n")
     with pytest.raises(ManifestError, match="hidden file"):
         load_manifest(tmp_path, "b")
+
+
+def test_course_image_installs_the_conda_packages_one_by_one() -> None:
+    from coursehub.courses.image import containerfile
+
+    text = containerfile("c", "C", "3.12", "coursehub-pip.txt", conda=["six>=1.16", "pandas"])
+    assert "-r coursehub-pip.txt" in text
+    assert "for p in 'six>=1.16' pandas; do" in text
