@@ -368,3 +368,18 @@ def test_course_image_installs_the_conda_packages_one_by_one() -> None:
     text = containerfile("c", "C", "3.12", "coursehub-pip.txt", conda=["six>=1.16", "pandas"])
     assert "-r coursehub-pip.txt" in text
     assert "for p in 'six>=1.16' pandas; do" in text
+
+
+def test_hostile_tables_of_contents_are_bounded(tmp_path: Path) -> None:
+    deep = (
+        "root: a\nchapters:\n"
+        + "".join("  " * i + "- file: a\n" + "  " * i + "  sections:\n" for i in range(60))
+        + "  " * 60
+        + "- file: a\n"
+    )
+    write_files(tmp_path, {"_toc.yml": deep, "a.ipynb": "{}"})
+    manifest = load_manifest(tmp_path, "c")
+    assert any("nested deeper than" in n for n in manifest.notes)
+    (tmp_path / "_toc.yml").write_text("root: a\nchapters:\n" + "- file: a\n" * 30_000)
+    with pytest.raises(ManifestError, match="larger than"):
+        load_manifest(tmp_path, "c")

@@ -46,7 +46,7 @@ def derive(repo: Path, title: str) -> RepoFormats:
     repo = Path(repo)
     if not repo.is_dir():
         return RepoFormats()
-    tracks, mappings = read_nbhosting(repo, visible_files(repo))
+    tracks, mappings = read_nbhosting(repo, lambda: visible_files(repo))
     toc = read_toc(repo, title)
     unused = []
     if tracks is None:

@@ -28,6 +28,7 @@ from coursehub.courses.repo_files import is_notebook
 SUFFIXES = (".ipynb", ".md", ".py", ".myst", ".rst")
 MAX_ENTRIES = 20_000
 MAX_EXTENDS = 5
+MAX_DEPTH = 20  # of sections in sections; real books nest two or three levels
 
 
 def _candidates(repo: Path, names: tuple[str, ...]) -> list[str]:
@@ -178,9 +179,12 @@ class _Book:
         if globs:
             sections.append({"title": title, "notebooks": globs})
 
-    def _files(self, entries: Any) -> list[str]:
+    def _files(self, entries: Any, depth: int = 0) -> list[str]:
         """Globs for the entries and everything nested under them, in order."""
         out: list[str] = []
+        if depth > MAX_DEPTH:
+            self.notes.append(f"{self.file}: entries nested deeper than {MAX_DEPTH} are left out")
+            return out
         for entry in entries if isinstance(entries, list) else []:
             self.count += 1
             if self.count > MAX_ENTRIES or not isinstance(entry, dict):
@@ -195,7 +199,7 @@ class _Book:
                     if pattern:
                         out.append(pattern)
             for key in ("sections", "children", "chapters"):
-                out += self._files(entry.get(key))
+                out += self._files(entry.get(key), depth + 1)
         return list(dict.fromkeys(out))
 
     def _path(self, value: str) -> str | None:

@@ -12,6 +12,7 @@ script) are not run: coursehub runs no code from the repository.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,17 @@ def settings_file(repo: Path) -> str | None:
     return next((name for name in FILES if repo_file(repo, name) is not None), None)
 
 
-def read_nbhosting(repo: Path, files: list[str]) -> tuple[Found | None, Found | None]:
+def read_nbhosting(
+    repo: Path, list_files: Callable[[], list[str]]
+) -> tuple[Found | None, Found | None]:
     """(tracks, mappings) from nbhosting.yaml, or (None, None) without one.
 
-    `files` are the checkout's visible files, for nbhosting's retry of a glob with '.*'."""
+    `list_files` lists the checkout's visible files, for nbhosting's retry of a glob
+    with '.*' (only called when there is an nbhosting.yaml: it walks the checkout)."""
     name = settings_file(repo)
     if name is None:
         return None, None
+    files = list_files()
     data = read_yaml_mapping(repo, name)
     notes = []
     if all(repo_file(repo, f) is not None for f in FILES):

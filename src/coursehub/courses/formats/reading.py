@@ -71,6 +71,8 @@ def read_yaml_mapping(repo: Path, relative: str) -> dict[str, Any]:
         plain = to_plain(data)
     except TooManyNodes as exc:
         raise FormatError([problem(relative, str(exc))]) from None
+    except RecursionError:
+        raise FormatError([problem(relative, "nested too deeply")]) from None
     return plain if isinstance(plain, dict) else {}
 
 
@@ -86,6 +88,8 @@ def read_yaml_any(repo: Path, relative: str) -> Any:
             return to_plain(data).get("items")
         except TooManyNodes as exc:
             raise FormatError([problem(relative, str(exc))]) from None
+        except RecursionError:
+            raise FormatError([problem(relative, "nested too deeply")]) from None
     return read_yaml_mapping(repo, relative)
 
 
