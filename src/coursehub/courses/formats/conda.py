@@ -66,6 +66,8 @@ CONDA_TO_PYPI: dict[str, str | None] = {
     "tensorflow-cpu": "tensorflow-cpu",
 }
 _NOT_PYPI_PREFIXES = ("r-", "lib", "_", "cuda-", "perl-", "ocaml-")
+# every course environment has them: the server's own Python, and pip
+PROVIDED = frozenset({"python", "pip"})
 _SPEC = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(.*)$")
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z.*+!_-]*$")
 _COMPARE = re.compile(r"^(==|>=|<=|!=|~=|>|<)\s*[0-9][0-9A-Za-z.*+!_-]*$")
@@ -100,6 +102,8 @@ def conda_plan(text: str, name: str) -> CondaPlan:
             plan.pip += [p.strip() for p in pip if p.strip()]
         elif isinstance(dep, str | int | float) and str(dep).strip():
             requirement = pypi_requirement(str(dep).strip())
+            if _conda_name(str(dep)) in PROVIDED:
+                continue
             if requirement is None:
                 plan.skipped.append(str(dep).strip())
             else:
@@ -107,6 +111,11 @@ def conda_plan(text: str, name: str) -> CondaPlan:
         else:
             raise FormatError([problem(name, "expected a package name", f"dependencies[{i}]")])
     return plan
+
+
+def _conda_name(spec: str) -> str:
+    match = _SPEC.match(spec.rpartition("::")[2].strip())
+    return match[1].lower() if match else ""
 
 
 def pypi_requirement(spec: str) -> str | None:
