@@ -101,6 +101,9 @@ def _build(
 ) -> BuildResult:
     repo = layout.course_repo(course)
     manifest = load_manifest(repo, course)
+    if log is not None:
+        for note in manifest.notes:  # postBuild refused, files not used: said before pip runs
+            log(f"coursehub: {note}")
     requirements = manifest.environment.requirements
     req_path = safe_relative_path(repo, requirements, CONFIG_FOLDERS) if requirements else None
     run_as = ensure_build_account() if os.geteuid() == 0 else None

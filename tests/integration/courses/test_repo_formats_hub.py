@@ -174,6 +174,7 @@ def test_binder_course_builds_from_binder_folder_and_never_runs_postbuild(
     built = hub.cli("course", "build", "binder")
     assert built.returncode == 0, built.stdout + built.stderr
     assert "coursehub-no-such-package-at-the-top" not in built.stdout
+    assert "binder/postBuild is refused" in built.stdout
     assert not os.path.exists(PWNED)
     shown = hub.cli("course", "show", "binder").stdout
     assert "binder/postBuild is refused" in shown, shown
