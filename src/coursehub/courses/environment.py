@@ -65,6 +65,7 @@ __all__ = [
 
 IPYKERNEL_REQUIREMENT = "ipykernel>=6.29,<8"
 STAMP_NAME = "coursehub-environment.json"
+NOT_INSTALLED_NAME = "coursehub-not-installed.json"  # conda packages pip could not install
 STAMP_FORMAT = 1
 TAIL_LINES = 40
 MAX_LINE_BYTES = 8192
@@ -478,8 +479,13 @@ def build_environment(
             return _run(cmd, cwd=cwd, log=log, deadline=deadline, tail=tail, account=account)
 
         env_python = str(generation / "bin" / "python")
-        pip = [env_python, "-m", "pip", "install", "--progress-bar", "off"]
-        pip += ["--no-warn-script-location", IPYKERNEL_REQUIREMENT]
+        pip_install = [env_python, "-m", "pip", "install", "--progress-bar", "off"]
+        pip_install += ["--no-warn-script-location"]
+        pip = [*pip_install, IPYKERNEL_REQUIREMENT]
+        if req_file is not None and inputs.pip_text is not None:
+            # environment.yml: pip reads its pip part from a file beside it, so that
+            # `-r` in it means what it means to conda
+            req_file = _pip_part_file(req_file, inputs.pip_text, held)
         if req_file is not None:
             pip += ["-r", str(req_file)]
         try:
@@ -489,7 +495,13 @@ def build_environment(
                     "install the python3-venv package)",
                     list(tail),
                 )
-            if code := step(pip):
+            failed: list[str] = []
+            if (code := step([*pip, *inputs.conda])) and inputs.conda:
+                if log is not None:
+                    log("coursehub: trying the conda packages one by one on PyPI")
+                code = step(pip)
+                failed = [spec for spec in inputs.conda if code == 0 and step([*pip_install, spec])]
+            if code:
                 why = _explain(list(tail), inputs.requirements, code)
                 raise EnvironmentBuildError(f"course {course}: {why}", list(tail))
             # A requirement can pin something ipykernel needs to a version it cannot use.
@@ -503,6 +515,8 @@ def build_environment(
                 _stop_processes_of(account.uid)
                 _take_back(generation)
             _open_to_everyone(generation)
+            # only now: the generation is root's again, no build process is left in it
+            _write_not_installed(generation, inputs.skipped, failed, log)
             stamp_file = generation / STAMP_NAME
             stamp_file.write_text(json.dumps(expected, indent=1) + "\n")
             stamp_file.chmod(0o644)
@@ -515,6 +529,39 @@ def build_environment(
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     return result(True)
+
+
+def _pip_part_file(req_file: Path, text: str, held: ExitStack) -> Path:
+    path = req_file.parent / f".coursehub-pip-{secrets.token_hex(6)}.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    held.callback(lambda: path.unlink(missing_ok=True))
+    return path
+
+
+def _write_not_installed(
+    generation: Path, skipped: list[str], failed: list[str], log: Log | None
+) -> None:
+    if not skipped and not failed:
+        return
+    if log is not None:
+        if skipped:
+            log("coursehub: conda packages with no Python package on PyPI: " + ", ".join(skipped))
+        if failed:
+            log("coursehub: conda packages pip could not install: " + ", ".join(failed))
+    path = generation / NOT_INSTALLED_NAME
+    path.write_text(json.dumps({"skipped": skipped, "failed": failed}) + "\n")
+    path.chmod(0o644)
+
+
+def not_installed(env_dir: Path) -> list[str]:
+    """The conda packages of environment.yml the built environment lacks, by name."""
+    try:
+        data = json.loads((Path(env_dir) / NOT_INSTALLED_NAME).read_text())
+        return [str(n) for key in ("skipped", "failed") for n in data.get(key, [])]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
 
 
 def remove_environment(env_dir: Path) -> None:

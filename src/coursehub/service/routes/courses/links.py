@@ -27,6 +27,7 @@ from coursehub.core.errors import CoursehubError
 from coursehub.core.subdomains import server_url
 from coursehub.courses.manifest import load_manifest
 from coursehub.courses.paths import PathRejected, safe_relative_path
+from coursehub.courses.repo_links import links_beside
 from coursehub.courses.servers import CourseAccessError, resolve_course_server, workspace_for
 from coursehub.courses.tracks import is_notebook
 from coursehub.courses.workspace import Student, WorkspaceError, copy_notebook
@@ -110,4 +111,5 @@ def _place(course: str, repo: Path, source: Path, path: str, student: Student) -
     checked before the server was started); the copy's sha256, None if kept."""
     manifest = load_manifest(repo, course)
     mappings = [(safe_relative_path(repo, m.source), m.target) for m in manifest.mappings]
+    mappings += links_beside(repo, path)  # in-repository links beside the notebook
     return copy_notebook(student, workspace_for(student.home, course), source, path, mappings)
