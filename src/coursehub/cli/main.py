@@ -54,7 +54,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from coursehub.config.machine import effective_config
+    from coursehub.config.machine import effective_config, is_root
     from coursehub.config.translate.jupyterhub import public_url
     from coursehub.core.reach import closed_folders, unreachable_message
 
@@ -67,7 +67,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     console.print(f"  servers:  {config.spawn.backend} backend", markup=False)
     if config.spawn.backend != loaded.config.spawn.backend:
         console.print("  [yellow]not running as root: the demo backend will be used[/yellow]")
-    elif closed := closed_folders(config.site.data_dir):
+    elif is_root() and (closed := closed_folders(config.site.data_dir)):
         what = f"warning: the data directory {config.site.data_dir}"
         text = unreachable_message(what, closed, "student accounts or the build account")
         console.print(f"  [yellow]{escape(text)}[/yellow]")
