@@ -6,7 +6,8 @@ can read the checkout: the test copies the two files that decision reads (`dev` 
 and asks `./dev where`, so no environment is rebuilt. The demo site is then written
 where `./dev demo` would write it, with this test run's own coursehub, and checked as
 a student account sees it; the same site written inside the closed folder gets a
-warning and a build that stops at once, saying which folder and how to fix it.
+warning and a build that stops at once, saying which folder and how to fix it. CI's
+entry point, .ci/run, is run with a stand-in ./dev that reports where it was run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 
 from coursehub.config.layout import DataLayout
 from coursehub.ops.doctor_reach import data_dir_reach_check
+from tests.helpers.gitrepo import commit_all, make_repo, run_git
 
 pytestmark = [
     pytest.mark.integration,
@@ -135,6 +137,50 @@ def test_an_open_checkout_keeps_everything_inside() -> None:
             shutil.copy2(CHECKOUT / name, base / name)
         places = where(base)
         assert places == {"checkout": base, "venv": base / ".venv", "demo": base / "demo"}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# Stands in for ./dev in the CI test: says where and how it was run.
+STUB_DEV = """#!/usr/bin/env bash
+cd "$(dirname "$0")"
+case "$1" in
+  test) shift
+    printf '%s\\n' "$(pwd)" "$(stat -c %a ..)" "$*" "$(git rev-parse HEAD)" > "$REPORT"
+    exit "${STATUS:-0}" ;;
+  clean) echo cleaned >> "$REPORT" ;;
+esac
+"""
+
+
+def test_ci_runs_the_test_command_from_a_fresh_clone_in_a_closed_folder() -> None:
+    # A checkout every account can read, as a CI runner's may be: .ci/run as it is here,
+    # a stand-in ./dev (the real one would run the whole suite).
+    base = Path(f"/srv/coursehub-test-ci-{os.getpid()}")
+    base.mkdir(mode=0o755)
+    try:
+        ci = (CHECKOUT / ".ci" / "run").read_text()
+        repo = make_repo(base / "checkout", {".ci/run": ci, "dev": STUB_DEV, "pyproject.toml": ""})
+        for name in (".ci/run", "dev"):
+            (repo / name).chmod(0o755)
+        commit_all(repo, "executable")
+        report = base / "report"
+        env = {**os.environ, "CI": "true", "REPORT": str(report)}
+        done = subprocess.run(
+            [repo / ".ci" / "run", "-k", "some tests"], env=env, capture_output=True, text=True,
+            timeout=TIMEOUT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        where, mode, args, commit, cleaned = report.read_text().splitlines()
+        assert commit == run_git(repo, "rev-parse", "HEAD")  # this checkout's commit
+        assert Path(where).name == "coursehub" and not Path(where).is_relative_to(base)
+        assert mode == "700" and args == "-k some tests" and cleaned == "cleaned"
+        assert not Path(where).parent.exists(), "the clone is removed afterwards"
+
+        done = subprocess.run(
+            [repo / ".ci" / "run"], env={**env, "STATUS": "3"}, capture_output=True, timeout=TIMEOUT
+        )
+        assert done.returncode == 3, "a failing test run fails CI"
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
