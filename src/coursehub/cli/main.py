@@ -59,8 +59,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from coursehub.config.machine import effective_config
+    from rich.markup import escape
+
+    from coursehub.config.machine import effective_config, is_root
     from coursehub.config.translate.jupyterhub import public_url
+    from coursehub.core.reach import closed_folders, unreachable_message
 
     loaded = _load(args)
     config = effective_config(loaded.config)
@@ -71,6 +74,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     console.print(f"  servers:  {config.spawn.backend} backend", markup=False)
     if config.spawn.backend != loaded.config.spawn.backend:
         console.print("  [yellow]not running as root: the demo backend will be used[/yellow]")
+    elif is_root() and (closed := closed_folders(config.site.data_dir)):
+        what = f"warning: the data directory {config.site.data_dir}"
+        text = unreachable_message(what, closed, "student accounts or the build account")
+        console.print(f"  [yellow]{escape(text)}[/yellow]")
     from coursehub.ops.config_check import team_course_warnings
 
     for warning in team_course_warnings(loaded):

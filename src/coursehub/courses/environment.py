@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coursehub.core import safe_dirs
+from coursehub.core.reach import closed_folders, unreachable_message
 from coursehub.courses.environment_errors import EnvironmentBuildError, RequirementsError
 from coursehub.courses.requirements import (
     PROJECT_NAME,
@@ -283,6 +284,22 @@ def _open_to_everyone(top: Path) -> None:
                 os.chmod(path, stat.S_IMODE(wanted))
 
 
+def _venv_failure(base: Path, generation: Path, run_as: str | None, tail: deque[str]) -> str:
+    """Why `python -m venv` failed, from its output: only a missing ensurepip means the
+    python3-venv package is missing."""
+    text = "\n".join(tail)
+    what = f"could not create a virtual environment with {base}"
+    if "ensurepip" in text:
+        return f"{what} (on Debian/Ubuntu install the python3-venv package)"
+    if match := re.search(r"Permission denied: '([^']+)'", text):
+        who = f"the build account {run_as}" if run_as else "this account"
+        return (
+            f"{what}: permission denied on {match[1]}; {who} must be able to reach and "
+            f"write {generation.parent}"
+        )
+    return what
+
+
 def _account(name: str, cache: Path) -> BuildAccount:
     try:
         entry = pwd.getpwnam(name)
@@ -453,8 +470,14 @@ def build_environment(
         if not force and _up_to_date(env_dir, expected):
             return result(False)  # another process built it while we waited
         _remove_stale(env_dir)
-        if log is not None and not _world_executable(env_dir.parent):
-            log(f"warning: students cannot reach {env_dir.parent} (not world-executable)")
+        if closed := closed_folders(env_dir.parent):
+            where = f"the environment folder of course {course}, {env_dir.parent},"
+            if run_as is not None:
+                # The build account could not even make the venv: stop with the cause.
+                who = f"the account {run_as} that builds course environments, nor by students"
+                raise EnvironmentBuildError(unreachable_message(where, closed, who))
+            if log is not None:
+                log("warning: " + unreachable_message(where, closed, "student accounts"))
         generation = env_dir.parent / f"{env_dir.name}.{secrets.token_hex(6)}"
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         cwd = Path(root or (requirements.parent if requirements else env_dir.parent))
@@ -491,9 +514,7 @@ def build_environment(
         try:
             if step([str(base), "-m", "venv", str(generation)]):
                 raise EnvironmentBuildError(
-                    f"could not create a virtual environment with {base} (on Debian/Ubuntu "
-                    "install the python3-venv package)",
-                    list(tail),
+                    _venv_failure(base, generation, run_as, tail), list(tail)
                 )
             failed: list[str] = []
             if (code := step([*pip, *inputs.conda])) and inputs.conda:

@@ -60,6 +60,10 @@ def run_checks(config_path: Path) -> list[Check]:
     checks.append(_database_check(coursehub_database_url(config, layout)))
     checks.append(_disk_check(layout.root))
     checks.extend(_permission_checks(layout))
+    if is_root():
+        from coursehub.ops.doctor_reach import data_dir_reach_check
+
+        checks.append(data_dir_reach_check(layout))
     checks.append(_grading_dir_check(layout.root))
     if is_root():
         checks.extend(_sandbox_checks())
