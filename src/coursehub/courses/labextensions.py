@@ -8,18 +8,19 @@ course server's JUPYTER_PATH is the course's ``<course dir>/jupyter`` folder
 also holds kernelspecs (ipykernel's ``python3`` runs whatever ``python`` comes first on
 PATH) and nbconvert templates (Jinja code the server would run).
 
-So after each build, `publish` links every extension that fits the server's JupyterLab
-into ``<course dir>/jupyter/labextensions`` (through the stable ``env`` link, so a
-rebuild needs no new links) and records what it found in ``labextensions.json`` beside
-it for the staff page. An extension that does not fit is left out with a message: one
-built for another JupyterLab breaks the page or fails to load in every student's
-browser. A course's extension takes the place of the server's own of the same name
-(its version is the one that matches the course kernel's Python package).
+So after each build, `publish` links the environment's extensions into
+``<course dir>/jupyter/labextensions`` (through the stable ``env`` link, so a rebuild
+needs no new links) and records what it found in ``labextensions.json`` beside it for
+the build output and the staff page. One made for another JupyterLab is left out with
+a message saying what to pin: it would fail to load, or break the page, in every
+student's browser (see `check`). A course's extension takes the place of the server's
+own of the same name (its version is the one that matches the course kernel's Python
+package).
 
 Only static files are read here (package.json, never through a symbolic link). Course
 servers serve the linked folders to the browser as the student; nothing from the
-environment runs in a server or in the forked servers' template, and servers look
-the extensions up when they start, after the fork.
+environment runs in a server or in the forked servers' template. JupyterLab looks the
+extensions up in the server (after the fork) on each page load.
 """
 
 from __future__ import annotations
@@ -190,39 +191,82 @@ def _servers_own(name: str) -> str | None:
         return None
 
 
-def _misfit(found: Found, wrong: list[tuple[str, str, str]], lab: ServerLab) -> str:
-    needs = "; ".join(f"{pkg} {theirs} (JupyterLab has {ours})" for pkg, ours, theirs in wrong)
+def _needs(wrong: list[tuple[str, str, str]]) -> str:
+    return "; ".join(f"{pkg} {theirs} (JupyterLab has {ours})" for pkg, ours, theirs in wrong)
+
+
+def _left_out(found: Found, wrong: list[tuple[str, str, str]], lab: ServerLab) -> str:
     own = _servers_own(found.name)
     instead = f" and the server's own {found.name} {own} is used" if own else ""
-    major = lab.version.split(".")[0]
     return (
         f"{found.name} {found.version} does not match this server's JupyterLab "
-        f"{lab.version}: it needs {needs}. It is left out{instead}; pin a version of the "
-        f"Python package that provides it made for JupyterLab {major}."
+        f"{lab.version}: it needs {_needs(wrong)}. It is left out{instead}; pin a release "
+        f"of the Python package that provides it which supports JupyterLab {lab.version}."
+    )
+
+
+def _may_misbehave(found: Found, wrong: list[tuple[str, str, str]], lab: ServerLab) -> str:
+    return (
+        f"{found.name} {found.version} is active but may not work fully with this server's "
+        f"JupyterLab {lab.version}: it asks for {_needs(wrong)}. If it misbehaves, pin a "
+        "release of the Python package that provides it which supports this JupyterLab."
     )
 
 
 def check(env_dir: Path, lab: ServerLab) -> tuple[list[Found], Report]:
-    """The extensions that fit `lab`, and the report of the environment's extensions."""
+    """The extensions to make active, and the report of the environment's extensions.
+
+    One asking for other versions of JupyterLab's own packages (``@jupyterlab/*``) was
+    made for another JupyterLab and is left out. Other shared packages out of range
+    (``@jupyter/ydoc``, ``@lumino/*``, ...) get a warning only: JupyterLab loads such
+    an extension with the versions it has, and many work (jupyterlab-myst 2.7.0 asks
+    for ``@jupyter/ydoc ^3`` while JupyterLab 4.6 has 4).
+    """
     found, problems = scan(env_dir)
     report = Report(jupyterlab=lab.version, problems=problems)
-    fits: list[Found] = []
+    active: list[Found] = []
     for ext in found:
         wrong = mismatches(ext.package, lab)
+        own_packages = [w for w in wrong if w[0].startswith("@jupyterlab/")]
+        if own_packages:
+            report.problems.append(_left_out(ext, own_packages, lab))
+            continue
         if wrong:
-            report.problems.append(_misfit(ext, wrong, lab))
-        else:
-            fits.append(ext)
-            report.active.append(f"{ext.name} {ext.version}")
-    return fits, report
+            report.problems.append(_may_misbehave(ext, wrong, lab))
+        active.append(ext)
+        report.active.append(f"{ext.name} {ext.version}")
+        report.problems += _kernel_side_missing(env_dir, ext)
+    return active, report
+
+
+# Extensions whose Python side needs a package its own requirements leave out. plotly
+# raises "Mime type rendering requires nbformat" on every figure without it, a
+# traceback in each student's notebook instead of the figure.
+_KERNEL_SIDE = {"jupyterlab-plotly": "nbformat"}
+
+
+def _installed(env_dir: Path, project: str) -> bool:
+    """Whether the environment has the distribution `project` (its dist-info)."""
+    lib = Path(env_dir).resolve() / "lib"
+    return any(lib.glob(f"python3*/site-packages/{project}-*.dist-info"))
+
+
+def _kernel_side_missing(env_dir: Path, ext: Found) -> list[str]:
+    needed = _KERNEL_SIDE.get(ext.name)
+    if needed is None or _installed(env_dir, needed):
+        return []
+    return [
+        f"{ext.name} draws figures only when {needed} is installed too (without it every "
+        f"figure shows an error): add {needed} to the requirements"
+    ]
 
 
 def publish(env_dir: Path, jupyter_dir: Path, lab: ServerLab | None = None) -> Report:
-    """Link the environment's extensions that fit the server's JupyterLab into
+    """Link the environment's extensions that `check` keeps into
     ``jupyter_dir/labextensions`` (replacing the previous set at once) and write the
     report beside it. `env_dir` is the stable environment path the links go through."""
     lab = lab or server_jupyterlab()
-    fits, report = check(env_dir, lab)
+    active, report = check(env_dir, lab)
     jupyter_dir = Path(jupyter_dir)
     jupyter_dir.mkdir(parents=True, exist_ok=True)
     jupyter_dir.chmod(0o755)
@@ -230,7 +274,7 @@ def publish(env_dir: Path, jupyter_dir: Path, lab: ServerLab | None = None) -> R
     generation = jupyter_dir / f".{LINKS_NAME}.{secrets.token_hex(6)}"
     try:
         generation.mkdir(mode=0o755)
-        for ext in fits:
+        for ext in active:
             link = generation / ext.name
             link.parent.mkdir(mode=0o755, exist_ok=True)
             os.symlink(os.path.relpath(target / ext.name, link.parent), link)

@@ -105,7 +105,7 @@ def hub(
     repo = make_course_repo(
         {
             "course.yaml": "title: Plots\nenvironment:\n  requirements: requirements.txt\n",
-            "requirements.txt": f"ipywidgets\nplotly\n./{wheel}\n",
+            "requirements.txt": f"ipywidgets\nplotly\nnbformat\n./{wheel}\n",
             wheel: _old_extension_wheel(),
             "plots.ipynb": _notebook(SLIDER, FIGURE),
         }
@@ -153,48 +153,56 @@ def test_a_slider_moved_by_the_student_updates_the_page_and_a_plotly_figure_draw
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         _sign_in(page, hub, "lena", f"{hub.url}/services/coursehub/open/{COURSE}/plots.ipynb")
         try:
-            page.wait_for_url(f"**/user/lena/{COURSE}/lab/**", timeout=180_000, wait_until="commit")
-            page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
-            page.wait_for_selector(
-                ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000
-            )
-            # JupyterLab's own menu: Run > Run All Cells
-            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+            _run_all_cells(page)
             output = page.locator(".jp-OutputArea-output pre", has_text="square of")
             output.wait_for(timeout=120_000)
             assert "square of 3 is 9" in output.inner_text()
-            handle = page.locator(".widget-slider .noUi-handle").first
-            box = handle.bounding_box()
-            assert box is not None
-            track = page.locator(".widget-slider .noUi-target").first.bounding_box()
-            assert track is not None
-            # drag the handle to about 80 % of the track, as a student would
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(
-                track["x"] + track["width"] * 0.8, box["y"] + box["height"] / 2, steps=8
-            )
-            page.mouse.up()
+            page.screenshot(path=str(SHOTS / "labext-before.png"))
+            _drag_slider(page, to=0.8)
             readout = page.locator(".widget-readout").first
             page.wait_for_function(
                 "el => el.textContent.trim() !== '3'", arg=readout.element_handle(), timeout=30_000
             )
             n = int(readout.inner_text().strip())
             assert 5 <= n <= 10, n
-            page.locator(
-                ".jp-OutputArea-output pre", has_text=f"square of {n} is {n * n}"
-            ).wait_for(timeout=30_000)
+            # the kernel ran square(n) again and its output replaced the old one
+            answer = page.locator(".jp-OutputArea-output pre", has_text=f"square of {n} is {n * n}")
+            answer.wait_for(timeout=30_000)
+            assert page.locator(".jp-OutputArea-output pre", has_text="square of").count() == 1
             page.screenshot(path=str(SHOTS / "labext-slider.png"))
-            plot = page.locator(".jp-RenderedPlotly .js-plotly-plot svg.main-svg").first
-            plot.wait_for(timeout=60_000)
-            plot.scroll_into_view_if_needed()
-            assert page.locator(".jp-RenderedPlotly .js-plotly-plot .bars path").count() == 3
+            figure = page.locator(".jp-RenderedPlotly.js-plotly-plot svg.main-svg").first
+            figure.wait_for(timeout=60_000)
+            figure.scroll_into_view_if_needed()
+            assert page.locator(".jp-RenderedPlotly .barlayer .point").count() == 3
+            assert page.locator(".jp-OutputArea-output[data-mime-type*='error']").count() == 0
         finally:
             page.screenshot(path=str(SHOTS / "labext-notebook.png"))
         config = json.loads(page.inner_text("#jupyter-config-data"))
         loaded = {ext["name"] for ext in config["federated_extensions"]}
         assert "jupyterlab-plotly" in loaded and OLD_EXT not in loaded
+
+
+def _run_all_cells(page) -> None:  # noqa: ANN001
+    """Once the notebook's kernel is connected (JupyterLab runs nothing before): Run >
+    Run All Cells."""
+    page.wait_for_url(f"**/user/lena/{COURSE}/lab/**", timeout=180_000, wait_until="commit")
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
+    status = page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\| Idle"))
+    status.first.wait_for(timeout=120_000)
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
+def _drag_slider(page, to: float) -> None:  # noqa: ANN001
+    """Drag the first slider's handle with the mouse to `to` (0..1) of its track."""
+    handle = page.locator(".widget-slider .noUi-handle").first.bounding_box()
+    track = page.locator(".widget-slider .noUi-target").first.bounding_box()
+    assert handle is not None and track is not None
+    y = handle["y"] + handle["height"] / 2
+    page.mouse.move(handle["x"] + handle["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] * to, y, steps=8)
+    page.mouse.up()
 
 
 def test_extensions_from_the_students_home_stay_out_and_the_course_ones_cannot_change(
@@ -248,4 +256,4 @@ def test_staff_see_the_active_extensions_and_why_one_is_left_out(
         page.screenshot(path=str(SHOTS / "labext-staff.png"))
     assert "jupyterlab-plotly" in text
     assert f"{OLD_EXT} 3.1.7 does not match this server's JupyterLab" in text
-    assert "@jupyterlab/application ^3.0.0" in text and "made for JupyterLab 4" in text
+    assert "@jupyterlab/application ^3.0.0" in text and "which supports JupyterLab 4." in text
