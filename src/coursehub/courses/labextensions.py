@@ -42,6 +42,7 @@ SHARE_SUBDIR = Path("share") / "jupyter" / "labextensions"
 LINKS_NAME = "labextensions"  # <course dir>/jupyter/labextensions, on JUPYTER_PATH
 REPORT_NAME = "labextensions.json"
 MAX_PACKAGE_JSON = 1 << 20
+MAX_EXTENSIONS = 300  # a report the staff page can show; real environments have a dozen
 # npm package names: also safe as file names (no "..", no "/" but the scope's)
 _NPM_NAME = re.compile(r"^(@[a-z0-9~-][a-z0-9._~-]*/)?[a-z0-9~-][a-z0-9._~-]*$")
 
@@ -116,6 +117,12 @@ def mismatches(package: dict[str, Any], lab: ServerLab) -> list[tuple[str, str, 
     ]
 
 
+def _short(value: object, limit: int = 80) -> str:
+    """A value from a package.json as shown in a message: a course's file, any length."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _read_package(folder: Path) -> dict[str, Any]:
     """package.json of `folder`, never through a link, at most MAX_PACKAGE_JSON bytes."""
     fd = os.open(folder / "package.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -154,7 +161,12 @@ def scan(env_dir: Path) -> tuple[list[Found], list[str]]:
         return [], []
     found: list[Found] = []
     problems: list[str] = []
-    for name, folder in _folders(top):
+    folders = _folders(top)
+    if len(folders) > MAX_EXTENSIONS:
+        problems.append(
+            f"{len(folders)} extension folders: only the first {MAX_EXTENSIONS} are looked at"
+        )
+    for name, folder in folders[:MAX_EXTENSIONS]:
         if folder.is_symlink() or not folder.is_dir():
             problems.append(f"{name}: not a folder of the environment (a link or a file); left out")
             continue
@@ -163,9 +175,9 @@ def scan(env_dir: Path) -> tuple[list[Found], list[str]]:
         except (OSError, ValueError) as exc:
             problems.append(f"{name}: its package.json cannot be read ({exc}); left out")
             continue
-        version = str(package.get("version", "?"))
+        version = _short(package.get("version", "?"), 40)
         if package.get("name") != name or not _NPM_NAME.match(name):
-            shown = package.get("name")
+            shown = _short(package.get("name"))
             problems.append(
                 f"{name}: its package.json names it {shown!r}, JupyterLab loads an extension "
                 "only from the folder of its own name; left out"
@@ -192,7 +204,9 @@ def _servers_own(name: str) -> str | None:
 
 
 def _needs(wrong: list[tuple[str, str, str]]) -> str:
-    return "; ".join(f"{pkg} {theirs} (JupyterLab has {ours})" for pkg, ours, theirs in wrong)
+    return "; ".join(
+        f"{pkg} {_short(theirs, 40)} (JupyterLab has {ours})" for pkg, ours, theirs in wrong
+    )
 
 
 def _left_out(found: Found, wrong: list[tuple[str, str, str]], lab: ServerLab) -> str:

@@ -180,6 +180,10 @@ def test_a_slider_moved_by_the_student_updates_the_page_and_a_plotly_figure_draw
         config = json.loads(page.inner_text("#jupyter-config-data"))
         loaded = {ext["name"] for ext in config["federated_extensions"]}
         assert "jupyterlab-plotly" in loaded and OLD_EXT not in loaded
+    # found by a server forked from the template, which had imported JupyterLab before
+    assert hub.log is not None and f"Forked lena:{COURSE} from the server template" in (
+        hub.log.read_text()
+    )
 
 
 def _run_all_cells(page) -> None:  # noqa: ANN001

@@ -184,6 +184,7 @@ def test_folders_jupyterlab_cannot_load_are_named_and_left_out(env: Path, tmp_pa
     source = {**PLOTLY, "name": "source-only", "jupyterlab": {"extension": True}}
     add(env, source)
     add(env, {**PLOTLY, "name": "other-name"}, folder="misnamed")
+    add(env, {**PLOTLY, "name": "<script>" * 10_000, "version": "9" * 10_000}, folder="huge")
     broken = add(env, {**PLOTLY, "name": "broken"})
     (broken / "package.json").write_text("{not json")
     outside = tmp_path / "elsewhere"
@@ -200,6 +201,8 @@ def test_folders_jupyterlab_cannot_load_are_named_and_left_out(env: Path, tmp_pa
     text = "\n".join(report.problems)
     assert "source-only 7.1.0 is not a prebuilt extension" in text
     assert "misnamed: its package.json names it 'other-name'" in text
+    [huge] = [p for p in report.problems if p.startswith("huge:")]
+    assert len(huge) < 300 and "…" in huge  # a course's file, shown in a page
     assert "broken: its package.json cannot be read" in text
     assert "linked: not a folder of the environment" in text
     assert "sneaky: its package.json cannot be read" in text  # never read through a link
