@@ -156,9 +156,12 @@ def _folders(top: Path) -> list[tuple[str, Path]]:
 def scan(env_dir: Path) -> tuple[list[Found], list[str]]:
     """The extensions in the environment's labextensions folder, and a message for
     each folder that is not one JupyterLab can load."""
-    top = Path(env_dir).resolve() / SHARE_SUBDIR
+    root = Path(env_dir).resolve()
+    top = root / SHARE_SUBDIR
     if not top.is_dir():
         return [], []
+    if not top.resolve().is_relative_to(root):  # a link the build made, pointing out
+        return [], [f"{SHARE_SUBDIR} leads out of the environment; no extension is used"]
     found: list[Found] = []
     problems: list[str] = []
     folders = _folders(top)

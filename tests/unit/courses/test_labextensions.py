@@ -219,6 +219,20 @@ def test_plotly_without_nbformat_is_active_with_what_to_add(env: Path, tmp_path:
     ]
 
 
+def test_a_labextensions_folder_leading_out_of_the_environment_is_not_read(
+    env: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    add(outside, PLOTLY)
+    (env / "share").mkdir()
+    (env / "share" / "jupyter").symlink_to(outside / "share" / "jupyter")
+    report = publish(env, tmp_path / "jupyter")
+    assert report.active == []
+    assert report.problems == [
+        "share/jupyter/labextensions leads out of the environment; no extension is used"
+    ]
+
+
 def test_a_rebuild_replaces_the_set_and_leaves_no_old_one(env: Path, tmp_path: Path) -> None:
     plotly = add(env, PLOTLY)
     add(env, WIDGETS_LAB4)
