@@ -21,6 +21,7 @@ from coursehub.courses.environment import (
     read_stamp,
 )
 from coursehub.courses.kernels import write_kernelspec
+from coursehub.courses.labextensions import log_lines, publish
 from coursehub.courses.manifest import load_manifest
 from coursehub.courses.paths import CONFIG_FOLDERS, safe_relative_path
 from coursehub.courses.servers import KERNELS_SUBDIR
@@ -111,6 +112,11 @@ def _build(
         course, req_path, env_dir(layout, course), log=log, root=repo, force=force, run_as=run_as
     )
     write_kernelspec(course, manifest.title, env_dir(layout, course), kernels_dir(layout, course))
+    # also when nothing was rebuilt: the server's JupyterLab may have changed
+    report = publish(env_dir(layout, course), layout.course_dir(course) / KERNELS_SUBDIR)
+    for line in log_lines(report):
+        if log is not None:
+            log(line)
     return result
 
 
