@@ -207,11 +207,34 @@ def activity(site: tuple[hubproc.RunningHub, ModJupyter, Path]) -> dict[str, Any
 
 
 def _hub_user(hub: hubproc.RunningHub, name: str) -> dict[str, Any]:
+    """The hub's model of `name` ({} when the hub does not know them yet)."""
     cli_token = (hub.data_dir / "secrets" / "cli_token").read_text().strip()
     response = httpx.get(f"{hub.url}/hub/api/users/{name}",
                          headers={"Authorization": f"token {cli_token}"})  # fmt: skip
+    if response.status_code == 404:
+        return {}
     response.raise_for_status()
     return response.json()
+
+
+def open_in_frame(hub: hubproc.RunningHub, browser: httpx.Client, link: str, user: str) -> str:
+    """What the iframe does with the plugin's link: follow redirects; on the hub's spawn
+    progress page (its script waits for the server) wait the same way, then go on."""
+    response = browser.get(link, follow_redirects=True)
+    if "/spawn" in response.url.path:
+        deadline = time.monotonic() + 180
+        while not (_hub_user(hub, user).get("servers", {}).get(COURSE) or {}).get("ready"):
+            assert time.monotonic() < deadline, hub.log_tail()
+            time.sleep(0.5)
+        back = response.url.params.get("next") or f"{COMPAT}/open/{link.split('/tree/')[1]}"
+        response = browser.get(hub.url + back.split("?")[0], follow_redirects=True)
+    assert response.status_code == 200, (response.url, response.text[:300])
+    return str(response.url)
+
+
+def placed_file(hub: hubproc.RunningHub, name: str = FILENAME) -> Path:
+    home = Path(hub.home_root) / hub.unix_name(STUDENT)
+    return workspace_for(home, COURSE) / "moodle" / str(ACTIVITY) / name
 
 
 def test_the_teachers_first_view_makes_the_graded_activity(activity: dict[str, Any]) -> None:
@@ -226,52 +249,45 @@ def test_a_student_opens_the_activity_in_their_course_server(
     site: tuple[hubproc.RunningHub, ModJupyter, Path], activity: dict[str, Any]
 ) -> None:
     hub, plugin, _ = site
-    path = plugin.load_notebook("MStudent".lower(), MOODLE_COURSE, ACTIVITY, FILENAME,
-                                activity["student_nb"])  # fmt: skip
+    user = "MStudent".lower()  # view.php: mb_strtolower($USER->username)
+    path = plugin.load_notebook(user, MOODLE_COURSE, ACTIVITY, FILENAME, activity["student_nb"])
     assert path == f"/hub/user-redirect/lab/tree/{MOODLE_COURSE}/{ACTIVITY}/{FILENAME}"
+    # the plugin asked for a default server: none was started, nor anything else yet
+    assert not _hub_user(hub, STUDENT).get("servers")
 
-    # placed in the student's workspace of ds101, owned by the student, by a course server
-    model = _hub_user(hub, STUDENT)
-    assert set(model["servers"]) == {COURSE}, model["servers"]  # never a default server
-    placed = workspace_for(Path(hub.home_root) / hub.unix_name(STUDENT), COURSE)
-    placed = placed / "moodle" / str(ACTIVITY) / FILENAME
-    assert placed.read_bytes() == activity["student_nb"]
-    assert placed.stat().st_uid == pwd.getpwnam(hub.unix_name(STUDENT)).pw_uid
-    assert not placed.stat().st_mode & stat.S_IROTH
-
-    # a second view finds it there and does not write again
-    placed.write_bytes(placed.read_bytes())
-    before = placed.stat().st_mtime_ns
-    plugin.load_notebook(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME, b"{}")
-    assert placed.stat().st_mtime_ns == before
-
-    # the link in the Moodle page's iframe: signed in, landing on the notebook
     with httpx.Client(timeout=120) as browser:
-        response = browser.get(plugin.login_link(path, STUDENT))
-        for _ in range(10):
-            if response.status_code not in (302, 303):
-                break
-            response = browser.get(httpx.URL(str(response.url)).join(response.headers["location"]))
-        landed = str(response.url)
-        assert f"/user/{STUDENT}/{COURSE}/lab/tree/moodle/{ACTIVITY}/{FILENAME}" in landed, (
-            landed, response.status_code, response.text[:300])  # fmt: skip
+        landed = open_in_frame(hub, browser, plugin.login_link(path, STUDENT), STUDENT)
+        assert f"/user/{STUDENT}/{COURSE}/lab/tree/moodle/{ACTIVITY}/{FILENAME}" in landed
         me = browser.get(f"{hub.url}/hub/api/user", headers={"X-XSRFToken": _hub_xsrf(browser)})
         assert me.json()["name"] == STUDENT
+    assert set(_hub_user(hub, STUDENT)["servers"]) == {COURSE}  # the course's server only
+
+    # in the student's ds101 workspace, written as the student
+    placed = placed_file(hub)
+    assert placed.read_bytes() == activity["student_nb"]
+    assert placed.stat().st_uid == pwd.getpwnam(hub.unix_name(STUDENT)).pw_uid
+    assert not placed.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+
+    # the next view finds it there and leaves the student's work alone
+    placed.write_bytes(b'{"my": "work"}')
+    plugin.load_notebook(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME, activity["student_nb"])
+    assert placed.read_bytes() == b'{"my": "work"}'
+    placed.write_bytes(activity["student_nb"])
     log = hub.log.read_text(errors="replace")
     assert plugin.jwt_for(STUDENT) not in log
 
 
 def test_the_student_submits_and_the_plugin_reads_the_grade(
-    site: tuple[hubproc.RunningHub, ModJupyter, Path], activity: dict[str, Any]
+    site: tuple[hubproc.RunningHub, ModJupyter, Path],
+    activity: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     hub, plugin, _ = site
     plugin.load_notebook(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME, activity["student_nb"])
-    placed = workspace_for(Path(hub.home_root) / hub.unix_name(STUDENT), COURSE)
-    placed = placed / "moodle" / str(ACTIVITY) / FILENAME
-    released = placed.parent / "released.json"
+    placed = placed_file(hub)
+    released = tmp_path / "released.ipynb"
     released.write_bytes(activity["student_nb"])
     answered = answer_otter(released, "7 * 7", "    return x + x\n")
-    released.unlink()
     placed.write_bytes(answered)  # what the student saved in JupyterLab
 
     result = plugin.submit_assignment(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME,
@@ -280,7 +296,7 @@ def test_the_student_submits_and_the_plugin_reads_the_grade(
     assert result["points"] == {1: 2.0, 2: 3.0}
     assert set(result["output"]) == {1, 2}
 
-    wrong = answer_otter(placed, "48", "    return x\n")
+    wrong = answer_otter(released, "48", "    return x\n")
     placed.write_bytes(wrong)
     result = plugin.submit_assignment(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME,
                                       plugin.jwt_for(STUDENT))  # fmt: skip
@@ -292,8 +308,7 @@ def test_reset_keeps_the_students_version_beside_a_fresh_copy(
     site: tuple[hubproc.RunningHub, ModJupyter, Path], activity: dict[str, Any]
 ) -> None:
     hub, plugin, _ = site
-    folder = workspace_for(Path(hub.home_root) / hub.unix_name(STUDENT), COURSE)
-    folder = folder / "moodle" / str(ACTIVITY)
+    folder = placed_file(hub).parent
     plugin.load_notebook(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME, activity["student_nb"])
     (folder / FILENAME).write_bytes(b'{"mine": true}')
     plugin.reset_notebook(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME, activity["student_nb"])

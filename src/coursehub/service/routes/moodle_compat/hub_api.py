@@ -3,8 +3,8 @@ under <prefix>compat/moodle-jupyter/hub/api/:
 
 - GET  users/{user}         200 `{"name", "server": <courses page>}` or 404
 - POST users/{user}         a student account that signs in by link (method jwt); 201
-- POST users/{user}/server  202, nothing started: the plugin asks for a default server,
-                            but a course server is started when its notebook is placed
+- POST users/{user}/server  202, nothing started: the plugin asks for a default server;
+                            the student's course server starts when they open the link
 
 Answered with the plugin's API token only (credentials.py). `server` is never null,
 so the plugin does not ask for a default server at all.
@@ -13,9 +13,7 @@ so the plugin does not ask for a default server at all.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse
@@ -26,7 +24,6 @@ from coursehub.service.routes.moodle_compat.mapping import checked_user, plugin_
 
 router = APIRouter()
 Plugin = Annotated[None, Depends(plugin_server)]
-START_SECONDS = 120.0
 
 
 def _model(request: Request, name: str) -> dict[str, object]:
@@ -72,35 +69,12 @@ async def start_default_server(request: Request, user: str, _: Plugin) -> JSONRe
     return JSONResponse({}, status_code=202)
 
 
-async def ensure_course_server(request: Request, user: str, course: str) -> None:
-    """Enrol `user` in `course` if allowed, then have the hub start their course server
-    (with the service's own token) and wait until it is ready: the student's files are
-    written as their Unix account, which their first start makes."""
+async def ensure_enrolled(request: Request, user: str, course: str) -> None:
+    """The plugin only shows an activity to the Moodle course's participants: enrol
+    `user` in the linked course as a student unless they are in it (or this is off)."""
     store = context_of(request.app).courses
-    role = await asyncio.to_thread(store.role_of, course, user)
-    if role is None:
-        if not section(request.app).enrol_students:
-            raise ApiError(403, f"{user!r} is not enrolled in {course!r}; enrol them first.")
-        await asyncio.to_thread(store.enrol, course, user, "student")
-    settings = context_of(request.app).settings
-    hub = context_of(request.app).hub_api
-    headers = {"Authorization": f"token {settings.api_token}"}
-    url = f"{settings.api_url}/users/{quote(user)}"
-    response = await hub.get(url, headers=headers)
-    if response.status_code == 404:
-        await hub.post(url, headers=headers)
-    deadline = time.monotonic() + START_SECONDS
-    asked = False
-    while time.monotonic() < deadline:
-        response = await hub.get(url, headers=headers)
-        model = (response.json().get("servers") or {}).get(course) if response.is_success else None
-        if model and model.get("ready"):
-            return
-        if not asked and not (model and model.get("pending")):
-            started = await hub.post(f"{url}/servers/{quote(course)}", headers=headers)
-            if started.status_code >= 400 and started.status_code != 400:
-                raise ApiError(502, f"The hub did not start {user}'s {course} server "
-                                    f"({started.status_code}).")  # fmt: skip
-            asked = True
-        await asyncio.sleep(0.5)
-    raise ApiError(504, f"{user}'s server for {course} did not start in {START_SECONDS:g} s.")
+    if await asyncio.to_thread(store.role_of, course, user) is not None:
+        return
+    if not section(request.app).enrol_students:
+        raise ApiError(403, f"{user!r} is not enrolled in {course!r}; enrol them first.")
+    await asyncio.to_thread(store.enrol, course, user, "student")

@@ -5,7 +5,8 @@
 The plugin's token never expires and is in the page, so it is not a hub sign-in: it is
 checked here and exchanged for a coursehub sign-in link (auth.jwt: valid a minute,
 used once), which lands on `open/...`: the student's course server (started with the
-hub's progress page if needed) with the notebook open. A default server is never used.
+hub's progress page if needed), the notebook moved in if it was waiting (pending.py),
+and JupyterLab open on it. A default server is never used.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
@@ -23,12 +25,15 @@ from starlette.responses import RedirectResponse, Response
 from coursehub.config.secrets import read_secret
 from coursehub.core.errors import SetupError
 from coursehub.core.subdomains import server_url
+from coursehub.courses.servers import workspace_for
+from coursehub.courses.workspace import WorkspaceError
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
-from coursehub.service.course_access import require_role
+from coursehub.service.course_access import require_role, student_of
 from coursehub.service.errors import ApiError, error_response
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.courses.links import server_ready
+from coursehub.service.routes.moodle_compat import pending
 from coursehub.service.routes.moodle_compat.mapping import (
     course_of,
     split_contents_path,
@@ -93,5 +98,12 @@ async def open_notebook(
         back = quote(request.url.path)
         spawn = f"{settings.hub_prefix}spawn/{quote(user.name)}/{quote(course)}?next={back}"
         return RedirectResponse(spawn, status_code=302)
+    try:
+        student = student_of(request, user.name)
+        workspace = workspace_for(student.home, course)
+        data_dir = Path(settings.data_dir)
+        await asyncio.to_thread(pending.place, data_dir, user.name, course, student, workspace)
+    except WorkspaceError as exc:
+        return error_response(request, 500, f"Your notebook could not be placed: {exc}.")
     server = server_url(settings.base_url, settings.subdomain_host, user.name, course)
     return RedirectResponse(f"{server}lab/tree/{quote(inside)}", status_code=302)
