@@ -296,7 +296,7 @@ def test_the_student_submits_and_the_plugin_reads_the_grade(
     assert result["points"] == {1: 2.0, 2: 3.0}
     assert set(result["output"]) == {1, 2}
 
-    wrong = answer_otter(released, "48", "    return x\n")
+    wrong = answer_otter(released, "'49'", "    return x\n")
     placed.write_bytes(wrong)
     result = plugin.submit_assignment(STUDENT, MOODLE_COURSE, ACTIVITY, FILENAME,
                                       plugin.jwt_for(STUDENT))  # fmt: skip
