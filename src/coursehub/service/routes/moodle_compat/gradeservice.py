@@ -21,9 +21,9 @@ import base64
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from coursehub.grading import lifecycle, otter_format
@@ -35,7 +35,7 @@ from coursehub.service.routes.moodle_compat.mapping import (
     ASSIGNMENT_PREFIX,
     checked_user,
     course_of,
-    token_user,
+    plugin_user,
 )
 from coursehub.service.routes.remote_grading.api import (
     MAX_BODY,
@@ -46,6 +46,7 @@ from coursehub.service.routes.remote_grading.api import (
 )
 
 router = APIRouter()
+Caller = Annotated[str, Depends(plugin_user)]
 STAFF = ("instructor", "admin")
 
 
@@ -55,8 +56,7 @@ def _ids(course: str, activity: str) -> str:
     return ASSIGNMENT_PREFIX + course
 
 
-def _require_staff(request: Request, moodle_course: str) -> str:
-    user = token_user(request, request.headers.get("authorization"))
+def _require_staff(request: Request, user: str, moodle_course: str) -> None:
     course = course_of(request, moodle_course)
     if context_of(request.app).courses.role_of(course, user) not in STAFF:
         raise ApiError(
@@ -64,14 +64,15 @@ def _require_staff(request: Request, moodle_course: str) -> str:
             f"Only an instructor of {course!r} may make or delete its graded activities; "
             f"{user!r} is not one (open the activity once as its teacher).",
         )
-    return user
 
 
 @router.post("/gradeservice/{course}/{activity}")
 @body_limit(MAX_BODY)
-async def create_assignment(request: Request, course: str, activity: str) -> JSONResponse:
+async def create_assignment(
+    request: Request, course: str, activity: str, user: Caller
+) -> JSONResponse:
     key = _ids(course, activity)
-    _require_staff(request, course)
+    _require_staff(request, user, course)
     async with _form(request) as form:
         uploads = await _uploads(form)
     sent_as, master = _the_notebook(uploads)
@@ -118,9 +119,9 @@ def _find(request: Request, key: str, activity: str) -> Any:
 
 
 @router.delete("/gradeservice/{course}/{activity}", status_code=204)
-async def delete_assignment(request: Request, course: str, activity: str) -> Response:
+async def delete_assignment(request: Request, course: str, activity: str, user: Caller) -> Response:
     key = _ids(course, activity)
-    _require_staff(request, course)
+    _require_staff(request, user, course)
     grading = context_of(request.app).grading
     lock = context_of(request.app).remote_locks.setdefault((key, activity), asyncio.Lock())
     async with lock:
@@ -131,10 +132,11 @@ async def delete_assignment(request: Request, course: str, activity: str) -> Res
 
 @router.post("/gradeservice/{course}/{activity}/{student}")
 @body_limit(MAX_BODY)
-async def grade(request: Request, course: str, activity: str, student: str) -> JSONResponse:
+async def grade(
+    request: Request, course: str, activity: str, student: str, user: Caller
+) -> JSONResponse:
     key = _ids(course, activity)
     student = checked_user(student)
-    user = token_user(request, request.headers.get("authorization"))
     if user != student:
         raise ApiError(403, f"This token is {user!r}'s; it cannot submit for {student!r}.")
     course_of(request, course)

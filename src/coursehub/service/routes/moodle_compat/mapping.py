@@ -67,6 +67,12 @@ def token_user(request: Request, token: str | None) -> str:
         raise ApiError(401, str(exc), exc.code) from None
 
 
+def plugin_user(request: Request) -> str:
+    """Dependency of the gradeservice calls: the Moodle user the plugin's JWT in
+    `Authorization` names (sent bare, as the plugin does, or after 'Bearer')."""
+    return token_user(request, request.headers.get("authorization"))
+
+
 def course_of(request: Request, moodle_course: str) -> str:
     """The coursehub course a Moodle course id is mapped to, else 404 saying how to map it."""
     course = section(request.app).courses.get(moodle_course)
