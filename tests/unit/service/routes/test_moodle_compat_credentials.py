@@ -109,3 +109,37 @@ def test_the_config_section_says_what_is_missing(tmp_path: Path) -> None:
         "grading": {"moodle_compat": compat | {"courses": {"7": "ds101"}}},
     })  # fmt: skip
     assert config.grading.moodle_compat.courses == {"7": "ds101"}
+
+
+# ---- the service ----------------------------------------------------------------------
+
+
+def _grading_env(**compat: object) -> str:
+    from coursehub.config.service_sections import GradingSection
+
+    return GradingSection.model_validate({"moodle_compat": compat}).model_dump_json()
+
+
+async def test_the_service_refuses_to_start_with_a_readable_secret(tmp_path: Path) -> None:
+    from tests.helpers.fake_hub import build
+
+    env = _grading_env(
+        enabled=True,
+        jwt_secret_file=str(_secret(tmp_path / "jwt", "j" * 64, 0o644)),
+        api_token_file=str(_secret(tmp_path / "api", "a" * 64)),
+    )
+    app, _ = build(COURSEHUB_GRADING=env)
+    with pytest.raises(CompatConfigError, match="chmod 600"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def test_when_off_the_plugins_addresses_answer_a_json_404() -> None:
+    from tests.helpers.fake_hub import PREFIX, assert_error, build, client
+
+    app, _ = build()
+    async with client(app) as http:
+        for path in ("compat/moodle-jupyter/hub/api/users/alice",
+                     "compat/moodle-jupyter/gradeservice/7/12/alice"):  # fmt: skip
+            response = await http.post(PREFIX + path, headers={"Authorization": "token x"})
+            assert_error(response, 404, "not_found")

@@ -15,7 +15,7 @@ import asyncio
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import jwt
@@ -34,6 +34,7 @@ from coursehub.service.errors import ApiError, error_response
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.courses.links import server_ready
 from coursehub.service.routes.moodle_compat import pending
+from coursehub.service.routes.moodle_compat.credentials import CompatConfigError
 from coursehub.service.routes.moodle_compat.mapping import (
     course_of,
     split_contents_path,
@@ -45,15 +46,27 @@ LINK_SECONDS = 60
 COMPAT = "compat/moodle-jupyter"
 
 
+def check_link_secret(app: Any) -> str:
+    """auth.jwt's secret, with which the service signs the links it makes."""
+    link = context_of(app).settings.grading.signin_link
+    if link is None or link.secret_file is None:
+        raise CompatConfigError("grading.moodle_compat needs auth.jwt with a secret_file")
+    try:
+        return read_secret(link.secret_file)
+    except OSError as exc:
+        raise CompatConfigError(f"auth.jwt.secret_file: {exc.strerror}") from None
+    except SetupError as exc:
+        raise CompatConfigError(f"auth.jwt.secret_file: {exc}") from None
+
+
 def _hub_link(request: Request, user: str) -> str:
     """A one-minute auth.jwt token for `user`, signed with the site's own secret."""
-    link = context_of(request.app).settings.grading.signin_link
-    if link is None or link.secret_file is None:
-        raise ApiError(500, "grading.moodle_compat needs auth.jwt with a secret_file.")
     try:
-        secret = read_secret(link.secret_file)
-    except (OSError, SetupError) as exc:
-        raise ApiError(500, f"auth.jwt.secret_file cannot be used: {exc}") from None
+        secret = check_link_secret(request.app)
+    except CompatConfigError as exc:
+        raise ApiError(500, str(exc)) from None
+    link = context_of(request.app).settings.grading.signin_link
+    assert link is not None  # checked just now
     now = int(time.time())
     claims = {
         link.username_claim: user,
