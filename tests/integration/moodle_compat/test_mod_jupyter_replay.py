@@ -12,10 +12,12 @@ site's compat API token (no hub token), jupyterhub_jwt_secret the compat JWT sec
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import pwd
 import secrets
 import stat
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ import pytest
 from coursehub.courses.servers import workspace_for
 from tests.helpers import hubproc
 from tests.helpers.assignments import answer_otter, otter_master
+from tests.helpers.browser import SHOTS, chromium
 from tests.helpers.browserless import _hub_xsrf
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -181,12 +184,15 @@ def site(
         f"    api_token_file: {base / 'moodle-api.token'}\n"
         f"    courses:\n      '{MOODLE_COURSE}': {COURSE}\n"
     )
+    moodle_port = hubproc.free_port()
     hub = start_hub(
         base, users={"admin1": "admin-pass-123"}, roles={"admin1": "admin"},
+        site_yaml=f"frame_ancestors: ['http://127.0.0.1:{moodle_port}']\n",
         extra_yaml=extra, courses={COURSE: hubproc.Course(repo)}, data_dir=base / "data",
     )  # fmt: skip
     plugin = ModJupyter(hub.url + COMPAT, hub.url + COMPAT + "/gradeservice/",
                         api_token, jwt_secret.encode())  # fmt: skip
+    hub.extra["moodle_port"] = moodle_port
     master = otter_master(tmp_path_factory.mktemp("moodle") / FILENAME)
     return hub, plugin, master
 
@@ -315,6 +321,50 @@ def test_reset_keeps_the_students_version_beside_a_fresh_copy(
     assert (folder / FILENAME).read_bytes() == activity["student_nb"]
     kept = [p for p in folder.iterdir() if p.name.endswith("_" + FILENAME)]
     assert len(kept) == 1 and kept[0].read_bytes() == b'{"mine": true}'
+
+
+def test_the_moodle_page_shows_jupyterlab_with_the_notebook_in_its_iframe(
+    site: tuple[hubproc.RunningHub, ModJupyter, Path], activity: dict[str, Any]
+) -> None:
+    """templates/manage.mustache: <iframe id="iframe" src={{login}}>, on a page of the
+    Moodle site (same site as coursehub, another port), in Chromium."""
+    hub, plugin, _ = site
+    user = "mframe"
+    path = plugin.load_notebook(user, MOODLE_COURSE, ACTIVITY, FILENAME, activity["student_nb"])
+    page_html = (
+        f'<body><div align="center"><iframe id="iframe" style="width:1200px;'
+        f'height:800px" src={plugin.login_link(path, user)}></iframe></div></body>'
+    )
+
+    class Moodle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page_html.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", hub.extra["moodle_port"]), Moodle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(f"http://127.0.0.1:{hub.extra['moodle_port']}/mod/jupyter/view.php?id=1")
+            frame = page.frame_locator("#iframe")
+            wanted = f"/user/{user}/{COURSE}/lab/tree/moodle/{ACTIVITY}/{FILENAME}"
+            frame.locator(".jp-Notebook").first.wait_for(timeout=180_000)
+            shown = frame.locator(".jp-RenderedMarkdown", has_text="Put the square of 7")
+            try:
+                shown.first.wait_for(timeout=60_000)
+            finally:
+                page.screenshot(path=str(SHOTS / "moodle-mod-jupyter-iframe.png"))
+            urls = [f.url for f in page.frames]
+            assert any(wanted in u for u in urls), urls
+    finally:
+        server.shutdown()
+    assert set(_hub_user(hub, user)["servers"]) == {COURSE}
 
 
 # ---- attacks -------------------------------------------------------------------------
