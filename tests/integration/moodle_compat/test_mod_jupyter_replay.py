@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import os
 import pwd
 import secrets
 import stat
@@ -417,6 +418,34 @@ def test_paths_and_names_that_leave_the_workspace_are_refused(
                            json={"path": "../../.profile"})  # fmt: skip
     assert response.status_code == 400
     assert not list(Path(hub.home_root).glob("*/.profile-moodle"))
+
+
+def test_a_students_symlink_does_not_lead_the_plugins_writes_out(
+    site: tuple[hubproc.RunningHub, ModJupyter, Path], activity: dict[str, Any]
+) -> None:
+    """mframe (opened in the iframe test) swaps their activity folder for a link to
+    mstudent's and to a root-only folder: the plugin's writes run as mframe and fail."""
+    hub, plugin, _ = site
+    user = "mframe"
+    home = Path(hub.home_root) / hub.unix_name(user)
+    folder = workspace_for(home, COURSE) / "moodle" / str(ACTIVITY + 5)
+    uid = pwd.getpwnam(hub.unix_name(user)).pw_uid
+    root_only = hub.config.parent / "root-only"
+    root_only.mkdir(mode=0o700, exist_ok=True)
+    victim = placed_file(hub).parent
+    auth = {"Authorization": "token " + plugin.api_token}
+    body = {"type": "file", "format": "base64", "content": base64.b64encode(b"x").decode()}
+    route = f"{plugin.hub_url}/user/{user}/api/contents/{MOODLE_COURSE}/{ACTIVITY + 5}/evil.ipynb"
+    for target in (victim, root_only):
+        folder.unlink(missing_ok=True)
+        folder.symlink_to(target)
+        os.lchown(folder, uid, uid)
+        _error(httpx.put(route, headers=auth, json=body), 400)
+        assert not (target / "evil.ipynb").exists()
+        # nor is anything read through it
+        response = httpx.get(route.replace("evil.ipynb", FILENAME), headers=auth)
+        assert response.status_code == 404
+    folder.unlink()
 
 
 def test_gradeservice_tokens_are_checked_and_name_who_may_act(
