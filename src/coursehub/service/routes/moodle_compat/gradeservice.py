@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
+from coursehub.config.models import RemoteGradingConfig
 from coursehub.grading import lifecycle, otter_format
 from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
 from coursehub.service.body_limits import body_limit
@@ -46,6 +47,7 @@ from coursehub.service.routes.remote_grading.api import (
 )
 
 router = APIRouter()
+DEFAULT_WAIT = RemoteGradingConfig().wait
 Caller = Annotated[str, Depends(plugin_user)]
 STAFF = ("instructor", "admin")
 
@@ -164,7 +166,8 @@ async def grade(
     except SubmissionError as exc:
         raise ApiError(409, str(exc)) from None
     grading.wake()
-    wait = float(context_of(request.app).settings.grading.remote_api.wait)
+    # grading.remote_api.wait, as for the remote API (0 there means its default)
+    wait = float(context_of(request.app).settings.grading.remote_api.wait or DEFAULT_WAIT)
     finished = await grading.workers.wait_for(gid, wait)
     if not finished:
         raise ApiError(408, "Notebook grading timed out; it goes on, submit again later.")
