@@ -143,3 +143,23 @@ async def test_when_off_the_plugins_addresses_answer_a_json_404() -> None:
                      "compat/moodle-jupyter/gradeservice/7/12/alice"):  # fmt: skip
             response = await http.post(PREFIX + path, headers={"Authorization": "token x"})
             assert_error(response, 404, "not_found")
+
+
+def test_doctor_checks_the_plugins_secrets(tmp_path: Path) -> None:
+    from coursehub.ops.doctor import moodle_compat_check
+
+    jwt_file, api_file = tmp_path / "jwt", tmp_path / "api"
+    section = MoodleCompatConfig(
+        enabled=True, jwt_secret_file=jwt_file, api_token_file=api_file, courses={"7": "ds101"}
+    )
+    check = moodle_compat_check(section)
+    assert check.status == "fail" and "does not exist" in check.detail
+    _secret(jwt_file, "j" * 64)
+    _secret(api_file, "a" * 64, 0o640)
+    check = moodle_compat_check(section)
+    assert check.status == "fail" and "chmod 600" in check.detail
+    _secret(api_file, "j" * 64)
+    assert "the same" in moodle_compat_check(section).detail
+    _secret(api_file, "a" * 64)
+    check = moodle_compat_check(section)
+    assert check.status == "ok" and "7 -> ds101" in check.detail
