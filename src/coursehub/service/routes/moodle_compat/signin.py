@@ -36,6 +36,7 @@ from coursehub.service.routes.courses.links import server_ready
 from coursehub.service.routes.moodle_compat import pending
 from coursehub.service.routes.moodle_compat.credentials import CompatConfigError
 from coursehub.service.routes.moodle_compat.mapping import (
+    WORKSPACE_FOLDER,
     course_of,
     split_contents_path,
     token_user,
@@ -84,12 +85,14 @@ async def sign_in(request: Request, path: str) -> Response:
     try:
         user = token_user(request, request.query_params.get("auth_token"))
         moodle_course, inside = split_contents_path(path)
+        if inside == WORKSPACE_FOLDER:
+            raise ApiError(400, "it names no notebook (…/lab/tree/<course>/<activity>/<file>)")
         course_of(request, moodle_course)
         token = await asyncio.to_thread(_hub_link, request, user)
     except ApiError as exc:
         return error_response(request, exc.status_code, f"This Moodle link cannot open: {exc}")
     settings = context_of(request.app).settings
-    rest = inside.removeprefix("moodle/")
+    rest = inside.removeprefix(f"{WORKSPACE_FOLDER}/")
     after = f"{settings.service_prefix}{COMPAT}/open/{quote(moodle_course)}/{quote(rest)}"
     query = urlencode({"auth_token": token, "next": after})
     return RedirectResponse(f"{settings.hub_prefix}jwt_login?{query}", status_code=302)
