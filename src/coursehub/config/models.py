@@ -740,6 +740,51 @@ class RemoteGradingConfig(Section):
         return self
 
 
+# ---- moodle_compat: the moodle-mod_jupyter plugin's requests, answered by coursehub ----
+
+
+class MoodleCompatConfig(Section):
+    enabled: bool = Field(
+        False,
+        description="Answer the moodle-mod_jupyter plugin's JupyterHub and gradeservice "
+        "requests under /services/coursehub/compat/moodle-jupyter/ (docs/lms.md).",
+    )
+    jwt_secret_file: Path | None = Field(
+        None,
+        description="File holding the secret the plugin signs its HS256 tokens with "
+        "(its 'JupyterHub JWT Secret' setting; at least 32 bytes, mode 0600).",
+    )
+    api_token_file: Path | None = Field(
+        None,
+        description="File holding the value of the plugin's 'JupyterHub API Token' "
+        "setting: checked by coursehub itself, never a hub token (at least 32 bytes, 0600).",
+    )
+    courses: dict[str, str] = Field(
+        default_factory=dict,
+        description="Moodle course id -> coursehub course, e.g. {'7': 'ds101'}; "
+        "requests for other Moodle courses are refused.",
+    )
+    enrol_students: bool = Field(
+        True,
+        description="Enrol a user the plugin sends for a mapped course as a student "
+        "of that course when they are not enrolled yet.",
+    )
+
+    @model_validator(mode="after")
+    def _secrets(self) -> MoodleCompatConfig:
+        if self.enabled and (self.jwt_secret_file is None or self.api_token_file is None):
+            raise ValueError(
+                "grading.moodle_compat needs jwt_secret_file and api_token_file when "
+                "enabled (openssl rand -hex 32 > FILE; chmod 600 FILE)"
+            )
+        for moodle_id, course in self.courses.items():
+            if not moodle_id.isdigit() or len(moodle_id) > 10:
+                raise ValueError(f"moodle_compat.courses: {moodle_id!r} is not a Moodle course id")
+            if not COURSE_NAME_RE.match(course):
+                raise ValueError(f"moodle_compat.courses: {course!r}: {COURSE_NAME_RULE}")
+        return self
+
+
 class GradingConfig(Section):
     parallel: int | Literal["auto"] = Field(
         "auto",
@@ -751,6 +796,7 @@ class GradingConfig(Section):
     )
     limits: GradingLimitsConfig = Field(default_factory=GradingLimitsConfig)
     remote_api: RemoteGradingConfig = Field(default_factory=RemoteGradingConfig)
+    moodle_compat: MoodleCompatConfig = Field(default_factory=MoodleCompatConfig)
     run_on: Literal["service", "slurm"] = Field(
         "service",
         description="service: the coursehub service grades on this machine. slurm: each "
@@ -881,6 +927,19 @@ class CoursehubConfig(Section):
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "
         "in name order (escape hatch for JupyterHub settings coursehub does not cover).",
     )
+
+    @model_validator(mode="after")
+    def _moodle_compat_signs_in(self) -> CoursehubConfig:
+        # the plugin's links are turned into auth.jwt links the service signs itself
+        jwt = self.auth.jwt
+        if self.grading.moodle_compat.enabled and (
+            "jwt" not in self.auth.methods or jwt is None or jwt.secret_file is None
+        ):
+            raise ValueError(
+                "grading.moodle_compat signs students in through auth.jwt: add jwt to "
+                "auth.methods and set auth.jwt.secret_file (HS256)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _container_backends(self) -> CoursehubConfig:

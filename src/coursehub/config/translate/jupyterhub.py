@@ -81,6 +81,8 @@ def grading_settings(config: CoursehubConfig, machine: Machine) -> str:
         limits=grading.limits,
         remote_api=grading.remote_api,
         slurm=grading_slurm_settings(config) if grading.run_on == "slurm" else None,
+        moodle_compat=grading.moodle_compat,
+        signin_link=config.auth.jwt if grading.moodle_compat.enabled else None,
     )
     return section.model_dump_json()
 

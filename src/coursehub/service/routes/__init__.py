@@ -22,6 +22,7 @@ from coursehub.service.routes.live import pages as live_pages
 from coursehub.service.routes.lti import content_pages as lti_content_pages
 from coursehub.service.routes.lti import launch as lti_launch
 from coursehub.service.routes.lti import sync_pages as lti_sync_pages
+from coursehub.service.routes.moodle_compat import routes as moodle_compat
 from coursehub.service.routes.remote_grading import api as remote_grading_api
 from coursehub.service.routes.staff import course_page, servers_page, stats_page
 
@@ -42,6 +43,7 @@ PAGES: tuple[APIRouter, ...] = (
     lti_launch.router,
     lti_content_pages.router,
     lti_sync_pages.router,
+    moodle_compat.router,  # the moodle-mod_jupyter plugin's hub and gradeservice calls
 )
 API: tuple[APIRouter, ...] = (
     whoami.router,
