@@ -6,7 +6,7 @@ notebook for a link, reset it, read it to share, hash it for its status), always
   a child process with the student's uid (courses/workspace.py);
 - `ServerFiles`: where they do not (Docker, Kubernetes), the student's own course
   server does it (coursehub's server extension, student/workspace), asked with a token
-  that opens that one server only (monitor/server_tokens.py). The server must be
+  that opens that one server only (monitor/server_tokens.py, passed in). The server must be
   running: links start it first; for the rest the student is told to open the course.
 
 Both take paths already checked against the course's checkout (courses/paths.py):
@@ -29,10 +29,17 @@ from coursehub.core.subdomains import host_header
 from coursehub.courses import workspace
 from coursehub.courses.servers import workspace_for
 from coursehub.courses.workspace import MAX_READ_BYTES, ResetResult, Student, WorkspaceError
-from coursehub.monitor.server_tokens import ServerTokens
 
 EXTENSION = "coursehub/workspace"
 TIMEOUT = 60.0
+
+
+class ServerTokenSource(Protocol):
+    """Tokens that open one server each (monitor/server_tokens.ServerTokens)."""
+
+    async def token(self, client: httpx.AsyncClient, username: str, server: str) -> str | None: ...
+
+    def forget(self, username: str, server: str) -> None: ...
 
 
 class StudentFiles(Protocol):
@@ -137,7 +144,7 @@ class ServerFiles:
 
     proxy_url: str  # where the service reaches the proxy, e.g. http://127.0.0.1:8000
     base_url: str
-    tokens: ServerTokens
+    tokens: ServerTokenSource
     client: httpx.AsyncClient
     subdomain_host: str = ""
 
