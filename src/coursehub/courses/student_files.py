@@ -174,8 +174,9 @@ class ServerFiles:
             self.tokens.forget(username, course)
         if response.status_code == 200:
             return response
-        if response.status_code in (404, 503) and not _is_ours(response):
-            # the proxy or the hub answered: no server, or one from before this extension
+        if response.status_code in (403, 404, 424, 503) and not _is_ours(response):
+            # the hub answered for a server that is not running (403 to a token-only
+            # POST, 424/503 to a GET), or a server from before this extension (404)
             raise WorkspaceError(
                 f"your server for {course!r} is not running or is too old for this; open a "
                 "notebook of the course (or restart its server from the hub) and try again"
