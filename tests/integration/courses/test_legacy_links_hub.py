@@ -72,6 +72,7 @@ def repo(make_course_repo: Callable[..., Path]) -> Path:
             ".nbhosting/nbhosting.yaml": NBHOSTING_YAML,
             "w1/w1-s1-av.ipynb": IPYNB,
             "w1/w1-s2-c1-installer-python.md": MYST,
+            "w2/w2-s1-c1-chaines.md": MYST,
             "data/lorem_ipsum.txt": "lorem\n",
         }
     )
@@ -124,6 +125,23 @@ def test_an_nbgitpuller_link_opens_the_students_copy_in_jupyterlab(
         timeout=30,
     ).json()
     assert "" not in (model.get("servers") or {}), model.get("servers")
+
+
+def test_a_link_to_the_course_server_by_name_lands_on_the_stable_link_too(
+    hub: hubproc.RunningHub, repo: Path
+) -> None:
+    # the link generator's "named server" field: /hub/user-redirect/<server>/git-pull,
+    # which the hub sends to the course server; it answers with the service's page
+    alice = login(hub.url, "alice", USERS["alice"])
+    query = urlencode(
+        {"repo": str(repo), "urlpath": f"lab/tree/{repo.name}/w2/w2-s1-c1-chaines.md"}
+    )
+    landed = _land(alice, "alice", f"/hub/user-redirect/{COURSE}/git-pull?{query}")
+    assert landed.status_code == 200, landed.text[-500:]
+    assert str(landed.url).endswith(f"/user/alice/{COURSE}/lab/tree/w2/w2-s1-c1-chaines.md")
+    assert _copy(hub, "alice", "w2/w2-s1-c1-chaines.md").is_file()
+    # nothing was cloned into the workspace
+    assert not _copy(hub, "alice", repo.name).exists()
 
 
 def test_an_nbhosting_url_lands_on_the_signed_in_students_copy_not_the_named_one(

@@ -17,6 +17,10 @@ Routes, under the server's base URL (JSON in, JSON out, errors as {"message"}):
 
 `source` and mapping folders are paths in the course's checkout, as this server sees it
 (COURSEHUB_COURSE_DIR, set by the spawner); `path` is relative to the server's root.
+
+The server also answers nbgitpuller's `git-pull` (a link to a named server,
+/hub/user-redirect/<course>/git-pull, ends here): it sends the browser to the service's
+page for such links, which opens the stable link of the notebook instead of cloning.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import os
 from typing import Any
 
+from coursehub.core.roles import SERVICE_NAME
 from coursehub.student.workspace import files
 
 ROUTE = "coursehub/workspace"
@@ -44,8 +49,31 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     base = serverapp.web_app.settings["base_url"]
     pattern = url_path_join(base, ROUTE, "(copy|hash|read|reset)")
     settings = {"root": os.path.realpath(serverapp.root_dir)}
-    serverapp.web_app.add_handlers(".*$", [(pattern, handler, settings)])
+    git_pull = url_path_join(base, "git-pull")
+    serverapp.web_app.add_handlers(
+        ".*$", [(pattern, handler, settings), (git_pull, _git_pull_class())]
+    )
     serverapp.log.info("coursehub workspace: course files placed in %s", settings["root"])
+
+
+def service_page(query: str) -> str:
+    """The service's page for nbgitpuller links, on the hub's host (this server may be on
+    a subdomain of its own): only the query comes from the request."""
+    host = os.environ.get("JUPYTERHUB_HOST", "")
+    base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    return f"{host}{base}services/{SERVICE_NAME}/legacy/git-pull?{query}"
+
+
+def _git_pull_class() -> type:
+    from jupyter_server.base.handlers import JupyterHandler
+    from tornado import web
+
+    class GitPullRedirect(JupyterHandler):
+        @web.authenticated
+        def get(self) -> None:
+            self.redirect(service_page(self.request.query))
+
+    return GitPullRedirect
 
 
 def _handler_class() -> type:
