@@ -32,7 +32,7 @@ _FILE_PAGE = re.compile(
     r"^(?:"
     r"(?:lab|doc)(?:/workspaces/[^/]+)?/tree"
     r"|(?:retro|nbclassic|notebooks?)/(?:tree|notebooks|edit)"
-    r"|tree|notebooks|edit|view|voila/render|voila/tree"
+    r"|tree|notebooks|edit|view|voila/render|voila/tree|apps"
     r")(?:/(?P<path>.*))?$"
 )
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -182,8 +182,20 @@ def _server_path(urlpath: str) -> list[str] | None:
     return [p for p in path.split("/") if p not in ("", ".")]
 
 
+def _unescaped(params: Mapping[str, str]) -> Mapping[str, str]:
+    """Links pasted through HTML keep `&amp;` between their parts, so that everything
+    after `repo=` arrives as the repository; such links are published, read them."""
+    repo = params.get("repo") or ""
+    if "&amp;" not in repo:
+        return params
+    first, *rest = repo.split("&amp;")
+    more = dict(part.partition("=")[::2] for part in rest if "=" in part)
+    return {**more, **{k: v for k, v in params.items() if k != "repo"}, "repo": first}
+
+
 def read_git_pull(params: Mapping[str, str]) -> GitPullLink:
     """What an nbgitpuller link's query (`params`, decoded once) asks for."""
+    params = _unescaped(params)
     repo = _param(params, "repo")
     if repo is None:
         raise LegacyLinkError(

@@ -180,3 +180,55 @@ def test_nbhosting_urls_name_the_notebook_and_never_the_student() -> None:
     assert nbhosting_candidates("w1/intro.py") == ("w1/intro.py",)
     with pytest.raises(LegacyLinkError, match="no notebook"):
         nbhosting_notebook("student42")
+
+
+# Links published on real course pages (found in public repositories' READMEs and docs),
+# as their query arrives: (query, repository, path in it or None for the course's page).
+PUBLISHED = [
+    (  # cybergis/cybergis-compute-python-sdk README: a space in the name, classic UI
+        "repo=https%3A%2F%2Fgithub.com%2Fcybergis%2Fcybergis-compute-python-sdk&branch=v2"
+        "&urlpath=tree%2Fcybergis-compute-python-sdk%2FRIF_UI_NBK%2FiPython%20Widget.ipynb",
+        "https://github.com/cybergis/cybergis-compute-python-sdk",
+        "RIF_UI_NBK/iPython Widget.ipynb",
+    ),
+    (  # csdms/hrt_workshop: a doubled slash in the repository, the whole repository
+        "repo=https%3A%2F%2Fgithub.com%2F%2Fcsdms%2Fhrt_workshop"
+        "&urlpath=lab%2Ftree%2Fhrt_workshop%3Fautodecode&branch=master",
+        "https://github.com/csdms/hrt_workshop",
+        None,
+    ),
+    (  # OpenOSOrg/openos book: slashes left unencoded
+        "repo=https%3A//github.com/OpenOSOrg/openos"
+        "&urlpath=lab/tree/openos/content/scheduling/review.ipynb&branch=main",
+        "https://github.com/OpenOSOrg/openos",
+        "content/scheduling/review.ipynb",
+    ),
+    (  # OGGM docs: the link went through HTML, its parts joined by an escaped &amp;
+        "repo=https://github.com/OGGM/tutorials%26amp%3Bbranch=master%26amp%3B"
+        "urlpath=lab/tree/tutorials/notebooks/welcome.ipynb%3Fautodecode",
+        "https://github.com/OGGM/tutorials",
+        "notebooks/welcome.ipynb",
+    ),
+    (  # Berkeley's R hub: RStudio, no file
+        "repo=https%3A%2F%2Fgithub.com%2Fevictionresearch%2FSOC-N100-Housing-Precarity-2026"
+        "&urlpath=rstudio%2F",
+        "https://github.com/evictionresearch/SOC-N100-Housing-Precarity-2026",
+        None,
+    ),
+    (  # AstroInteractives' set-up notes: appmode's apps/ page (its repository is
+        # written <repo_URL_encoded> there; a fork's URL stands in for it)
+        "repo=https%3A%2F%2Fgithub.com%2Fsome-teacher%2FAstroInteractives"
+        "&urlpath=apps/AstroInteractives/index.ipynb&app=notebook",
+        "https://github.com/some-teacher/AstroInteractives",
+        "index.ipynb",
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "repo", "path"), PUBLISHED)
+def test_links_published_on_real_course_pages_are_read(
+    query: str, repo: str, path: str | None
+) -> None:
+    link = read_git_pull(dict(parse_qsl(query)))
+    assert repo_key(link.repo) == repo_key(repo)
+    assert (link.candidates[0] if link.candidates else None) == path
