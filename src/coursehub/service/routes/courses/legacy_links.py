@@ -90,6 +90,8 @@ async def _to_nbhosting_page(request: Request, course: str, rest: str) -> Respon
     except LegacyLinkError as exc:
         return error_response(request, 400, f"This link cannot be opened: {exc}.")
     target = f"{_prefix(request)}{NBHOSTING_PAGE}/{quote(course, safe='')}/{quote(notebook)}"
+    if request.query_params.get("forcecopy"):
+        target += "?forcecopy=true"  # nbhosting's reset button; nothing else carried
     return RedirectResponse(target, status_code=302)
 
 
@@ -145,14 +147,19 @@ def _landing(layout: DataLayout, course: str, candidates: tuple[str, ...]) -> La
     return Landing(course_page=folder)
 
 
-async def _land(request: Request, course: str, candidates: tuple[str, ...], shown: str) -> Response:
-    """Redirect to the stable link of the notebook the link means, or explain."""
+async def _land(
+    request: Request, course: str, candidates: tuple[str, ...], shown: str, reset: bool = False
+) -> Response:
+    """Redirect to the stable link of the notebook the link means, or explain. `reset`:
+    to the page that confirms a reset of it instead (a GET changes nothing)."""
     prefix = _prefix(request)
     layout = DataLayout(Path(context_of(request.app).settings.data_dir))
     landing = await asyncio.to_thread(_landing, layout, course, candidates)
     course_page = f"{prefix}course/{quote(course, safe='')}"
     if landing.notebook is not None:
         target = f"{prefix}open/{quote(course, safe='')}/{quote(landing.notebook)}"
+        if reset:
+            target = f"{course_page}/reset/{quote(landing.notebook)}"
         return RedirectResponse(target, status_code=302)
     if landing.rejected is not None:
         return error_response(
@@ -202,4 +209,5 @@ async def nbhosting_link(
     await asyncio.to_thread(require_role, store, user, name)
     # the notebook's name itself last: a folder lands on the course's page
     candidates = (*nbhosting_candidates(notebook), notebook)
-    return await _land(request, name, candidates, notebook)
+    reset = bool(request.query_params.get("forcecopy"))
+    return await _land(request, name, candidates, notebook, reset=reset)

@@ -113,6 +113,9 @@ async def test_the_student_in_an_nbhosting_url_is_ignored(site) -> None:  # noqa
             assert "someone-else" not in location
             got = await c.get(location, headers=STUDENT)
             assert got.headers["location"] == f"{PREFIX}open/algebra/week1/exercise.py"
+        # nbhosting's reset button (forcecopy): the course's page that confirms a reset
+        reset = await _land(c, "/notebookLazyCopy/algebra/week1/exercise/sam?forcecopy=true")
+        assert reset.headers["location"] == f"{PREFIX}course/algebra/reset/week1/exercise.py"
         folder = await _land(c, "/notebookLazyCopy/algebra/week1/x")
         assert folder.headers["location"] == f"{PREFIX}course/algebra"
 
