@@ -132,6 +132,11 @@ async def test_unknown_repositories_and_other_peoples_courses_get_the_same_clear
         assert theirs.text.replace(str(physics), "R") == nowhere.text.replace(
             "/srv/none/physics", "R"
         )
+        # site admins act as instructors of every course
+        admin = await _land(
+            c, _pull(str(physics), urlpath="lab/tree/physics/intro.ipynb"), bearer("tok-admin")
+        )
+        assert admin.headers["location"] == f"{PREFIX}open/physics/intro.ipynb"
         # nbhosting: the course's own "not yours" page, the same for a course that exists
         their_course = await _land(c, "/notebookLazyCopy/physics/intro/sam")
         no_course = await _land(c, "/notebookLazyCopy/nosuch/intro/sam")
