@@ -20,6 +20,7 @@ import pytest
 
 from coursehub.config.layout import DataLayout
 from coursehub.courses.store import CourseStore
+from coursehub.service.context import context_of
 from tests.helpers.coursedb import add_courses, open_database, sqlite_url
 from tests.helpers.fake_hub import PREFIX, bearer, client, service_on
 from tests.helpers.gitrepo import make_repo
@@ -202,3 +203,44 @@ async def test_interact_links_of_old_nbgitpuller_become_git_pull_links(site) -> 
             "branch": "gh-pages",
             "subPath": "w1",
         }
+
+
+async def test_on_docker_the_link_asks_the_students_server_with_its_own_token_only(
+    site,  # noqa: ANN001
+) -> None:
+    """Docker is not available here: the hub API and the student's server are an
+    httpx.MockTransport, to see exactly what the service sends where. The real server
+    extension answers in tests/integration/courses/test_student_files_server.py."""
+    _, algebra, _ = site
+    root = algebra.parent
+    app = service_on(sqlite_url(root, "c.sqlite"), root / "data", COURSEHUB_SPAWN_BACKEND="docker")
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if path == "/hub/api/users/sam":
+            return httpx.Response(200, json={"servers": {"algebra": {"ready": True}}})
+        if path == "/hub/api/users/sam/tokens":
+            return httpx.Response(201, json={"token": "sams-single-server-token"})
+        if path == "/user/sam/algebra/coursehub/workspace/copy":
+            return httpx.Response(200, json={"sha256": "ab" * 32})
+        return httpx.Response(404)
+
+    context = context_of(app)
+    context.__dict__["hub_api"] = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with client(app) as c:
+        link = _pull(str(algebra), urlpath="lab/tree/Algebra/week 1/intro.ipynb")
+        stable = await _land(c, link)
+        opened = await c.get(stable.headers["location"], headers=STUDENT)
+    assert opened.status_code == 302, opened.text
+    assert opened.headers["location"].endswith("/user/sam/algebra/lab/tree/week%201/intro.ipynb")
+    to_server = [r for r in seen if r.url.path.startswith("/user/")]
+    assert [r.url.path for r in to_server] == ["/user/sam/algebra/coursehub/workspace/copy"]
+    assert to_server[0].headers["authorization"] == "token sams-single-server-token"
+    assert json.loads(to_server[0].content)["source"] == "week 1/intro.ipynb"
+    issued = next(r for r in seen if r.url.path.endswith("/tokens"))
+    assert json.loads(issued.content)["scopes"] == ["access:servers!server=sam/algebra"]
+    # the service's own hub token went to the hub only
+    service_token = context.settings.api_token
+    assert all(service_token not in r.headers.get("authorization", "") for r in to_server)
