@@ -16,6 +16,7 @@ Both take paths already checked against the course's checkout (courses/paths.py)
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from coursehub.courses.workspace import MAX_READ_BYTES, ResetResult, Student, Wo
 
 EXTENSION = "coursehub/workspace"
 TIMEOUT = 60.0
+MAX_ANSWER = 1024 * 1024  # a JSON answer of the extension is far smaller
 
 
 class ServerTokenSource(Protocol):
@@ -153,35 +155,53 @@ class ServerFiles:
         return f"{self.proxy_url.rstrip('/')}{self.base_url}user/{owner}/{name}/{EXTENSION}/{op}"
 
     async def _call(
-        self, username: str, course: str, op: str, *, json: dict | None = None, params=None
-    ) -> httpx.Response:
+        self,
+        username: str,
+        course: str,
+        op: str,
+        *,
+        payload: dict | None = None,
+        params: dict[str, str] | None = None,
+        limit: int = MAX_ANSWER,
+    ) -> bytes:
+        """The server's answer to `op`, at most `limit` bytes read (the server is the
+        student's: it could answer without end)."""
         token = await self.tokens.token(self.client, username, course)
         if token is None:
             raise WorkspaceError("the hub gave no token to reach your course server; try again")
         headers = host_header(self.subdomain_host, username)
         headers["Authorization"] = f"token {token}"
-        url = self._url(username, course, op)
+        method = "GET" if payload is None else "POST"
+        request = self.client.build_request(
+            method,
+            self._url(username, course, op),
+            params=params,
+            json=payload,
+            headers=headers,
+            timeout=TIMEOUT,
+        )
         try:
-            if json is None:
-                response = await self.client.get(
-                    url, params=params, headers=headers, timeout=TIMEOUT
-                )
-            else:
-                response = await self.client.post(url, json=json, headers=headers, timeout=TIMEOUT)
+            response = await self.client.send(request, stream=True)
+            try:
+                body = await _read_at_most(response, limit)
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             raise WorkspaceError(f"your course server did not answer ({exc})") from None
-        if response.status_code in (401, 403):
+        status = response.status_code
+        if status in (401, 403):
             self.tokens.forget(username, course)
-        if response.status_code == 200:
-            return response
-        if response.status_code in (403, 404, 424, 503) and not _is_ours(response):
+        if status == 200:
+            return body
+        message = _message(body)
+        if message is None and status in (403, 404, 424, 503):
             # the hub answered for a server that is not running (403 to a token-only
             # POST, 424/503 to a GET), or a server from before this extension (404)
             raise WorkspaceError(
                 f"your server for {course!r} is not running or is too old for this; open a "
                 "notebook of the course (or restart its server from the hub) and try again"
             )
-        raise WorkspaceError(_message(response))
+        raise WorkspaceError(message or f"your course server answered HTTP {status}")
 
     async def copy_notebook(
         self,
@@ -192,7 +212,7 @@ class ServerFiles:
         mappings: Sequence[tuple[str, str]],
     ) -> str | None:
         body = {"source": source, "path": path, "mappings": [list(m) for m in mappings]}
-        answer = (await self._call(username, course, "copy", json=body)).json()
+        answer = _json(await self._call(username, course, "copy", payload=body))
         copied = answer.get("sha256") if isinstance(answer, dict) else None
         return copied if isinstance(copied, str) else None
 
@@ -201,7 +221,7 @@ class ServerFiles:
     ) -> dict[str, str | None]:
         if not paths:
             return {}
-        answer = (await self._call(username, course, "hash", json={"paths": paths})).json()
+        answer = _json(await self._call(username, course, "hash", payload={"paths": paths}))
         hashes = answer.get("hashes") if isinstance(answer, dict) else None
         if not isinstance(hashes, dict):
             raise WorkspaceError("your course server answered something unexpected")
@@ -212,7 +232,7 @@ class ServerFiles:
         self, username: str, course: str, path: str, limit: int = MAX_READ_BYTES
     ) -> bytes:
         params = {"path": path, "limit": str(limit)}
-        data = (await self._call(username, course, "read", params=params)).content
+        data = await self._call(username, course, "read", params=params, limit=limit + 1)
         if len(data) > limit:
             raise WorkspaceError(f"your notebook is larger than {limit // (1024 * 1024)} MB")
         return data
@@ -221,23 +241,38 @@ class ServerFiles:
         self, username: str, course: str, source: str, path: str, stamp: str
     ) -> ResetResult:
         body = {"source": source, "path": path, "kept": workspace.kept_name(path, stamp)}
-        answer = (await self._call(username, course, "reset", json=body)).json()
+        answer = _json(await self._call(username, course, "reset", payload=body))
         if not isinstance(answer, dict) or not isinstance(answer.get("sha256"), str):
             raise WorkspaceError("your course server answered something unexpected")
         kept = answer.get("kept")
         return ResetResult(kept if isinstance(kept, str) else None, answer["sha256"])
 
 
-def _is_ours(response: httpx.Response) -> bool:
-    """Whether the extension itself answered (a JSON {"message"}), not the proxy."""
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The body, cut at `limit` bytes (a longer one is refused by the caller)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _json(body: bytes) -> object:
     try:
-        body = response.json()
+        return json.loads(body)
     except ValueError:
-        return False
-    return isinstance(body, dict) and isinstance(body.get("message"), str)
+        raise WorkspaceError("your course server answered something unexpected") from None
 
 
-def _message(response: httpx.Response) -> str:
-    if _is_ours(response):
-        return str(response.json()["message"])[:300]
-    return f"your course server answered HTTP {response.status_code}"
+def _message(body: bytes) -> str | None:
+    """The extension's own error message ({"message"}), None if someone else answered."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(answer, dict) and isinstance(answer.get("message"), str):
+        return answer["message"][:300]
+    return None

@@ -103,3 +103,22 @@ async def test_refusals_are_explained_and_a_refused_token_is_not_kept() -> None:
     down, _ = _files(unreachable)
     with pytest.raises(WorkspaceError, match="did not answer"):
         await down.hash_files("nina", "ds101", ["a.ipynb"])
+
+
+async def test_an_endless_answer_is_cut_not_read_into_memory() -> None:
+    sent = {"bytes": 0}
+
+    class Endless(httpx.AsyncByteStream):
+        async def __aiter__(self):  # noqa: ANN204
+            while sent["bytes"] < 1024**3:  # a gigabyte, if it were all read
+                sent["bytes"] += 65536
+                yield b"x" * 65536
+
+    files, _ = _files(lambda r: httpx.Response(200, stream=Endless()))
+    with pytest.raises(WorkspaceError, match="larger than"):
+        await files.read_notebook("nina", "ds101", "a.ipynb", limit=1024 * 1024)
+    assert sent["bytes"] < 4 * 1024 * 1024
+    sent["bytes"] = 0
+    with pytest.raises(WorkspaceError, match="unexpected"):
+        await files.hash_files("nina", "ds101", ["a.ipynb"])
+    assert sent["bytes"] < 4 * 1024 * 1024
