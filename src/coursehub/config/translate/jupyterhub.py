@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.models import SIGNIN_METHODS, CoursehubConfig, signin_qualified
@@ -23,6 +24,7 @@ from coursehub.config.service_sections import (
     OpsSection,
 )
 from coursehub.core.errors import CoursehubError
+from coursehub.core.legacy_paths import proxy_routes
 from coursehub.core.roles import CLI_SERVICE_NAME, CULLER_SERVICE_NAME, ROLE_GROUPS, SERVICE_NAME
 from coursehub.student.lockdown import SERVER_ENV
 
@@ -137,6 +139,14 @@ def subdomain_host(config: CoursehubConfig) -> str:
     """JupyterHub's subdomain_host: the hub's origin when site.user_subdomains is on
     (the model checked that public_url names a host without a path), else ''."""
     return public_url(config) if config.site.user_subdomains else ""
+
+
+def _route_host(config: CoursehubConfig) -> str:
+    """The host part of the hub's own proxy routes: with user subdomains the proxy
+    routes by host name (JupyterHub's routespecs, without the port), else none."""
+    if not config.site.user_subdomains:
+        return ""
+    return urlsplit(subdomain_host(config)).hostname or ""
 
 
 def frame_ancestors_directive(config: CoursehubConfig) -> str:
@@ -305,6 +315,8 @@ def translate(
             "should_start": False,
             "api_url": f"http://127.0.0.1:{ports.proxy_api}",
             "auth_token": secrets.proxy_token,
+            # nbgitpuller and nbhosting links teachers already published
+            "extra_routes": proxy_routes(service_url, _route_host(config)),
         },
         **authenticator_sections(config, secrets, db_url),
     }

@@ -60,6 +60,8 @@ class CoursehubDockerSpawner(CoursesInsteadOfDefaultServer, DockerSpawner):
         env = super().get_env()
         if self.course:
             env["COURSEHUB_COURSE"] = self.course
+            # where the server's workspace extension finds the course (student/workspace)
+            env["COURSEHUB_COURSE_DIR"] = self.course_mount_path
         return env
 
     async def start(self) -> Any:

@@ -63,4 +63,9 @@ class CoursehubKubeSpawner(CoursesInsteadOfDefaultServer, KubeSpawner):
             self.volume_mounts = {**mounts, names.COURSE_VOLUME: mount}
         else:
             self.volume_mounts = [*mounts, mount]
-        self.environment = {**self.environment, "COURSEHUB_COURSE": course}
+        # where the server's workspace extension finds the course (student/workspace)
+        self.environment = {
+            **self.environment,
+            "COURSEHUB_COURSE": course,
+            "COURSEHUB_COURSE_DIR": self.course_mount_path,
+        }

@@ -224,6 +224,8 @@ class CoursehubSpawner(CoursesInsteadOfDefaultServer, LocalProcessSpawner):
         course = self._course
         if course is not None:
             env["COURSEHUB_COURSE"] = course.course
+            # where the server's workspace extension finds the course (student/workspace)
+            env["COURSEHUB_COURSE_DIR"] = str(self.layout.course_repo(course.course))
             if course.jupyter_path is not None:
                 env["JUPYTER_PATH"] = str(course.jupyter_path)
         return env
