@@ -59,8 +59,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
     from coursehub.config.machine import effective_config, is_root
     from coursehub.config.translate.jupyterhub import public_url
     from coursehub.core.reach import closed_folders, unreachable_message
