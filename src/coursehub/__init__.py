@@ -22,8 +22,9 @@ tests/test_layers.py):
 - db/        the coursehub tables, sessions, Alembic migrations
 - config/    coursehub.yaml: models, loader, layout, secrets; translate/ (pure)
 - student/   what runs as the student: server entry point, Jupyter config, events
-             extension, kernel provisioner, course kernelspecs, Slurm job starter, grading
-             kernel copies; imports only core/
+             extension, workspace extension (course files placed by the server),
+             kernel provisioner, course kernelspecs, Slurm job starter, grading kernel
+             copies; imports only core/
 - core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing,
              per-user subdomain names, folders walked without following links, the
              grading wire (values between a notebook's copy and its tests)
@@ -48,7 +49,8 @@ Processes (who starts each one, and as which Unix account):
 - forked kernels: a kernel template (fork); the student
 - cold kernels (`python -m ipykernel_launcher`): the student's server; the student
 - start-up hooks: the hub; as-root ones as root, as-user ones as the student
-- workspace helpers (`python -I -c ...`): the service or the CLI; the student
+- workspace helpers (`python -I -c ...`): the service or the CLI; the student (on Docker
+  and Kubernetes the student's own server does the same: student/workspace)
 - course builds (venv, pip): the service or `coursehub course build`; coursehub-build
 - grading sandboxes (`python -I -m coursehub.forking.sandbox_init`): the service's grading
   workers (or `coursehub doctor`, to try one); root, then PID 1 of the box as its account

@@ -25,12 +25,20 @@ def login(hub_url: str, username: str, password: str) -> httpx.Client:
 def start_server(
     client: httpx.Client, username: str, timeout: float = 180, server: str = ""
 ) -> list[dict]:
-    """Ask for a server through /hub/spawn and follow its progress stream."""
-    spawn = f"/hub/spawn/{username}" + (f"/{server}" if server else "")
-    response = client.get(spawn, follow_redirects=True)
-    if server and response.status_code >= 400:
-        return [{"failed": True, "message": response.text}]
-    assert response.status_code < 400, response.text[:500]
+    """Ask for a server and follow its progress stream: a course server through
+    /hub/spawn, as its link does; the default server, which no link starts (its spawn
+    page leads to My courses), through the hub's REST API."""
+    if server:
+        response = client.get(f"/hub/spawn/{username}/{server}", follow_redirects=True)
+        if response.status_code >= 400:
+            return [{"failed": True, "message": response.text}]
+    else:
+        response = client.post(
+            f"/hub/api/users/{username}/server", headers={"X-XSRFToken": _hub_xsrf(client)}
+        )
+        # 400: already running or starting; the progress stream says how it goes
+        if response.status_code not in (201, 202, 400):
+            return [{"failed": True, "message": response.text}]
     progress = (
         f"/hub/api/users/{username}/servers/{server}/progress"
         if server

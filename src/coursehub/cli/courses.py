@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coursehub.config.loader import LoadedConfig
-from coursehub.core.errors import HubNotRunning
+from coursehub.core.errors import CoursehubError, HubNotRunning
 from coursehub.engines.hub_api import HubClient
 from coursehub.ops.site import open_site
 
@@ -134,10 +134,26 @@ def _show(args: argparse.Namespace, store: CourseStore, console: Console) -> int
     for role in COURSE_ROLES:
         names = [m.username for m in members if m.role == role]
         console.print(f"{role + 's:':<12} {', '.join(names) or '-'}", markup=False)
+    _show_sources(store, info.name, console)
     if info.last_pull_ok is False:
         console.print("last pull output:", markup=False)
         console.print(info.last_pull_output.rstrip(), markup=False)
     return 0
+
+
+def _show_sources(store: CourseStore, name: str, console: Console) -> None:
+    """Which repository file each part of the course came from (course.yaml, nbhosting...)."""
+    from coursehub.courses.manifest import load_manifest
+
+    try:
+        manifest = load_manifest(store.layout.course_repo(name), name)
+    except CoursehubError as exc:
+        console.print(f"{'settings:':<12} cannot be read: {exc}", markup=False)
+        return
+    for part, file in manifest.sources.items():
+        console.print(f"{part + ':':<12} from {file}", markup=False)
+    for note in manifest.notes:
+        console.print(f"{'note:':<12} {note}", markup=False)
 
 
 def _archive(args: argparse.Namespace, store: CourseStore, console: Console) -> int:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from coursehub.core.errors import ConfigError, CoursehubError
 
@@ -47,13 +48,20 @@ def cmd_init(args: argparse.Namespace) -> int:
         console.print("Demo accounts (also in demo-credentials.txt, mode 600):")
         for name, role, password in result.credentials:
             console.print(f"  {name:<10} {role:<10} {password}", markup=False)
-    console.print(f"Next: coursehub --config {result.config_file} up")
+    if not args.no_demo_accounts:
+        console.print(f"Next: coursehub --config {result.config_file} up", markup=False)
+    else:
+        console.print(
+            f"Next: coursehub --config {result.config_file} users add NAME --role admin, then `up`",
+            markup=False,
+        )
     return 0
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from coursehub.config.machine import effective_config
+    from coursehub.config.machine import effective_config, is_root
     from coursehub.config.translate.jupyterhub import public_url
+    from coursehub.core.reach import closed_folders, unreachable_message
 
     loaded = _load(args)
     config = effective_config(loaded.config)
@@ -64,6 +72,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     console.print(f"  servers:  {config.spawn.backend} backend", markup=False)
     if config.spawn.backend != loaded.config.spawn.backend:
         console.print("  [yellow]not running as root: the demo backend will be used[/yellow]")
+    elif is_root() and (closed := closed_folders(config.site.data_dir)):
+        what = f"warning: the data directory {config.site.data_dir}"
+        text = unreachable_message(what, closed, "student accounts or the build account")
+        console.print(f"  [yellow]{escape(text)}[/yellow]")
+    from coursehub.ops.config_check import team_course_warnings
+
+    for warning in team_course_warnings(loaded):
+        console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
     return 0
 
 

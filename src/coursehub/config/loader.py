@@ -72,7 +72,9 @@ def load_config_text(text: str, source: Path | None = None) -> LoadedConfig:
             [ConfigProblem(name, 1, "", None, "expected a mapping of sections (site:, auth:, ...)")]
         )
     try:
-        config = CoursehubConfig.model_validate(_plain(data))
+        config = CoursehubConfig.model_validate(
+            _empty_sections_as_defaults(_plain(data), CoursehubConfig)
+        )
     except ValidationError as exc:
         raise ConfigError(_problems(exc, data, name)) from None
     base = source.parent if source else Path.cwd()
@@ -85,6 +87,20 @@ def _plain(node: Any) -> Any:
     if isinstance(node, list):
         return [_plain(v) for v in node]
     return node
+
+
+def _empty_sections_as_defaults(values: Any, model: type[BaseModel]) -> Any:
+    """A section written with every key commented out (`roster:` followed by comments
+    only) reads as null in YAML; it means the section's defaults, as if left out."""
+    if not isinstance(values, dict):
+        return values
+    out = dict(values)
+    for key, value in values.items():
+        field = model.model_fields.get(key)
+        annotation = field.annotation if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out[key] = {} if value is None else _empty_sections_as_defaults(value, annotation)
+    return out
 
 
 def _problems(exc: ValidationError, data: dict[Any, Any], name: str) -> list[ConfigProblem]:

@@ -162,9 +162,85 @@ class GitHubAuthConfig(Section):
         description="Map of team slug to role, e.g. {teachers: instructor, tas: ta}. "
         "Members of the organisation in no listed team are students.",
     )
+    team_courses: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Map of team slug to the course enrolments its members get, as "
+        '"course:role" (role: instructor, ta or student; a bare course name is '
+        'student), or a list of them, e.g. {teachers: "ds101:instructor", '
+        'students-2026: ["ds101:student", "ml102:student"]}. Applied at each GitHub '
+        "sign-in: joining a team enrols, leaving it unenrols from what the team gave "
+        "(enrolments from a roster or made by hand are left alone).",
+    )
     callback_url: str | None = Field(
         None, description="OAuth callback URL; default: <public_url>/hub/oauth_callback."
     )
+
+    @field_validator("team_courses")
+    @classmethod
+    def _team_courses(cls, v: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for team, grants in v.items():
+            problem = team_slug_problem(team)
+            if problem:
+                raise ValueError(problem)
+            for grant in [grants] if isinstance(grants, str) else grants:
+                problem = course_grant_problem(grant)
+                if problem:
+                    raise ValueError(f"team {team!r}: {problem}")
+        return v
+
+    @model_validator(mode="after")
+    def _teams_of_the_organisation(self) -> GitHubAuthConfig:
+        org = self.organization.lower()
+        for team in [*self.team_roles, *self.team_courses]:
+            team_org, sep, _ = team.partition("/")
+            if sep and team_org.lower() != org:
+                raise ValueError(
+                    f"team {team!r} belongs to organisation {team_org!r}, but only teams "
+                    f"of auth.github.organization ({self.organization}) count: write "
+                    "its slug alone"
+                )
+        return self
+
+    def course_grants(self) -> dict[str, list[tuple[str, str]]]:
+        """team_courses as team -> [(course, role)], bare course names as students."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for team, grants in self.team_courses.items():
+            out[team] = [course_grant(g) for g in ([grants] if isinstance(grants, str) else grants)]
+        return out
+
+
+COURSE_ROLE_NAMES = ("instructor", "ta", "student")
+# GitHub team slugs (lower case), optionally after the organisation: school/teachers.
+TEAM_SLUG_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*/)?[a-z0-9][a-z0-9_.-]*$")
+
+
+def team_slug_problem(team: str) -> str | None:
+    if TEAM_SLUG_RE.match(team):
+        return None
+    return (
+        f"{team!r} is not a GitHub team slug: the slug is the team's name in lower case "
+        "with '-' for spaces, as in its URL github.com/orgs/ORG/teams/SLUG"
+    )
+
+
+def course_grant(grant: str) -> tuple[str, str]:
+    """("ds101", "ta") from "ds101:ta"; a bare course name is a student enrolment."""
+    course, _, role = grant.strip().partition(":")
+    return course.strip(), (role.strip() or "student")
+
+
+def course_grant_problem(grant: object) -> str | None:
+    if not isinstance(grant, str):
+        return f'{grant!r} is not "course:role" text'
+    course, role = course_grant(grant)
+    if not COURSE_NAME_RE.match(course):
+        return f"{grant!r}: course name {course!r} is not valid: {COURSE_NAME_RULE}"
+    if role not in COURSE_ROLE_NAMES:
+        return (
+            f"{grant!r}: course role {role!r} is not one of "
+            f'{", ".join(COURSE_ROLE_NAMES)} (write "course:role", e.g. "{course}:student")'
+        )
+    return None
 
 
 AuthMethod = Literal["local", "github", "lti", "jwt"]
@@ -664,6 +740,51 @@ class RemoteGradingConfig(Section):
         return self
 
 
+# ---- moodle_compat: the moodle-mod_jupyter plugin's requests, answered by coursehub ----
+
+
+class MoodleCompatConfig(Section):
+    enabled: bool = Field(
+        False,
+        description="Answer the moodle-mod_jupyter plugin's JupyterHub and gradeservice "
+        "requests under /services/coursehub/compat/moodle-jupyter/ (docs/lms.md).",
+    )
+    jwt_secret_file: Path | None = Field(
+        None,
+        description="File holding the secret the plugin signs its HS256 tokens with "
+        "(its 'JupyterHub JWT Secret' setting; at least 32 bytes, mode 0600).",
+    )
+    api_token_file: Path | None = Field(
+        None,
+        description="File holding the value of the plugin's 'JupyterHub API Token' "
+        "setting: checked by coursehub itself, never a hub token (at least 32 bytes, 0600).",
+    )
+    courses: dict[str, str] = Field(
+        default_factory=dict,
+        description="Moodle course id -> coursehub course, e.g. {'7': 'ds101'}; "
+        "requests for other Moodle courses are refused.",
+    )
+    enrol_students: bool = Field(
+        True,
+        description="Enrol a user the plugin sends for a mapped course as a student "
+        "of that course when they are not enrolled yet.",
+    )
+
+    @model_validator(mode="after")
+    def _secrets(self) -> MoodleCompatConfig:
+        if self.enabled and (self.jwt_secret_file is None or self.api_token_file is None):
+            raise ValueError(
+                "grading.moodle_compat needs jwt_secret_file and api_token_file when "
+                "enabled (openssl rand -hex 32 > FILE; chmod 600 FILE)"
+            )
+        for moodle_id, course in self.courses.items():
+            if not moodle_id.isdigit() or len(moodle_id) > 10:
+                raise ValueError(f"moodle_compat.courses: {moodle_id!r} is not a Moodle course id")
+            if not COURSE_NAME_RE.match(course):
+                raise ValueError(f"moodle_compat.courses: {course!r}: {COURSE_NAME_RULE}")
+        return self
+
+
 class GradingConfig(Section):
     parallel: int | Literal["auto"] = Field(
         "auto",
@@ -675,6 +796,7 @@ class GradingConfig(Section):
     )
     limits: GradingLimitsConfig = Field(default_factory=GradingLimitsConfig)
     remote_api: RemoteGradingConfig = Field(default_factory=RemoteGradingConfig)
+    moodle_compat: MoodleCompatConfig = Field(default_factory=MoodleCompatConfig)
     run_on: Literal["service", "slurm"] = Field(
         "service",
         description="service: the coursehub service grades on this machine. slurm: each "
@@ -805,6 +927,19 @@ class CoursehubConfig(Section):
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "
         "in name order (escape hatch for JupyterHub settings coursehub does not cover).",
     )
+
+    @model_validator(mode="after")
+    def _moodle_compat_signs_in(self) -> CoursehubConfig:
+        # the plugin's links are turned into auth.jwt links the service signs itself
+        jwt = self.auth.jwt
+        if self.grading.moodle_compat.enabled and (
+            "jwt" not in self.auth.methods or jwt is None or jwt.secret_file is None
+        ):
+            raise ValueError(
+                "grading.moodle_compat signs students in through auth.jwt: add jwt to "
+                "auth.methods and set auth.jwt.secret_file (HS256)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _container_backends(self) -> CoursehubConfig:

@@ -19,8 +19,10 @@ from coursehub.config.models import (
     GradingLimitsConfig,
     HooksConfig,
     IdleConfig,
+    JwtSignInConfig,
     LtiConfig,
     MetricsConfig,
+    MoodleCompatConfig,
     RemoteGradingConfig,
     Section,
     SiteConfig,
@@ -54,6 +56,9 @@ class GradingSection(Section):
     limits: GradingLimitsConfig = Field(default_factory=GradingLimitsConfig)
     remote_api: RemoteGradingConfig = Field(default_factory=RemoteGradingConfig)
     slurm: GradingJobTarget | None = None
+    moodle_compat: MoodleCompatConfig = Field(default_factory=MoodleCompatConfig)
+    # auth.jwt, when moodle_compat is on: the plugin's sign-in links become coursehub's own
+    signin_link: JwtSignInConfig | None = None
 
 
 class LtiSection(Section):

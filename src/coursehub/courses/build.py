@@ -18,10 +18,13 @@ from coursehub.courses.environment import (
     EnvironmentBuildError,
     build_environment,
     needs_rebuild,
+    not_installed,
     read_stamp,
 )
+from coursehub.courses.labextensions import log_lines, publish
 from coursehub.courses.manifest import load_manifest
-from coursehub.courses.paths import safe_relative_path
+from coursehub.courses.paths import CONFIG_FOLDERS, safe_relative_path
+from coursehub.courses.servers import KERNELS_SUBDIR
 
 # pip runs as this account, never as root (requirements may run arbitrary code).
 DEFAULT_BUILD_ACCOUNT = "coursehub-build"
@@ -91,13 +94,21 @@ def _build(
 ) -> BuildResult:
     repo = layout.course_repo(course)
     manifest = load_manifest(repo, course)
+    if log is not None:
+        for note in manifest.notes:  # postBuild refused, files not used: said before pip runs
+            log(f"coursehub: {note}")
     requirements = manifest.environment.requirements
-    req_path = safe_relative_path(repo, requirements) if requirements else None
+    req_path = safe_relative_path(repo, requirements, CONFIG_FOLDERS) if requirements else None
     run_as = ensure_build_account() if os.geteuid() == 0 else None
     result = build_environment(
         course, req_path, env_dir(layout, course), log=log, root=repo, force=force, run_as=run_as
     )
     write_course_kernel(layout, course, manifest)
+    # also when nothing was rebuilt: the server's JupyterLab may have changed
+    report = publish(env_dir(layout, course), layout.course_dir(course) / KERNELS_SUBDIR)
+    for line in log_lines(report):
+        if log is not None:
+            log(line)
     return result
 
 
@@ -107,11 +118,14 @@ def environment_state(layout: DataLayout, course: str) -> str:
     try:
         manifest = load_manifest(repo, course)
         requirements = manifest.environment.requirements
-        req_path = safe_relative_path(repo, requirements) if requirements else None
+        req_path = safe_relative_path(repo, requirements, CONFIG_FOLDERS) if requirements else None
         if read_stamp(env_dir(layout, course)) is None:
             return "not built yet: students get the default Python kernel"
         if needs_rebuild(req_path, env_dir(layout, course), root=repo):
             return "out of date: the requirements changed since the last build"
     except CoursehubError as exc:
         return f"cannot be built: {exc}"
+    missing = not_installed(env_dir(layout, course))
+    if missing:
+        return "built and up to date; not installed (not on PyPI): " + ", ".join(missing)
     return "built and up to date"

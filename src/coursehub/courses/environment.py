@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coursehub.core import safe_dirs
+from coursehub.core.reach import closed_folders, unreachable_message
 from coursehub.courses.environment_errors import EnvironmentBuildError, RequirementsError
 from coursehub.courses.requirements import (
     PROJECT_NAME,
@@ -65,6 +66,7 @@ __all__ = [
 
 IPYKERNEL_REQUIREMENT = "ipykernel>=6.29,<8"
 STAMP_NAME = "coursehub-environment.json"
+NOT_INSTALLED_NAME = "coursehub-not-installed.json"  # conda packages pip could not install
 STAMP_FORMAT = 1
 TAIL_LINES = 40
 MAX_LINE_BYTES = 8192
@@ -282,6 +284,22 @@ def _open_to_everyone(top: Path) -> None:
                 os.chmod(path, stat.S_IMODE(wanted))
 
 
+def _venv_failure(base: Path, generation: Path, run_as: str | None, tail: deque[str]) -> str:
+    """Why `python -m venv` failed, from its output: only a missing ensurepip means the
+    python3-venv package is missing."""
+    text = "\n".join(tail)
+    what = f"could not create a virtual environment with {base}"
+    if "ensurepip" in text:
+        return f"{what} (on Debian/Ubuntu install the python3-venv package)"
+    if match := re.search(r"Permission denied: '([^']+)'", text):
+        who = f"the build account {run_as}" if run_as else "this account"
+        return (
+            f"{what}: permission denied on {match[1]}; {who} must be able to reach and "
+            f"write {generation.parent}"
+        )
+    return what
+
+
 def _account(name: str, cache: Path) -> BuildAccount:
     try:
         entry = pwd.getpwnam(name)
@@ -452,8 +470,14 @@ def build_environment(
         if not force and _up_to_date(env_dir, expected):
             return result(False)  # another process built it while we waited
         _remove_stale(env_dir)
-        if log is not None and not _world_executable(env_dir.parent):
-            log(f"warning: students cannot reach {env_dir.parent} (not world-executable)")
+        if closed := closed_folders(env_dir.parent):
+            where = f"the environment folder of course {course}, {env_dir.parent},"
+            if run_as is not None:
+                # The build account could not even make the venv: stop with the cause.
+                who = f"the account {run_as} that builds course environments, nor by students"
+                raise EnvironmentBuildError(unreachable_message(where, closed, who))
+            if log is not None:
+                log("warning: " + unreachable_message(where, closed, "student accounts"))
         generation = env_dir.parent / f"{env_dir.name}.{secrets.token_hex(6)}"
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         cwd = Path(root or (requirements.parent if requirements else env_dir.parent))
@@ -478,18 +502,27 @@ def build_environment(
             return _run(cmd, cwd=cwd, log=log, deadline=deadline, tail=tail, account=account)
 
         env_python = str(generation / "bin" / "python")
-        pip = [env_python, "-m", "pip", "install", "--progress-bar", "off"]
-        pip += ["--no-warn-script-location", IPYKERNEL_REQUIREMENT]
+        pip_install = [env_python, "-m", "pip", "install", "--progress-bar", "off"]
+        pip_install += ["--no-warn-script-location"]
+        pip = [*pip_install, IPYKERNEL_REQUIREMENT]
+        if req_file is not None and inputs.pip_text is not None:
+            # environment.yml: pip reads its pip part from a file beside it, so that
+            # `-r` in it means what it means to conda
+            req_file = _pip_part_file(req_file, inputs.pip_text, held)
         if req_file is not None:
             pip += ["-r", str(req_file)]
         try:
             if step([str(base), "-m", "venv", str(generation)]):
                 raise EnvironmentBuildError(
-                    f"could not create a virtual environment with {base} (on Debian/Ubuntu "
-                    "install the python3-venv package)",
-                    list(tail),
+                    _venv_failure(base, generation, run_as, tail), list(tail)
                 )
-            if code := step(pip):
+            failed: list[str] = []
+            if (code := step([*pip, *inputs.conda])) and inputs.conda:
+                if log is not None:
+                    log("coursehub: trying the conda packages one by one on PyPI")
+                code = step(pip)
+                failed = [spec for spec in inputs.conda if code == 0 and step([*pip_install, spec])]
+            if code:
                 why = _explain(list(tail), inputs.requirements, code)
                 raise EnvironmentBuildError(f"course {course}: {why}", list(tail))
             # A requirement can pin something ipykernel needs to a version it cannot use.
@@ -503,6 +536,8 @@ def build_environment(
                 _stop_processes_of(account.uid)
                 _take_back(generation)
             _open_to_everyone(generation)
+            # only now: the generation is root's again, no build process is left in it
+            _write_not_installed(generation, inputs.skipped, failed, log)
             stamp_file = generation / STAMP_NAME
             stamp_file.write_text(json.dumps(expected, indent=1) + "\n")
             stamp_file.chmod(0o644)
@@ -515,6 +550,39 @@ def build_environment(
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     return result(True)
+
+
+def _pip_part_file(req_file: Path, text: str, held: ExitStack) -> Path:
+    path = req_file.parent / f".coursehub-pip-{secrets.token_hex(6)}.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    held.callback(lambda: path.unlink(missing_ok=True))
+    return path
+
+
+def _write_not_installed(
+    generation: Path, skipped: list[str], failed: list[str], log: Log | None
+) -> None:
+    if not skipped and not failed:
+        return
+    if log is not None:
+        if skipped:
+            log("coursehub: conda packages with no Python package on PyPI: " + ", ".join(skipped))
+        if failed:
+            log("coursehub: conda packages pip could not install: " + ", ".join(failed))
+    path = generation / NOT_INSTALLED_NAME
+    path.write_text(json.dumps({"skipped": skipped, "failed": failed}) + "\n")
+    path.chmod(0o644)
+
+
+def not_installed(env_dir: Path) -> list[str]:
+    """The conda packages of environment.yml the built environment lacks, by name."""
+    try:
+        data = json.loads((Path(env_dir) / NOT_INSTALLED_NAME).read_text())
+        return [str(n) for key in ("skipped", "failed") for n in data.get(key, [])]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
 
 
 def remove_environment(env_dir: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from coursehub.core.errors import CoursehubError
+from coursehub.courses.repo_links import restore_links, tracked_links
 
 CLONE_TIMEOUT = 600.0
 FETCH_TIMEOUT = 300.0
@@ -25,7 +26,8 @@ LOCAL_TIMEOUT = 60.0
 MAX_OUTPUT_BYTES = 64 * 1024  # of a clone's or pull's output: what the database keeps
 
 # Passed to every git run. Links are checked out as plain files so that nothing in
-# a course checkout can point students' servers or the service outside the course.
+# a course checkout can point students' servers or the service outside the course;
+# repo_links then makes the ones that stay inside the repository real links again.
 _CONFIG = ("-c", "protocol.ext.allow=never", "-c", "core.symlinks=false")
 _REMOTE_SCHEMES = {"http", "https", "ssh", "git", "git+ssh", "ssh+git"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -146,6 +148,7 @@ def clone(url_or_path: str, dest: Path, branch: str | None = None) -> CloneResul
     commit = _head(dest)
     if commit is None:
         raise CourseError(f"{redact(url)} has no commits on its default branch")
+    out += _restore_links(dest)
     # .git holds the remote URL (maybe with a token) and the full history (maybe
     # with removed solutions): only coursehub reads it, students get the files.
     (dest / ".git").chmod(0o700)
@@ -188,7 +191,22 @@ def pull(
     except CourseError as exc:
         output.append(f"{exc}\n")
         return PullResult(False, bounded("".join(output)), old, _head(repo))
+    links = _restore_links(repo)
+    output.append(links)
+    if log is not None and links:
+        log(links)
     return PullResult(True, bounded("".join(output)), old, _head(repo))
+
+
+def _restore_links(repo: Path) -> str:
+    """In-repository links made links again (see repo_links); what was done, as output."""
+    try:
+        code, out, err = _git3(["ls-files", "-s", "-z"], repo, LOCAL_TIMEOUT)
+        if code != 0:
+            return f"coursehub: links left as plain files: {err.strip()}\n"
+        return restore_links(repo, tracked_links(out)).summary()
+    except (OSError, CourseError) as exc:
+        return f"coursehub: links left as plain files: {exc}\n"
 
 
 def bounded(text: str, limit: int = MAX_OUTPUT_BYTES) -> str:

@@ -10,10 +10,12 @@ Nothing is built here; the output says how to build it.
 
 from __future__ import annotations
 
+import shlex
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from coursehub.config.containers import check_image_reference
 from coursehub.config.layout import DataLayout
@@ -22,7 +24,7 @@ from coursehub.courses.environment import IPYKERNEL_REQUIREMENT
 from coursehub.courses.environment_errors import EnvironmentBuildError
 from coursehub.courses.image_wheel import WHEEL_GLOB, wheel_command
 from coursehub.courses.manifest import load_manifest
-from coursehub.courses.paths import safe_relative_path
+from coursehub.courses.paths import CONFIG_FOLDERS, safe_relative_path
 from coursehub.courses.requirements import read_requirements
 
 CONTAINERFILE = "Containerfile"
@@ -63,7 +65,12 @@ def _python_version(wanted: str | None) -> str:
 
 
 def containerfile(
-    course: str, title: str, python: str, requirements: str | None, base: str | None = None
+    course: str,
+    title: str,
+    python: str,
+    requirements: str | None,
+    base: str | None = None,
+    conda: Sequence[str] = (),
 ) -> str:
     """The Containerfile text (pure)."""
     base_image = base or f"docker.io/library/python:{python}-slim"
@@ -94,6 +101,14 @@ def containerfile(
             f" && python3 -m pip install --no-cache-dir -r {requirements} \\",
             " && rm -rf /tmp/course-requirements",
         ]
+    if conda:
+        # environment.yml's conda packages: from PyPI where they are, as `course build`
+        packages = " ".join(shlex.quote(c) for c in conda)
+        lines += [
+            f"RUN for p in {packages}; do \\",
+            '      python3 -m pip install --no-cache-dir "$p" || echo "not installed: $p"; \\',
+            "    done",
+        ]
     lines += [
         "# coursehub's settings for student servers (frame ancestors, events, lab settings)",
         "RUN ln -s \"$(python3 -c 'import coursehub.student.jupyter_config as c, os; "
@@ -122,14 +137,14 @@ def write_course_image(
     manifest = load_manifest(repo, course)
     python = _python_version(manifest.environment.python)
     requirements = manifest.environment.requirements
-    req_path = safe_relative_path(repo, requirements) if requirements else None
+    req_path = safe_relative_path(repo, requirements, CONFIG_FOLDERS) if requirements else None
     inputs = read_requirements(req_path, repo)  # RequirementsError, as course build
     outdir.mkdir(parents=True, exist_ok=True)
     copy_root = outdir / REQUIREMENTS_DIR
     if copy_root.exists():
         shutil.rmtree(copy_root)
     for rel in inputs.files:
-        source = safe_relative_path(repo, rel)
+        source = safe_relative_path(repo, rel, CONFIG_FOLDERS)
         target = copy_root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
@@ -137,10 +152,13 @@ def write_course_image(
             shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
         else:
             shutil.copyfile(source, target)
+    if requirements and inputs.pip_text is not None:
+        # environment.yml: pip reads its pip part, written beside it
+        requirements = str(PurePosixPath(requirements).with_name("coursehub-pip.txt"))
+        (copy_root / requirements).write_text(inputs.pip_text, encoding="utf-8")
     path = outdir / CONTAINERFILE
-    path.write_text(
-        containerfile(course, manifest.title, python, requirements, base), encoding="utf-8"
-    )
+    text = containerfile(course, manifest.title, python, requirements, base, inputs.conda)
+    path.write_text(text, encoding="utf-8")
     engine = next((e for e in ENGINES if shutil.which(e)), "podman")
     build = "buildah bud" if engine == "buildah" else f"{engine} build"
     return CourseImage(

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -24,7 +25,14 @@ from pydantic import (
 from coursehub.config.models import USERNAME_RE
 from coursehub.config.yaml_errors import TooManyNodes, parse_mapping, to_plain, validation_problems
 from coursehub.core.errors import ConfigProblem, CoursehubError
-from coursehub.courses.paths import PathRejected, check_relative_path, safe_relative_path
+from coursehub.courses.formats import derive
+from coursehub.courses.formats.reading import FormatError
+from coursehub.courses.paths import (
+    CONFIG_FOLDERS,
+    PathRejected,
+    check_relative_path,
+    safe_relative_path,
+)
 
 MANIFEST_NAME = "course.yaml"
 MAX_MANIFEST_BYTES = 256_000  # ruamel parses ~15k lines/s; real manifests are tiny
@@ -51,19 +59,25 @@ def _repo(info: ValidationInfo) -> Path | None:
     return (info.context or {}).get("repo")
 
 
-def _relative(value: str) -> str:
+def _relative(value: str, hidden_ok: frozenset[str] = frozenset()) -> str:
     try:
-        return str(check_relative_path(value))
+        return str(check_relative_path(value, hidden_ok))
     except PathRejected as exc:
         raise ValueError(exc.reason) from None
 
 
-def _in_repo(value: str, info: ValidationInfo, *, want_file: bool = False) -> str:
-    value = _relative(value)
+def _in_repo(
+    value: str,
+    info: ValidationInfo,
+    *,
+    want_file: bool = False,
+    hidden_ok: frozenset[str] = frozenset(),
+) -> str:
+    value = _relative(value, hidden_ok)
     repo = _repo(info)
     if repo is not None:
         try:
-            real = safe_relative_path(repo, value)
+            real = safe_relative_path(repo, value, hidden_ok)
         except PathRejected as exc:
             raise ValueError(exc.reason) from None
         if not real.exists():
@@ -135,15 +149,16 @@ Mapping = Annotated[MappingSpec, BeforeValidator(_split_arrow)]
 class EnvironmentSpec(_Spec):
     requirements: str | None = Field(
         None,
-        description="Requirements file in the repository. Default: requirements.txt "
-        "when the repository has one; write `requirements: null` to use none.",
+        description="Requirements file (or conda environment.yml) in the repository. "
+        "Default: as Binder finds it (binder/ or .binder/ first, environment.yml before "
+        "requirements.txt); write `requirements: null` to use none.",
     )
     python: str | None = Field(None, description='Python version, quoted, e.g. "3.12".')
 
     @field_validator("requirements")
     @classmethod
     def _requirements(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return None if v is None else _in_repo(v, info, want_file=True)
+        return None if v is None else _in_repo(v, info, want_file=True, hidden_ok=CONFIG_FOLDERS)
 
     @field_validator("python", mode="before")
     @classmethod
@@ -247,6 +262,18 @@ class CourseManifest(_Spec):
         default_factory=KernelsSpec,
         description="The names the course's kernel answers for and the folders it imports from.",
     )
+    # Set by load_manifest: the file each part came from, and what was found unused.
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """{"tracks": ".nbhosting/nbhosting.yaml", "environment": "binder/...", ...}"""
+        return self._sources
+
+    @property
+    def notes(self) -> list[str]:
+        return self._notes
 
     @model_validator(mode="before")
     @classmethod
@@ -298,22 +325,83 @@ def _no_duplicates(names: list[str], what: str) -> None:
 
 
 def load_manifest(repo: Path, course_name: str) -> CourseManifest:
-    """Read and validate ``<repo>/course.yaml``; defaults when the file is absent."""
+    """Read and validate ``<repo>/course.yaml``, completed by the repository's own
+    settings files (nbhosting, Binder, Jupyter Book) for the keys it does not set."""
     context = {"repo": Path(repo), "course_name": course_name}
     path = Path(repo) / MANIFEST_NAME
-    if not path.exists() and not path.is_symlink():
-        return CourseManifest.model_validate({}, context=context)
-    data, problems = parse_mapping(_read(repo), MANIFEST_NAME)
-    if problems:
-        raise ManifestError(problems)
+    present = path.exists() or path.is_symlink()
+    data: Any = None
+    plain: dict[str, Any] = {}
+    if present:
+        data, problems = parse_mapping(_read(repo), MANIFEST_NAME)
+        if problems:
+            raise ManifestError(problems)
+        try:
+            plain = to_plain(data)
+        except TooManyNodes as exc:
+            raise ManifestError([_problem(str(exc))]) from None
+    plain, sources, notes = _with_repo_formats(Path(repo), plain, context)
     try:
-        plain = to_plain(data)
-    except TooManyNodes as exc:
-        raise ManifestError([_problem(str(exc))]) from None
-    try:
-        return CourseManifest.model_validate(plain, context=context)
+        manifest = CourseManifest.model_validate(plain, context=context)
     except ValidationError as exc:
         raise ManifestError(validation_problems(exc, data, MANIFEST_NAME, CourseManifest)) from None
+    if present:
+        for key in ("tracks", "mappings"):
+            if key in plain and key not in sources:
+                sources[key] = MANIFEST_NAME
+        if "requirements" in (plain.get("environment") or {}):
+            sources.setdefault("environment", MANIFEST_NAME)
+    manifest._sources = sources
+    manifest._notes = notes
+    return manifest
+
+
+# --- repositories read as they are (see courses/formats) -------------------------------
+
+
+def _with_repo_formats(
+    repo: Path, plain: dict[str, Any], context: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """course.yaml's data with what other systems' files say for the keys it leaves out."""
+    title = plain.get("title")
+    title = title if isinstance(title, str) else str(context["course_name"])
+    try:
+        found = derive(repo, title)
+    except FormatError as exc:
+        raise ManifestError(exc.problems) from None
+    plain = dict(plain)
+    sources: dict[str, str] = {}
+    notes = list(found.notes)
+    for key, item in (("tracks", found.tracks), ("mappings", found.mappings)):
+        if item is None:
+            continue
+        if key in plain:
+            notes.append(f"{item.source} is not used for {key}: {MANIFEST_NAME} sets them")
+            continue
+        _check_derived(key, item.value, item.source, context)
+        plain[key] = item.value
+        sources[key] = item.source
+    environment = plain.get("environment")
+    env = found.environment
+    if env is not None and env.source:
+        if isinstance(environment, dict) and "requirements" in environment:
+            notes.append(f"{env.source} is not used: {MANIFEST_NAME} names its own")
+        elif environment is None or isinstance(environment, dict):
+            plain["environment"] = {**(environment or {}), "requirements": env.value}
+            sources["environment"] = env.source
+    return plain, sources, notes
+
+
+def _check_derived(key: str, value: Any, source: str, context: dict[str, Any]) -> None:
+    # Errors name the file the data came from, not course.yaml.
+    try:
+        CourseManifest.model_validate({key: value}, context=context)
+    except ValidationError as exc:
+        problems = [
+            ConfigProblem(source, None, ".".join(str(p) for p in err["loc"]), None, err["msg"])
+            for err in exc.errors()
+        ]
+        raise ManifestError(problems) from None
 
 
 def _read(repo: Path) -> str:

@@ -12,6 +12,9 @@ from pathlib import Path, PurePosixPath
 from coursehub.core.errors import CoursehubError
 
 MAX_PATH_LENGTH = 1024
+# Hidden folders other systems keep their course settings in (Binder, nbhosting): read
+# by coursehub itself when named as such, never served to students.
+CONFIG_FOLDERS = frozenset({".binder", ".nbhosting"})
 
 
 class PathRejected(CoursehubError):
@@ -24,8 +27,10 @@ class PathRejected(CoursehubError):
         super().__init__(f"{shown!r}: {reason}")
 
 
-def check_relative_path(requested: str) -> PurePosixPath:
-    """Reject what is unsafe in the text alone, before the file system is consulted."""
+def check_relative_path(requested: str, hidden_ok: frozenset[str] = frozenset()) -> PurePosixPath:
+    """Reject what is unsafe in the text alone, before the file system is consulted.
+
+    `hidden_ok`: hidden names allowed as the first component (e.g. CONFIG_FOLDERS)."""
     if not isinstance(requested, str):
         raise PathRejected(repr(requested), "expected a path as text")
     # Length first, so the other checks never scan an attacker-sized string.
@@ -41,7 +46,9 @@ def check_relative_path(requested: str) -> PurePosixPath:
         raise PathRejected(requested, "contains a backslash")
     if requested.startswith("/"):
         raise PathRejected(requested, "absolute path")
-    for part in requested.split("/"):
+    for index, part in enumerate(requested.split("/")):
+        if index == 0 and part in hidden_ok:
+            continue
         if part == "":
             raise PathRejected(requested, "empty component (double or trailing '/')")
         if part == "..":
@@ -54,13 +61,14 @@ def check_relative_path(requested: str) -> PurePosixPath:
     return PurePosixPath(requested)
 
 
-def safe_relative_path(root: Path, requested: str) -> Path:
+def safe_relative_path(root: Path, requested: str, hidden_ok: frozenset[str] = frozenset()) -> Path:
     """The real absolute path of `requested` under `root`, or PathRejected.
 
     The path need not exist; every symlink that does exist along it is followed and
-    the result must still lie inside ``root.resolve()``.
+    the result must still lie inside ``root.resolve()``. `hidden_ok`: hidden first
+    components allowed, in the request and in where it leads.
     """
-    relative = check_relative_path(requested)
+    relative = check_relative_path(requested, hidden_ok)
     real_root = Path(root).resolve()
     try:
         real = (real_root / relative).resolve()
@@ -68,7 +76,10 @@ def safe_relative_path(root: Path, requested: str) -> Path:
         raise PathRejected(requested, "symlink loop") from None
     if not _within(real_root, real):
         raise PathRejected(requested, "leads outside the allowed directory")
-    if any(part.startswith(".") for part in real.relative_to(real_root).parts):
+    parts = real.relative_to(real_root).parts
+    if parts and parts[0] in hidden_ok:
+        parts = parts[1:]
+    if any(part.startswith(".") for part in parts):
         # a symlink to .git/config would otherwise hand out the remote's credentials
         raise PathRejected(requested, "leads to a hidden file")
     return real

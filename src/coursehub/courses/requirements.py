@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coursehub.courses.environment_errors import RequirementsError
+from coursehub.courses.formats.conda import conda_plan
+from coursehub.courses.formats.reading import FormatError
 from coursehub.courses.paths import is_inside
 
 MAX_REQUIREMENTS_BYTES = 1_000_000
 MAX_INCLUDE_DEPTH = 10
+CONDA_SUFFIXES = (".yml", ".yaml")  # a conda environment file, read by formats.conda
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,12 @@ class RequirementInputs:
     # what pip reads, relative to the course repository: requirement files and the
     # local packages they name (a course image copies these)
     files: list[str] = field(default_factory=list)
+    # A conda environment.yml: pip reads `pip_text` instead of the file; `conda` are its
+    # conda packages as pip requirements (tried one by one when they fail together),
+    # `skipped` those with no Python package on PyPI.
+    pip_text: str | None = None
+    conda: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 # --- requirements files ---------------------------------------------------------------
@@ -190,6 +199,7 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
     root = Path(root).absolute() if root is not None else requirements.parent
     seen: set[Path] = set()
     files: list[str] = []
+    conda: dict[str, list[str] | str] = {}
 
     def show(path: Path) -> str:
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -214,8 +224,18 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
             raise RequirementsError(f"{show(path)}: larger than {MAX_REQUIREMENTS_BYTES} bytes")
         digest.update(f"{show(path)}\0{len(data)}\0".encode() + data)
         files.append(show(path))
-        for number, line in _logical_lines(text):
-            here = f"{show(path)}:{number}"
+        lines = _logical_lines(text)
+        label = f"{show(path)}:{{}}"
+        if depth == 0 and path.suffix in CONDA_SUFFIXES:
+            try:
+                plan = conda_plan(text, show(path))
+            except FormatError as exc:
+                raise RequirementsError(str(exc)) from None
+            conda.update(pip="\n".join(plan.pip) + "\n", conda=plan.conda, skipped=plan.skipped)
+            lines = iter(enumerate(plan.pip, 1))
+            label = f"{show(path)}, pip entry {{}}"
+        for number, line in lines:
+            here = label.format(number)
             try:
                 if _ENV_VAR.search(line):
                     raise _Refused(
@@ -247,7 +267,12 @@ def read_requirements(requirements: Path | None, root: Path | None) -> Requireme
                 raise RequirementsError(f"{here}: {exc}") from None
 
     visit(requirements, 0, "requirements")
-    return RequirementInputs(digest.hexdigest(), found, files)
+    if not conda:
+        return RequirementInputs(digest.hexdigest(), found, files)
+    digest.update(repr(sorted(conda.items())).encode())
+    pip_text, packages, skipped = conda["pip"], conda["conda"], conda["skipped"]
+    assert isinstance(pip_text, str) and isinstance(packages, list) and isinstance(skipped, list)
+    return RequirementInputs(digest.hexdigest(), found, files, pip_text, packages, skipped)
 
 
 def check_requirements(requirements: Path, root: Path | None = None) -> None:

@@ -6,26 +6,22 @@ hidden directories and never leaves the repository through a symlink.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from coursehub.courses.manifest import CourseManifest
-from coursehub.courses.paths import PathRejected, safe_relative_path
+from coursehub.courses.repo_files import glob_match, is_notebook, visible_files
 
-HEADER_BYTES = 4096
+__all__ = ["DEFAULT_TRACK", "Section", "Track", "all_notebooks", "is_notebook", "resolve_tracks"]
+
 DEFAULT_TRACK = "default"
-_HEADER_KEY = re.compile(r"^\s*(jupytext|kernelspec)\s*:")
-_PERCENT_CELL = re.compile(r"^#\s*%%")
 
 
 @dataclass(frozen=True)
 class Section:
     title: str
-    notebooks: list[str]  # relative posix paths, sorted
+    # relative posix paths: each pattern's matches sorted, in the order of the patterns
+    notebooks: list[str]
     unmatched: list[str] = field(default_factory=list)  # patterns that found no notebook
 
 
@@ -37,52 +33,9 @@ class Track:
     description: str = ""
 
 
-def is_notebook(path: Path) -> bool:
-    """An .ipynb file, or a Jupytext/MyST .md or percent-format .py with its header.
-
-    Only the first 4 KB are read: the header is at the top or the file is plain text.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in {".ipynb", ".md", ".py"} or not path.is_file():
-        return False
-    if suffix == ".ipynb":
-        return True
-    try:
-        with path.open("rb") as f:
-            head = f.read(HEADER_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    lines = head.removeprefix("\ufeff").splitlines()
-    if suffix == ".md":
-        return _front_matter_names_notebook(lines, prefix="")
-    if lines and lines[0].startswith("#!"):
-        lines = lines[1:]  # jupytext keeps a shebang above the header
-    return _front_matter_names_notebook(lines, prefix="#") and (
-        "format_name: percent" in head or any(_PERCENT_CELL.match(line) for line in lines)
-    )
-
-
-def _front_matter_names_notebook(lines: list[str], prefix: str) -> bool:
-    # Header: "---" ... "---" (in .py every line commented with "# ").
-    def strip(line: str) -> str:
-        return line[len(prefix) :].strip() if line.startswith(prefix) else "\0"
-
-    if not lines or strip(lines[0]) != "---":
-        return False
-    found = False
-    for line in lines[1:]:
-        text = strip(line)
-        if text == "---":
-            return found
-        if text == "\0":
-            return False
-        found = found or bool(_HEADER_KEY.match(line[len(prefix) :]))
-    return False  # header not closed within the first 4 KB
-
-
 def resolve_tracks(repo: Path, manifest: CourseManifest) -> list[Track]:
     """The manifest's tracks with globs expanded, or one default track by folder."""
-    files = _visible_files(Path(repo))
+    files = visible_files(Path(repo))
     notebooks = _NotebookFilter(Path(repo))
     if not manifest.tracks:
         return [_default_track(sorted(f for f in files if notebooks(f)), manifest.title)]
@@ -90,14 +43,14 @@ def resolve_tracks(repo: Path, manifest: CourseManifest) -> list[Track]:
     for spec in manifest.tracks:
         sections = []
         for section in spec.sections:
-            found: set[str] = set()
+            found: dict[str, None] = {}  # ordered: a table of contents lists in order
             unmatched = []
             for pattern in section.notebooks:
-                matched = {f for f in files if _glob_match(pattern, f) and notebooks(f)}
+                matched = sorted(f for f in files if glob_match(pattern, f) and notebooks(f))
                 if not matched:
                     unmatched.append(pattern)
-                found |= matched
-            sections.append(Section(section.title, sorted(found), unmatched))
+                found.update(dict.fromkeys(matched))
+            sections.append(Section(section.title, list(found), unmatched))
         tracks.append(Track(spec.name, spec.title or spec.name, sections, spec.description))
     return tracks
 
@@ -120,34 +73,6 @@ def _default_track(notebooks: list[str], course_title: str) -> Track:
     return Track(DEFAULT_TRACK, course_title, sections)
 
 
-def _visible_files(repo: Path) -> list[str]:
-    """Relative posix paths of regular files, skipping hidden names and escaping links."""
-    if not repo.is_dir():
-        return []
-    found = []
-    # followlinks=False: a symlinked directory is never entered, wherever it points.
-    for folder, dirs, names in os.walk(repo, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        base = Path(folder)
-        for name in names:
-            path = base / name
-            if name.startswith(".") or not path.is_file():
-                continue
-            relative = path.relative_to(repo).as_posix()
-            if path.is_symlink() and not _link_is_safe(repo, relative):
-                continue
-            found.append(relative)
-    return found
-
-
-def _link_is_safe(repo: Path, relative: str) -> bool:
-    try:
-        safe_relative_path(repo, relative)  # same rule as when the file is opened
-    except PathRejected:
-        return False
-    return True
-
-
 class _NotebookFilter:
     """is_notebook with a cache, so each file's header is read at most once."""
 
@@ -159,18 +84,3 @@ class _NotebookFilter:
         if relative not in self._seen:
             self._seen[relative] = is_notebook(self._repo / relative)
         return self._seen[relative]
-
-
-def _glob_match(pattern: str, relative: str) -> bool:
-    return _match_parts(tuple(pattern.split("/")), tuple(relative.split("/")))
-
-
-@lru_cache(maxsize=4096)
-def _match_parts(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    # '*', '?' and '[..]' stay within one component; '**' spans zero or more.
-    if not pattern:
-        return not parts
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_match_parts(rest, parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], head) and _match_parts(rest, parts[1:])

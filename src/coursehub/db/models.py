@@ -117,6 +117,22 @@ class Enrolment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class TeamEnrolment(Base):
+    """An enrolment a GitHub team gave (auth.github.team_courses), with the role it
+    gave: only such an enrolment, still with that role, is taken back when the person
+    leaves the team. Enrolments from a roster or made by hand have no row here."""
+
+    __tablename__ = "coursehub_team_enrolments"
+    __table_args__ = (CheckConstraint("role IN ('instructor', 'ta', 'student')", name="role"),)
+
+    course: Mapped[str] = mapped_column(
+        String(40), ForeignKey("coursehub_courses.name", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class NotebookCopy(Base):
     """A student's own copy of a course notebook: which course version it started
     from, so a page can tell "modified" from "course version changed"."""

@@ -13,7 +13,7 @@ from rich.console import Console
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import load_config
 from coursehub.config.machine import effective_config, is_root
-from coursehub.config.models import CoursehubConfig, JwtSignInConfig
+from coursehub.config.models import CoursehubConfig, JwtSignInConfig, MoodleCompatConfig
 from coursehub.config.secrets import read_secret
 from coursehub.config.translate.jupyterhub import coursehub_database_url, public_url
 from coursehub.core.errors import ConfigError, SetupError
@@ -60,6 +60,10 @@ def run_checks(config_path: Path) -> list[Check]:
     checks.append(_database_check(coursehub_database_url(config, layout)))
     checks.append(_disk_check(layout.root))
     checks.extend(_permission_checks(layout))
+    if is_root():
+        from coursehub.ops.doctor_reach import data_dir_reach_check
+
+        checks.append(data_dir_reach_check(layout))
     checks.append(_grading_dir_check(layout.root))
     if is_root():
         checks.extend(_sandbox_checks())
@@ -69,6 +73,8 @@ def run_checks(config_path: Path) -> list[Check]:
         checks.extend(lms_checks(config, _registered_platforms(config, layout)))
     if "jwt" in config.auth.methods and config.auth.jwt is not None:
         checks.append(jwt_key_check(config.auth.jwt))
+    if config.grading.moodle_compat.enabled:
+        checks.append(moodle_compat_check(config.grading.moodle_compat))
     from coursehub.ops.doctor_identity import roles_check
     from coursehub.ops.doctor_ops import ops_checks
     from coursehub.ops.doctor_origin import subdomains_check
@@ -442,6 +448,27 @@ def jwt_key_check(jwt: JwtSignInConfig) -> Check:
             f"chmod 644 {path} (owned by the account running coursehub)",
         )
     return Check("jwt sign-in", "ok", f"RS256 public key in {path} ({key.key_size} bits)")
+
+
+def moodle_compat_check(section: MoodleCompatConfig) -> Check:
+    """The moodle-mod_jupyter plugin's two secrets: private, long enough, different."""
+    found = []
+    for key in ("jwt_secret_file", "api_token_file"):
+        path = getattr(section, key)
+        try:
+            found.append(read_secret(path))
+        except FileNotFoundError:
+            missing = f"grading.moodle_compat.{key} {path} does not exist"
+            fix = f"openssl rand -hex 32 > {path}; chmod 600 {path}"
+            return Check("moodle plugin", "fail", missing, fix)
+        except SetupError as exc:
+            return Check("moodle plugin", "fail", f"grading.moodle_compat.{key}: {exc}",
+                         "a private (mode 600) secret of 32 bytes or more")  # fmt: skip
+    if found[0] == found[1]:
+        return Check("moodle plugin", "fail", "the JWT secret and the API token are the same",
+                     "make a new api_token_file and give it to the plugin")  # fmt: skip
+    courses = ", ".join(f"{k} -> {v}" for k, v in section.courses.items()) or "none"
+    return Check("moodle plugin", "ok", f"secrets private; Moodle courses linked: {courses}")
 
 
 def print_report(checks: list[Check], console: Console) -> int:

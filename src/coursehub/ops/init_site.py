@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -38,6 +39,9 @@ def init_site(
     force: bool = False,
 ) -> InitResult:
     """Write the starter files into `directory`; never overwrites without `force`."""
+    check_init_options(port=port, site_name=site_name)
+    if directory.exists() and not directory.is_dir():
+        raise CoursehubError(f"{directory} is a file: give a folder to write the site into")
     directory.mkdir(parents=True, exist_ok=True)
     config_file = directory / "coursehub.yaml"
     if config_file.exists() and not force:
@@ -47,7 +51,9 @@ def init_site(
     roster_file = directory / "roster.csv"
     roster_line = "file: ./roster.csv" if demo_accounts else "# file: ./roster.csv"
     template = resources.files("coursehub.starter").joinpath("coursehub.yaml.tmpl").read_text()
-    config_file.write_text(template.format(site_name=site_name, port=port, roster_line=roster_line))
+    config_file.write_text(
+        template.format(site_name=yaml_string(site_name), port=port, roster_line=roster_line)
+    )
     result = InitResult(config_file=config_file, course_dir=_demo_course(directory / "demo-course"))
     if demo_accounts:
         if roster_file.exists() and not force:
@@ -73,6 +79,32 @@ def init_site(
             + "".join(f"  {n:<10} {r:<10} {p}\n" for n, r, p in result.credentials),
         )
     return result
+
+
+def check_init_options(*, port: int, site_name: str) -> None:
+    """Refuse options that would write a coursehub.yaml `config check` rejects."""
+    if not 1 <= port <= 65535:
+        raise CoursehubError(f"--port {port} is not a port: use a number from 1 to 65535")
+    if not site_name.strip():
+        raise CoursehubError("--name is empty: give the site a name, e.g. --name 'Data School'")
+    try:
+        site_name.encode("utf-8")
+    except UnicodeEncodeError:
+        message = "--name is not valid UTF-8 text: check the terminal's encoding"
+        raise CoursehubError(message) from None
+
+
+def yaml_string(text: str) -> str:
+    """`text` as a YAML scalar that reads back as the same string, whatever its quotes,
+    colons, '#' or backslashes (a JSON string is a YAML double-quoted scalar). Letters
+    stay readable; what YAML would read as a line break or drop is escaped."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in quoted)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _write_private(path: Path, text: str) -> None:

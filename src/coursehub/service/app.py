@@ -109,6 +109,8 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
     for router in routes.API:
         app.include_router(router, prefix=root + "/api")
     app.mount(prefix + "static", StaticFiles(directory=STATIC), name="static")
+    for router in routes.SITE:
+        app.include_router(router)
 
     install_error_handlers(app)
     auth.install_auth(app)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from coursehub.courses.progress import ProgressStore
     from coursehub.courses.shares import ShareStore
     from coursehub.courses.store import CourseStore
+    from coursehub.courses.student_files import StudentFiles
     from coursehub.db.session import Database
     from coursehub.events.broker import LiveBroker
     from coursehub.events.ingest import EventWriter
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 # the LMS token client is made by the grade sender and the roster sync, which start together
 _making_tokens = threading.Lock()
+# Backends where students have no Unix account on this machine: their own server
+# places course files (courses/student_files.py).
+SERVER_PLACED = ("docker", "kubernetes")
 
 
 @dataclass(eq=False)
@@ -101,6 +105,25 @@ class ServiceContext:
         from coursehub.monitor.server_tokens import ServerTokens
 
         return ServerTokens(self.settings.api_url, self.settings.api_token)
+
+    @cached_property
+    def student_files(self) -> StudentFiles:
+        """Where course files are placed as the student: by their Unix account on this
+        machine, or, in containers and pods (no account here), by their own server."""
+        from coursehub.courses.student_files import HostFiles, ServerFiles
+
+        settings = self.settings
+        if settings.spawn_backend in SERVER_PLACED:
+            return ServerFiles(
+                proxy_url=settings.operations.proxy_url,
+                base_url=settings.base_url,
+                tokens=self.server_tokens,
+                client=self.hub_api,
+                subdomain_host=settings.subdomain_host,
+            )
+        from coursehub.service.course_access import host_student
+
+        return HostFiles(self.layout, lambda username: host_student(settings, username))
 
     @cached_property
     def events(self) -> EventStore:

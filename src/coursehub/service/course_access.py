@@ -37,7 +37,11 @@ _WHO = {
 
 
 def student_of(request: Request, username: str) -> Student:
-    settings = context_of(request.app).settings
+    return host_student(context_of(request.app).settings, username)
+
+
+def host_student(settings: Any, username: str) -> Student:
+    """`username`'s files and account on this machine (local, Slurm, demo backends)."""
     if settings.spawn_backend == "demo":
         return demo_student(Path(settings.demo_home_root), username)
     return local_student(f"{settings.user_prefix}{username}")

@@ -52,6 +52,10 @@ def wants_json(request: Request) -> bool:
     """API routes and health answer JSON; everything else is a page for a browser."""
     prefix = context_of(request.app).settings.service_prefix
     path = request.url.path
+    if path.startswith(prefix + "compat/"):
+        from coursehub.service.routes.moodle_compat.routes import answers_json
+
+        return answers_json(path.removeprefix(prefix))
     return path.startswith(prefix + "api/") or path == prefix + "api" or path == prefix + "health"
 
 

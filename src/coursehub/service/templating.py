@@ -38,6 +38,7 @@ def render(
         "site_name": settings.site_name,
         "prefix": settings.service_prefix,
         "hub_home": settings.hub_prefix + "home",
+        "hub_admin": settings.hub_prefix + "admin",
         "hub_logout": settings.hub_prefix + "logout",
         "user": None,
         "xsrf": xsrf_token(request),

@@ -1,4 +1,4 @@
-"""What a student sees, in a real browser: sign in, wait, land in JupyterLab."""
+"""What a student sees, in a real browser: sign in, land on My courses, their role."""
 
 from __future__ import annotations
 
@@ -45,20 +45,21 @@ def _sign_in(page, hub: hubproc.RunningHub, user: str) -> None:  # noqa: ANN001
     page.click("#login_submit")
 
 
-def test_student_signs_in_and_lands_in_jupyterlab(
+def test_student_signs_in_and_lands_on_my_courses(
     hub: hubproc.RunningHub,
     browser,
     tmp_path: Path,  # noqa: ANN001
 ) -> None:
+    # (tests/integration/hub/test_first_steps.py walks on from there to a course)
     context = browser.new_context()
     page = context.new_page()
     try:
         _sign_in(page, hub, "dana")
+        page.wait_for_url("**/services/coursehub/", timeout=60_000)
         page.goto(f"{hub.url}/hub/spawn")
-        page.wait_for_url("**/user/dana/lab**", timeout=120_000)
-        page.wait_for_selector(".jp-LabShell", timeout=120_000)
-        page.screenshot(path=str(tmp_path / "lab.png"))
-        assert "JupyterLab" in page.title()
+        page.wait_for_url("**/services/coursehub/", timeout=60_000)
+        page.wait_for_selector("h2:has-text('My courses')", timeout=60_000)
+        page.screenshot(path=str(tmp_path / "home.png"))
     finally:
         context.close()
 

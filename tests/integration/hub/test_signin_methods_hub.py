@@ -98,7 +98,9 @@ def test_next_outside_the_site_goes_home(hub: hubproc.RunningHub) -> None:
         response = client.get(
             "/hub/login", params={"auth_token": token(), "next": "//evil.example/x"}
         )
-        assert response.status_code == 302 and response.headers["location"] == "/hub/home"
+        # home: the coursehub home, My courses
+        assert response.status_code == 302
+        assert response.headers["location"] == "/services/coursehub/"
 
 
 @pytest.mark.parametrize(

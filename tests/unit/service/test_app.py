@@ -159,7 +159,9 @@ async def test_home_page_shows_user_role_and_links():
     assert 'Signed in as <strong class="name">ines</strong>' in html
     assert "instructor" in html
     assert "My courses" in html and "not enrolled in any course yet" in html
-    assert 'href="/hub/home"' in html and 'href="/hub/logout"' in html
+    # the way to a server is a course: the menu leads to My courses, not to a server
+    assert f'<a href="{PREFIX}">My courses</a>' in html and 'href="/hub/logout"' in html
+    assert "My server" not in html
     assert f'href="{PREFIX}static/coursehub.css"' in html
     assert "<script" not in html
     assert_security_headers(response)

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from coursehub.service.auth import api_user
 from coursehub.service.forms import form_sender, form_user
 from coursehub.service.routes.assignments.staff_pages import upload_user
+from coursehub.service.routes.moodle_compat.mapping import plugin_server, plugin_user
 from coursehub.service.routes.remote_grading.api import remote_caller
 from tests.helpers.fake_hub import build
 
@@ -25,6 +26,8 @@ GUARDS: dict[Callable[..., Any], str] = {
     upload_user: "page form (files), through form_sender",
     api_user: "header token (cookies are never believed on unsafe methods)",
     remote_caller: "grading JWT in the Authorization header",
+    plugin_server: "the Moodle plugin's API token in the Authorization header",
+    plugin_user: "the Moodle plugin's JWT in the Authorization header",
 }
 # Routes that take no sign-in at all, with why that is safe.
 OPEN = {

@@ -20,6 +20,8 @@ from coursehub.config.translate.jupyterhub import (
     AUTHENTICATORS,
     CLI_SERVICE_NAME,
     CULLER_SERVICE_NAME,
+    FIRST_STEPS,
+    FIRST_STEPS_TEMPLATE_VARS,
     SIGNIN_METHODS,
     HubSecrets,
     Machine,
@@ -31,6 +33,7 @@ from coursehub.config.translate.jupyterhub import (
     public_url,
 )
 from coursehub.core.errors import CoursehubError
+from coursehub.core.legacy_paths import proxy_routes
 from coursehub.core.roles import SERVICE_NAME
 from coursehub.student.lockdown import SERVER_ENV
 
@@ -167,7 +170,9 @@ def _hub_config(config: CoursehubConfig, db_url: str) -> dict[str, Any]:
             "template_vars": {
                 "announcement_login": _escape(site.name),
                 "coursehub_signin": {m: m in config.auth.methods for m in SIGNIN_METHODS},
+                **FIRST_STEPS_TEMPLATE_VARS,
             },
+            **FIRST_STEPS,
             "tornado_settings": tornado,
         },
         "Authenticator": {
@@ -176,6 +181,10 @@ def _hub_config(config: CoursehubConfig, db_url: str) -> dict[str, Any]:
             "auth_refresh_age": 60,
             "refresh_pre_spawn": True,
             "admin_users": sorted(local_admins(config)),
+        },
+        # nbgitpuller and nbhosting links teachers already published
+        "ConfigurableHTTPProxy": {
+            "extra_routes": proxy_routes(f"http://{SERVICE_NAME}:{names.SERVICE_PORT}")
         },
         "CoursehubKubeSpawner": {
             "coursehub_db_url": db_url,

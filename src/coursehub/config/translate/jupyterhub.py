@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from coursehub.config.layout import DataLayout, Ports
 from coursehub.config.models import SIGNIN_METHODS, CoursehubConfig, signin_qualified
@@ -23,6 +24,7 @@ from coursehub.config.service_sections import (
     OpsSection,
 )
 from coursehub.core.errors import CoursehubError
+from coursehub.core.legacy_paths import proxy_routes
 from coursehub.core.roles import CLI_SERVICE_NAME, CULLER_SERVICE_NAME, ROLE_GROUPS, SERVICE_NAME
 from coursehub.student.lockdown import SERVER_ENV
 
@@ -30,7 +32,7 @@ AUTHENTICATORS = {
     "local": "coursehub.hub.auth.local.CoursehubLocalAuthenticator",
     "github": "coursehub.hub.auth.github.CoursehubGitHubAuthenticator",
 }
-# JupyterHub template overrides shipped in the package (the login page).
+# JupyterHub template overrides shipped in the package (login, home and spawn pages).
 HUB_TEMPLATES = Path(__file__).parents[2] / "hub" / "templates"
 SPAWNERS = {
     "local": "coursehub.hub.spawners.local.CoursehubLocalSpawner",
@@ -38,6 +40,19 @@ SPAWNERS = {
     "docker": "coursehub.hub.spawners.docker.CoursehubDockerSpawner",
     "slurm": "coursehub.hub.spawners.slurm.CoursehubSlurmSpawner",
 }
+
+
+COURSEHUB_HOME = f"/services/{SERVICE_NAME}/"
+# Signing in (every method) lands on the coursehub home, My courses; no server starts
+# until a course is opened. JupyterHub's own home and the default server's spawn page
+# lead there too (hub/templates, hub/spawners/default_server.py).
+FIRST_STEPS: dict[str, Any] = {
+    # where sign-in goes without a ?next=, and where / and /hub/ lead
+    "default_url": COURSEHUB_HOME,
+    # never "start my server" after sign-in: a default server is no course's
+    "redirect_to_server": False,
+}
+FIRST_STEPS_TEMPLATE_VARS = {"coursehub_home": COURSEHUB_HOME}
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,8 @@ def grading_settings(config: CoursehubConfig, machine: Machine) -> str:
         limits=grading.limits,
         remote_api=grading.remote_api,
         slurm=grading_slurm_settings(config) if grading.run_on == "slurm" else None,
+        moodle_compat=grading.moodle_compat,
+        signin_link=config.auth.jwt if grading.moodle_compat.enabled else None,
     )
     return section.model_dump_json()
 
@@ -122,6 +139,14 @@ def subdomain_host(config: CoursehubConfig) -> str:
     """JupyterHub's subdomain_host: the hub's origin when site.user_subdomains is on
     (the model checked that public_url names a host without a path), else ''."""
     return public_url(config) if config.site.user_subdomains else ""
+
+
+def _route_host(config: CoursehubConfig) -> str:
+    """The host part of the hub's own proxy routes: with user subdomains the proxy
+    routes by host name (JupyterHub's routespecs, without the port), else none."""
+    if not config.site.user_subdomains:
+        return ""
+    return urlsplit(subdomain_host(config)).hostname or ""
 
 
 def frame_ancestors_directive(config: CoursehubConfig) -> str:
@@ -211,7 +236,9 @@ def translate(
             # Shown above the login form (JupyterHub renders it as HTML: escape it).
             "announcement_login": html.escape(site.name),
             "coursehub_signin": {m: m in config.auth.methods for m in SIGNIN_METHODS},
+            **FIRST_STEPS_TEMPLATE_VARS,
         },
+        **FIRST_STEPS,
         "services": _services(config, layout, ports, secrets, machine, service_url, db_url),
         "load_roles": hub_roles(config),
         "shutdown_on_logout": False,
@@ -288,6 +315,8 @@ def translate(
             "should_start": False,
             "api_url": f"http://127.0.0.1:{ports.proxy_api}",
             "auth_token": secrets.proxy_token,
+            # nbgitpuller and nbhosting links teachers already published
+            "extra_routes": proxy_routes(service_url, _route_host(config)),
         },
         **authenticator_sections(config, secrets, db_url),
     }
@@ -388,6 +417,10 @@ def authenticator_sections(
             "oauth_callback_url": gh.callback_url or f"{public_url(config)}/hub/oauth_callback",
             "allowed_organizations": {gh.organization},
             "team_roles": dict(gh.team_roles),
+            "team_courses": {
+                team: [list(grant) for grant in grants]
+                for team, grants in gh.course_grants().items()
+            },
             "scope": ["read:org"],
             "populate_teams_in_auth_state": True,
         }

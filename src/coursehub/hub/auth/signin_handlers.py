@@ -72,7 +72,15 @@ class _SignInSteps(BaseHandler):
             self.log.warning("Sign-in (%s) of %r refused by the authenticator", method, username)
             await self._refuse(403, NOT_ALLOWED)
             return
-        self.redirect(safe_next_url(next_url, url_path_join(self.hub.base_url, "home")))
+        self.redirect(safe_next_url(next_url, self._landing_url()))
+
+    def _landing_url(self) -> str:
+        """Where a sign-in without a next page goes: the hub's default_url (the
+        coursehub home), as JupyterHub's own login does."""
+        landing = self.default_url
+        if callable(landing):
+            landing = landing(self)
+        return landing or url_path_join(self.hub.base_url, "home")
 
     async def _jwt_sign_in(self) -> None:
         token = self.get_argument("auth_token", "")

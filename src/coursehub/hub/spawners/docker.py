@@ -15,11 +15,12 @@ from traitlets import Dict, Unicode
 
 from coursehub.config.layout import DataLayout
 from coursehub.hub.spawners.container_access import check_course_server
+from coursehub.hub.spawners.default_server import CoursesInsteadOfDefaultServer
 
 DEFAULT_SERVER = "_default"  # {course} of the volume of a server that is no course's
 
 
-class CoursehubDockerSpawner(DockerSpawner):
+class CoursehubDockerSpawner(CoursesInsteadOfDefaultServer, DockerSpawner):
     # Traits of DockerSpawner (a package without types) that this class sets
     user_options: dict[str, Any]
     image: str
@@ -59,6 +60,8 @@ class CoursehubDockerSpawner(DockerSpawner):
         env = super().get_env()
         if self.course:
             env["COURSEHUB_COURSE"] = self.course
+            # where the server's workspace extension finds the course (student/workspace)
+            env["COURSEHUB_COURSE_DIR"] = self.course_mount_path
         return env
 
     async def start(self) -> Any:

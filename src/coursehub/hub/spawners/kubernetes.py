@@ -14,9 +14,10 @@ from traitlets import Unicode, default
 
 from coursehub.config.translate import k8s_names as names
 from coursehub.hub.spawners.container_access import check_course_server
+from coursehub.hub.spawners.default_server import CoursesInsteadOfDefaultServer
 
 
-class CoursehubKubeSpawner(KubeSpawner):
+class CoursehubKubeSpawner(CoursesInsteadOfDefaultServer, KubeSpawner):
     # Traits of KubeSpawner (a package without types) that this class sets
     volume_mounts: list[dict[str, Any]] | dict[str, dict[str, Any]]
     environment: dict[str, Any]
@@ -62,4 +63,9 @@ class CoursehubKubeSpawner(KubeSpawner):
             self.volume_mounts = {**mounts, names.COURSE_VOLUME: mount}
         else:
             self.volume_mounts = [*mounts, mount]
-        self.environment = {**self.environment, "COURSEHUB_COURSE": course}
+        # where the server's workspace extension finds the course (student/workspace)
+        self.environment = {
+            **self.environment,
+            "COURSEHUB_COURSE": course,
+            "COURSEHUB_COURSE_DIR": self.course_mount_path,
+        }

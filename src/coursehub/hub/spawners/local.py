@@ -33,6 +33,7 @@ from coursehub.engines.limits import (
 )
 from coursehub.forking.servers.manager import TemplateUnavailable, server_template
 from coursehub.hub.spawners import unix_accounts
+from coursehub.hub.spawners.default_server import CoursesInsteadOfDefaultServer
 from coursehub.hub.spawners.hooks import Hook, HookContext, HookError, UnsafeHooksError, run_hooks
 from coursehub.hub.spawners.process_state import ProcessGone, process_start_time
 from coursehub.hub.spawners.spawn_page import spawn_page_error
@@ -56,7 +57,7 @@ def _current_umask() -> int:
 HUB_UMASK = _current_umask()
 
 
-class CoursehubSpawner(LocalProcessSpawner):
+class CoursehubSpawner(CoursesInsteadOfDefaultServer, LocalProcessSpawner):
     """What both backends share: the start queue, readiness wait, limits and logs."""
 
     concurrent_starts = Integer(
@@ -231,6 +232,8 @@ class CoursehubSpawner(LocalProcessSpawner):
         course = self._course
         if course is not None:
             env["COURSEHUB_COURSE"] = course.course
+            # where the server's workspace extension finds the course (student/workspace)
+            env["COURSEHUB_COURSE_DIR"] = str(self.layout.course_repo(course.course))
             if course.jupyter_path is not None:
                 env["JUPYTER_PATH"] = str(course.jupyter_path)
         return env

@@ -1,7 +1,8 @@
 """Every route of the service, grouped by feature, in one list.
 
 `PAGES` live under the service prefix, `API` under `<prefix>api/` (unknown API paths
-get the JSON 404 of errors.py). Where paths could overlap the first router wins, so
+get the JSON 404 of errors.py), `SITE` at the site paths the proxy sends to the service
+besides its prefix (core/legacy_paths.py). Where paths could overlap the first router wins, so
 the order below is the order of matching.
 """
 
@@ -13,7 +14,7 @@ from coursehub.service import auth, metrics
 from coursehub.service.routes import health
 from coursehub.service.routes.assignments import api as assignments_api
 from coursehub.service.routes.assignments import pages as assignment_pages
-from coursehub.service.routes.courses import admin_pages, links, share_links
+from coursehub.service.routes.courses import admin_pages, legacy_links, links, share_links
 from coursehub.service.routes.courses import pages as course_pages
 from coursehub.service.routes.events import api as events_api
 from coursehub.service.routes.home import page as home_page
@@ -22,12 +23,14 @@ from coursehub.service.routes.live import pages as live_pages
 from coursehub.service.routes.lti import content_pages as lti_content_pages
 from coursehub.service.routes.lti import launch as lti_launch
 from coursehub.service.routes.lti import sync_pages as lti_sync_pages
+from coursehub.service.routes.moodle_compat import routes as moodle_compat
 from coursehub.service.routes.remote_grading import api as remote_grading_api
 from coursehub.service.routes.staff import course_page, servers_page, stats_page
 
 PAGES: tuple[APIRouter, ...] = (
     home_page.router,
     links.router,
+    legacy_links.router,
     course_pages.router,
     course_page.router,
     stats_page.router,
@@ -42,6 +45,7 @@ PAGES: tuple[APIRouter, ...] = (
     lti_launch.router,
     lti_content_pages.router,
     lti_sync_pages.router,
+    moodle_compat.router,  # the moodle-mod_jupyter plugin's hub and gradeservice calls
 )
 API: tuple[APIRouter, ...] = (
     whoami.router,
@@ -49,3 +53,4 @@ API: tuple[APIRouter, ...] = (
     assignments_api.router,
     remote_grading_api.router,
 )
+SITE: tuple[APIRouter, ...] = (legacy_links.SITE,)

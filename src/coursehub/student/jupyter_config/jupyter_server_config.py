@@ -55,6 +55,15 @@ if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE")
         "coursehub.student.events.kernel_watch.CourseKernelConnection"
     )
 
+# Course servers place course files in their workspace when the service asks (links,
+# reset, share where the service cannot act as the student: containers, pods).
+# It answers nbgitpuller's git-pull too (with the course's stable link, not a clone), so
+# nbgitpuller itself, if installed, stays off in course servers.
+if os.environ.get("COURSEHUB_COURSE"):
+    c.ServerApp.jpserver_extensions.update(
+        {"coursehub.student.workspace": True, "nbgitpuller": False}
+    )
+
 # nbgrader is installed for the grading service; its notebook-side tools (formgrader,
 # assignment list, exchange) are not for course servers: assignments go through the
 # coursehub service. labconfig/page_config.json next to this file hides its lab

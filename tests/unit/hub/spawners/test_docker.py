@@ -141,6 +141,8 @@ async def test_a_students_course_container(site: Config, tmp_path: Path) -> None
     assert host["ExtraHosts"] == ["host.docker.internal:host-gateway"]
     env = dict(item.split("=", 1) for item in body["Env"])
     assert env["COURSEHUB_COURSE"] == "ds101"
+    # where the server's workspace extension finds the course: its read-only mount
+    assert env["COURSEHUB_COURSE_DIR"] == "/srv/coursehub/course"
     # the hub's API and the events API through the public proxy, not the loopback
     assert env["JUPYTERHUB_API_URL"] == "http://host.docker.internal:8000/hub/api"
     assert env["COURSEHUB_EVENTS_URL"] == (

@@ -128,6 +128,8 @@ async def test_student_pod_for_a_course(spawner_config: Any) -> None:
     }
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["COURSEHUB_COURSE"] == "ds101"
+    # where the server's workspace extension finds the course: its read-only mount
+    assert env["COURSEHUB_COURSE_DIR"] == "/srv/coursehub/course"
     assert env["COURSEHUB_EVENTS_URL"] == "http://proxy-public/services/coursehub/api/events"
     assert spec["nodeSelector"] == {"pool": "students"}
     assert spawner.namespace == "physics"

@@ -27,13 +27,14 @@ from coursehub.core.errors import CoursehubError
 from coursehub.core.subdomains import server_url
 from coursehub.courses.manifest import load_manifest
 from coursehub.courses.paths import PathRejected, safe_relative_path
-from coursehub.courses.servers import CourseAccessError, resolve_course_server, workspace_for
+from coursehub.courses.repo_links import links_beside
+from coursehub.courses.servers import CourseAccessError, resolve_course_server
 from coursehub.courses.tracks import is_notebook
-from coursehub.courses.workspace import Student, WorkspaceError, copy_notebook
+from coursehub.courses.workspace import WorkspaceError
 from coursehub.service import metrics
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
-from coursehub.service.course_access import not_yours, require_role, student_of
+from coursehub.service.course_access import not_yours, require_role
 from coursehub.service.errors import error_response
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.courses.kernel_notice import kernel_notice
@@ -97,8 +98,9 @@ async def open_notebook(
         return RedirectResponse(spawn, status_code=302)
 
     try:
-        student = student_of(request, user.name)
-        copied = await asyncio.to_thread(_place, course, repo, source, path, student)
+        mappings = await asyncio.to_thread(_mappings, course, repo, path)
+        files = context_of(request.app).student_files
+        copied = await files.copy_notebook(user.name, course, path, path, mappings)
         progress = context_of(request.app).progress
         await asyncio.to_thread(progress.record_open, course, user.name, path, copied)
     except (WorkspaceError, CoursehubError) as exc:
@@ -110,9 +112,13 @@ async def open_notebook(
     return RedirectResponse(lab, status_code=302)
 
 
-def _place(course: str, repo: Path, source: Path, path: str, student: Student) -> str | None:
-    """Copy the notebook and add the course's mappings, as the student (access was
-    checked before the server was started); the copy's sha256, None if kept."""
+def _mappings(course: str, repo: Path, notebook: str) -> list[tuple[str, str]]:
+    """The course's read-only mappings and the in-repository links beside `notebook`,
+    as (folder in the checkout, link name), each checked to stay inside the checkout."""
     manifest = load_manifest(repo, course)
-    mappings = [(safe_relative_path(repo, m.source), m.target) for m in manifest.mappings]
-    return copy_notebook(student, workspace_for(student.home, course), source, path, mappings)
+    for m in manifest.mappings:
+        safe_relative_path(repo, m.source)
+    real_repo = repo.resolve()
+    beside = links_beside(repo, notebook)  # the checkout's own links next to the notebook
+    found = [(m.source, m.target) for m in manifest.mappings]
+    return found + [(str(real.relative_to(real_repo)), name) for real, name in beside]

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -17,15 +17,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from coursehub.courses.content import CourseContent
 from coursehub.courses.paths import PathRejected, safe_relative_path
 from coursehub.courses.progress import NotebookStatus, Status, status_of
-from coursehub.courses.servers import workspace_for
 from coursehub.courses.shares import ShareError, notebook_html
-from coursehub.courses.workspace import WorkspaceError, hash_files, read_notebook, reset_notebook
+from coursehub.courses.workspace import WorkspaceError
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
 from coursehub.service.course_access import (
     STAFF_ROLES,
     course_for,
-    student_of,
 )
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
@@ -45,21 +43,28 @@ class NotebookRow:
     share_token: str | None
 
 
-def _statuses(request: Request, content: CourseContent, username: str) -> dict[str, NotebookStatus]:
-    """Status of every notebook of the course for one student (runs in a thread)."""
-    records = context_of(request.app).progress.copies(content.name, username)
+async def _statuses(
+    request: Request, content: CourseContent, username: str
+) -> dict[str, NotebookStatus]:
+    """Status of every notebook of the course for one student."""
+    progress = context_of(request.app).progress
+    records = await asyncio.to_thread(progress.copies, content.name, username)
     mine: dict[str, str | None] = {}
     opened = [p for p in content.notebooks if p in records]
     if opened:
         try:
-            student = student_of(request, username)
-            mine = hash_files(student, workspace_for(student.home, content.name), opened)
+            files = context_of(request.app).student_files
+            mine = await files.hash_files(username, content.name, opened)
         except WorkspaceError as exc:
             log.warning("status of %s's notebooks in %s: %s", username, content.name, exc)
-    return {
-        p: status_of(p, records.get(p), content.source_sha256(p), mine.get(p))
-        for p in content.notebooks
-    }
+
+    def statuses() -> dict[str, NotebookStatus]:
+        return {
+            p: status_of(p, records.get(p), content.source_sha256(p), mine.get(p))
+            for p in content.notebooks
+        }
+
+    return await asyncio.to_thread(statuses)
 
 
 def _notebook(content: CourseContent, path: str) -> str:
@@ -102,7 +107,7 @@ async def course_page(
     request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
     content, role = await asyncio.to_thread(course_for, request, user, course)
-    statuses = await asyncio.to_thread(_statuses, request, content, user.name)
+    statuses = await _statuses(request, content, user.name)
     shares = await asyncio.to_thread(context_of(request.app).shares.shares_of, course, user.name)
     notice = await asyncio.to_thread(disk_notice, request.app, user.name)
     settings = context_of(request.app).settings
@@ -144,17 +149,13 @@ async def reset(
     request: Request, course: str, path: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> HTMLResponse:
     content = await _course_notebook(request, user, course, path)
-    source = safe_relative_path(content.repo, path)
+    safe_relative_path(content.repo, path)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-
-    def work() -> Any:
-        student = student_of(request, user.name)
-        result = reset_notebook(student, workspace_for(student.home, course), source, path, stamp)
-        context_of(request.app).progress.record_reset(course, user.name, path, result.sha256)
-        return result
-
+    progress = context_of(request.app).progress
     try:
-        result = await asyncio.to_thread(work)
+        files = context_of(request.app).student_files
+        result = await files.reset_notebook(user.name, course, path, path, stamp)
+        await asyncio.to_thread(progress.record_reset, course, user.name, path, result.sha256)
     except WorkspaceError as exc:
         raise ApiError(500, f"The notebook was not reset: {exc}.") from None
     log.info("%s reset %s/%s (kept as %s)", user.name, course, path, result.kept_as)
@@ -177,14 +178,13 @@ async def share(
 ) -> HTMLResponse:
     content = await _course_notebook(request, user, course, path)
 
-    def work() -> str:
-        student = student_of(request, user.name)
-        data = read_notebook(student, workspace_for(student.home, course), path)
+    def publish(data: bytes) -> str:
         html = notebook_html(data, path)
         return context_of(request.app).shares.publish(course, user.name, path, html)
 
     try:
-        token = await asyncio.to_thread(work)
+        data = await context_of(request.app).student_files.read_notebook(user.name, course, path)
+        token = await asyncio.to_thread(publish, data)
     except (WorkspaceError, ShareError) as exc:
         raise ApiError(400, f"The notebook was not shared: {exc}.") from None
     log.info("%s shared %s/%s", user.name, course, path)

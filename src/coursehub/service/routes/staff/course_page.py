@@ -18,6 +18,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, StreamingRespons
 
 from coursehub.core.errors import CoursehubError
 from coursehub.courses.build import build_course, environment_state
+from coursehub.courses.labextensions import read_report
+from coursehub.courses.servers import KERNELS_SUBDIR
 from coursehub.engines.hub_api import HubClient
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
@@ -68,6 +70,9 @@ async def staff_page(
             "activity": progress.activity(course),
             "environment": environment_state(context_of(request.app).layout, course),
             "disk": staff_disk(request.app, course, members),
+            "labextensions": read_report(
+                context_of(request.app).layout.course_dir(course) / KERNELS_SUBDIR
+            ),
         }
 
     data = await asyncio.to_thread(gather)
