@@ -18,6 +18,7 @@ from coursehub.config.translate.services import backup_environment
 from coursehub.core.roles import SERVICE_NAME
 from coursehub.core.subdomains import subdomain_hook
 from coursehub.db.session import keep_private
+from coursehub.hub.user_redirect import user_redirect_hook
 
 log = logging.getLogger("coursehub.hub")
 
@@ -40,6 +41,8 @@ def configure(c: Any, config_path: str) -> None:
         # Users at their own subdomain, the coursehub service at the hub's host (a
         # function, so translation, which writes plain values, cannot carry it).
         c.JupyterHub.subdomain_hook = subdomain_hook
+    # /hub/user-redirect/… leads to a course server, never the unused default one.
+    c.JupyterHub.user_redirect_hook = user_redirect_hook
     keep_private(c.JupyterHub.db_url)  # before JupyterHub makes it, readable by all
     # Scheduled backups need coursehub.yaml's own path, which translation does not know.
     for service in c.JupyterHub.services:

@@ -202,3 +202,22 @@ def test_hostile_links_never_leave_the_site_nor_the_course(
         assert "evil.example" not in where.path and "passwd" not in where.path, link
     assert response.status_code == 400, response.text[-300:]
     assert "root:" not in response.text
+
+
+def test_other_user_redirect_links_lead_to_my_courses_without_a_default_server(
+    hub: hubproc.RunningHub,
+) -> None:
+    # a link written for a one-server hub; JupyterHub would start the default server
+    carol = login(hub.url, "carol", USERS["carol"])
+    landed = carol.get("/hub/user-redirect/lab/tree/notes.ipynb", follow_redirects=True)
+    assert landed.status_code == 200
+    assert urlsplit(str(landed.url)).path == "/services/coursehub/"
+    # a course server of a course carol is not in leads there too, starting nothing
+    landed = carol.get(f"/hub/user-redirect/{COURSE}/lab", follow_redirects=True)
+    assert urlsplit(str(landed.url)).path == "/services/coursehub/"
+    model = httpx.get(
+        f"{hub.url}/hub/api/users/carol",
+        headers={"Authorization": f"token {hub.user_token('carol')}"},
+        timeout=30,
+    ).json()
+    assert not model.get("servers"), model.get("servers")

@@ -18,7 +18,7 @@ from coursehub.service.routes.courses import admin_pages, legacy_links, links, s
 from coursehub.service.routes.courses import pages as course_pages
 from coursehub.service.routes.events import api as events_api
 from coursehub.service.routes.home import page as home_page
-from coursehub.service.routes.home import whoami
+from coursehub.service.routes.home import resume, whoami
 from coursehub.service.routes.live import pages as live_pages
 from coursehub.service.routes.lti import content_pages as lti_content_pages
 from coursehub.service.routes.lti import launch as lti_launch
@@ -29,6 +29,7 @@ from coursehub.service.routes.staff import course_page, servers_page, stats_page
 
 PAGES: tuple[APIRouter, ...] = (
     home_page.router,
+    resume.router,
     links.router,
     legacy_links.router,
     course_pages.router,
