@@ -23,8 +23,8 @@ tests/test_layers.py):
 - config/    coursehub.yaml: models, loader, layout, secrets; translate/ (pure)
 - student/   what runs as the student: server entry point, Jupyter config, events
              extension, workspace extension (course files placed by the server),
-             kernel provisioner, Slurm job starter, grading kernel copies;
-             imports only core/
+             kernel provisioner, course kernelspecs, Slurm job starter, grading kernel
+             copies; imports only core/
 - core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing,
              per-user subdomain names, folders walked without following links, the
              grading wire (values between a notebook's copy and its tests)

@@ -58,3 +58,37 @@ def run_code(
             return asyncio.run(_execute(ws_url, token, code, timeout))
         finally:
             client.delete(f"{server_url}api/kernels/{kernel_id}")
+
+
+def code_cells(notebook_text: str, suffix: str) -> list[str]:
+    """The code of a notebook's code cells: .ipynb JSON or MyST Markdown's code-cells."""
+    if suffix == ".ipynb":
+        cells = json.loads(notebook_text)["cells"]
+        return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    import re
+
+    found = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", notebook_text, re.M | re.S)
+    return [code for code in found if code.strip()]
+
+
+def run_notebook(
+    server_url: str, token: str, path: str, cells: list[str], kernel: str, timeout: float = 60
+) -> list[dict]:
+    """Run `cells` as JupyterLab would the notebook at `path` (…/<path> in the server):
+    a session of that notebook on the kernel named `kernel`, in the notebook's folder.
+    One result (run_code's) per cell; the session is removed afterwards."""
+    headers = {"Authorization": f"token {token}"}
+    with httpx.Client(timeout=60, headers=headers) as client:
+        response = client.post(
+            f"{server_url}api/sessions",
+            json={"path": path, "type": "notebook", "name": "", "kernel": {"name": kernel}},
+        )
+        response.raise_for_status()
+        session = response.json()
+        ws_url = (
+            server_url.replace("http", "ws", 1) + f"api/kernels/{session['kernel']['id']}/channels"
+        )
+        try:
+            return [asyncio.run(_execute(ws_url, token, code, timeout)) for code in cells]
+        finally:
+            client.delete(f"{server_url}api/sessions/{session['id']}")

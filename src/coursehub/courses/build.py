@@ -12,6 +12,7 @@ from pathlib import Path
 
 from coursehub.config.layout import DataLayout
 from coursehub.core.errors import CoursehubError
+from coursehub.courses.course_kernel import env_dir, write_course_kernel
 from coursehub.courses.environment import (
     BuildResult,
     EnvironmentBuildError,
@@ -20,7 +21,6 @@ from coursehub.courses.environment import (
     not_installed,
     read_stamp,
 )
-from coursehub.courses.kernels import write_kernelspec
 from coursehub.courses.labextensions import log_lines, publish
 from coursehub.courses.manifest import load_manifest
 from coursehub.courses.paths import CONFIG_FOLDERS, safe_relative_path
@@ -57,14 +57,6 @@ def _account_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
-
-
-def env_dir(layout: DataLayout, course: str) -> Path:
-    return layout.course_dir(course) / "env"
-
-
-def kernels_dir(layout: DataLayout, course: str) -> Path:
-    return layout.course_dir(course) / KERNELS_SUBDIR / "kernels"
 
 
 def build_course(
@@ -111,7 +103,7 @@ def _build(
     result = build_environment(
         course, req_path, env_dir(layout, course), log=log, root=repo, force=force, run_as=run_as
     )
-    write_kernelspec(course, manifest.title, env_dir(layout, course), kernels_dir(layout, course))
+    write_course_kernel(layout, course, manifest)
     # also when nothing was rebuilt: the server's JupyterLab may have changed
     report = publish(env_dir(layout, course), layout.course_dir(course) / KERNELS_SUBDIR)
     for line in log_lines(report):

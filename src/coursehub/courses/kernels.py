@@ -7,6 +7,10 @@ servers' JUPYTER_PATH. They point at ``<env_dir>/bin/python`` through the stable
 A spec of an environment in the data layout (``<data>/courses/<course>/env``) also
 names the course's kernel template (coursehub.forking.kernels.template), through the
 ``coursehub-forked`` provisioner; without a running template the kernel starts cold.
+
+A course server lists this one spec as ``python3`` and also answers with it for every
+name in ``metadata.coursehub.aliases`` (student/kernelspecs.py); KernelOptions says
+what those are and which course folders go first on the kernel's import path.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpec
@@ -26,6 +31,15 @@ _KERNEL_NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 # Under the data directory (0711), not runtime/ (0700): students' servers connect.
 KERNEL_TEMPLATES_SUBDIR = "kernel-templates"
 PROVISIONER = "coursehub-forked"
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """What a course's kernelspec says beyond its environment (courses/course_kernel.py)."""
+
+    aliases: tuple[str, ...] = ()  # more kernelspec names the course kernel answers for
+    server_python: bool = False  # the server's own Python is offered too
+    python_path: tuple[Path, ...] = ()  # absolute folders first on the kernel's sys.path
 
 
 def kernel_name(course: str) -> str:
@@ -52,14 +66,24 @@ def _data_dir_of(env_dir: Path, course: str) -> Path | None:
 
 
 def kernelspec(
-    course: str, title: str, env_dir: Path, socket: Path | None = None
+    course: str,
+    title: str,
+    env_dir: Path,
+    socket: Path | None = None,
+    options: KernelOptions | None = None,
 ) -> dict[str, object]:
     """The content of the course's kernel.json.
 
     `socket`: the kernel template's; by default the data layout's when `env_dir` lies
     in it, else none (the kernel always starts cold).
     """
-    metadata: dict[str, object] = {"debugger": True, "coursehub": {"course": course}}
+    options = options or KernelOptions()
+    own: dict[str, object] = {"course": course}
+    if options.aliases:
+        own["aliases"] = sorted(set(options.aliases))
+    if options.server_python:
+        own["server_python"] = True
+    metadata: dict[str, object] = {"debugger": True, "coursehub": own}
     if socket is None and (data_dir := _data_dir_of(env_dir, course)) is not None:
         socket = template_socket(data_dir, course)
     if socket is not None:
@@ -77,13 +101,23 @@ def kernelspec(
         ],
         "display_name": f"{' '.join(title.split())} (course)",
         "language": "python",
-        "env": {},
+        # Read by a cold kernel's interpreter and by the kernel template's fork alike.
+        "env": (
+            {"PYTHONPATH": os.pathsep.join(str(p) for p in options.python_path)}
+            if options.python_path
+            else {}
+        ),
         "metadata": metadata,
     }
 
 
 def write_kernelspec(
-    course: str, title: str, env_dir: Path, dest: Path, socket: Path | None = None
+    course: str,
+    title: str,
+    env_dir: Path,
+    dest: Path,
+    socket: Path | None = None,
+    options: KernelOptions | None = None,
 ) -> Path:
     """Write (or replace) the course's kernelspec under `dest`; return its directory.
 
@@ -95,7 +129,7 @@ def write_kernelspec(
     spec_dir.mkdir(parents=True, exist_ok=True)
     for directory in (dest, spec_dir):
         directory.chmod(0o755)
-    data = json.dumps(kernelspec(course, title, env_dir, socket), indent=1) + "\n"
+    data = json.dumps(kernelspec(course, title, env_dir, socket, options), indent=1) + "\n"
     # Replace atomically: a server listing kernels never reads half a file.
     fd, tmp = tempfile.mkstemp(dir=spec_dir, prefix=".kernel.json.")
     try:

@@ -187,6 +187,60 @@ class StaffSpec(_Spec):
         return names
 
 
+# --- kernels: what the course's kernel answers for and imports from -------------------
+# The course kernel always answers for python3 and for every Python kernel the course's
+# notebooks name (courses/kernel_requests.py); the repository's modules/ folder is on
+# its import path when there is one (as nbhosting does).
+KERNEL_ALIAS_RE = re.compile(r"^[a-z0-9._-]{1,64}$")
+
+
+class KernelsSpec(_Spec):
+    python_path: list[str] = Field(
+        [],
+        description="Repository folders put on the course kernel's import path (after "
+        "modules/, which is put there whenever the repository has one), e.g. [lib, src]; "
+        "'.' is the repository's top folder.",
+    )
+    aliases: list[str] = Field(
+        [],
+        description="More kernel names the course's kernel answers for, beyond python3 and "
+        "the Python kernels the course's notebooks name.",
+    )
+    server_python: bool = Field(
+        False,
+        description="Also offer the server's own Python (without the course's packages) as "
+        "a second kernel, 'Python 3 (server)'.",
+    )
+
+    @field_validator("python_path", mode="before")
+    @classmethod
+    def _folders(cls, v: Any, info: ValidationInfo) -> Any:
+        if not isinstance(v, list):
+            return v
+        folders = []
+        for item in v:
+            if not isinstance(item, str):
+                raise ValueError("expected folder names of the repository, e.g. [lib, src]")
+            folder = "." if item.strip("/") == "." else _in_repo(item.rstrip("/"), info)
+            repo = _repo(info)
+            if repo is not None and folder != "." and not safe_relative_path(repo, folder).is_dir():
+                raise ValueError(f"{folder!r} is not a folder of the course repository")
+            if folder not in folders:
+                folders.append(folder)
+        return folders
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not KERNEL_ALIAS_RE.match(name):
+                raise ValueError(
+                    f"{name!r} is not a kernel name: use 1-64 lower-case letters, digits, "
+                    "'.', '_' or '-'"
+                )
+        return names
+
+
 class CourseManifest(_Spec):
     title: str = Field("", description="Course title (default: the course name).")
     description: str = Field("", description="One paragraph shown on the course page.")
@@ -204,6 +258,10 @@ class CourseManifest(_Spec):
         default_factory=EnvironmentSpec, description="What the course's kernel needs."
     )
     staff: StaffSpec = Field(default_factory=StaffSpec, description="Course staff by username.")
+    kernels: KernelsSpec = Field(
+        default_factory=KernelsSpec,
+        description="The names the course's kernel answers for and the folders it imports from.",
+    )
     # Set by load_manifest: the file each part came from, and what was found unused.
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     _notes: list[str] = PrivateAttr(default_factory=list)

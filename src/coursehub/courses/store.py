@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from coursehub.accounts.roster import validate_username
 from coursehub.config.layout import DataLayout
+from coursehub.core.errors import CoursehubError
 from coursehub.core.names import validate_course_name
 from coursehub.core.times import utc
 from coursehub.courses import git
@@ -151,7 +152,17 @@ class CourseStore:
                 row.current_commit = result.new_commit
         if result.ok:
             self.apply_manifest_staff(name)
+            if result.changed:
+                self._refresh_kernel(name)
         return result
+
+    def _refresh_kernel(self, name: str) -> None:
+        """New notebooks may name new kernels, course.yaml new import folders."""
+        from coursehub.courses.course_kernel import refresh_course_kernel
+
+        # A broken manifest keeps the last kernelspec (the course page reports it).
+        with suppress(CoursehubError, OSError):
+            refresh_course_kernel(self.layout, name)
 
     def due_for_autopull(self, now: datetime, interval: timedelta) -> builtins.list[str]:
         """Names of active courses whose last pull (good or bad) is older than

@@ -42,6 +42,8 @@ from coursehub.student.jupyter_config import CONFIG_DIR as SERVER_CONFIG_DIR
 from coursehub.student.lockdown import SERVER_ENV
 
 LOG_TAIL_LINES = 5
+# Loaded by course servers (student/kernelspecs.py); named, not imported, here.
+COURSE_KERNELSPECS = "coursehub.student.kernelspecs.CourseKernelSpecManager"
 _course_stores: dict[tuple[str, str], Any] = {}
 
 
@@ -209,9 +211,15 @@ class CoursehubSpawner(CoursesInsteadOfDefaultServer, LocalProcessSpawner):
         )
 
     def get_args(self) -> list[str]:
-        args = super().get_args()
-        if self._course is not None and self._course.kernel:
-            args.append(f"--MappingKernelManager.default_kernel_name={self._course.kernel}")
+        args = list(super().get_args())  # a copy: JupyterHub's is the trait's own list
+        course = self._course
+        if course is not None and course.kernel and course.jupyter_path is not None:
+            # The course's kernel answers for python3 and the names its notebooks use.
+            spec_dir = course.jupyter_path / "kernels" / course.kernel
+            args += [
+                f"--ServerApp.kernel_spec_manager_class={COURSE_KERNELSPECS}",
+                f"--CourseKernelSpecManager.course_kernel_dir={spec_dir}",
+            ]
         return args
 
     def get_env(self) -> dict[str, str]:

@@ -37,6 +37,7 @@ from coursehub.service.context import context_of
 from coursehub.service.course_access import not_yours, require_role
 from coursehub.service.errors import error_response
 from coursehub.service.identity import HubUser
+from coursehub.service.routes.courses.kernel_notice import kernel_notice
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
@@ -80,6 +81,9 @@ async def open_notebook(
         )
     except CourseAccessError as exc:
         return error_response(request, 403, f"You cannot open this notebook: {exc}.")
+    # Before a server starts: a notebook none of the course's kernels can run says so.
+    if (notice := await kernel_notice(request, layout, course, source, path)) is not None:
+        return notice
 
     ready = await server_ready(request, user.name, course)
     if metrics.enabled(request.app):
@@ -88,7 +92,8 @@ async def open_notebook(
     if not ready:
         # The hub starts the server with its progress page, then sends the browser
         # back to this same link.
-        back = quote(request.url.path)
+        # (with the query: "open it anyway" from the kernel notice holds after the start)
+        back = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         spawn = f"{settings.hub_prefix}spawn/{quote(user.name)}/{quote(course)}?next={back}"
         return RedirectResponse(spawn, status_code=302)
 
