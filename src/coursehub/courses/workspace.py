@@ -43,6 +43,11 @@ def link_mappings(folder, pairs):
         link = os.path.join(folder, name)
         if not os.path.lexists(link):
             os.symlink(target, link)
+        elif os.path.islink(link) and not os.path.exists(link):
+            # a link that leads nowhere (the site's data directory moved): renewed
+            fresh = f"{link}.coursehub-{os.getpid()}"
+            os.symlink(target, fresh)
+            os.replace(fresh, link)
 """
 
 # argv: workspace, source, relative destination, then (mapping target, link name) pairs.

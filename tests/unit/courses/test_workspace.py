@@ -76,3 +76,16 @@ def test_kept_names() -> None:
     assert kept_name("w1/intro.ipynb", "S") == "intro.mine-S.ipynb"
     assert kept_name("lesson.md", "S") == "lesson.mine-S.md"
     assert kept_name("README", "S") == "README.mine-S"
+
+
+def test_a_mapping_link_leading_nowhere_is_renewed(setup, tmp_path: Path) -> None:  # noqa: ANN001
+    # a demo reinstalled elsewhere, or a data directory moved: the old link is dangling
+    student, workspace, source = setup
+    data = tmp_path / "course" / "data"
+    data.mkdir()
+    (workspace / "w1").mkdir(parents=True)
+    (workspace / "w1" / "data").symlink_to(tmp_path / "gone" / "data")
+    (workspace / "w1" / "notes").symlink_to(tmp_path / "course")  # leads somewhere: kept
+    copy_notebook(student, workspace, source, "w1/nb.ipynb", [(data, "data"), (data, "notes")])
+    assert (workspace / "w1" / "data").resolve() == data
+    assert (workspace / "w1" / "notes").resolve() == tmp_path / "course"

@@ -65,3 +65,17 @@ def test_reads_and_hashes_never_follow_links_and_are_bounded(dirs: tuple[str, st
     assert big.value.status == 413
     with pytest.raises(files.FilesError):
         files.hash_files(root, ["a"] * (files.MAX_PATHS + 1))
+
+
+def test_a_mapping_link_leading_nowhere_is_renewed_and_the_students_own_kept(
+    dirs: tuple[str, str],
+) -> None:
+    # the site's data directory moved: the link made for the old one leads nowhere
+    root, course = dirs
+    Path(root, "w1").mkdir()
+    Path(root, "w1", "data").symlink_to("/nonexistent/old-data-dir/courses/c/repo/data")
+    Path(root, "w1", "media").mkdir()  # the student's own folder of that name
+    mappings = [("data", "data"), ("data", "media")]
+    files.copy_notebook(root, course, "w1/a.ipynb", "w1/a.ipynb", mappings)
+    assert Path(root, "w1", "data").resolve() == Path(course, "data")
+    assert not Path(root, "w1", "media").is_symlink()

@@ -69,9 +69,19 @@ def copy_notebook(
     folder = os.path.dirname(dest)
     for target, name in mappings:
         link = os.path.join(folder, relative(name, "link name"))
-        if not os.path.lexists(link):
-            os.symlink(os.path.join(course_dir, relative(target, "mapping")), link)
+        _link(os.path.join(course_dir, relative(target, "mapping")), link)
     return copied
+
+
+def _link(target: str, link: str) -> None:
+    """A link to `target` at `link`, unless something of the student's is there; a link
+    there that leads nowhere (the course's folder moved) is renewed."""
+    if not os.path.lexists(link):
+        os.symlink(target, link)
+    elif os.path.islink(link) and not os.path.exists(link):
+        fresh = f"{link}.coursehub-{os.getpid()}"
+        os.symlink(target, fresh)
+        os.replace(fresh, link)
 
 
 def _open_regular(path: str) -> int | None:
