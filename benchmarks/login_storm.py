@@ -54,9 +54,9 @@ TARGETS: dict[str, Callable[[int, Path | None], AbstractContextManager[targets.R
 
 def _servers_start(mode: str, concurrent: int | None) -> Callable[[Path, list[Credentials]], None]:
     """servers.start (forked, the default, or cold) and, if given, servers.concurrent_starts
-    in coursehub.yaml, comments kept."""
+    in coursehub.yaml, comments kept; the demo course with every student in it."""
 
-    def before_up(config: Path, _students: list[Credentials]) -> None:
+    def before_up(config: Path, students: list[Credentials]) -> None:
         yaml = YAML()
         doc = yaml.load(config.read_text()) or {}
         doc.setdefault("servers", {})["start"] = mode
@@ -64,6 +64,7 @@ def _servers_start(mode: str, concurrent: int | None) -> Callable[[Path, list[Cr
             doc["servers"]["concurrent_starts"] = concurrent
         with config.open("w") as f:
             yaml.dump(doc, f)
+        targets.add_demo_course(config, students)
 
     return before_up
 
@@ -86,7 +87,13 @@ def run_target(name: str, args: argparse.Namespace, console: Console) -> Summary
             console.print(f"{name}: hub ready at {hub.base_url}; storm!")
             before = census.snapshot()
             storm = asyncio.run(
-                run_storm(hub.base_url, hub.students, deadline=args.deadline, hub_cpu=hub.hub_cpu)
+                run_storm(
+                    hub.base_url,
+                    hub.students,
+                    deadline=args.deadline,
+                    hub_cpu=hub.hub_cpu,
+                    course=targets.DEMO_COURSE if name == "coursehub" else "",
+                )
             )
             rows = census.breakdown(before, census.snapshot())
             console.print(

@@ -64,7 +64,7 @@ MEMORY = "512M"  # per server: 20 servers fit the test node easily
 
 
 def _site(start: str, cluster: SlurmCluster | None, concurrent: int | None):
-    def before_up(config: Path, _students: list[Credentials]) -> None:
+    def before_up(config: Path, students: list[Credentials]) -> None:
         yaml = YAML()
         doc = yaml.load(config.read_text()) or {}
         servers = doc.setdefault("servers", {})
@@ -78,6 +78,7 @@ def _site(start: str, cluster: SlurmCluster | None, concurrent: int | None):
             spawn["slurm"] = {"conf": str(cluster.conf)}
         with config.open("w") as f:
             yaml.dump(doc, f)
+        targets.add_demo_course(config, students)
 
     return before_up
 
@@ -111,7 +112,13 @@ def run_site(
             console.print(f"{name}: hub ready at {hub.base_url}; storm!")
             before = census.snapshot()
             storm = asyncio.run(
-                run_storm(hub.base_url, hub.students, deadline=args.deadline, hub_cpu=hub.hub_cpu)
+                run_storm(
+                    hub.base_url,
+                    hub.students,
+                    deadline=args.deadline,
+                    hub_cpu=hub.hub_cpu,
+                    course=targets.DEMO_COURSE,
+                )
             )
             rows = census.breakdown(before, census.snapshot())
             console.print(

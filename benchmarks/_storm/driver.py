@@ -17,6 +17,10 @@ Flow per student, as in a browser on JupyterHub 6.1:
 5. GET /user/<user>/api/status with the server's ``_xsrf`` cookie as X-XSRFToken,
    as JupyterLab's first API call does: the server's REST API answers.
 
+On coursehub, signing in lands on "My courses" and starts no server: its students
+open their course's server there (``/hub/spawn/<user>/<course>``, what the course
+page's links lead to), and steps 3 to 5 are about that server.
+
 The clock runs from the moment the login form is submitted to the end of step 5.
 """
 
@@ -31,9 +35,10 @@ from _storm.browser import Browser, LoginForm, StormResult, StudentError, releas
 class Student(Browser):
     prepare_label = "login page"
 
-    def __init__(self, base_url: str, creds: Credentials) -> None:
+    def __init__(self, base_url: str, creds: Credentials, course: str = "") -> None:
         super().__init__(base_url, creds)
-        self.user_prefix = f"/user/{creds.username}/"
+        self.course = course  # coursehub: the course whose server the student opens
+        self.user_prefix = f"/user/{creds.username}/" + (f"{course}/" if course else "")
         self._form = LoginForm("/hub/login", "")
 
     async def prepare(self) -> None:
@@ -41,7 +46,11 @@ class Student(Browser):
 
     async def walk(self) -> None:
         self.phase("login")
-        r = await self.through_spawn(await self.sign_in(self._form))
+        r = await self.sign_in(self._form)
+        if self.course:
+            self.phase("course server")
+            r = await self.page("GET", f"/hub/spawn/{self.creds.username}/{self.course}")
+        r = await self.through_spawn(r)
         if not r.url.path.startswith(self.user_prefix):
             raise StudentError(self.reason(f"ended on {r.url.path} instead of the server"))
         self.phase("api status")
@@ -54,6 +63,9 @@ async def run_storm(
     *,
     deadline: float,
     hub_cpu: Callable[[], float | None],
+    course: str = "",
 ) -> StormResult:
-    """Prepare every student, release them together, stop waiting at the deadline."""
-    return await release([Student(base_url, c) for c in creds], deadline=deadline, hub_cpu=hub_cpu)
+    """Prepare every student, release them together, stop waiting at the deadline.
+    `course`: on coursehub, the course whose server each student opens."""
+    students = [Student(base_url, c, course) for c in creds]
+    return await release(students, deadline=deadline, hub_cpu=hub_cpu)

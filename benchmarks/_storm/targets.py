@@ -197,6 +197,19 @@ def configure(config: Path, *, port: int, data_dir: Path, prefix: str, home_root
         yaml.dump(doc, f)
 
 
+# coursehub's students open a course's server (signing in starts none): the demo course
+# `coursehub init` writes, with every student in it, as ./dev demo sets it up.
+DEMO_COURSE = "demo"
+
+
+def add_demo_course(config: Path, students: list[Credentials]) -> None:
+    """Add the demo course next to `config` and enrol `students` in it."""
+    repo = str(config.parent / "demo-course")
+    run_checked(cli_argv(config, "course", "add", DEMO_COURSE, "--repo", repo))
+    names = [c.username for c in students]
+    run_checked(cli_argv(config, "course", "enrol", DEMO_COURSE, *names))
+
+
 def write_roster(path: Path, creds: list[Credentials]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
