@@ -52,7 +52,8 @@ def app(tmp_path: Path):  # noqa: ANN201
                 "jwt_secret_file": str(_secret(tmp_path / "jwt", JWT_SECRET)),
                 "api_token_file": str(_secret(tmp_path / "api", API_TOKEN)),
                 "courses": {"7": "ds101"},
-            }
+            },
+            "remote_api": {"wait": "1s"},  # a grading call answers 408 after a second
         }
     ).model_dump_json()
     return service_on(
@@ -82,3 +83,34 @@ async def test_a_moodle_user_who_is_no_instructor_is_refused(app) -> None:  # no
     async with client(app) as http:
         response = await http.delete(GRADESERVICE, headers={"Authorization": zed})
     assert response.status_code == 403, response.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gradeservice grades any Moodle user's notebook against any mapped course's "
+    "activity: no check that they are in the course",
+)
+async def test_a_moodle_user_outside_the_course_cannot_have_its_activity_graded(
+    app,  # noqa: ANN001
+) -> None:
+    """The activity's feedback (each question's test output) and a stored submission
+    belong to the course's members: a Moodle user the plugin never showed the activity
+    to (no enrolment in the linked course) is refused before any grading. (The unit
+    test makes the activity row directly, with no otter run; without the
+    check the call is stored and queued, and answered 408 after the wait.)"""
+    from coursehub.service.context import context_of
+
+    questions = [{"name": "q1", "points": 2.0, "kind": "auto", "notebook": "squares.ipynb"}]
+    context_of(app).grading.store.save_assignment(
+        "moodle+7", "12", "otter", questions, ["squares.ipynb"], "squares.ipynb", None, "moodle"
+    )
+    notebook = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    zed = jwt.encode({"name": "zed"}, JWT_SECRET.encode(), "HS256")
+    async with client(app) as http:
+        graded = await http.post(
+            GRADESERVICE + "/zed",
+            headers={"Authorization": zed},
+            files={"file": ("squares.ipynb", notebook, "application/octet-stream")},
+        )
+    assert context_of(app).courses.role_of("ds101", "zed") is None
+    assert graded.status_code in (403, 404), (graded.status_code, graded.text)
