@@ -45,3 +45,30 @@ def test_environment_yml_pip_entry_with_a_newline_cannot_smuggle_an_option(
     assert inputs.pip_text is not None
     pip_lines = inputs.pip_text.splitlines()
     assert hidden not in pip_lines, f"pip will read {hidden!r} as an option line"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a conda entry's version part reaches pip's argv unchecked: pip reads "
+    "'x==/../../elsewhere' as a local path once the repository holds a folder 'x=='",
+)
+@pytest.mark.parametrize(
+    "conda",
+    ["x ==/../../outside/pkg", "x==/../../../srv/other-course/pkg.whl"],
+)
+def test_environment_yml_conda_entry_cannot_name_a_path_outside_the_repository(
+    tmp_path: Path, conda: str
+) -> None:
+    """requirements.txt's rule ("points outside the course repository") for the conda
+    part: `pip install 'x==/../../outside/pkg'` run in a checkout holding a folder
+    named `x==` prints "Processing <...>/outside/pkg" and builds it (checked by hand
+    with pip 26.3). Each conda entry should reach pip as a name and a version only."""
+    repo = tmp_path / "repo"
+    (repo / "x==").mkdir(parents=True)
+    env = repo / "environment.yml"
+    env.write_text(f"dependencies:\n  - {conda}\n")
+    try:
+        inputs = read_requirements(env, repo)
+    except RequirementsError:
+        return  # refused: what the rules ask for
+    assert not any("/" in spec for spec in inputs.conda), inputs.conda
