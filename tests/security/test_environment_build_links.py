@@ -81,11 +81,6 @@ def site() -> Iterator[Path]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="root writes coursehub-not-installed.json and the stamp through links the "
-    "build account planted in the environment",
-)
 def test_links_planted_by_the_build_never_lead_roots_writes_out(
     site: Path, build_account: str
 ) -> None:

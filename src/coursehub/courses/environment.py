@@ -117,7 +117,7 @@ def _stamp(inputs: RequirementInputs, interpreter: dict[str, str]) -> dict[str, 
 
 def read_stamp(env_dir: Path) -> dict[str, object] | None:
     try:
-        stamp = json.loads((Path(env_dir) / STAMP_NAME).read_text())
+        stamp = json.loads(_read_own_file(env_dir, STAMP_NAME))
     except (OSError, ValueError):
         return None
     return stamp if isinstance(stamp, dict) else None
@@ -538,9 +538,7 @@ def build_environment(
             _open_to_everyone(generation)
             # only now: the generation is root's again, no build process is left in it
             _write_not_installed(generation, inputs.skipped, failed, log)
-            stamp_file = generation / STAMP_NAME
-            stamp_file.write_text(json.dumps(expected, indent=1) + "\n")
-            stamp_file.chmod(0o644)
+            _write_own_file(generation, STAMP_NAME, json.dumps(expected, indent=1) + "\n")
             old = _swap(env_dir, generation)
         except BaseException:
             if account is not None:
@@ -571,15 +569,38 @@ def _write_not_installed(
             log("coursehub: conda packages with no Python package on PyPI: " + ", ".join(skipped))
         if failed:
             log("coursehub: conda packages pip could not install: " + ", ".join(failed))
-    path = generation / NOT_INSTALLED_NAME
-    path.write_text(json.dumps({"skipped": skipped, "failed": failed}) + "\n")
-    path.chmod(0o644)
+    _write_own_file(
+        generation, NOT_INSTALLED_NAME, json.dumps({"skipped": skipped, "failed": failed}) + "\n"
+    )
+
+
+def _write_own_file(generation: Path, name: str, text: str) -> None:
+    """Root's file `name` in a generation the build account filled: made new under a
+    random name and renamed over whatever is there, so a link the build left at `name`
+    is replaced, never followed."""
+    fresh = generation / f".{name}.{secrets.token_hex(6)}"
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o644)
+            f.write(text)
+        os.replace(fresh, generation / name)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
+
+
+def _read_own_file(env_dir: Path, name: str) -> str:
+    """A file coursehub wrote in the environment, never through a link left at its name."""
+    fd = os.open(Path(env_dir) / name, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd) as f:
+        return f.read(1_000_000)
 
 
 def not_installed(env_dir: Path) -> list[str]:
     """The conda packages of environment.yml the built environment lacks, by name."""
     try:
-        data = json.loads((Path(env_dir) / NOT_INSTALLED_NAME).read_text())
+        data = json.loads(_read_own_file(env_dir, NOT_INSTALLED_NAME))
         return [str(n) for key in ("skipped", "failed") for n in data.get(key, [])]
     except (OSError, ValueError, AttributeError, TypeError):
         return []
