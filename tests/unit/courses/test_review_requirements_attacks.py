@@ -18,10 +18,6 @@ from coursehub.courses.environment_errors import RequirementsError
 from coursehub.courses.requirements import read_requirements
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a pip: entry holding a newline hides --index-url from the checks; pip reads it",
-)
 @pytest.mark.parametrize(
     "hidden",
     [
@@ -47,11 +43,6 @@ def test_environment_yml_pip_entry_with_a_newline_cannot_smuggle_an_option(
     assert hidden not in pip_lines, f"pip will read {hidden!r} as an option line"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a conda entry's version part reaches pip's argv unchecked: pip reads "
-    "'x==/../../elsewhere' as a local path once the repository holds a folder 'x=='",
-)
 @pytest.mark.parametrize(
     "conda",
     ["x ==/../../outside/pkg", "x==/../../../srv/other-course/pkg.whl"],

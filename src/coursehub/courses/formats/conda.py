@@ -99,6 +99,14 @@ def conda_plan(text: str, name: str) -> CondaPlan:
                 raise FormatError(
                     [problem(name, "expected a list of pip requirements", f"dependencies[{i}].pip")]
                 )
+            for j, entry in enumerate(pip):
+                # pip reads these from a file, one per line: a line break inside one
+                # would give pip a line the requirement rules never saw
+                if any(ord(c) < 32 for c in entry.strip()):
+                    where = f"dependencies[{i}].pip[{j}]"
+                    raise FormatError(
+                        [problem(name, "a pip requirement is one line, without line breaks", where)]
+                    )
             plan.pip += [p.strip() for p in pip if p.strip()]
         elif isinstance(dep, str | int | float) and str(dep).strip():
             requirement = pypi_requirement(str(dep).strip())
@@ -145,7 +153,8 @@ def _pip_version(version: str) -> str:
         version = version[1:].split("=", 1)[0]  # =1.2=build_0: a fuzzy 1.2
         return _fuzzy(version)
     if version.startswith("=="):
-        return "==" + version[2:].split("=", 1)[0].strip()
+        pinned = version[2:].split("=", 1)[0].strip()
+        return "==" + pinned if _VERSION.match(pinned) else ""
     if " " in version and not any(version.startswith(c) for c in "<>!~"):
         version = version.split()[0]  # "1.2 py_0": version then build
     if _VERSION.match(version):
