@@ -61,11 +61,6 @@ def app(tmp_path: Path):  # noqa: ANN201
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gradeservice takes a Moodle name for the coursehub account of that name "
-    "whatever way it signs in: a Moodle user named like an instructor acts as one",
-)
 async def test_a_moodle_user_named_like_a_local_instructor_cannot_delete_activities(
     app,  # noqa: ANN001
 ) -> None:
@@ -85,11 +80,6 @@ async def test_a_moodle_user_who_is_no_instructor_is_refused(app) -> None:  # no
     assert response.status_code == 403, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gradeservice grades any Moodle user's notebook against any mapped course's "
-    "activity: no check that they are in the course",
-)
 async def test_a_moodle_user_outside_the_course_cannot_have_its_activity_graded(
     app,  # noqa: ANN001
 ) -> None:

@@ -46,6 +46,7 @@ from coursehub.service.routes.moodle_compat.mapping import (
     checked_user,
     course_of,
     plugin_server,
+    require_plugin_account,
     split_contents_path,
 )
 
@@ -72,6 +73,7 @@ class Target:
 
 async def _target(request: Request, user: str, path: str) -> Target:
     name = checked_user(user)
+    await asyncio.to_thread(require_plugin_account, request, name)
     moodle_course, inside = split_contents_path(path)
     course = course_of(request, moodle_course)
     await ensure_enrolled(request, name, course)

@@ -37,6 +37,7 @@ from coursehub.service.routes.moodle_compat.mapping import (
     checked_user,
     course_of,
     plugin_user,
+    require_plugin_account,
 )
 from coursehub.service.routes.remote_grading.api import (
     MAX_BODY,
@@ -60,6 +61,7 @@ def _ids(course: str, activity: str) -> str:
 
 def _require_staff(request: Request, user: str, moodle_course: str) -> None:
     course = course_of(request, moodle_course)
+    require_plugin_account(request, user)
     if context_of(request.app).courses.role_of(course, user) not in STAFF:
         raise ApiError(
             403,
@@ -141,7 +143,13 @@ async def grade(
     student = checked_user(student)
     if user != student:
         raise ApiError(403, f"This token is {user!r}'s; it cannot submit for {student!r}.")
-    course_of(request, course)
+    linked = course_of(request, course)
+    await asyncio.to_thread(require_plugin_account, request, student)
+    role = await asyncio.to_thread(context_of(request.app).courses.role_of, linked, student)
+    if role is None:
+        raise ApiError(
+            403, f"{student!r} is not in {linked!r}: open the activity once from Moodle first."
+        )
     grading = context_of(request.app).grading
     if grading.workers is None:
         raise ApiError(503, "Grading is not available: the coursehub service is not root.")

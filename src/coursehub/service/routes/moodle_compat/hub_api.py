@@ -20,7 +20,12 @@ from starlette.responses import JSONResponse
 
 from coursehub.service.context import context_of
 from coursehub.service.errors import ApiError
-from coursehub.service.routes.moodle_compat.mapping import checked_user, plugin_server, section
+from coursehub.service.routes.moodle_compat.mapping import (
+    checked_user,
+    plugin_server,
+    require_plugin_account,
+    section,
+)
 
 router = APIRouter()
 Plugin = Annotated[None, Depends(plugin_server)]
@@ -40,6 +45,7 @@ def _account_exists(request: Request, name: str) -> bool:
 @router.get("/hub/api/users/{user}")
 async def get_user(request: Request, user: str, _: Plugin) -> JSONResponse:
     name = checked_user(user)
+    await asyncio.to_thread(require_plugin_account, request, name)
     if not await asyncio.to_thread(_account_exists, request, name):
         raise ApiError(404, f"No user {name!r}.")
     return JSONResponse(_model(request, name))

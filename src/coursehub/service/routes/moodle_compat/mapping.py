@@ -98,6 +98,22 @@ def checked_user(name: str) -> str:
     return name
 
 
+def require_plugin_account(request: Request, name: str) -> None:
+    """The plugin's names are Moodle's: one opens only an account made by LMS links
+    (method `jwt`, or linked to it), never a local, GitHub or LTI account that happens
+    to have that name. Blocking (run it in a thread)."""
+    from coursehub.accounts.signins import AccountSignIns
+
+    methods = AccountSignIns(context_of(request.app).database).methods_of(name)
+    if methods and "jwt" not in methods:
+        raise ApiError(
+            403,
+            f"The account {name!r} signs in another way ({', '.join(methods)}), so the "
+            f"Moodle user of that name cannot use it; if they are the same person, an admin "
+            f"can link them: coursehub users link {name} jwt.",
+        )
+
+
 def split_contents_path(path: str) -> tuple[str, str]:
     """`<moodle course>/<rest>` → (moodle course, `moodle/<rest>` in the workspace)."""
     if len(path) > MAX_PATH_CHARS:
