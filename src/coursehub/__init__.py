@@ -6,13 +6,16 @@ tests/test_layers.py):
 - cli/       the `coursehub` command: parser, errors to exit codes, one module per command group
 - ops/       site operations: opening a site, `coursehub up`'s supervisor, proxy, ports, doctor,
              init, culler
-- service/   the ASGI app the hub runs as a managed service: a typed context, routes/, tasks/,
-             templates/
-- hub/       what JupyterHub loads: bootstrap (the generated config), auth/, spawners/
+- service/   the ASGI app the hub runs as a managed service: a typed context, routes/ (the
+             Moodle plugin's compatibility API among them), tasks/, templates/
+- hub/       what JupyterHub loads: bootstrap (the generated config), auth/, spawners/,
+             templates/, the user-redirect hook
 - forking/   fast starts: server template and child (servers/), kernel template (kernels/)
 - accounts/  local accounts, rosters, password hashes, one-time sign-in tickets
 - backups/   consistent online backups and checked restores, for the CLI and the service
-- courses/   courses, checkouts, manifests, workspaces, environments, kernelspecs, images
+- courses/   courses, checkouts (their own links kept), manifests and the repository formats
+             read as they are (formats/: nbhosting, Binder, Jupyter Book), published links,
+             workspaces, environments, lab extensions, kernelspecs, images, team enrolments
 - events/    notebook events: schema, store, group commit, rate limit, live view table
 - grading/   assignments, the sandbox, the grader, the queue and its workers, Slurm grading
 - lti/       LTI 1.3: platforms, keys, launches, identities, grade passback, roster sync
