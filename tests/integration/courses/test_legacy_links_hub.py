@@ -22,28 +22,13 @@ import pytest
 
 from tests.helpers import hubproc
 from tests.helpers.browserless import login, start_server
+from tests.helpers.course_formats import myst
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 USERS = {"alice": "alice-pass-123", "bob": "bob-pass-456", "carol": "carol-pass-789"}
 COURSE = "flotpython3"
-MYST = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3 (ipykernel)
-  language: python
-  name: python3
----
-
-# Installer la distribution standard Python
-
-```{code-cell}
-print("hello")
-```
-"""
+MYST = myst('# Installer la distribution standard Python\n\n```{code-cell}\nprint("hello")\n```')
 IPYNB = json.dumps(
     {
         "cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": "# Vidéo 1"}],

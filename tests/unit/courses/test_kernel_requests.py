@@ -21,6 +21,7 @@ from coursehub.courses.course_kernel import (
 from coursehub.courses.kernel_requests import KernelRequest, notebook_kernel, scan_repository
 from coursehub.courses.manifest import ManifestError, load_manifest
 from coursehub.courses.store import CourseStore
+from tests.helpers.course_formats import myst
 from tests.helpers.gitrepo import commit_all
 
 
@@ -36,23 +37,7 @@ def ipynb(name: str | None, language: str | None = None, info: str | None = None
     return json.dumps({"cells": [], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5})
 
 
-MYST = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3 (ipykernel)
-  language: python
-  name: python3
----
-
-# Text
-
-```{code-cell} ipython3
-1 + 1
-```
-"""
+MYST = myst("# Text\n\n```{code-cell} ipython3\n1 + 1\n```")
 
 PERCENT = """# ---
 # jupyter:
