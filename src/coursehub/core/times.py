@@ -104,7 +104,7 @@ def parse_time(text: str, default_zone: tzinfo | None = None) -> datetime:
         raise TimeTextError(f"No date and time given: {FORMS}.")
     if len(text) > MAX_TEXT:
         raise TimeTextError(f"{shown} is too long for a date and time: {FORMS}.")
-    stamp, zone = _split_zone(text, shown)
+    stamp, name = _split_zone(text)
     stamp = _SPACED_OFFSET.sub("", stamp)
     if _DATE_ONLY.match(stamp):
         raise TimeTextError(
@@ -115,6 +115,7 @@ def parse_time(text: str, default_zone: tzinfo | None = None) -> datetime:
         value = datetime.fromisoformat(stamp)
     except ValueError:
         raise TimeTextError(f"{shown} is not a date and time: {FORMS}.") from None
+    zone = _zone(name, shown) if name is not None else None
     if value.tzinfo is not None:
         return _checked(_with_zone(value, zone, shown), shown)
     zone = zone or default_zone
@@ -177,21 +178,24 @@ def input_value(when: datetime | None, zone: tzinfo) -> str:
     return utc(when).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
-def _split_zone(text: str, shown: str) -> tuple[str, tzinfo | None]:
+def _split_zone(text: str) -> tuple[str, str | None]:
+    """The date and time, and the zone name written after it (None: none written)."""
     match = _ZONE_TAIL.match(text)
     if match is None:
         return text, None
-    name = match.group("name") or match.group("bracket") or ""
+    return match.group("stamp").strip(), match.group("name") or match.group("bracket") or ""
+
+
+def _zone(name: str, shown: str) -> tzinfo:
     if name.upper() in ("Z", "UTC", "GMT"):
-        return match.group("stamp").strip(), UTC
+        return UTC
     zone = zone_named(name)
     if zone is None:
         raise TimeTextError(
             f"{shown}: {name[:40]!r} is not a time zone name. Use one such as "
-            "Europe/Paris or America/Los_Angeles, or an offset: "
-            f"{EXAMPLE}."
+            f"Europe/Paris or America/Los_Angeles, or an offset: {EXAMPLE}."
         )
-    return match.group("stamp").strip(), zone
+    return zone
 
 
 def _with_zone(value: datetime, zone: tzinfo | None, shown: str) -> datetime:
@@ -200,10 +204,12 @@ def _with_zone(value: datetime, zone: tzinfo | None, shown: str) -> datetime:
         return value if value.utcoffset() != timedelta(0) else value.astimezone(UTC)
     moment = value.astimezone(zone)
     if moment.utcoffset() != value.utcoffset():
+        wall = value.replace(tzinfo=None)
         raise TimeTextError(
             f"{shown}: the offset {_offset(value.utcoffset())} is not {zone_name(zone)}'s "
             f"on that date ({_offset(moment.utcoffset())}). Give the offset or the zone name, "
-            "not both."
+            f"not both: {wall:%Y-%m-%dT%H:%M}{_offset(value.utcoffset())} or "
+            f"{wall:%Y-%m-%d %H:%M} {zone_name(zone)}."
         )
     return moment
 
