@@ -23,6 +23,7 @@ import nbformat
 import pytest
 from sqlalchemy import text
 
+from coursehub.core.times import parse_time
 from coursehub.db.session import Database
 from coursehub.grading.paths import GradingPaths
 from coursehub.grading.store import GradingStore
@@ -34,7 +35,13 @@ from tests.helpers.gitrepo import make_repo
 from tests.helpers.postgres import throwaway_database
 
 NAVIGATE = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
-ANSWER = {"ps1.ipynb": b'{"cells": []}'}
+
+
+def answer(n: int) -> dict[str, bytes]:
+    """Files of one attempt; each test its own (the same files twice are one submission)."""
+    return {"ps1.ipynb": b'{"cells": [], "metadata": {"n": %d}}' % n}
+
+
 STAFF_PAGE = f"{PREFIX}course/algebra/staff/assignments/ps1"
 STUDENT_PAGE = f"{PREFIX}course/algebra/assignments/ps1"
 API = f"{PREFIX}api/courses/algebra/assignments/ps1/extensions"
@@ -74,7 +81,7 @@ class Site:
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
-    """A course `algebra` with students sam, ana, lee and kim, and ps1 due at
+    """A course `algebra` with students sam, ana, lee, kim and eve, and ps1 due at
     2026-12-21 23:30 in UTC-8 (2026-12-22 07:30 UTC), made and released by the CLI."""
     base = tmp_path_factory.mktemp(f"due-{request.param}")
     urls = throwaway_database() if request.param == "postgresql" else iter([sqlite_url(base)])
@@ -82,7 +89,7 @@ def site(
     site = Site(base, url)
     repo = make_repo(base / "repo", {"intro.ipynb": nbformat.writes(nbformat.v4.new_notebook())})
     site.ok("course", "add", "algebra", "--repo", str(repo))
-    site.ok("course", "enrol", "algebra", "sam", "ana", "lee", "kim", "--role", "student")
+    site.ok("course", "enrol", "algebra", "sam", "ana", "lee", "kim", "eve", "--role", "student")
     site.ok("course", "enrol", "algebra", "ines", "--role", "instructor")
     source = nbgrader_source(base / "src" / "ps1")
     made = site.ok(
@@ -135,9 +142,9 @@ def test_cli_offsets_are_stored_as_the_moment_they_name(site: Site) -> None:
 
         # lateness is measured in UTC moments: a minute after 07:30 UTC is a minute late
         ps1 = store.get("algebra", "ps1")
-        ana = store.submit(ps1, "ana", ANSWER, origin="upload", now=at_utc(2026, 12, 22, 7, 31))
+        ana = store.submit(ps1, "ana", answer(1), origin="upload", now=at_utc(2026, 12, 22, 7, 31))
         assert ana.submission.late_seconds == 60
-        sam = store.submit(ps1, "sam", ANSWER, origin="upload", now=at_utc(2026, 12, 23, 8, 0))
+        sam = store.submit(ps1, "sam", answer(2), origin="upload", now=at_utc(2026, 12, 23, 8, 0))
         assert sam.submission.late_seconds == 3600
         # an extension given after the submission decides whether it was late
         site.ok("assignment", "extend", "algebra", "ps1", "sam", "--due",
@@ -156,7 +163,7 @@ async def test_the_student_sees_the_moment_in_utc_and_named(site: Site) -> None:
     try:
         ps1 = store.get("algebra", "ps1")
         if not store.submissions(ps1.id, "sam"):
-            store.submit(ps1, "sam", ANSWER, origin="upload", now=at_utc(2026, 12, 23, 9, 30))
+            store.submit(ps1, "sam", answer(3), origin="upload", now=at_utc(2026, 12, 23, 9, 30))
     finally:
         db.dispose()
     async with client(service(site)) as c:
@@ -268,3 +275,20 @@ def test_cli_refuses_a_time_the_clocks_skip(site: Site) -> None:
     assert "does not exist in Europe/Paris" in done.stderr
     done = site.cli("assignment", "extend", "algebra", "ps1", "ana", "--due", "2026-12-21")
     assert done.returncode != 0 and "has no time of day" in done.stderr
+
+
+def test_a_corrected_due_date_measures_lateness_again(site: Site) -> None:
+    db, store = site.store()
+    ps1 = store.get("algebra", "ps1")
+    try:
+        eve = store.submit(ps1, "eve", answer(4), origin="upload", now=at_utc(2026, 12, 22, 8, 0))
+        assert eve.submission.late_seconds == 30 * 60
+        # as the staff pages change it: an aware moment, any offset
+        store.update_assignment(ps1.id, due_at=parse_time("2026-12-22T09:00+01:00"))
+        assert store.submission(eve.submission.id).late_seconds == 0
+        assert stored_due(db, "assignments") == at_utc(2026, 12, 22, 8, 0)
+        store.update_assignment(ps1.id, due_at=at_utc(2026, 12, 22, 7, 30))
+        assert store.submission(eve.submission.id).late_seconds == 30 * 60
+    finally:
+        store.update_assignment(ps1.id, due_at=at_utc(2026, 12, 22, 7, 30))  # as the others expect
+        db.dispose()
