@@ -16,12 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
 from coursehub.core.errors import CoursehubError
+from coursehub.core.times import (
+    TimeTextError,
+    described,
+    local_zone,
+    parse_time,
+    utc_text,
+)
 from coursehub.ops.site import open_site
+
+DUE_HELP = (
+    "due date and time: 2026-12-21T23:59-08:00 (with the offset from UTC), 2026-12-21T23:59Z, "
+    "'2026-12-21 23:59 America/Los_Angeles', or a plain time in this machine's time zone"
+)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -33,7 +45,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     c.add_argument("--from", dest="source", required=True, help="folder or notebook of sources")
     c.add_argument("--format", choices=("nbgrader", "otter"), help="default: detected")
     c.add_argument("--title", default="")
-    c.add_argument("--due", help="due date, ISO 8601 with a time zone (2026-12-01T23:59+01:00)")
+    c.add_argument("--due", help=DUE_HELP)
     a.add_parser("list", help="a course's assignments").add_argument("course")
     for name, text in (
         ("release", "hand out the student version (into workspaces that exist)"),
@@ -56,7 +68,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     x.add_argument("course")
     x.add_argument("name")
     x.add_argument("student")
-    x.add_argument("--due", required=True, help="ISO 8601 with a time zone")
+    x.add_argument("--due", required=True, help=DUE_HELP)
     return p
 
 
@@ -67,15 +79,26 @@ def _stores(loaded: LoadedConfig) -> Iterator[tuple[Any, Any]]:
 
 
 def _due(text: str | None) -> datetime | None:
+    """--due read as the one parser reads every deadline; a plain local time is in this
+    machine's zone (said in the echo)."""
     if text is None:
         return None
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise CoursehubError(f"--due {text!r}: expected ISO 8601 with a time zone")
-    return value
+        return parse_time(text, default_zone=local_zone())
+    except TimeTextError as exc:
+        raise CoursehubError(f"--due: {exc}") from None
+
+
+def _said(due: datetime, text: str) -> str:
+    """The stored moment in UTC and as it was given; a plain local time says its zone."""
+    try:
+        parse_time(text)
+    except TimeTextError:  # no offset or zone of its own: read in this machine's zone
+        said = described(due)
+        if said.endswith(")"):
+            return said[:-1] + ": this machine's time zone)"
+        return f"{said} (this machine's time zone)"
+    return described(due)
 
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
@@ -111,8 +134,9 @@ def _students_with_workspace(loaded: LoadedConfig, courses: Any, course: str) ->
 def _create(args, loaded, courses, store, console) -> int:  # noqa: ANN001
     from coursehub.grading import lifecycle
 
+    due = _due(args.due)
     row = lifecycle.create(
-        store, args.course, args.name, Path(args.source), args.format, args.title, _due(args.due)
+        store, args.course, args.name, Path(args.source), args.format, args.title, due
     )
     questions = json.loads(row.questions)
     console.print(
@@ -121,16 +145,19 @@ def _create(args, loaded, courses, store, console) -> int:  # noqa: ANN001
         f"{row.course} {row.name}",
         markup=False,
     )
+    if due is not None:
+        console.print(f"Due {_said(due, args.due)}.", markup=False)
     return 0
 
 
 def _list(args, loaded, courses, store, console) -> int:  # noqa: ANN001
-    table = Table("name", "format", "points", "due", "released", "submissions")
+    due = Column("due", no_wrap=True, min_width=20)  # 2026-12-21 18:00 UTC, never cut
+    table = Table("name", "format", "points", due, "released", "submissions")
     for row in store.assignments(args.course):
         subs = store.submissions(row.id)
         table.add_row(
             row.name, row.format, f"{row.max_points:g}",
-            row.due_at.isoformat() if row.due_at else "-",
+            _in_utc(row.due_at),
             "yes" if row.released_at else "no",
             f"{len({s.username for s in subs})} students, {len(subs)} attempts",
         )  # fmt: skip
@@ -243,9 +270,25 @@ def _extend(args, loaded, courses, store, console) -> int:  # noqa: ANN001
     row = store.get(args.course, args.name)
     due = _due(args.due)
     assert due is not None
+    if args.student not in {m.username for m in courses.members(args.course, role="student")}:
+        raise CoursehubError(
+            f"{args.student} is not a student of {args.course} (extensions are for students)"
+        )
     store.grant_extension(row.id, args.student, due, "cli")
-    console.print(f"{args.student} may submit {row.name} until {due.isoformat()}", markup=False)
+    console.print(
+        f"{args.student} may submit {row.name} until {_said(due, args.due)}.", markup=False
+    )
+    if row.due_at is not None and due < row.due_at:
+        console.print(
+            f"Note: that is before the assignment's due date ({utc_text(row.due_at)}): "
+            f"{args.student} now has less time than the others.",
+            markup=False,
+        )
     return 0
+
+
+def _in_utc(when: datetime | None) -> str:
+    return utc_text(when) if when else "-"
 
 
 ACTIONS = {

@@ -261,7 +261,8 @@ class Extension(Base):
 
 
 class Submission(Base):
-    """One attempt, immutable once stored; every attempt is kept."""
+    """One attempt: its files and time never change (its lateness follows the due date);
+    every attempt is kept."""
 
     __tablename__ = "coursehub_submissions"
     __table_args__ = (
@@ -281,7 +282,8 @@ class Submission(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    late_seconds: Mapped[int] = mapped_column(Integer, default=0)  # 0: on time
+    # 0: on time; measured again when the due date or the student's extension changes
+    late_seconds: Mapped[int] = mapped_column(Integer, default=0)
     sha256: Mapped[str] = mapped_column(String(64))  # of the stored files, in order
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     files: Mapped[str] = mapped_column(Text, default="[]")

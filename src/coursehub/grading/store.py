@@ -19,7 +19,9 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from coursehub.core.times import utc
 from coursehub.courses.paths import PathRejected, check_relative_path
 from coursehub.db.models import Assignment, Extension, Grading, ManualGrade, Submission
 from coursehub.db.session import Database
@@ -77,6 +79,8 @@ class GradingStore:
                 row.due_at = due_at
             row.updated_at = datetime.now(UTC)
             s.flush()
+            if due_at is not None:
+                _refresh_lateness(s, row.id)
             return row
 
     def get(self, course: str, name: str) -> Assignment:
@@ -113,6 +117,8 @@ class GradingStore:
                 .where(Assignment.id == assignment_id)
                 .values(**changes, updated_at=datetime.now(UTC))
             )
+            if "due_at" in changes:
+                _refresh_lateness(s, assignment_id)
 
     def delete_assignment(self, course: str, name: str) -> None:
         row = self.get(course, name)
@@ -135,6 +141,8 @@ class GradingStore:
                 )
             else:
                 row.due_at, row.granted_by = due_at, by
+            s.flush()
+            _refresh_lateness(s, assignment_id, username)
 
     def due_for(self, assignment: Assignment, username: str) -> datetime | None:
         with self.db.session() as s:
@@ -173,8 +181,7 @@ class GradingStore:
             digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
         sha = digest.hexdigest()
         now = now or datetime.now(UTC)
-        due = self.due_for(assignment, username)
-        late = max(0, int((now - due).total_seconds())) if due else 0
+        late = late_seconds(now, self.due_for(assignment, username))
         for _ in range(20):
             existing = self._same_key(assignment.id, username, client_key)
             if existing is not None:
@@ -426,3 +433,32 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _refresh_lateness(s: Session, assignment_id: int, username: str | None = None) -> None:
+    """Measure the submissions of one assignment (of one student) again against the due
+    date in force now: an extension given, or a due date corrected, after a student
+    submitted decides whether that submission was late (as nbgrader's late penalty is
+    decided at grading time). Times are compared as UTC moments, never as text."""
+    assignment = s.get(Assignment, assignment_id)
+    if assignment is None:
+        return
+    extended = {
+        e.username: e.due_at
+        for e in s.scalars(select(Extension).where(Extension.assignment_id == assignment_id))
+    }
+    query = select(Submission).where(Submission.assignment_id == assignment_id)
+    if username is not None:
+        query = query.where(Submission.username == username)
+    for sub in s.scalars(query):
+        due = extended.get(sub.username, assignment.due_at)
+        late = late_seconds(sub.submitted_at, due)
+        if sub.late_seconds != late:
+            sub.late_seconds = late
+
+
+def late_seconds(submitted_at: datetime, due: datetime | None) -> int:
+    """How late a submission is (0: on time, or no due date)."""
+    if due is None:
+        return 0
+    return max(0, int((utc(submitted_at) - utc(due)).total_seconds()))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from coursehub.core.errors import CoursehubError
-from coursehub.core.times import utc
+from coursehub.core.times import EXAMPLE, TimeTextError, parse_time, utc, zone_named
 from coursehub.courses.servers import workspace_for
 from coursehub.courses.workspace import WorkspaceError
 from coursehub.grading import gradebook, lifecycle
@@ -472,20 +472,31 @@ async def manual_grade(
 async def extension(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
-    """Body: {"username": ..., "due_at": ISO 8601 with a time zone}."""
+    """Body: {"username": ..., "due_at": ...}: ISO 8601 with an offset or Z
+    (2026-12-21T10:00-08:00), or with a zone name (2026-12-21 10:00 America/Los_Angeles);
+    a plain local time only with "time_zone": an IANA name. Answers the stored moment
+    in UTC, and a warning when it is earlier than the assignment's due date."""
     row = await asyncio.to_thread(_staff_assignment, request, user, course, name, True)
     try:
         body = await request.json()
         username = str(body["username"])
-        due = datetime.fromisoformat(str(body["due_at"]))
-        if due.tzinfo is None:
-            raise ValueError
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(400, "Send JSON: username, due_at (ISO 8601 with a time zone).") from None
+        text, zone_text = str(body["due_at"]), str(body.get("time_zone") or "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ApiError(400, f"Send JSON: username, due_at ({EXAMPLE}).") from None
+    zone = zone_named(zone_text) if zone_text else None
+    if zone_text and zone is None:
+        raise ApiError(400, f"time_zone {zone_text[:40]!r} is not a zone name (Europe/Paris).")
+    try:
+        due = parse_time(text, default_zone=zone)
+    except TimeTextError as exc:
+        raise ApiError(400, f"due_at: {exc}") from None
     await asyncio.to_thread(check_student, request, row.course, username)
     store = context_of(request.app).grading.store
     await asyncio.to_thread(store.grant_extension, row.id, username, due, user.name)
-    return {"username": username, "due_at": due.isoformat()}
+    answer: dict[str, Any] = {"username": username, "due_at": _iso(due.astimezone(UTC))}
+    if row.due_at is not None and due < row.due_at:
+        answer["warning"] = "earlier than the assignment's due date"
+    return answer
 
 
 def check_student(request: Request, course: str, username: str) -> None:

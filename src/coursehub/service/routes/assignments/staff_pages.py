@@ -36,6 +36,7 @@ from coursehub.service.routes.assignments.views import (
     api_url,
     course_role_of,
     feedback_link,
+    form_time,
     late_text,
     notice_for,
     page_url,
@@ -116,7 +117,7 @@ async def create_page(
     form = await request.form()
     name = str(form.get("name") or "").strip()
     title = str(form.get("title") or "").strip()[:200]
-    due = parse_due(str(form.get("due") or ""))
+    due = parse_due(str(form.get("due") or ""), str(form.get("zone") or ""))
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
     if not name:
         raise ApiError(400, "Give the assignment a short name (letters, digits, - and _).")
@@ -152,6 +153,8 @@ async def staff_assignment(
             "open it.",
             "queued": "{n} submission{s} queued for grading.",
             "extended": "Extension saved.",
+            "extended_early": "Extension saved. Note: it is earlier than the assignment's due "
+            "date, so this student now has less time than the others.",
         },
     )
     return render(
@@ -172,6 +175,7 @@ async def staff_assignment(
         student_page=page_url(request, course, "assignments", name),
         csv_url=f"{api_url(request, course, name)}/gradebook.csv",
         time_zone=time_zone(),
+        due_field=form_time(row.due_at),
         when=when,
         late_text=late_text,
         points=points,
@@ -210,14 +214,17 @@ async def extension_page(
     _content, _role_, row = await _staff_row(request, user, course, name, instructor=True)
     form = await request.form()
     username = str(form.get("username") or "")
-    due = parse_due(str(form.get("due") or ""))
+    due = parse_due(str(form.get("due") or ""), str(form.get("zone") or ""))
     await asyncio.to_thread(grading_api.check_student, request, course, username)
     if due is None:
         raise ApiError(400, "Give the new due date and time.")
     store = context_of(request.app).grading.store
     await asyncio.to_thread(store.grant_extension, row.id, username, due, user.name)
     log.info("%s extended %s/%s for %s to %s", user.name, course, name, username, due)
-    return redirect_back(page_url(request, course, "staff", "assignments", name), extended=1)
+    back = page_url(request, course, "staff", "assignments", name)
+    if row.due_at is not None and due < row.due_at:  # allowed, but said
+        return redirect_back(back, extended_early=1)
+    return redirect_back(back, extended=1)
 
 
 @router.get(

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
+from markupsafe import Markup
 from starlette.responses import RedirectResponse
 
-from coursehub.core.times import utc
+from coursehub.core.times import (
+    TimeTextError,
+    input_value,
+    local_zone,
+    parse_time,
+    utc,
+    utc_text,
+    zone_name,
+    zone_named,
+)
 from coursehub.service.context import context_of
 from coursehub.service.course_access import ANY_ROLE, course_for
 from coursehub.service.errors import ApiError
@@ -27,13 +37,17 @@ ATTEMPT_STATES = {
 }
 
 
-def when(value: datetime | str | None) -> str:
-    """A time as people read it, in the server's time zone (stored times are UTC)."""
+def when(value: datetime | str | None) -> Markup:
+    """A moment on a page: a <time> element written in UTC, with UTC named, that
+    static/times.js rewrites into the viewer's own time zone (named too)."""
     if not value:
-        return "—"
+        return Markup("—")
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return utc(value).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    moment = utc(value).astimezone(UTC)
+    return Markup('<time datetime="{}" data-local>{}</time>').format(
+        moment.strftime("%Y-%m-%dT%H:%M:%SZ"), utc_text(moment)
+    )
 
 
 def late_text(seconds: int) -> str:
@@ -50,24 +64,38 @@ def points(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-def parse_due(text: str) -> datetime | None:
-    """A due date from a form: ISO 8601; without a time zone, the server's."""
+def parse_due(text: str, zone: str = "") -> datetime | None:
+    """A due date from a form (None when left empty). A datetime-local value has no
+    zone: it is read in `zone`, the browser's time zone that static/times.js puts into
+    the form, or without it in the server's. Text with an offset or zone name is read
+    as written (core.times.parse_time)."""
     text = text.strip()
     if not text:
         return None
     try:
-        due = datetime.fromisoformat(text)
-    except ValueError:
-        raise ApiError(
-            400, f"{text[:40]!r} is not a date and time: write it as 2026-12-01T23:59."
-        ) from None
-    return due.astimezone() if due.tzinfo is None else due
+        return parse_time(text, default_zone=zone_named(zone) or local_zone())
+    except TimeTextError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def time_zone() -> str:
-    """The server's time zone, in which dates typed into forms are read."""
-    now = datetime.now().astimezone()
-    return "UTC" if now.utcoffset() == timedelta(0) else now.strftime("%Z (UTC%z)")
+    """The server's time zone, in which forms read times when no script says the
+    browser's: UTC, or its name and abbreviation (Europe/Paris, CET)."""
+    zone = local_zone()
+    name = zone_name(zone)
+    short = datetime.now(zone).tzname() or ""
+    return name if short in ("", name) else f"{name}, {short}"
+
+
+def form_time(value: datetime | None) -> dict[str, str]:
+    """A moment as a datetime-local field shows it: in the server's zone (the one the
+    form reads without a script) and in UTC for times.js to show in the browser's."""
+    if value is None:
+        return {"value": "", "utc": ""}
+    return {
+        "value": input_value(value, local_zone()),
+        "utc": utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def page_url(request: Request, course: str, *parts: str) -> str:
