@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from coursehub.db.models import Assignment, Grading, ManualGrade
+from sqlalchemy import select
+
+from coursehub.db.models import Assignment, Grading, ManualGrade, Submission
 from coursehub.grading.store import GradingStore
 
 # How one question of a submission stands (Marks.states).
@@ -137,6 +139,41 @@ def gradebook(store: GradingStore, assignment: Assignment, students: list[str]) 
         else:
             row.status = "submitted"
     return sorted(rows.values(), key=lambda r: r.username)
+
+
+def awaiting_by_hand(store: GradingStore, course: str) -> set[tuple[str, str]]:
+    """The (assignment, student) pairs of `course` whose latest attempt has an answer a
+    person still has to grade: their scores are partial (in a few queries, for pages
+    that list every score of a course)."""
+    with store.db.session() as s:
+        assignments = {
+            a.id: a for a in s.scalars(select(Assignment).where(Assignment.course == course))
+        }
+        latest: dict[tuple[int, str], Submission] = {}
+        for sub in s.scalars(
+            select(Submission)
+            .where(Submission.assignment_id.in_(list(assignments)))
+            .order_by(Submission.attempt)
+        ):
+            latest[(sub.assignment_id, sub.username)] = sub
+        ids = [sub.id for sub in latest.values()]
+        finished: dict[int, Grading] = {}
+        for grading in s.scalars(
+            select(Grading)
+            .where(Grading.submission_id.in_(ids), Grading.state.in_(("done", "failed")))
+            .order_by(Grading.id)
+        ):
+            finished[grading.submission_id] = grading
+        manual: dict[int, dict[str, ManualGrade]] = {}
+        for given in s.scalars(select(ManualGrade).where(ManualGrade.submission_id.in_(ids))):
+            manual.setdefault(given.submission_id, {})[given.question] = given
+    found = set()
+    for (aid, username), sub in latest.items():
+        a = assignments[aid]
+        got = marks(finished.get(sub.id), manual.get(sub.id, {}), json.loads(a.questions))
+        if got.pending_manual:
+            found.add((a.name, username))
+    return found
 
 
 def to_csv(assignment: Assignment, rows: list[Row]) -> str:
