@@ -10,11 +10,12 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from coursehub.core.errors import CoursehubError
 from coursehub.core.times import utc
@@ -339,8 +340,9 @@ async def feedback(
     notebook: str,
     user: Annotated[HubUser, Depends(api_user)],
 ) -> Response:
-    """A graded notebook as a page, for its author or the course's staff; sandboxed
-    (the student's outputs are not trusted)."""
+    """A graded notebook as a document, for its author or the course's staff;
+    sandboxed (the student's outputs are not trusted). The feedback page frames it; a
+    browser that opens it as a page of its own is sent to that page."""
     role = await asyncio.to_thread(_role, request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     store = context_of(request.app).grading.store
@@ -357,6 +359,10 @@ async def feedback(
     page = feedback_pages(store.paths, course, sid).get(notebook)
     if page is None:
         raise ApiError(404, "There is no such feedback.")
+    if request.headers.get("sec-fetch-dest") == "document":
+        prefix = context_of(request.app).settings.service_prefix
+        where = f"{prefix}course/{quote(course)}/assignments/{quote(name)}/feedback/{sid}"
+        return RedirectResponse(f"{where}?notebook={quote(notebook)}", status_code=303)
     return HTMLResponse(
         page.read_text(), headers={"Content-Security-Policy": VIEW_CSP, "Cache-Control": "no-store"}
     )

@@ -305,10 +305,15 @@ async def test_feedback_is_a_page_of_the_site_with_the_notebook_kept_sandboxed(s
         frame = re.search(r'<iframe class="notebook-view"[^>]*>', text).group(0)
         assert " sandbox" in frame and f'src="{API}/feedback/{ids["lea"]}/ps1.ipynb"' in frame
         assert "pwned" not in text  # the notebook's outputs are only in the framed document
-        framed = await c.get(f"{API}/feedback/{ids['lea']}/ps1.ipynb", headers=bearer("tok-lea"))
+        document = f"{API}/feedback/{ids['lea']}/ps1.ipynb"
+        framed = await c.get(document, headers={**bearer("tok-lea"), "Sec-Fetch-Dest": "iframe"})
         policy = framed.headers["content-security-policy"]
         assert policy.startswith("sandbox;") and "frame-ancestors 'self'" in policy
-        assert "default-src 'none'" in policy
+        assert "default-src 'none'" in policy and "top.document" in framed.text
+        # opened as a page of its own (an old link), it leads to the feedback page
+        opened = await c.get(document, headers={**bearer("tok-lea"), "Sec-Fetch-Dest": "document"})
+        assert opened.status_code == 303
+        assert opened.headers["location"] == f"{url}?notebook=ps1.ipynb"
 
         # the attempt page links here
         assignment = (await c.get(_page("assignments/ps1"), headers=bearer("tok-lea"))).text
