@@ -215,11 +215,16 @@ def _autograde(args, loaded, courses, store, console) -> int:  # noqa: ANN001
         if all(s in ("done", "failed") for s in states):
             break
         time.sleep(1)
+    from coursehub.grading import gradebook
+
+    questions = json.loads(row.questions)
     for gid in ids:
         g = store.grading(gid)
         who = store.submission(g.submission_id).username
-        total = "-" if g.total is None else f"{g.total:g}"
-        console.print(f"{who}: {total} / {g.max_total:g} ({g.outcome})", markup=False)
+        marks = gradebook.marks(g, store.manual_grades(g.submission_id), questions)
+        total = "-" if marks.total is None else f"{marks.total:g}"
+        left = f"; so far, to grade by hand: {', '.join(marks.to_grade)}" if marks.to_grade else ""
+        console.print(f"{who}: {total} / {g.max_total:g} ({g.outcome}{left})", markup=False)
     return 0
 
 

@@ -192,10 +192,26 @@ def run_nbgrader(job: dict[str, Any], session: Session) -> dict[str, Any]:
                 record["value"] = float(value)
         except BaseException as exc:  # noqa: BLE001 - any error fails the test
             record["error"] = type(exc).__name__
-            record["message"] = "".join(traceback.format_exception_only(type(exc), exc))[-2000:]
+            record["message"] = _failure(exc, source, f"<test {job['name']}>")
     record["stderr"] = err.getvalue()[-2000:]
     record["found"] = session.notes[:20]
     return record
+
+
+def _failure(exc: BaseException, source: str, filename: str) -> str:
+    """What failed, as the student can act on it: the test's line that raised (a bare
+    `assert` says nothing else), then the error. Only the test's own lines are shown;
+    a test with hidden parts never gets this far (harness.record_from clears it)."""
+    said = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename != filename or frame.lineno is None:
+            continue
+        lines = source.splitlines()
+        if 0 < frame.lineno <= len(lines):
+            line = lines[frame.lineno - 1].strip()[:300]
+            return f"line {frame.lineno}: {line}\n{said[-1600:]}"
+        break
+    return said[-2000:]
 
 
 def run_otter(job: dict[str, Any], session: Session) -> dict[str, Any]:

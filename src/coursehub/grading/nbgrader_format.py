@@ -127,13 +127,14 @@ def _plan_notebook(
         handed_out = {
             c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader.get("checksum")
             for c in released.cells
-            if "nbgrader" in c.metadata and c.metadata.nbgrader.get("locked")
+            if "nbgrader" in c.metadata and nbg.is_locked(c)  # grade cells are, whatever the flag
         }
         for cell in nb.cells:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if grade_id in handed_out and nbg.compute_checksum(cell) != handed_out[grade_id]:
                 notes.append(f"cell {grade_id} was changed: the instructor's version was used")
         _drop_foreign_cells(nb, {c.name for c in source_nb.source_cells}, notes)
+        _restore_locked(nb, gb, notebook_id, name)
         present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
         for cell in source_nb.grade_cells:
             if cell.name not in present:
@@ -161,6 +162,24 @@ def _plan_notebook(
             else:
                 steps.append(Step("code", source=cell.source, cell_index=index))
     return NotebookPlan(rel, nb, steps, notes)
+
+
+def _restore_locked(nb: nbformat.NotebookNode, gb: Gradebook, notebook_id: str, name: str) -> None:
+    """Put the instructor's source back into every locked cell before nbgrader's
+    OverwriteCells looks. nbgrader keeps the checksum of the source version, hidden
+    tests included, while the student got the cell without them: left to itself it
+    reports an untouched test cell as changed on every grading. A real change was
+    noted already, against the version handed out."""
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        try:
+            source_cell = gb.find_source_cell(grade_id, notebook_id, name)
+        except MissingEntry:
+            continue
+        if source_cell.locked:
+            cell.source = source_cell.source
 
 
 def _drop_foreign_cells(nb: nbformat.NotebookNode, known: set[str], notes: list[str]) -> None:
@@ -234,9 +253,17 @@ def score(run: NotebookRun, questions: list[Question]) -> list[QuestionScore]:
         elif record.hidden:  # its source and what it said stay with the instructor
             message = f"{name} failed ({record.error or 'it wrote on stderr'})"
         else:
-            message = (record.message.strip() or record.stderr.strip())[-500:]
+            message = _shorten(record.message.strip() or record.stderr.strip())
         scores.append(QuestionScore(name, points, max_points, "auto", passed, message))
     return scores
+
+
+def _shorten(text: str, most: int = 500) -> str:
+    """A failing test's message within `most` characters: its start (the line that
+    failed) and its end (the error) are what say most."""
+    if len(text) <= most:
+        return text
+    return text[: most // 2] + "\n…\n" + text[-(most // 2 - 3) :]
 
 
 def feedback_notebook(run: NotebookRun, scores: list[QuestionScore]) -> nbformat.NotebookNode:

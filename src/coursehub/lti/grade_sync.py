@@ -332,9 +332,12 @@ def _send(db: Database, tokens: ServiceTokens, claim: _Claim) -> None:
     subject = IdentityStore(db).subject_of(ctx.platform_id, row.username)
     if subject is None:
         raise _Failed(NO_IDENTITY.format(user=row.username, platform=platform.name))
-    # partial while points by hand are due (AGS PendingManual), final otherwise
+    # Partial while a person still has to grade an answer (AGS PendingManual: "if a
+    # score is present, it is partial and may be updated during manual grading"), an
+    # automatic 0 included; final (FullyGraded) only once nothing waits. A score that
+    # changed meanwhile is queued again and follows this one.
     current = current_score(db, row.course, row.assignment, row.username)
-    partial = current is not None and current.pending_manual and current.total == row.score
+    partial = current is None or current.pending_manual
     progress = "PendingManual" if partial else "FullyGraded"
     post = ScorePost(subject, row.score, row.max_score, row.scored_at, progress)
     send_score(db, tokens, platform, context, a.name, a.title or a.name, a.max_points, post)

@@ -123,3 +123,14 @@ def test_a_test_uses_what_earlier_test_cells_import_and_define(session: Session)
     job = {"kind": "nbgrader", "name": "t", "source": "check(square(3))\nassert sqrt(9) == 3"}
     assert run_nbgrader({**job, "earlier": earlier}, session)["ok"] is True
     assert run_nbgrader(job, session)["ok"] is False
+
+
+def test_a_failed_test_names_its_line_and_error(session: Session) -> None:
+    source = '"""Check square."""\nassert square(3) == 9\nassert square(2) == 5\n'
+    failed = _run(session, source)
+    assert failed["message"] == "line 3: assert square(2) == 5\nAssertionError"
+    helper = "def check(x):\n    assert square(x) == x\ncheck(1)\ncheck(3)\n"
+    assert _run(session, helper)["message"] == "line 2: assert square(x) == x\nAssertionError"
+    # an error of the notebook's code: the test's line, then what the notebook said
+    raised = _run(session, "boom(-1)")
+    assert raised["message"] == "line 1: boom(-1)\nValueError: no negatives"

@@ -363,3 +363,44 @@ def test_a_score_waiting_for_an_lms_account_goes_out_once_a_roster_sync_makes_it
     assert grade_sync.send_due(site.db, site.tokens).sent == 1
     assert site.lms_scores()["u-bob"]["scoreGiven"] == 1
     assert [(r.username, r.status, r.last_error) for r in site.rows()] == [("bob", "sent", "")]
+
+
+async def test_an_automatic_0_reaches_the_lms_as_partial_until_a_person_grades(
+    site: Site,
+) -> None:
+    """nbgrader gives 0 to an answer left as handed out (an untouched `raise
+    NotImplementedError()`): the LMS gets the total so far as PendingManual, and only a
+    person's points, even the same 0, make it FullyGraded."""
+    woken = _listen(site)
+    a = site.grading.get("physics", "ps1")
+    sub = site.grading.submit(a, "alice", {"ps1.ipynb": b"{}"}).submission
+    site.grading.enqueue([sub.id], "test")
+    # not graded yet: nothing to send
+    assert grade_sync.enqueue_for(site.db, "physics", "ps1", "alice") == 0
+    gid = site.grading.claim().id
+    results = {
+        "q1": {"points": 2, "max": 2, "kind": "auto", "passed": True},
+        "q2": {"points": 0.0, "max": 1, "kind": "manual"},  # the automatic 0
+    }
+    site.grading.finish(gid, state="done", total=2, max_total=3, questions=json.dumps(results))
+    await site.workers.tell(gid)
+    assert woken == [1] and grade_sync.send_due(site.db, site.tokens).sent == 1
+    first = site.lms_scores()["u-alice"]
+    assert (first["scoreGiven"], first["scoreMaximum"], first["activityProgress"]) == (
+        2, 3, "Completed",
+    )  # fmt: skip
+    assert first["gradingProgress"] == "PendingManual"
+
+    service = GradingService(site.grading, site.workers, 500)
+    site.grading.set_manual(sub.id, "q2", 0, "Nothing was written.", "ines")  # a person's 0
+    await service.manual_changed(sub.id)
+    assert grade_sync.send_due(site.db, site.tokens).sent == 1
+    final = site.lms_scores()["u-alice"]
+    assert (final["scoreGiven"], final["gradingProgress"]) == (2, "FullyGraded")
+    assert final["timestamp"] > first["timestamp"]
+
+    site.grading.set_manual(sub.id, "q2", None, "", "ines")  # the grade taken back
+    await service.manual_changed(sub.id)
+    assert grade_sync.send_due(site.db, site.tokens).sent == 1
+    again = site.lms_scores()["u-alice"]
+    assert (again["scoreGiven"], again["gradingProgress"]) == (2, "PendingManual")

@@ -10,11 +10,12 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from coursehub.core.errors import CoursehubError
 from coursehub.core.times import EXAMPLE, TimeTextError, parse_time, utc, zone_named
@@ -286,12 +287,13 @@ async def my_submissions(
 
 def submissions_of(request: Request, row: Any, username: str, staff: bool) -> dict[str, Any]:
     store = context_of(request.app).grading.store
+    assignment_questions = json.loads(row.questions)
     attempts = []
     for sub in store.submissions(row.id, username):
         current = store.latest_grading(sub.id, finished=False)
         done = store.latest_grading(sub.id)
         manual = store.manual_grades(sub.id)
-        points, total, pending = gradebook.combine(done, manual, json.loads(row.questions))
+        found = gradebook.marks(done, manual, assignment_questions)
         questions = json.loads(done.questions) if done else {}
         entry: dict[str, Any] = {
             "id": sub.id,
@@ -299,18 +301,23 @@ def submissions_of(request: Request, row: Any, username: str, staff: bool) -> di
             "submitted_at": _iso(sub.submitted_at),
             "late_seconds": sub.late_seconds,
             "status": current.state if current else "submitted",
-            "total": total,
+            "total": found.total,
             "max": row.max_points,
-            "pending_manual": pending,
+            # the total is final only once no answer waits for a person
+            "pending_manual": found.pending_manual,
+            "to_grade": found.to_grade,
             "questions": {
-                q: {
-                    "points": points.get(q),
-                    "max": info.get("max"),
-                    "passed": info.get("passed"),
-                    "message": info.get("message", ""),
-                    "comment": manual[q].comment if q in manual else "",
+                q["name"]: {
+                    "points": found.points.get(q["name"]),
+                    "max": q["points"],
+                    "kind": q.get("kind", "auto"),
+                    "state": found.states[q["name"]],
+                    "passed": questions.get(q["name"], {}).get("passed"),
+                    "message": questions.get(q["name"], {}).get("message", ""),
+                    "comment": manual[q["name"]].comment if q["name"] in manual else "",
                 }
-                for q, info in questions.items()
+                for q in assignment_questions
+                if done is not None or q["name"] in manual
             },
             "feedback": sorted(feedback_pages(store.paths, row.course, sub.id)),
         }
@@ -333,8 +340,9 @@ async def feedback(
     notebook: str,
     user: Annotated[HubUser, Depends(api_user)],
 ) -> Response:
-    """A graded notebook as a page, for its author or the course's staff; sandboxed
-    (the student's outputs are not trusted)."""
+    """A graded notebook as a document, for its author or the course's staff;
+    sandboxed (the student's outputs are not trusted). The feedback page frames it; a
+    browser that opens it as a page of its own is sent to that page."""
     role = await asyncio.to_thread(_role, request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     store = context_of(request.app).grading.store
@@ -351,6 +359,10 @@ async def feedback(
     page = feedback_pages(store.paths, course, sid).get(notebook)
     if page is None:
         raise ApiError(404, "There is no such feedback.")
+    if request.headers.get("sec-fetch-dest") == "document":
+        prefix = context_of(request.app).settings.service_prefix
+        where = f"{prefix}course/{quote(course)}/assignments/{quote(name)}/feedback/{sid}"
+        return RedirectResponse(f"{where}?notebook={quote(notebook)}", status_code=303)
     return HTMLResponse(
         page.read_text(), headers={"Content-Security-Policy": VIEW_CSP, "Cache-Control": "no-store"}
     )
@@ -384,8 +396,12 @@ async def autograde(
 async def gradebook_json(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(api_user)]
 ) -> dict[str, Any]:
+    """Every student's latest attempt; `?show=needs-grading`: only those with an
+    answer a person still has to grade."""
     row = await asyncio.to_thread(_staff_assignment, request, user, course, name)
     rows = await asyncio.to_thread(_gradebook_rows, request, row)
+    if request.query_params.get("show") == "needs-grading":
+        rows = [r for r in rows if r.needs_grading]
     return {
         "assignment": assignment_json(row, True),
         "rows": [
@@ -397,6 +413,8 @@ async def gradebook_json(
                 "submitted_at": _iso(r.submitted_at),
                 "late_seconds": r.late_seconds,
                 "points": r.points,
+                "states": r.states,
+                "to_grade": r.to_grade,
                 "comments": r.comments,
                 "total": r.total,
                 "pending_manual": r.pending_manual,

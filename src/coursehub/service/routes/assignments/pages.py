@@ -36,6 +36,7 @@ from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.assignments import api as grading_api
+from coursehub.service.routes.assignments import feedback_page, progress
 from coursehub.service.routes.assignments import staff_pages as assignment_staff_pages
 from coursehub.service.routes.assignments.api import _assignment
 from coursehub.service.routes.assignments.views import (
@@ -55,6 +56,8 @@ from coursehub.service.templating import render
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
 router.include_router(assignment_staff_pages.router)
+router.include_router(feedback_page.router)
+router.include_router(progress.router)
 
 
 def _lab_url(request: Request, username: str, course: str, row: Any) -> str:
@@ -143,19 +146,17 @@ async def assignment_page(
     summary = await asyncio.to_thread(_summary, request, row, user.name)
     mine = await asyncio.to_thread(grading_api.submissions_of, request, row, user.name, False)
     attempts = list(reversed(mine["attempts"]))
-    pending = any(a["status"] in ("queued", "running") for a in attempts)
+    pending = any(a["status"] in progress.GRADING for a in attempts)
     notice = notice_for(
         request,
-        {
-            "again": "This submission had already arrived (attempt {n}); nothing new was stored.",
-            "submitted": "Submitted: attempt {n}. It is graded in a moment; this page updates.",
-        },
+        {"again": "This submission had already arrived (attempt {n}); nothing new was stored."},
     )
+    submitted = request.query_params.get("submitted", "")
+    if submitted.isdigit():
+        notice = progress.submitted_notice(int(submitted), attempts)
     return render(
         request,
         "assignments/assignment.html",
-        # Without a script: while an attempt is being graded, the page reloads itself.
-        headers={"Refresh": "5"} if pending else None,
         user=user,
         course=content,
         role=role,
@@ -164,6 +165,8 @@ async def assignment_page(
         summary=summary,
         attempts=attempts,
         refresh=pending,
+        progress_url=f"{page_url(request, course, 'assignments', name)}/progress?ticket="
+        + progress.progress_ticket(request, course, name),
         notice=notice,
         # A new key per page shown: pressing Submit twice stores one submission.
         submit_key=secrets.token_urlsafe(24),

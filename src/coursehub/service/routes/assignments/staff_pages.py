@@ -51,6 +51,8 @@ from coursehub.service.templating import render
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
 
+NEEDS_GRADING_FILTER = "needs-grading"  # ?show=: the gradebook's rows a person must grade
+
 
 async def _staff_row(
     request: Request, user: HubUser, course: str, name: str, instructor: bool = False
@@ -145,6 +147,8 @@ async def staff_assignment(
     content, role, row = await _staff_row(request, user, course, name)
     rows = await asyncio.to_thread(_gradebook_rows, request, row)
     members = await asyncio.to_thread(context_of(request.app).courses.members, course, "student")
+    counts = {"all": len(rows), "needs_grading": sum(r.needs_grading for r in rows)}
+    show_needs_grading = request.query_params.get("show") == NEEDS_GRADING_FILTER
     notice = notice_for(
         request,
         {
@@ -166,7 +170,9 @@ async def staff_assignment(
         can_manage=role == "instructor",
         a=row,
         questions=json.loads(row.questions),
-        rows=rows,
+        rows=[r for r in rows if r.needs_grading] if show_needs_grading else rows,
+        counts=counts,
+        show_needs_grading=show_needs_grading,
         students=sorted(m.username for m in members),
         grading=sum(r.status in ("queued", "running") for r in rows),
         notice=notice,

@@ -109,9 +109,9 @@ def api_url(request: Request, course: str, name: str) -> str:
 
 
 def feedback_link(request: Request, course: str, name: str) -> Callable[[int, str], str]:
-    """The sandboxed feedback page of one graded notebook (served by the API)."""
-    base = f"{api_url(request, course, name)}/feedback"
-    return lambda sid, notebook: f"{base}/{sid}/{quote(notebook)}"
+    """The feedback page of one graded notebook (feedback_page.py)."""
+    base = page_url(request, course, "assignments", name, "feedback")
+    return lambda sid, notebook: f"{base}/{sid}?notebook={quote(notebook)}"
 
 
 def redirect_back(url: str, **params: Any) -> RedirectResponse:

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from coursehub.core.errors import CoursehubError
 from coursehub.db.models import LtiContext, LtiPlatform
+from coursehub.grading.gradebook import awaiting_by_hand
 from coursehub.lti.ags import SCOPE_SCORE
 from coursehub.lti.grade_sync import requeue_course, sync_rows
 from coursehub.lti.roster_sync import RosterSyncError
@@ -100,6 +101,8 @@ async def lms_page(
     db = context_of(request.app).database
     linked = await asyncio.to_thread(linked_lms_courses, db, course)
     rows = await asyncio.to_thread(sync_rows, db, course)
+    store = context_of(request.app).grading.store
+    partial = await asyncio.to_thread(awaiting_by_hand, store, course) if rows else set()
     titles = {c["pk"]: f"{c['platform']} · {c['title']}" for c in linked}
     url = _page_url(request, course)
     return render(
@@ -111,6 +114,7 @@ async def lms_page(
         can_manage=role == "instructor",
         linked=linked,
         rows=rows,
+        partial=partial,
         several=len(linked) > 1,
         titles=titles,
         counts=_counts(rows),

@@ -144,8 +144,10 @@ async def test_tas_grade_but_only_instructors_create_release_and_extend(site) ->
             assert ('id="extension"' in text) == instructor
             assert 'id="autograde"' in text and "gradebook.csv" in text
             row = re.search(r'<tr data-student="sam">.*?</tr>', text, re.S).group(0)
-            assert 'data-question="test_square">2</td>' in row
-            assert 'data-question="explain">?</td>' in row and "to grade by hand" in row
+            assert 'data-question="test_square" data-state="auto">2</td>' in row
+            waiting = r'data-question="explain" data-state="awaiting grading">[^/]*to grade<'
+            assert re.search(waiting, row)
+            assert "needs grading" in row and "to grade by hand" in row
             assert "&lt;script&gt;" in text and "<script>alert" not in text
         grade = await c.get(_page("staff/assignments/ps1/students/sam"), headers=bearer("tok-tom"))
         assert 'name="points:explain"' in grade.text and "Say &lt;why&gt;</textarea>" in grade.text

@@ -255,3 +255,35 @@ async def test_nothing_starts_when_the_lms_feature_is_off(tmp_path: Path) -> Non
         COURSEHUB_LTI=json.dumps({"enabled": False}),
     )
     assert start_background(app) == []
+
+
+async def test_a_score_waiting_for_grading_by_hand_is_shown_as_partial(site: FastAPI) -> None:
+    """ps2's answer graded by hand got nbgrader's automatic 0: its score goes to the LMS
+    as partial (PendingManual), and the page says so until a person grades it."""
+    grading = context_of(site).grading.store
+    questions = [{"name": "q1", "points": 2}, {"name": "q2", "points": 1, "kind": "manual"}]
+    a = grading.save_assignment("algebra", "ps2", "nbgrader", questions, ["ps2.ipynb"])
+    sub = grading.submit(a, "sam", {"ps2.ipynb": b"{}"}).submission
+    grading.enqueue([sub.id], "test")
+    gid = grading.claim().id
+    results = {"q1": {"points": 2.0, "kind": "auto"}, "q2": {"points": 0.0, "kind": "manual"}}
+    grading.finish(gid, state="done", total=2.0, max_total=3.0, questions=json.dumps(results))
+    with context_of(site).database.session() as s:
+        ctx = s.scalar(select(models.LtiContext.id))
+        s.add(
+            models.LtiGradeSync(
+                context_pk=ctx, course="algebra", assignment="ps2", username="sam",
+                score=2.0, max_score=3.0, status="sent",
+            )
+        )  # fmt: skip
+
+    def row(text: str, assignment: str) -> str:
+        pattern = rf'<tr data-student="sam" data-assignment="{assignment}".*?</tr>'
+        return re.search(pattern, text, re.S).group(0)
+
+    async with client(site) as c:
+        text = (await c.get(PAGE, headers=bearer("tok-inst"))).text
+        assert "partial" in row(text, "ps2") and "partial" not in row(text, "ps1")
+        grading.set_manual(sub.id, "q2", 0, "", "ines")
+        text = (await c.get(PAGE, headers=bearer("tok-inst"))).text
+        assert "partial" not in row(text, "ps2")
