@@ -47,6 +47,8 @@ from coursehub.service.routes.assignments.views import (
     page_url,
     points,
     redirect_back,
+    sentence,
+    shown_on_form,
     when,
 )
 from coursehub.service.routes.courses.links import server_ready
@@ -138,6 +140,13 @@ async def assignments_page(
 async def assignment_page(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
+    return await _assignment_page(request, user, course, name)
+
+
+async def _assignment_page(
+    request: Request, user: HubUser, course: str, name: str, error: str = "", status: int = 200
+) -> HTMLResponse:
+    """The student's page of one assignment; `error` says why the last submit failed."""
     content, role = await course_role_of(request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     summary = await asyncio.to_thread(_summary, request, row, user.name)
@@ -154,8 +163,10 @@ async def assignment_page(
     return render(
         request,
         "assignments/assignment.html",
+        status_code=status,
+        error=error,
         # Without a script: while an attempt is being graded, the page reloads itself.
-        headers={"Refresh": "5"} if pending else None,
+        headers={"Refresh": "5"} if pending and not error else None,
         user=user,
         course=content,
         role=role,
@@ -205,7 +216,13 @@ async def open_assignment(
         back = quote(request.url.path)
         spawn = f"{settings.hub_prefix}spawn/{quote(user.name)}/{quote(course)}?next={back}"
         return RedirectResponse(spawn, status_code=302)
-    result = await grading_api.fetch(request, course, name, user)
+    try:
+        result = await grading_api.fetch(request, course, name, user)
+    except ApiError as exc:
+        if not shown_on_form(exc):
+            raise
+        message = sentence(exc.message) + " Your workspace was not changed."
+        return await _assignment_page(request, user, course, name, message, exc.status_code)
     log.info("%s got %s/%s (%s)", user.name, course, name, result)
     return RedirectResponse(_lab_url(request, user.name, course, row), status_code=302)
 
@@ -218,7 +235,13 @@ async def submit_page(
     _content, role = await course_role_of(request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     key = str((await request.form()).get("key") or "") or None
-    result = await grading_api.submit_work(request, row, user.name, None, key)
+    try:
+        result = await grading_api.submit_work(request, row, user.name, None, key)
+    except ApiError as exc:
+        if not shown_on_form(exc):
+            raise
+        message = sentence(exc.message) + " Nothing was submitted."
+        return await _assignment_page(request, user, course, name, message, exc.status_code)
     url = page_url(request, course, "assignments", name)
     if result["duplicate"]:
         return redirect_back(url, again=result["attempt"])

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse
 
 from coursehub.core.times import utc
 from coursehub.service.context import context_of
-from coursehub.service.course_access import ANY_ROLE, course_for
+from coursehub.service.course_access import ANY_ROLE, INSTRUCTORS, STAFF_ROLES, course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 
@@ -64,6 +64,36 @@ def parse_due(text: str) -> datetime | None:
     return due.astimezone() if due.tzinfo is None else due
 
 
+# Errors a form's sender can fix: shown on the form again, with what they typed.
+FORM_ERRORS = (400, 409, 413)
+
+
+def shown_on_form(exc: ApiError) -> bool:
+    """Whether `exc` is about what the form said (else the error page: not allowed,
+    not found)."""
+    return exc.status_code in FORM_ERRORS
+
+
+def sentence(message: str) -> str:
+    """A library's message (lower case, no full stop) as a sentence on a page."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def form_values(form: Any) -> dict[str, str]:
+    """What the sender typed, to fill the form in again (files cannot be; the XSRF
+    field comes from the page)."""
+    return {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "_xsrf"}
+
+
+def local_input(value: datetime | None) -> str:
+    """A stored time as a datetime-local field's value, in the server's time zone."""
+    return utc(value).astimezone().strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
 def time_zone() -> str:
     """The server's time zone, in which dates typed into forms are read."""
     now = datetime.now().astimezone()
@@ -105,3 +135,16 @@ async def course_role_of(
 ) -> tuple[Any, str]:
     """The course and the caller's role, if `allowed` (course_access.course_for)."""
     return await asyncio.to_thread(course_for, request, user, course, allowed)
+
+
+async def staff_row(
+    request: Request, user: HubUser, course: str, name: str, instructor: bool = False
+) -> tuple[Any, str, Any]:
+    """The course, the caller's role and the assignment, for the course's staff (its
+    instructors when `instructor`): course_access's one check."""
+    from coursehub.service.routes.assignments.api import _assignment
+
+    allowed = INSTRUCTORS if instructor else STAFF_ROLES
+    content, role = await course_role_of(request, user, course, allowed)
+    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    return content, role, row
