@@ -52,9 +52,9 @@ def detect_format(source: Path) -> str:
         return "otter"
     names = _some(sorted(str(p.relative_to(source)) for p in source.rglob("*.ipynb")))
     raise FormatNotFound(
-        f"{names} has no grading marks (no nbgrader cells, no otter-grader questions): mark "
-        "the graded cells with nbgrader's Create Assignment toolbar, or write the notebook "
-        "in otter-grader's format (raw cells '# BEGIN QUESTION')"
+        f"the notebook {names} has no grading marks (no nbgrader cells, no otter-grader "
+        "questions): mark the graded cells with nbgrader's Create Assignment toolbar, or "
+        "write the notebook in otter-grader's format (raw cells '# BEGIN QUESTION')"
     )
 
 
@@ -69,20 +69,24 @@ def read_notebook(path: Path, shown: str) -> nbformat.NotebookNode:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise AssignmentError(f"{shown} is not a notebook: it is not text; {fix}") from None
+        raise AssignmentError(
+            f"the file {shown} is not a notebook: it is not text; {fix}"
+        ) from None
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
         raise AssignmentError(
-            f"{shown} is not a readable notebook: its JSON is broken at line {exc.lineno}, "
-            f"column {exc.colno} ({exc.msg.lower()}); it may have been cut short or edited by "
-            f"hand: {fix}"
+            f"the file {shown} is not a readable notebook: its JSON is broken at line "
+            f"{exc.lineno}, column {exc.colno} ({exc.msg.lower()}); it may have been cut "
+            f"short or edited by hand: {fix}"
         ) from None
     try:
         return nbformat.reads(text, as_version=4)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the author's to fix
         why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise AssignmentError(f"{shown} is not a readable notebook ({why}): {fix}") from None
+        raise AssignmentError(
+            f"the file {shown} is not a readable notebook ({why}): {fix}"
+        ) from None
 
 
 def create(

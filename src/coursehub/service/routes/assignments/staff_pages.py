@@ -146,7 +146,7 @@ async def create_page(
     except ApiError as exc:
         if not shown_on_form(exc):
             raise
-        again = " Choose the files again: a page cannot keep them."
+        again = " Choose the files again (the browser does not keep them)."
         return await list_page(
             request, user, course, exc.message + again, values, status=exc.status_code
         )
