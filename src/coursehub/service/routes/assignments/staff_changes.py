@@ -97,7 +97,9 @@ async def preview_page(
     )
 
 
-@router.get("/course/{course}/staff/assignments/{name}/preview/file/{path:path}")
+@router.get(
+    "/course/{course}/staff/assignments/{name}/preview/file/{path:path}", include_in_schema=False
+)
 async def preview_file(
     request: Request,
     course: str,
