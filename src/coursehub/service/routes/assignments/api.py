@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from coursehub.service.course_access import (
 )
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
-from coursehub.service.routes.assignments.views import sentence
+from coursehub.service.routes.assignments.views import sentence, without_paths
 from coursehub.service.routes.live.pages import VIEW_CSP
 
 router = APIRouter()
@@ -151,17 +150,6 @@ async def create_from_uploads(
     except AssignmentError as exc:
         raise ApiError(400, sentence(str(exc))) from None
     return assignment_json(row, True)
-
-
-_ABSOLUTE = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)+([\w.+-]+)")
-
-
-def without_paths(message: str, upload: Path, data_dir: Path) -> str:
-    """An authoring error as the uploader can read it: files named as they uploaded
-    them, and no folder of the server (nbgrader and otter name them)."""
-    message = message.replace(f"{upload}/", "").replace(str(upload), "the uploaded files")
-    message = message.replace(str(data_dir), "…")
-    return _ABSOLUTE.sub(lambda m: m.group(1), message)
 
 
 async def _uploaded(request: Request) -> dict[str, bytes] | None:

@@ -4,8 +4,10 @@ the message shown after a form, and the caller's role in the course."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -80,7 +82,20 @@ def sentence(message: str) -> str:
     if not message:
         return message
     message = message[0].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."
+    if message.endswith((".", "!", "?")) or "\n" in message:  # (lines quoted from a file)
+        return message
+    return message + "."
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)+([\w.+-]+)")
+
+
+def without_paths(message: str, upload: Path, data_dir: Path) -> str:
+    """An authoring error as the uploader can read it: files named as they uploaded
+    them, and no folder of the server (nbgrader and otter name them)."""
+    message = message.replace(f"{upload}/", "").replace(str(upload), "the uploaded files")
+    message = message.replace(str(data_dir), "…")
+    return _ABSOLUTE.sub(lambda m: m.group(1), message)
 
 
 def form_values(form: Any) -> dict[str, str]:

@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import tarfile
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -382,6 +383,12 @@ def _notebook_bytes(nb: nbformat.NotebookNode) -> bytes:
     return nbformat.writes(nb).encode()
 
 
+def _unclosed_solution() -> bytes:
+    nb = nbformat.read(nbgrader_source(Path(tempfile.mkdtemp())) / "ps1.ipynb", as_version=4)
+    nb.cells[1].source = "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n"
+    return _notebook_bytes(nb)
+
+
 BAD_UPLOADS = {
     "notes.txt": (b"my notes", "None of the files (notes.txt) is a notebook"),
     "plain.ipynb": (
@@ -389,6 +396,7 @@ BAD_UPLOADS = {
         "plain.ipynb has no grading marks",
     ),
     "broken.ipynb": (b'{"cells": [\n  {"cell_type": "code",\n', "its JSON is broken at line 3"),
+    "unclosed.ipynb": (_unclosed_solution(), "nbgrader, which said: No end solution statement"),
 }
 
 
