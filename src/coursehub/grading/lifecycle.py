@@ -117,22 +117,53 @@ def create(
     if fmt not in FORMATS:
         raise AssignmentError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     ensure_private(store.paths.private(course))
-    if fmt == "nbgrader":
-        root = ensure_private(store.paths.nbgrader_root(course))
-        questions = nbgrader_format.generate(source, root, name)
-    else:
-        root = store.paths.otter_root(course, name)
-        work = store.paths.work(f"author-{course}-{name}-{secrets.token_hex(4)}")
-        questions, tests, _notebook = otter_format.generate(source, root, work)
-        (root / "tests.json").write_text(json.dumps(tests))
-        _warn_empty_otter_tests(tests)
-    if not questions:
-        raise AssignmentError(f"{name} has no graded questions (no points anywhere)")
+    # A failed remake leaves the assignment as it was: what the formats keep is set
+    # aside first and put back on failure.
+    kept = _set_aside(_made_by_formats(store, course, name))
+    try:
+        if fmt == "nbgrader":
+            root = ensure_private(store.paths.nbgrader_root(course))
+            questions = nbgrader_format.generate(source, root, name)
+        else:
+            root = store.paths.otter_root(course, name)
+            work = store.paths.work(f"author-{course}-{name}-{secrets.token_hex(4)}")
+            questions, tests, _notebook = otter_format.generate(source, root, work)
+            (root / "tests.json").write_text(json.dumps(tests))
+            _warn_empty_otter_tests(tests)
+        if not questions:
+            raise AssignmentError(f"{name} has no graded questions (no points anywhere)")
+    except BaseException:
+        _put_back(kept)
+        raise
+    for aside in kept.values():
+        shutil.rmtree(aside, ignore_errors=True)
     version = store.paths.student_version(course, name, fmt)
     files = sorted(str(p.relative_to(version)) for p in version.rglob("*") if p.is_file())
     return store.save_assignment(
         course, name, fmt, [asdict(q) for q in questions], files, title, due_at, origin
     )
+
+
+def _made_by_formats(store: GradingStore, course: str, name: str) -> list[Path]:
+    root = store.paths.nbgrader_root(course)
+    return [root / "source" / name, root / "release" / name, store.paths.otter_root(course, name)]
+
+
+def _set_aside(paths: list[Path]) -> dict[Path, Path]:
+    """Move each existing path to a hidden sibling; {path: where it went}."""
+    moved = {}
+    for path in paths:
+        if path.exists():
+            aside = path.with_name(f".{path.name}.previous-{secrets.token_hex(4)}")
+            path.rename(aside)
+            moved[path] = aside
+    return moved
+
+
+def _put_back(moved: dict[Path, Path]) -> None:
+    for path, aside in moved.items():
+        shutil.rmtree(path, ignore_errors=True)
+        aside.rename(path)
 
 
 def _warn_empty_otter_tests(tests: dict) -> None:

@@ -146,7 +146,8 @@ async def create_page(
     except ApiError as exc:
         if not shown_on_form(exc):
             raise
-        again = " Choose the files again (the browser does not keep them)."
+        sent = any(isinstance(f, UploadFile) and f.filename for f in form.getlist("files"))
+        again = " Choose the files again (the browser does not keep them)." if sent else ""
         return await list_page(
             request, user, course, exc.message + again, values, status=exc.status_code
         )

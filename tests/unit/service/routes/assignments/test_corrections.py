@@ -421,6 +421,30 @@ async def test_a_bad_upload_is_told_in_words_on_the_refilled_form(site, filename
     assert [a.name for a in _store(site).assignments("algebra")] == ["ps1", "draft"]
 
 
+async def test_a_failed_remake_leaves_the_assignment_as_it_was(site) -> None:  # noqa: ANN001
+    store = _store(site)
+    before = store.get("algebra", "ps1")
+    version = site.state.root / "data" / "grading" / "algebra" / "nbgrader" / "release" / "ps1"
+    handed_out = (version / "ps1.ipynb").read_bytes()
+    c, xsrf = await _signed_in(site)
+    try:
+        form = {"_xsrf": xsrf, "name": "ps1", "title": "", "due": ""}
+        files = {"files": ("ps1.ipynb", io.BytesIO(_unclosed_solution()), "application/json")}
+        bad = await c.post(_page("staff/assignments"), data=form, files=files, headers=NAVIGATE)
+        assert bad.status_code == 400 and "No end solution statement" in bad.text
+        preview = await c.get(_page("staff/assignments/ps1/preview/file/ps1.ipynb"))
+        assert preview.status_code == 200 and "square" in preview.text
+    finally:
+        await c.aclose()
+    assert (version / "ps1.ipynb").read_bytes() == handed_out
+    after = store.get("algebra", "ps1")
+    assert (after.questions, after.files, after.updated_at) == (
+        before.questions, before.files, before.updated_at,
+    )  # fmt: skip
+    leftovers = list((version.parent).glob(".ps1.previous-*"))
+    assert leftovers == []
+
+
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
