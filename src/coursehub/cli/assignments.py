@@ -1,5 +1,7 @@
 """`coursehub assignment ...`: create, list, release, collect, autograde, feedback,
-export and extend, on the hub machine (the running service's workers do the grading)."""
+export and extend, and the corrections: edit (title, due date), unrelease and delete
+(kept in a backup file first), on the hub machine (the running service's workers do
+the grading)."""
 
 from __future__ import annotations
 
@@ -69,6 +71,31 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     x.add_argument("name")
     x.add_argument("student")
     x.add_argument("--due", required=True, help=DUE_HELP)
+    ed = a.add_parser(
+        "edit",
+        aliases=["set"],
+        help="change the title and/or the due date (questions and files stay)",
+    )
+    ed.add_argument("course")
+    ed.add_argument("name")
+    ed.add_argument("--title", help="the new title")
+    due = ed.add_mutually_exclusive_group()
+    due.add_argument("--due", help=DUE_HELP)
+    due.add_argument("--no-due", action="store_true", help="remove the due date")
+    u = a.add_parser(
+        "unrelease",
+        help="hide it from students again (their copies stay; no new copies or submissions)",
+    )
+    u.add_argument("course")
+    u.add_argument("name")
+    d = a.add_parser("delete", help="delete an assignment (kept in a backup file first)")
+    d.add_argument("course")
+    d.add_argument("name")
+    d.add_argument(
+        "--with-submissions",
+        action="store_true",
+        help="delete it even though students submitted it (their work goes into the backup)",
+    )
     return p
 
 
@@ -133,11 +160,15 @@ def _students_with_workspace(loaded: LoadedConfig, courses: Any, course: str) ->
 
 def _create(args, loaded, courses, store, console) -> int:  # noqa: ANN001
     from coursehub.grading import lifecycle
+    from coursehub.grading.errors import FormatNotFound
 
     due = _due(args.due)
-    row = lifecycle.create(
-        store, args.course, args.name, Path(args.source), args.format, args.title, due
-    )
+    try:
+        row = lifecycle.create(
+            store, args.course, args.name, Path(args.source), args.format, args.title, due
+        )
+    except FormatNotFound as exc:
+        raise FormatNotFound(f"{exc}, or name the format with --format") from None
     questions = json.loads(row.questions)
     console.print(
         f"{row.format} assignment {row.name} of {row.course}: {len(questions)} question(s), "
@@ -296,6 +327,58 @@ def _in_utc(when: datetime | None) -> str:
     return utc_text(when) if when else "-"
 
 
+def _edit(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    row = store.get(args.course, args.name)
+    if args.title is None and args.due is None and not args.no_due:
+        raise CoursehubError("nothing to change: give --title, --due or --no-due")
+    remeasured = store.edit_assignment(
+        row.id, title=args.title, due_at=_due(args.due), clear_due=args.no_due
+    )
+    row = store.get(args.course, args.name)
+    due = _said(row.due_at, args.due) if row.due_at and args.due else _in_utc(row.due_at)
+    said = f"{row.name}: title {row.title!r}, due {due}."
+    if remeasured:
+        said += f" Lateness measured again for {remeasured} submission(s)."
+    console.print(said, markup=False)
+    return 0
+
+
+def _unrelease(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    from coursehub.grading import lifecycle
+
+    row = store.get(args.course, args.name)
+    lifecycle.unpublish(store, row)
+    console.print(
+        f"Un-released {row.name}: students no longer see it, get it or submit it. Copies they "
+        "already got stay in their workspaces; submissions and grades are kept. Release it "
+        "again to give it back.",
+        markup=False,
+    )
+    return 0
+
+
+def _delete(args, loaded, courses, store, console) -> int:  # noqa: ANN001
+    from coursehub.grading import archive
+    from coursehub.grading.errors import HasSubmissions
+
+    try:
+        done = archive.delete(store, args.course, args.name, args.with_submissions)
+    except HasSubmissions as exc:
+        raise HasSubmissions(
+            f"{args.name} has {exc.submissions} submission(s) from {exc.students} student(s), "
+            "so it was not deleted; to delete it with them (they are kept in a backup file "
+            "first), run again with --with-submissions",
+            exc.submissions,
+            exc.students,
+        ) from None
+    console.print(
+        f"Deleted {args.name} ({done.submissions} submission(s)); everything it held is "
+        f"kept in {done.backup}",
+        markup=False,
+    )
+    return 0
+
+
 ACTIONS = {
     "create": _create,
     "list": _list,
@@ -305,4 +388,8 @@ ACTIONS = {
     "feedback": _feedback,
     "export": _export,
     "extend": _extend,
+    "edit": _edit,
+    "set": _edit,
+    "unrelease": _unrelease,
+    "delete": _delete,
 }

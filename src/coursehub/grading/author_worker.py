@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,8 @@ def otter(source: Path, out: Path) -> int:
         env={**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}"},
     )
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-8:]
-        sys.stderr.write("otter assign failed:\n" + "\n".join(tail) + "\n")
+        said = _last_error(done.stderr or done.stdout)
+        sys.stderr.write(f"otter assign could not read the notebook: {said}\n")
         return 2
     try:
         tests = tests_of(out / "dist" / "autograder", master.name)
@@ -55,6 +56,19 @@ def otter(source: Path, out: Path) -> int:
     os.replace(out / "dist" / "student", out / "student")
     (out / "result.json").write_text(json.dumps({"notebook": master.name, "tests": tests}))
     return 0
+
+
+def _last_error(output: str) -> str:
+    """The exception otter ended with (its message, without the traceback before it,
+    which names files of the server), or its last lines."""
+    lines = output.strip().splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        found = re.match(r"^([\w.]+(?:Error|Exception)): ?(.*)$", lines[index])
+        if found:
+            kind = found.group(1).rsplit(".", 1)[-1]
+            rest = [line.rstrip() for line in lines[index + 1 : index + 6]]
+            return "\n".join([f"{found.group(2)} ({kind})", *rest]).strip()
+    return "\n".join(lines[-4:])
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,20 @@ class AssignmentError(CoursehubError):
     exit_code = 2
 
 
+class FormatNotFound(AssignmentError):
+    """The notebooks carry neither nbgrader's nor otter-grader's marks (the command line
+    may name the format itself)."""
+
+
+class HasSubmissions(AssignmentError):
+    """Deleting an assignment that has submissions needs a second confirmation."""
+
+    def __init__(self, message: str, submissions: int, students: int):
+        super().__init__(message)
+        self.submissions = submissions
+        self.students = students
+
+
 class SubmissionError(CoursehubError):
     """A submission was refused (closed, too large, not enrolled, ...)."""
 

@@ -19,8 +19,8 @@ from coursehub.courses.paths import PathRejected, check_relative_path
 from coursehub.courses.workspace import Student, collect_folder, release_folder
 from coursehub.db.models import Assignment
 from coursehub.grading import nbgrader_format, otter_format
-from coursehub.grading.errors import AssignmentError
-from coursehub.grading.paths import check_name, ensure_private
+from coursehub.grading.errors import AssignmentError, FormatNotFound
+from coursehub.grading.paths import check_name, check_title, ensure_private
 from coursehub.grading.store import MAX_BYTES, MAX_FILES, GradingStore
 
 FORMATS = ("nbgrader", "otter")
@@ -32,25 +32,61 @@ def workspace_folder(name: str) -> str:
 
 
 def detect_format(source: Path) -> str:
+    """nbgrader or otter, from the marks in the notebooks under `source`; errors name
+    files relative to it (an upload's folder is the service's own business)."""
     notebooks = []
     for path in sorted(source.rglob("*.ipynb")):
         if ".ipynb_checkpoints" in path.parts:
             continue
-        try:
-            notebooks.append(nbformat.read(path, as_version=4))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the author's to fix
-            raise AssignmentError(f"{path} is not a readable notebook: {str(exc)[:200]}") from None
+        notebooks.append(read_notebook(path, str(path.relative_to(source))))
     if not notebooks:
-        raise AssignmentError(f"{source} holds no notebooks")
+        others = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+        given = f" ({_some(others)})" if others else ""
+        raise AssignmentError(
+            f"none of the files{given} is a notebook (.ipynb): give the instructor's "
+            "notebook, with any data files it reads"
+        )
     if nbgrader_format.looks_like(notebooks):
         return "nbgrader"
     if otter_format.looks_like(notebooks):
         return "otter"
-    raise AssignmentError(
-        f"no nbgrader cells and no otter questions found in {source}: mark cells with "
-        "nbgrader's Create Assignment toolbar, or write an otter assign notebook "
-        "('# BEGIN QUESTION' raw cells), or pass --format"
+    names = _some(sorted(str(p.relative_to(source)) for p in source.rglob("*.ipynb")))
+    raise FormatNotFound(
+        f"the notebook {names} has no grading marks (no nbgrader cells, no otter-grader "
+        "questions): mark the graded cells with nbgrader's Create Assignment toolbar, or "
+        "write the notebook in otter-grader's format (raw cells '# BEGIN QUESTION')"
     )
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def read_notebook(path: Path, shown: str) -> nbformat.NotebookNode:
+    """A notebook file, or an error in words naming it as `shown`."""
+    fix = "save it again from Jupyter and give that file"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise AssignmentError(
+            f"the file {shown} is not a notebook: it is not text; {fix}"
+        ) from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AssignmentError(
+            f"the file {shown} is not a readable notebook: its JSON is broken at line "
+            f"{exc.lineno}, column {exc.colno} ({exc.msg.lower()}); it may have been cut "
+            f"short or edited by hand: {fix}"
+        ) from None
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the author's to fix
+        why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise AssignmentError(
+            f"the file {shown} is not a readable notebook ({why}): {fix}"
+        ) from None
 
 
 def create(
@@ -65,6 +101,7 @@ def create(
 ) -> Assignment:
     """Make (or remake) an assignment from an instructor's folder or notebook."""
     check_name(name)
+    title = check_title(title)
     source = Path(source)
     if source.is_file():
         if source.suffix != ".ipynb":
@@ -80,22 +117,53 @@ def create(
     if fmt not in FORMATS:
         raise AssignmentError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     ensure_private(store.paths.private(course))
-    if fmt == "nbgrader":
-        root = ensure_private(store.paths.nbgrader_root(course))
-        questions = nbgrader_format.generate(source, root, name)
-    else:
-        root = store.paths.otter_root(course, name)
-        work = store.paths.work(f"author-{course}-{name}-{secrets.token_hex(4)}")
-        questions, tests, _notebook = otter_format.generate(source, root, work)
-        (root / "tests.json").write_text(json.dumps(tests))
-        _warn_empty_otter_tests(tests)
-    if not questions:
-        raise AssignmentError(f"{name} has no graded questions (no points anywhere)")
+    # A failed remake leaves the assignment as it was: what the formats keep is set
+    # aside first and put back on failure.
+    kept = _set_aside(_made_by_formats(store, course, name))
+    try:
+        if fmt == "nbgrader":
+            root = ensure_private(store.paths.nbgrader_root(course))
+            questions = nbgrader_format.generate(source, root, name)
+        else:
+            root = store.paths.otter_root(course, name)
+            work = store.paths.work(f"author-{course}-{name}-{secrets.token_hex(4)}")
+            questions, tests, _notebook = otter_format.generate(source, root, work)
+            (root / "tests.json").write_text(json.dumps(tests))
+            _warn_empty_otter_tests(tests)
+        if not questions:
+            raise AssignmentError(f"{name} has no graded questions (no points anywhere)")
+    except BaseException:
+        _put_back(kept)
+        raise
+    for aside in kept.values():
+        shutil.rmtree(aside, ignore_errors=True)
     version = store.paths.student_version(course, name, fmt)
     files = sorted(str(p.relative_to(version)) for p in version.rglob("*") if p.is_file())
     return store.save_assignment(
         course, name, fmt, [asdict(q) for q in questions], files, title, due_at, origin
     )
+
+
+def _made_by_formats(store: GradingStore, course: str, name: str) -> list[Path]:
+    root = store.paths.nbgrader_root(course)
+    return [root / "source" / name, root / "release" / name, store.paths.otter_root(course, name)]
+
+
+def _set_aside(paths: list[Path]) -> dict[Path, Path]:
+    """Move each existing path to a hidden sibling; {path: where it went}."""
+    moved = {}
+    for path in paths:
+        if path.exists():
+            aside = path.with_name(f".{path.name}.previous-{secrets.token_hex(4)}")
+            path.rename(aside)
+            moved[path] = aside
+    return moved
+
+
+def _put_back(moved: dict[Path, Path]) -> None:
+    for path, aside in moved.items():
+        shutil.rmtree(path, ignore_errors=True)
+        aside.rename(path)
 
 
 def _warn_empty_otter_tests(tests: dict) -> None:
@@ -124,6 +192,14 @@ def publish(store: GradingStore, assignment: Assignment) -> Path:
     if assignment.released_at is None:
         store.update_assignment(assignment.id, released_at=datetime.now(UTC))
     return target
+
+
+def unpublish(store: GradingStore, assignment: Assignment) -> None:
+    """Un-release: students no longer see it, get it or submit it. What they already got
+    stays in their workspaces, and submissions and grades stay here; releasing again
+    brings it all back."""
+    shutil.rmtree(store.paths.released(assignment.course, assignment.name), ignore_errors=True)
+    store.update_assignment(assignment.id, released_at=None)
 
 
 def fetch_into(

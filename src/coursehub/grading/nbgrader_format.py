@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,10 +70,40 @@ def generate(source: Path, root: Path, name: str) -> list[Question]:
         timeout=600,
     )
     if done.returncode != 0 or not release.is_dir():
-        errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "Error" in line]
-        detail = "\n".join(errors[-8:]) or done.stderr[-1500:]
-        raise AssignmentError(f"nbgrader could not make the student version of {name}:\n{detail}")
+        detail = _what_nbgrader_said(done.stderr) or "it said nothing more"
+        raise AssignmentError(
+            f"could not make the student version of {name} with nbgrader, which said: {detail}"
+        )
     return questions_of(target)
+
+
+_LOGGED = re.compile(r"^\[\w+ \| (?:ERROR|CRITICAL)\] ?(.*)$")
+_RAISED = re.compile(r"^\s*\w+(?:Error|Exception): (.+)$")
+# nbgrader's own lines around every error, which say nothing about the notebook
+_BOILERPLATE = ("There was an error processing", "Please see the", "Traceback")
+
+
+def _what_nbgrader_said(stderr: str) -> str:
+    """nbgrader's error messages, in its words, without its log prefixes, tracebacks
+    and the server's folders: what the instructor needs to fix the notebook."""
+    lines = stderr.splitlines()
+    said: list[str] = []
+    for index, line in enumerate(lines):
+        logged = _LOGGED.match(line)
+        if logged is None or not logged.group(1).strip():
+            continue
+        text = logged.group(1).strip()
+        if text.startswith(_BOILERPLATE):
+            continue
+        quoted = []  # what nbgrader quotes after it (a cell's contents)
+        for more in lines[index + 1 : index + 6]:
+            if more.startswith("[") or _RAISED.match(more) or more.startswith("Traceback"):
+                break
+            quoted.append(more.rstrip())
+        said.append("\n".join([text, *quoted]).strip())
+    if not said:
+        said = [m.group(1) for m in map(_RAISED.match, lines) if m][-1:]
+    return "\n".join(said[:4])[:1500]
 
 
 def questions_of(source: Path) -> list[Question]:

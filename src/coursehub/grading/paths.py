@@ -5,6 +5,8 @@
 - submissions/<course>/<a>/<student>/<id>/   root only, never changed after storing
 - grading-work/<run>/     a sandbox's work directory while it runs (not under /tmp:
                           the sandbox gets a private /tmp)
+- backups/deleted-assignments/<course>-<a>-<time>.tar.gz   root only: what a deleted
+                          assignment held (sources, submissions, grades), kept
 """
 
 from __future__ import annotations
@@ -17,15 +19,34 @@ from pathlib import Path
 from coursehub.grading.errors import AssignmentError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_NAME = 64
+# A title is one line of the assignment lists; longer ones push the table off the page.
+MAX_TITLE = 120
 
 
 def check_name(name: str, what: str = "assignment") -> str:
+    if isinstance(name, str) and len(name) > MAX_NAME:
+        raise AssignmentError(
+            f"the {what} name is {len(name)} characters long; it may have at most {MAX_NAME}: "
+            "use a short name such as ps1 (the title can say more)"
+        )
     if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
         raise AssignmentError(
-            f"{name!r} is not a valid {what} name: use up to 64 letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit"
+            f"{name!r} is not a valid {what} name: use up to {MAX_NAME} letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit"
         )
     return name
+
+
+def check_title(title: str) -> str:
+    """The title as stored (surrounding spaces dropped), or a clear refusal."""
+    title = " ".join(title.split())  # one line: line breaks and tabs become spaces
+    if len(title) > MAX_TITLE:
+        raise AssignmentError(
+            f"the title is {len(title)} characters long; it may have at most {MAX_TITLE}: "
+            "shorten it (the assignment's page can say the rest)"
+        )
+    return title
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,10 @@ class GradingPaths:
 
     def work(self, run: str) -> Path:
         return self.data_dir / "grading-work" / run
+
+    def deleted_backups(self) -> Path:
+        """Where deleting an assignment keeps what it held (grading/archive.py)."""
+        return self.data_dir / "backups" / "deleted-assignments"
 
 
 def ensure_private(path: Path) -> Path:

@@ -26,7 +26,7 @@ from coursehub.courses.paths import PathRejected, check_relative_path
 from coursehub.db.models import Assignment, Extension, Grading, ManualGrade, Submission
 from coursehub.db.session import Database
 from coursehub.grading.errors import AssignmentError, QueueFull, SubmissionError
-from coursehub.grading.paths import GradingPaths, check_name, ensure_private
+from coursehub.grading.paths import GradingPaths, check_name, check_title, ensure_private
 
 DOUBLE_CLICK = timedelta(seconds=10)
 MAX_FILES = 500
@@ -61,6 +61,7 @@ class GradingStore:
         origin: str = "course",
     ) -> Assignment:
         check_name(name)
+        title = check_title(title)
         max_points = sum(float(q["points"]) for q in questions)
         with self.db.session() as s:
             row = s.scalar(
@@ -119,6 +120,42 @@ class GradingStore:
             )
             if "due_at" in changes:
                 _refresh_lateness(s, assignment_id)
+
+    def edit_assignment(
+        self,
+        assignment_id: int,
+        title: str | None = None,
+        due_at: datetime | None = None,
+        clear_due: bool = False,
+    ) -> int:
+        """Change the title and/or the due date, nothing else (questions, files and the
+        released copy stay). A new due date is a correction: the lateness of submissions
+        already made is measured again against it (or a student's extension). Returns
+        how many submissions changed lateness."""
+        changes: dict[str, Any] = {}
+        if title is not None:
+            changes["title"] = check_title(title) or self.by_id(assignment_id).name
+        if due_at is not None or clear_due:
+            changes["due_at"] = None if clear_due else due_at
+        if not changes:
+            return 0
+        self.update_assignment(assignment_id, **changes)
+        if "due_at" not in changes:
+            return 0
+        row = self.by_id(assignment_id)
+        changed = 0
+        with self.db.session() as s:
+            extensions = {
+                e.username: e.due_at
+                for e in s.scalars(select(Extension).where(Extension.assignment_id == row.id))
+            }
+            for sub in s.scalars(select(Submission).where(Submission.assignment_id == row.id)):
+                due = extensions.get(sub.username, row.due_at)
+                late = max(0, int((sub.submitted_at - due).total_seconds())) if due else 0
+                if late != sub.late_seconds:
+                    sub.late_seconds = late
+                    changed += 1
+        return changed
 
     def delete_assignment(self, course: str, name: str) -> None:
         row = self.get(course, name)
@@ -389,6 +426,12 @@ class GradingStore:
         if row is None:
             raise SubmissionError(f"no grading {gid}")
         return row
+
+    def gradings_of(self, sid: int) -> list[Grading]:
+        """Every grading run of a submission, oldest first."""
+        with self.db.session() as s:
+            query = select(Grading).where(Grading.submission_id == sid).order_by(Grading.id)
+            return list(s.scalars(query))
 
     def latest_grading(self, sid: int, finished: bool = True) -> Grading | None:
         query = select(Grading).where(Grading.submission_id == sid)

@@ -37,6 +37,7 @@ from coursehub.service.course_access import (
 )
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
+from coursehub.service.routes.assignments.views import sentence, without_paths
 from coursehub.service.routes.live.pages import VIEW_CSP
 
 router = APIRouter()
@@ -57,7 +58,16 @@ def _assignment(request: Request, course: str, name: str, role: str) -> Any:
     except AssignmentError:
         row = None
     if row is None or (role not in STAFF_ROLES and row.released_at is None):
-        raise ApiError(404, f"Course {course} has no assignment {name!r}.")
+        if role in STAFF_ROLES:
+            raise ApiError(404, f"Course {course} has no assignment {name!r}.")
+        # The same words whether it never existed, is not released yet or was taken
+        # back: students learn nothing of unreleased assignments from them.
+        raise ApiError(
+            404,
+            f"Course {course} has no assignment {name!r} open to students: it has not been "
+            "released, or the course's staff took it back for now, so it can be neither "
+            "got nor submitted. Anything you already got stays in your workspace.",
+        )
     return row
 
 
@@ -122,19 +132,24 @@ async def create_from_uploads(
     if not uploads:
         raise ApiError(400, "Upload the assignment's notebooks as 'files' (multipart).")
 
+    data_dir = context_of(request.app).grading.store.paths.data_dir
+
     def make() -> Any:
         grading = context_of(request.app).grading
-        with tempfile.TemporaryDirectory(dir=grading.store.paths.data_dir) as tmp:
+        with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
             for rel, data in uploads.items():
                 target = Path(tmp) / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            return lifecycle.create(grading.store, course, name, Path(tmp))
+            try:
+                return lifecycle.create(grading.store, course, name, Path(tmp))
+            except AssignmentError as exc:
+                raise AssignmentError(without_paths(str(exc), Path(tmp), data_dir)) from None
 
     try:
         row = await asyncio.to_thread(make)
     except AssignmentError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ApiError(400, sentence(str(exc))) from None
     return assignment_json(row, True)
 
 

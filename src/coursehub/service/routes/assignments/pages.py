@@ -48,6 +48,8 @@ from coursehub.service.routes.assignments.views import (
     page_url,
     points,
     redirect_back,
+    sentence,
+    shown_on_form,
     when,
 )
 from coursehub.service.routes.courses.links import server_ready
@@ -141,6 +143,13 @@ async def assignments_page(
 async def assignment_page(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
+    return await _assignment_page(request, user, course, name)
+
+
+async def _assignment_page(
+    request: Request, user: HubUser, course: str, name: str, error: str = "", status: int = 200
+) -> HTMLResponse:
+    """The student's page of one assignment; `error` says why the last submit failed."""
     content, role = await course_role_of(request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     summary = await asyncio.to_thread(_summary, request, row, user.name)
@@ -157,6 +166,8 @@ async def assignment_page(
     return render(
         request,
         "assignments/assignment.html",
+        status_code=status,
+        error=error,
         user=user,
         course=content,
         role=role,
@@ -164,7 +175,7 @@ async def assignment_page(
         questions=json.loads(row.questions),
         summary=summary,
         attempts=attempts,
-        refresh=pending,
+        refresh=pending and not error,  # a refused submit stays on screen
         progress_url=f"{page_url(request, course, 'assignments', name)}/progress?ticket="
         + progress.progress_ticket(request, course, name),
         notice=notice,
@@ -208,7 +219,13 @@ async def open_assignment(
         back = quote(request.url.path)
         spawn = f"{settings.hub_prefix}spawn/{quote(user.name)}/{quote(course)}?next={back}"
         return RedirectResponse(spawn, status_code=302)
-    result = await grading_api.fetch(request, course, name, user)
+    try:
+        result = await grading_api.fetch(request, course, name, user)
+    except ApiError as exc:
+        if not shown_on_form(exc):
+            raise
+        message = sentence(exc.message) + " Your workspace was not changed."
+        return await _assignment_page(request, user, course, name, message, exc.status_code)
     log.info("%s got %s/%s (%s)", user.name, course, name, result)
     return RedirectResponse(_lab_url(request, user.name, course, row), status_code=302)
 
@@ -221,7 +238,13 @@ async def submit_page(
     _content, role = await course_role_of(request, user, course)
     row = await asyncio.to_thread(_assignment, request, course, name, role)
     key = str((await request.form()).get("key") or "") or None
-    result = await grading_api.submit_work(request, row, user.name, None, key)
+    try:
+        result = await grading_api.submit_work(request, row, user.name, None, key)
+    except ApiError as exc:
+        if not shown_on_form(exc):
+            raise
+        message = sentence(exc.message) + " Nothing was submitted."
+        return await _assignment_page(request, user, course, name, message, exc.status_code)
     url = page_url(request, course, "assignments", name)
     if result["duplicate"]:
         return redirect_back(url, again=result["attempt"])

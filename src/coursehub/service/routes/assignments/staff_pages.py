@@ -1,8 +1,9 @@
 """The staff's assignment pages: the course's assignments, create by upload, release,
-grade again, the gradebook, grading by hand, extensions and the CSV export (served by
-the API). Access is course_access's one check: students of the course get 403,
-as TAs do for what only instructors may do (create, release, extend); everyone else
-404."""
+grade again, the gradebook, extensions and the CSV export (served by the API); edit,
+preview, un-release and delete are in staff_changes, grading by hand in grade_pages.
+A form's mistake shows the form again, filled in, with what to fix. Access is
+course_access's one check: students of the course get 403, as TAs do for what only
+instructors may do (create, release, extend, edit, delete); everyone else 404."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, Response
 
+from coursehub.grading.errors import AssignmentError
+from coursehub.grading.paths import MAX_NAME, MAX_TITLE, check_name, check_title
 from coursehub.grading.store import MAX_BYTES, MAX_FILES
 from coursehub.service.auth import page_user
 from coursehub.service.body_limits import body_limit
@@ -25,24 +28,23 @@ from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_sender, form_user, signed_in_before_body
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.assignments import api as grading_api
-from coursehub.service.routes.assignments.api import (
-    MAX_COMMENT,
-    MAX_UPLOAD_BODY,
-    _assignment,
-    _gradebook_rows,
-)
+from coursehub.service.routes.assignments import grade_pages, staff_changes
+from coursehub.service.routes.assignments.api import MAX_UPLOAD_BODY, _gradebook_rows
+from coursehub.service.routes.assignments.staff_changes import CHANGE_NOTICES, deleted_notice
 from coursehub.service.routes.assignments.views import (
-    ATTEMPT_STATES,
     api_url,
     course_role_of,
-    feedback_link,
     form_time,
+    form_values,
     late_text,
     notice_for,
     page_url,
     parse_due,
     points,
     redirect_back,
+    sentence,
+    shown_on_form,
+    staff_row,
     time_zone,
     when,
 )
@@ -50,27 +52,29 @@ from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
+router.include_router(staff_changes.router)
+router.include_router(grade_pages.router)
 
 NEEDS_GRADING_FILTER = "needs-grading"  # ?show=: the gradebook's rows a person must grade
 
 
-async def _staff_row(
-    request: Request, user: HubUser, course: str, name: str, instructor: bool = False
-) -> tuple[Any, str, Any]:
-    allowed = INSTRUCTORS if instructor else STAFF_ROLES
-    content, role = await course_role_of(request, user, course, allowed)
-    row = await asyncio.to_thread(_assignment, request, course, name, role)
-    return content, role, row
+TOO_LARGE = (
+    f"These files are too large: an assignment's files may hold at most {MAX_BYTES >> 20} MB "
+    "in all. Leave out large data files (students can download them from the course's "
+    "repository) and upload again."
+)
 
 
 async def upload_user(request: Request) -> HubUser:
     """forms.form_user for the one form that carries files: the same checks (the
     caller's before the body is read), with the assignment API's size limit (the
-    route's body_limit) instead of 64 KiB."""
+    route's body_limit) instead of 64 KiB. A body over it is not read: the route shows
+    the form again with the reason (request.state.upload_refused)."""
+    user = await signed_in_before_body(request)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_UPLOAD_BODY:
-        raise ApiError(413, f"An assignment's files may hold at most {MAX_BYTES >> 20} MB.")
-    await signed_in_before_body(request)
+        request.state.upload_refused = TOO_LARGE
+        return user
     form = await request.form(max_files=MAX_FILES, max_fields=20)
     return await form_sender(request, form)
 
@@ -81,6 +85,18 @@ async def upload_user(request: Request) -> HubUser:
 async def staff_assignments(
     request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
+    return await list_page(request, user, course)
+
+
+async def list_page(
+    request: Request,
+    user: HubUser,
+    course: str,
+    error: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The course's assignments; with `error`, the creation form shown again."""
     content, role = await course_role_of(request, user, course, STAFF_ROLES)
 
     def gather() -> list[dict[str, Any]]:
@@ -94,6 +110,12 @@ async def staff_assignments(
     return render(
         request,
         "assignments/staff_list.html",
+        status_code=status,
+        error=error,
+        values=values or {},
+        notice=deleted_notice(request),
+        max_name=MAX_NAME,
+        max_title=MAX_TITLE,
         user=user,
         course=content,
         role=role,
@@ -114,15 +136,40 @@ async def staff_assignments(
 async def create_page(
     request: Request, course: str, user: Annotated[HubUser, Depends(upload_user)]
 ) -> Response:
-    """Create (or remake) an assignment from uploaded notebooks and data files."""
+    """Create (or remake) an assignment from uploaded notebooks and data files; a
+    mistake shows the form again, filled in, with what to fix."""
     await course_role_of(request, user, course, INSTRUCTORS)
+    refused = getattr(request.state, "upload_refused", "")
+    if refused:
+        return await list_page(request, user, course, refused, status=413)
     form = await request.form()
+    values = form_values(form)
+    try:
+        made = await _create(request, course, form)
+    except ApiError as exc:
+        if not shown_on_form(exc):
+            raise
+        sent = any(isinstance(f, UploadFile) and f.filename for f in form.getlist("files"))
+        again = " Choose the files again (the browser does not keep them)." if sent else ""
+        return await list_page(
+            request, user, course, exc.message + again, values, status=exc.status_code
+        )
+    files = len(form.getlist("files"))
+    log.info("%s created %s/%s from %d uploaded files", user.name, course, made["name"], files)
+    return redirect_back(page_url(request, course, "staff", "assignments", made["name"]), created=1)
+
+
+async def _create(request: Request, course: str, form: Any) -> dict[str, Any]:
     name = str(form.get("name") or "").strip()
-    title = str(form.get("title") or "").strip()[:200]
     due = parse_due(str(form.get("due") or ""), str(form.get("zone") or ""))
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
     if not name:
         raise ApiError(400, "Give the assignment a short name (letters, digits, - and _).")
+    try:
+        check_name(name)
+        title = check_title(str(form.get("title") or ""))
+    except AssignmentError as exc:
+        raise ApiError(400, sentence(str(exc))) from None
     if not files:
         raise ApiError(400, "Choose the assignment's notebook (and any data files) to upload.")
     uploads = await grading_api.read_uploads(files)
@@ -132,8 +179,7 @@ async def create_page(
         store = context_of(request.app).grading.store
         row = await asyncio.to_thread(store.get, course, made["name"])
         await asyncio.to_thread(store.update_assignment, row.id, **changes)
-    log.info("%s created %s/%s from %d uploaded files", user.name, course, name, len(files))
-    return redirect_back(page_url(request, course, "staff", "assignments", made["name"]), created=1)
+    return made
 
 
 @router.get(
@@ -144,7 +190,20 @@ async def create_page(
 async def staff_assignment(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
-    content, role, row = await _staff_row(request, user, course, name)
+    return await assignment_page(request, user, course, name)
+
+
+async def assignment_page(
+    request: Request,
+    user: HubUser,
+    course: str,
+    name: str,
+    error: tuple[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The gradebook and the actions; `error` (form, message) shows that form again."""
+    content, role, row = await staff_row(request, user, course, name)
     rows = await asyncio.to_thread(_gradebook_rows, request, row)
     members = await asyncio.to_thread(context_of(request.app).courses.members, course, "student")
     counts = {"all": len(rows), "needs_grading": sum(r.needs_grading for r in rows)}
@@ -159,11 +218,15 @@ async def staff_assignment(
             "extended": "Extension saved.",
             "extended_early": "Extension saved. Note: it is earlier than the assignment's due "
             "date, so this student now has less time than the others.",
+            **CHANGE_NOTICES,
         },
     )
     return render(
         request,
         "assignments/staff_assignment.html",
+        status_code=status,
+        error=error or ("", ""),
+        values=values or {},
         user=user,
         course=content,
         role=role,
@@ -193,7 +256,7 @@ async def staff_assignment(
 async def release_page(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> Response:
-    _content, _role_, row = await _staff_row(request, user, course, name, instructor=True)
+    _content, _role_, row = await staff_row(request, user, course, name, instructor=True)
     copied = await asyncio.to_thread(grading_api.release_to_students, request, row)
     log.info("%s released %s/%s (copied to %d)", user.name, course, name, copied)
     return redirect_back(page_url(request, course, "staff", "assignments", name), released=copied)
@@ -204,7 +267,7 @@ async def autograde_page(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> Response:
     """Grade again: every latest submission, or the one named by ?submission=."""
-    await _staff_row(request, user, course, name)
+    await staff_row(request, user, course, name)
     queued = await grading_api.autograde(request, course, name, user)
     back = page_url(request, course, "staff", "assignments", name)
     username = str((await request.form()).get("student") or "")
@@ -217,13 +280,20 @@ async def autograde_page(
 async def extension_page(
     request: Request, course: str, name: str, user: Annotated[HubUser, Depends(form_user)]
 ) -> Response:
-    _content, _role_, row = await _staff_row(request, user, course, name, instructor=True)
+    _content, _role_, row = await staff_row(request, user, course, name, instructor=True)
     form = await request.form()
     username = str(form.get("username") or "")
-    due = parse_due(str(form.get("due") or ""), str(form.get("zone") or ""))
-    await asyncio.to_thread(grading_api.check_student, request, course, username)
-    if due is None:
-        raise ApiError(400, "Give the new due date and time.")
+    try:
+        due = parse_due(str(form.get("due") or ""), str(form.get("zone") or ""))
+        await asyncio.to_thread(grading_api.check_student, request, course, username)
+        if due is None:
+            raise ApiError(400, "Give the new due date and time.")
+    except ApiError as exc:
+        if not shown_on_form(exc):
+            raise
+        return await assignment_page(
+            request, user, course, name, ("extension", exc.message), form_values(form), 400
+        )
     store = context_of(request.app).grading.store
     await asyncio.to_thread(store.grant_extension, row.id, username, due, user.name)
     log.info("%s extended %s/%s for %s to %s", user.name, course, name, username, due)
@@ -231,116 +301,3 @@ async def extension_page(
     if row.due_at is not None and due < row.due_at:  # allowed, but said
         return redirect_back(back, extended_early=1)
     return redirect_back(back, extended=1)
-
-
-@router.get(
-    "/course/{course}/staff/assignments/{name}/students/{username}",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
-async def student_page(
-    request: Request,
-    course: str,
-    name: str,
-    username: str,
-    user: Annotated[HubUser, Depends(page_user)],
-) -> HTMLResponse:
-    content, role, row = await _staff_row(request, user, course, name)
-    work = await asyncio.to_thread(grading_api.submissions_of, request, row, username, True)
-    latest = work["attempts"][-1] if work["attempts"] else None
-    manual = {}
-    if latest is not None:
-        store = context_of(request.app).grading.store
-        manual = await asyncio.to_thread(store.manual_grades, latest["id"])
-    due = await asyncio.to_thread(context_of(request.app).grading.store.due_for, row, username)
-    notice = notice_for(
-        request, {"saved": "Grades saved.", "queued": "{n} submission{s} queued for grading."}
-    )
-    url = page_url(request, course, "staff", "assignments", name)
-    return render(
-        request,
-        "assignments/grade.html",
-        user=user,
-        course=content,
-        role=role,
-        a=row,
-        student=username,
-        due=due,
-        questions=json.loads(row.questions),
-        attempts=list(reversed(work["attempts"])),
-        latest=latest,
-        manual=manual,
-        notice=notice,
-        url=url,
-        grade_url=f"{url}/students/{quote(username, safe='')}/grade",
-        feedback_url=feedback_link(request, course, name),
-        when=when,
-        late_text=late_text,
-        points=points,
-        states=ATTEMPT_STATES,
-    )
-
-
-def _manual_changes(
-    form: Any, questions: list[dict[str, Any]], current: dict[str, Any]
-) -> list[tuple[str, float | None, str]]:
-    """The (question, points, comment) the form changes, each checked first: a bad
-    value saves nothing."""
-    changes = []
-    for q in questions:
-        qname, most = q["name"], float(q["points"])
-        raw = form.get(f"points:{qname}")
-        comment = form.get(f"comment:{qname}")
-        if raw is None and comment is None:
-            continue
-        raw, comment = str(raw or "").strip(), str(comment or "").strip()[:MAX_COMMENT]
-        value: float | None = None
-        if raw:
-            try:
-                value = float(raw)
-            except ValueError:
-                message = f"Points for {qname} must be a number, not {raw[:20]!r}."
-                raise ApiError(400, message) from None
-            if not 0 <= value <= most:
-                raise ApiError(400, f"Points for {qname} must be between 0 and {most:g}.")
-        old = current.get(qname)
-        before = (old.points, old.comment) if old is not None else (None, "")
-        if before != (value, comment):
-            changes.append((qname, value, comment))
-    return changes
-
-
-@router.post(
-    "/course/{course}/staff/assignments/{name}/students/{username}/grade",
-    include_in_schema=False,
-)
-async def grade_page(
-    request: Request,
-    course: str,
-    name: str,
-    username: str,
-    user: Annotated[HubUser, Depends(form_user)],
-) -> Response:
-    """Points and comments by hand on the student's latest attempt (blank points keep
-    the autograder's; a manually graded question stays pending until given points)."""
-    _content, _role_, row = await _staff_row(request, user, course, name)
-    form = await request.form()
-    store = context_of(request.app).grading.store
-    try:
-        sid = int(str(form.get("submission") or ""))
-    except ValueError:
-        raise ApiError(400, "This form names no submission; reload the page.") from None
-    latest = await asyncio.to_thread(store.submissions, row.id, username)
-    if not latest or latest[-1].id != sid:
-        raise ApiError(
-            409, f"{username} submitted again since this page was shown; reload it and retry."
-        )
-    current = await asyncio.to_thread(store.manual_grades, sid)
-    changes = _manual_changes(form, json.loads(row.questions), current)
-    for question, value, comment in changes:
-        await asyncio.to_thread(store.set_manual, sid, question, value, comment, user.name)
-    if changes:
-        await context_of(request.app).grading.manual_changed(sid)
-        log.info("%s graded %s/%s of %s by hand: %s", user.name, course, name, username, changes)
-    back = page_url(request, course, "staff", "assignments", name, "students", username)
-    return redirect_back(back, saved=len(changes))

@@ -4,8 +4,10 @@ the message shown after a form, and the caller's role in the course."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +26,7 @@ from coursehub.core.times import (
     zone_named,
 )
 from coursehub.service.context import context_of
-from coursehub.service.course_access import ANY_ROLE, course_for
+from coursehub.service.course_access import ANY_ROLE, INSTRUCTORS, STAFF_ROLES, course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 
@@ -76,6 +78,44 @@ def parse_due(text: str, zone: str = "") -> datetime | None:
         return parse_time(text, default_zone=zone_named(zone) or local_zone())
     except TimeTextError as exc:
         raise ApiError(400, str(exc)) from None
+
+
+# Errors a form's sender can fix: shown on the form again, with what they typed.
+FORM_ERRORS = (400, 409, 413)
+
+
+def shown_on_form(exc: ApiError) -> bool:
+    """Whether `exc` is about what the form said (else the error page: not allowed,
+    not found)."""
+    return exc.status_code in FORM_ERRORS
+
+
+def sentence(message: str) -> str:
+    """A library's message (lower case, no full stop) as a sentence on a page."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    if message.endswith((".", "!", "?")) or "\n" in message:  # (lines quoted from a file)
+        return message
+    return message + "."
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)+([\w.+-]+)")
+
+
+def without_paths(message: str, upload: Path, data_dir: Path) -> str:
+    """An authoring error as the uploader can read it: files named as they uploaded
+    them, and no folder of the server (nbgrader and otter name them)."""
+    message = message.replace(f"{upload}/", "").replace(str(upload), "the uploaded files")
+    message = message.replace(str(data_dir), "…")
+    return _ABSOLUTE.sub(lambda m: m.group(1), message)
+
+
+def form_values(form: Any) -> dict[str, str]:
+    """What the sender typed, to fill the form in again (files cannot be; the XSRF
+    field comes from the page)."""
+    return {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "_xsrf"}
 
 
 def time_zone() -> str:
@@ -133,3 +173,16 @@ async def course_role_of(
 ) -> tuple[Any, str]:
     """The course and the caller's role, if `allowed` (course_access.course_for)."""
     return await asyncio.to_thread(course_for, request, user, course, allowed)
+
+
+async def staff_row(
+    request: Request, user: HubUser, course: str, name: str, instructor: bool = False
+) -> tuple[Any, str, Any]:
+    """The course, the caller's role and the assignment, for the course's staff (its
+    instructors when `instructor`): course_access's one check."""
+    from coursehub.service.routes.assignments.api import _assignment
+
+    allowed = INSTRUCTORS if instructor else STAFF_ROLES
+    content, role = await course_role_of(request, user, course, allowed)
+    row = await asyncio.to_thread(_assignment, request, course, name, role)
+    return content, role, row
