@@ -111,7 +111,9 @@ class GradingStore:
                 )
             )
 
-    def update_assignment(self, assignment_id: int, **changes: Any) -> None:
+    def update_assignment(self, assignment_id: int, **changes: Any) -> int:
+        """Change columns of one assignment; returns how many submissions changed
+        lateness (a new due date measures them again)."""
         with self.db.session() as s:
             s.execute(
                 update(Assignment)
@@ -119,7 +121,8 @@ class GradingStore:
                 .values(**changes, updated_at=datetime.now(UTC))
             )
             if "due_at" in changes:
-                _refresh_lateness(s, assignment_id)
+                return _refresh_lateness(s, assignment_id)
+        return 0
 
     def edit_assignment(
         self,
@@ -139,23 +142,7 @@ class GradingStore:
             changes["due_at"] = None if clear_due else due_at
         if not changes:
             return 0
-        self.update_assignment(assignment_id, **changes)
-        if "due_at" not in changes:
-            return 0
-        row = self.by_id(assignment_id)
-        changed = 0
-        with self.db.session() as s:
-            extensions = {
-                e.username: e.due_at
-                for e in s.scalars(select(Extension).where(Extension.assignment_id == row.id))
-            }
-            for sub in s.scalars(select(Submission).where(Submission.assignment_id == row.id)):
-                due = extensions.get(sub.username, row.due_at)
-                late = max(0, int((sub.submitted_at - due).total_seconds())) if due else 0
-                if late != sub.late_seconds:
-                    sub.late_seconds = late
-                    changed += 1
-        return changed
+        return self.update_assignment(assignment_id, **changes)
 
     def delete_assignment(self, course: str, name: str) -> None:
         row = self.get(course, name)
@@ -478,14 +465,14 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _refresh_lateness(s: Session, assignment_id: int, username: str | None = None) -> None:
+def _refresh_lateness(s: Session, assignment_id: int, username: str | None = None) -> int:
     """Measure the submissions of one assignment (of one student) again against the due
     date in force now: an extension given, or a due date corrected, after a student
     submitted decides whether that submission was late (as nbgrader's late penalty is
     decided at grading time). Times are compared as UTC moments, never as text."""
     assignment = s.get(Assignment, assignment_id)
     if assignment is None:
-        return
+        return 0
     extended = {
         e.username: e.due_at
         for e in s.scalars(select(Extension).where(Extension.assignment_id == assignment_id))
@@ -493,11 +480,14 @@ def _refresh_lateness(s: Session, assignment_id: int, username: str | None = Non
     query = select(Submission).where(Submission.assignment_id == assignment_id)
     if username is not None:
         query = query.where(Submission.username == username)
+    changed = 0
     for sub in s.scalars(query):
         due = extended.get(sub.username, assignment.due_at)
         late = late_seconds(sub.submitted_at, due)
         if sub.late_seconds != late:
             sub.late_seconds = late
+            changed += 1
+    return changed
 
 
 def late_seconds(submitted_at: datetime, due: datetime | None) -> int:

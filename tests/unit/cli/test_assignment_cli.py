@@ -81,7 +81,7 @@ def test_edit_unrelease_and_delete(site: Path) -> None:
     store.submit(before, "sam", {"ps1.ipynb": answer}, origin="upload")
 
     said = ok(cli(site, "assignment", "edit", "algebra", "ps1", "--due", "2031-05-01T12:00+02:00"))
-    assert "due 2031-05-01T10:00:00+00:00" in said
+    assert "due 2031-05-01 10:00 UTC" in said
     after = store.get("algebra", "ps1")
     assert (after.title, after.questions, after.files, after.released_at) == (
         before.title, before.questions, before.files, before.released_at,
