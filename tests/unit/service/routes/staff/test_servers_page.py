@@ -195,7 +195,7 @@ async def _signed_in(c: httpx.AsyncClient, token: str) -> str:
     c.cookies.set("service-coursehub", signed)
     page = await c.get(URL, headers={"Sec-Fetch-Mode": "navigate"})
     assert page.status_code == 200
-    return re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    return re.search(r'name="coursehub-xsrf" content="([^"]+)"', page.text).group(1)
 
 
 async def test_staff_see_runaway_kernels_and_older_servers_students_do_not(site) -> None:  # noqa: ANN001
