@@ -55,7 +55,7 @@ def kernel_message(by: str, path: str) -> str:
     name = PurePosixPath(path).name if path else "a notebook"
     return (
         f"Course staff ({by}) stopped the kernel of {name} at {TIME}. "
-        "Your notebook is kept: run a cell to start a new kernel."
+        "Your notebook is kept; start a new kernel to run it again."
     )
 
 

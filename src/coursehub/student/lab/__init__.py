@@ -14,8 +14,9 @@ Modules:
 
 Routes, under the server's base URL (JSON in and out, errors as {"message"}):
 
-- GET  coursehub/lab/notices?after=N → {"epoch", "last", "notices": [...]}: waits up to
-  LONG_POLL seconds for a notice after N; without `after`, answers at once with none
+- GET  coursehub/lab/notices?after=N&epoch=E → {"epoch", "last", "notices": [...]}: waits
+  up to LONG_POLL seconds for a notice after N (after 0 if E is not this server's);
+  without `after`, answers at once with none
 - POST coursehub/lab/notices {"id"}: the service says it wrote a notice for this server;
   the server fetches it from the service (anything else is refused) and, for a
   server notice, waits up to ACK_WAIT seconds for an open page to save its documents
@@ -112,7 +113,9 @@ def _handlers() -> dict[str, type]:
             if raw == "":
                 found: list = []
             elif raw.isdigit() and len(raw) < 12:
-                found = await self.board.wait(int(raw), LONG_POLL)
+                # a page that knew an earlier server of this student: all of ours are new
+                fresh = self.get_argument("epoch", "") != self.board.epoch
+                found = await self.board.wait(0 if fresh else int(raw), LONG_POLL)
             else:
                 raise web.HTTPError(400, "after must be a number")
             self._answer(
@@ -181,14 +184,16 @@ def _handlers() -> dict[str, type]:
         @web.authenticated
         @authorized
         async def get(self) -> None:
-            sessions = await self.serverapp.session_manager.list_sessions()
+            server = self.serverapp
+            assert server is not None  # a handler of a running server
+            sessions = await server.session_manager.list_sessions()
             paths = {
                 (s.get("kernel") or {}).get("id"): str(s.get("path", ""))
                 for s in sessions
                 if isinstance(s, dict)
             }
             kernels = []
-            for model in self.serverapp.kernel_manager.list_kernels():
+            for model in server.kernel_manager.list_kernels():
                 started = self.clock.started.get(model["id"])
                 kernels.append(
                     {

@@ -33,7 +33,7 @@ class KernelClock:
     def __init__(self, kernel_manager: Any) -> None:
         self.kernel_manager = kernel_manager
         self.started: dict[str, datetime] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     async def on_kernel(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         kernel_id = data.get("kernel_id")

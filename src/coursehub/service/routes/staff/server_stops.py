@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
@@ -68,7 +68,7 @@ async def _details(request: Request, username: str, course: str) -> dict[str, Ke
     return await kernel_details(context.hub_api, target, username, course)
 
 
-def _confirm(request: Request, user: HubUser, content: object, **page: object) -> HTMLResponse:
+def _confirm(request: Request, user: HubUser, content: object, **page: Any) -> HTMLResponse:
     return render(
         request,
         "staff/stop_confirm.html",

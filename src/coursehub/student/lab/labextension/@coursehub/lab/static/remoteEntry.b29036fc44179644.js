@@ -109,16 +109,18 @@
         return services.ServerConnection.makeRequest(url, init || {}, settings);
       }
 
+      var Notification = apputils.Notification;
+
+      /** A notification that stays until closed (or `autoClose` ms); its id. */
       function notify(type, message, actions, autoClose) {
-        return app.commands.execute('apputils:notify', {
-          type: type,
-          message: message,
-          options: { autoClose: autoClose === undefined ? false : autoClose, actions: actions || [] }
+        return Notification.emit(message, type, {
+          autoClose: autoClose === undefined ? false : autoClose,
+          actions: actions || []
         });
       }
 
-      function openPage(label, url) {
-        return [{ label: label, commandId: 'help:open', args: { url: url, text: label, newBrowserTab: true } }];
+      function pageLink(label, url) {
+        return [{ label: label, callback: function () { window.open(url, '_blank', 'noopener'); } }];
       }
 
       /* Submit this assignment */
@@ -136,15 +138,17 @@
         var path = openPath(app);
         var match = /^assignments\/([^/]+)\/./.exec(path);
         if (!match) {
-          await notify('warning', (path ? path + ' is' : 'The open tab is') +
-            ' not part of an assignment. Open a notebook of the assignment, in its ' +
-            'folder assignments/NAME/ (Course › Assignments lists them), then submit.', [], 15000);
+          notify('warning', (path ? path + ' is' : 'The open tab is') +
+            ' not part of an assignment: open a notebook in assignments/NAME/, then submit.', [], 15000);
           return;
         }
         var name = match[1];
         submitting = true;
         app.commands.notifyCommandChanged(SUBMIT);
-        var waiting = await notify('in-progress', 'Submitting ' + name + '…');
+        var shown = notify('in-progress', 'Submitting ' + name + '…');
+        function result(type, message, actions) {
+          Notification.update({ id: shown, type: type, message: message, autoClose: false, actions: actions || [] });
+        }
         try {
           await app.commands.execute('docmanager:save-all');
           var reply = await call('submit', {
@@ -153,9 +157,8 @@
             headers: { 'Content-Type': 'application/json', 'Idempotency-Key': randomKey() }
           });
           var body = await reply.json().catch(function () { return {}; });
-          app.commands.execute('apputils:dismiss-notification', { id: waiting });
           if (!reply.ok) {
-            await notify('error', 'Could not submit ' + name + ': ' +
+            result('error', 'Could not submit ' + name + ': ' +
               (body.message || ('the server answered ' + reply.status)) + '.');
             return;
           }
@@ -165,10 +168,9 @@
             : 'Submitted ' + name + ': attempt ' + body.attempt + ', received at ' + when +
               (body.late_seconds > 0 ? ', late by ' + span(body.late_seconds) : '') +
               '. It will be graded in a moment.';
-          await notify('success', text, openPage('See the assignment page', body.page));
+          result('success', text, pageLink('See the assignment page', body.page));
         } catch (err) {
-          app.commands.execute('apputils:dismiss-notification', { id: waiting });
-          await notify('error', 'Could not submit ' + name + ': the server did not answer (' + err.message + ').');
+          result('error', 'Could not submit ' + name + ': the server did not answer (' + err.message + ').');
         } finally {
           submitting = false;
           app.commands.notifyCommandChanged(SUBMIT);
@@ -177,10 +179,23 @@
 
       /* Notices from course staff */
 
+      /** A new kernel for the open notebook `path` (after staff stopped its kernel). */
+      async function startKernel(path) {
+        for (var widget of app.shell.widgets('main')) {
+          var context = widget.context, session = widget.sessionContext;
+          if (!context || !session || context.path.replace(/^[A-Za-z0-9_-]+:/, '') !== path) continue;
+          app.shell.activateById(widget.id);
+          var ask = await session.startKernel();
+          if (ask) await app.commands.execute('notebook:change-kernel');
+          return;
+        }
+      }
+
       async function show(notice) {
         var text = notice.message.split('{time}').join(localTime(notice.at));
         if (notice.kind !== 'server') {
-          await notify('warning', text);
+          var path = notice.path;
+          notify('warning', text, path ? [{ label: 'Start a new kernel', callback: function () { void startKernel(path); } }] : []);
           return;
         }
         try {
@@ -200,24 +215,27 @@
         });
       }
 
+      /** Wait for notices, showing each; until the server is stopped. */
       async function listen() {
-        var after = '', epoch = null, pause = 1000;
+        var after = '', epoch = '', pause = 1000;
         for (;;) {
           var body = null;
           try {
-            var reply = await call('notices' + (after === '' ? '' : '?after=' + after));
+            var query = after === '' ? '' : '?after=' + after + '&epoch=' + epoch;
+            var reply = await call('notices' + query);
             if (reply.ok) body = await reply.json();
           } catch (err) { body = null; }
-          if (!body) {  // the server is away (stopped, restarting): ask again later
+          if (!body) {  // the server is away (restarting): ask again later
             await sleep(pause);
             pause = Math.min(pause * 2, 30000);
             continue;
           }
           pause = 1000;
-          if (epoch !== null && body.epoch !== epoch) {
-            after = '';  // a new server: its notices are new
-          } else if (after !== '') {
-            for (var i = 0; i < body.notices.length; i++) await show(body.notices[i]);
+          if (after !== '') {  // the first answer only says where the server is
+            for (var i = 0; i < body.notices.length; i++) {
+              await show(body.notices[i]);
+              if (body.notices[i].kind === 'server') return;  // nothing more will come
+            }
           }
           epoch = body.epoch;
           after = String(body.last);
