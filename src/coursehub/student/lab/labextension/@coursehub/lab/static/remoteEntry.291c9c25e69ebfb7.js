@@ -185,6 +185,8 @@
           var context = widget.context, session = widget.sessionContext;
           if (!context || !session || context.path.replace(/^[A-Za-z0-9_-]+:/, '') !== path) continue;
           app.shell.activateById(widget.id);
+          // the server dropped the session with its kernel: let it go, then a new one
+          await session.shutdown().catch(function () {});
           var ask = await session.startKernel();
           if (ask) await app.commands.execute('notebook:change-kernel');
           return;
