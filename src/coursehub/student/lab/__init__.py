@@ -14,9 +14,9 @@ Modules:
 
 Routes, under the server's base URL (JSON in and out, errors as {"message"}):
 
-- GET  coursehub/lab/notices?after=N&epoch=E → {"epoch", "last", "notices": [...]}: waits
-  up to LONG_POLL seconds for a notice after N (after 0 if E is not this server's);
-  without `after`, answers at once with none
+- GET  coursehub/lab/notices?after=N&epoch=E[&wait=S] → {"epoch", "last", "notices"}:
+  waits up to S (at most LONG_POLL) seconds for a notice after N (after 0 if E is not
+  this server's); without `after`, answers at once with none
 - POST coursehub/lab/notices {"id"}: the service says it wrote a notice for this server;
   the server fetches it from the service (anything else is refused) and, for a
   server notice, waits up to ACK_WAIT seconds for an open page to save its documents
@@ -115,7 +115,9 @@ def _handlers() -> dict[str, type]:
             elif raw.isdigit() and len(raw) < 12:
                 # a page that knew an earlier server of this student: all of ours are new
                 fresh = self.get_argument("epoch", "") != self.board.epoch
-                found = await self.board.wait(0 if fresh else int(raw), LONG_POLL)
+                wait = self.get_argument("wait", "")
+                seconds = min(float(wait), LONG_POLL) if wait.isdigit() else LONG_POLL
+                found = await self.board.wait(0 if fresh else int(raw), seconds)
             else:
                 raise web.HTTPError(400, "after must be a number")
             self._answer(
