@@ -268,7 +268,8 @@ async def test_stop_kernel_stop_server_and_restart_idle(site) -> None:  # noqa: 
         got = await c.post(f"{URL}/{quote(cat, safe='')}/stop", data={"_xsrf": xsrf}, headers=nav)
         assert got.status_code == 303 and fake.servers == {}
         # each stopped server was told before it stopped: amy and bob (restart), then cat
-        assert [owner for owner, _ in fake.notices] == ["amy", "amy", "bob", cat]
+        owners = [owner for owner, _ in fake.notices]
+        assert owners[0] == "amy" and sorted(owners[1:3]) == ["amy", "bob"] and owners[3] == cat
         server = f"/hub/api/users/{quote(cat, safe='')}/servers/{week.COURSE}"
         told = fake.calls.index(
             ("POST", f"/user/{quote(cat, safe='')}/algebra/coursehub/lab/notices")
@@ -293,7 +294,7 @@ async def test_each_stop_is_asked_first_on_a_page_that_says_what_it_does(site) -
         page = await c.get(URL, headers=nav)
         amy = page.text[page.text.index('data-user="amy"') : page.text.index('data-user="bob"')]
         # each kernel with its notebook and age; the buttons lead to the questions
-        assert "week1/k-run.ipynb" in amy and re.search(r"started 1[23]m\d\ds ago", amy)
+        assert "week1/k-run.ipynb" in amy and re.search(r"started \d+m\d\ds ago", amy)
         assert f'href="{URL}/amy/kernels/k-run/stop">Stop…' in amy
         assert f'href="{URL}/amy/stop">Stop server…' in amy
         kernel = await c.get(f"{URL}/amy/kernels/k-run/stop", headers=nav)
