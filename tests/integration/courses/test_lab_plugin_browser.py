@@ -212,6 +212,16 @@ def test_staff_stop_a_server_after_a_question_and_its_page_saves_first(
             dialog.wait_for(timeout=30_000)
             text = " ".join(dialog.inner_text().split())
             student.screenshot(path=str(SHOTS / "lab-server-stopped.png"))
+            # reloaded: the hub's page says the same
+            dialog.get_by_role("button", name="Reload the page").click()
+            frame = student.locator("#coursehub-stopped")
+            frame.wait_for(timeout=60_000)
+            said = student.frame_locator("#coursehub-stopped").locator("#stopped-notice")
+            hub_page = " ".join(said.inner_text(timeout=30_000).split())
+            student.screenshot(path=str(SHOTS / "lab-server-not-running.png"))
+        assert "Server not running" in student.inner_text("h1")
+        assert hub_page.startswith("Course staff (ivan) stopped your algebra server at"), hub_page
+        assert "Your files are kept" in hub_page
         assert text.startswith("Your server was stopped"), text
         assert "Course staff (ivan) stopped your algebra server at" in text
         assert "Your files are kept" in text and "Reload the page" in text

@@ -284,3 +284,17 @@ async def restart_idle(
         stopped += 1
     log.info("%s restarted %d idle %s servers on the older environment", user.name, stopped, course)
     return RedirectResponse(f"{servers_url(request, course)}?done=restarted&n={stopped}", 303)
+
+
+# --- why a server is not running, for the hub's page --------------------------------
+
+
+@router.get("/course/{course}/stopped", response_class=HTMLResponse, include_in_schema=False)
+async def stopped_frame(
+    request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
+) -> HTMLResponse:
+    """A frame of the hub's "Server not running" page: whether course staff stopped the
+    signed-in person's server of `course` lately (empty otherwise)."""
+    store = context_of(request.app).stop_notices
+    notice = await asyncio.to_thread(store.latest, user.name, course, "server")
+    return render(request, "staff/stopped_frame.html", notice=notice, course_name=course)
