@@ -332,3 +332,20 @@ async def test_a_notice_is_given_only_to_the_server_of_its_own_student(site) -> 
         made_up = f"{PREFIX}api/lab/notices/{'0' * 32}?course={week.COURSE}"
         assert (await c.get(made_up, headers=bearer("tok-amy"))).status_code == 404
         assert (await c.get(api)).status_code == 401
+
+
+async def test_the_hubs_not_running_page_learns_only_the_viewers_own_stop(site) -> None:  # noqa: ANN001
+    app, _ = site
+    context_of(app).stop_notices.write("amy", week.COURSE, "server", "tom", "m {time}")
+    frame = f"{PREFIX}course/{week.COURSE}/stopped"
+    async with client(app) as c:
+        mine = await c.get(frame, headers=bearer("tok-amy"))
+        text = " ".join(mine.text.split())
+        assert mine.status_code == 200
+        assert f"Course staff (tom) stopped your {week.COURSE} server at" in text
+        assert "Your files are kept" in text
+        for token in ("tok-student", "tok-tom"):  # another person: nothing
+            other = await c.get(frame, headers=bearer(token))
+            assert other.status_code == 200 and "stopped-notice" not in other.text
+        elsewhere = await c.get(f"{PREFIX}course/geometry/stopped", headers=bearer("tok-amy"))
+        assert "stopped-notice" not in elsewhere.text
