@@ -13,6 +13,7 @@ starts a fresh server (with the course's current environment).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from datetime import UTC, datetime
@@ -26,7 +27,12 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from coursehub.core.subdomains import host_header
 from coursehub.courses.build import env_dir
 from coursehub.monitor import kernel_watch
-from coursehub.monitor.census import ServerState, target_from_settings
+from coursehub.monitor.census import (
+    ServerState,
+    parse_time,
+    server_kernels,
+    target_from_settings,
+)
 from coursehub.monitor.rollout import environment_built_at, restartable
 from coursehub.monitor.stop_notices import kernel_message, server_message
 from coursehub.service.auth import page_user
@@ -55,11 +61,29 @@ RESTART_IDLE = "/course/{course}/staff/servers/restart-idle"
 
 
 async def _running(request: Request, course: str, username: str) -> ServerState:
-    """`username`'s server of `course`, with its kernels, as the census sees it now."""
-    for server in await course_servers(request, course):
-        if server.username == username:
-            return server
-    raise ApiError(404, f"{username}'s server for this course is not running.")
+    """`username`'s server of `course` as the hub sees it now, with its kernels; 404
+    when the hub runs no such server (nothing is then asked of, or told to, anyone)."""
+    context = context_of(request.app)
+    settings = context.settings
+    try:
+        response = await context.hub_api.get(
+            f"{settings.api_url}/users/{quote(username, safe='')}",
+            headers={"Authorization": f"token {settings.api_token}"},
+        )
+    except httpx.HTTPError as exc:
+        log.warning("could not ask the hub about %s: %s", username, exc)
+        raise ApiError(503, "The hub did not answer; try again in a moment.") from None
+    model = None
+    if response.status_code == 200:
+        with contextlib.suppress(ValueError, AttributeError):
+            model = (response.json().get("servers") or {}).get(course)
+    if not isinstance(model, dict):
+        raise ApiError(404, f"{username}'s server for this course is not running.")
+    ready = bool(model.get("ready"))
+    target = target_from_settings(settings, context.server_tokens)
+    kernels = await server_kernels(context.hub_api, target, username, course) if ready else None
+    started, active = parse_time(model.get("started")), parse_time(model.get("last_activity"))
+    return ServerState(username, course, ready, started, active, kernels)
 
 
 async def _details(request: Request, username: str, course: str) -> dict[str, KernelDetail]:

@@ -176,9 +176,10 @@ async def kernel_details(
     for k in body if isinstance(body, list) else []:
         if isinstance(k, dict) and isinstance(k.get("id"), str):
             path = k.get("path")
+            started = parse_time(k.get("started"))  # the student's server's word: checked
             found[k["id"][:64]] = KernelDetail(
                 path=path[:1000] if isinstance(path, str) else "",
-                started=parse_time(k.get("started")),
+                started=started if started and started.tzinfo else None,
             )
     return found
 

@@ -127,6 +127,15 @@ class FakeHubApi:
                 for s in self.servers.values()
             ]
             return httpx.Response(200, json={"items": items, "_pagination": {"next": None}})
+        m = re.fullmatch(r"/hub/api/users/([^/]+)", path)
+        if request.method == "GET" and m:
+            found = self.servers.get(unquote(m[1]))
+            if found is None:
+                return httpx.Response(200, json={"name": unquote(m[1]), "servers": {}})
+            model = {"ready": found.ready, "started": found.started and found.started.isoformat()}
+            return httpx.Response(
+                200, json={"name": found.username, "servers": {week.COURSE: model}}
+            )
         m = re.fullmatch(r"/hub/api/users/([^/]+)/servers/([^/]+)", path)
         if request.method == "DELETE" and m:
             assert not request.content  # never {"remove": true}
@@ -151,6 +160,8 @@ class FakeHubApi:
                 {"id": k.id, "path": f"week1/{k.id}.ipynb", "started": started}
                 for k in server.kernels or ()
             ]
+            if unquote(lab[1]) == "bob":  # a server that says odd things
+                kernels = [{"id": "k-b", "path": ["x"], "started": "2026-01-01T00:00"}, "junk"]
             return httpx.Response(200, json=kernels)
         m = re.fullmatch(r"/user/([^/]+)/([^/]+)/api/kernels(?:/([^/]+))?", path)
         if m and self.issued.get(token) != (unquote(m[1]), unquote(m[2])):
@@ -297,6 +308,8 @@ async def test_each_stop_is_asked_first_on_a_page_that_says_what_it_does(site) -
         assert "week1/k-run.ipynb" in amy and re.search(r"started \d+m\d\ds ago", amy)
         assert f'href="{URL}/amy/kernels/k-run/stop">Stop…' in amy
         assert f'href="{URL}/amy/stop">Stop server…' in amy
+        bob = page.text[page.text.index('data-user="bob"') :].split("</tr>")[0]
+        assert "no notebook known" in bob and "started" not in bob
         kernel = await c.get(f"{URL}/amy/kernels/k-run/stop", headers=nav)
         assert kernel.status_code == 200
         text = " ".join(kernel.text.split())
