@@ -19,15 +19,17 @@ tests/test_layers.py):
 - events/    notebook events: schema, store, group commit, rate limit, live view table
 - grading/   assignments, the sandbox, the grader, the queue and its workers, Slurm grading
 - lti/       LTI 1.3: platforms, keys, launches, identities, grade passback, roster sync
-- monitor/   what runs now: census of servers and kernels, runaway kernels, disk use
+- monitor/   what runs now: census of servers and kernels, runaway kernels, disk use,
+             notices of what course staff stopped
 - stats/     usage statistics: samples, roll-ups, retention, reports, CSV
 - engines/   clients of outside engines: the hub's REST API, resource limits, Slurm
 - db/        the coursehub tables, sessions, Alembic migrations
 - config/    coursehub.yaml: models, loader, layout, secrets; translate/ (pure)
 - student/   what runs as the student: server entry point, Jupyter config, events
-             extension, workspace extension (course files placed by the server),
-             kernel provisioner, course kernelspecs, Slurm job starter, grading kernel
-             copies; imports only core/
+             extension, workspace extension (course files placed by the server), the
+             JupyterLab plugin and its server side (lab/: submit, staff stop notices,
+             whose server a helper is in), kernel provisioner, course kernelspecs, Slurm
+             job starter, grading kernel copies; imports only core/
 - core/      leaf helpers: errors, roles, logs, notebook tail, kernel template framing,
              per-user subdomain names, folders walked without following links, the
              grading wire (values between a notebook's copy and its tests)

@@ -204,7 +204,7 @@ def _stop_server(hub: hubproc.RunningHub, user: str, token: str) -> None:
 
 
 def _xsrf(page: str) -> str:
-    found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    found = re.search(r'name="coursehub-xsrf" content="([^"]+)"', page)
     assert found, page[-2000:]
     return found.group(1)
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from coursehub.lti.key_sets import KeySets
     from coursehub.lti.service_token import ServiceTokens
     from coursehub.monitor.server_tokens import ServerTokens
+    from coursehub.monitor.stop_notices import StopNotices
     from coursehub.service.metrics import ServiceMetrics
     from coursehub.service.routes.health import HealthChecker
     from coursehub.service.tasks.grading import GradingService
@@ -105,6 +106,14 @@ class ServiceContext:
         from coursehub.monitor.server_tokens import ServerTokens
 
         return ServerTokens(self.settings.api_url, self.settings.api_token)
+
+    @cached_property
+    def stop_notices(self) -> StopNotices:
+        """What course staff stopped, for the students' JupyterLab (in memory: notices
+        matter for the minutes around a stop; monitor/stop_notices.py)."""
+        from coursehub.monitor.stop_notices import StopNotices
+
+        return StopNotices()
 
     @cached_property
     def student_files(self) -> StudentFiles:

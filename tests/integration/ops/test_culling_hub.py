@@ -141,7 +141,7 @@ def _start_spinning_kernel(server_url: str, token: str) -> str:
 
 
 def _xsrf(page: str) -> str:
-    found = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    found = re.search(r'name="coursehub-xsrf" content="([^"]+)"', page)
     assert found, page
     return found.group(1)
 

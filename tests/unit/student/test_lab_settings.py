@@ -12,7 +12,15 @@ from coursehub.student.jupyter_config import write_lab_settings
 def _menu_urls(dest: Path) -> list[str]:
     settings = json.loads((dest / "overrides.d" / "coursehub.json").read_text())
     menus = settings["@jupyterlab/mainmenu-extension:plugin"]["menus"]
-    return [item["args"]["url"] for menu in menus for item in menu["items"]]
+    return [item["args"]["url"] for menu in menus for item in menu["items"] if "args" in item]
+
+
+def test_the_course_menu_submits_the_open_assignment_first(tmp_path: Path) -> None:
+    settings = json.loads(
+        (write_lab_settings(tmp_path, 5) / "overrides.d" / "coursehub.json").read_text()
+    )
+    (menu,) = settings["@jupyterlab/mainmenu-extension:plugin"]["menus"]
+    assert menu["items"][0] == {"command": "coursehub:submit", "rank": 0}
 
 
 def test_the_course_menu_points_at_the_hubs_host_with_subdomains(tmp_path: Path) -> None:

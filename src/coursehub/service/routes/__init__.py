@@ -25,7 +25,13 @@ from coursehub.service.routes.lti import launch as lti_launch
 from coursehub.service.routes.lti import sync_pages as lti_sync_pages
 from coursehub.service.routes.moodle_compat import routes as moodle_compat
 from coursehub.service.routes.remote_grading import api as remote_grading_api
-from coursehub.service.routes.staff import course_page, servers_page, stats_page
+from coursehub.service.routes.staff import (
+    course_page,
+    server_stops,
+    servers_page,
+    stats_page,
+    stop_notices,
+)
 
 PAGES: tuple[APIRouter, ...] = (
     home_page.router,
@@ -36,6 +42,7 @@ PAGES: tuple[APIRouter, ...] = (
     course_page.router,
     stats_page.router,
     servers_page.router,
+    server_stops.router,  # with their confirmation pages
     live_pages.router,
     assignment_pages.router,  # with the staff's assignment pages
     share_links.router,
@@ -51,6 +58,7 @@ PAGES: tuple[APIRouter, ...] = (
 API: tuple[APIRouter, ...] = (
     whoami.router,
     events_api.router,
+    stop_notices.router,  # students' servers fetch staff's stop notices
     assignments_api.router,
     remote_grading_api.router,
 )

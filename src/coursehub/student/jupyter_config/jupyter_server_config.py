@@ -64,6 +64,15 @@ if os.environ.get("COURSEHUB_COURSE"):
         {"coursehub.student.workspace": True, "nbgitpuller": False}
     )
 
+# coursehub's JupyterLab plugin (Submit in the Course menu, notices from course staff,
+# whose server a helper is in) and its server side. A prebuilt extension shipped with
+# coursehub, looked up before the course environment's extensions.
+if os.environ.get("COURSEHUB_COURSE"):
+    from coursehub.student.lab import LABEXTENSIONS
+
+    c.ServerApp.jpserver_extensions.update({"coursehub.student.lab": True})
+    c.LabApp.extra_labextensions_path = [str(LABEXTENSIONS)]
+
 # nbgrader is installed for the grading service; its notebook-side tools (formgrader,
 # assignment list, exchange) are not for course servers: assignments go through the
 # coursehub service. labconfig/page_config.json next to this file hides its lab

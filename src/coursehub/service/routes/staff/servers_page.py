@@ -1,6 +1,7 @@
-"""The course's running servers, for its staff: who runs what, busy and runaway
-kernels (busy longer than idle.runaway_after), servers on an older environment; stop a
-kernel, stop a server, restart the idle servers that have the older environment.
+"""The course's running servers, for its staff: who runs what (each kernel's notebook
+and age), busy and runaway kernels (busy longer than idle.runaway_after), servers on an
+older environment. Stopping a kernel or a server, and restarting the idle servers that
+have the older environment, are in server_stops.py.
 
 Stopping never removes anything: the student's workspace stays and their next open
 starts a fresh server (with the course's current environment).
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -18,13 +18,15 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse
 
 from coursehub.core.subdomains import host_header
 from coursehub.courses.build import env_dir
 from coursehub.monitor import kernel_watch
 from coursehub.monitor.census import (
+    CensusTarget,
     ServerState,
+    parse_time,
     running_servers,
     server_kernels,
     target_from_settings,
@@ -37,19 +39,25 @@ from coursehub.service.course_access import (
     course_for,
 )
 from coursehub.service.errors import ApiError
-from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
 from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
 router = APIRouter()
 
-KERNEL_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 DONE = {
     "kernel": "The kernel was stopped.",
     "server": "The server was stopped; the student's files are kept.",
     "restarted": "Idle servers with the older environment were stopped: {n}.",
 }
+
+
+@dataclass(frozen=True)
+class KernelDetail:
+    """What the server's coursehub extension says of a kernel beyond its state."""
+
+    path: str  # the notebook whose session owns it ("" for a console or unknown)
+    started: datetime | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class KernelRow:
     state: str
     busy_for: timedelta | None  # None: not busy, or not yet timed by the monitor
     runaway: bool
+    path: str = ""
+    age: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,11 @@ def server_rows(
     runaway_after: timedelta,
     built_at: datetime | None,
     now: datetime,
+    details: dict[tuple[str, str], KernelDetail] | None = None,
 ) -> list[ServerRow]:
-    """The page's rows; `busy_since` is the monitor's watch keyed (username, kernel)."""
+    """The page's rows; `busy_since` is the monitor's watch and `details` the servers'
+    own word on their kernels, both keyed (username, kernel)."""
+    details = details or {}
     rows = []
     for s in sorted(servers, key=lambda s: s.username):
         kernels = None
@@ -96,6 +109,7 @@ def server_rows(
             for k in s.kernels:
                 since = busy_since.get((s.username, k.id)) if k.execution_state == "busy" else None
                 busy_for = now - since if since is not None else None
+                detail = details.get((s.username, k.id), KernelDetail("", None))
                 kernels.append(
                     KernelRow(
                         id=k.id,
@@ -107,6 +121,8 @@ def server_rows(
                             and runaway_after.total_seconds() > 0
                             and busy_for >= runaway_after
                         ),
+                        path=detail.path,
+                        age=now - detail.started if detail.started else None,
                     )
                 )
         rows.append(
@@ -134,9 +150,38 @@ def duration(td: timedelta | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-async def _staff_of(request: Request, user: HubUser, course: str) -> Any:
+async def staff_of(request: Request, user: HubUser, course: str) -> Any:
     content, role = await asyncio.to_thread(course_for, request, user, course, STAFF_ROLES)
     return content
+
+
+async def kernel_details(
+    client: httpx.AsyncClient, target: CensusTarget, username: str, course: str
+) -> dict[str, KernelDetail]:
+    """Each kernel's notebook and start, from the server's own coursehub extension
+    (student/lab), asked with a token that opens that one server; {} when it does not
+    answer (a server started by an older coursehub)."""
+    token = await target.server_tokens.token(client, username, course)
+    if token is None:
+        return {}
+    headers = {**host_header(target.subdomain_host, username), "Authorization": f"token {token}"}
+    try:
+        response = await client.get(
+            f"{target.server_url(username, course)}coursehub/lab/kernels", headers=headers
+        )
+        body = response.json() if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError):
+        return {}
+    found = {}
+    for k in body if isinstance(body, list) else []:
+        if isinstance(k, dict) and isinstance(k.get("id"), str):
+            path = k.get("path")
+            started = parse_time(k.get("started"))  # the student's server's word: checked
+            found[k["id"][:64]] = KernelDetail(
+                path=path[:1000] if isinstance(path, str) else "",
+                started=started if started and started.tzinfo else None,
+            )
+    return found
 
 
 async def course_servers(request: Request, course: str) -> list[ServerState]:
@@ -160,11 +205,29 @@ async def course_servers(request: Request, course: str) -> list[ServerState]:
     return list(await asyncio.gather(*(with_kernels(s) for s in servers)))
 
 
-def _runaway_after(request: Request) -> timedelta:
+async def all_details(
+    request: Request, servers: list[ServerState]
+) -> dict[tuple[str, str], KernelDetail]:
+    """kernel_details of every server that answered for its kernels, keyed (username,
+    kernel id)."""
+    context = context_of(request.app)
+    target = target_from_settings(context.settings, context.server_tokens)
+    asked = [s for s in servers if s.kernels]
+    answers = await asyncio.gather(
+        *(kernel_details(context.hub_api, target, s.username, s.course) for s in asked)
+    )
+    return {
+        (s.username, kid): detail
+        for s, found in zip(asked, answers, strict=True)
+        for kid, detail in found.items()
+    }
+
+
+def runaway_after(request: Request) -> timedelta:
     return timedelta(seconds=context_of(request.app).settings.operations.idle.runaway_after)
 
 
-def _servers_url(request: Request, course: str) -> str:
+def servers_url(request: Request, course: str) -> str:
     return f"{context_of(request.app).settings.service_prefix}course/{quote(course)}/staff/servers"
 
 
@@ -172,15 +235,16 @@ def _servers_url(request: Request, course: str) -> str:
 async def servers_page(
     request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
-    content = await _staff_of(request, user, course)
+    content = await staff_of(request, user, course)
     servers = await course_servers(request, course)
+    details = await all_details(request, servers)
     watched = await asyncio.to_thread(
         kernel_watch.watched, context_of(request.app).database, course
     )
     busy_since = {(k.username, k.kernel_id): k.busy_since for k in watched}
     built_at = environment_built_at(env_dir(context_of(request.app).layout, course))
     now = datetime.now(UTC)
-    rows = server_rows(servers, busy_since, _runaway_after(request), built_at, now)
+    rows = server_rows(servers, busy_since, runaway_after(request), built_at, now, details)
     done = request.query_params.get("done", "")
     count = request.query_params.get("n", "0")
     notice = DONE.get(done, "").format(n=int(count) if count.isdigit() else 0)
@@ -192,107 +256,12 @@ async def servers_page(
         course=content,
         rows=rows,
         built_at=built_at,
-        runaway_after=_runaway_after(request),
+        runaway_after=runaway_after(request),
         restartable=sum(r.restartable for r in rows),
         notice=notice,
         now=now,
         duration=duration,
         quote=quote,
         course_url=course_url,
-        servers_url=_servers_url(request, course),
+        servers_url=servers_url(request, course),
     )
-
-
-async def _stop_server(request: Request, username: str, course: str) -> None:
-    settings = context_of(request.app).settings
-    url = f"{settings.api_url}/users/{quote(username, safe='')}/servers/{quote(course, safe='')}"
-    try:
-        # no body: the named server is stopped, never removed (the workspace stays)
-        response = await context_of(request.app).hub_api.delete(
-            url, headers={"Authorization": f"token {settings.api_token}"}
-        )
-    except httpx.HTTPError as exc:
-        log.warning("could not stop %s/%s: %s", username, course, exc)
-        raise ApiError(503, "The hub did not answer; try again in a moment.") from None
-    if response.status_code == 404:
-        raise ApiError(404, "That server is not running.")
-    if response.status_code == 403:
-        raise ApiError(403, "The hub does not let coursehub stop this server.")
-    if response.status_code not in (202, 204):
-        log.warning("stopping %s/%s: HTTP %s", username, course, response.status_code)
-        raise ApiError(502, "The hub could not stop this server.")
-    await asyncio.to_thread(
-        kernel_watch.forget_server, context_of(request.app).database, username, course
-    )
-
-
-@router.post("/course/{course}/staff/servers/{username}/stop", include_in_schema=False)
-async def stop_server(
-    request: Request, course: str, username: str, user: Annotated[HubUser, Depends(form_user)]
-) -> RedirectResponse:
-    await _staff_of(request, user, course)
-    await _stop_server(request, username, course)
-    log.info("%s stopped the %s server of %s", user.name, course, username)
-    return RedirectResponse(f"{_servers_url(request, course)}?done=server", 303)
-
-
-@router.post(
-    "/course/{course}/staff/servers/{username}/kernels/{kernel_id}/stop", include_in_schema=False
-)
-async def stop_kernel(
-    request: Request,
-    course: str,
-    username: str,
-    kernel_id: str,
-    user: Annotated[HubUser, Depends(form_user)],
-) -> RedirectResponse:
-    await _staff_of(request, user, course)
-    if not KERNEL_ID.match(kernel_id):
-        raise ApiError(400, "That is not a kernel id.")
-    context = context_of(request.app)
-    target = target_from_settings(context.settings, context.server_tokens)
-    # the student's server is asked with a token that opens that server only
-    token = await context.server_tokens.token(context.hub_api, username, course)
-    if token is None:
-        raise ApiError(503, "The hub gave no access to the student's server; try again.")
-    url = f"{target.server_url(username, course)}api/kernels/{kernel_id}"
-    try:
-        response = await context.hub_api.delete(
-            url,
-            headers={
-                **host_header(context.settings.subdomain_host, username),
-                "Authorization": f"token {token}",
-            },
-        )
-    except httpx.HTTPError as exc:
-        log.warning("could not stop kernel %s of %s/%s: %s", kernel_id, username, course, exc)
-        raise ApiError(503, "The student's server did not answer; try again.") from None
-    if response.status_code in (401, 403):
-        context.server_tokens.forget(username, course)
-    if response.status_code == 404:
-        raise ApiError(404, "That kernel is not running any more.")
-    if response.status_code != 204:
-        log.warning("stopping kernel of %s/%s: HTTP %s", username, course, response.status_code)
-        raise ApiError(502, "The student's server could not stop this kernel.")
-    log.info("%s stopped kernel %s of %s/%s", user.name, kernel_id, username, course)
-    return RedirectResponse(f"{_servers_url(request, course)}?done=kernel", 303)
-
-
-@router.post("/course/{course}/staff/servers/restart-idle", include_in_schema=False)
-async def restart_idle(
-    request: Request, course: str, user: Annotated[HubUser, Depends(form_user)]
-) -> RedirectResponse:
-    await _staff_of(request, user, course)
-    built_at = environment_built_at(env_dir(context_of(request.app).layout, course))
-    # decided on a fresh look at the kernels, not on what the page showed
-    chosen = [s for s in await course_servers(request, course) if restartable(s, built_at)]
-    stopped = 0
-    for server in chosen:
-        try:
-            await _stop_server(request, server.username, course)
-        except ApiError as exc:  # one refusal does not keep the others running
-            log.warning("restart-idle: %s/%s: %s", server.username, course, exc.message)
-            continue
-        stopped += 1
-    log.info("%s restarted %d idle %s servers on the older environment", user.name, stopped, course)
-    return RedirectResponse(f"{_servers_url(request, course)}?done=restarted&n={stopped}", 303)

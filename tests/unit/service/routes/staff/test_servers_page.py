@@ -94,6 +94,7 @@ class FakeHubApi:
         self.servers = {s.username: s for s in servers}
         self.calls: list[tuple[str, str]] = []
         self.issued: dict[str, tuple[str, str]] = {}  # token -> (owner, server)
+        self.notices: list[tuple[str, str]] = []  # (owner, notice id) the servers took
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.decode().split("?")[0]
@@ -126,6 +127,15 @@ class FakeHubApi:
                 for s in self.servers.values()
             ]
             return httpx.Response(200, json={"items": items, "_pagination": {"next": None}})
+        m = re.fullmatch(r"/hub/api/users/([^/]+)", path)
+        if request.method == "GET" and m:
+            found = self.servers.get(unquote(m[1]))
+            if found is None:
+                return httpx.Response(200, json={"name": unquote(m[1]), "servers": {}})
+            model = {"ready": found.ready, "started": found.started and found.started.isoformat()}
+            return httpx.Response(
+                200, json={"name": found.username, "servers": {week.COURSE: model}}
+            )
         m = re.fullmatch(r"/hub/api/users/([^/]+)/servers/([^/]+)", path)
         if request.method == "DELETE" and m:
             assert not request.content  # never {"remove": true}
@@ -133,9 +143,27 @@ class FakeHubApi:
         return httpx.Response(404)
 
     def _server(self, request: httpx.Request, path: str) -> httpx.Response:
-        m = re.fullmatch(r"/user/([^/]+)/([^/]+)/api/kernels(?:/([^/]+))?", path)
         token = request.headers["authorization"].removeprefix("token ")
         assert token != API_TOKEN, "the service's own token went to a student's server"
+        lab = re.fullmatch(r"/user/([^/]+)/([^/]+)/coursehub/lab/(kernels|notices)", path)
+        if lab:
+            if self.issued.get(token) != (unquote(lab[1]), unquote(lab[2])):
+                return httpx.Response(403)
+            server = self.servers.get(unquote(lab[1]))
+            if server is None:
+                return httpx.Response(404)
+            if lab[3] == "notices":  # the student's server took the notice's id
+                self.notices.append((unquote(lab[1]), json.loads(request.content)["id"]))
+                return httpx.Response(200, json={"delivered": 1, "acked": True})
+            started = (NOW - timedelta(minutes=12)).isoformat()
+            kernels = [
+                {"id": k.id, "path": f"week1/{k.id}.ipynb", "started": started}
+                for k in server.kernels or ()
+            ]
+            if unquote(lab[1]) == "bob":  # a server that says odd things
+                kernels = [{"id": "k-b", "path": ["x"], "started": "2026-01-01T00:00"}, "junk"]
+            return httpx.Response(200, json=kernels)
+        m = re.fullmatch(r"/user/([^/]+)/([^/]+)/api/kernels(?:/([^/]+))?", path)
         if m and self.issued.get(token) != (unquote(m[1]), unquote(m[2])):
             return httpx.Response(403)
         if m and unquote(m[1]) in self.servers:
@@ -195,7 +223,7 @@ async def _signed_in(c: httpx.AsyncClient, token: str) -> str:
     c.cookies.set("service-coursehub", signed)
     page = await c.get(URL, headers={"Sec-Fetch-Mode": "navigate"})
     assert page.status_code == 200
-    return re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    return re.search(r'name="coursehub-xsrf" content="([^"]+)"', page.text).group(1)
 
 
 async def test_staff_see_runaway_kernels_and_older_servers_students_do_not(site) -> None:  # noqa: ANN001
@@ -232,6 +260,13 @@ async def test_stop_kernel_stop_server_and_restart_idle(site) -> None:  # noqa: 
         got = await c.post(f"{URL}/amy/kernels/k-run/stop", data={"_xsrf": xsrf}, headers=nav)
         assert got.status_code == 303 and got.headers["location"].endswith("?done=kernel")
         assert [k.id for k in fake.servers["amy"].kernels] == ["k-idle"]
+        # amy's server was told, after the kernel stopped, by the id of a notice for her
+        ((owner, notice_id),) = fake.notices
+        stopped = fake.calls.index(("DELETE", "/user/amy/algebra/api/kernels/k-run"))
+        told = fake.calls.index(("POST", "/user/amy/algebra/coursehub/lab/notices"))
+        assert owner == "amy" and told > stopped
+        notice = context_of(app).stop_notices.get(notice_id, "amy", week.COURSE)
+        assert notice.by == "tom" and notice.path == "week1/k-run.ipynb"
         page = await c.get(got.headers["location"], headers={"Sec-Fetch-Mode": "navigate"})
         assert "The kernel was stopped." in page.text
         bad = await c.post(f"{URL}/amy/kernels/..%2Fx/stop", data={"_xsrf": xsrf}, headers=nav)
@@ -240,12 +275,17 @@ async def test_stop_kernel_stop_server_and_restart_idle(site) -> None:  # noqa: 
         got = await c.post(f"{URL}/restart-idle", data={"_xsrf": xsrf}, headers=nav)
         assert got.status_code == 303 and got.headers["location"].endswith("done=restarted&n=2")
         assert set(fake.servers) == {"<img src=x onerror=alert(1)>cat"}
-        got = await c.post(
-            f"{URL}/{quote('<img src=x onerror=alert(1)>cat', safe='')}/stop",
-            data={"_xsrf": xsrf},
-            headers=nav,
-        )
+        cat = "<img src=x onerror=alert(1)>cat"
+        got = await c.post(f"{URL}/{quote(cat, safe='')}/stop", data={"_xsrf": xsrf}, headers=nav)
         assert got.status_code == 303 and fake.servers == {}
+        # each stopped server was told before it stopped: amy and bob (restart), then cat
+        owners = [owner for owner, _ in fake.notices]
+        assert owners[0] == "amy" and sorted(owners[1:3]) == ["amy", "bob"] and owners[3] == cat
+        server = f"/hub/api/users/{quote(cat, safe='')}/servers/{week.COURSE}"
+        told = fake.calls.index(
+            ("POST", f"/user/{quote(cat, safe='')}/algebra/coursehub/lab/notices")
+        )
+        assert told < fake.calls.index(("DELETE", server))
         missing = await c.post(f"{URL}/amy/stop", data={"_xsrf": xsrf}, headers=nav)
         assert missing.status_code == 404
     # a student of the course, with a valid form token of their own, cannot stop anything
@@ -255,3 +295,70 @@ async def test_stop_kernel_stop_server_and_restart_idle(site) -> None:  # noqa: 
         own = hmac.new(context_of(app).cookie_key, f"xsrf|{signed}".encode(), hashlib.sha256)
         got = await c.post(f"{URL}/bob/stop", data={"_xsrf": own.hexdigest()[:40]}, headers=nav)
         assert got.status_code == 403 and "instructors" in got.text
+
+
+async def test_each_stop_is_asked_first_on_a_page_that_says_what_it_does(site) -> None:  # noqa: ANN001
+    app, fake = site
+    async with client(app) as c:
+        await _signed_in(c, "tok-tom")
+        nav = {"Sec-Fetch-Mode": "navigate"}
+        page = await c.get(URL, headers=nav)
+        amy = page.text[page.text.index('data-user="amy"') : page.text.index('data-user="bob"')]
+        # each kernel with its notebook and age; the buttons lead to the questions
+        assert "week1/k-run.ipynb" in amy and re.search(r"started \d+m\d\ds ago", amy)
+        assert f'href="{URL}/amy/kernels/k-run/stop">Stop…' in amy
+        assert f'href="{URL}/amy/stop">Stop server…' in amy
+        bob = page.text[page.text.index('data-user="bob"') :].split("</tr>")[0]
+        assert "no notebook known" in bob and "started" not in bob
+        kernel = await c.get(f"{URL}/amy/kernels/k-run/stop", headers=nav)
+        assert kernel.status_code == 200
+        text = " ".join(kernel.text.split())
+        assert "Stop amy&#39;s kernel?" in text and "week1/k-run.ipynb" in text
+        assert "you (tom) stopped the kernel" in text and 'action="' + URL in text
+        server = await c.get(f"{URL}/amy/stop", headers=nav)
+        text = " ".join(server.text.split())
+        assert "Stop amy&#39;s server?" in text and "2, 1 busy" in text
+        assert "saves their open notebooks first" in text
+        restart = await c.get(f"{URL}/restart-idle", headers=nav)
+        assert "<strong>bob</strong>" in restart.text and "Restart 1 server(s)" in restart.text
+        # asking stopped nothing and told nobody
+        assert not [call for call in fake.calls if call[0] == "DELETE"] and fake.notices == []
+        gone = await c.get(f"{URL}/zed/stop", headers=nav)
+        assert gone.status_code == 404 and "not running" in gone.text
+        assert (await c.get(f"{URL}/amy/kernels/k-gone/stop", headers=nav)).status_code == 404
+    async with client(app) as c:  # a student of the course is not shown the question
+        assert (await c.get(f"{URL}/bob/stop", headers=bearer("tok-amy"))).status_code == 403
+
+
+async def test_a_notice_is_given_only_to_the_server_of_its_own_student(site) -> None:  # noqa: ANN001
+    app, _ = site
+    notice = context_of(app).stop_notices.write("amy", week.COURSE, "server", "tom", "m {time}")
+    api = f"{PREFIX}api/lab/notices/{notice.id}?course={week.COURSE}"
+    async with client(app) as c:
+        mine = await c.get(api, headers=bearer("tok-amy"))
+        assert mine.status_code == 200 and mine.json()["by"] == "tom"
+        assert mine.json()["message"] == "m {time}" and mine.json()["kind"] == "server"
+        # another student, another course, a made-up id, no token: nothing
+        assert (await c.get(api, headers=bearer("tok-student"))).status_code == 404
+        other = f"{PREFIX}api/lab/notices/{notice.id}?course=geometry"
+        assert (await c.get(other, headers=bearer("tok-amy"))).status_code == 404
+        made_up = f"{PREFIX}api/lab/notices/{'0' * 32}?course={week.COURSE}"
+        assert (await c.get(made_up, headers=bearer("tok-amy"))).status_code == 404
+        assert (await c.get(api)).status_code == 401
+
+
+async def test_the_hubs_not_running_page_learns_only_the_viewers_own_stop(site) -> None:  # noqa: ANN001
+    app, _ = site
+    context_of(app).stop_notices.write("amy", week.COURSE, "server", "tom", "m {time}")
+    frame = f"{PREFIX}course/{week.COURSE}/stopped"
+    async with client(app) as c:
+        mine = await c.get(frame, headers=bearer("tok-amy"))
+        text = " ".join(mine.text.split())
+        assert mine.status_code == 200
+        assert f"Course staff (tom) stopped your {week.COURSE} server at" in text
+        assert "Your files are kept" in text
+        for token in ("tok-student", "tok-tom"):  # another person: nothing
+            other = await c.get(frame, headers=bearer(token))
+            assert other.status_code == 200 and "stopped-notice" not in other.text
+        elsewhere = await c.get(f"{PREFIX}course/geometry/stopped", headers=bearer("tok-amy"))
+        assert "stopped-notice" not in elsewhere.text
