@@ -109,7 +109,8 @@ class Walk:
     tmp: Path
     due: datetime = field(default_factory=lambda: paris_at(7, 18))  # next week, in Paris
     corrected: datetime | None = None  # the due date once corrected
-    extended: datetime = field(default_factory=lambda: paris_at(1, 2))  # cleo's
+    # cleo's: 01:00 tomorrow in Paris (an hour every day has), still today in Los Angeles
+    extended: datetime = field(default_factory=lambda: paris_at(1, 1))
 
     def url(self, *parts: str) -> str:
         return "/".join((f"{self.hub.url}{SERVICE}/course/{COURSE}", *parts))
@@ -433,7 +434,7 @@ def _cleo_submits_late(w: Walk) -> None:
 
 
 def _instructor_extends_cleo_from_paris(w: Walk) -> None:
-    until, corrected = w.extended, w.corrected  # 02:00 tomorrow in Paris
+    until, corrected = w.extended, w.corrected
     assert corrected is not None
     ines = w.pages["ines"]
     ines.goto(w.staff())
