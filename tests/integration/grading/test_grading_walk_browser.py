@@ -194,7 +194,7 @@ def _instructor_creates_and_releases(w: Walk) -> None:
     notes = w.tmp / "notes.txt"
     notes.write_text("Squares: remember to show the working.")
     ines.set_input_files("input[name=files]", str(notes))
-    ines.click("#create-assignment")
+    _send(ines, "#create-assignment")
     ines.wait_for_selector("#create-error", timeout=120_000)
     message = ines.inner_text("#create-error")
     assert "None of the files (notes.txt) is a notebook" in message, message
@@ -209,7 +209,7 @@ def _instructor_creates_and_releases(w: Walk) -> None:
 
     source = nbgrader_source(w.tmp / "ps1", manual_code=True) / "ps1.ipynb"
     ines.set_input_files("input[name=files]", str(source))
-    ines.click("#create-assignment")
+    _send(ines, "#create-assignment")
     ines.wait_for_selector("#notice", timeout=120_000)
     assert "ready" in ines.inner_text("#notice")
     assert _facts(ines, "Due") == shown(due, "ines")
@@ -224,8 +224,15 @@ def _instructor_creates_and_releases(w: Walk) -> None:
         assert solution not in text, solution
     w.shot("ines", "1-preview")
     ines.goto(w.staff())
-    ines.click("#release")
+    _send(ines, "#release")
     ines.wait_for_selector("#notice:has-text('Released')")
+
+
+def _send(page: Any, button: str) -> None:
+    """Press a form's button and wait for the page it leads to (which may look like the
+    one before: saving grades twice shows the same notice)."""
+    with page.expect_navigation(timeout=120_000):
+        page.click(button)
 
 
 def _facts(page: Any, row: str) -> str:
@@ -349,9 +356,9 @@ def _second_assignment_released_then_taken_back(w: Walk) -> None:
     ines.fill("input[name=name]", "ps2")
     ines.fill("input[name=title]", "Cubes")
     ines.set_input_files("input[name=files]", str(folder / "ps2.ipynb"))
-    ines.click("#create-assignment")
+    _send(ines, "#create-assignment")
     ines.wait_for_selector("#notice", timeout=120_000)
-    ines.click("#release")
+    _send(ines, "#release")
     ines.wait_for_selector("#notice:has-text('Released')")
 
     amy = w.pages["amy"]  # gets it: JupyterLab opens on it
@@ -360,10 +367,10 @@ def _second_assignment_released_then_taken_back(w: Walk) -> None:
     amy.wait_for_url(f"**/user/amy/{COURSE}/lab/tree/assignments/ps2/ps2.ipynb",
                      wait_until="commit", timeout=60_000)  # fmt: skip
 
-    ines.click("#unrelease")
+    _send(ines, "#unrelease")
     ines.wait_for_selector("#notice:has-text('Un-released')")
     assert "Copies they already got stay in their workspaces" in ines.inner_text("#notice")
-    w.shot("ines", "8-unreleased")
+    w.shot("ines", "4-unreleased")
     for name in STUDENTS:
         page = w.pages[name]
         page.goto(w.url("assignments"))
@@ -403,7 +410,7 @@ def _instructor_corrects_the_due_date(w: Walk) -> None:
     ines.click("#edit")
     assert "in your time zone, Europe/Paris" in ines.inner_text("#edit-form")
     ines.fill("input[name=due]", typed(corrected, "ines"))
-    ines.click("#save-edit")
+    _send(ines, "#save-edit")
     ines.wait_for_selector("#notice:has-text('Saved')")
     assert _facts(ines, "Due") == shown(corrected, "ines")
     assert ines.locator(".tag.late").count() == 0  # amy and ben were in time
@@ -411,7 +418,7 @@ def _instructor_corrects_the_due_date(w: Walk) -> None:
         page = w.pages[name]
         page.goto(w.student())
         assert page.inner_text("#due") == shown(corrected, name), name
-    w.shot("amy", "4-corrected-due-la")
+    w.shot("amy", "5-corrected-due-la")
     w.corrected = corrected
 
 
@@ -441,7 +448,7 @@ def _instructor_extends_cleo_from_paris(w: Walk) -> None:
     assert ines.locator("tr[data-student=cleo] .tag.late").count() == 1
     ines.select_option("select[name=username]", "cleo")
     ines.fill("#extension input[name=due]", typed(until, "ines"))
-    ines.click("#give-extension")
+    _send(ines, "#give-extension")
     ines.wait_for_selector("#notice:has-text('Extension saved')")
     assert ines.locator(".tag.late").count() == 0
 
@@ -451,7 +458,7 @@ def _instructor_extends_cleo_from_paris(w: Walk) -> None:
     assert due.startswith(shown(until, "cleo")) and "extended for you" in due, due
     assert f"everyone else: {shown(corrected, 'cleo')}" in due, due
     assert "late" not in cleo.inner_text("#attempt-1 h3")
-    w.shot("cleo", "4-extended-auckland")
+    w.shot("cleo", "5-extended-auckland")
 
 
 # ---- 6. the gradebook: what is left --------------------------------------------------
@@ -470,7 +477,7 @@ def _gradebook_says_what_is_left(w: Walk) -> None:
     cell = ines.locator("tr[data-student=ben] td[data-question=table]")
     assert cell.get_attribute("data-state") == "automatic" and "auto" in cell.inner_text()
     assert "so far" in ines.inner_text("tr[data-student=amy] td.total")
-    w.shot("ines", "5-needs-grading")
+    w.shot("ines", "6-needs-grading")
     with ines.expect_download() as download:
         ines.click("#csv")
     rows = {r["username"]: r for r in csv.DictReader(io.StringIO(_read(download.value)))}
@@ -510,14 +517,14 @@ def _ta_grades_beside_the_answers(w: Walk) -> None:
     ran = table.frame_locator("iframe.answer")  # amy never ran it; the grader did
     ran.get_by_text("range(5)").first.wait_for(timeout=30_000)
     assert "[0, 1, 4, 9, 16]" in ran.locator("body").inner_text()
-    w.shot("tom", "6-grading-amy")
+    w.shot("tom", "7-grading-amy")
     table.scroll_into_view_if_needed()
-    table.screenshot(path=str(SHOTS / "walk-6-grading-amy-table.png"))
+    table.screenshot(path=str(SHOTS / "walk-7-grading-amy-table.png"))
 
     for name, left in (("amy", 2), ("ben", 1)):
         assert tom.inner_text("#student") == name
         _fill_grades(tom, GIVEN[name])
-        tom.click("#save-next")
+        _send(tom, "#save-next")
         tom.wait_for_selector("#notice:has-text('Grades saved')")
         assert f"{left} left to grade by hand" in tom.inner_text("#left")
     assert tom.inner_text("#student") == "cleo"
@@ -526,12 +533,12 @@ def _ta_grades_beside_the_answers(w: Walk) -> None:
     # cleo's own due date, read in Tokyo
     assert shown(w.extended, "tom") in tom.inner_text("p:has-text('Due for this student')")
     _fill_grades(tom, GIVEN["cleo"])
-    tom.click("#save")
+    _send(tom, "#save")
     tom.wait_for_selector("#notice:has-text('Grades saved')")
     assert "nothing left to grade by hand" in tom.inner_text("#left")
     tom.goto(w.staff())
     assert "needs grading (0)" in tom.inner_text("#filters")
-    w.shot("tom", "6-gradebook-done")
+    w.shot("tom", "7-gradebook-done")
 
 
 def _fill_grades(page: Any, given: dict[str, tuple[str, str]]) -> None:
@@ -561,7 +568,7 @@ def _students_see_final_totals_and_comments(w: Walk) -> None:
     assert "5 / 5 points" in total and "so far" not in total, total
     assert "Well put." in amy.inner_text("#questions tr[data-question=explain]")
     amy.frame_locator("iframe.notebook-view").get_by_text(AMY_WROTE).wait_for(timeout=30_000)
-    w.shot("amy", "7-feedback")
+    w.shot("amy", "8-feedback")
     amy.click("#back")
     amy.wait_for_url(w.student())
 
