@@ -16,10 +16,12 @@ def _nbg(cell: nbformat.NotebookNode, **meta: object) -> nbformat.NotebookNode:
     return cell
 
 
-def nbgrader_source(folder: Path, work: str = "") -> Path:
+def nbgrader_source(folder: Path, work: str = "", manual_code: bool = False) -> Path:
     """folder/ps1.ipynb: a solution cell (square), a test cell with a hidden part
     (2 points) and a manually graded answer (1 point). `work` is extra computation
-    put in the solution (for benchmarks)."""
+    put in the solution (for benchmarks). `manual_code`: a code answer graded by hand
+    too (`table`, 2 points), which nbgrader gives 0 automatically when it raises, as
+    its student version does."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = KERNELSPEC
     nb.cells = [
@@ -50,6 +52,19 @@ def nbgrader_source(folder: Path, work: str = "") -> Path:
             points=1,
         ),
     ]
+    if manual_code:
+        nb.cells.append(
+            _nbg(
+                nbformat.v4.new_code_cell(
+                    "# The squares of 0 to 4, printed\n### BEGIN SOLUTION\n"
+                    "print([square(n) for n in range(5)])\n### END SOLUTION"
+                ),
+                solution=True,
+                grade=True,
+                grade_id="table",
+                points=2,
+            )
+        )
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, folder / "ps1.ipynb")
     return folder

@@ -116,18 +116,37 @@ def _meta(cell: nbformat.NotebookNode) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def answer_html(folder: Path, fmt: str, question: dict) -> str:
+def answer_html(folder: Path, fmt: str, question: dict, graded: Path | None = None) -> str:
     """The student's answer to `question` (an entry of the assignment's questions) as a
-    page for a sandboxed frame; a sentence when there is none."""
+    page for a sandboxed frame; a sentence when there is none. `graded`: the folder of
+    the notebooks as the grader ran them; the answer is shown with the outputs it gave
+    there (what a code answer graded by hand printed or drew), when its cells are the
+    submitted ones."""
     try:
         nb = read_submitted(folder, question["notebook"])
-        if fmt == "nbgrader":
-            cells = nbgrader_cells(nb, _grade_id(nb, question))
-        else:
-            cells = otter_cells(nb, question["name"])
+        cells = _answer_cells(nb, fmt, question)
     except NoAnswer as exc:
         return page(f'<p class="missing">No answer to show: {_escape(str(exc))}.</p>')
+    if graded is not None:
+        cells = _with_outputs(cells, graded, fmt, question)
     return page(render_cells(nb, cells))
+
+
+def _answer_cells(nb: nbformat.NotebookNode, fmt: str, question: dict) -> list:
+    if fmt == "nbgrader":
+        return nbgrader_cells(nb, _grade_id(nb, question))
+    return otter_cells(nb, question["name"])
+
+
+def _with_outputs(cells: list, graded: Path, fmt: str, question: dict) -> list:
+    """The same cells as the grader ran them, if it ran these very cells."""
+    try:
+        ran = _answer_cells(read_submitted(graded, question["notebook"]), fmt, question)
+    except NoAnswer:
+        return cells  # not graded yet, or graded before its notebook was kept
+    if [c.source for c in ran] != [c.source for c in cells]:
+        return cells
+    return ran
 
 
 def render_cells(nb: nbformat.NotebookNode, cells: list[nbformat.NotebookNode]) -> str:

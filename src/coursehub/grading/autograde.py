@@ -72,6 +72,7 @@ def grade_submission(
         outputs: list[str] = []
         outcomes: list[str] = []
         feedback: dict[str, str] = {}
+        graded: dict[str, nbformat.NotebookNode] = {}
         for plan in plans:
             run = run_plan(plan, files, paths.work(f"g{gid}"), limits, python=python)
             if assignment.format == "nbgrader":
@@ -87,9 +88,10 @@ def grade_submission(
             if run.outcome != "ok":
                 outcomes.append(f"{plan.notebook}: {run.outcome}")
             feedback[plan.notebook] = _feedback_html(fb, plan)
+            graded[plan.notebook] = fb
     finally:
         shutil.rmtree(files, ignore_errors=True)
-    _keep_feedback(paths, assignment.course, sub.id, feedback)
+    _keep_feedback(paths, assignment.course, sub.id, feedback, graded)
     total = sum(s.points or 0.0 for s in scores)
     return {
         "state": "done",
@@ -107,7 +109,15 @@ def _feedback_html(nb: nbformat.NotebookNode, plan: NotebookPlan) -> str:
     return notebook_html(nbformat.writes(nb).encode(), plan.notebook)
 
 
-def _keep_feedback(paths: GradingPaths, course: str, sid: int, pages: dict[str, str]) -> None:
+def _keep_feedback(
+    paths: GradingPaths,
+    course: str,
+    sid: int,
+    pages: dict[str, str],
+    graded: dict[str, nbformat.NotebookNode],
+) -> None:
+    """The feedback pages, and the graded notebooks they show (for the grading page:
+    what a code answer printed or drew when it ran)."""
     folder = paths.feedback(course, sid)
     if folder.exists():
         shutil.rmtree(folder)
@@ -116,6 +126,16 @@ def _keep_feedback(paths: GradingPaths, course: str, sid: int, pages: dict[str, 
         target = folder / (notebook + ".html")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(page)
+    for notebook, nb in graded.items():
+        target = graded_notebooks(paths, course, sid) / notebook
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
+
+
+def graded_notebooks(paths: GradingPaths, course: str, sid: int) -> Path:
+    """The folder of submission `sid`'s notebooks as the grader ran them (with their
+    outputs; hidden tests removed), once it is graded."""
+    return paths.feedback(course, sid) / ".graded"
 
 
 def feedback_pages(paths: GradingPaths, course: str, sid: int) -> dict[str, Path]:

@@ -4,6 +4,7 @@ to that notebook (delete cells, copy a grade id, remove tags, break the JSON).""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -81,3 +82,37 @@ def test_what_a_student_did_to_the_notebook_is_said_in_words(tmp_path: Path) -> 
     (folder / "hw.ipynb").symlink_to("/etc/passwd")
     otter_q = {"name": "q1", "notebook": "hw.ipynb", "points": 1, "kind": "auto"}
     assert "the submission has no hw.ipynb" in answer_html(folder, "otter", otter_q)
+
+
+def test_a_code_answer_is_shown_with_what_it_printed_when_it_was_graded(
+    tmp_path: Path,
+) -> None:
+    """The student did not run the cell; the grader did: its output is shown beside the
+    submitted code, as long as the graded cell is the submitted one."""
+    nb = nbformat.read(
+        nbgrader_source(tmp_path / "src", manual_code=True) / "ps1.ipynb", as_version=4
+    )
+    nb.cells[4].source = "print([n * n for n in range(5)])"
+    submitted, graded = tmp_path / "sub", tmp_path / "graded"
+    submitted.mkdir()
+    graded.mkdir()
+    nbformat.write(nb, submitted / "ps1.ipynb")
+    table = {"name": "table", "notebook": "ps1.ipynb", "points": 2, "kind": "manual"}
+    assert "[0, 1, 4, 9, 16]" not in answer_html(submitted, "nbgrader", table, graded)
+
+    nb.cells[4].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="[0, 1, 4, 9, 16]\n")
+    ]
+    nbformat.write(nb, graded / "ps1.ipynb")
+    page = _text(answer_html(submitted, "nbgrader", table, graded))
+    assert "[0, 1, 4, 9, 16]" in page and "n * n" in page
+
+    nb.cells[4].source = "print('something else')"  # not what was submitted: not shown
+    nbformat.write(nb, graded / "ps1.ipynb")
+    page = _text(answer_html(submitted, "nbgrader", table, graded))
+    assert "[0, 1, 4, 9, 16]" not in page and "n * n" in page
+
+
+def _text(page: str) -> str:
+    """What the frame shows, without the markup (code is highlighted in spans)."""
+    return re.sub(r"<[^>]+>", "", page)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, Response
 
 from coursehub.grading import answers
+from coursehub.grading.autograde import graded_notebooks
 from coursehub.grading.errors import SubmissionError
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
@@ -156,7 +157,8 @@ async def answer_frame(
     if sub is None or sub.assignment_id != row.id or sub.username != username or not wanted:
         raise ApiError(404, "There is no such answer.")
     folder = await asyncio.to_thread(store.submission_files, sub)
-    html = await asyncio.to_thread(answers.answer_html, folder, row.format, wanted)
+    graded = graded_notebooks(store.paths, course, sid)
+    html = await asyncio.to_thread(answers.answer_html, folder, row.format, wanted, graded)
     return HTMLResponse(
         html, headers={"Content-Security-Policy": VIEW_CSP, "Cache-Control": "no-store"}
     )
