@@ -236,6 +236,8 @@ class Assignment(Base):
     origin: Mapped[str] = mapped_column(String(16), default="course")  # course | remote
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # un-released: students may still hold copies and submissions (None: never taken back)
+    taken_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
     # JSON: [{"name", "points", "kind": "auto" | "manual", "notebook"}]
     questions: Mapped[str] = mapped_column(Text, default="[]")

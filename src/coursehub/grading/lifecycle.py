@@ -190,7 +190,7 @@ def publish(store: GradingStore, assignment: Assignment) -> Path:
     for path in target.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     if assignment.released_at is None:
-        store.update_assignment(assignment.id, released_at=datetime.now(UTC))
+        store.update_assignment(assignment.id, released_at=datetime.now(UTC), taken_back_at=None)
     return target
 
 
@@ -199,7 +199,7 @@ def unpublish(store: GradingStore, assignment: Assignment) -> None:
     stays in their workspaces, and submissions and grades stay here; releasing again
     brings it all back."""
     shutil.rmtree(store.paths.released(assignment.course, assignment.name), ignore_errors=True)
-    store.update_assignment(assignment.id, released_at=None)
+    store.update_assignment(assignment.id, released_at=None, taken_back_at=datetime.now(UTC))
 
 
 def fetch_into(

@@ -278,6 +278,12 @@ async def test_unrelease_hides_it_and_refuses_copies_and_submissions(site) -> No
         page = await c.get(done.headers["location"], headers=NAVIGATE)
         assert "Un-released" in page.text and "submissions and grades are kept" in page.text
         assert 'id="unrelease"' not in page.text and "Release to students" in page.text
+        shown = await c.get(_page("staff/assignments/ps1"), headers=NAVIGATE)  # later, again
+        released_row = re.search(r'id="released">(.*?)</td>', shown.text, re.S)
+        assert released_row and "taken back" in released_row.group(1)
+        assert "copies they got stay" in released_row.group(1)
+        draft = await c.get(_page("staff/assignments/draft"), headers=NAVIGATE)
+        assert "not yet: students do not see it" in draft.text  # never released: not taken back
     finally:
         await c.aclose()
     assert not released.exists()
