@@ -8,10 +8,17 @@ databases (no tables yet); the others have the schema made.
 
 Order: `./dev test` hands whole files to two workers in the order collected, so the
 longest files go first (SLOWEST_FILES, then every other file of real hubs and servers,
-then the rest): the last files handed out are short ones and both workers end together."""
+then the rest): the last files handed out are short ones and both workers end together.
+
+Course builds run as a build account, one build at a time per account on the whole
+machine; each worker gets an account of its own (COURSEHUB_BUILD_USER), so that a build
+on one worker does not wait for one on the other."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +49,23 @@ def _file_rank(item: pytest.Item) -> int:
     if path in SLOWEST_FILES:
         return SLOWEST_FILES.index(path)
     return len(SLOWEST_FILES) + (0 if "integration" in item.keywords else 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "COURSEHUB_BUILD_USER" not in os.environ:
+        os.environ["COURSEHUB_BUILD_USER"] = f"coursehub-build-{worker}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    account = os.environ.get("COURSEHUB_BUILD_USER")
+    if worker and account == f"coursehub-build-{worker}" and os.geteuid() == 0:
+        try:
+            pwd.getpwnam(account)
+        except KeyError:
+            return
+        subprocess.run(["userdel", account], capture_output=True, check=False)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
