@@ -255,10 +255,12 @@
         banner.node.textContent = 'You are in ' + owner + "'s server for " +
           (config.hubServerName || 'their course') + ' (as course staff): what you change here, you change in ' +
           owner + "'s files.";
+        banner.node.title = banner.node.textContent;  // whole, when one line cannot hold it
         banner.node.setAttribute('role', 'status');
         banner.node.style.cssText = 'background: var(--jp-warn-color2, #ffe082); color: #000; ' +
           'padding: 4px 12px; font-size: var(--jp-ui-font-size1, 13px); font-weight: 600; ' +
-          'min-height: 20px; line-height: 20px;';
+          'height: 20px; line-height: 20px; white-space: nowrap; overflow: hidden; ' +
+          'text-overflow: ellipsis; box-sizing: content-box;';
         app.shell.add(banner, 'top', { rank: 1000 });
       }
     }
