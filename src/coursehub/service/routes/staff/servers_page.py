@@ -253,7 +253,8 @@ async def servers_page(
     rows = server_rows(servers, busy_since, runaway_after(request), built_at, now, details)
     done = request.query_params.get("done", "")
     count = request.query_params.get("n", "0")
-    notice = DONE.get(done, "").format(n=int(count) if count.isdigit() else 0)
+    number = count.isascii() and count.isdigit() and len(count) < 10  # not '²', not 10**5000
+    notice = DONE.get(done, "").format(n=int(count) if number else 0)
     course_url = f"{context_of(request.app).settings.service_prefix}course/{quote(course)}"
     return render(
         request,
