@@ -12,7 +12,10 @@ Real hub, real student servers, real accounts; the student uses hub tokens of he
 - the staff stop routes refuse her, so the service never writes a "staff stopped"
   notice on her word;
 - submitting through another student's server is refused, and whatever she names in
-  her own submission, it is hers.
+  her own submission, it is hers;
+- a listener of hers in place of her server, answering the service's questions (its
+  kernels, a stop notice) a byte at a time, neither hangs the staff servers page nor
+  keeps her server from being stopped.
 """
 
 from __future__ import annotations
@@ -29,10 +32,16 @@ from tests.helpers import hubproc
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.browserless import login, start_server
 from tests.helpers.gitrepo import EMPTY_NOTEBOOK
+from tests.helpers.kernel import run_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-USERS = {"nina": "nina-pass-123", "omar": "omar-pass-456", "ivan": "ivan-pass-789"}
+USERS = {
+    "nina": "nina-pass-123",
+    "omar": "omar-pass-456",
+    "petra": "petra-pass-246",
+    "ivan": "ivan-pass-789",
+}
 STAFF = {"ivan": "instructor"}
 COURSE = "algebra"
 SERVICE = "/services/coursehub"
@@ -52,7 +61,7 @@ def hub(
         outside_tmp=True,
         users=USERS,
         roles=STAFF,
-        courses={COURSE: hubproc.Course(repo, ("nina", "omar"), STAFF)},
+        courses={COURSE: hubproc.Course(repo, ("nina", "omar", "petra"), STAFF)},
         then=[
             ("assignment", "create", COURSE, "ps1", "--from", str(source)),
             ("assignment", "release", COURSE, "ps1"),
@@ -202,3 +211,88 @@ def test_a_student_cannot_submit_for_another_student(hub: hubproc.RunningHub) ->
     listing = f"{hub.url}{SERVICE}/api/courses/{COURSE}/assignments/ps1/submissions"
     assert [a["attempt"] for a in httpx.get(listing, headers=_auth(nina)).json()["attempts"]] == [1]
     assert httpx.get(listing, headers=_auth(omar)).json()["attempts"] == []
+
+
+# A listener of the student's in place of her server (she owns its process and port):
+# every answer it gives the service starts, then comes a byte every second, forever.
+DRIP = r"""
+import os, signal, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+port = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"]).port
+time.sleep(1)  # the kernel's answer reaches the test first
+os.kill(int(os.environ["JPY_PARENT_PID"]), signal.SIGKILL)
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def _drip(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(10**12))
+        self.end_headers()
+        self.wfile.write(b"[")
+        while True:
+            self.wfile.write(b" ")
+            self.wfile.flush()
+            time.sleep(1)
+    do_GET = do_POST = do_DELETE = _drip
+    def log_message(self, *args):
+        pass
+
+class Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+deadline = time.monotonic() + 10
+while True:
+    try:
+        httpd = Server(("127.0.0.1", port), Handler)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.01)
+httpd.timeout = 1
+end = time.monotonic() + 300
+while time.monotonic() < end:
+    httpd.handle_request()
+"""
+
+LAUNCH_DRIP = """
+import os, subprocess, sys
+script = os.path.expanduser("~/drip.py")
+with open(script, "w") as f:
+    f.write({drip!r})
+subprocess.Popen([sys.executable, script], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("launched")
+"""
+
+
+def test_a_student_answering_byte_by_byte_neither_hangs_the_servers_page_nor_her_stop(
+    hub: hubproc.RunningHub,
+) -> None:
+    # a fresh server: the hub looks whether it still runs only half a minute later, so
+    # meanwhile the hub lists it and the service asks the listener in its place
+    events = start_server(login(hub.url, "petra", USERS["petra"]), "petra", server=COURSE)
+    assert events and events[-1].get("ready"), f"{events}\n{hub.log_tail()}"
+    petra = hub.user_token("petra")
+    out = run_code(_server(hub, "petra"), petra, LAUNCH_DRIP.format(drip=DRIP))
+    assert "launched" in out["stdout"], out
+    time.sleep(2)  # her server is gone; the listener answers in its place
+    ivan = login(hub.url, "ivan", USERS["ivan"])
+    servers = f"{SERVICE}/course/{COURSE}/staff/servers"
+    # the page answers, listing her server, while her listener is still dripping
+    page = ivan.get(servers, follow_redirects=True, timeout=45)
+    assert page.status_code == 200, page.text[-2000:]
+    assert "petra" in page.text
+    xsrf = re.search(r'name="coursehub-xsrf" content="([^"]+)"', page.text)
+    assert xsrf
+    # stopping her server ends too (the hub may have found it gone meanwhile), and
+    # the server is stopped
+    stopped = ivan.post(f"{servers}/petra/stop", data={"_xsrf": xsrf[1]}, timeout=60)
+    assert stopped.status_code == 303 or "not running" in stopped.text, stopped.text[-2000:]
+    model = httpx.get(f"{hub.url}/hub/api/users/petra", headers=_auth(petra), timeout=30)
+    assert COURSE not in (model.json().get("servers") or {}), model.text

@@ -187,7 +187,7 @@ def to_csv(assignment: Assignment, rows: list[Row]) -> str:
             "attempt",
             "submitted_at",
             "late_minutes",
-            *questions,
+            *[_cell(q) for q in questions],
             "total",
             "max",
             "needs_grading",
@@ -213,9 +213,11 @@ def to_csv(assignment: Assignment, rows: list[Row]) -> str:
 def _waiting(row: Row) -> str:
     """The questions still to grade by hand, an automatic 0 named as such: the total of
     such a row is what it has so far, not a final grade."""
-    return "; ".join(
-        f"{q} (automatic {_num(row.points.get(q))})" if row.states[q] == AUTOMATIC else q
-        for q in row.to_grade
+    return _cell(
+        "; ".join(
+            f"{q} (automatic {_num(row.points.get(q))})" if row.states[q] == AUTOMATIC else q
+            for q in row.to_grade
+        )
     )
 
 
@@ -224,5 +226,6 @@ def _num(value: float | None) -> str:
 
 
 def _cell(text: str) -> str:
-    """No spreadsheet formulas from user-chosen text."""
+    """No spreadsheet formulas from chosen text: usernames, and question names (an
+    instructor's, which a TA may be the one to open)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

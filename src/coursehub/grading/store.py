@@ -246,6 +246,13 @@ class GradingStore:
         folder: Path | None = None
         try:
             with self.db.session() as s:
+                # the row was read before the files were collected, which takes a
+                # while: an assignment closed meanwhile (being deleted) takes nothing
+                current = s.get(Assignment, assignment.id)
+                if current is None or current.closed:
+                    raise SubmissionError(
+                        f"{assignment.name} is closed: submissions are no longer taken"
+                    )
                 mine = (Submission.assignment_id == assignment.id) & (
                     Submission.username == username
                 )

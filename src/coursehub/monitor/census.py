@@ -18,11 +18,13 @@ from urllib.parse import quote
 import httpx
 
 from coursehub.core.subdomains import host_header
+from coursehub.monitor.server_calls import ask_server
 from coursehub.monitor.server_tokens import ServerTokens
 
 log = logging.getLogger("coursehub.monitor")
 
 PAGINATION = "application/jupyterhub-pagination+json"
+MAX_KERNELS = 500  # kernels of one server looked at (its answer is the student's)
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,20 @@ class CensusTarget:
 
 
 def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
+    """An ISO 8601 time with its offset (as the hub and servers write them), else None:
+    a time without one cannot be compared with the others."""
+    if not isinstance(value, str) or not value or len(value) > 64:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return found if found.utcoffset() is not None else None
+
+
+def _count(value: Any) -> int:
+    """A count a server reported (a student's server may report anything)."""
+    return value if isinstance(value, int) and 0 <= value < 1 << 31 else 0
 
 
 async def running_servers(client: httpx.AsyncClient, target: CensusTarget) -> list[ServerState]:
@@ -115,7 +125,8 @@ async def server_kernels(
     try:
         headers = host_header(target.subdomain_host, username)
         headers["Authorization"] = f"token {token}"
-        response = await client.get(url, headers=headers)
+        # the student's server answers: bounded in time and size
+        response = await ask_server(client, "GET", url, headers=headers)
     except httpx.HTTPError as exc:
         log.debug("kernels of %s/%s: %s", username, course, exc)
         return None
@@ -131,7 +142,7 @@ async def server_kernels(
     if not isinstance(body, list):
         return None
     kernels = []
-    for k in body:
+    for k in body[:MAX_KERNELS]:
         if not isinstance(k, dict) or not isinstance(k.get("id"), str):
             continue
         kernels.append(
@@ -140,7 +151,7 @@ async def server_kernels(
                 name=str(k.get("name", ""))[:100],
                 execution_state=str(k.get("execution_state", ""))[:16],
                 last_activity=parse_time(k.get("last_activity")),
-                connections=int(k.get("connections") or 0),
+                connections=_count(k.get("connections")),
             )
         )
     return tuple(kernels)

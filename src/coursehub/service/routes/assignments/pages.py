@@ -47,6 +47,7 @@ from coursehub.service.routes.assignments.views import (
     notice_for,
     page_url,
     points,
+    query_count,
     redirect_back,
     sentence,
     shown_on_form,
@@ -160,9 +161,9 @@ async def _assignment_page(
         request,
         {"again": "This submission had already arrived (attempt {n}); nothing new was stored."},
     )
-    submitted = request.query_params.get("submitted", "")
-    if submitted.isdigit():
-        notice = progress.submitted_notice(int(submitted), attempts)
+    submitted = query_count(request.query_params.get("submitted"))
+    if submitted is not None:
+        notice = progress.submitted_notice(submitted, attempts)
     return render(
         request,
         "assignments/assignment.html",

@@ -37,6 +37,7 @@ from coursehub.service.routes.assignments.views import (
     page_url,
     parse_due,
     points,
+    query_count,
     redirect_back,
     sentence,
     shown_on_form,
@@ -312,20 +313,16 @@ def deleted_notice(request: Request) -> str:
     that are the course's backup files are ever shown)."""
     name = request.query_params.get("deleted", "")
     backup = request.query_params.get("backup", "")
-    kept = request.query_params.get("kept", "0")
+    kept = query_count(request.query_params.get("kept", "0"))
     course = request.path_params.get("course", "")
-    if not (NAME_RE.match(name) and BACKUP_RE.match(backup) and kept.isdigit()):
+    if not (NAME_RE.match(name) and BACKUP_RE.match(backup)) or kept is None:
         return ""
     if not backup.startswith(f"{course}-{name}-"):
         return ""
     folder = context_of(request.app).grading.store.paths.deleted_backups()
     if not (folder / backup).is_file():
         return ""
-    held = (
-        f"its {kept} submission{'s' if kept != '1' else ''} with their grades and "
-        if int(kept)
-        else ""
-    )
+    held = f"its {kept} submission{'s' if kept != 1 else ''} with their grades and " if kept else ""
     return (
         f"Deleted {name}. A backup file keeps {held}its files: {backup}, in the folder "
         "backups/deleted-assignments of the site's data directory."

@@ -159,12 +159,20 @@ def redirect_back(url: str, **params: Any) -> RedirectResponse:
     return RedirectResponse(f"{url}?{query}" if query else url, status_code=303)
 
 
+def query_count(value: str | None) -> int | None:
+    """A count our redirects put in a query string, or None for anything else (a
+    link's text may be any: '²' is a digit to str.isdigit, not to int)."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 9:
+        return None
+    return int(value)
+
+
 def notice_for(request: Request, messages: dict[str, str]) -> str:
     """The message a redirect after a form asked for (fixed texts, numbers only)."""
     for key, text in messages.items():
-        value = request.query_params.get(key)
-        if value is not None and value.isdigit():
-            return text.format(n=int(value), s="" if value == "1" else "s")
+        n = query_count(request.query_params.get(key))
+        if n is not None:
+            return text.format(n=n, s="" if n == 1 else "s")
     return ""
 
 

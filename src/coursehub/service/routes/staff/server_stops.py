@@ -34,6 +34,7 @@ from coursehub.monitor.census import (
     target_from_settings,
 )
 from coursehub.monitor.rollout import environment_built_at, restartable
+from coursehub.monitor.server_calls import ask_server
 from coursehub.monitor.stop_notices import kernel_message, server_message
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
@@ -229,7 +230,10 @@ async def stop_kernel(
     detail = (await _details(request, username, course)).get(kernel_id)
     url = f"{target.server_url(username, course)}api/kernels/{kernel_id}"
     try:
-        response = await context.hub_api.delete(
+        # the student's server answers: bounded in time and size
+        response = await ask_server(
+            context.hub_api,
+            "DELETE",
             url,
             headers={
                 **host_header(context.settings.subdomain_host, username),

@@ -24,6 +24,7 @@ from coursehub.core.subdomains import host_header
 from coursehub.courses.build import env_dir
 from coursehub.monitor import kernel_watch
 from coursehub.monitor.census import (
+    MAX_KERNELS,
     CensusTarget,
     ServerState,
     parse_time,
@@ -32,6 +33,7 @@ from coursehub.monitor.census import (
     target_from_settings,
 )
 from coursehub.monitor.rollout import environment_built_at, older_environment, restartable
+from coursehub.monitor.server_calls import ask_server
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
 from coursehub.service.course_access import (
@@ -166,14 +168,18 @@ async def kernel_details(
         return {}
     headers = {**host_header(target.subdomain_host, username), "Authorization": f"token {token}"}
     try:
-        response = await client.get(
-            f"{target.server_url(username, course)}coursehub/lab/kernels", headers=headers
+        # the student's server answers: bounded in time and size
+        response = await ask_server(
+            client,
+            "GET",
+            f"{target.server_url(username, course)}coursehub/lab/kernels",
+            headers=headers,
         )
         body = response.json() if response.status_code == 200 else []
     except (httpx.HTTPError, ValueError):
         return {}
     found = {}
-    for k in body if isinstance(body, list) else []:
+    for k in body[:MAX_KERNELS] if isinstance(body, list) else []:
         if isinstance(k, dict) and isinstance(k.get("id"), str):
             path = k.get("path")
             started = parse_time(k.get("started"))  # the student's server's word: checked
@@ -247,7 +253,8 @@ async def servers_page(
     rows = server_rows(servers, busy_since, runaway_after(request), built_at, now, details)
     done = request.query_params.get("done", "")
     count = request.query_params.get("n", "0")
-    notice = DONE.get(done, "").format(n=int(count) if count.isdigit() else 0)
+    number = count.isascii() and count.isdigit() and len(count) < 10  # not '²', not 10**5000
+    notice = DONE.get(done, "").format(n=int(count) if number else 0)
     course_url = f"{context_of(request.app).settings.service_prefix}course/{quote(course)}"
     return render(
         request,

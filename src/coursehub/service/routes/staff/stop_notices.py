@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 
 from coursehub.core.subdomains import host_header
 from coursehub.monitor.census import target_from_settings
+from coursehub.monitor.server_calls import ask_server
 from coursehub.monitor.stop_notices import StopNotice
 from coursehub.service.auth import api_user
 from coursehub.service.context import context_of
@@ -49,8 +50,14 @@ async def deliver(request: Request, notice: StopNotice) -> bool:
         "Authorization": f"token {token}",
     }
     try:
-        response = await context.hub_api.post(
-            url, json={"id": notice.id}, headers=headers, timeout=DELIVERY_TIMEOUT
+        # the student's server answers: bounded in time and size
+        response = await ask_server(
+            context.hub_api,
+            "POST",
+            url,
+            json={"id": notice.id},
+            headers=headers,
+            deadline=DELIVERY_TIMEOUT,
         )
     except httpx.HTTPError as exc:
         log.info("no stop notice for %s/%s: %s", notice.username, notice.course, exc)

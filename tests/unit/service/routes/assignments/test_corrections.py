@@ -515,3 +515,39 @@ async def test_a_failed_submit_is_told_on_the_students_page(site) -> None:  # no
         assert "Nothing was submitted" in message
         _in_words(message, site)
         assert 'id="submit"' in bad.text  # the form is there to try again
+
+
+async def test_a_ta_can_neither_edit_unrelease_delete_nor_extend(site) -> None:  # noqa: ANN001
+    """A TA grades; correcting the assignment is the instructors'. Each form, posted by
+    a TA with a valid XSRF field, is refused and changes nothing; the pages asking for
+    it are refused too. A TA may preview what students get."""
+    before = _store(site).get("algebra", "ps1")
+    c, xsrf = await _signed_in(site, "tok-tom")
+    try:
+        forms = {
+            "edit": {"title": "Hijacked", "due": "2030-01-01T00:00Z"},
+            "unrelease": {},
+            "delete": {"confirm_name": "ps1"},
+            "extension": {"username": "sam", "due": "2030-01-01T00:00Z"},
+            "release": {},
+        }
+        for action, fields in forms.items():
+            sent = await c.post(
+                _page(f"staff/assignments/ps1/{action}"),
+                data={"_xsrf": xsrf, **fields},
+                headers=NAVIGATE,
+            )
+            assert sent.status_code == 403, (action, sent.text[-500:])
+        for page in ("edit", "delete"):
+            asked = await c.get(_page(f"staff/assignments/ps1/{page}"), headers=NAVIGATE)
+            assert asked.status_code == 403, page
+        assert (await c.get(_page("staff/assignments/ps1/preview"), headers=NAVIGATE)).is_success
+    finally:
+        await c.aclose()
+    after = _store(site).get("algebra", "ps1")
+    assert (after.title, after.due_at, after.released_at) == (
+        before.title,
+        before.due_at,
+        before.released_at,
+    )
+    assert _store(site).due_for(after, "sam") == before.due_at

@@ -286,6 +286,31 @@ async def test_the_banner_after_submit_follows_the_grading(site) -> None:  # noq
         await c.aclose()
 
 
+async def test_numbers_in_a_link_that_are_no_counts_show_no_banner(site) -> None:  # noqa: ANN001
+    # what a link may say after ?submitted=: a digit to str.isdigit that int refuses,
+    # more digits than int reads
+    c = await _signed_in(site, "tok-max")
+    try:
+        for odd in ("²", "9" * 5000, "١"):
+            page = await c.get(
+                _page(f"assignments/ps1?submitted={odd}&again={odd}"), headers=NAVIGATE
+            )
+            assert page.status_code == 200, page.text[-500:]
+            assert "Submitted: attempt" not in page.text and "already arrived" not in page.text
+        staff = await _signed_in(site, "tok-inst")
+        try:
+            listed = await staff.get(
+                _page("staff/assignments?deleted=ps9&kept=²&backup=algebra-ps9-1.tar.gz&created=²"),
+                headers=NAVIGATE,
+            )
+            assert listed.status_code == 200, listed.text[-500:]
+            assert "Deleted ps9" not in listed.text
+        finally:
+            await staff.aclose()
+    finally:
+        await c.aclose()
+
+
 async def test_feedback_is_a_page_of_the_site_with_the_notebook_kept_sandboxed(site) -> None:  # noqa: ANN001
     ids = site.state.ids
     store = _store(site)
