@@ -99,7 +99,8 @@ def _browser_launch(
         page.goto(sim.initiation_url(user, method="POST", **options))
         with contextlib.suppress(PlaywrightTimeout):  # the assertion shows where it ended
             page.wait_for_url(until, timeout=120_000)
-        page.wait_for_load_state("networkidle", timeout=60_000)
+        # "load", not "networkidle": JupyterLab keeps a request open for staff notices
+        page.wait_for_load_state("load", timeout=60_000)
         if "lab/tree" in until:
             # the notebook itself is shown, not only JupyterLab's frame
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)

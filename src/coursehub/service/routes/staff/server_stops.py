@@ -38,6 +38,7 @@ from coursehub.monitor.server_calls import ask_server
 from coursehub.monitor.stop_notices import kernel_message, server_message
 from coursehub.service.auth import page_user
 from coursehub.service.context import context_of
+from coursehub.service.course_access import course_for
 from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
@@ -322,7 +323,9 @@ async def stopped_frame(
     request: Request, course: str, user: Annotated[HubUser, Depends(page_user)]
 ) -> HTMLResponse:
     """A frame of the hub's "Server not running" page: whether course staff stopped the
-    signed-in person's server of `course` lately (empty otherwise)."""
+    signed-in person's server of `course` lately (empty otherwise). Like every course
+    route, not found for a course that is not theirs."""
+    await asyncio.to_thread(course_for, request, user, course)
     store = context_of(request.app).stop_notices
     notice = await asyncio.to_thread(store.latest, user.name, course, "server")
     return render(request, "staff/stopped_frame.html", notice=notice, course_name=course)
