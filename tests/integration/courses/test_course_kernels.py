@@ -224,6 +224,7 @@ def test_the_course_kernel_is_the_only_kernel_listed_with_the_course_title(
 def test_the_demo_notebook_runs_as_written_on_the_forked_course_kernel(
     hub: hubproc.RunningHub,
 ) -> None:
+    _template_pid(hub, DEMO)  # up once the build is done (before it, kernels start cold)
     server = _server(hub, "alice", DEMO)
     token = hub.user_token("alice")
     copy = _open_link(hub, "alice", DEMO, "basics/02-data.ipynb")
@@ -236,7 +237,6 @@ def test_the_demo_notebook_runs_as_written_on_the_forked_course_kernel(
     table = results[0]["stdout"]  # tabulate's table of data/cities.csv
     assert "city" in table and "Paris" in table and "-----" in table, table
     parent, prefix, cwd, _ = json.loads(results[-1]["stdout"])
-    _template_pid(hub, DEMO)  # the template answers
     assert _forked_by_template(parent, hub, DEMO), "the kernel should be forked from the template"
     course_dir = DataLayout(hub.data_dir).course_dir(DEMO).resolve()
     assert Path(prefix).resolve().is_relative_to(course_dir)
@@ -246,9 +246,9 @@ def test_the_demo_notebook_runs_as_written_on_the_forked_course_kernel(
 def test_every_python_name_the_notebooks_use_is_the_course_kernel(
     hub: hubproc.RunningHub,
 ) -> None:
+    _template_pid(hub, MOOC)  # up once the build is done (before it, kernels start cold)
     server = _server(hub, "bob", MOOC)
     token = hub.user_token("bob")
-    _template_pid(hub, MOOC)  # the template answers
     course_dir = DataLayout(hub.data_dir).course_dir(MOOC).resolve()
     for name in ("conda-env-mooc-py", "coursehub-mooc", "python3"):
         ran = run_code(server, token, "import tabulate\n" + PROBE, kernel=name)
