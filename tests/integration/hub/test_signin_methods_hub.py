@@ -125,8 +125,12 @@ def test_bad_links_are_refused_with_a_page_and_a_log_line(
         assert words in response.text
         assert "Open coursehub again from your LMS" in response.text
         assert signed_in_as(client) is None
+    line = f"Sign-in link refused ({reason})"
+    deadline = time.monotonic() + 15  # the hub's log reaches up.log through `coursehub up`
+    while line not in hub.log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.2)
     log = hub.log.read_text(errors="replace")
-    assert f"Sign-in link refused ({reason})" in log
+    assert line in log
     assert bad not in log and bad.split(".")[1] not in log
 
 
