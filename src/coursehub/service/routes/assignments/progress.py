@@ -13,18 +13,14 @@ itself (a `<noscript>` refresh) while an attempt is being graded.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from coursehub.service.auth import identify, resolver_of
-from coursehub.service.context import context_of
-from coursehub.service.errors import ApiError
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.assignments import api as grading_api
 from coursehub.service.routes.assignments.views import course_role_of, points
+from coursehub.service.script_tickets import script_ticket, ticket_user
 
 router = APIRouter()
 
@@ -33,26 +29,13 @@ GRADING = ("queued", "running")  # an attempt's states while it waits for its re
 
 def progress_ticket(request: Request, course: str, name: str) -> str:
     """What the assignment page hands its script to ask for the grading's progress."""
-    raw = request.cookies.get(resolver_of(request).token_cookie_name)
-    if not raw:
-        return ""
-    key = context_of(request.app).cookie_key
-    message = f"progress|{course}|{name}|{raw}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
+    return script_ticket(request, "progress", course, name)
 
 
 async def _ticket_user(request: Request, course: str, name: str) -> HubUser:
     """The caller: the signed-in visitor whose page's script sent the right ticket."""
-    sent = request.query_params.get("ticket", "")
     expected = progress_ticket(request, course, name)
-    if not (expected and hmac.compare_digest(sent.encode(), expected.encode())):
-        raise ApiError(403, "This page has expired. Reload it.")
-    user = await identify(request, form_checked=True)
-    if user is None:
-        raise ApiError(401, "Sign in first.")
-    if not resolver_of(request).has_access(user):
-        raise ApiError(403, "Your hub account is not allowed to use this site.")
-    return user
+    return await ticket_user(request, expected, "This page has expired. Reload it.")
 
 
 @router.get("/course/{course}/assignments/{name}/progress", include_in_schema=False)

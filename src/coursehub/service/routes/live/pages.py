@@ -20,8 +20,6 @@ Only the course's instructors and TAs (and site admins) get any of it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -38,7 +36,7 @@ from coursehub.courses.servers import workspace_for
 from coursehub.courses.shares import SNAPSHOT_CSP, ShareError, notebook_html
 from coursehub.courses.workspace import WorkspaceError, read_notebook
 from coursehub.events.live import STATUSES, LiveState
-from coursehub.service.auth import header_token, identify, page_user, resolver_of
+from coursehub.service.auth import header_token, identify, page_user
 from coursehub.service.context import context_of
 from coursehub.service.course_access import (
     STAFF_ROLES,
@@ -50,6 +48,7 @@ from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.courses.links import server_ready
+from coursehub.service.script_tickets import allowed, script_ticket, ticket_user
 from coursehub.service.templating import render
 
 log = logging.getLogger("coursehub.service")
@@ -64,29 +63,16 @@ def stream_ticket(request: Request, course: str) -> str:
     """What our dashboard page hands its script for the event stream: an HMAC of the
     visitor's signed token cookie (HttpOnly, so other scripts on this origin cannot
     compute it) and the course."""
-    raw = request.cookies.get(resolver_of(request).token_cookie_name)
-    if not raw:
-        return ""
-    key = context_of(request.app).cookie_key
-    return hmac.new(key, f"live|{course}|{raw}".encode(), hashlib.sha256).hexdigest()[:40]
+    return script_ticket(request, "live", course)
 
 
 async def _stream_user(request: Request, course: str) -> HubUser:
     """The caller of the event stream: a header token (API clients), or the cookie
     together with the ticket our page gave its script (EventSource cannot send headers)."""
     if header_token(request) is not None:
-        user = await identify(request)
-    else:
-        sent = request.query_params.get("ticket", "")
-        expected = stream_ticket(request, course)
-        if not (expected and hmac.compare_digest(sent.encode(), expected.encode())):
-            raise ApiError(403, "This live view has expired. Reload the page.")
-        user = await identify(request, form_checked=True)
-    if user is None:
-        raise ApiError(401, "Sign in first.")
-    if not resolver_of(request).has_access(user):
-        raise ApiError(403, "Your hub account is not allowed to use this site.")
-    return user
+        return allowed(request, await identify(request))
+    expired = "This live view has expired. Reload the page."
+    return await ticket_user(request, stream_ticket(request, course), expired)
 
 
 def _students(request: Request, course: str) -> list[str]:
