@@ -14,6 +14,7 @@ from coursehub.config.layout import DataLayout
 from coursehub.config.loader import LoadedConfig
 from coursehub.config.translate.jupyterhub import coursehub_database_url
 from coursehub.core.errors import CoursehubError
+from coursehub.core.numbers import whole_number
 from coursehub.ops.site import open_site
 
 TOP = 10
@@ -25,9 +26,10 @@ class StatsError(CoursehubError):
 
 
 def _days(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    days = whole_number(value)
+    if days is None or days < 1:
         raise argparse.ArgumentTypeError("give a whole number of days, 1 or more")
-    return int(value)
+    return days
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

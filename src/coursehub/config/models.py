@@ -23,6 +23,7 @@ from coursehub.config.containers import (
 from coursehub.config.slurm import SlurmJobOptions, SlurmSpawnConfig
 from coursehub.config.units import Duration, Size
 from coursehub.core.names import COURSE_NAME_RE, COURSE_NAME_RULE
+from coursehub.core.numbers import whole_number
 
 ROLE_NAMES = ("admin", "instructor", "ta", "student")
 Role = Literal["admin", "instructor", "ta", "student"]
@@ -778,7 +779,7 @@ class MoodleCompatConfig(Section):
                 "enabled (openssl rand -hex 32 > FILE; chmod 600 FILE)"
             )
         for moodle_id, course in self.courses.items():
-            if not moodle_id.isdigit() or len(moodle_id) > 10:
+            if whole_number(moodle_id, max_digits=10) is None:
                 raise ValueError(f"moodle_compat.courses: {moodle_id!r} is not a Moodle course id")
             if not COURSE_NAME_RE.match(course):
                 raise ValueError(f"moodle_compat.courses: {course!r}: {COURSE_NAME_RULE}")

@@ -19,6 +19,7 @@ import httpx
 import jwt
 
 from coursehub.core.errors import CoursehubError
+from coursehub.core.numbers import whole_number
 from coursehub.lti.keys import ToolKey
 from coursehub.lti.platforms import Platform
 
@@ -79,8 +80,8 @@ def retry_after(response: httpx.Response) -> float | None:
     raw = response.headers.get("retry-after", "").strip()
     if not raw:
         return None
-    if raw.isdigit():
-        return float(raw)
+    if (seconds := whole_number(raw)) is not None:
+        return float(seconds)
     try:
         return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
     except (TypeError, ValueError):

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from coursehub.core.numbers import whole_number
 from coursehub.service.errors import ApiError, error_response
 
 DEFAULT_LIMIT = 1024 * 1024  # forms, JSON and LMS launches are far smaller
@@ -70,7 +71,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"").decode("latin-1")
         seen = 0
         tripped = 0  # the limit that was passed, once it was
         started = replaced = False
@@ -78,7 +79,7 @@ class BodyLimitMiddleware:
         async def counted() -> Message:
             nonlocal seen, tripped
             limit = limit_of(scope, self.default)
-            if tripped or (declared.isdigit() and int(declared) > limit):
+            if tripped or (whole_number(declared) or 0) > limit:
                 tripped = tripped or limit
                 raise BodyTooLarge(tripped)
             message = await receive()

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from coursehub.core.numbers import whole_number
 from coursehub.core.times import utc
 from coursehub.events.schema import EventIn, EventOut
 from coursehub.events.store import EventFilter
@@ -68,7 +69,7 @@ async def _role_in(app: Any, user: HubUser, course: str) -> str | None:
 
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if (whole_number(declared) or 0) > MAX_BODY_BYTES:
         raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
     body = bytearray()
     async for chunk in request.stream():

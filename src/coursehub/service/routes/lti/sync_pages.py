@@ -17,6 +17,7 @@ from sqlalchemy import select
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from coursehub.core.errors import CoursehubError
+from coursehub.core.numbers import whole_number
 from coursehub.db.models import LtiContext, LtiPlatform
 from coursehub.grading.gradebook import awaiting_by_hand
 from coursehub.lti.ags import SCOPE_SCORE
@@ -86,9 +87,9 @@ def _counts(rows: list[Any]) -> str:
 def _notice(request: Request) -> str:
     params = request.query_params
     queued = params.get("queued", "")
-    if queued.isdigit():
+    if whole_number(queued) is not None:
         return f"{queued} score{'' if queued == '1' else 's'} queued for the LMS."
-    if all(params.get(k, "").isdigit() for k in COUNTS):
+    if all(whole_number(params.get(k)) is not None for k in COUNTS):
         return "Roster synced: " + ", ".join(f"{params[k]} {k}" for k in COUNTS) + "."
     return ""
 

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse
 
+from coursehub.core.numbers import whole_number
 from coursehub.courses.servers import workspace_for
 from coursehub.courses.workspace import Student, WorkspaceError, hash_files, read_notebook
 from coursehub.courses.workspace_files import (
@@ -126,7 +127,7 @@ async def get_file(request: Request, user: str, path: str, _: Plugin) -> JSONRes
 async def _json(request: Request) -> dict[str, Any]:
     too_big = ApiError(413, f"Files are at most {MAX_WRITE_BYTES >> 20} MB.")
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_JSON:
+    if (whole_number(length) or 0) > MAX_JSON:
         raise too_big
     body = bytearray()
     async for chunk in request.stream():

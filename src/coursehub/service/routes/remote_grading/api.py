@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
 from coursehub.config.models import RemoteGradingConfig
+from coursehub.core.numbers import whole_number
 from coursehub.courses.paths import PathRejected, check_relative_path
 from coursehub.grading import lifecycle, otter_format
 from coursehub.grading.autograde import otter_tests
@@ -157,7 +158,7 @@ async def _form(request: Request) -> AsyncIterator[FormData]:
         raise ApiError(400, "Send multipart/form-data, e.g. curl -F notebook=@hw1.ipynb.")
     length = request.headers.get("content-length", "")
     too_large = ApiError(413, f"At most {MAX_BYTES >> 20} MB in all.")
-    if length.isdigit() and int(length) > MAX_BODY:
+    if (whole_number(length) or 0) > MAX_BODY:
         raise too_large
     seen = 0
 
