@@ -32,6 +32,7 @@ from tests.helpers.assignments import answer_nbgrader, nbgrader_source
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.browserless import login, start_server
 from tests.helpers.grading_site import grading_site
+from tests.integration.conftest import Cleanup
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -48,11 +49,11 @@ HOSTILE = (
 
 
 @pytest.fixture(scope="module")
-def hub() -> Iterator[hubproc.RunningHub]:
+def hub(cleanup: Cleanup) -> Iterator[hubproc.RunningHub]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
     staff = {"ines": "instructor", "tom": "ta"}
-    with grading_site("assignment-corrections", COURSE, USERS, staff) as site:
+    with grading_site("assignment-corrections", COURSE, USERS, staff, later=cleanup.later) as site:
         yield site
 
 

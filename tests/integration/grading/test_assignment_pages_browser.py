@@ -26,6 +26,7 @@ from tests.helpers.assignments import answer_nbgrader, nbgrader_source
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.browserless import login
 from tests.helpers.grading_site import grading_site
+from tests.integration.conftest import Cleanup
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -36,10 +37,12 @@ TITLE = "Squares & roots <week 3>"  # shown as written, never as markup
 
 
 @pytest.fixture(scope="module")
-def hub() -> Iterator[hubproc.RunningHub]:
+def hub(cleanup: Cleanup) -> Iterator[hubproc.RunningHub]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
-    with grading_site("assignment-pages", COURSE, USERS, {"ines": "instructor"}) as site:
+    with grading_site(
+        "assignment-pages", COURSE, USERS, {"ines": "instructor"}, later=cleanup.later
+    ) as site:
         yield site
 
 

@@ -21,6 +21,7 @@ from tests.helpers import hubproc
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.grading_site import grading_site
+from tests.integration.conftest import Cleanup
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -30,10 +31,12 @@ SERVICE = "/services/coursehub"
 
 
 @pytest.fixture(scope="module")
-def hub() -> Iterator[hubproc.RunningHub]:
+def hub(cleanup: Cleanup) -> Iterator[hubproc.RunningHub]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
-    with grading_site("due-zones", COURSE, USERS, {"ines": "instructor"}) as site:
+    with grading_site(
+        "due-zones", COURSE, USERS, {"ines": "instructor"}, later=cleanup.later
+    ) as site:
         yield site
 
 

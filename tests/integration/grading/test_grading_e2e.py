@@ -18,6 +18,7 @@ from tests.helpers import hubproc
 from tests.helpers.assignments import answer_nbgrader, answer_otter, nbgrader_source, otter_master
 from tests.helpers.browserless import login, start_server
 from tests.helpers.grading_site import grading_site
+from tests.integration.conftest import Cleanup
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -27,9 +28,11 @@ API = "/services/coursehub/api/courses/grade/assignments"
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+def hub(tmp_path_factory: pytest.TempPathFactory, cleanup: Cleanup) -> Iterator[hubproc.RunningHub]:
     sources = tmp_path_factory.mktemp("sources")
-    with grading_site("grading-site", COURSE, USERS, {"tina": "instructor"}) as site:
+    with grading_site(
+        "grading-site", COURSE, USERS, {"tina": "instructor"}, later=cleanup.later
+    ) as site:
         for args in (
             ("assignment", "create", COURSE, "ps1", "--from",
              str(nbgrader_source(sources / "ps1"))),

@@ -45,6 +45,7 @@ from tests.helpers import hubproc
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.grading_site import grading_site
+from tests.integration.conftest import Cleanup
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -61,10 +62,12 @@ AMY_WROTE = "Both factors have the same sign, so their product is never negative
 
 
 @pytest.fixture(scope="module")
-def hub() -> Iterator[hubproc.RunningHub]:
+def hub(cleanup: Cleanup) -> Iterator[hubproc.RunningHub]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
-    with grading_site("grading-walk", COURSE, USERS, {"ines": "instructor", "tom": "ta"}) as site:
+    with grading_site(
+        "grading-walk", COURSE, USERS, {"ines": "instructor", "tom": "ta"}, later=cleanup.later
+    ) as site:
         yield site
 
 

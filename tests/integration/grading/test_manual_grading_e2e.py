@@ -34,6 +34,7 @@ from tests.helpers import hubproc
 from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.browserless import login, start_server
 from tests.helpers.grading_site import grading_site
+from tests.integration.conftest import Cleanup
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -71,13 +72,15 @@ def _source(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+def hub(tmp_path_factory: pytest.TempPathFactory, cleanup: Cleanup) -> Iterator[hubproc.RunningHub]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
     if not USER_GUIDE.is_dir():
         pytest.skip("this nbgrader package ships without its user guide's problem set")
     source = _source(tmp_path_factory.mktemp("sources") / "ps1")
-    with grading_site("manual-grading", COURSE, USERS, {"ines": "instructor"}) as site:
+    with grading_site(
+        "manual-grading", COURSE, USERS, {"ines": "instructor"}, later=cleanup.later
+    ) as site:
         for args in (
             ("assignment", "create", COURSE, "ps1", "--from", str(source), "--title", "PS 1"),
             ("assignment", "release", COURSE, "ps1"),

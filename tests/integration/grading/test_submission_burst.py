@@ -30,6 +30,7 @@ from tests.helpers.assignments import nbgrader_source
 from tests.helpers.browserless import login
 from tests.helpers.coursedb import open_database, sqlite_url
 from tests.helpers.grading_site import grading_site
+from tests.integration.conftest import Cleanup
 
 pytestmark = pytest.mark.integration
 
@@ -149,12 +150,14 @@ API = "/services/coursehub/api/courses/burst/assignments"
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hubproc.RunningHub]:
+def hub(tmp_path_factory: pytest.TempPathFactory, cleanup: Cleanup) -> Iterator[hubproc.RunningHub]:
     sources = tmp_path_factory.mktemp("sources")
     # one grader: the queue fills while the class submits, as on a deadline night
     extra = "grading:\n  parallel: 1\n"
     staff = {"tina": "instructor"}
-    with grading_site("burst-site", "burst", USERS, staff, extra_yaml=extra) as site:
+    with grading_site(
+        "burst-site", "burst", USERS, staff, extra_yaml=extra, later=cleanup.later
+    ) as site:
         for args in (
             ("assignment", "create", "burst", "ps1", "--from",
              str(nbgrader_source(sources / "ps1"))),
