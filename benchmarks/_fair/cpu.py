@@ -12,7 +12,10 @@ The breakdown samples every process every ``interval`` seconds in a thread: its 
 the window counts from its first sighting (or from zero if it started inside it); a
 parent's reaped-children time that no sighted child explains becomes a row "short-lived
 children of <kind>". What no row explains (processes missed between samples, kernel
-threads) is "unattributed", so the rows always add up to the machine's figure.
+threads) is "unattributed", so the rows always add up to the machine's figure. Processes that
+are neither descendants of the benchmark (the hubs it started, their servers and
+kernels) nor run by the students' accounts are one row, "other work": if it is not
+near zero, something else ran on the machine during the storm.
 """
 
 from __future__ import annotations
@@ -68,10 +71,14 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
+OTHER_WORK = "other work (not this benchmark's processes)"
+
+
 @dataclass(frozen=True)
 class Sample:
     kind: str
     ppid: int
+    uid: int
     own: float  # utime + stime, seconds
     reaped: float  # cutime + cstime: children it waited for
 
@@ -114,7 +121,10 @@ class ProcessSampler:
     ) -> None:
         self.interval = interval
         self._classify = classify
-        self._kinds: dict[Key, str] = {}
+        self._kinds: dict[Key, tuple[str, int]] = {}  # kind, uid
+        # whose processes are this benchmark's: its own descendants (the hubs it started,
+        # their servers and kernels) and any process of these accounts (the students')
+        self.site_uids: set[int] = set()
         self.first: dict[Key, Sample] = {}  # present when the window opened
         self.last: dict[Key, Sample] = {}
         self.born: set[Key] = set()
@@ -131,15 +141,15 @@ class ProcessSampler:
             if read is None:
                 continue
             key, ppid, own, reaped = read
-            kind = self._kinds.get(key)
-            if kind is None:
+            known = self._kinds.get(key)
+            if known is None:
                 found = _cmdline(key[0])
                 if found is None:
                     continue
                 # kernel threads have an empty command line
-                kind = self._classify(*found) if found[0] else "kernel threads"
-                self._kinds[key] = kind
-            seen[key] = Sample(kind, ppid, own, reaped)
+                known = (self._classify(*found) if found[0] else "kernel threads", found[1])
+                self._kinds[key] = known
+            seen[key] = Sample(known[0], ppid, known[1], own, reaped)
         return seen
 
     def start(self) -> None:
@@ -163,15 +173,30 @@ class ProcessSampler:
             self._thread.join()
         self._merge(self.scan())
 
+    def _ours(self) -> set[int]:
+        parent = {key[0]: sample.ppid for key, sample in {**self.first, **self.last}.items()}
+        ours: set[int] = set()
+        for pid in parent:
+            chain, p = [], pid
+            while p not in (0, 1) and p != self._me and p not in ours and len(chain) < 64:
+                chain.append(p)
+                p = parent.get(p, 0)
+            if p == self._me or p in ours:
+                ours.update(chain)
+        return ours
+
     def breakdown(self) -> dict[str, float]:
         """CPU-seconds per kind over the window (not yet including "unattributed")."""
         rows: dict[str, float] = {}
         alive = self.scan().keys()
+        ours = self._ours()
+        kind_of = {key: (s.kind if key[0] in ours or s.uid in self.site_uids else OTHER_WORK)
+                   for key, s in self.last.items()}  # fmt: skip
         explained: dict[int, float] = {}  # parent pid -> CPU of its sighted, gone children
         for key, last in self.last.items():
             first = self.first.get(key)
             own = last.own - (first.own if first else 0.0)
-            rows[last.kind] = rows.get(last.kind, 0.0) + max(0.0, own)
+            rows[kind_of[key]] = rows.get(kind_of[key], 0.0) + max(0.0, own)
             if key not in alive:
                 explained[last.ppid] = (
                     explained.get(last.ppid, 0.0)
@@ -184,7 +209,8 @@ class ProcessSampler:
             reaped = last.reaped - (first.reaped if first else 0.0)
             unseen = reaped - explained.get(key[0], 0.0)
             if unseen > 0.005:
-                row = f"short-lived children of {last.kind}"
+                row = (OTHER_WORK if kind_of[key] == OTHER_WORK
+                       else f"short-lived children of {last.kind}")  # fmt: skip
                 rows[row] = rows.get(row, 0.0) + unseen
         return {k: v for k, v in rows.items() if v > 0}
 
@@ -203,6 +229,7 @@ class CpuWindow:
     _t0: tuple[float, float, float] = (0.0, 0.0, 0.0)
     _sampler: ProcessSampler | None = None
     running: bool = False
+    site_uids: set[int] = field(default_factory=set)  # the students' accounts
 
     def start(self) -> None:
         # machine first, processes after (and the reverse at the end): the rows then
@@ -210,6 +237,7 @@ class CpuWindow:
         self._t0 = (machine_busy_s(), own_cpu_s(), time.perf_counter())
         if self.sample:
             self._sampler = ProcessSampler(self.interval)
+            self._sampler.site_uids = self.site_uids
             self._sampler.start()
         self.running = True
 
@@ -248,6 +276,7 @@ class CpuWindow:
             "driver_cpu_s": round(self.driver_s, 3),
             "site_cpu_s": round(self.site_s, 3),
             "site_cpu_per_student_s": round(self.per_student_s, 4),
+            "other_work_cpu_s": round(self.rows.get(OTHER_WORK, 0.0), 3),
             "by_kind_cpu_s": {k: round(v, 3) for k, v in sorted(self.rows.items(),
                                                                 key=lambda kv: -kv[1])},
         }  # fmt: skip
