@@ -198,12 +198,8 @@ class ProcessSampler:
             own = last.own - (first.own if first else 0.0)
             rows[kind_of[key]] = rows.get(kind_of[key], 0.0) + max(0.0, own)
             if key not in alive:
-                explained[last.ppid] = (
-                    explained.get(last.ppid, 0.0)
-                    + own
-                    + last.reaped
-                    - (first.reaped if first else 0.0)
-                )
+                # its parent's reaped time grows by its whole life, not only the window
+                explained[last.ppid] = explained.get(last.ppid, 0.0) + last.own + last.reaped
         for key, last in self.last.items():
             first = self.first.get(key)
             reaped = last.reaped - (first.reaped if first else 0.0)
