@@ -49,7 +49,7 @@ def _scenario_title(scenario: str) -> str:
 
 def lecture(docs: Sequence[Mapping[str, Any]]) -> str:
     if not docs:
-        return "_No committed results yet: run the command above and commit its files._"
+        return "_No committed results yet: run the command above and commit its files._\n"
     by_scenario: dict[str, list[Mapping[str, Any]]] = {}
     for doc in docs:
         by_scenario.setdefault(doc["scenario"], []).append(doc)

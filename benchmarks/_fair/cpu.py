@@ -177,7 +177,8 @@ class ProcessSampler:
         parent = {key[0]: sample.ppid for key, sample in {**self.first, **self.last}.items()}
         ours: set[int] = set()
         for pid in parent:
-            chain, p = [], pid
+            chain: list[int] = []
+            p = pid
             while p not in (0, 1) and p != self._me and p not in ours and len(chain) < 64:
                 chain.append(p)
                 p = parent.get(p, 0)

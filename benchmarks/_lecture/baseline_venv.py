@@ -86,7 +86,8 @@ def ensure(
     reqs = requirements(course_requirements)
     path = ROOT / f"{kind}-venv"
     marker = path / ".coursehub-bench.json"
-    spec = {"kind": kind, "python": base_python(), "requirements": reqs}
+    python = base_python()
+    spec = {"kind": kind, "python": python, "requirements": reqs}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     if marker.exists() and json.loads(marker.read_text()).get("digest") == digest:
         return BaselineVenv(kind, path, json.loads(marker.read_text())["packages"])
@@ -96,7 +97,7 @@ def ensure(
         ROOT.mkdir(parents=True, exist_ok=True)
         ROOT.chmod(0o755)
         shutil.rmtree(path, ignore_errors=True)
-        run_checked([spec["python"], "-m", "venv", str(path)], timeout=300)
+        run_checked([python, "-m", "venv", str(path)], timeout=300)
         pip = [str(path / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
         run_checked([*pip, "install", "--quiet", *reqs], timeout=INSTALL_TIMEOUT)
         if kind == "fixes":

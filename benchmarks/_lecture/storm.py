@@ -28,7 +28,8 @@ async def release(
 
     async def one(s: LectureStudent) -> StudentResult:
         try:
-            return await asyncio.wait_for(s.storm(go), deadline + s.start_delay)  # type: ignore[no-any-return]
+            result: StudentResult = await asyncio.wait_for(s.storm(go), deadline + s.start_delay)
+            return result
         except TimeoutError:
             s.result.reason = f"deadline ({deadline:.0f} s) passed during {s.result.phase}"
             return s.result
