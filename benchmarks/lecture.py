@@ -43,7 +43,7 @@ from rich.console import Console
 
 from _fair import matrix
 from _fair.window import before_storm
-from _lecture import course, recording, report, sites, warm
+from _lecture import baseline_venv, course, recording, report, sites, warm
 from _lecture.storm import close, figures, release
 from _lecture.student import LectureStudent
 from _storm.course_repo import served_course
@@ -104,7 +104,7 @@ def settings(args: argparse.Namespace, target: str, rec: dict[str, Any]) -> dict
     else:
         per_target = sites.baseline_settings(
             target,
-            sites.baseline_venv.ensure(
+            baseline_venv.ensure(
                 "fixes" if target == "baseline-fixes" else "tuned", course.REQUIREMENTS
             ),
         )
