@@ -19,7 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,16 +89,22 @@ def write_course(repo: Path) -> None:
 
 
 @contextmanager
-def served_course(label: str) -> Iterator[ServedCourse]:
-    """Write the course and serve it with ``git daemon`` until the block ends."""
+def served_course(
+    label: str,
+    writer: Callable[[Path], None] = write_course,
+    name: str = NAME,
+    notebook: str = LINKED,
+) -> Iterator[ServedCourse]:
+    """Write the course (``writer(repo)``: files and one commit on ``main``) and serve
+    it with ``git daemon`` until the block ends."""
     if shutil.which("git") is None:
         raise TargetError("git is not installed")
     tmp = Path(tempfile.mkdtemp(prefix=f"{label}-course-"))
     proc: subprocess.Popen[bytes] | None = None
     try:
         tmp.chmod(0o755)
-        repo = tmp / "repos" / NAME
-        write_course(repo)
+        repo = tmp / "repos" / name
+        writer(repo)
         nobody = pwd.getpwnam("nobody")
         group = grp.getgrgid(nobody.pw_gid).gr_name
         for path in [repo, *repo.rglob("*")]:
@@ -110,9 +116,9 @@ def served_course(label: str) -> Iterator[ServedCourse]:
         # HOME: once it is nobody, the daemon must not look for root's git config
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp)}
         proc = start_logged(argv, cwd=tmp, log=tmp / "git-daemon.log", env=env)
-        url = f"git://127.0.0.1:{port}/{NAME}"
+        url = f"git://127.0.0.1:{port}/{name}"
         _wait_served(url, proc, tmp / "git-daemon.log")
-        yield ServedCourse(url, NAME, BRANCH, LINKED)
+        yield ServedCourse(url, name, BRANCH, notebook)
     finally:
         with sigint_deferred():
             stop_tree(proc, [(signal.SIGTERM, 5)])

@@ -75,10 +75,18 @@ def tail(path: Path, lines: int = 25) -> str:
         return ""
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float) -> None:
-    """Poll url until it answers 200; fail early if proc exits."""
+def wait_healthy(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    *,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Poll url until it answers 200; fail early if proc exits. headers: e.g. the Host
+    a site answers on when that name does not resolve here."""
     end = time.monotonic() + timeout
-    with httpx.Client(timeout=5) as client:
+    with httpx.Client(timeout=5, headers=headers) as client:
         while time.monotonic() < end:
             if proc.poll() is not None:
                 raise TargetError(f"exited {proc.returncode} before {url} answered:\n{tail(log)}")

@@ -237,11 +237,14 @@ def coursehub(
     kind: str = "lsc",
     label: str = "login-storm",
     before_up: Callable[[Path, list[Credentials]], None] | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[RunningHub]:
     """`coursehub up` from a fresh `coursehub init`, N students imported from a roster.
 
     kind and label as for `baseline`; before_up(config, students) runs once the
-    roster is imported, for set-up a benchmark needs (courses, enrolments).
+    roster is imported, for set-up a benchmark needs (courses, enrolments). host: the
+    name the site answers on (with per-user subdomains, that of site.public_url; it
+    need not resolve here: requests go to 127.0.0.1 with it as their Host).
     """
     if not COURSEHUB.exists():
         raise TargetError(f"{COURSEHUB} not found (pip install -e . in the venv)")
@@ -267,7 +270,8 @@ def coursehub(
         base = f"http://127.0.0.1:{port}"
         # ready as `up` itself sees it: the hub, then the coursehub service behind it
         for path in ("/hub/health", "/services/coursehub/health"):
-            wait_healthy(base + path, proc, log, timeout=START_TIMEOUT)
+            wait_healthy(base + path, proc, log, timeout=START_TIMEOUT,
+                         headers={"Host": f"{host}:{port}"})  # fmt: skip
         hub_pid = _read_pid(data / "runtime" / "jupyterhub.pid", timeout=10)
         yield RunningHub(base, creds, HubCpu(hub_pid), (note,) if note else ())
     finally:
