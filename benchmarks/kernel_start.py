@@ -37,67 +37,67 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nbformat
 import psutil
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from rich.console import Console
 from ruamel.yaml import YAML
-from websockets.sync.client import connect
 
+from _fair import matrix
+from _fair.idle import IDLE_LIMIT_S
+from _fair.matrix import MIN_REPETITIONS, Storm
+from _fair.stats import percentile
+from _fair.window import before_storm
 from _storm import targets
 from _storm.accounts import Credentials
 from _storm.figures import pss_mib
 from _storm.live_site import make_tokens
+from _storm.notebook_client import (
+    CELL,
+    KERNELSPEC,
+    NOTEBOOK,
+    course_notebook,
+    open_and_run,
+    put_notebook,
+)
 from _storm.procs import run_checked
+from _storm.spread_table import Figure, print_table
+from _storm.tuned_hub import SETTINGS as TUNED_SETTINGS
 from _storm.tuned_hub import tuned_jupyterhub
 from coursehub.courses.kernels import template_socket
 from coursehub.student.kernel_provisioner import template_status
 
 COURSE = "kbench"
-NOTEBOOK = "intro.ipynb"
-CELL = "1 + 1"
 TARGETS = ("jupyterhub", "cold", "forked")
-# What a notebook saved by JupyterLab with the default Python kernel says.
-KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-LANGUAGE_INFO = {"name": "python", "file_extension": ".py", "mimetype": "text/x-python"}
 
 
 @dataclass
 class Run:
     target: str
     students: int
-    result_s: list[float] = field(default_factory=list)  # per student; inf: no result
+    result_s: list[float | None] = field(default_factory=list)  # per student; None: failed
     kernel_names: list[str] = field(default_factory=list)  # what each session asked for
     kernel_cpu_s: list[float] = field(default_factory=list)
     server_cpu_s: list[float] = field(default_factory=list)
     pss_mib: list[float] = field(default_factory=list)
-    machine_cpu_s: float | None = None  # /proc/stat busy, release → last result
+    window: dict[str, object] = field(default_factory=dict)  # idle wait; CPU release → last
     wall_s: float | None = None
     template_pss_mib: float | None = None
     template_cpu_s: float | None = None
     forked: int = 0
-    settings: dict[str, object] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
-
-
-def course_notebook() -> nbformat.NotebookNode:
-    nb = new_notebook(
-        cells=[new_markdown_cell("# Introduction\n\nRun the cell below."), new_code_cell(CELL)]
-    )
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
-    return nb
 
 
 def _course_repo(base: Path) -> Path:
@@ -170,12 +170,6 @@ def _cpu(proc: psutil.Process | None) -> float | None:
     return None if times is None else times.user + times.system
 
 
-def machine_busy() -> float:
-    """CPU-seconds the whole machine has been busy since boot (/proc/stat)."""
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
-
-
 # --------------------------------------------------------------------------- the student
 
 
@@ -195,84 +189,6 @@ def _start_server(api: httpx.Client, user: str, server: str, deadline: float) ->
     return f"{user}: server not ready within {deadline:.0f} s"
 
 
-def _put_notebook(server: str, token: str) -> None:
-    """The course notebook in the student's server, as the student (contents API)."""
-    r = httpx.put(
-        f"{server}api/contents/{NOTEBOOK}",
-        headers={"Authorization": f"token {token}"},
-        json={"type": "notebook", "format": "json", "content": course_notebook()},
-        timeout=60,
-    )
-    r.raise_for_status()
-
-
-def open_and_run(server: str, token: str, timeout: float) -> tuple[float, str]:
-    """JupyterLab opening the notebook and running its first cell: seconds to the
-    result, and the kernel name the notebook's metadata asked for."""
-    t0 = time.monotonic()
-    headers = {"Authorization": f"token {token}"}
-    with httpx.Client(headers=headers, timeout=timeout) as http:
-        model = http.get(f"{server}api/contents/{NOTEBOOK}", params={"type": "notebook"})
-        model.raise_for_status()
-        kernel_name = model.json()["content"]["metadata"]["kernelspec"]["name"]
-        session = http.post(
-            f"{server}api/sessions",
-            json={
-                "path": NOTEBOOK,
-                "type": "notebook",
-                "name": NOTEBOOK,
-                "kernel": {"name": kernel_name},
-            },
-        )
-        session.raise_for_status()
-    kernel = session.json()["kernel"]["id"]
-    session_id = uuid.uuid4().hex
-
-    def message(msg_type: str, content: dict) -> tuple[str, str]:
-        msg_id = uuid.uuid4().hex
-        header = {"msg_id": msg_id, "msg_type": msg_type, "username": "s",
-                  "session": session_id, "version": "5.3"}  # fmt: skip
-        body = {"header": header, "parent_header": {}, "metadata": {},
-                "content": content, "channel": "shell"}  # fmt: skip
-        return msg_id, json.dumps(body)
-
-    ws_url = server.replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
-    end = t0 + timeout
-    with connect(
-        f"{ws_url}?session_id={session_id}", additional_headers=headers, open_timeout=timeout
-    ) as ws:
-        # As JupyterLab: ask for the kernel's info once connected, run the cell once
-        # the kernel has answered (a request sent before may be lost).
-        asked: set[str] = set()
-        exec_id: str | None = None
-        ask = True
-        while time.monotonic() < end:
-            if ask and exec_id is None:  # again after 2 s of silence, until it answers
-                info_id, info = message("kernel_info_request", {})
-                asked.add(info_id)
-                ws.send(info)
-            try:
-                msg = json.loads(ws.recv(timeout=min(2.0, max(0.1, end - time.monotonic()))))
-            except TimeoutError:
-                ask = True
-                continue
-            ask = False
-            parent = msg.get("parent_header", {}).get("msg_id")
-            if parent in asked and msg["msg_type"] == "kernel_info_reply" and exec_id is None:
-                exec_id, run = message(
-                    "execute_request", {"code": CELL, "silent": False, "store_history": True}
-                )
-                ws.send(run)
-            elif parent is not None and parent == exec_id:
-                if msg["msg_type"] == "execute_result":
-                    if msg["content"]["data"].get("text/plain") != "2":
-                        raise RuntimeError(f"unexpected result {msg['content']['data']}")
-                    return time.monotonic() - t0, kernel_name
-                if msg["msg_type"] == "error":
-                    raise RuntimeError(f"the cell failed: {msg['content'].get('ename')}")
-    raise TimeoutError(f"no result within {timeout:.0f} s")
-
-
 # --------------------------------------------------------------------------- one target
 
 
@@ -284,15 +200,22 @@ class Student:
     token: str
 
 
-def storm(run: Run, students: list[Student], deadline: float, settle: float) -> None:
-    """All students open the notebook at once; then the kernels idle for `settle` s."""
+def storm(
+    run: Run,
+    students: list[Student],
+    deadline: float,
+    settle: float,
+    idle_limit: float,
+    console: Console,
+) -> None:
+    """All students open the notebook at once (after a bounded wait for an idle machine);
+    then the kernels idle for `settle` s."""
     for s in students:
         try:
-            _put_notebook(s.server, s.token)
+            put_notebook(s.server, s.token)
         except httpx.HTTPError as exc:
             run.failures.append(f"{s.name}: could not put the notebook: {exc}")
     servers = {s.name: _server_of(s.unix_name) for s in students}
-    before = {name: _cpu(proc) for name, proc in servers.items()}
     barrier = threading.Barrier(len(students) + 1)
     results: dict[str, tuple[float, str] | str] = {}
     finished: list[float] = []
@@ -308,17 +231,21 @@ def storm(run: Run, students: list[Student], deadline: float, settle: float) -> 
     threads = [threading.Thread(target=student, args=(s,)) for s in students]
     for thread in threads:
         thread.start()
-    busy0, t0 = machine_busy(), time.monotonic()
+    window = before_storm(len(students), idle_limit=idle_limit, say=console.print)
+    before = {name: _cpu(proc) for name, proc in servers.items()}
+    t0 = time.monotonic()
+    window.cpu.start()
     barrier.wait()
     for thread in threads:
         thread.join(deadline + 30)
-    run.machine_cpu_s = machine_busy() - busy0
+    window.cpu.stop()
+    run.window = window.as_dict()
     run.wall_s = (max(finished) if finished else time.monotonic()) - t0
     for s in students:
         value = results.get(s.name, "no answer")
         if isinstance(value, str):
             run.failures.append(f"{s.name}: {value}")
-            run.result_s.append(float("inf"))
+            run.result_s.append(None)
             continue
         run.result_s.append(value[0])
         run.kernel_names.append(value[1])
@@ -327,6 +254,7 @@ def storm(run: Run, students: list[Student], deadline: float, settle: float) -> 
         for kernel in _kernels_of(s.unix_name):
             if (cpu := _cpu(kernel)) is not None:
                 run.kernel_cpu_s.append(cpu)
+    console.print(f"{run.target}: {window.cpu.describe()}", highlight=False)
     time.sleep(settle)
     for s in students:
         for kernel in _kernels_of(s.unix_name):
@@ -334,10 +262,11 @@ def storm(run: Run, students: list[Student], deadline: float, settle: float) -> 
                 run.pss_mib.append(pss)
 
 
-def measure_jupyterhub(n: int, deadline: float, settle: float, console: Console) -> Run:
+def measure_jupyterhub(
+    n: int, deadline: float, settle: float, idle_limit: float, console: Console
+) -> Run:
     run = Run("jupyterhub", n)
     with tuned_jupyterhub(n, kind="ksj", label="kernel-start") as hub:
-        run.settings = dict(hub.settings)
         tokens = hub.user_tokens()
         with hub.api() as api:
             for c in hub.students:
@@ -345,17 +274,19 @@ def measure_jupyterhub(n: int, deadline: float, settle: float, console: Console)
                     run.failures.append(problem)
         console.print(f"jupyterhub: {n} servers up; {n} students open the notebook…")
         students = [
-            Student(c.username, c.username, f"{hub.base_url}/user/{c.username}/",
-                    tokens[c.username])
+            Student(
+                c.username, c.username, f"{hub.base_url}/user/{c.username}/", tokens[c.username]
+            )
             for c in hub.students
-        ]  # fmt: skip
-        storm(run, students, deadline, settle)
+        ]
+        storm(run, students, deadline, settle, idle_limit, console)
     return run
 
 
-def measure_coursehub(mode: str, n: int, deadline: float, settle: float, console: Console) -> Run:
+def measure_coursehub(
+    mode: str, n: int, deadline: float, settle: float, idle_limit: float, console: Console
+) -> Run:
     run = Run(mode, n)
-    run.settings = {"servers.start": mode, "idle.timeout": 0, "course environment": "built"}
     seen: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="kernel-start-") as tmp:
         repo = _course_repo(Path(tmp))
@@ -392,7 +323,7 @@ def measure_coursehub(mode: str, n: int, deadline: float, settle: float, console
                 Student(x, prefix + x, f"{hub.base_url}/user/{x}/{COURSE}/", tokens[x])
                 for x in names
             ]
-            storm(run, students, deadline, settle)
+            storm(run, students, deadline, settle, idle_limit, console)
             if template is not None:
                 run.forked = sum(
                     1
@@ -412,23 +343,176 @@ def _parent(proc: psutil.Process) -> int | None:
         return None
 
 
-def measure(target: str, n: int, deadline: float, settle: float, console: Console) -> Run:
+def measure(
+    target: str, n: int, deadline: float, settle: float, idle_limit: float, console: Console
+) -> Run:
     if target == "jupyterhub":
-        return measure_jupyterhub(n, deadline, settle, console)
-    return measure_coursehub(target, n, deadline, settle, console)
+        return measure_jupyterhub(n, deadline, settle, idle_limit, console)
+    return measure_coursehub(target, n, deadline, settle, idle_limit, console)
+
+
+# --------------------------------------------------------------------------- the matrix
+
+LABELS = {
+    "jupyterhub": "plain JupyterHub, tuned",
+    "cold": "coursehub, cold",
+    "forked": "coursehub, forked",
+}
+
+
+def settings_of(target: str, a: argparse.Namespace) -> dict[str, object]:
+    """Everything a target ran with: printed, and saved with each result."""
+    common: dict[str, object] = {
+        "students": a.students,
+        "deadline_s": a.deadline,
+        "settle_s": a.settle,
+        "notebook kernelspec": KERNELSPEC["name"],
+        "first cell": CELL,
+        "servers": "started before the clock through the hub's REST API",
+    }
+    if target == "jupyterhub":
+        return {**common, **TUNED_SETTINGS}
+    return {
+        **common,
+        "hub": "coursehub up (coursehub init's coursehub.yaml)",
+        "servers.start": target,
+        "idle.timeout": 0,
+        "course environment": "built by coursehub course build before up",
+        "kernel": "python3 = the course's kernel, "
+        + ("forked from its template" if target == "forked" else "started cold"),
+    }
+
+
+def figures_of(run: Run) -> dict[str, object]:
+    ok = [x for x in run.result_s if x is not None]
+    return {
+        "students": run.students,
+        "ok": len(ok),
+        "result_s": [None if x is None else round(x, 4) for x in run.result_s],
+        "kernel_names": sorted(set(run.kernel_names)),
+        "kernel_cpu_s": run.kernel_cpu_s,
+        "server_cpu_s": run.server_cpu_s,
+        "pss_mib": [round(x, 2) for x in run.pss_mib],
+        "wall_s": run.wall_s,
+        "window": run.window,
+        "forked": run.forked,
+        "template_pss_mib": run.template_pss_mib,
+        "template_cpu_s": run.template_cpu_s,
+        "failures": run.failures,
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+READERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "ok": lambda d: float(d["ok"]),
+    "p50": lambda d: percentile(d["result_s"], 0.5),
+    "p95": lambda d: percentile(d["result_s"], 0.95),
+    "max": lambda d: percentile(d["result_s"], 1.0),
+    "cpu_per_student": lambda d: d["window"]["cpu"]["site_cpu_per_student_s"],
+    "kernel_cpu": lambda d: _median(d["kernel_cpu_s"]),
+    "server_cpu": lambda d: _median(d["server_cpu_s"]),
+    "pss": lambda d: _median(d["pss_mib"]),
+}
+FIGURES = (
+    Figure("ok", "students with the result", "", 0),
+    Figure("p50", "open notebook → first result, p50"),
+    Figure("p95", "open notebook → first result, p95"),
+    Figure("max", "open notebook → first result, max"),
+    Figure("cpu_per_student", "machine CPU per student (release → last result)", " CPU-s"),
+    Figure("kernel_cpu", "kernel CPU until the result, median", " CPU-s"),
+    Figure("server_cpu", "server CPU for the open, median", " CPU-s"),
+    Figure("pss", "PSS per idle kernel, median", " MiB", 1),
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--students", type=int, default=20)
+    p.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated, from {', '.join(TARGETS)} (default all)",
+    )
+    p.add_argument(
+        "--repetitions",
+        type=int,
+        default=MIN_REPETITIONS,
+        help=f"of each target, order alternating (default {MIN_REPETITIONS})",
+    )
+    p.add_argument("--deadline", type=float, default=120.0, help="per wait, seconds")
+    p.add_argument("--settle", type=float, default=10.0, help="idle before PSS, s")
+    p.add_argument(
+        "--idle-limit",
+        type=float,
+        default=IDLE_LIMIT_S,
+        help="longest wait for an idle machine before each storm, s",
+    )
+    a = p.parse_args(argv)
+    a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
+    if unknown := [t for t in a.targets if t not in TARGETS]:
+        p.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    if not 1 <= a.students <= 500 or not 1 <= a.repetitions <= 20:
+        p.error("--students must be 1-500 and --repetitions 1-20")
+    return a
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=20)
-    parser.add_argument("--deadline", type=float, default=120.0, help="per wait, seconds")
-    parser.add_argument("--settle", type=float, default=10.0, help="idle before PSS, s")
-    args = parser.parse_args(argv)
-    console = Console(width=110)
-    runs = [measure(t, args.students, args.deadline, args.settle, console) for t in TARGETS]
-    for run in runs:
-        console.print(run)
-    return 0 if not any(run.failures for run in runs) else 1
+    a = parse_args(argv)
+    console = Console(width=140)
+    if os.geteuid() != 0:
+        console.print("kernel_start needs root: the sites make real Unix accounts.")
+        return 2
+    for target in a.targets:
+        console.print(
+            f"settings of {target}: {json.dumps(settings_of(target, a))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def run_one(storm: Storm) -> dict[str, Any]:
+        run = measure(storm.target, a.students, a.deadline, a.settle, a.idle_limit, console)
+        return figures_of(run)
+
+    docs = matrix.run(
+        "kernel_start",
+        f"{a.students}-students-at-once",
+        a.targets,
+        a.repetitions,
+        lambda t: settings_of(t, a),
+        run_one,
+        say=console.print,
+    )
+    summary = matrix.summarize(docs, READERS)
+    baseline = "jupyterhub" if "jupyterhub" in a.targets else None
+    print_table(
+        console,
+        f"Kernel starts: {a.students} students open a notebook at once "
+        f"({a.repetitions} repetition(s))",
+        summary,
+        a.targets,
+        FIGURES,
+        baseline,
+        LABELS,
+    )
+    for doc in docs:
+        if doc["target"] == "forked":
+            console.print(
+                f"forked, repetition {doc['repetition']}: {doc['forked']} of {doc['ok']} kernels "
+                f"forked; kernel template PSS {doc['template_pss_mib']} MiB, CPU "
+                f"{doc['template_cpu_s']} CPU-s (once per course environment)",
+                highlight=False,
+            )
+        if doc["failures"]:
+            console.print(
+                f"[red]{doc['target']}, repetition {doc['repetition']}: "
+                f"{len(doc['failures'])} failed[/red]"
+            )
+            for line in doc["failures"][:10]:
+                console.print(f"  {line}", highlight=False)
+    return 0 if not any(doc["failures"] for doc in docs) else 1
 
 
 if __name__ == "__main__":
