@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -228,7 +230,7 @@ def storm(
             results[s.name] = f"{type(exc).__name__}: {exc}"
         finished.append(time.monotonic())
 
-    threads = [threading.Thread(target=student, args=(s,)) for s in students]
+    threads = [threading.Thread(target=student, args=(s,), daemon=True) for s in students]
     for thread in threads:
         thread.start()
     window = before_storm(len(students), idle_limit=idle_limit, say=console.print)
@@ -428,6 +430,10 @@ FIGURES = (
 )
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=20)
@@ -465,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         console.print("kernel_start needs root: the sites make real Unix accounts.")
         return 2
+    # Ctrl-C and SIGTERM (also when run in the background) take the same path: every
+    # site's cleanup runs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     for target in a.targets:
         console.print(
             f"settings of {target}: {json.dumps(settings_of(target, a))}",
@@ -476,17 +486,21 @@ def main(argv: list[str] | None = None) -> int:
         run = measure(storm.target, a.students, a.deadline, a.settle, a.idle_limit, console)
         return figures_of(run)
 
-    docs = matrix.run(
-        "kernel_start",
-        f"{a.students}-students-at-once",
-        a.targets,
-        a.repetitions,
-        lambda t: settings_of(t, a),
-        run_one,
-        say=console.print,
-    )
+    try:
+        docs = matrix.run(
+            "kernel_start",
+            f"{a.students}-students-at-once",
+            a.targets,
+            a.repetitions,
+            lambda t: settings_of(t, a),
+            run_one,
+            say=console.print,
+        )
+    except KeyboardInterrupt:
+        console.print("interrupted; the sites were stopped and cleaned up")
+        return 130
     summary = matrix.summarize(docs, READERS)
-    baseline = "jupyterhub" if "jupyterhub" in a.targets else None
+    ratios = [(t, "jupyterhub") for t in a.targets if t != "jupyterhub"]
     print_table(
         console,
         f"Kernel starts: {a.students} students open a notebook at once "
@@ -494,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         summary,
         a.targets,
         FIGURES,
-        baseline,
+        ratios,
         LABELS,
     )
     for doc in docs:

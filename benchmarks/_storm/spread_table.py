@@ -52,27 +52,25 @@ def print_table(
     summary: Mapping[str, Mapping[str, Spread]],
     targets: Sequence[str],
     figures: Sequence[Figure],
-    baseline: str | None,
+    ratios: Sequence[tuple[str, str]] = (),
     labels: Mapping[str, str] | None = None,
 ) -> None:
-    """`summary[target][figure.key]` as produced by ``_fair.matrix.summarize``."""
+    """`summary[target][figure.key]` as produced by ``_fair.matrix.summarize``; a column
+    per (numerator, denominator) in `ratios`: the ratio of their medians."""
     labels = labels or {}
     shown = [t for t in targets if t in summary]
+    pairs = [(x, y) for x, y in ratios if x in summary and y in summary]
     table = Table(title=title)
     table.add_column("figure (median, range over repetitions)")
     for target in shown:
         table.add_column(labels.get(target, target), justify="right")
-    others = [t for t in shown if t != baseline]
-    if baseline in summary:
-        for target in others:
-            table.add_column(f"{labels.get(target, target)} / {baseline}", justify="right")
+    for x, y in pairs:
+        table.add_column(f"{x} / {y}", justify="right")
     for fig in figures:
         row = [fig.label]
         row += [cell(summary[t].get(fig.key), fig) for t in shown]
-        if baseline in summary:
-            base = summary[baseline].get(fig.key)
-            for target in others:
-                ours = summary[target].get(fig.key)
-                row.append(ratio(ours[0] if ours else None, base[0] if base else None))
+        for x, y in pairs:
+            ours, base = summary[x].get(fig.key), summary[y].get(fig.key)
+            row.append(ratio(ours[0] if ours else None, base[0] if base else None))
         table.add_row(*row)
     console.print(table)

@@ -71,6 +71,4 @@ def test_a_setting_that_does_not_exist_is_caught() -> None:
     assert missing("spawn.slurm.grading") is not None
     assert missing("grading.run_on") is None
     assert missing("courses.settings.<course>.slurm") is None
-    assert settings_named("set `grading.run_on: slurm` and see `grading.py`") == [
-        "grading.run_on"
-    ]
+    assert settings_named("set `grading.run_on: slurm` and see `grading.py`") == ["grading.run_on"]
