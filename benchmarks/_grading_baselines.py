@@ -1,24 +1,17 @@
-"""The grading benchmark's baselines: nbgrader's own CLI on a course directory, and
-otter's own grader in a process of its own (``_grading_otter.py``)."""
+"""Set-up of the grading benchmark's baselines (not timed): the nbgrader course
+directory and its submissions, and the environment the baselines run in. The baselines
+themselves are ``_grading_otter.py`` and ``_grading_nbgrader.py``."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _grading_measure import Measured, MeasureError, run_measured
-
-HERE = Path(__file__).resolve().parent
-LOG_FORMAT = "%(asctime)s.%(msecs)03d [%(name)s|%(levelname)s] %(message)s"
-_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \[AutogradeApp\|\w+\] (.*)$")
-_START = re.compile(r"Creating/updating student with ID '([^']+)'")
-_END = "Setting destination file permissions"
+from _grading_measure import MeasureError
 
 
 def venv_env() -> dict[str, str]:
@@ -52,52 +45,19 @@ def place(course: Path, name: str, answers: list[dict[str, Any]]) -> None:
         shutil.copy(a["path"], folder / a["notebook"])
 
 
-def autograde(course: Path, name: str, log: Path, timeout: float) -> Measured:
-    """`nbgrader autograde <name>`: every submission of the course, one after the other."""
-    return run_measured(
-        [sys.executable, "-m", "nbgrader", "autograde", name,
-         f"--CourseDirectory.root={course}", f"--Application.log_format={LOG_FORMAT}"],
-        log=log, timeout=timeout, env=venv_env(), cwd=course,
+def otter_autograder(source: Path, out: Path) -> Path:
+    """The autograder zip `otter assign` makes from the master notebook in `source`
+    (not timed), as an instructor grading with otter directly makes it."""
+    shutil.copytree(source, out / "source")
+    masters = sorted((out / "source").glob("*.ipynb"))
+    if len(masters) != 1:
+        raise MeasureError(f"expected one master notebook in {source}, found {len(masters)}")
+    done = subprocess.run(
+        [sys.executable, "-m", "otter", "assign", "--no-run-tests", "--no-pdfs",
+         masters[0].name, str(out / "dist")],
+        cwd=out / "source", env=venv_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-
-
-def seconds_per_submission(log: Path) -> dict[str, float]:
-    """From autograde's log: each student's time, from "Creating/updating student"
-    to its last "Setting destination file permissions" (autograde's last step)."""
-    spans: dict[str, list[datetime]] = {}
-    current: str | None = None
-    for line in log.read_text(errors="replace").splitlines():
-        m = _LINE.match(line)
-        if not m:
-            continue
-        at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f")
-        if start := _START.search(m.group(2)):
-            current = start.group(1)
-            spans[current] = [at, at]
-        elif current is not None and m.group(2).startswith(_END):
-            spans[current][1] = at
-    return {user: (end - begin).total_seconds() for user, (begin, end) in spans.items()}
-
-
-def nbgrader_scores(course: Path, name: str, users: list[str]) -> list[dict[str, Any]]:
-    """Points per grade cell and total, from nbgrader's gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    out = []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for user in users:
-            try:
-                sub = gb.find_submission(name, user)
-            except MissingEntry:
-                out.append({"total": None, "questions": {}})
-                continue
-            questions = {g.name: float(g.score) for nb in sub.notebooks for g in nb.grades}
-            out.append({"total": float(sub.score), "questions": questions})
-    return out
-
-
-def otter(spec: Path, log: Path, timeout: float, cwd: Path) -> Measured:
-    return run_measured(
-        [sys.executable, str(HERE / "_grading_otter.py"), str(spec)],
-        log=log, timeout=timeout, env=venv_env(), cwd=cwd,
-    )  # fmt: skip
+    zips = sorted((out / "dist" / "autograder").glob("*.zip"))
+    if done.returncode != 0 or len(zips) != 1:
+        raise MeasureError(f"otter assign failed (made {len(zips)} zips):\n{done.stderr[-2000:]}")
+    return zips[0]

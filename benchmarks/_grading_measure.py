@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,12 +91,14 @@ def run_measured(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     on_start: Any = None,
+    on_mark: Callable[[str], None] | None = None,
 ) -> Measured:
     """Run argv to the end (in its own session), sampling its tree's memory.
 
-    Raises MeasureError when it exits non-zero or outlives `timeout` (then its whole
-    process group is killed). On KeyboardInterrupt it is stopped with SIGTERM first
-    (so it can clean up), then SIGKILL after 60 s.
+    on_mark(phase) is called (from a reader thread) as each mark arrives, e.g. to start
+    and stop a whole-machine CPU window. Raises MeasureError when it exits non-zero or
+    outlives `timeout` (then its whole process group is killed). On KeyboardInterrupt it
+    is stopped with SIGTERM first (so it can clean up), then SIGKILL after 60 s.
     """
     before_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -127,6 +129,8 @@ def run_measured(
                 continue
             if "mark" in line:
                 marks.append(line)
+                if on_mark is not None:
+                    on_mark(line["mark"])
             elif "result" in line:
                 found.append(line["result"])
 

@@ -1,56 +1,49 @@
-"""The grading benchmark's figures: one row per grader, the ratio coursehub /
-baseline, the score check and the JSON file."""
+"""The grading benchmark's figures: one run's figures, the score check, and the table
+(a column per grader, median and range over repetitions, the ratio coursehub /
+baseline)."""
 
 from __future__ import annotations
 
-import json
+import argparse
 import math
-import os
-import platform
-from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-
-def median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    xs = sorted(values)
-    mid = len(xs) // 2
-    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+from _fair import matrix
+from _fair.stats import percentile
+from _storm.spread_table import Figure, print_table
 
 
 @dataclass
-class Side:
-    """One grader's run of one format."""
+class Graded:
+    """One grader's run of one format's main submissions (and its trivial ones)."""
 
-    fmt: str  # otter | nbgrader: the assignment's format
-    grader: str  # coursehub | otter | nbgrader
-    how: str
-    submissions: int
-    wall_s: float = math.nan  # all main submissions, first enqueue (or start) to last result
-    per_sub_p50_s: float | None = None  # median time one main submission took
-    fixed_samples: list[float] = field(default_factory=list)  # trivial submissions, seconds
-    cpu_s: float | None = None  # user + system, the grading process tree, main phase
-    peak_rss: int | None = None  # bytes, the grading process tree, main phase
-    loadavg_1m: float | None = None  # just before the main phase
-    notes: list[str] = field(default_factory=list)
+    wall_s: float  # first enqueue (or the pool's start) to the last result
+    per_sub_s: list[float | None]  # each main submission's grading; None: failed
+    trivial_s: list[float]  # trivial submissions graded alone
+    tree_cpu_s: float | None  # the grading processes and their reaped children
+    peak_rss: int | None  # bytes, the grading process tree, main phase
+    window: dict[str, Any]  # the idle wait before, the machine's CPU over the main phase
+    wrong: list[str] = field(default_factory=list)  # scores not as expected
 
-    @property
-    def throughput(self) -> float | None:
-        return self.submissions / self.wall_s * 60 if self.wall_s > 0 else None
-
-    @property
-    def fixed_s(self) -> float | None:
-        return median(self.fixed_samples)
-
-    @property
-    def cpu_per_sub(self) -> float | None:
-        return self.cpu_s / self.submissions if self.cpu_s is not None else None
+    def figures(self, submissions: int) -> dict[str, Any]:
+        done = sum(x is not None for x in self.per_sub_s)
+        return {
+            "submissions": submissions,
+            "graded": done,
+            "wall_s": self.wall_s,
+            "throughput_per_min": done / self.wall_s * 60 if self.wall_s > 0 else None,
+            "per_sub_s": self.per_sub_s,
+            "trivial_s": self.trivial_s,
+            "tree_cpu_s": self.tree_cpu_s,
+            "peak_rss": self.peak_rss,
+            "wrong": self.wrong,
+            "window": self.window,
+        }
 
 
 def check_scores(
@@ -76,85 +69,48 @@ def check_scores(
     return wrong
 
 
-def _s(x: float | None, unit: str = " s") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.2f}{unit}" if x < 10 else f"{x:.1f}{unit}"
+Reader = Callable[[Mapping[str, Any]], Any]
+READERS: dict[str, Reader] = {
+    "wall": lambda d: d["wall_s"],
+    "throughput": lambda d: d["throughput_per_min"],
+    "p50": lambda d: percentile(d["per_sub_s"], 0.5),
+    "p95": lambda d: percentile(d["per_sub_s"], 0.95),
+    "trivial": lambda d: statistics.median(d["trivial_s"]) if d["trivial_s"] else None,
+    "cpu": lambda d: d["window"]["cpu"]["site_cpu_s"] / d["submissions"],
+    "peak": lambda d: d["peak_rss"] / 1024**2 if d["peak_rss"] else None,
+}
+FIGURES = (
+    Figure("wall", "wall time, all submissions", " s", 1),
+    Figure("throughput", "submissions/min", "", 1),
+    Figure("p50", "one submission's grading, p50"),
+    Figure("p95", "one submission's grading, p95"),
+    Figure("trivial", "trivial submission alone, median"),
+    Figure("cpu", "machine CPU per submission (main run)", " CPU-s"),
+    Figure("peak", "peak memory (RSS, process tree)", " MB", 0),
+)
 
 
-def _mb(x: int | None) -> str:
-    return "–" if x is None else f"{x / 1024**2:,.0f} MB"
-
-
-def _ratio(a: float | None, b: float | None) -> str:
-    if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
-        return "–"
-    return f"×{a / b:.2f}"
-
-
-def print_report(sides: list[Side], console: Console, title: str) -> None:
-    table = Table(title=title)
-    for name, justify in [
-        ("format", "left"), ("grader", "left"), ("subs", "right"), ("wall", "right"),
-        ("subs/min", "right"), ("p50 per sub", "right"), ("trivial sub", "right"),
-        ("CPU/sub", "right"), ("peak memory", "right"),
-    ]:  # fmt: skip
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for fmt in dict.fromkeys(s.fmt for s in sides):
-        ours = next((s for s in sides if s.fmt == fmt and s.grader == "coursehub"), None)
-        base = next((s for s in sides if s.fmt == fmt and s.grader != "coursehub"), None)
-        for s in (ours, base):
-            if s is None:
-                continue
-            tput = s.throughput
-            table.add_row(
-                fmt, f"{s.grader} ({s.how})", str(s.submissions), _s(s.wall_s),
-                "–" if tput is None else f"{tput:.1f}", _s(s.per_sub_p50_s), _s(s.fixed_s),
-                _s(s.cpu_per_sub), _mb(s.peak_rss),
-            )  # fmt: skip
-        if ours and base:
-            table.add_row(
-                fmt, "ratio coursehub / baseline", "", _ratio(ours.wall_s, base.wall_s),
-                _ratio(ours.throughput, base.throughput),
-                _ratio(ours.per_sub_p50_s, base.per_sub_p50_s), _ratio(ours.fixed_s, base.fixed_s),
-                _ratio(ours.cpu_per_sub, base.cpu_per_sub),
-                _ratio(ours.peak_rss, base.peak_rss), end_section=True,
-            )  # fmt: skip
-    console.print(table)
-    for fmt in dict.fromkeys(s.fmt for s in sides):
-        ours = next((s for s in sides if s.fmt == fmt and s.grader == "coursehub"), None)
-        base = next((s for s in sides if s.fmt == fmt and s.grader != "coursehub"), None)
-        if ours and base and ours.fixed_s is not None and base.fixed_s is not None:
+def print_report(
+    docs: Sequence[Mapping[str, Any]], a: argparse.Namespace, console: Console, title: str
+) -> None:
+    for fmt in a.formats:
+        ours = [d for d in docs if d["settings"]["format"] == fmt]
+        summary = matrix.summarize(ours, READERS)
+        print_table(
+            console,
+            f"{title}: {fmt} format, {a.submissions} submissions, {a.parallel} workers each, "
+            f"{a.repetitions} repetition(s)",
+            summary, ["coursehub", fmt], FIGURES, [("coursehub", fmt)],
+            {"coursehub": "coursehub (sandbox)", fmt: f"{fmt} (pool)"},
+        )  # fmt: skip
+        mine, theirs = (
+            summary.get("coursehub", {}).get("trivial"),
+            summary.get(fmt, {}).get("trivial"),
+        )
+        if mine and theirs and not (math.isinf(mine[0]) or math.isinf(theirs[0])):
             console.print(
-                f"{fmt}: sandbox overhead per submission (trivial submission, median of "
-                f"{len(ours.fixed_samples)}): coursehub {ours.fixed_s:.2f} s − {base.grader} "
-                f"{base.fixed_s:.2f} s = {ours.fixed_s - base.fixed_s:+.2f} s",
+                f"{fmt}: sandbox overhead per submission (trivial submission alone, median): "
+                f"coursehub {mine[0]:.2f} s − {fmt} {theirs[0]:.2f} s = "
+                f"{mine[0] - theirs[0]:+.2f} s",
                 highlight=False,
             )
-    for s in sides:
-        for note in s.notes:
-            console.print(f"{s.fmt}/{s.grader}: {note}", highlight=False)
-
-
-def _version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
-def write_json(path: Path, sides: list[Side], settings: dict[str, Any]) -> None:
-    data = {
-        "settings": settings,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "otter-grader": _version("otter-grader"),
-            "nbgrader": _version("nbgrader"),
-            "numpy": _version("numpy"),
-        },
-        "results": [
-            {**asdict(s), "throughput_per_min": s.throughput, "fixed_s": s.fixed_s} for s in sides
-        ],
-    }
-    path.write_text(json.dumps(data, indent=2) + "\n")

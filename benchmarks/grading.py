@@ -1,5 +1,5 @@
 """Grading: N submissions of a realistic assignment graded by coursehub and, in the same
-run, by otter / nbgrader directly, one at a time.
+run, by otter / nbgrader with a two-process pool, as an admin without coursehub would.
 
 The assignment (``_grading_assignments.py``) has three questions whose answers compute
 for real: a numpy Monte Carlo estimate of pi, Conway's game of life and the longest
@@ -8,9 +8,10 @@ written twice, as an otter assign master notebook and as an nbgrader source note
 with the same tests and points. Submission i answers as variant i % 5: three right,
 one with q2 wrong, one with q3 wrong; the points each must get are computed before
 grading by running its code and the tests in this process. Any submission scored
-otherwise, by any grader, stops the benchmark with the list of them and no figures.
+otherwise, by any grader, is listed and the run reports no figures.
 
-For each format, one after the other:
+For each format, each grader ``--repetitions`` times (default 3) in alternating order,
+each after a bounded wait for an idle machine (``_fair``):
 
 - **coursehub**: the assignments are made with ``grading.lifecycle.create`` (otter
   assign / nbgrader generate_assignment) in a GradingStore on a fresh SQLite database
@@ -20,19 +21,24 @@ For each format, one after the other:
   enqueues all N and runs ``GradingWorkers`` with ``--parallel`` workers until all are
   done: each submission in the sandbox (throwaway account, no network, limits) with
   the service's default limits. Wall time: first enqueue to last finish.
-- **otter**: ``otter.api.grade_submission`` (what ``otter run`` runs; no Docker here)
-  on the autograder zip ``otter assign`` made for coursehub, each answer in turn, in one
-  process that imports otter once. Wall time: first grading's start to last's end.
-- **nbgrader**: ``nbgrader autograde`` (its CLI) on a course directory holding the same
-  source (student version made by ``nbgrader generate_assignment``) and the same answer
-  files under submitted/. Wall time: the command, start to end.
+- **otter**: ``otter.api.grade_submission`` (what ``otter run`` runs; ``otter grade``'s
+  own parallelism needs Docker) on the autograder zip ``otter assign`` made for
+  coursehub, in a ``ProcessPoolExecutor`` of ``--parallel`` workers that imported otter
+  before the clock (``_grading_otter.py``). Wall time: the pool's run.
+- **nbgrader**: ``NbGraderAPI.autograde`` per student (what ``nbgrader autograde``
+  runs; it has no parallelism of its own) in a ``ProcessPoolExecutor`` of
+  ``--parallel`` workers on a course directory holding the same source (student
+  version made by ``nbgrader generate_assignment``) and the same answer files under
+  submitted/ (``_grading_nbgrader.py``). Wall time: the pool's run.
 
-Figures: wall time and throughput (submissions/min); the median time of one submission
-in the main run; the fixed cost of one trivial submission (a one-line answer, graded
-alone; median of ``--trivial``), whose difference coursehub − baseline is the sandbox's
-overhead per submission; CPU seconds (user + system) per submission of the grading
-process tree; peak memory (RSS summed over the grading process tree, sampled every
-50 ms with psutil) during the main run.
+Figures: wall time and throughput (submissions/min); p50 and p95 of one submission's
+time in the main run (a failed grading counts as infinitely slow); the fixed cost of
+one trivial submission (a one-line answer, graded alone; median of ``--trivial``),
+whose difference coursehub − baseline is the sandbox's overhead per submission; the
+whole machine's CPU (/proc/stat, less the benchmark's own process) over the main run
+per submission; peak memory (RSS summed over the grading process tree, sampled every
+50 ms with psutil) during the main run. Raw results per run under
+benchmarks/results/grading/.
 
 Bounded: every grading process has a time limit, the whole run ``--deadline``. On error,
 Ctrl-C, SIGTERM or the deadline, the grading processes are stopped, this run's sandbox
@@ -41,7 +47,7 @@ accounts (their own prefix) are removed and its directory under /srv is deleted.
 Needs root (the sandbox makes throwaway Unix accounts). Run from the repository root:
 
     .venv/bin/python benchmarks/grading.py --quick
-    flock /tmp/coursehub-heavy.lock .venv/bin/python benchmarks/grading.py --json out.json
+    flock /tmp/coursehub-heavy.lock .venv/bin/python benchmarks/grading.py
 """
 
 from __future__ import annotations
@@ -63,20 +69,17 @@ from typing import Any
 
 from rich.console import Console
 
+from _fair import matrix
+from _fair.idle import IDLE_LIMIT_S
+from _fair.matrix import MIN_REPETITIONS, Storm
+from _fair.window import StormWindow, before_storm
 from _grading_assignments import Assignment, Sizes, answer, nbgrader_source, otter_master
 from _grading_assignments import simulation as simulation_assignment
 from _grading_assignments import trivial as trivial_assignment
-from _grading_baselines import (
-    autograde,
-    nbgrader_course,
-    nbgrader_scores,
-    otter,
-    place,
-    seconds_per_submission,
-)
+from _grading_baselines import nbgrader_course, otter_autograder, place, venv_env
 from _grading_coursehub import our_accounts
-from _grading_measure import MeasureError, run_measured
-from _grading_report import Side, check_scores, median, print_report, write_json
+from _grading_measure import Measured, MeasureError, run_measured
+from _grading_report import Graded, check_scores, print_report
 from coursehub.db.session import Database, ensure_schema
 from coursehub.grading import lifecycle
 from coursehub.grading.paths import GradingPaths
@@ -84,7 +87,7 @@ from coursehub.grading.sandbox import kill_all_of
 from coursehub.grading.store import GradingStore
 
 HERE = Path(__file__).resolve().parent
-TITLE = "Grading: coursehub (sandbox, parallel workers) against otter / nbgrader directly"
+TITLE = "Grading: coursehub (sandbox, parallel workers) against otter / nbgrader in a pool"
 FORMATS = ("otter", "nbgrader")
 PER_SUBMISSION_ALLOWANCE = 15.0  # seconds per submission and grader, for the time limits
 SETUP_ALLOWANCE = 300.0
@@ -121,8 +124,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="smoke run: 6 submissions, tiny computation"
     )
+    p.add_argument("--repetitions", type=int, default=MIN_REPETITIONS, help="of each grader")
+    p.add_argument(
+        "--idle-limit", type=float, default=IDLE_LIMIT_S, help="longest idle wait per run, s"
+    )
     p.add_argument("--deadline", type=float, help="seconds for the whole run (default: scaled)")
-    p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--keep-logs", type=Path, help="copy the graders' logs here before cleanup")
     a = p.parse_args(argv)
     a.submissions = a.submissions or (6 if a.quick else 100)
@@ -137,9 +143,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not 1 <= a.trivial <= 50:
         p.error("--trivial must be between 1 and 50")
     a.formats = FORMATS if a.format == "both" else (a.format,)
+    if not 1 <= a.repetitions <= 20:
+        p.error("--repetitions must be between 1 and 20")
     if a.deadline is None:
         per_sub = PER_SUBMISSION_ALLOWANCE * max(1.0, a.work)
-        a.deadline = SETUP_ALLOWANCE + len(a.formats) * (a.submissions + a.trivial) * per_sub
+        runs = len(a.formats) * 2 * a.repetitions
+        a.deadline = SETUP_ALLOWANCE + runs * ((a.submissions + a.trivial) * per_sub / 2
+                                               + a.idle_limit + 60)  # fmt: skip
     return a
 
 
@@ -152,6 +162,7 @@ class Prepared:
     answers: list[dict[str, Any]]  # main submissions, in order
     trivial_answers: list[dict[str, Any]]
     expected: list[dict[str, float]]  # points per question, per main submission
+    otter_zips: dict[str, Path]  # otter's own autograder zip per assignment (otter format)
 
 
 class Bench:
@@ -217,57 +228,182 @@ class Bench:
                 )
             per_name[assignment.name] = rows
         expected = [self.sim.expected[r["variant"]] for r in per_name[self.sim.name]]
-        return Prepared(fmt, sources, per_name[self.sim.name], per_name["trivial"], expected)
+        zips = (
+            {name: otter_autograder(folder, self.root / "otter-assign" / name)
+             for name, folder in sources.items()}
+            if fmt == "otter" else {}
+        )  # fmt: skip
+        return Prepared(fmt, sources, per_name[self.sim.name], per_name["trivial"], expected, zips)
 
     def timeout(self, count: int, parallel: int = 1) -> float:
         per_sub = PER_SUBMISSION_ALLOWANCE * max(1.0, self.a.work)
         return 120 + count * per_sub / parallel
 
-    # ---- coursehub -----------------------------------------------------------------
-
-    def coursehub(self, p: Prepared) -> tuple[Side, list[str]]:
+    def limit(self) -> float:
+        """A grading process's time limit: trivial one by one, then the main run."""
         a = self.a
-        side = Side(p.fmt, "coursehub", f"{a.parallel} workers, sandbox", a.submissions)
+        return self.timeout(a.trivial) + self.timeout(a.submissions, a.parallel) + 60
+
+    def measured(self, script: str, spec: dict[str, Any], name: str, cwd: Path,
+                 env: dict[str, str] | None = None) -> tuple[Measured, StormWindow]:  # fmt: skip
+        """Run one grading process once the machine is idle (a bounded wait); the
+        machine's CPU is counted over its main phase."""
+        spec_path = self.root / f"{name}.json"
+        spec_path.write_text(json.dumps(spec))
+        window = before_storm(
+            self.a.submissions, idle_limit=self.a.idle_limit, say=self.console.print
+        )
+
+        def on_mark(phase: str) -> None:
+            if phase == "main":
+                window.cpu.start()
+            elif phase == "done":
+                window.cpu.stop()
+
+        try:
+            measured = run_measured(
+                [sys.executable, str(HERE / script), str(spec_path)],
+                log=self.logs / f"{name}.log", timeout=self.limit(), cwd=cwd, env=env,
+                on_mark=on_mark,
+            )  # fmt: skip
+        finally:
+            window.cpu.stop()
+        return measured, window
+
+    # ---- the graders -----------------------------------------------------------------
+
+    def coursehub(self, p: Prepared, rep: int) -> Graded:
+        a = self.a
+        # each repetition's students are new ones: the store keeps every submission
         spec = {
             "db_url": self.db_url,
             "data_dir": str(self.root),
             "course": p.fmt,
             "assignment": "sim",
             "trivial": "trivial",
-            "answers": p.answers,
-            "trivial_answers": p.trivial_answers,
+            "answers": _renamed(p.answers, rep),
+            "trivial_answers": _renamed(p.trivial_answers, rep),
             "parallel": a.parallel,
             "account_prefix": self.prefix,
             "grading_timeout": self.timeout(1),
             "main_timeout": self.timeout(a.submissions, a.parallel),
         }
-        spec_path = self.root / f"coursehub-{p.fmt}.json"
-        spec_path.write_text(json.dumps(spec))
-        limit = self.timeout(a.submissions + a.trivial, 1) + 60
         try:
-            m = run_measured(
-                [sys.executable, str(HERE / "_grading_coursehub.py"), str(spec_path)],
-                log=self.logs / f"coursehub-{p.fmt}.log",
-                timeout=limit,
-                cwd=self.root,
+            m, window = self.measured(
+                "_grading_coursehub.py", spec, f"coursehub-{p.fmt}-{rep}", self.root
             )
         finally:
             self.remove_accounts()
         res = m.result
         begin, end = m.phase("main")
         assert end is not None
-        side.wall_s = res["last_finished_at"] - res["enqueued_at"]
-        side.per_sub_p50_s = median([r["seconds"] for r in res["main"] if r["seconds"]])
-        side.fixed_samples = res["trivial_seconds"]
-        side.cpu_s = end["cpu"] - begin["cpu"]
-        side.peak_rss = m.peak_rss.get("main")
-        side.loadavg_1m = begin.get("load")
+        main = res["main"]
         key = "test_{}" if p.fmt == "nbgrader" else "{}"
-        wrong = check_scores("coursehub", res["main"], p.expected, key)
+        wrong = check_scores("coursehub", main, p.expected, key)
         wrong += check_scores(
             "coursehub (trivial)", res["trivial"], [{"q1": 1.0}] * len(res["trivial"]), key
         )
-        return side, wrong
+        return Graded(
+            wall_s=res["last_finished_at"] - res["enqueued_at"],
+            per_sub_s=[r["seconds"] if r["state"] == "done" else None for r in main],
+            trivial_s=res["trivial_seconds"],
+            tree_cpu_s=end["cpu"] - begin["cpu"],
+            peak_rss=m.peak_rss.get("main"),
+            window=window.as_dict(),
+            wrong=wrong,
+        )
+
+    def otter(self, p: Prepared, rep: int) -> Graded:
+        zips = p.otter_zips
+        spec = {
+            "zip": str(zips["sim"]),
+            "trivial_zip": str(zips["trivial"]),
+            "answers": p.answers,
+            "trivial_answers": p.trivial_answers,
+            "workers": self.a.parallel,
+        }
+        work = self.root / f"otter-work-{rep}"
+        work.mkdir()
+        m, window = self.measured("_grading_otter.py", spec, f"otter-{rep}", work, venv_env())
+        return self._baseline(m, window, p, "otter", "{}")
+
+    def nbgrader(self, p: Prepared, rep: int) -> Graded:
+        course = nbgrader_course(self.root / f"nbgrader-course-{rep}", p.sources)
+        ours = self.store.paths.student_version("nbgrader", "sim", "nbgrader") / "sim.ipynb"
+        if (course / "release" / "sim" / "sim.ipynb").read_bytes() != ours.read_bytes():
+            raise MeasureError("nbgrader's student version differs from coursehub's")
+        place(course, "trivial", p.trivial_answers)
+        place(course, "sim", p.answers)
+        spec = {
+            "course": str(course),
+            "users": [r["username"] for r in p.answers],
+            "trivial_users": [r["username"] for r in p.trivial_answers],
+            "workers": self.a.parallel,
+        }
+        m, window = self.measured(
+            "_grading_nbgrader.py", spec, f"nbgrader-{rep}", course, venv_env()
+        )
+        return self._baseline(m, window, p, "nbgrader", "test_{}")
+
+    def _baseline(
+        self, m: Measured, window: StormWindow, p: Prepared, name: str, key: str
+    ) -> Graded:
+        begin, end = m.phase("main")
+        assert end is not None
+        main, trivial = m.result["main"], m.result["trivial"]
+        wrong = check_scores(name, main, p.expected, key)
+        wrong += check_scores(f"{name} (trivial)", trivial, [{"q1": 1.0}] * len(trivial), key)
+        wrong += [f"{name}: {r['error']}" for r in main + trivial if r.get("error")]
+        return Graded(
+            wall_s=end["t"] - begin["t"],
+            per_sub_s=[r["seconds"] for r in main],
+            trivial_s=[r["seconds"] for r in trivial if r["seconds"] is not None],
+            tree_cpu_s=sum(r.get("cpu_s", 0.0) for r in main),
+            peak_rss=m.peak_rss.get("main"),
+            window=window.as_dict(),
+            wrong=wrong,
+        )
+
+    # ---- the run -------------------------------------------------------------------
+
+    def settings(self, fmt: str, grader: str) -> dict[str, Any]:
+        a = self.a
+        common = {"submissions": a.submissions, "work": a.work, "trivial": a.trivial,
+                  "format": fmt}  # fmt: skip
+        if grader == "coursehub":
+            return {**common, "grader": "coursehub GradingWorkers, sandbox, default limits",
+                    "grading.parallel": a.parallel}  # fmt: skip
+        how = ("otter.api.grade_submission" if grader == "otter"
+               else "nbgrader NbGraderAPI.autograde per student")  # fmt: skip
+        return {**common, "grader": f"{how}, ProcessPoolExecutor",
+                "pool workers": a.parallel}  # fmt: skip
+
+    def run(self) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = []
+        self.setup()
+        for fmt in self.a.formats:
+            self.console.print(f"[bold]{fmt}[/bold]: making the assignments (otter assign / "
+                               "nbgrader generate_assignment) and the answers…")  # fmt: skip
+            p = self.prepare(fmt)
+            graders = {"coursehub": self.coursehub, fmt: getattr(self, fmt)}
+
+            def run_one(storm: Storm, p: Prepared = p, graders: Any = graders) -> dict[str, Any]:
+                started = time.monotonic()
+                graded = graders[storm.target](p, storm.rep)
+                self.console.print(
+                    f"{p.fmt}: {storm.target} done in {time.monotonic() - started:.0f} s "
+                    f"({len(graded.wrong)} scored wrong); machine CPU over the main run "
+                    f"{graded.window['cpu']['site_cpu_s']:.1f} CPU-s",
+                    highlight=False,
+                )
+                return graded.figures(self.a.submissions)
+
+            docs += matrix.run(
+                "grading", f"{fmt}-{self.a.submissions}-submissions", list(graders),
+                self.a.repetitions, lambda t, fmt=fmt: self.settings(fmt, t), run_one,
+                say=self.console.print,
+            )  # fmt: skip
+        return docs
 
     def remove_accounts(self) -> None:
         """Whatever sandbox account of this run is left (after an interruption)."""
@@ -277,112 +413,6 @@ class Bench:
             subprocess.run(["userdel", name], capture_output=True)
             subprocess.run(["groupdel", name], capture_output=True)
 
-    # ---- baselines -----------------------------------------------------------------
-
-    def otter(self, p: Prepared) -> tuple[Side, list[str]]:
-        a = self.a
-        side = Side(p.fmt, "otter", "one at a time, otter.api", a.submissions)
-        zips = {
-            name: sorted(
-                (self.store.paths.otter_root(p.fmt, name) / "dist" / "autograder").glob("*.zip")
-            )
-            for name in ("sim", "trivial")
-        }
-        for name, found in zips.items():
-            if len(found) != 1:
-                raise MeasureError(f"otter assign made {len(found)} autograder zips for {name}")
-        spec = {
-            "zip": str(zips["sim"][0]),
-            "trivial_zip": str(zips["trivial"][0]),
-            "answers": p.answers,
-            "trivial_answers": p.trivial_answers,
-        }
-        spec_path = self.root / "otter-baseline.json"
-        spec_path.write_text(json.dumps(spec))
-        work = self.root / "otter-work"
-        work.mkdir()
-        m = otter(
-            spec_path,
-            self.logs / "otter-baseline.log",
-            self.timeout(a.submissions + a.trivial) + 60,
-            work,
-        )
-        begin, end = m.phase("main")
-        assert end is not None
-        side.wall_s = end["t"] - begin["t"]
-        side.per_sub_p50_s = median([r["seconds"] for r in m.result["main"]])
-        side.fixed_samples = [r["seconds"] for r in m.result["trivial"]]
-        side.cpu_s = end["cpu"] - begin["cpu"]
-        side.peak_rss = m.peak_rss.get("main")
-        side.loadavg_1m = begin.get("load")
-        wrong = check_scores("otter", m.result["main"], p.expected, "{}")
-        trivial = m.result["trivial"]
-        wrong += check_scores("otter (trivial)", trivial, [{"q1": 1.0}] * len(trivial), "{}")
-        return side, wrong
-
-    def nbgrader(self, p: Prepared) -> tuple[Side, list[str]]:
-        a = self.a
-        side = Side(p.fmt, "nbgrader", "one at a time, nbgrader autograde", a.submissions)
-        course = nbgrader_course(self.root / "nbgrader-course", p.sources)
-        ours = self.store.paths.student_version("nbgrader", "sim", "nbgrader") / "sim.ipynb"
-        if (course / "release" / "sim" / "sim.ipynb").read_bytes() != ours.read_bytes():
-            side.notes.append("nbgrader's student version differs from coursehub's")
-        place(course, "trivial", p.trivial_answers)
-        place(course, "sim", p.answers)
-        log = self.logs / "nbgrader-trivial.log"
-        autograde(course, "trivial", log, self.timeout(a.trivial) + 60)
-        side.fixed_samples = list(seconds_per_submission(log).values())
-        trivial_users = [r["username"] for r in p.trivial_answers]
-        wrong = check_scores(
-            "nbgrader (trivial)",
-            nbgrader_scores(course, "trivial", trivial_users),
-            [{"q1": 1.0}] * len(trivial_users),
-            "test_{}",
-        )
-        side.loadavg_1m = os.getloadavg()[0]
-        log = self.logs / "nbgrader-sim.log"
-        m = autograde(course, "sim", log, self.timeout(a.submissions) + 60)
-        side.wall_s = m.wall_s
-        times = seconds_per_submission(log)
-        side.per_sub_p50_s = median(list(times.values()))
-        if len(times) != a.submissions:
-            side.notes.append(f"the log shows {len(times)} submissions graded")
-        side.cpu_s = m.cpu_s
-        side.peak_rss = m.peak_rss.get("")
-        users = [r["username"] for r in p.answers]
-        wrong += check_scores("nbgrader", nbgrader_scores(course, "sim", users), p.expected,
-                              "test_{}")  # fmt: skip
-        side.notes.append(
-            "wall and CPU include the command's start-up (imports, gradebook), once for all"
-        )
-        return side, wrong
-
-    # ---- the run -------------------------------------------------------------------
-
-    def run(self) -> tuple[list[Side], list[str]]:
-        sides: list[Side] = []
-        wrong: list[str] = []
-        self.setup()
-        for fmt in self.a.formats:
-            self.console.print(f"[bold]{fmt}[/bold]: making the assignments (otter assign / "
-                               "nbgrader generate_assignment) and the answers…")  # fmt: skip
-            p = self.prepare(fmt)
-            steps = [("coursehub", self.coursehub), (fmt, getattr(self, fmt))]
-            for name, step in steps:
-                self.console.print(
-                    f"{fmt}: grading {self.a.trivial} trivial + {self.a.submissions} "
-                    f"submissions with {name}…"
-                )
-                started = time.monotonic()
-                side, bad = step(p)
-                self.console.print(
-                    f"{fmt}: {name} done in {time.monotonic() - started:.0f} s "
-                    f"({len(bad)} scored wrong)"
-                )
-                sides.append(side)
-                wrong += bad
-        return sides, wrong
-
     def cleanup(self) -> None:
         self.remove_accounts()
         if self.a.keep_logs and self.logs.is_dir():
@@ -390,6 +420,10 @@ class Bench:
             for log in self.logs.iterdir():
                 shutil.copy(log, self.a.keep_logs / log.name)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _renamed(answers: list[dict[str, Any]], rep: int) -> list[dict[str, Any]]:
+    return [{**r, "username": f"r{rep}{r['username']}"} for r in answers]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,9 +438,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGALRM, _deadline)
     signal.alarm(max(1, int(a.deadline)))
     bench = Bench(a, console)
+    for fmt in a.formats:
+        for grader in ("coursehub", fmt):
+            console.print(f"settings of {fmt}/{grader}: {bench.settings(fmt, grader)}",
+                          highlight=False)  # fmt: skip
     started = time.monotonic()
     try:
-        sides, wrong = bench.run()
+        docs = bench.run()
     except DeadlinePassed:
         console.print(f"deadline of {a.deadline:.0f} s passed; stopped and cleaned up")
         return 124
@@ -419,19 +457,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.alarm(0)
         bench.cleanup()
+    wrong = [line for doc in docs for line in doc["wrong"]]
     if wrong:
         console.print(f"[red]{len(wrong)} gradings scored wrong; no figures reported:[/red]")
         for line in wrong[:50]:
             console.print(f"  {line}", highlight=False)
         return 1
     console.print(
-        f"all {sum(s.submissions for s in sides)} main and every trivial submission scored "
-        f"as expected; whole run {time.monotonic() - started:.0f} s"
+        f"every main and trivial submission of {len(docs)} runs scored as expected; whole "
+        f"run {time.monotonic() - started:.0f} s"
     )
-    print_report(sides, console, TITLE)
-    if a.json:
-        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
-        write_json(a.json, sides, settings)
+    print_report(docs, a, console, TITLE)
     return 0
 
 

@@ -109,11 +109,15 @@ class StudentCopy:
     """One student's copy of the notebook, changed in memory as they work, written to
     ``<dir>/<user>/<notebook>`` on each save."""
 
-    def __init__(self, user: str, root: Path, notebook: str, rng: random.Random) -> None:
+    def __init__(
+        self, user: str, root: Path, notebook: str, rng: random.Random, tag: str = ""
+    ) -> None:
         self.user = user
         self.file = root / user / notebook
         self.file.parent.mkdir(parents=True, exist_ok=True)
         self.nb = starting_notebook()
+        # each segment's copies differ, so a (student, sha256) is seen in one segment only
+        self.nb["metadata"]["segment"] = tag
         self.rng = rng
         self.code = [i for i, c in enumerate(self.nb["cells"]) if c["cell_type"] == "code"]
         self.count = 0
@@ -158,13 +162,15 @@ class StudentCopy:
         os.replace(tmp, self.file)  # atomic, as Jupyter's atomic_writing
         return data
 
-    def save(self) -> tuple[str, dict[str, Any]]:
-        """Edit the current cell, write the file; its sha256 and tail, as the extension
-        computes them from the saved file."""
+    def save(self, with_tail: bool = True) -> tuple[str, dict[str, Any] | None]:
+        """Edit the current cell, write the file; its sha256 and (with_tail: as a course
+        server's extension computes them from the saved file) its tail."""
         self.edits += 1
         cell = self.nb["cells"][self.current]
         cell["source"] = cell["source"].split("\n# edit")[0] + f"\n# edit {self.edits}"
         data = self.write()
+        if not with_tail:  # a plain server: nothing but the file (the sha is the benchmark's)
+            return hashlib.sha256(data).hexdigest(), None
         started = time.thread_time()
         digest = hashlib.sha256(data).hexdigest()
         tail = tail_of(json.loads(data))
@@ -186,6 +192,7 @@ class ClassRun:
     """What the students of the latency phase did."""
 
     saves: list[Save] = field(default_factory=list)
+    batch_sizes: Counter[int] = field(default_factory=Counter)  # events per POST
     posts: int = 0
     events: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
@@ -316,6 +323,7 @@ class Sender:
                 self.run.post_s.append(time.time() - sent)
                 self.run.posts += 1
                 self.run.events += len(items)
+                self.run.batch_sizes[len(items)] += 1
                 for _, save in items:
                     if save is not None:
                         save.status = int(status) if status.isdigit() else 0
@@ -324,11 +332,12 @@ class Sender:
 
 
 async def _student(
-    copy: StudentCopy, sender: Sender, course: str, path: str, start: float, end: float,
-    run: ClassRun,
+    copy: StudentCopy, sender: Sender | None, course: str, path: str, start: float,
+    end: float, run: ClassRun,
 ) -> None:  # fmt: skip
     """Run a cell every ~1 s and save every ~5 s (random phases), from `start` to `end`
-    (loop time), whatever the service does: the events go to the student's sender."""
+    (loop time), whatever the service does: the events go to the student's sender (None:
+    a plain server, which only writes the file)."""
     loop = asyncio.get_running_loop()
     rng = copy.rng
     next_run = start + rng.uniform(0, RUN_EVERY[1])
@@ -337,19 +346,27 @@ async def _student(
         await asyncio.sleep(max(0.0, next_run - loop.time()))
         if loop.time() >= end:
             return
-        sender.send(event("cell_executed", course, path, copy.run_cell()))
+        ran = copy.run_cell()
+        if sender is not None:
+            sender.send(event("cell_executed", course, path, ran))
         if loop.time() >= next_save:
-            digest, tail = copy.save()
-            save = Save(copy.user, digest, saved_at=time.time(), sent_at=0.0)
+            digest, tail = copy.save(with_tail=sender is not None)
+            at = time.time()
+            save = Save(copy.user, digest, saved_at=at, sent_at=at if sender is None else 0.0)
             run.saves.append(save)
-            sender.send(event("notebook_saved", course, path, {"sha256": digest}, tail=tail), save)
+            if sender is not None:
+                data = {"sha256": digest}
+                sender.send(event("notebook_saved", course, path, data, tail=tail), save)
             next_save += rng.uniform(*SAVE_EVERY)
         next_run += rng.uniform(*RUN_EVERY)
 
 
-def make_copies(students: list[str], root: Path, notebook: str, seed: int) -> list[StudentCopy]:
+def make_copies(
+    students: list[str], root: Path, notebook: str, seed: int, tag: str = ""
+) -> list[StudentCopy]:
+    """Every student's copy; the same seed gives every segment the same schedules."""
     return [
-        StudentCopy(user, root, notebook, random.Random(seed * 1000 + i))
+        StudentCopy(user, root, notebook, random.Random(seed * 1000 + i), tag)
         for i, user in enumerate(students)
     ]
 
@@ -362,18 +379,21 @@ async def class_in_session(
     path: str,
     start_epoch: float,
     seconds: float,
+    send_events: bool = True,
 ) -> ClassRun:
-    """Every student works from `start_epoch` for `seconds`; returns what they did."""
+    """Every student works from `start_epoch` for `seconds`; returns what they did.
+    send_events=False: plain servers, which only write their files (no events)."""
     loop = asyncio.get_running_loop()
     start = loop.time() + max(0.0, start_epoch - time.time())
     end = start + seconds
     run = ClassRun()
     client = poster(len(copies))
-    senders = [Sender(client, url, tokens[c.user], run) for c in copies]
+    senders = [Sender(client, url, tokens[c.user], run) for c in copies] if send_events else []
     background = [asyncio.create_task(s.loop()) for s in senders]
     background.append(asyncio.create_task(_lag_probe(run.loop_lag_s)))
     try:
-        pairs = zip(copies, senders, strict=True)
+        mine: list[Sender | None] = list(senders) if send_events else [None] * len(copies)
+        pairs = zip(copies, mine, strict=True)
         await asyncio.gather(*(_student(c, s, course, path, start, end, run) for c, s in pairs))
         # what the students did last is still queued or on its way
         with contextlib.suppress(TimeoutError):
@@ -391,23 +411,26 @@ async def class_in_session(
 
 
 def ingest_bodies(
-    copies: list[StudentCopy], course: str, path: str, per_post: int, variants: int = 4
+    copies: list[StudentCopy], course: str, path: str, per_post: int, variants: int = 5
 ) -> dict[str, list[bytes]]:
     """Per student, a few ready-made POST bodies of `per_post` events in the class's mix:
-    one save for every four cell runs (each save with a fresh sha256 and the student's
-    tail), one run in ten an error. Built before the clock, so the driver spends its CPU
-    on requests, not on JSON."""
+    one event in five a save (with a fresh sha256 and the student's tail), the others
+    cell runs, one in ten an error; counted across the bodies, so that single-event POSTs
+    have the same mix. Built before the clock, so the driver spends its CPU on requests,
+    not on JSON."""
     bodies: dict[str, list[bytes]] = {}
     for c in copies:
         out = []
+        k = 0
         for _ in range(variants):
             batch = []
-            for i in range(per_post):
-                if i % 5 == 4:
+            for _ in range(per_post):
+                if k % 5 == 4:
                     data = {"sha256": secrets.token_hex(32)}
                     batch.append(event("notebook_saved", course, path, data, tail=tail_of(c.nb)))
                 else:
                     batch.append(event("cell_executed", course, path, c.run_cell()))
+                k += 1
             out.append(json.dumps(batch).encode())
         bodies[c.user] = out
     return bodies

@@ -1,11 +1,12 @@
-"""The baseline of the live class benchmark: a PipalHub-style polling rebuild.
+"""Baselines of the live class benchmark: a PipalHub-style polling rebuild.
 
-Every `period` seconds (5 by default) it walks every student's directory, reads and
-parses each student's notebook with nbformat (which validates it, as a notebook
+Every `period` seconds (PipalHub's 5, or 1) it walks every student's directory, reads
+and parses each student's notebook with nbformat (which validates it, as a notebook
 reader does), rebuilds that student's tail page as HTML (the same ``tail_of`` the
 service's dashboard uses, rendered as plain HTML: cheaper than nbconvert, so the
 baseline is, if anything, favoured) and writes it to the output directory. It notes
-the moment each (student, sha256 of the file) first appears in a rebuilt page.
+the moment each (student, sha256 of the file) first appears in a rebuilt page. The
+inotify baseline (live_watcher.py) rebuilds the same page the same way, on each save.
 
 It runs in a process of its own (``python -m _storm.live_poller``, started by
 ``poller()`` below) so that its CPU can be read on its own, and appends what it saw
@@ -56,31 +57,36 @@ def render(user: str, tail: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def one_pass(
-    students: Path, notebook: str, out: Path, seen: dict[str, str], records: list[dict[str, Any]]
-) -> int:
+def rebuild(
+    home: Path, notebook: str, out: Path, seen: dict[str, str], records: list[dict[str, Any]]
+) -> bool:
+    """Rebuild one student's page from their notebook; whether there was one to read."""
     import nbformat
 
     from coursehub.core.notebook_tail import tail_of
 
-    done = 0
-    for home in sorted(p for p in students.iterdir() if p.is_dir()):
-        try:
-            data = (home / notebook).read_bytes()
-        except OSError:
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        nb = nbformat.reads(data.decode(), as_version=4)
-        page = render(home.name, tail_of(nb))
-        target = out / f"{home.name}.html"
-        tmp = target.with_name(f".~{target.name}")
-        tmp.write_text(page)
-        os.replace(tmp, target)
-        done += 1
-        if seen.get(home.name) != digest:
-            seen[home.name] = digest
-            records.append({"user": home.name, "sha256": digest, "seen_at": time.time()})
-    return done
+    try:
+        data = (home / notebook).read_bytes()
+    except OSError:
+        return False
+    digest = hashlib.sha256(data).hexdigest()
+    nb = nbformat.reads(data.decode(), as_version=4)
+    page = render(home.name, tail_of(nb))
+    target = out / f"{home.name}.html"
+    tmp = target.with_name(f".~{target.name}")
+    tmp.write_text(page)
+    os.replace(tmp, target)
+    if seen.get(home.name) != digest:
+        seen[home.name] = digest
+        records.append({"user": home.name, "sha256": digest, "seen_at": time.time()})
+    return True
+
+
+def one_pass(
+    students: Path, notebook: str, out: Path, seen: dict[str, str], records: list[dict[str, Any]]
+) -> int:
+    homes = sorted(p for p in students.iterdir() if p.is_dir())
+    return sum(rebuild(home, notebook, out, seen, records) for home in homes)
 
 
 def poll(students: Path, notebook: str, out: Path, log: Path, start: float, period: float,
@@ -118,16 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stop-at", type=float, required=True, help="epoch: no pass after this")
     a = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # imports and nbformat's first validation (it compiles its schema) before the first
-    # pass: start-up is not part of the work measured
+    warm_up()
+    with a.log.open("a") as f:
+        f.write(json.dumps({"ready": time.time()}) + "\n")
+    poll(a.students, a.notebook, a.out, a.log, a.start, a.period, a.stop_at)
+    return 0
+
+
+def warm_up() -> None:
+    """Imports and nbformat's first validation (it compiles its schema) before the first
+    page: start-up is not part of the work measured."""
     import nbformat
 
     import coursehub.core.notebook_tail  # noqa: F401
 
     nbformat.reads('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', 4)
-
-    poll(a.students, a.notebook, a.out, a.log, a.start, a.period, a.stop_at)
-    return 0
 
 
 # --------------------------------------------------------------------------- launcher
@@ -139,6 +150,7 @@ class PollerRun:
     log: Path
     first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
     passes: list[dict[str, Any]] = field(default_factory=list)
+    ready_at: float | None = None
 
     def read(self) -> None:
         self.first_seen.clear()
@@ -149,8 +161,20 @@ class PollerRun:
             r = json.loads(line)
             if "pass" in r:
                 self.passes.append(r)
-            else:
+            elif "user" in r:
                 self.first_seen.setdefault((r["user"], r["sha256"]), r["seen_at"])
+            elif "ready" in r:
+                self.ready_at = r["ready"]
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the process said it is ready (imports done, watching) within `timeout`."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.read()
+            if self.ready_at is not None:
+                return True
+            time.sleep(0.1)
+        return False
 
 
 @contextmanager
@@ -159,15 +183,27 @@ def poller(
 ) -> Iterator[PollerRun]:
     """Run the poller in its own process from `start` to `stop_at` (epochs); it is
     stopped (and killed if need be) when the block ends."""
+    with launch("_storm.live_poller", students, notebook, work, start, stop_at,
+                ["--period", str(period)]) as run:  # fmt: skip
+        yield run
+
+
+@contextmanager
+def launch(
+    module: str, students: Path, notebook: str, work: Path, start: float, stop_at: float,
+    extra: list[str],
+) -> Iterator[PollerRun]:  # fmt: skip
+    """Run a baseline (`python -m module`) in its own process; stopped when the block ends."""
     from _storm.procs import sigint_deferred, start_logged, stop_tree
 
-    log = work / "poller.jsonl"
-    argv = [sys.executable, "-m", "_storm.live_poller", "--students", str(students),
-            "--notebook", notebook, "--out", str(work / "pages"), "--log", str(log),
-            "--start", str(start), "--stop-at", str(stop_at), "--period", str(period)]  # fmt: skip
+    name = module.rsplit(".", 1)[-1]
+    log = work / f"{name}.jsonl"
+    argv = [sys.executable, "-m", module, "--students", str(students),
+            "--notebook", notebook, "--out", str(work / f"{name}-pages"), "--log", str(log),
+            "--start", str(start), "--stop-at", str(stop_at), *extra]  # fmt: skip
     proc: subprocess.Popen[bytes] | None = None
     try:
-        proc = start_logged(argv, cwd=BENCHMARKS, log=work / "poller.out", env=dict(os.environ))
+        proc = start_logged(argv, cwd=BENCHMARKS, log=work / f"{name}.out", env=dict(os.environ))
         yield PollerRun(proc.pid, log)
     finally:
         with sigint_deferred():
