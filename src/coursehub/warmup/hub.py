@@ -82,11 +82,14 @@ class HubApi:
         if response.status_code != 409:  # someone signed in meanwhile
             _check(response)
         for group in groups:
-            _check(
-                await self.call(
-                    "POST", f"/groups/{quote(group, safe='')}/users", json={"users": [name]}
-                )
-            )
+            path = f"/groups/{quote(group, safe='')}"
+            added = await self.call("POST", f"{path}/users", json={"users": [name]})
+            if added.status_code == 404:  # made at the first sign-in of one of its members
+                made = await self.call("POST", path)
+                if made.status_code != 409:
+                    _check(made)
+                added = await self.call("POST", f"{path}/users", json={"users": [name]})
+            _check(added)
 
     async def start(self, name: str, course: str, timeout: float) -> Started:
         """Start `name`'s server `course` and wait until it is ready, has failed, or

@@ -44,6 +44,15 @@ LOOKUPS = 8  # students looked up in the hub at once
 
 
 @dataclass(frozen=True)
+class Result:
+    """A warm-up as it ended, with the memory bound it was planned against (None where
+    servers do not run on this machine, or when it could not be planned)."""
+
+    info: WarmUpInfo
+    bound: memory.Bound | None
+
+
+@dataclass(frozen=True)
 class Roster:
     students: list[str]
     accounts: set[str]
@@ -135,7 +144,7 @@ async def run(
     *,
     create_users: bool = False,
     measure: Callable[[], memory.MemoryFigures] = memory.measure,
-) -> WarmUpInfo:
+) -> Result:
     """Run a claimed warm-up to its end; what it did."""
     store = WarmupStore(db)
     info = await asyncio.to_thread(store.get, warmup_id)
@@ -148,7 +157,7 @@ async def run(
         message = f"Could not plan the warm-up: {exc}"
         await asyncio.to_thread(store.finish, warmup_id, "failed", message)
         log.warning("warm-up %d of %s: %s", warmup_id, course, message)
-        return await _reread(store, warmup_id)
+        return Result(await _reread(store, warmup_id), None)
     await asyncio.to_thread(store.record_plan, warmup_id, course, plan)
     log.info(
         "warm-up %d of %s: starting %d servers (%d running, %d beyond memory, %d without "
@@ -181,7 +190,7 @@ async def run(
     message = summary(after, bound)
     await asyncio.to_thread(store.finish, warmup_id, "done", message)
     log.info("warm-up %d of %s: %s", warmup_id, course, message)
-    return await _reread(store, warmup_id)
+    return Result(await _reread(store, warmup_id), bound)
 
 
 def summary(info: WarmUpInfo, bound: memory.Bound | None) -> str:
@@ -268,3 +277,17 @@ async def _reread(store: WarmupStore, warmup_id: int) -> WarmUpInfo:
 
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def joined_at_signin(db: Database, course: str, settings: WarmupSection) -> list[str]:
+    """Where people join `course` at their sign-in (GitHub teams, LMS courses): whoever
+    has not signed in yet is not known, so they cannot be warmed."""
+    found = [f"GitHub team {team}" for team in settings.signin_teams.get(course, [])]
+    with db.session() as s:
+        for title, label in s.execute(
+            select(models.LtiContext.title, models.LtiContext.label)
+            .where(models.LtiContext.course == course)
+            .order_by(models.LtiContext.id)
+        ):
+            found.append(f"the LMS course {title or label or '(untitled)'}")
+    return found

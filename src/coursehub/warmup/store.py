@@ -178,6 +178,14 @@ class WarmupStore:
                 return "The warm-up was cancelled; it will not run."
             if row.settled_at is not None:
                 raise WarmupError("this warm-up is over: its unused servers were already stopped")
+            if row.state == "done" and not s.scalar(
+                select(func.count())
+                .select_from(models.WarmServer)
+                .where(models.WarmServer.warmup_id == warmup_id)
+                .where(models.WarmServer.outcome.in_(PROTECTED))
+            ):
+                row.settled_at = now
+                return "It had started no server; nothing to stop."
             row.unused_stop_at = min(utc(row.unused_stop_at), now)
             if row.state == "running":
                 row.message = "Cancelled while it ran."
