@@ -7,12 +7,14 @@ most of its pages with the server template, and PSS charges each sharer its part
 them, so the sum over servers is what they really take. The median of the running
 ones is used; with none running, warmup.server_memory / kernel_memory stand in.
 
-A course server is a process of a student's account, child of a root process (the
-hub or the server template), running coursehub.student.singleuser; a kernel is a
-student's child of such a server running ipykernel, or a student's child of a kernel
-template (forked kernels keep the template's command line). Parentage is what a
-student cannot fake: a process of theirs named like a server is still their child,
-not root's, so it is not sampled and cannot drag the estimate down.
+A course server is a process of a student's account running
+coursehub.student.singleuser whose parent is the server template or the hub (both
+root); a kernel is a student's child of such a server running ipykernel, or a
+student's child of a kernel template (forked kernels keep the template's command
+line). Parentage is what a student cannot fake: a process of theirs named like a
+server is still their own child, or init's once orphaned, so it is not sampled and
+cannot drag the estimate down. (Cold starts through systemd-run are children of
+systemd: not sampled either; forked servers, the default, are.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVER_MARK = b"coursehub.student.singleuser"
+SERVER_PARENTS = (b"coursehub.forking.servers.template", b"jupyterhub")
 KERNEL_TEMPLATE_MARK = b"forking/kernels/template.py"
 KERNEL_MARK = b"ipykernel"
 MAX_SAMPLES = 32  # processes measured of each kind: a median needs no more
@@ -84,7 +87,7 @@ def measure(proc: Path = Path("/proc")) -> MemoryFigures:
     servers = {
         pid
         for pid, (uid, ppid, cmdline) in processes.items()
-        if uid != 0 and SERVER_MARK in cmdline and _uid(processes, ppid) == 0
+        if uid != 0 and SERVER_MARK in cmdline and _started_by_hub(processes, ppid)
     }
     kernels = []
     for pid, (uid, ppid, cmdline) in processes.items():
@@ -138,9 +141,10 @@ def _sizes(proc: Path, pids: list[int]) -> tuple[int, ...]:
     return tuple(found)
 
 
-def _uid(processes: dict[int, tuple[int, int, bytes]], pid: int) -> int | None:
+def _started_by_hub(processes: dict[int, tuple[int, int, bytes]], pid: int) -> bool:
+    """Whether `pid` is the server template or the hub: root, with their command line."""
     entry = processes.get(pid)
-    return entry[0] if entry else None
+    return entry is not None and entry[0] == 0 and any(m in entry[2] for m in SERVER_PARENTS)
 
 
 def _processes(proc: Path) -> dict[int, tuple[int, int, bytes]]:
