@@ -11,7 +11,7 @@ import builtins
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 
@@ -27,6 +27,9 @@ SOURCES = ("course.yaml", "staff page", "command")
 PROTECTED = ("warmed", "running")
 OUTCOMES = ("planned", "warmed", "running", "failed", "memory", "no_account", "not_signed_in")
 ACTIVE = ("scheduled", "running")
+# The culler spares warmed servers this long past their stop time unless the service
+# has looked at them by then: it decides used or unused, the culler does not race it.
+SETTLE_GRACE = timedelta(minutes=2)
 MAX_DETAIL = 300
 
 
@@ -330,7 +333,8 @@ class WarmupStore:
 
     def protected(self, now: datetime) -> dict[tuple[str, str], datetime]:
         """(student, course) -> until when the idle culler leaves that server alone: the
-        servers a warm-up started or found running, until its unused ones are stopped."""
+        servers a warm-up started or found running, until the service has stopped its
+        unused ones (at the latest SETTLE_GRACE after the time to)."""
         query = (
             select(
                 models.WarmServer.username, models.WarmServer.course, models.WarmUp.unused_stop_at
@@ -340,13 +344,13 @@ class WarmupStore:
             .where(models.WarmServer.settled == "")
             .where(models.WarmUp.state.in_(("running", "done", "failed")))
             .where(models.WarmUp.settled_at.is_(None))
-            .where(models.WarmUp.unused_stop_at > now)
+            .where(models.WarmUp.unused_stop_at > now - SETTLE_GRACE)
         )
         found: dict[tuple[str, str], datetime] = {}
         with self.db.session() as s:
-            for username, course, until in s.execute(query):
-                key = (username, course)
-                found[key] = max(found.get(key, utc(until)), utc(until))
+            for username, course, stop_at in s.execute(query):
+                key, until = (username, course), utc(stop_at) + SETTLE_GRACE
+                found[key] = max(found.get(key, until), until)
         return found
 
     # --- reading -----------------------------------------------------------------

@@ -138,6 +138,7 @@ def test_only_the_database_spares_a_server_not_what_its_student_sends() -> None:
 def test_the_culler_reads_the_warmed_servers_from_the_database(db_url: str) -> None:
     from coursehub.db import models
     from coursehub.ops.culler import warm_servers
+    from coursehub.warmup.store import SETTLE_GRACE
     from tests.helpers.coursedb import opened_database
 
     with opened_database(db_url) as db, db.session() as s:
@@ -160,5 +161,5 @@ def test_the_culler_reads_the_warmed_servers_from_the_database(db_url: str) -> N
             models.WarmServer(warmup_id=warmup.id, username="ben", course="lab", outcome="failed")
         )
     read = warm_servers(db_url)
-    assert read(NOW) == {("ana", "lab"): NOW + timedelta(minutes=30)}
+    assert read(NOW) == {("ana", "lab"): NOW + timedelta(minutes=30) + SETTLE_GRACE}
     assert read(NOW + timedelta(hours=1)) == {}

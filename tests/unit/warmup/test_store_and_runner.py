@@ -18,7 +18,7 @@ from coursehub.warmup import runner
 from coursehub.warmup.hub import HubApi
 from coursehub.warmup.memory import MemoryFigures
 from coursehub.warmup.schedule import requested_times, times_for
-from coursehub.warmup.store import WarmupError, WarmupStore
+from coursehub.warmup.store import SETTLE_GRACE, WarmupError, WarmupStore
 from tests.unit.warmup.fake_hub_api import API, TOKEN, FakeHubApi
 
 MIB = 2**20
@@ -195,7 +195,9 @@ def test_unused_servers_are_stopped_after_the_class_used_and_found_ones_stay(
         )
     store.cancel("algebra", warmup_id)  # as at the class start + unused_after
     assert store.to_settle(datetime.now(UTC)) == [warmup_id]
-    assert store.protected(datetime.now(UTC)) == {}
+    # spared still, until the service has looked (or, without one, a grace time after)
+    assert set(store.protected(datetime.now(UTC))) == set(spared)
+    assert store.protected(datetime.now(UTC) + SETTLE_GRACE) == {}
     counts = asyncio.run(runner.settle(site, hub.api(), warmup_id))
     assert counts == {"used": 2, "stopped": 1, "kept": 1}
     settled = {s.username: s.settled for s in store.get(warmup_id).servers if s.settled}
@@ -203,6 +205,7 @@ def test_unused_servers_are_stopped_after_the_class_used_and_found_ones_stay(
     assert "algebra" not in hub.users["bob"]["servers"]
     assert "algebra" in hub.users["cat"]["servers"]  # found running: never the warm-up's to stop
     assert store.to_settle(datetime.now(UTC)) == []
+    assert store.protected(datetime.now(UTC)) == {}
 
 
 def test_a_server_the_hub_says_nothing_about_is_kept(site: Database) -> None:
