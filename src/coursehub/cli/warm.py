@@ -16,7 +16,7 @@ from rich.console import Console
 from coursehub.config.loader import LoadedConfig
 from coursehub.config.service_sections import WarmupSection
 from coursehub.core.errors import HubNotRunning
-from coursehub.core.times import described, local_zone, parse_time
+from coursehub.core.times import TimeTextError, described, local_zone, parse_time
 from coursehub.engines.hub_api import HubClient, cli_api
 from coursehub.monitor.disk_usage import human_size as format_size
 from coursehub.ops.site import Site, open_site
@@ -29,8 +29,10 @@ DESCRIPTION = """\
 Without options: start the course servers of the course's enrolled students now,
 through the hub, a few at a time, and wait until each is ready or has failed; then
 print how many were warmed, failed, refused for memory and could not be warmed (not
-yet members: no account or hub record until their first sign-in). Exit status 0 when
-every server that could be warmed is running, 1 when some failed.
+yet members: enrolled without an account, until their first sign-in). Exit status 0 when
+every server that could be warmed is running (students refused for memory are listed,
+not failures), 1 when some failed or the hub is not running, 2 for a course or a time
+that cannot be used.
 
 With --at TIME: plan it for a class starting at TIME; the service begins warming
 warmup.lead before. Servers a warm-up started that nobody used are stopped
@@ -72,12 +74,16 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
 
     config = effective_config(loaded.config)
     settings = warmup_settings(config, Machine(sys.executable, os.cpu_count() or 1))
+    from coursehub.warmup.schedule import ScheduleError
+    from coursehub.warmup.store import WarmupError
+
     with open_site(loaded) as site:
         if site.courses.get(args.name) is None:
-            from coursehub.courses.git import CourseError
-
-            raise CourseError(f"no course named {args.name!r} (see `coursehub course list`)")
-        class_start = parse_time(args.at, default_zone=local_zone()) if args.at else None
+            raise WarmupError(f"no course named {args.name!r} (see `coursehub course list`)")
+        try:
+            class_start = parse_time(args.at, default_zone=local_zone()) if args.at else None
+        except TimeTextError as exc:
+            raise ScheduleError(f"--at: {exc}") from None
         if args.status:
             return _status(site, args.name, settings, console)
         if args.cancel:
