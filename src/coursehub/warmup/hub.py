@@ -22,6 +22,7 @@ from coursehub.core.times import utc
 POLL = 0.5  # seconds between two looks at a starting server
 START_REQUEST_TIMEOUT = 60.0  # the hub answers a start once ready, or 202 after ~10 s
 MAX_MESSAGE = 200
+PAGE = 200  # users per page of the hub's user list
 
 
 class HubRefused(Exception):
@@ -48,8 +49,10 @@ class HubApi:
     api_url: str
     token: str = field(repr=False)
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"token {self.token}"}
+    async def call(
+        self, method: str, path: str, headers_extra: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = {"Authorization": f"token {self.token}", **(headers_extra or {})}
         return await self.client.request(
             method, f"{self.api_url.rstrip('/')}{path}", headers=headers, **kwargs
         )
@@ -62,6 +65,28 @@ class HubApi:
         _check(response)
         body = response.json()
         return body if isinstance(body, dict) else None
+
+    async def all_users(self) -> dict[str, set[str]]:
+        """Every user the hub knows -> the names of their running or starting servers."""
+        found: dict[str, set[str]] = {}
+        offset = 0
+        while True:
+            response = await self.call(
+                "GET",
+                "/users",
+                params={"offset": offset, "limit": PAGE},
+                headers_extra={"Accept": "application/jupyterhub-pagination+json"},
+            )
+            _check(response)
+            body = response.json()
+            items = body.get("items", []) if isinstance(body, dict) else body
+            for user in items if isinstance(items, list) else []:
+                if isinstance(user, dict) and isinstance(user.get("name"), str):
+                    found[user["name"]] = set(user.get("servers") or {})
+            following = body.get("_pagination", {}).get("next") if isinstance(body, dict) else None
+            if not following or not items:
+                return found
+            offset = int(following.get("offset", offset + len(items)))
 
     async def server(self, name: str, course: str) -> ServerSeen | None:
         """`name`'s server `course` if it runs or is starting, else None."""

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import httpx
 from sqlalchemy import func, select
 
 from coursehub.config.service_sections import WarmupSection
@@ -41,6 +42,7 @@ from coursehub.warmup.store import WarmServerInfo, WarmUpInfo, WarmupStore
 
 log = logging.getLogger("coursehub.warmup")
 LOOKUPS = 8  # students looked up in the hub at once
+LIST_ABOVE = 40  # a larger class is read from the hub's user list, 200 users a page
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,14 @@ def roster(db: Database, course: str) -> Roster:
 
 
 async def hub_states(hub: HubApi, names: list[str], course: str) -> tuple[set[str], set[str]]:
-    """Of `names`: those the hub knows, and those whose server `course` runs or starts."""
+    """Of `names`: those the hub knows, and those whose server `course` runs or starts.
+    A small class is looked up student by student; a large one from the hub's list of
+    users, a few requests whatever the class's size."""
+    if len(names) > LIST_ABOVE:
+        wanted = set(names)
+        everyone = await hub.all_users()
+        listed = {n for n in everyone if n in wanted}
+        return listed, {n for n in listed if course in everyone[n]}
     gate = asyncio.Semaphore(LOOKUPS)
     known: set[str] = set()
     running: set[str] = set()
@@ -153,8 +162,8 @@ async def run(
     course = info.course
     try:
         plan, bound = await plan_for(db, hub, course, settings, create_users, measure)
-    except (HubRefused, OSError, ValueError) as exc:
-        message = f"Could not plan the warm-up: {exc}"
+    except (HubRefused, httpx.HTTPError, OSError, ValueError) as exc:
+        message = f"Could not plan the warm-up: {exc or type(exc).__name__}"
         await asyncio.to_thread(store.finish, warmup_id, "failed", message)
         log.warning("warm-up %d of %s: %s", warmup_id, course, message)
         return Result(await _reread(store, warmup_id), None)
@@ -174,8 +183,9 @@ async def run(
                 if name in creating:
                     await hub.create_user(name, groups_for_role("student"))
                 done = await hub.start(name, course, settings.start_timeout)
-            except (HubRefused, OSError) as exc:
-                await asyncio.to_thread(store.record, warmup_id, name, "failed", str(exc))
+            except (HubRefused, httpx.HTTPError, OSError) as exc:
+                why = str(exc) or f"the hub did not answer ({type(exc).__name__})"
+                await asyncio.to_thread(store.record, warmup_id, name, "failed", why)
                 return
             except Exception as exc:  # noqa: BLE001 - one student's failure is theirs only
                 log.exception("warm-up %d: starting %s/%s", warmup_id, name, course)
@@ -230,8 +240,8 @@ async def settle(
             continue
         try:
             verdict = await _verdict(hub, info.course, server.username, server, opened, began)
-        except (HubRefused, OSError) as exc:
-            log.warning("warm-up %d: %s/%s kept: %s", warmup_id, server.username, info.course, exc)
+        except (HubRefused, httpx.HTTPError, OSError) as exc:
+            log.warning("warm-up %d: %s/%s kept: %r", warmup_id, server.username, info.course, exc)
             verdict = "kept"
         await asyncio.to_thread(store.mark_settled, warmup_id, server.username, verdict)
         counts[verdict] = counts.get(verdict, 0) + 1

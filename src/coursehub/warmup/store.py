@@ -30,6 +30,8 @@ ACTIVE = ("scheduled", "running")
 # The culler spares warmed servers this long past their stop time unless the service
 # has looked at them by then: it decides used or unused, the culler does not race it.
 SETTLE_GRACE = timedelta(minutes=2)
+MAX_PLANNED = 20  # warm-ups planned ahead for one course (course.yaml's next one included)
+KEEP = timedelta(days=180)  # finished warm-ups are kept this long, then forgotten
 MAX_DETAIL = 300
 
 
@@ -123,6 +125,17 @@ class WarmupStore:
         with self.db.session() as s:
             if s.get(models.Course, course) is None:
                 raise WarmupError(f"no course named {course!r}")
+            planned = s.scalar(
+                select(func.count())
+                .select_from(models.WarmUp)
+                .where(models.WarmUp.course == course)
+                .where(models.WarmUp.state == "scheduled")
+            )
+            if not runner and (planned or 0) >= MAX_PLANNED:
+                raise WarmupError(
+                    f"{course} already has {planned} warm-ups planned, the most there may be: "
+                    "cancel some first"
+                )
             row = models.WarmUp(
                 course=course,
                 class_starts_at=times.class_starts_at,
@@ -352,6 +365,22 @@ class WarmupStore:
                 key, until = (username, course), utc(stop_at) + SETTLE_GRACE
                 found[key] = max(found.get(key, until), until)
         return found
+
+    def forget_old(self, now: datetime) -> int:
+        """Forget warm-ups over for longer than KEEP (with what they did per student)."""
+        with self.db.session() as s:
+            old = list(
+                s.scalars(
+                    select(models.WarmUp.id)
+                    .where(models.WarmUp.state.not_in(ACTIVE))
+                    .where(models.WarmUp.created_at < now - KEEP)
+                    .where(models.WarmUp.class_starts_at < now - KEEP)
+                )
+            )
+            if old:
+                s.execute(delete(models.WarmServer).where(models.WarmServer.warmup_id.in_(old)))
+                s.execute(delete(models.WarmUp).where(models.WarmUp.id.in_(old)))
+            return len(old)
 
     # --- reading -----------------------------------------------------------------
 

@@ -53,6 +53,8 @@ class FakeHubApi:
         path = unquote(request.url.path.removeprefix("/hub/api"))
         self.calls.append((request.method, path))
         parts = path.strip("/").split("/")
+        if parts == ["users"]:
+            return self._list(request)
         if parts[0] == "groups":
             return self._groups(request, parts)
         name = parts[1]
@@ -86,6 +88,16 @@ class FakeHubApi:
             user["servers"].pop(course, None)
             return httpx.Response(204)
         raise AssertionError(path)
+
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        assert request.headers["accept"] == "application/jupyterhub-pagination+json"
+        offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
+        names = sorted(self.users)
+        items = [self.users[n] for n in names[offset : offset + limit]]
+        following = offset + limit < len(names)
+        nxt = {"offset": offset + limit, "limit": limit, "url": "..."} if following else None
+        body = {"items": items, "_pagination": {"offset": offset, "total": len(names), "next": nxt}}
+        return httpx.Response(200, json=body)
 
     def _advance(self, name: str) -> None:
         for course, server in self.users[name]["servers"].items():

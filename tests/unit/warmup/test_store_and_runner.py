@@ -18,7 +18,7 @@ from coursehub.warmup import runner
 from coursehub.warmup.hub import HubApi
 from coursehub.warmup.memory import MemoryFigures
 from coursehub.warmup.schedule import requested_times, times_for
-from coursehub.warmup.store import SETTLE_GRACE, WarmupError, WarmupStore
+from coursehub.warmup.store import KEEP, MAX_PLANNED, SETTLE_GRACE, WarmupError, WarmupStore
 from tests.unit.warmup.fake_hub_api import API, TOKEN, FakeHubApi
 
 MIB = 2**20
@@ -231,3 +231,43 @@ def test_a_restart_ends_the_service_s_running_warm_ups(site: Database) -> None:
     theirs = now_warmup(site, runner_name="command")
     assert store.interrupted("service") == [mine]
     assert store.get(mine).state == "failed" and store.get(theirs).state == "running"
+
+
+def test_a_large_class_is_read_from_the_hub_s_user_list(site: Database, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr("coursehub.warmup.hub.PAGE", 7)
+    names = [f"s{i:02d}" for i in range(runner.LIST_ABOVE + 5)]
+    with site.session() as s:
+        for name in names:
+            s.add(models.Account(username=name, role="student"))
+            s.add(models.Enrolment(course="physics", username=name, role="student"))
+    hub = hub_of_site()
+    for name in names[1:]:  # s00 never signed in
+        hub.add_user(name)
+    hub.add_user("s01", "physics")
+    info = run(site, hub, now_warmup(site, course="physics")).info
+    assert info.named("not_signed_in") == ["s00"] and info.named("running") == ["s01"]
+    assert len(info.named("warmed")) == len(names) - 2 + 1  # and zed
+    # nobody was looked up one by one before their start (only waited for after it)
+    first_start = next(i for i, (m, _) in enumerate(hub.calls) if m == "POST")
+    assert all(p == "/users" for m, p in hub.calls[:first_start] if m == "GET")
+    assert sum(p == "/users" for _, p in hub.calls) == (len(hub.users) + 6) // 7
+    assert hub.most_pending <= SETTINGS.concurrency
+
+
+def test_staff_cannot_plan_without_end(site: Database) -> None:
+    store = WarmupStore(site)
+    now = datetime.now(UTC)
+    for hours in range(1, MAX_PLANNED + 1):
+        store.create("algebra", times_for(now + timedelta(hours=hours), 900, 60, now), "staff page")
+    with pytest.raises(WarmupError, match="cancel some first"):
+        store.create("algebra", times_for(now + timedelta(days=2), 900, 60, now), "staff page")
+
+
+def test_old_warm_ups_are_forgotten(site: Database) -> None:
+    store = WarmupStore(site)
+    now = datetime.now(UTC)
+    old = now_warmup(site)
+    store.finish(old, "done", "2 warmed.")
+    assert store.forget_old(now) == 0
+    assert store.forget_old(now + KEEP + timedelta(days=1)) == 1
+    assert store.get(old) is None

@@ -82,6 +82,7 @@ async def warmups_forever(app: Any) -> None:
             if time.monotonic() - lectures_at >= LECTURES_EVERY:
                 lectures_at = time.monotonic()
                 await asyncio.to_thread(plan_lectures, app, now, seen)
+                await asyncio.to_thread(store.forget_old, now)
             for warmup_id in await asyncio.to_thread(store.due, now):
                 if await asyncio.to_thread(store.claim, warmup_id, "service"):
                     await runner.run(context.database, hub, warmup_id, settings.warmup)
