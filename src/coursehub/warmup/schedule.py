@@ -57,3 +57,15 @@ def requested_times(
             f"the class start {described(class_start)} is more than a year away: check the date"
         )
     return times_for(max(class_start, now), lead, unused_after, now)
+
+
+def spoken(seconds: int) -> str:
+    """A duration as people say it: 15 minutes, 1 hour 30 minutes, 25 seconds."""
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{n} {unit}{'' if n == 1 else 's'}"
+        for n, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second"))
+        if n
+    ]
+    return " ".join(parts) or "0 seconds"

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.helpers import hubproc
+from tests.helpers.browser import CHROMIUM, SHOTS, chromium
 from tests.helpers.browserless import login, start_server
 from tests.helpers.gitrepo import EMPTY_NOTEBOOK
 
@@ -52,6 +53,7 @@ def hub(
             "physics": course(repo, ("carol", "frank")),
             "chem": course(repo, ("alice", "bob")),
             "control": course(repo, ("carol",)),
+            "history": course(repo, ("alice", "bob"), {"ines": "instructor"}),
         },
         idle_yaml=(
             f"timeout: 0\ncheck_every: 1s\ncourses:\n  chem: {{timeout: {IDLE}s}}\n"
@@ -202,6 +204,44 @@ def test_unused_warm_servers_are_stopped_and_the_culler_spares_them_until_then(
     assert ("bob", "chem") not in servers(hub), hub.log_tail()
     status = warm(hub, "chem", "--status").stdout
     assert "After the class: 1 stopped, 1 used." in status, status
+
+
+def test_an_instructor_warms_the_class_from_the_staff_page(hub: hubproc.RunningHub) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{hub.url}/services/coursehub/course/history/staff")
+        page.fill("#username_input", "ines")
+        page.fill("#password_input", USERS["ines"])
+        page.click("#login_submit")
+        card = page.locator("#warmup")
+        card.wait_for(timeout=60_000)
+        assert "Can be warmed now" in card.inner_text()
+        # tomorrow at 09:00 in the browser's time zone: planned, shown in that zone
+        tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT09:00")
+        card.locator("input[name=at]").fill(tomorrow)
+        card.locator("button:has-text('Warm up')").click()
+        page.wait_for_selector("#warmup-notice", timeout=30_000)
+        planned = page.locator("#warmups tr[data-state=scheduled]")
+        assert "begins at" in planned.inner_text() and "staff page" in planned.inner_text()
+        planned.locator("button:has-text('Cancel')").click()
+        page.wait_for_selector("#warmups tr[data-state=cancelled]", timeout=30_000)
+        # class starts now: the service warms at once
+        card = page.locator("#warmup")
+        card.locator("input[name=minutes]").fill("0")
+        card.locator("button:has-text('Warm up')").click()
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            page.reload()
+            if page.locator("#warmups tr[data-state=done]").count():
+                break
+            time.sleep(1)
+        page.screenshot(path=str(SHOTS / "staff-warmup.png"), full_page=True)
+        done = page.locator("#warmups tr[data-state=done]").inner_text()
+        assert "2 warmed" in done, done
+    running = servers(hub)
+    assert running[("alice", "history")]["ready"] and running[("bob", "history")]["ready"]
 
 
 def _uid(hub: hubproc.RunningHub, user: str) -> int:

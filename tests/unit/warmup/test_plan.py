@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from coursehub.warmup.plan import make_plan, warm_order
-from coursehub.warmup.schedule import ScheduleError, requested_times, times_for
+from coursehub.warmup.schedule import ScheduleError, requested_times, spoken, times_for
 
 NOW = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)
 
@@ -74,3 +74,9 @@ def test_a_class_in_the_past_or_years_away_is_refused() -> None:
             assert said in str(exc)
         else:
             raise AssertionError(when)
+
+
+def test_durations_as_people_say_them() -> None:
+    assert spoken(900) == "15 minutes"
+    assert spoken(5400) == "1 hour 30 minutes"
+    assert spoken(25) == "25 seconds" and spoken(61) == "1 minute 1 second"

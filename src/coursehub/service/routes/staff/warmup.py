@@ -35,7 +35,7 @@ from coursehub.warmup import runner
 from coursehub.warmup.hub import HubApi, HubRefused
 from coursehub.warmup.memory import Bound
 from coursehub.warmup.plan import Plan
-from coursehub.warmup.schedule import requested_times
+from coursehub.warmup.schedule import requested_times, spoken
 from coursehub.warmup.store import WarmUpInfo, WarmupStore
 
 log = logging.getLogger("coursehub.service")
@@ -57,7 +57,8 @@ class WarmupCard:
     bound: Bound | None = None
     joined_at_signin: list[str] = field(default_factory=list)
     lead_minutes: int = 15
-    unused_minutes: int = 30
+    lead: str = "15 minutes"
+    unused_after: str = "30 minutes"
     problem: str = ""
 
 
@@ -73,7 +74,8 @@ async def warmup_card(request: Request, course: str) -> WarmupCard:
             runner.joined_at_signin, context.database, course, settings.warmup
         ),
         lead_minutes=settings.warmup.lead // 60,
-        unused_minutes=settings.warmup.unused_after // 60,
+        lead=spoken(settings.warmup.lead),
+        unused_after=spoken(settings.warmup.unused_after),
     )
     hub = HubApi(context.hub_api, settings.api_url, settings.api_token)
     try:
