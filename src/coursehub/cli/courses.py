@@ -159,6 +159,13 @@ def _show_sources(store: CourseStore, name: str, console: Console) -> None:
         return
     for part, file in manifest.sources.items():
         console.print(f"{part + ':':<12} from {file}", markup=False)
+    if manifest.lectures is not None:
+        from coursehub.core.times import described
+
+        upcoming = manifest.lectures.next_lecture(datetime.now(UTC))
+        zone = manifest.lectures.tz or UTC
+        when = described(upcoming.astimezone(zone)) if upcoming else "none to come"
+        console.print(f"{'lectures:':<12} next {when} (warmed before it)", markup=False)
     for note in manifest.notes:
         console.print(f"{'note:':<12} {note}", markup=False)
 
