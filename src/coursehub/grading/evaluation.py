@@ -38,12 +38,8 @@ class Evaluator:
         with open(log, "ab") as out:
             self.proc = self.account.popen(
                 [
-                    self.python,
-                    "-I",
-                    "-m",
-                    "coursehub.grading.evaluator",
-                    str(theirs.fileno()),
-                    *self.preload,
+                    self.python, "-I", "-m", "coursehub.grading.evaluator",
+                    str(theirs.fileno()), *self.preload,
                 ],  # fmt: skip
                 env={"MPLBACKEND": "agg", "PYTHONDONTWRITEBYTECODE": "1"},
                 stdout=out,
@@ -87,3 +83,4 @@ class Evaluator:
                 self.proc.wait(timeout=5)
             self.proc = None
         self.account.kill_all()
+

@@ -155,10 +155,8 @@ def _run_cells(
             plan.nb.cells[step.cell_index].outputs = run.outputs
         results.append(StepResult(run.status))
         if step.kind == "test" and run.status == "error":
-            output_lines.append(
-                f"{step.question}: the notebook's state could not be kept "
-                f"for the test ({run.error_name})"
-            )
+            output_lines.append(f"{step.question}: the notebook's state could not be kept "
+                                f"for the test ({run.error_name})")
             output_lines.extend(str(o.get("evalue", ""))[:300] for o in run.outputs)
         if run.status == "timeout":
             output_lines.append(f"cell {index}: stopped after {run.seconds:.0f} s")

@@ -122,11 +122,9 @@ def record_from(step: int, parts: list[tuple[bool, dict[str, Any]]]) -> TestReco
         if hidden:
             report["message"] = ""
             report["stderr"] = "the test wrote on stderr" if report.get("stderr") else ""
-            report["cases"] = (
-                [{**c, "message": ""} for c in report.get("cases") or [] if isinstance(c, dict)]
-                if "cases" in report
-                else None
-            )
+            report["cases"] = [
+                {**c, "message": ""} for c in report.get("cases") or [] if isinstance(c, dict)
+            ] if "cases" in report else None
         reports.append(report)
     ok = bool(reports) and all(r.get("ok") is True for r in reports)
     failed = next((r for r in reports if r.get("ok") is not True), {})

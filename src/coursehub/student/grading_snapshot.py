@@ -92,3 +92,4 @@ def _answer(message: dict[str, Any], namespace: dict[str, Any], value: Any) -> A
     if op == "same":
         return bool(target == value(message["other"]))
     raise ValueError(f"unknown request {op!r}")
+

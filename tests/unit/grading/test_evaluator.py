@@ -15,7 +15,7 @@ from coursehub.core import grading_wire as wire
 from coursehub.grading.evaluator import Remote, Session, run_nbgrader
 from coursehub.student.grading_snapshot import _serve
 
-NOTEBOOK = """
+NOTEBOOK = '''
 import math
 class Anything:
     def __eq__(self, other):
@@ -39,7 +39,7 @@ def boom(x):
     raise ValueError("no negatives")
 sum = lambda *a: 42
 grid = np.arange(6).reshape(2, 3)
-"""
+'''
 
 
 @pytest.fixture

@@ -36,7 +36,6 @@ OUR_SCRIPTS = [f'<script src="{PREFIX}static/times.js" defer>']
 def scripts(html: str) -> list[str]:
     return re.findall(r"<script\b[^>]*>", html)
 
-
 # -- the one error shape ---------------------------------------------------------------
 
 

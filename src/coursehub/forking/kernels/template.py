@@ -707,7 +707,9 @@ def _cgroup_mounts() -> dict[str, str]:
     return mounts
 
 
-def _check(request: Any, fds: list[int], python: str) -> tuple[list[str], dict[str, str], str]:
+def _check(
+    request: Any, fds: list[int], python: str
+) -> tuple[list[str], dict[str, str], str]:
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object")
     argv, env, cwd = request.get("argv"), request.get("env"), request.get("cwd")
@@ -914,10 +916,8 @@ def main(argv: list[str] | None = None) -> int:
         done, failed, bad = preload(env, args.skip)
     if bad is not None:
         group, foreign = bad
-        log(
-            f"preloading {group} loaded {sorted(foreign)}, not in the course environment at "
-            "these versions: starting again without it"
-        )
+        log(f"preloading {group} loaded {sorted(foreign)}, not in the course environment at "
+            "these versions: starting again without it")
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), *given,
                                   "--skip", group])  # fmt: skip

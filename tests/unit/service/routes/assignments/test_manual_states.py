@@ -98,7 +98,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]
     )
     grading.enqueue([ids["max"]], "submission")
     for name in ("sam", "lea"):
-        _keep_feedback(grading.paths, "algebra", ids[name], {"ps1.ipynb": _graded_notebook()}, {})
+        _keep_feedback(
+            grading.paths, "algebra", ids[name], {"ps1.ipynb": _graded_notebook()}, {}
+        )
     db.engine.dispose()
     return root, ids
 
