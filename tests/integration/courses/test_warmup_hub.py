@@ -102,17 +102,18 @@ def warm(hub: hubproc.RunningHub, course: str, *more: str, config: Path | None =
 
 
 def test_warmed_servers_belong_to_the_right_students_and_courses(hub: hubproc.RunningHub) -> None:
+    before = set(servers(hub))
     done = warm(hub, "algebra")
     assert done.returncode == 0, done.stdout + done.stderr + hub.log_tail()
     said = counts(done.stdout)
     assert said["warmed"] == 2 and said["failed"] == 0 and said["refused for memory"] == 0
     assert said["not yet members"] == 1 and "erin" in done.stdout
     running = servers(hub)
-    warmed = {key for key in running if key[1] == "algebra"}
-    assert warmed == {("alice", "algebra"), ("bob", "algebra")}
+    warmed = {("alice", "algebra"), ("bob", "algebra")}
+    assert {key for key in running if key[1] == "algebra"} == warmed
     assert all(running[key]["ready"] for key in warmed)
     # carol is not in algebra: no server of hers; nobody got one of another course
-    assert not [key for key in running if key[0] == "carol" or key[1] == "physics"]
+    assert set(running) - before == warmed
     # each runs as its student, in that student's workspace of the course
     for user in ("alice", "bob"):
         workspace = hub.home_root / hub.unix_name(user) / "courses" / "algebra"
@@ -209,6 +210,8 @@ def test_unused_warm_servers_are_stopped_and_the_culler_spares_them_until_then(
 def test_an_instructor_warms_the_class_from_the_staff_page(hub: hubproc.RunningHub) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (./dev setup installs Debian's chromium)")
+    for student in ("alice", "bob"):  # they came to an earlier class: the hub knows them
+        login(hub.url, student, USERS[student])
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(f"{hub.url}/services/coursehub/course/history/staff")
