@@ -21,14 +21,35 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("ops",),
     ("service", "hub"),
-    ("forking", "accounts", "backups", "courses", "events", "grading", "lti", "monitor", "stats"),
+    (
+        "forking",
+        "accounts",
+        "backups",
+        "courses",
+        "events",
+        "grading",
+        "lti",
+        "monitor",
+        "stats",
+        "warmup",
+    ),
     ("engines", "db"),
     ("config",),
     ("student",),
     ("core",),
 )
 INDEPENDENT = ({"service", "hub"}, {"cli", "service"}, {"cli", "hub"})
-DOMAIN = ("accounts", "backups", "courses", "events", "grading", "lti", "monitor", "stats")
+DOMAIN = (
+    "accounts",
+    "backups",
+    "courses",
+    "events",
+    "grading",
+    "lti",
+    "monitor",
+    "stats",
+    "warmup",
+)
 # Package folders holding data files only (no code to place in a layer).
 DATA_ONLY = ("starter",)
 # Module paths that outlive a release, kept as thin re-exports of the new place.

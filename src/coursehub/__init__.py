@@ -22,6 +22,8 @@ tests/test_layers.py):
 - monitor/   what runs now: census of servers and kernels, runaway kernels, disk use,
              notices of what course staff stopped
 - stats/     usage statistics: samples, roll-ups, retention, reports, CSV
+- warmup/    course servers started before a lecture: plans bounded by memory, runs,
+             stopping the unused ones after class
 - engines/   clients of outside engines: the hub's REST API, resource limits, Slurm
 - db/        the coursehub tables, sessions, Alembic migrations
 - config/    coursehub.yaml: models, loader, layout, secrets; translate/ (pure)

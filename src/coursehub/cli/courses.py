@@ -1,4 +1,4 @@
-"""`coursehub course ...`: add, pull, list, show, archive, remove and enrol."""
+"""`coursehub course ...`: add, pull, list, show, archive, remove, enrol and warm (cli/warm.py)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     u = csub.add_parser("unenrol", help="take someone out of a course")
     u.add_argument("name")
     u.add_argument("username", metavar="USER")
+    from coursehub.cli import warm
+
+    warm.add_parser(csub)
     return p
 
 
@@ -67,6 +70,10 @@ def _store(loaded: LoadedConfig) -> Iterator[CourseStore]:
 
 
 def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int:
+    if args.course_command == "warm":
+        from coursehub.cli import warm
+
+        return warm.run(args, loaded, console)
     with _store(loaded) as store:
         return ACTIONS[args.course_command](args, store, console)
 
@@ -152,6 +159,13 @@ def _show_sources(store: CourseStore, name: str, console: Console) -> None:
         return
     for part, file in manifest.sources.items():
         console.print(f"{part + ':':<12} from {file}", markup=False)
+    if manifest.lectures is not None:
+        from coursehub.core.times import described
+
+        upcoming = manifest.lectures.next_lecture(datetime.now(UTC))
+        zone = manifest.lectures.tz or UTC
+        when = described(upcoming.astimezone(zone)) if upcoming else "none to come"
+        console.print(f"{'lectures:':<12} next {when} (warmed before it)", markup=False)
     for note in manifest.notes:
         console.print(f"{'note:':<12} {note}", markup=False)
 

@@ -617,6 +617,45 @@ class MetricsConfig(Section):
     )
 
 
+class WarmupConfig(Section):
+    lead: Duration = Field(
+        "15m",
+        validate_default=True,
+        description="Start the students' course servers this long before a class starts "
+        "(course.yaml lectures, the staff page's 'class starts in', `coursehub course warm "
+        "--at`).",
+    )
+    unused_after: Duration = Field(
+        "30m",
+        validate_default=True,
+        ge=1,
+        description="Stop the servers a warm-up started that nobody used this long after "
+        "the class started; the idle culler leaves them alone until then.",
+    )
+    reserve: Size = Field(
+        "1G",
+        validate_default=True,
+        description="Memory a warm-up leaves free (for the hub, grading, builds and "
+        "everything else): it starts no more servers than fit in the machine's available "
+        "memory minus this, counting a server and a kernel per student, and says who it "
+        "left out.",
+    )
+    server_memory: Size = Field(
+        "80M",
+        validate_default=True,
+        ge=1,
+        description="Memory (PSS) one course server is counted for when none runs on "
+        "this machine to measure; otherwise the running ones are measured.",
+    )
+    kernel_memory: Size = Field(
+        "80M",
+        validate_default=True,
+        ge=0,
+        description="Memory (PSS) one kernel is counted for when none runs on this "
+        "machine to measure: each warmed student starts one in class.",
+    )
+
+
 class CourseSiteSettings(Section):
     image: str | None = Field(
         None,
@@ -923,6 +962,7 @@ class CoursehubConfig(Section):
     backup: BackupConfig = Field(default_factory=BackupConfig)
     quota: QuotaConfig = Field(default_factory=QuotaConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     extra_config_dir: Path | None = Field(
         None,
         description="Directory of extra jupyterhub_config.d/*.py files loaded last, "

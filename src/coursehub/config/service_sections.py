@@ -25,8 +25,10 @@ from coursehub.config.models import (
     MoodleCompatConfig,
     RemoteGradingConfig,
     Section,
+    ServersConfig,
     SiteConfig,
     StatsConfig,
+    WarmupConfig,
 )
 from coursehub.config.units import Duration, Size
 
@@ -101,3 +103,21 @@ class BackupSection(Section):
     config_file: Path | None = None  # none: backup.dir is only watched (metrics), not filled
     every_seconds: Duration = default_of(BackupConfig, "every")
     keep: int = Field(default_of(BackupConfig, "keep"), ge=1)
+
+
+class WarmupSection(Section):
+    """COURSEHUB_WARMUP: warm-ups before a class, as the service (and the command line)
+    run them."""
+
+    lead: Duration = default_of(WarmupConfig, "lead")
+    unused_after: Duration = default_of(WarmupConfig, "unused_after")
+    reserve: Size = default_of(WarmupConfig, "reserve")
+    server_memory: Size = default_of(WarmupConfig, "server_memory")
+    kernel_memory: Size = default_of(WarmupConfig, "kernel_memory")
+    # servers.concurrent_starts, `auto` resolved: a warm-up starts no more at once
+    concurrency: int = Field(1, ge=1)
+    start_timeout: Duration = default_of(ServersConfig, "start_timeout")
+    # servers run on this machine (local, demo, docker), so its memory bounds them
+    memory_bound: bool = True
+    # course -> the GitHub teams (auth.github.team_courses) that enrol in it at sign-in
+    signin_teams: dict[str, list[str]] = Field(default_factory=dict)

@@ -27,6 +27,7 @@ from coursehub.config.yaml_errors import TooManyNodes, parse_mapping, to_plain, 
 from coursehub.core.errors import ConfigProblem, CoursehubError
 from coursehub.courses.formats import derive
 from coursehub.courses.formats.reading import FormatError
+from coursehub.courses.lectures import LecturesSpec
 from coursehub.courses.paths import (
     CONFIG_FOLDERS,
     PathRejected,
@@ -261,6 +262,11 @@ class CourseManifest(_Spec):
     kernels: KernelsSpec = Field(
         default_factory=KernelsSpec,
         description="The names the course's kernel answers for and the folders it imports from.",
+    )
+    lectures: LecturesSpec | None = Field(
+        None,
+        description="When the class meets (weekly times in a zone, and dates): students' "
+        "servers are started before each lecture (warmup.lead in coursehub.yaml).",
     )
     # Set by load_manifest: the file each part came from, and what was found unused.
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)

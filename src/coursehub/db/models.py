@@ -580,3 +580,56 @@ class DiskUsage(Base):
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     files: Mapped[int] = mapped_column(Integer, default=0)
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WarmUp(Base):
+    """Course servers started before a class (warmup/): planned from course.yaml's
+    lectures, the staff page or `coursehub course warm`, then run by the service (or
+    by the command, which waits). Unused servers it started are stopped at
+    `unused_stop_at`; until then the idle culler leaves them alone."""
+
+    __tablename__ = "coursehub_warmups"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('scheduled', 'running', 'done', 'cancelled', 'failed')", name="state"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course: Mapped[str] = mapped_column(
+        String(40), ForeignKey("coursehub_courses.name", ondelete="CASCADE"), index=True
+    )
+    class_starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    begins_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    unused_stop_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16))  # course.yaml | staff page | command
+    requested_by: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    runner: Mapped[str] = mapped_column(String(16), default="")  # service | command
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # when its unused servers were looked at (and stopped); NULL: not yet
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WarmServer(Base):
+    """What a warm-up did for one student: started their course server, found it
+    running, could not (failed, refused for memory, no account or hub user yet), and
+    later whether it was used."""
+
+    __tablename__ = "coursehub_warm_servers"
+
+    warmup_id: Mapped[int] = mapped_column(
+        ForeignKey("coursehub_warmups.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    course: Mapped[str] = mapped_column(String(40))
+    # planned | warmed | running | failed | memory | no_account | not_signed_in
+    outcome: Mapped[str] = mapped_column(String(16), default="planned")
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    # the hub's `started` of the server this warm-up started
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    settled: Mapped[str] = mapped_column(String(16), default="")  # used | stopped | gone | kept
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -12,6 +12,17 @@ from coursehub.config.secrets import read_secret
 from coursehub.core.errors import HubNotRunning
 
 
+def cli_api(layout: DataLayout) -> tuple[str, str]:
+    """The running hub's API URL and the command line's token for it."""
+    ports = Ports.read(layout.ports_file)
+    token_file = layout.secret_file("cli_token")
+    if ports is None or not token_file.exists():
+        raise HubNotRunning(
+            f"no running hub found for {layout.root} (start it with `coursehub up`)"
+        )
+    return f"http://127.0.0.1:{ports.hub}/hub/api", read_secret(token_file)
+
+
 class HubClient:
     def __init__(self, api_url: str, token: str, timeout: float = 10):
         self.api_url = api_url.rstrip("/")
@@ -19,13 +30,7 @@ class HubClient:
 
     @classmethod
     def for_layout(cls, layout: DataLayout) -> HubClient:
-        ports = Ports.read(layout.ports_file)
-        token_file = layout.secret_file("cli_token")
-        if ports is None or not token_file.exists():
-            raise HubNotRunning(
-                f"no running hub found for {layout.root} (start it with `coursehub up`)"
-            )
-        return cls(f"http://127.0.0.1:{ports.hub}/hub/api", read_secret(token_file))
+        return cls(*cli_api(layout))
 
     def close(self) -> None:
         self._client.close()

@@ -7,6 +7,11 @@ Age is decided here, not by `cull_idle`'s site-wide `max_age`, so it can be per 
 Servers are only stopped: named servers are never removed (the student's next open
 starts the same workspace) and no file is touched.
 
+Servers a warm-up started before a class (warmup/) are left alone until its unused
+ones are stopped (warmup.unused_after after the class start): the list is read from the
+coursehub database (COURSEHUB_DATABASE_URL) once per round, never from anything a
+server or its student can set.
+
 The policy comes as JSON in COURSEHUB_CULL_POLICY (made by config/translate/jupyterhub.py);
 JupyterHub gives its managed services JUPYTERHUB_API_URL and JUPYTERHUB_API_TOKEN.
 """
@@ -20,12 +25,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 POLICY_ENV = "COURSEHUB_CULL_POLICY"
+DATABASE_ENV = "COURSEHUB_DATABASE_URL"
+# (student, course) -> until when a warm-up asks that server to be spared
+Spared = Mapping[tuple[str, str], datetime]
 
 log = logging.getLogger("coursehub.culler")
 
@@ -138,12 +146,27 @@ def _owner(server: Mapping[str, Any]) -> str:
     return "?"
 
 
-def make_arbiter(policy: CullPolicy, clock: Any = None) -> Any:
-    """The `cull_arbiter` hook of `cull_idle`: True to stop this server now."""
+def spared_until(spared: Spared, owner: str, course: str, now: datetime) -> datetime | None:
+    """Until when a warm-up asks to spare `owner`'s server `course` (None: it does not)."""
+    until = spared.get((owner, course)) if course else None
+    return until if until is not None and until > now else None
+
+
+def make_arbiter(
+    policy: CullPolicy, clock: Any = None, spared: Callable[[], Spared] | None = None
+) -> Any:
+    """The `cull_arbiter` hook of `cull_idle`: True to stop this server now. `spared`
+    gives the servers warm-ups ask to leave alone, and until when."""
 
     def arbiter(*, inactive: timedelta | None, inactive_limit: int, server: dict, **_: Any) -> bool:
         course = str(server.get("name") or "")
         now = clock() if clock else datetime.now(UTC)
+        until = spared_until(spared(), _owner(server), course, now) if spared else None
+        if until is not None:
+            log.debug(
+                "leaving %s/%s alone: warmed for a class, until %s", _owner(server), course, until
+            )
+            return False
         reason = cull_reason(policy.limits(course), inactive, _started_age(server, now))
         if reason:
             label = f"{_owner(server)}/{course}" if course else _owner(server)
@@ -153,14 +176,35 @@ def make_arbiter(policy: CullPolicy, clock: Any = None) -> Any:
     return arbiter
 
 
-async def cull_forever(url: str, token: str, policy: CullPolicy, every: float) -> None:
+def warm_servers(database_url: str) -> Callable[[datetime], dict[tuple[str, str], datetime]]:
+    """Reads, from the coursehub database, the servers warm-ups ask to spare."""
+    from coursehub.db.session import Database
+    from coursehub.warmup.store import WarmupStore
+
+    store = WarmupStore(Database(database_url))
+    return store.protected
+
+
+async def cull_forever(
+    url: str, token: str, policy: CullPolicy, every: float, database_url: str = ""
+) -> None:
     from jupyterhub_idle_culler import cull_idle
 
     # the library logs its own "Culling server" line; ours says why, once
     quiet = logging.getLogger("coursehub.culler.hub")
     quiet.setLevel(logging.WARNING)
-    arbiter = make_arbiter(policy)
+    read_spared = warm_servers(database_url) if database_url else None
+    spared: dict[tuple[str, str], datetime] = {}
+    arbiter = make_arbiter(policy, spared=lambda: spared)
     while True:
+        if read_spared is not None:
+            try:
+                fresh = await asyncio.to_thread(read_spared, datetime.now(UTC))
+            except Exception as exc:  # noqa: BLE001 - the database away: spare what was spared
+                log.warning("could not read the warmed servers: %s", exc)
+            else:
+                spared.clear()
+                spared.update(fresh)
         try:
             await cull_idle(
                 url=url,
@@ -207,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info("culling idle servers every %ss", args.cull_every)
     # the hub stops its services with SIGINT: a clean exit, no traceback
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(cull_forever(url, token, policy, args.cull_every))
+        asyncio.run(
+            cull_forever(
+                url, token, policy, args.cull_every, os.environ.get(DATABASE_ENV, "").strip()
+            )
+        )
     return 0
 
 

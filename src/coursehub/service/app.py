@@ -60,8 +60,10 @@ def create_app(settings: ServiceSettings, resolver: IdentityResolver | None = No
             if grading is not None:
                 grading.start()
             from coursehub.service.tasks.lti import start_background
+            from coursehub.service.tasks.warmup import warmups_forever
 
             tasks.extend(start_background(app))
+            tasks.append(asyncio.create_task(warmups_forever(app)))
         every = settings.ops.stats.sample_every if settings.ops else 0
         if settings.database_url and settings.data_dir and every:
             from coursehub.service.tasks.monitor import monitor_forever

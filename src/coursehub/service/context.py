@@ -210,6 +210,11 @@ class ServiceContext:
         return self.__dict__["_lti_tokens"]
 
     @cached_property
+    def warmup_wake(self) -> asyncio.Event:
+        """Wakes the warm-up task (the staff page planned or cancelled one)."""
+        return asyncio.Event()
+
+    @cached_property
     def lti_grade_wake(self) -> asyncio.Event:
         """Wakes the LMS grade sender (a score was queued)."""
         return asyncio.Event()

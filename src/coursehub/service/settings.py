@@ -17,6 +17,7 @@ from coursehub.config.service_sections import (
     GradingSection,
     LtiSection,
     OpsSection,
+    WarmupSection,
 )
 from coursehub.config.translate.services import BACKUP_ENV
 from coursehub.core.errors import CoursehubError
@@ -81,6 +82,7 @@ class ServiceSettings:
     lti: LtiSection = field(default_factory=LtiSection, compare=False)
     backup: BackupSection | None = field(default=None, compare=False)
     ops: OpsSection | None = field(default=None, compare=False)
+    warmup: WarmupSection = field(default_factory=WarmupSection, compare=False)
 
     @property
     def operations(self) -> OpsSection:
@@ -134,6 +136,7 @@ class ServiceSettings:
         lti = _section(get, "COURSEHUB_LTI", LtiSection, problems)
         backup = _section(get, BACKUP_ENV, BackupSection, problems)
         ops = _section(get, "COURSEHUB_OPS", OpsSection, problems)
+        warmup = _section(get, "COURSEHUB_WARMUP", WarmupSection, problems)
         if problems:
             raise ServiceConfigError("coursehub service: " + "; ".join(problems))
         return cls(
@@ -169,6 +172,7 @@ class ServiceSettings:
             lti=lti or LtiSection(),
             backup=backup,
             ops=ops,
+            warmup=warmup or WarmupSection(),
         )
 
 

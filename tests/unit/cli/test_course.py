@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,34 @@ def test_roster_courses_column_enrols_and_reports_unknown_courses(site: Path):
     )  # fmt: skip
     assert bad.returncode == 2 and "roster.csv:2" in bad.stderr and "unknown role" in bad.stderr
     assert "zed" not in ok(course(site, "show", "physics"))
+
+
+def test_warm_plans_shows_and_cancels_without_a_running_hub(site: Path):
+    source = site / "physics-src"
+    commit(
+        source,
+        "course.yaml",
+        "lectures:\n  zone: Europe/Paris\n  weekly: [Mon 09:00]\n",
+    )
+    ok(course(site, "add", "physics", "--repo", str(source)))
+    shown = ok(course(site, "show", "physics"))
+    assert re.search(r"lectures: +next .*\(09:00 CES?T, Europe/Paris\) \(warmed before it\)", shown)
+    far = failed(course(site, "warm", "physics", "--at", "2099-01-01 09:00 Europe/Paris"))
+    assert "more than a year away" in far
+    when = (datetime.now(UTC) + timedelta(days=30)).replace(hour=9, minute=0, second=0)
+    soon = ok(course(site, "warm", "physics", "--at", when.strftime("%Y-%m-%dT%H:%MZ")))
+    assert "warming begins" in soon and f"{when:%Y-%m-%d} 08:45 UTC" in soon
+    status = ok(course(site, "warm", "physics", "--status"))
+    assert "Who can be warmed: unknown (no running hub" in status
+    assert "[command] scheduled" in status and f"begins {when:%Y-%m-%d} 08:45 UTC" in status
+    assert "will not run" in ok(course(site, "warm", "physics", "--cancel"))
+    assert "cancelled" in ok(course(site, "warm", "physics", "--status"))
+    # what cannot be done says why, with exit status 1 (no hub) or 2 (what was asked)
+    now = course(site, "warm", "physics")
+    assert now.returncode == 1 and "no running hub" in now.stderr
+    wrong = course(site, "warm", "nope")
+    assert wrong.returncode == 2 and "no course named 'nope'" in wrong.stderr
+    bad = course(site, "warm", "physics", "--at", "tomorrow")
+    assert bad.returncode == 2 and "--at: 'tomorrow' is not a date and time" in bad.stderr
+    past = course(site, "warm", "physics", "--at", "2020-01-01T09:00Z")
+    assert past.returncode == 2 and "in the past" in past.stderr

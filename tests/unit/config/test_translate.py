@@ -306,3 +306,48 @@ def test_user_subdomains_need_servers_on_this_machine(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="servers on this machine"):
         _translate(text, tmp_path)
+
+
+def test_warm_ups_start_students_servers_and_spare_them_from_the_culler(tmp_path: Path) -> None:
+    from coursehub.service.settings import ServiceSettings
+
+    c = _translate(
+        "warmup:\n  lead: 20m\n  unused_after: 45m\n  reserve: 2G\n"
+        "servers:\n  concurrent_starts: 3\n",
+        tmp_path,
+    )
+    roles = {r["name"]: r for r in c["JupyterHub"]["load_roles"]}
+    service = roles["coursehub-service"]["scopes"]
+    # the service starts and stops students' servers, nobody else's, and is no admin
+    assert "start:servers!group=coursehub-students" in service
+    assert not any(
+        s.startswith(("admin", "servers", "start:servers!group=coursehub-i")) for s in service
+    )
+    services = {s["name"]: s for s in c["JupyterHub"]["services"]}
+    env = services["coursehub"]["environment"]
+    settings = ServiceSettings.from_env(
+        {**env, "JUPYTERHUB_API_TOKEN": "t" * 40, "JUPYTERHUB_CLIENT_ID": "service-coursehub"}
+    )
+    warmup = settings.warmup
+    assert (warmup.lead, warmup.unused_after, warmup.reserve) == (1200, 2700, 2 * 2**30)
+    assert warmup.concurrency == 3 and warmup.memory_bound
+    # the culler reads which servers warm-ups ask it to spare from the coursehub database
+    culler = services["idle-culler"]["environment"]
+    assert culler["COURSEHUB_DATABASE_URL"] == env["COURSEHUB_DATABASE_URL"]
+
+
+def test_a_course_of_github_teams_is_said_to_take_members_at_sign_in(tmp_path: Path) -> None:
+    from coursehub.config.loader import load_config
+    from coursehub.config.translate.jupyterhub import warmup_settings
+
+    secret = tmp_path / "gh-secret"
+    secret.write_text("s" * 40)
+    secret.chmod(0o600)
+    path = tmp_path / "coursehub.yaml"
+    path.write_text(
+        "auth:\n  methods: [local, github]\n  github:\n    client_id: x\n"
+        f"    client_secret_file: {secret}\n    organization: school\n"
+        '    team_courses: {students-2026: ["ds101", "ml:student"], tas: "ds101:ta"}\n'
+    )
+    settings = warmup_settings(load_config(path).config, MACHINE)
+    assert settings.signin_teams == {"ds101": ["students-2026"], "ml": ["students-2026"]}

@@ -15,6 +15,7 @@ from coursehub.ops.culler import (
     main,
     make_arbiter,
     policy_from_json,
+    spared_until,
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -108,3 +109,57 @@ def test_main_refuses_to_run_without_hub_credentials(
     monkeypatch.setenv("COURSEHUB_CULL_POLICY", '{"timeout": -5}')
     assert main(["--cull-every=1"]) == 2
     assert "timeout" in capsys.readouterr().err
+
+
+def test_warmed_servers_are_spared_until_their_unused_ones_are_stopped() -> None:
+    until = NOW + timedelta(minutes=20)
+    spared = {("ana", "lab"): until}
+    arbiter = make_arbiter(POLICY, clock=lambda: NOW, spared=lambda: spared)
+    idle_long = {"inactive": timedelta(hours=5), "inactive_limit": 3600}
+    # lab's idle limit is 10 minutes: warmed ana/lab stays, ben/lab and ana/big do not
+    assert not arbiter(**idle_long, server=_server("lab", timedelta(hours=5)))
+    assert arbiter(**idle_long, server=_server("lab", timedelta(hours=5), user="ben"))
+    assert arbiter(**idle_long, server=_server("big", timedelta(hours=5)))
+    # after that moment the course's limits apply again
+    later = make_arbiter(POLICY, clock=lambda: until + timedelta(seconds=1), spared=lambda: spared)
+    assert later(**idle_long, server=_server("lab", timedelta(hours=5)))
+
+
+def test_only_the_database_spares_a_server_not_what_its_student_sends() -> None:
+    # A student starting their own server can send any user_options; none of it counts.
+    arbiter = make_arbiter(POLICY, clock=lambda: NOW, spared=lambda: {})
+    server = _server("lab", timedelta(hours=1))
+    server["user_options"] = {"warm": True, "warmed_until": "2999-01-01T00:00:00Z"}
+    assert arbiter(inactive=timedelta(hours=1), inactive_limit=3600, server=server)
+    assert spared_until({("ana", "lab"): NOW - timedelta(seconds=1)}, "ana", "lab", NOW) is None
+    assert spared_until({("ana", "lab"): NOW + timedelta(seconds=1)}, "ana", "", NOW) is None
+
+
+def test_the_culler_reads_the_warmed_servers_from_the_database(db_url: str) -> None:
+    from coursehub.db import models
+    from coursehub.ops.culler import warm_servers
+    from coursehub.warmup.store import SETTLE_GRACE
+    from tests.helpers.coursedb import opened_database
+
+    with opened_database(db_url) as db, db.session() as s:
+        s.add(models.Course(name="lab", repo_url="/x", branch="main", last_pull_output=""))
+        s.flush()
+        warmup = models.WarmUp(
+            course="lab",
+            class_starts_at=NOW,
+            begins_at=NOW - timedelta(minutes=15),
+            unused_stop_at=NOW + timedelta(minutes=30),
+            source="command",
+            state="done",
+        )
+        s.add(warmup)
+        s.flush()
+        s.add(
+            models.WarmServer(warmup_id=warmup.id, username="ana", course="lab", outcome="warmed")
+        )
+        s.add(
+            models.WarmServer(warmup_id=warmup.id, username="ben", course="lab", outcome="failed")
+        )
+    read = warm_servers(db_url)
+    assert read(NOW) == {("ana", "lab"): NOW + timedelta(minutes=30) + SETTLE_GRACE}
+    assert read(NOW + timedelta(hours=1)) == {}

@@ -22,6 +22,7 @@ from coursehub.config.service_sections import (
     IdleSection,
     LtiSection,
     OpsSection,
+    WarmupSection,
 )
 from coursehub.core.errors import CoursehubError
 from coursehub.core.legacy_paths import proxy_routes
@@ -467,7 +468,7 @@ def _services(
         {"name": CLI_SERVICE_NAME, "api_token": secrets.cli_token},
     ]
     if culling_active(config):
-        services.append(culler_service(config, machine.python))
+        services.append(culler_service(config, machine.python, db_url))
     return services
 
 
@@ -491,13 +492,21 @@ def service_environment(
         "COURSEHUB_GRADING": grading_settings(config, machine),
         "COURSEHUB_LTI": lti_settings(config),
         "COURSEHUB_OPS": ops_settings(config),
+        "COURSEHUB_WARMUP": warmup_settings(config, machine).model_dump_json(),
         "COURSEHUB_LOG_FORMAT": config.site.log_format,
         "COURSEHUB_SUBDOMAIN_HOST": subdomain_host(config),
     }
 
 
-def culler_service(config: CoursehubConfig, python: str) -> dict[str, Any]:
-    """The hub-managed idle culler, with the per-course policy of `idle:`."""
+def culler_service(config: CoursehubConfig, python: str, db_url: str = "") -> dict[str, Any]:
+    """The hub-managed idle culler, with the per-course policy of `idle:`; with the
+    coursehub database, where it learns which servers a warm-up asks it to spare."""
+    environment = {
+        "COURSEHUB_CULL_POLICY": cull_policy(config),
+        "COURSEHUB_LOG_FORMAT": config.site.log_format,
+    }
+    if db_url:
+        environment["COURSEHUB_DATABASE_URL"] = db_url
     return {
         "name": CULLER_SERVICE_NAME,
         "command": [
@@ -506,10 +515,7 @@ def culler_service(config: CoursehubConfig, python: str) -> dict[str, Any]:
             "coursehub.ops.culler",
             f"--cull-every={config.idle.check_every}",
         ],
-        "environment": {
-            "COURSEHUB_CULL_POLICY": cull_policy(config),
-            "COURSEHUB_LOG_FORMAT": config.site.log_format,
-        },
+        "environment": environment,
     }
 
 
@@ -527,6 +533,32 @@ def cull_policy(config: CoursehubConfig) -> str:
             },
         },
         sort_keys=True,
+    )
+
+
+# Backends whose servers run on this machine, so that its memory bounds a warm-up.
+SERVERS_HERE = ("local", "demo", "docker")
+
+
+def warmup_settings(config: CoursehubConfig, machine: Machine) -> WarmupSection:
+    """How warm-ups run (the service's COURSEHUB_WARMUP, and the command line's own)."""
+    warmup = config.warmup
+    github = config.auth.github if "github" in config.auth.methods else None
+    teams: dict[str, list[str]] = {}
+    for team, grants in (github.course_grants() if github else {}).items():
+        for course, role in grants:
+            if role == "student":
+                teams.setdefault(course, []).append(team)
+    return WarmupSection(
+        lead=warmup.lead,
+        unused_after=warmup.unused_after,
+        reserve=warmup.reserve,
+        server_memory=warmup.server_memory,
+        kernel_memory=warmup.kernel_memory,
+        concurrency=concurrent_starts(config, machine),
+        start_timeout=config.servers.start_timeout,
+        memory_bound=config.spawn.backend in SERVERS_HERE,
+        signin_teams={course: sorted(names) for course, names in teams.items()},
     )
 
 
@@ -613,6 +645,8 @@ def hub_roles(config: CoursehubConfig) -> list[dict[str, Any]]:
                 *(f"tokens!group={ROLE_GROUPS[r]}" for r in ("student", "ta", "instructor")),
                 # the staff servers page stops students' servers (never removes them)
                 f"delete:servers!group={students}",
+                # warm-ups start students' course servers before a class
+                f"start:servers!group={students}",
                 "shares",
                 "read:shares",
                 "read:users:shares",

@@ -31,6 +31,7 @@ from coursehub.service.routes.staff import (
     servers_page,
     stats_page,
     stop_notices,
+    warmup,
 )
 
 PAGES: tuple[APIRouter, ...] = (
@@ -40,6 +41,7 @@ PAGES: tuple[APIRouter, ...] = (
     legacy_links.router,
     course_pages.router,
     course_page.router,
+    warmup.router,
     stats_page.router,
     servers_page.router,
     server_stops.router,  # with their confirmation pages

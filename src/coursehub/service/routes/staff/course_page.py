@@ -1,5 +1,6 @@
 """The staff page of a course: pull now, build the environment (output streamed as
-it comes), the roster, and how many students opened each notebook.
+it comes), warm-up before class (warmup.py), the roster, and how many students opened
+each notebook.
 
 Instructors (and site admins) may pull and build; TAs see the page read-only.
 """
@@ -32,6 +33,8 @@ from coursehub.service.errors import ApiError
 from coursehub.service.forms import form_user
 from coursehub.service.identity import HubUser
 from coursehub.service.routes.courses.disk_notice import staff_disk
+from coursehub.service.routes.staff.warmup import NOTICES as WARMUP_NOTICES
+from coursehub.service.routes.staff.warmup import warmup_card
 from coursehub.service.streaming import stream_operation
 from coursehub.service.templating import render
 
@@ -76,6 +79,7 @@ async def staff_page(
         }
 
     data = await asyncio.to_thread(gather)
+    warmup = await warmup_card(request, course)
     return render(
         request,
         "staff/course.html",
@@ -86,6 +90,8 @@ async def staff_page(
         staff_url=_staff_url(request, course),
         course_url=f"{context_of(request.app).settings.service_prefix}course/{quote(course)}",
         enrolled=request.query_params.get("enrolled", ""),
+        warmup=warmup,
+        warmup_notice=WARMUP_NOTICES.get(request.query_params.get("warmup", ""), ""),
         quote=quote,
         **data,
     )
