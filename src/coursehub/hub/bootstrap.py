@@ -17,6 +17,7 @@ from coursehub.config.translate.jupyterhub import Machine, forks_here, translate
 from coursehub.config.translate.services import backup_environment
 from coursehub.core.roles import SERVICE_NAME
 from coursehub.core.subdomains import subdomain_hook
+from coursehub.db.hub_sqlite import hub_db_kwargs
 from coursehub.db.session import keep_private
 from coursehub.hub.user_redirect import user_redirect_hook
 
@@ -44,6 +45,9 @@ def configure(c: Any, config_path: str) -> None:
     # /hub/user-redirect/… leads to a course server, never the unused default one.
     c.JupyterHub.user_redirect_hook = user_redirect_hook
     keep_private(c.JupyterHub.db_url)  # before JupyterHub makes it, readable by all
+    # WAL mode: commits on the hub's event loop no longer wait for fsyncs (a class
+    # instance, so set here: translation writes plain values).
+    c.JupyterHub.db_kwargs = hub_db_kwargs(c.JupyterHub.db_url)
     # Scheduled backups need coursehub.yaml's own path, which translation does not know.
     for service in c.JupyterHub.services:
         if service["name"] == SERVICE_NAME:
