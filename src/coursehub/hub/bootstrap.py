@@ -54,6 +54,7 @@ def configure(c: Any, config_path: str) -> None:
             service["environment"].update(backup_environment(loaded))
     if config.extra_config_dir is not None:
         _load_extra(c, config.extra_config_dir)
+        _trust_only_our_tokens(c, {secrets.service_token, secrets.cli_token})
     if forks_here(config):
         # Start importing now, so the first students of the day get forked servers.
         from coursehub.forking.servers.manager import server_template
@@ -72,6 +73,24 @@ def _load_extra(c: Any, directory: Path) -> None:
     for path in sorted(directory.glob("*.py")):
         code = compile(path.read_text(), str(path), "exec")
         exec(code, {"c": c, "__file__": str(path)})  # noqa: S102 - admin's own files
+
+
+def _trust_only_our_tokens(c: Any, ours: set[str]) -> None:
+    """Keep JupyterHub's full hashing of config tokens if extra config adds any: those
+    may be typed by hand, and trust_user_provided_tokens applies to all of them."""
+    if not c.JupyterHub.get("trust_user_provided_tokens"):
+        return
+    added = [
+        *c.JupyterHub.get("service_tokens", {}),
+        *c.JupyterHub.get("api_tokens", {}),
+        *(s.get("api_token") for s in c.JupyterHub.get("services", []) if s.get("api_token")),
+    ]
+    if any(token not in ours for token in added):
+        log.warning(
+            "Extra config adds API tokens of its own: JupyterHub hashes every "
+            "configured token fully again (trust_user_provided_tokens off)"
+        )
+        c.JupyterHub.trust_user_provided_tokens = False
 
 
 KERNEL_TEMPLATES_EVERY = 5.0  # seconds: how soon a built or rebuilt environment gets one
