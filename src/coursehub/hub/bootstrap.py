@@ -13,13 +13,20 @@ from coursehub.config.layout import DataLayout, Ports, python_command
 from coursehub.config.loader import load_config
 from coursehub.config.machine import effective_config
 from coursehub.config.secrets import ensure_hub_secrets
-from coursehub.config.translate.jupyterhub import Machine, forks_here, translate
+from coursehub.config.translate.jupyterhub import (
+    Machine,
+    coursehub_database_url,
+    forks_here,
+    subdomain_host,
+    translate,
+)
 from coursehub.config.translate.services import backup_environment
 from coursehub.core.roles import SERVICE_NAME
 from coursehub.core.subdomains import subdomain_hook
 from coursehub.db.hub_sqlite import hub_db_kwargs
 from coursehub.db.session import keep_private
-from coursehub.hub.user_redirect import user_redirect_hook
+from coursehub.hub.course_links import LinkSite
+from coursehub.hub.user_redirect import user_redirect_hook_for
 
 log = logging.getLogger("coursehub.hub")
 
@@ -42,8 +49,17 @@ def configure(c: Any, config_path: str) -> None:
         # Users at their own subdomain, the coursehub service at the hub's host (a
         # function, so translation, which writes plain values, cannot carry it).
         c.JupyterHub.subdomain_hook = subdomain_hook
-    # /hub/user-redirect/… leads to a course server, never the unused default one.
-    c.JupyterHub.user_redirect_hook = user_redirect_hook
+    # /hub/user-redirect/… leads to a course server, never the unused default one, and
+    # opens course notebook links the service hands over (hub/course_links.py).
+    c.JupyterHub.user_redirect_hook = user_redirect_hook_for(
+        LinkSite(
+            layout=layout,
+            database_url=coursehub_database_url(config, layout),
+            backend=config.spawn.backend,
+            user_prefix=config.spawn.local.user_prefix,
+            subdomain_host=subdomain_host(config),
+        )
+    )
     keep_private(c.JupyterHub.db_url)  # before JupyterHub makes it, readable by all
     # WAL mode: commits on the hub's event loop no longer wait for fsyncs (a class
     # instance, so set here: translation writes plain values).
