@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 
 from coursehub.service import routes
 from tests.helpers import hubproc
-from tests.helpers.browserless import login
+from tests.helpers.browserless import _hub_xsrf, login
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -139,3 +139,24 @@ def test_notebook_links_do_not_tell_whether_a_course_or_notebook_exists(
     statuses = {what: status for what, (status, _) in answers.items()}
     assert set(statuses.values()) == {404}, statuses
     assert len({text for _, text in answers.values()}) == 1, answers
+
+
+def test_links_opened_by_the_hub_tell_no_more(hub: hubproc.RunningHub) -> None:
+    """Signed in to the hub but not to the service, a click on a link goes through the
+    hub's own address for it (hub/course_links.py): the same answers, and no server."""
+    client = login(hub.url, "alice", USERS["alice"])  # the hub's cookie only
+    answers = {}
+    for course in (THEIRS, NOWHERE):
+        for notebook in ("intro.ipynb", "missing.ipynb"):
+            got = client.get(f"{SERVICE}/open/{course}/{notebook}", follow_redirects=True)
+            text = re.sub(r"<[^>]+>|\s+", " ", got.text).replace(course, "X")
+            answers[(course, notebook)] = (got.status_code, text.replace("missing", "intro"))
+    assert {status for status, _ in answers.values()} == {404}, answers
+    assert len({text for _, text in answers.values()}) == 1, answers
+    # straight to the hub's address: the same, whatever follows the course
+    direct = client.get(f"/hub/user-redirect/coursehub:open/{THEIRS}/intro.ipynb")
+    assert direct.status_code == 302
+    assert direct.headers["location"].startswith(f"{SERVICE}/open/{THEIRS}/intro.ipynb?")
+    hub_xsrf = {"X-XSRFToken": _hub_xsrf(client)}
+    servers = client.get(f"{hub.url}/hub/api/users/alice", headers=hub_xsrf).json()
+    assert THEIRS not in (servers.get("servers") or {})

@@ -84,6 +84,12 @@ class AccountSignIns:
         with self.db.session() as s:
             return _methods(s, username)
 
+    def account_with_methods(self, username: str) -> tuple[AccountInfo, tuple[str, ...]] | None:
+        """The account and the methods that open it, in one session (None: no account)."""
+        with self.db.session() as s:
+            row = s.get(Account, username)
+            return None if row is None else (AccountInfo.of(row), _methods(s, username))
+
     def claim(
         self,
         username: str,

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
 
         return warm.run(args, loaded, console)
     with _store(loaded) as store:
+        if args.course_command == "enrol":
+            return _enrol(args, store, console, loaded)
         return ACTIONS[args.course_command](args, store, console)
 
 
@@ -200,13 +202,26 @@ def _remove(args: argparse.Namespace, store: CourseStore, console: Console) -> i
     return 0
 
 
-def _enrol(args: argparse.Namespace, store: CourseStore, console: Console) -> int:
+def _enrol(
+    args: argparse.Namespace, store: CourseStore, console: Console, loaded: LoadedConfig
+) -> int:
     from coursehub.accounts.store import AccountStore
+    from coursehub.accounts.unix import UnixAccounts
 
     done = store.enrol_many(args.name, args.usernames, args.role)
-    console.print(f"Enrolled {len(done)} in {args.name} as {args.role}.", markup=False)
     accounts = AccountStore(store.db)
     unknown = [e.username for e in done if accounts.get(e.username) is None]
+    # their Unix accounts now, not at the first start in class (accounts/unix.py)
+    unix = UnixAccounts.of_site(loaded.config)
+    made = (
+        ""
+        if unix is None
+        else unix.ensure_for(e.username for e in done if e.username not in unknown).summary()
+    )
+    console.print(
+        f"Enrolled {len(done)} in {args.name} as {args.role}." + (f" {made}." if made else ""),
+        markup=False,
+    )
     if unknown:
         console.print(
             f"Note: no account yet for {', '.join(unknown)}; the enrolment applies to the "
@@ -293,7 +308,6 @@ ACTIONS = {
     "archive": _archive,
     "unarchive": _unarchive,
     "remove": _remove,
-    "enrol": _enrol,
     "unenrol": _unenrol,
 }
 

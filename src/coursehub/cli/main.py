@@ -103,14 +103,28 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
 
+    prefixes: dict[str, str] = {}
+
     def say(name: str, line: str) -> None:
         if loaded.config.site.log_format == "json":
             from coursehub.core.logs import wrap_line
 
             print(wrap_line(name, line), flush=True)
             return
-        console.print(f"{name:>5} │ ", style=LOG_STYLES.get(name, ""), end="")
-        console.print(line, markup=False, soft_wrap=True)
+        if name == "up":
+            console.print(f"{name:>5} │ ", style=LOG_STYLES.get(name, ""), end="")
+            console.print(line, markup=False, soft_wrap=True)
+            return
+        # Lines of the hub and the proxy (thousands a minute when a class starts) go
+        # out as they are, behind a prefix styled once: the terminal renderer would
+        # cost more CPU than the hub spent writing them.
+        prefix = prefixes.get(name)
+        if prefix is None:
+            with console.capture() as styled:
+                console.print(f"{name:>5} │ ", style=LOG_STYLES.get(name, ""), end="")
+            prefix = prefixes[name] = styled.get()
+        sys.stdout.write(f"{prefix}{line}\n")
+        sys.stdout.flush()
 
     return asyncio.run(Supervisor(loaded, say, keep_servers=args.keep_servers).run())
 

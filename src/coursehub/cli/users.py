@@ -87,10 +87,13 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
             from coursehub.courses.roster_enrolment import enrol_roster_entries
 
             enrolled = enrol_roster_entries(store.db, loaded.config.site.data_dir, entries)
+        made = _unix_accounts(loaded, [e.username for e in entries])
         console.print(
             f"Imported {args.file}: {len(result.added)} added, {len(result.updated)} updated, "
-            f"{len(result.unchanged)} unchanged" + (f"; {enrolled}" if enrolled else ""),
+            f"{len(result.unchanged)} unchanged"
+            + "".join(f"; {part}" for part in (enrolled, made) if part),
             highlight=False,
+            markup=False,
         )
         return 0
     if action == "add":
@@ -103,7 +106,8 @@ def run(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> int
                 role=args.role,
                 password=password,
             )
-        console.print(f"Added {args.username} ({args.role})")
+        made = _unix_accounts(loaded, [args.username])
+        console.print(f"Added {args.username} ({args.role})" + (f"; {made}" if made else ""))
         return 0
     if action == "remove":
         with _store(loaded) as store:
@@ -187,6 +191,15 @@ def _link(args: argparse.Namespace, loaded: LoadedConfig, console: Console) -> i
         markup=False,
     )
     return 0
+
+
+def _unix_accounts(loaded: LoadedConfig, usernames: list[str]) -> str:
+    """Make the Unix accounts of `usernames` now rather than at their first start
+    (accounts/unix.py); what was made, or "" where the site has none."""
+    from coursehub.accounts.unix import UnixAccounts
+
+    site = UnixAccounts.of_site(loaded.config)
+    return site.ensure_for(usernames).summary() if site is not None else ""
 
 
 def _disk(use: Any, quota: int | None) -> str:

@@ -66,7 +66,7 @@ def prepare(loaded: LoadedConfig, say: Say) -> tuple[DataLayout, Ports]:
     ensure_schema(db_url)
     if config.roster.file is not None:
         min_len = config.auth.min_password_length
-        _import_roster(config.roster.file, db_url, min_len, say, layout.root)
+        _import_roster(config, db_url, min_len, say, layout.root)
     _register_platforms(config, db_url, say)
     if not port_is_free(config.site.port, config.site.bind_address):
         raise SetupError(
@@ -100,12 +100,17 @@ def _register_platforms(config: CoursehubConfig, db_url: str, say: Say) -> None:
         say("up", f"LMS platforms from coursehub.yaml: {names}")
 
 
-def _import_roster(roster: Path, db_url: str, min_len: int, say: Say, data_dir: Path) -> None:
+def _import_roster(
+    config: CoursehubConfig, db_url: str, min_len: int, say: Say, data_dir: Path
+) -> None:
     from coursehub.accounts.roster import read_roster_file
     from coursehub.accounts.store import AccountStore
+    from coursehub.accounts.unix import UnixAccounts
     from coursehub.courses.roster_enrolment import enrol_roster_entries
     from coursehub.db.session import Database
 
+    roster = config.roster.file
+    assert roster is not None
     entries = read_roster_file(roster, min_password_length=min_len)
     db = Database(db_url)
     try:
@@ -113,10 +118,14 @@ def _import_roster(roster: Path, db_url: str, min_len: int, say: Say, data_dir: 
         enrolled = enrol_roster_entries(db, data_dir, entries)
     finally:
         db.dispose()
+    # Unix accounts now, not at everyone's first start in class (accounts/unix.py).
+    unix = UnixAccounts.of_site(config)
+    made = "" if unix is None else unix.ensure_for(e.username for e in entries).summary()
     say(
         "up",
         f"roster {roster.name}: {len(result.added)} added, {len(result.updated)} updated, "
-        f"{len(result.unchanged)} unchanged" + (f"; {enrolled}" if enrolled else ""),
+        f"{len(result.unchanged)} unchanged"
+        + "".join(f"; {part}" for part in (enrolled, made) if part),
     )
 
 

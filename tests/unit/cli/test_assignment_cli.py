@@ -19,10 +19,13 @@ from coursehub.grading.store import GradingStore
 from tests.helpers.assignments import nbgrader_source
 from tests.helpers.gitrepo import make_repo
 
+# Demo mode: these commands make no Unix accounts on the machine running the tests.
+NO_ACCOUNTS_SITE = "site:\n  data_dir: ./data\nspawn:\n  backend: demo\n"
+
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "coursehub.yaml").write_text("site:\n  data_dir: ./data\n")
+    (tmp_path / "coursehub.yaml").write_text(NO_ACCOUNTS_SITE)
     notebook = nbformat.writes(nbformat.v4.new_notebook())
     repo = make_repo(tmp_path / "repo", {"intro.ipynb": notebook})
     ok(cli(tmp_path, "course", "add", "algebra", "--repo", str(repo)))

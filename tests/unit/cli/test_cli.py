@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import secrets
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.gitrepo import make_repo
+
+# Demo mode: these commands make no Unix accounts on the machine running the tests.
+DEMO = "spawn:\n  backend: demo\n"
+NO_ACCOUNTS_SITE = "site:\n  data_dir: ./data\n" + DEMO
 
 
 def coursehub(*args: str, cwd: Path | None = None, input: str | None = None):
@@ -77,7 +87,7 @@ def test_config_show_fills_defaults_and_documents_settings(tmp_path: Path) -> No
 
 def test_users_import_is_all_or_nothing(tmp_path: Path) -> None:
     cfg = tmp_path / "coursehub.yaml"
-    cfg.write_text("site:\n  data_dir: ./data\n")
+    cfg.write_text(NO_ACCOUNTS_SITE)
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "username,full_name,role,password\n"
@@ -102,7 +112,7 @@ def test_users_import_is_all_or_nothing(tmp_path: Path) -> None:
 
 def test_users_add_with_password_from_stdin_and_remove(tmp_path: Path) -> None:
     cfg = tmp_path / "coursehub.yaml"
-    cfg.write_text("site:\n  data_dir: ./data\n")
+    cfg.write_text(NO_ACCOUNTS_SITE)
     short = coursehub("--config", str(cfg), "users", "add", "dee", "--password-stdin", input="x\n")
     assert short.returncode != 0 and "at least 8" in short.stderr
     added = coursehub(
@@ -127,7 +137,7 @@ def test_users_add_with_password_from_stdin_and_remove(tmp_path: Path) -> None:
 
 def test_users_link_and_unlink_sign_in_methods(tmp_path: Path) -> None:
     cfg = tmp_path / "coursehub.yaml"
-    cfg.write_text("site:\n  data_dir: ./data\n")
+    cfg.write_text(NO_ACCOUNTS_SITE)
 
     def users(*args: str) -> subprocess.CompletedProcess:
         return coursehub("--config", str(cfg), "users", *args, input="a-good-password\n")
@@ -150,7 +160,7 @@ def test_users_link_and_unlink_sign_in_methods(tmp_path: Path) -> None:
 
 def test_servers_command_without_a_running_hub_says_so(tmp_path: Path) -> None:
     cfg = tmp_path / "coursehub.yaml"
-    cfg.write_text("site:\n  data_dir: ./data\n")
+    cfg.write_text(NO_ACCOUNTS_SITE)
     result = coursehub("--config", str(cfg), "servers", "list")
     assert result.returncode != 0
     assert "coursehub up" in result.stderr
@@ -164,7 +174,7 @@ def test_doctor_reports_a_taken_port_with_a_fix(tmp_path: Path) -> None:
         s.listen()
         port = s.getsockname()[1]
         cfg = tmp_path / "coursehub.yaml"
-        cfg.write_text(f"site:\n  port: {port}\n  data_dir: ./data\n")
+        cfg.write_text(f"site:\n  port: {port}\n  data_dir: ./data\n{DEMO}")
         result = coursehub("--config", str(cfg), "doctor")
     assert result.returncode == 1
     assert "in use by another program" in result.stdout
@@ -174,7 +184,7 @@ def test_doctor_reports_a_taken_port_with_a_fix(tmp_path: Path) -> None:
 def test_doctor_warns_when_grading_would_run_under_tmp(tmp_path: Path) -> None:
     # pytest's tmp_path lies under /tmp, which each grading sandbox replaces
     cfg = tmp_path / "coursehub.yaml"
-    cfg.write_text("site:\n  data_dir: ./data\n")
+    cfg.write_text(NO_ACCOUNTS_SITE)
     result = coursehub("--config", str(cfg), "doctor")
     assert "grading" in result.stdout
     assert "autograding cannot run" in result.stdout
@@ -188,3 +198,50 @@ def test_the_sandbox_refuses_a_work_directory_it_would_hide(tmp_path: Path) -> N
     assert hidden_in_sandbox(Path("/srv/coursehub")) is None
     with pytest.raises(SandboxError, match="site.data_dir"), sandbox_account(tmp_path):
         pass
+
+
+@pytest.mark.root
+def test_imported_and_enrolled_people_get_unix_accounts_before_their_first_start(
+    tmp_path: Path,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make Unix accounts")
+    prefix = f"chu{secrets.token_hex(2)}-"
+    homes = Path(f"/tmp/coursehub-test-homes-{secrets.token_hex(4)}")
+    cfg = tmp_path / "coursehub.yaml"
+    cfg.write_text(
+        "site:\n  data_dir: ./data\n"
+        f"spawn:\n  local:\n    user_prefix: {prefix}\n    home_root: {homes}\n"
+    )
+
+    def cli(*args: str, input: str | None = None) -> str:
+        done = coursehub("--config", str(cfg), *args, input=input)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    try:
+        roster = tmp_path / "roster.txt"
+        roster.write_text("ann:long-enough-1\nbob:long-enough-2\n")
+        assert "2 Unix account(s) made" in cli("users", "import", str(roster))
+        for name in ("ann", "bob"):
+            entry = pwd.getpwnam(prefix + name)
+            home = Path(entry.pw_dir)
+            assert home.parent == homes and home.stat().st_uid == entry.pw_uid
+            assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        assert stat.S_IMODE(homes.stat().st_mode) == 0o711  # passable, not listable
+        # again: nothing new to make
+        assert "Unix account" not in cli("users", "import", str(roster))
+        assert "1 Unix account(s) made" in cli(
+            "users", "add", "cy", "--password-stdin", input="long-enough-3\n"
+        )
+        # someone whose account went missing gets it back when enrolled
+        subprocess.run(["userdel", "--remove", prefix + "cy"], capture_output=True, check=False)
+        repo = make_repo(tmp_path / "course", {"README.md": "# Algebra\n"})
+        cli("course", "add", "algebra", "--repo", str(repo))
+        assert "1 Unix account(s) made" in cli("course", "enrol", "algebra", "cy", "ann")
+        assert pwd.getpwnam(prefix + "cy").pw_dir == str(homes / f"{prefix}cy")
+    finally:
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith(prefix):
+                subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
+        shutil.rmtree(homes, ignore_errors=True)

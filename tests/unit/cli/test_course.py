@@ -12,6 +12,9 @@ import pytest
 
 from tests.helpers.gitrepo import run_git
 
+# Demo mode: these commands make no Unix accounts on the machine running the tests.
+NO_ACCOUNTS_SITE = "site:\n  data_dir: ./data\nspawn:\n  backend: demo\n"
+
 
 def commit(repo: Path, name: str, content: str) -> str:
     (repo / name).write_text(content)
@@ -23,7 +26,7 @@ def commit(repo: Path, name: str, content: str) -> str:
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     cfg = tmp_path / "coursehub.yaml"
-    cfg.write_text("site:\n  data_dir: ./data\n")
+    cfg.write_text(NO_ACCOUNTS_SITE)
     source = tmp_path / "physics-src"
     source.mkdir()
     run_git(source, "init", "-q", "-b", "main")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,18 @@ FIRST_STEPS: dict[str, Any] = {
     "redirect_to_server": False,
 }
 FIRST_STEPS_TEMPLATE_VARS = {"coursehub_home": COURSEHUB_HOME}
+
+
+# What config/secrets.py writes for a token: 32 random bytes as 64 hex digits.
+_GENERATED_TOKEN = re.compile(r"[0-9a-f]{64}")
+# A random 64-digit hex string uses nearly all 16 digits; a typed one ("0000…",
+# "deadbeef" repeated) does not.
+_MIN_DISTINCT_DIGITS = 10
+
+
+def looks_generated(token: str) -> bool:
+    """Whether a token has the form and spread of the ones coursehub generates."""
+    return bool(_GENERATED_TOKEN.fullmatch(token)) and len(set(token)) >= _MIN_DISTINCT_DIGITS
 
 
 @dataclass(frozen=True)
@@ -243,6 +256,12 @@ def translate(
         "services": _services(config, layout, ports, secrets, machine, service_url, db_url),
         "load_roles": hub_roles(config),
         "shutdown_on_logout": False,
+        # The service and CLI tokens are 256 random bits: JupyterHub need not stretch
+        # them 16,384 times on every request as it does typed tokens (docs/security.md).
+        # hub/bootstrap.py turns this off again if extra config adds tokens of its own.
+        "trust_user_provided_tokens": all(
+            looks_generated(t) for t in (secrets.service_token, secrets.cli_token)
+        ),
     }
     hub.pop("data_files_path")
     if site.user_subdomains:

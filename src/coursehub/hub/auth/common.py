@@ -52,6 +52,18 @@ def signin_method_of(user_info: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def hub_has(user: Any, model: dict[str, Any]) -> bool:
+    """Whether the hub's user already has the admin flag, groups and sign-in method of
+    `model`: then applying it would change nothing, and JupyterHub is spared the
+    writes (default roles, groups, a commit) it does for every model it is given."""
+    groups = {g.name for g in getattr(user, "groups", ())}
+    return (
+        bool(getattr(user, "admin", False)) == model["admin"]
+        and groups == set(model["groups"])
+        and getattr(user, "user_info", None) == model.get("user_info")
+    )
+
+
 class CoursehubAuthenticatorMixin(LoggingConfigurable):
     """Turns a coursehub role into the hub's admin flag and role group, and routes each
     sign-in to the method it belongs to."""
@@ -194,22 +206,28 @@ class CoursehubAuthenticatorMixin(LoggingConfigurable):
         return method in ("local", *VERIFIED_METHODS) and method in self.signin_methods
 
     async def refresh_user(self, user: Any, handler: Any = None) -> bool | dict[str, Any]:
-        """Drop sessions of removed accounts and pick up role changes.
+        """Drop sessions of removed accounts and pick up role changes; True (nothing for
+        the hub to write) when the hub already has what the account says.
 
         GitHub users are refreshed by OAuthenticator; everyone else has an account row.
         """
         method = signin_method_of(getattr(user, "user_info", None))
         if method is None and "github" in self.signin_methods:
             method = "github"  # signed in before the method was recorded: most likely GitHub
-        account = await asyncio.to_thread(self.account_store.get, user.name)
-        methods = await asyncio.to_thread(self.signins.methods_of, user.name)
-        if account is None or method not in methods:
+        # One indexed read, on the event loop and not in a thread: JupyterHub awaits this
+        # refresh before it marks a start pending, and a wait for a busy thread pool
+        # longer than its one second sent students to a "not running" page instead of
+        # the start's progress (tests/integration/hub/test_spawn_pending_race.py).
+        found = self.signins.account_with_methods(user.name)
+        if found is None or method not in found[1]:
             # removed, or unlinked from the method this session was opened with
             return False
+        account, methods = found
         if method == "github":
             return await self.oauth_refresh(user, handler)
         role = self.role_for(account.username, account.role, methods)
-        return self.auth_model(account.username, role, method)
+        model = self.auth_model(account.username, role, method)
+        return True if hub_has(user, model) else model
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         from coursehub.hub.auth.signin_handlers import signin_handlers

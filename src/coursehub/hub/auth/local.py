@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from jupyterhub.auth import Authenticator
@@ -10,6 +9,7 @@ from tornado import web
 from traitlets import Integer
 
 from coursehub.hub.auth.common import CoursehubAuthenticatorMixin
+from coursehub.hub.auth.password_pool import run_password_check
 from coursehub.hub.auth.throttle import LoginThrottle
 
 # Longer input is refused before hashing so nobody can make the hub hash megabytes.
@@ -53,14 +53,19 @@ class PasswordSignInMixin(CoursehubAuthenticatorMixin):
                 f"Too many failed sign-ins for this account. Try again in {minutes} minute(s), "
                 "or ask your instructor to reset your password.",
             )
-        # bcrypt takes tens of milliseconds: keep the hub's event loop free meanwhile.
-        account = await asyncio.to_thread(self.account_store.authenticate, username, password)
+
+        # bcrypt takes tens of milliseconds: off the event loop, and off the thread pool
+        # that starts share (password_pool.py).
+        def check() -> tuple[Any, tuple[str, ...]]:
+            account = self.account_store.authenticate(username, password)
+            return account, () if account is None else self.signins.methods_of(account.username)
+
+        account, methods = await run_password_check(check)
         if account is None:
             self.throttle.failed(username)
             self.log.warning("Failed sign-in for %r", username)
             return None
         self.throttle.succeeded(username)
-        methods = await asyncio.to_thread(self.signins.methods_of, account.username)
         role = self.role_for(account.username, account.role, methods)
         return self.auth_model(account.username, role, "local")
 

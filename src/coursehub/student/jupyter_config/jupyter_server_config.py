@@ -47,6 +47,13 @@ if os.environ.get("JUPYTERLAB_SETTINGS_DIR"):
 if os.environ.get("JUPYTERLAB_WORKSPACES_DIR"):
     c.LabApp.workspaces_dir = os.environ["JUPYTERLAB_WORKSPACES_DIR"]
 
+# Students install nothing into the server's environment (it is not theirs to write,
+# and nothing from their home is loaded: student/lockdown.py), so JupyterLab's extension
+# manager only lists what is there. Its PyPI manager would also make an HTTPS client at
+# every server start (loading the CA bundle: a sixth of a forked server's start-up CPU)
+# to search an index no student can install from.
+c.LabApp.extension_manager = "readonly"
+
 # Course servers report notebook events (opened, saved, cells run, kernels) to the
 # coursehub service for the live class view.
 if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE"):

@@ -9,6 +9,10 @@ JupyterLab on that notebook.
 Access is checked before anything about the course is looked at: someone outside the
 course gets the same 404 for an existing course, a missing one, and any notebook path
 (course_access.require_role), so links cannot be used to probe what exists.
+
+A browser not signed in to these pages is sent straight to the hub, which opens the
+link itself without the service's own sign-in (hub/course_links.py) and sends back
+here, marked `from=hub`, whatever it leaves to the service.
 """
 
 from __future__ import annotations
@@ -16,23 +20,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from coursehub.config.layout import DataLayout
 from coursehub.core.errors import CoursehubError
+from coursehub.core.link_routes import FROM_HUB, hub_link, hub_opens
 from coursehub.core.subdomains import server_url
-from coursehub.courses.manifest import load_manifest
-from coursehub.courses.paths import PathRejected, safe_relative_path
-from coursehub.courses.repo_links import links_beside
+from coursehub.courses.notebook_links import course_notebook, notebook_mappings
+from coursehub.courses.paths import PathRejected
 from coursehub.courses.servers import CourseAccessError, resolve_course_server
-from coursehub.courses.tracks import is_notebook
 from coursehub.courses.workspace import WorkspaceError
 from coursehub.service import metrics
-from coursehub.service.auth import page_user
+from coursehub.service.auth import cookie_auth_allowed, identify, page_user
 from coursehub.service.context import context_of
 from coursehub.service.course_access import not_yours, require_role
 from coursehub.service.errors import error_response
@@ -56,9 +58,22 @@ async def server_ready(request: Request, username: str, server: str) -> bool:
 
 
 @router.get("/open/{course}/{path:path}", include_in_schema=False)
-async def open_notebook(
-    request: Request, course: str, path: str, user: Annotated[HubUser, Depends(page_user)]
-) -> Response:
+async def open_notebook(request: Request, course: str, path: str) -> Response:
+    settings = context_of(request.app).settings
+    if (
+        hub_opens(settings.spawn_backend)
+        and cookie_auth_allowed(request)
+        and request.query_params.get(FROM_HUB[0]) != FROM_HUB[1]
+        and await identify(request) is None
+    ):
+        # not signed in here: the hub opens the link without this service's sign-in
+        query = request.url.query
+        return RedirectResponse(hub_link(settings.base_url, course, path, query), 302)
+    user = await page_user(request)
+    return await _open(request, course, path, user)
+
+
+async def _open(request: Request, course: str, path: str, user: HubUser) -> Response:
     settings = context_of(request.app).settings
     layout = DataLayout(Path(settings.data_dir))
     store = context_of(request.app).courses
@@ -68,10 +83,10 @@ async def open_notebook(
     if not repo.is_dir():
         raise not_yours(course)
     try:
-        source = safe_relative_path(repo, path)
+        source = course_notebook(repo, path)
     except PathRejected as exc:
         return error_response(request, 400, f"This notebook link is not valid: {exc.reason}.")
-    if not source.is_file() or not is_notebook(source):
+    if source is None:
         return error_response(request, 404, f"The course {course!r} has no notebook {path!r}.")
 
     try:
@@ -98,7 +113,7 @@ async def open_notebook(
         return RedirectResponse(spawn, status_code=302)
 
     try:
-        mappings = await asyncio.to_thread(_mappings, course, repo, path)
+        mappings = await asyncio.to_thread(notebook_mappings, course, repo, path)
         files = context_of(request.app).student_files
         copied = await files.copy_notebook(user.name, course, path, path, mappings)
         progress = context_of(request.app).progress
@@ -110,15 +125,3 @@ async def open_notebook(
     server = server_url(settings.base_url, settings.subdomain_host, user.name, course)
     lab = f"{server}lab/tree/{quote(path)}"
     return RedirectResponse(lab, status_code=302)
-
-
-def _mappings(course: str, repo: Path, notebook: str) -> list[tuple[str, str]]:
-    """The course's read-only mappings and the in-repository links beside `notebook`,
-    as (folder in the checkout, link name), each checked to stay inside the checkout."""
-    manifest = load_manifest(repo, course)
-    for m in manifest.mappings:
-        safe_relative_path(repo, m.source)
-    real_repo = repo.resolve()
-    beside = links_beside(repo, notebook)  # the checkout's own links next to the notebook
-    found = [(m.source, m.target) for m in manifest.mappings]
-    return found + [(str(real.relative_to(real_repo)), name) for real, name in beside]
