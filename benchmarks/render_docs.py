@@ -76,7 +76,8 @@ def lecture(docs: Sequence[Mapping[str, Any]]) -> str:
         if any(d["commit"].get("dirty") for d in runs):
             parts.append("Some of these storms ran with uncommitted changes.\n")
         if any(results.changed_since(sha) for sha in shas):
-            parts.append("The code changed since these results: run the benchmark again.\n")
+            parts.append("The measured code (src/, pyproject.toml or the recording) changed "
+                         "since these results: run the benchmark again.\n")  # fmt: skip
         parts.append(lecture_report.markdown(runs) + "\n")
         ratio_lines = lecture_report.ratios(runs)
         if ratio_lines:

@@ -15,7 +15,8 @@ children of <kind>". What no row explains (processes missed between samples, ker
 threads) is "unattributed", so the rows always add up to the machine's figure. Processes that
 are neither descendants of the benchmark (the hubs it started, their servers and
 kernels) nor run by the students' accounts are one row, "other work": if it is not
-near zero, something else ran on the machine during the storm.
+near zero, something else ran on the machine during the storm; the per-student figure
+leaves it out.
 """
 
 from __future__ import annotations
@@ -261,8 +262,15 @@ class CpuWindow:
         return max(0.0, self.machine_s - self.driver_s)
 
     @property
+    def other_work_s(self) -> float:
+        return self.rows.get(OTHER_WORK, 0.0)
+
+    @property
     def per_student_s(self) -> float:
-        return self.site_s / max(1, self.students)
+        """The site's CPU per student: the machine's, less the benchmark's own process and
+        less what other work on the machine was seen to use (sampled: a lower bound, so
+        some of it may remain)."""
+        return max(0.0, self.site_s - self.other_work_s) / max(1, self.students)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -272,8 +280,8 @@ class CpuWindow:
             "machine_cpu_s": round(self.machine_s, 3),
             "driver_cpu_s": round(self.driver_s, 3),
             "site_cpu_s": round(self.site_s, 3),
+            "other_work_cpu_s": round(self.other_work_s, 3),
             "site_cpu_per_student_s": round(self.per_student_s, 4),
-            "other_work_cpu_s": round(self.rows.get(OTHER_WORK, 0.0), 3),
             "by_kind_cpu_s": {k: round(v, 3) for k, v in sorted(self.rows.items(),
                                                                 key=lambda kv: -kv[1])},
         }  # fmt: skip
@@ -283,8 +291,8 @@ class CpuWindow:
             f"{k} {v:.1f}" for k, v in sorted(self.rows.items(), key=lambda kv: -kv[1]) if v >= 0.05
         )
         return (
-            f"CPU {self.site_s:.1f} CPU-s = {self.per_student_s:.2f} per student "
-            f"(machine {self.machine_s:.1f} of {self.wall_s * cores():.1f} available in "
-            f"{self.wall_s:.1f} s, less the benchmark's own {self.driver_s:.1f})"
+            f"CPU {self.per_student_s:.2f} CPU-s per student (machine {self.machine_s:.1f} of "
+            f"{self.wall_s * cores():.1f} available in {self.wall_s:.1f} s, less the "
+            f"benchmark's own {self.driver_s:.1f} and other work {self.other_work_s:.1f})"
             + (f"; by process: {parts}" if parts else "")
         )
