@@ -123,6 +123,7 @@ class ProcessSampler:
         self.interval = interval
         self._classify = classify
         self._kinds: dict[Key, tuple[str, int]] = {}  # kind, uid
+        self.commands: dict[Key, str] = {}  # of processes of kind "other": what they are
         # whose processes are this benchmark's: its own descendants (the hubs it started,
         # their servers and kernels) and any process of these accounts (the students')
         self.site_uids: set[int] = set()
@@ -150,6 +151,8 @@ class ProcessSampler:
                 # kernel threads have an empty command line
                 known = (self._classify(*found) if found[0] else "kernel threads", found[1])
                 self._kinds[key] = known
+                if known[0] == "other":
+                    self.commands[key] = found[0][:100]
             seen[key] = Sample(known[0], ppid, known[1], own, reaped)
         return seen
 
@@ -190,6 +193,7 @@ class ProcessSampler:
     def breakdown(self) -> dict[str, float]:
         """CPU-seconds per kind over the window (not yet including "unattributed")."""
         rows: dict[str, float] = {}
+        self.other_commands: dict[str, float] = {}
         alive = self.scan().keys()
         ours = self._ours()
         kind_of = {key: (s.kind if key[0] in ours or s.uid in self.site_uids else OTHER_WORK)
@@ -199,6 +203,9 @@ class ProcessSampler:
             first = self.first.get(key)
             own = last.own - (first.own if first else 0.0)
             rows[kind_of[key]] = rows.get(kind_of[key], 0.0) + max(0.0, own)
+            if kind_of[key] == "other" and own > 0:
+                cmd = self.commands.get(key, "?")
+                self.other_commands[cmd] = self.other_commands.get(cmd, 0.0) + own
             if key not in alive:
                 # its parent's reaped time grows by its whole life, not only the window
                 explained[last.ppid] = explained.get(last.ppid, 0.0) + last.own + last.reaped
@@ -228,6 +235,7 @@ class CpuWindow:
     _sampler: ProcessSampler | None = None
     running: bool = False
     site_uids: set[int] = field(default_factory=set)  # the students' accounts
+    other_commands: dict[str, float] = field(default_factory=dict)  # the "other" row's top
 
     def start(self) -> None:
         # machine first, processes after (and the reverse at the end): the rows then
@@ -252,6 +260,8 @@ class CpuWindow:
         self.wall_s = w1 - self._t0[2]
         if self._sampler is not None:
             self.rows = self._sampler.breakdown()
+            top = sorted(self._sampler.other_commands.items(), key=lambda kv: -kv[1])[:5]
+            self.other_commands = {cmd: round(cpu, 3) for cmd, cpu in top}
             self.rows.pop(DRIVER, None)
             explained = sum(self.rows.values())
             self.rows[UNATTRIBUTED] = max(0.0, self.site_s - explained)
@@ -281,6 +291,7 @@ class CpuWindow:
             "driver_cpu_s": round(self.driver_s, 3),
             "site_cpu_s": round(self.site_s, 3),
             "other_work_cpu_s": round(self.other_work_s, 3),
+            "unclassified_commands_cpu_s": self.other_commands,
             "site_cpu_per_student_s": round(self.per_student_s, 4),
             "by_kind_cpu_s": {k: round(v, 3) for k, v in sorted(self.rows.items(),
                                                                 key=lambda kv: -kv[1])},
