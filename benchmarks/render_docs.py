@@ -94,9 +94,10 @@ def lecture(docs: Sequence[Mapping[str, Any]]) -> str:
                          f"{DISTURBED:.0%} of the machine's CPU during "
                          + ", ".join(disturbed) + "; their times are slower than the "
                          "target's own and not comparable with the others.\n")  # fmt: skip
-        methods = sorted({d["warm_up"]["method"] for d in runs if d.get("warm_up")})
+        methods = {d["target"]: d["warm_up"]["method"] for d in runs if d.get("warm_up")}
         if methods:
-            parts.append("Warm-up: " + "; ".join(methods) + ".\n")
+            parts.append("Warm-up: " + "; ".join(f"{t}: {m}" for t, m in sorted(methods.items()))
+                         + ".\n")  # fmt: skip
         tallies: dict[str, int] = {}
         for d in runs:
             for why, n in (d.get("failures") or {}).items():
