@@ -27,8 +27,8 @@ END = "<!-- END generated: {name} -->"
 BASELINE_WORDS = {
     "coursehub-cold": "coursehub with its production settings (per-user subdomains), servers "
     "forked at the click (the default), nothing started before class",
-    "coursehub-warmed": "the same site, the course's servers warmed before class "
-    "(`coursehub course warm`)",
+    "coursehub-warmed": "the same site, the course's servers warmed before class (how: see "
+    "Warm-up above)",
     "baseline-tuned": "plain JupyterHub in its own clean venv (same versions of jupyterhub, "
     "jupyterlab, jupyter_server, ipykernel, nbgitpuller, nbgrader, and the course's "
     "requirements), PAM with real Unix accounts, `Spawner.start_timeout` and `http_timeout` "
@@ -76,12 +76,28 @@ def lecture(docs: Sequence[Mapping[str, Any]]) -> str:
         if any(d["commit"].get("dirty") for d in runs):
             parts.append("Some of these storms ran with uncommitted changes.\n")
         if any(results.changed_since(sha) for sha in shas):
-            parts.append("The code changed since these results: run the benchmark again.\n")
+            parts.append("The measured code (src/, pyproject.toml or the recording) changed "
+                         "since these results: run the benchmark again.\n")  # fmt: skip
         parts.append(lecture_report.markdown(runs) + "\n")
         ratio_lines = lecture_report.ratios(runs)
         if ratio_lines:
             parts.append("Ratios of the medians (below 1: coursehub better): "
                          + "; ".join(ratio_lines) + ".\n")  # fmt: skip
+        disturbed = [
+            f"{d['target']} (repetition {d['repetition']}: {share:.0%})"
+            for d in runs
+            if (share := _other_share(d)) > DISTURBED
+        ]
+        if disturbed:
+            parts.append("**Disturbed**: other work on the machine (processes neither started "
+                         "by the benchmark nor the students') took more than "
+                         f"{DISTURBED:.0%} of the machine's CPU during "
+                         + ", ".join(disturbed) + "; their times are slower than the "
+                         "target's own and not comparable with the others.\n")  # fmt: skip
+        methods = {d["target"]: d["warm_up"]["method"] for d in runs if d.get("warm_up")}
+        if methods:
+            parts.append("Warm-up: " + "; ".join(f"{t}: {m}" for t, m in sorted(methods.items()))
+                         + ".\n")  # fmt: skip
         tallies: dict[str, int] = {}
         for d in runs:
             for why, n in (d.get("failures") or {}).items():
@@ -93,6 +109,17 @@ def lecture(docs: Sequence[Mapping[str, Any]]) -> str:
         targets = sorted({d["target"] for d in runs}, key=list(BASELINE_WORDS).index)
         parts.append("\n".join(f"- **{t}**: {BASELINE_WORDS.get(t, t)}." for t in targets) + "\n")
     return "\n".join(parts).rstrip() + "\n"
+
+
+DISTURBED = 0.10  # share of the machine's CPU taken by other work that spoils a storm
+
+
+def _other_share(doc: Mapping[str, Any]) -> float:
+    cpu = doc.get("cpu") or {}
+    machine = float(cpu.get("machine_cpu_s") or 0)
+    other = float(cpu.get("other_work_cpu_s", (cpu.get("by_kind_cpu_s") or {}).get(
+        "other work (not this benchmark's processes)", 0.0)))  # fmt: skip
+    return other / machine if machine else 0.0
 
 
 SECTIONS: dict[str, Callable[[Sequence[Mapping[str, Any]]], str]] = {"lecture": lecture}

@@ -15,7 +15,8 @@ children of <kind>". What no row explains (processes missed between samples, ker
 threads) is "unattributed", so the rows always add up to the machine's figure. Processes that
 are neither descendants of the benchmark (the hubs it started, their servers and
 kernels) nor run by the students' accounts are one row, "other work": if it is not
-near zero, something else ran on the machine during the storm.
+near zero, something else ran on the machine during the storm; the per-student figure
+leaves it out.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ class ProcessSampler:
         self.interval = interval
         self._classify = classify
         self._kinds: dict[Key, tuple[str, int]] = {}  # kind, uid
+        self.commands: dict[Key, str] = {}  # of processes of kind "other": what they are
         # whose processes are this benchmark's: its own descendants (the hubs it started,
         # their servers and kernels) and any process of these accounts (the students')
         self.site_uids: set[int] = set()
@@ -149,6 +151,8 @@ class ProcessSampler:
                 # kernel threads have an empty command line
                 known = (self._classify(*found) if found[0] else "kernel threads", found[1])
                 self._kinds[key] = known
+                if known[0] == "other":
+                    self.commands[key] = found[0][:100]
             seen[key] = Sample(known[0], ppid, known[1], own, reaped)
         return seen
 
@@ -189,6 +193,7 @@ class ProcessSampler:
     def breakdown(self) -> dict[str, float]:
         """CPU-seconds per kind over the window (not yet including "unattributed")."""
         rows: dict[str, float] = {}
+        self.other_commands: dict[str, float] = {}
         alive = self.scan().keys()
         ours = self._ours()
         kind_of = {key: (s.kind if key[0] in ours or s.uid in self.site_uids else OTHER_WORK)
@@ -198,6 +203,9 @@ class ProcessSampler:
             first = self.first.get(key)
             own = last.own - (first.own if first else 0.0)
             rows[kind_of[key]] = rows.get(kind_of[key], 0.0) + max(0.0, own)
+            if kind_of[key] == "other" and own > 0:
+                cmd = self.commands.get(key, "?")
+                self.other_commands[cmd] = self.other_commands.get(cmd, 0.0) + own
             if key not in alive:
                 # its parent's reaped time grows by its whole life, not only the window
                 explained[last.ppid] = explained.get(last.ppid, 0.0) + last.own + last.reaped
@@ -227,6 +235,7 @@ class CpuWindow:
     _sampler: ProcessSampler | None = None
     running: bool = False
     site_uids: set[int] = field(default_factory=set)  # the students' accounts
+    other_commands: dict[str, float] = field(default_factory=dict)  # the "other" row's top
 
     def start(self) -> None:
         # machine first, processes after (and the reverse at the end): the rows then
@@ -251,6 +260,8 @@ class CpuWindow:
         self.wall_s = w1 - self._t0[2]
         if self._sampler is not None:
             self.rows = self._sampler.breakdown()
+            top = sorted(self._sampler.other_commands.items(), key=lambda kv: -kv[1])[:5]
+            self.other_commands = {cmd: round(cpu, 3) for cmd, cpu in top}
             self.rows.pop(DRIVER, None)
             explained = sum(self.rows.values())
             self.rows[UNATTRIBUTED] = max(0.0, self.site_s - explained)
@@ -261,8 +272,15 @@ class CpuWindow:
         return max(0.0, self.machine_s - self.driver_s)
 
     @property
+    def other_work_s(self) -> float:
+        return self.rows.get(OTHER_WORK, 0.0)
+
+    @property
     def per_student_s(self) -> float:
-        return self.site_s / max(1, self.students)
+        """The site's CPU per student: the machine's, less the benchmark's own process and
+        less what other work on the machine was seen to use (sampled: a lower bound, so
+        some of it may remain)."""
+        return max(0.0, self.site_s - self.other_work_s) / max(1, self.students)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -272,8 +290,9 @@ class CpuWindow:
             "machine_cpu_s": round(self.machine_s, 3),
             "driver_cpu_s": round(self.driver_s, 3),
             "site_cpu_s": round(self.site_s, 3),
+            "other_work_cpu_s": round(self.other_work_s, 3),
+            "unclassified_commands_cpu_s": self.other_commands,
             "site_cpu_per_student_s": round(self.per_student_s, 4),
-            "other_work_cpu_s": round(self.rows.get(OTHER_WORK, 0.0), 3),
             "by_kind_cpu_s": {k: round(v, 3) for k, v in sorted(self.rows.items(),
                                                                 key=lambda kv: -kv[1])},
         }  # fmt: skip
@@ -283,8 +302,8 @@ class CpuWindow:
             f"{k} {v:.1f}" for k, v in sorted(self.rows.items(), key=lambda kv: -kv[1]) if v >= 0.05
         )
         return (
-            f"CPU {self.site_s:.1f} CPU-s = {self.per_student_s:.2f} per student "
-            f"(machine {self.machine_s:.1f} of {self.wall_s * cores():.1f} available in "
-            f"{self.wall_s:.1f} s, less the benchmark's own {self.driver_s:.1f})"
+            f"CPU {self.per_student_s:.2f} CPU-s per student (machine {self.machine_s:.1f} of "
+            f"{self.wall_s * cores():.1f} available in {self.wall_s:.1f} s, less the "
+            f"benchmark's own {self.driver_s:.1f} and other work {self.other_work_s:.1f})"
             + (f"; by process: {parts}" if parts else "")
         )

@@ -134,13 +134,16 @@ def committed(benchmark: str) -> Iterator[tuple[Path, dict[str, Any]]]:
             yield REPO / rel, json.loads(blob)
 
 
+MEASURED_PATHS = ("src", "pyproject.toml", "benchmarks/recordings")
+
+
 def changed_since(sha: str) -> bool:
-    """Whether the code (src/, benchmarks/ less results) changed between `sha` and HEAD."""
+    """Whether the code being measured (src/, its dependencies, the recorded client)
+    changed between `sha` and HEAD."""
     done = subprocess.run(
-        ["git", "-C", str(REPO), "diff", "--quiet", sha, "HEAD", "--", "src",
-         ":(exclude)benchmarks/results", "benchmarks", "pyproject.toml"],
+        ["git", "-C", str(REPO), "diff", "--quiet", sha, "HEAD", "--", *MEASURED_PATHS],
         capture_output=True,
-    )  # fmt: skip
+    )
     return done.returncode != 0
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from _fair import matrix
+from _fair.cpu import OTHER_WORK
 from _fair.stats import FAILED, percentile, ratio, spread
 
 BASELINES = ("baseline-tuned", "baseline-fixes")
@@ -27,8 +28,18 @@ def _p(q: float) -> Any:
 
 
 def _cpu(doc: Mapping[str, Any]) -> float | None:
-    value = (doc.get("cpu") or {}).get("site_cpu_per_student_s")
-    return float(value) if value is not None else None
+    """The site's CPU per student: the machine's less the benchmark's own process and
+    less other work seen on the machine (recomputed from the raw figures)."""
+    cpu = doc.get("cpu") or {}
+    if "site_cpu_s" not in cpu:
+        return None
+    return max(0.0, cpu["site_cpu_s"] - _other(doc)) / max(1, int(doc.get("students") or 1))
+
+
+def _other(doc: Mapping[str, Any]) -> float:
+    cpu = doc.get("cpu") or {}
+    rows = cpu.get("by_kind_cpu_s") or {}
+    return float(cpu.get("other_work_cpu_s", rows.get(OTHER_WORK, 0.0)))
 
 
 def _warm_cpu(doc: Mapping[str, Any]) -> float | None:
@@ -41,7 +52,7 @@ def _ok(doc: Mapping[str, Any]) -> float:
 
 
 FIGURES = {"ok": _ok, "p50": _p(0.5), "p95": _p(0.95), "max": _p(1.0), "cpu": _cpu,
-           "warm_cpu": _warm_cpu}  # fmt: skip
+           "warm_cpu": _warm_cpu, "other": _other}  # fmt: skip
 
 
 def rows(docs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -67,15 +78,17 @@ def rows(docs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
             "max": spread(s["max"], deadline=deadline),
             "cpu": _cpu_text(s["cpu"]),
             "warm_cpu": _cpu_text(s["warm_cpu"]),
+            "other": _cpu_text(s["other"], 1),
         })  # fmt: skip
     return out
 
 
-def _cpu_text(value: tuple[float, float, float] | None) -> str:
+def _cpu_text(value: tuple[float, float, float] | None, digits: int = 2) -> str:
     if value is None:
         return "—"
     median, lo, hi = value
-    return f"{median:.2f}" + (f" ({lo:.2f}–{hi:.2f})" if hi - lo >= 0.005 else "")
+    spread = f" ({lo:.{digits}f}–{hi:.{digits}f})" if hi - lo >= 0.5 * 10**-digits else ""
+    return f"{median:.{digits}f}{spread}"
 
 
 def ratios(docs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -96,7 +109,8 @@ def ratios(docs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 COLUMNS = (("target", "target"), ("reps", "reps"), ("ok", "ok"), ("p50", "p50"),
            ("p95", "p95"), ("max", "max"), ("cpu", "CPU-s/student (storm)"),
-           ("warm_cpu", "CPU-s/student (warm-up)"))  # fmt: skip
+           ("warm_cpu", "CPU-s/student (warm-up)"),
+           ("other", "other work, CPU-s"))  # fmt: skip
 
 
 def print_matrix(docs: Sequence[Mapping[str, Any]], console: Console) -> None:

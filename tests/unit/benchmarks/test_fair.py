@@ -93,7 +93,9 @@ def test_machine_cpu_counts_a_short_lived_child_process_and_leaves_out_the_drive
     doc = window.as_dict()
     assert doc["driver_cpu_s"] >= 0.15
     assert doc["site_cpu_s"] >= 0.35  # the child, whoever else ran meanwhile
-    assert doc["site_cpu_per_student_s"] == pytest.approx(doc["site_cpu_s"] / 2, abs=1e-3)
+    # per student: less other work seen on the machine (other tests, other programs)
+    alone = doc["site_cpu_s"] - doc["other_work_cpu_s"]
+    assert doc["site_cpu_per_student_s"] == pytest.approx(alone / 2, abs=1e-3)
     # the child has a row of its own kind; what no row explains is "unattributed"
     rows = doc["by_kind_cpu_s"]
     assert rows["other"] >= 0.2 and rows["other"] + rows["unattributed"] >= 0.35
