@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import quote
+from weakref import WeakValueDictionary
 
 import httpx
 
@@ -34,6 +36,8 @@ from coursehub.courses.workspace import MAX_READ_BYTES, ResetResult, Student, Wo
 EXTENSION = "coursehub/workspace"
 TIMEOUT = 60.0
 MAX_ANSWER = 1024 * 1024  # a JSON answer of the extension is far smaller
+HOST_THREADS = 4  # students' file operations under way at once, on this machine
+T = TypeVar("T")
 
 
 class ServerTokenSource(Protocol):
@@ -81,10 +85,29 @@ class StudentFiles(Protocol):
 
 @dataclass(frozen=True)
 class HostFiles:
-    """As the student's Unix account on this machine (courses/workspace.py)."""
+    """As the student's Unix account on this machine (courses/workspace.py).
+
+    Each operation waits on a child process of the student's uid, which that student can
+    stop (SIGSTOP) until its time-out: operations run in threads of their own, one at a
+    time per student, so a student clicking their links while stopping the copies holds
+    one thread, never the threads the hub or service signs in, spawns and reads with."""
 
     layout: DataLayout
     student_of: Callable[[str], Student]
+    _threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(HOST_THREADS, "coursehub-student-files"),
+        compare=False,
+        repr=False,
+    )
+    _turns: WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=WeakValueDictionary, compare=False, repr=False
+    )
+
+    async def _as(self, username: str, run: Callable[[], T]) -> T:
+        """`run` in this class's threads, after `username`'s earlier operations."""
+        turn = self._turns.setdefault(username, asyncio.Lock())
+        async with turn:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, run)
 
     def _at(self, username: str, course: str) -> tuple[Student, Path]:
         student = self.student_of(username)
@@ -108,7 +131,7 @@ class HostFiles:
                 student, folder, self._course(course, source), path, links
             )
 
-        return await asyncio.to_thread(run)
+        return await self._as(username, run)
 
     async def hash_files(
         self, username: str, course: str, paths: list[str]
@@ -117,7 +140,7 @@ class HostFiles:
             student, folder = self._at(username, course)
             return workspace.hash_files(student, folder, paths)
 
-        return await asyncio.to_thread(run)
+        return await self._as(username, run)
 
     async def read_notebook(
         self, username: str, course: str, path: str, limit: int = MAX_READ_BYTES
@@ -126,7 +149,7 @@ class HostFiles:
             student, folder = self._at(username, course)
             return workspace.read_notebook(student, folder, path, limit)
 
-        return await asyncio.to_thread(run)
+        return await self._as(username, run)
 
     async def reset_notebook(
         self, username: str, course: str, source: str, path: str, stamp: str
@@ -137,7 +160,7 @@ class HostFiles:
                 student, folder, self._course(course, source), path, stamp
             )
 
-        return await asyncio.to_thread(run)
+        return await self._as(username, run)
 
 
 @dataclass
