@@ -13,7 +13,10 @@ root); a kernel is a student's child of such a server running ipykernel, or a
 student's child of a kernel template (forked kernels keep the template's command
 line). Parentage is what a student cannot fake: a process of theirs named like a
 server is still their own child, or init's once orphaned, so it is not sampled and
-cannot drag the estimate down. (Cold starts through systemd-run are children of
+cannot drag the estimate down. A student can still name a child of their server
+"ipykernel" from a terminal, so each account gives one sample, its largest: planted
+small processes cannot lower it, and one account's outlier cannot move the median.
+(Cold starts through systemd-run are children of
 systemd: not sampled either; forked servers, the default, are.)
 """
 
@@ -28,7 +31,8 @@ SERVER_MARK = b"coursehub.student.singleuser"
 SERVER_PARENTS = (b"coursehub.forking.servers.template", b"jupyterhub")
 KERNEL_TEMPLATE_MARK = b"forking/kernels/template.py"
 KERNEL_MARK = b"ipykernel"
-MAX_SAMPLES = 32  # processes measured of each kind: a median needs no more
+MAX_SAMPLES = 32  # accounts measured for each kind: a median needs no more
+MAX_PER_ACCOUNT = 8  # processes of one account looked at for its sample
 
 
 @dataclass(frozen=True)
@@ -84,23 +88,23 @@ def bound(figures: MemoryFigures, reserve: int, server_default: int, kernel_defa
 def measure(proc: Path = Path("/proc")) -> MemoryFigures:
     """MemAvailable and the PSS of (up to MAX_SAMPLES) running servers and kernels."""
     processes = _processes(proc)
-    servers = {
-        pid
-        for pid, (uid, ppid, cmdline) in processes.items()
-        if uid != 0 and SERVER_MARK in cmdline and _started_by_hub(processes, ppid)
-    }
-    kernels = []
-    for pid, (uid, ppid, cmdline) in processes.items():
+    servers: dict[int, list[int]] = {}  # uid -> its server pids
+    for pid, (uid, ppid, cmdline) in sorted(processes.items()):
+        if uid != 0 and SERVER_MARK in cmdline and _started_by_hub(processes, ppid):
+            servers.setdefault(uid, []).append(pid)
+    server_pids = {pid for pids in servers.values() for pid in pids}
+    kernels: dict[int, list[int]] = {}
+    for pid, (uid, ppid, cmdline) in sorted(processes.items()):
         if uid == 0 or ppid not in processes:
             continue
         parent_uid, _, parent_cmdline = processes[ppid]
         forked = parent_uid == 0 and KERNEL_TEMPLATE_MARK in parent_cmdline
-        if forked or (ppid in servers and KERNEL_MARK in cmdline):
-            kernels.append(pid)
+        if forked or (ppid in server_pids and KERNEL_MARK in cmdline):
+            kernels.setdefault(uid, []).append(pid)
     return MemoryFigures(
         available=available_memory(proc),
-        server_samples=_sizes(proc, sorted(servers)),
-        kernel_samples=_sizes(proc, sorted(kernels)),
+        server_samples=_sizes(proc, servers),
+        kernel_samples=_sizes(proc, kernels),
     )
 
 
@@ -130,14 +134,15 @@ def pss(proc: Path, pid: int) -> int | None:
     return None
 
 
-def _sizes(proc: Path, pids: list[int]) -> tuple[int, ...]:
+def _sizes(proc: Path, by_account: dict[int, list[int]]) -> tuple[int, ...]:
+    """One sample per account (its largest process), for up to MAX_SAMPLES accounts."""
     found: list[int] = []
-    for pid in pids:
+    for uid in sorted(by_account):
         if len(found) >= MAX_SAMPLES:
             break
-        size = pss(proc, pid)
-        if size:
-            found.append(size)
+        sizes = [pss(proc, pid) or 0 for pid in by_account[uid][:MAX_PER_ACCOUNT]]
+        if max(sizes, default=0):
+            found.append(max(sizes))
     return tuple(found)
 
 

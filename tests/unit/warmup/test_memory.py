@@ -81,3 +81,15 @@ def test_unreadable_proc_gives_nothing_to_warm(tmp_path: Path) -> None:
 
 def test_this_machine_can_be_measured() -> None:
     assert memory.measure().available > 0
+
+
+def test_a_student_planting_small_kernels_does_not_lower_the_estimate(tmp_path: Path) -> None:
+    """From a terminal a student can `exec -a ipykernel sleep` as a direct child of
+    their server: each account gives one sample, its largest, so 20 planted 1 MiB
+    'kernels' neither outvote the real ones nor drag the median down."""
+    root = fake_proc(tmp_path)
+    for n in range(20):
+        _proc(root, 100 + n, 1001, 20, "ipykernel sleep 3600", 1024)
+    figures = memory.measure(root)
+    assert sorted(figures.kernel_samples) == [20 * MIB, 30 * MIB]
+    assert memory.per_student(figures, 80 * MIB, 70 * MIB).kernel == 25 * MIB
