@@ -438,6 +438,13 @@ class ServersConfig(Section):
         "a cold start whenever the template is not available). cold: a new Python "
         "interpreter per server.",
     )
+    language_servers: bool = Field(
+        False,
+        description="Let jupyter-lsp look for language servers (pylsp, pyright, ...) "
+        "installed with the server, for JupyterLab's code intelligence. Off: its search "
+        "(every installed package's entry points, and an `npm prefix -g` when Node is "
+        "installed) costs each server start more CPU than the rest of its start-up.",
+    )
 
 
 class LocalSpawnConfig(Section):

@@ -61,6 +61,7 @@ def docker_settings(config: CoursehubConfig, layout: DataLayout) -> dict[str, di
             "environment": {
                 "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
                 "COURSEHUB_EVENTS_URL": f"{via}/services/{SERVICE_NAME}/api/events",
+                "COURSEHUB_LANGUAGE_SERVERS": "1" if config.servers.language_servers else "",
                 # nothing from the student's home runs in their server (student/lockdown.py)
                 **SERVER_ENV,
             },

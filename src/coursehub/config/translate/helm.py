@@ -288,6 +288,7 @@ def _singleuser(config: CoursehubConfig, k8s: KubernetesSpawnConfig) -> dict[str
             # through the proxy: student pods never reach the service's own port
             "COURSEHUB_EVENTS_URL": f"{names.PROXY_PUBLIC_URL}/services/{SERVICE_NAME}/api/events",
             "COURSEHUB_FRAME_ANCESTORS": " ".join(config.site.frame_ancestors),
+            "COURSEHUB_LANGUAGE_SERVERS": "1" if config.servers.language_servers else "",
             # nothing from the student's home runs in their server (student/lockdown.py)
             **SERVER_ENV,
         },

@@ -285,6 +285,8 @@ def translate(
             # course servers post notebook events here (the live class view)
             "COURSEHUB_EVENTS_URL": f"{service_url}/services/{SERVICE_NAME}/api/events",
             "COURSEHUB_LAB_SETTINGS_DIR": str(layout.lab_settings),
+            # jupyter-lsp's search for language servers (servers.language_servers)
+            "COURSEHUB_LANGUAGE_SERVERS": "1" if servers.language_servers else "",
             # nothing from the student's home runs in their server (student/lockdown.py)
             **SERVER_ENV,
         },

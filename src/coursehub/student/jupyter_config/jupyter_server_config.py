@@ -54,6 +54,14 @@ if os.environ.get("JUPYTERLAB_WORKSPACES_DIR"):
 # to search an index no student can install from.
 c.LabApp.extension_manager = "readonly"
 
+# jupyter-lsp's search for language servers (servers.language_servers, off by default):
+# it reads the entry points of every installed package and, where Node is installed,
+# runs `npm prefix -g`, at every server start; without language servers installed it
+# finds nothing, and JupyterLab's language server client is off unless a student turns
+# it on.
+if os.environ.get("COURSEHUB_LANGUAGE_SERVERS") != "1":
+    c.ServerApp.jpserver_extensions.update({"jupyter_lsp": False})
+
 # Course servers report notebook events (opened, saved, cells run, kernels) to the
 # coursehub service for the live class view.
 if os.environ.get("COURSEHUB_EVENTS_URL") and os.environ.get("COURSEHUB_COURSE"):
